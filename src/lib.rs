@@ -1,0 +1,5 @@
+//! gyges: a thread-per-core data pipeline daemon, the successor to Heka and Hindsight.
+//!
+//! See `docs/architecture.md` for the data path as built.
+
+pub mod message;
