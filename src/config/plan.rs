@@ -1,0 +1,646 @@
+//! The validated plan the runtime starts from: every value checked, every name resolved,
+//! every matcher compiled, every bound set. Built once at startup.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::raw;
+use super::{by_name, ConfigError, Document, Section};
+use crate::limits;
+use crate::matcher::{self, Dialect, Program};
+
+/// Settings given on the command line, which win over the config.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub tuning: Option<PathBuf>,
+}
+
+/// Everything the runtime needs, checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub origin: String,
+    pub global: GlobalPlan,
+    pub inputs: Vec<InputPlan>,
+    pub outputs: Vec<OutputPlan>,
+    /// Heka options present but ignored, logged once at startup.
+    pub ignored_options: Vec<&'static str>,
+}
+
+/// The global section, resolved.
+#[derive(Debug, Clone)]
+pub struct GlobalPlan {
+    pub max_message_size: usize,
+    pub max_message_loops: u32,
+    pub base_dir: PathBuf,
+    pub share_dir: PathBuf,
+    pub hostname: String,
+    pub pid_file: Option<PathBuf>,
+    pub dialect: Dialect,
+    /// The cores that run an executor, in order. Every one ingests.
+    pub cores: Vec<usize>,
+    /// The core that owns single-writer outputs.
+    pub output_core: usize,
+    pub io_memory_bytes: usize,
+    pub ring_depth: usize,
+    pub ring_slots: usize,
+    pub batch_bytes: usize,
+    pub read_buffer_bytes: usize,
+    pub socket_receive_buffer_bytes: Option<usize>,
+    pub stats_interval: Option<Duration>,
+}
+
+/// One input.
+#[derive(Debug, Clone)]
+pub struct InputPlan {
+    pub name: String,
+    pub kind: InputKind,
+    pub splitter: SplitterPlan,
+    pub decoder: DecoderPlan,
+    /// HMAC keys by `"<signer>_<version>"`.
+    pub signers: Vec<(String, Vec<u8>)>,
+    pub log_decode_failures: bool,
+    pub send_decode_failures: bool,
+}
+
+/// The transport of an input.
+#[derive(Debug, Clone)]
+pub enum InputKind {
+    Tcp { address: SocketAddr, max_connections: usize, keep_alive: Option<Duration> },
+    Udp { address: SocketAddr, set_hostname: bool },
+}
+
+/// A splitter, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SplitterPlan {
+    Token { delimiter: u8, count: usize, deliver_incomplete_final: bool },
+    HekaFrame { skip_authentication: bool },
+    Null,
+}
+
+/// A decoder, resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecoderPlan {
+    /// The record becomes the Payload of a message the input fills in.
+    None,
+    Protobuf,
+}
+
+/// An encoder, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EncoderPlan {
+    Protobuf,
+    Payload { append_newlines: bool, prefix_ts: bool, ts_format: String, ts_from_message: bool },
+}
+
+/// One output.
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    pub name: String,
+    pub matcher: Program,
+    pub encoder: EncoderPlan,
+    pub use_framing: bool,
+    pub kind: OutputKind,
+}
+
+/// Where an output delivers.
+#[derive(Debug, Clone)]
+pub enum OutputKind {
+    File(FilePlan),
+    Tcp(TcpPlan),
+    Log,
+}
+
+/// FileOutput, resolved.
+#[derive(Debug, Clone)]
+pub struct FilePlan {
+    /// The path, with `%{core}` still in it when `per_core`.
+    pub path: String,
+    /// Each core writes its own file; otherwise the output core owns the one file.
+    pub per_core: bool,
+    pub flush_interval: Duration,
+    pub flush_count: u64,
+    /// `OR` rather than `AND`.
+    pub flush_either: bool,
+    pub perm: u32,
+    pub folder_perm: u32,
+}
+
+/// TcpOutput, resolved.
+#[derive(Debug, Clone)]
+pub struct TcpPlan {
+    pub address: String,
+    pub reconnect_after: u64,
+    pub buffer_bytes: usize,
+    pub keep_alive: Option<Duration>,
+}
+
+const GLOBAL_SECTIONS: [&str; 2] = ["hekad", "gyges"];
+
+/// Builds the plan from a loaded document.
+///
+/// # Errors
+/// The first problem found, with its file, section and key.
+pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigError> {
+    let sections = by_name(document);
+    let globals: Vec<&Section> =
+        GLOBAL_SECTIONS.iter().filter_map(|name| sections.get(name).copied()).collect();
+    if globals.len() > 1 {
+        return Err(globals[1].error(None, "give either [hekad] or [gyges], not both"));
+    }
+    let (global_raw, global_section) = match globals.first() {
+        Some(section) => (section.parse::<raw::Global>()?, Some(*section)),
+        None => (raw::Global::default(), None),
+    };
+    let global = global_plan(&global_raw, global_section, &document.origin, overrides)?;
+    let mut plan = Plan {
+        origin: document.origin.clone(),
+        ignored_options: global_raw.ignored_present(),
+        global,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+    };
+    for section in &document.sections {
+        if GLOBAL_SECTIONS.contains(&section.name.as_str()) {
+            continue;
+        }
+        let type_ = section.plugin_type()?;
+        match type_ {
+            "TcpInput" | "UdpInput" => plan.inputs.push(input_plan(section, &sections, &plan.global)?),
+            "FileOutput" | "TcpOutput" | "LogOutput" => {
+                plan.outputs.push(output_plan(section, &sections, &plan.global)?)
+            }
+            // Referenced by name from inputs and outputs; checked there, and parsed here so an
+            // unused but broken section still fails.
+            "TokenSplitter" | "HekaFramingSplitter" | "NullSplitter" => {
+                splitter_plan(section)?;
+            }
+            "ProtobufDecoder" => {
+                section.parse::<raw::ProtobufDecoder>()?;
+            }
+            "ProtobufEncoder" | "PayloadEncoder" => {
+                encoder_plan(section)?;
+            }
+            other => {
+                let key = section.table.contains_key("type").then_some("type");
+                return Err(section.error(key, format!("unknown plugin type `{other}`")));
+            }
+        }
+    }
+    if plan.inputs.is_empty() {
+        return Err(ConfigError::file(&document.origin, "no inputs are configured"));
+    }
+    Ok(plan)
+}
+
+fn global_plan(
+    raw: &raw::Global,
+    section: Option<&Section>,
+    origin: &str,
+    overrides: &Overrides,
+) -> Result<GlobalPlan, ConfigError> {
+    let error = |key: &str, message: String| match section {
+        Some(section) => section.error(Some(key), message),
+        None => ConfigError::file(origin, message),
+    };
+    let max_message_size = raw.max_message_size.unwrap_or(limits::MESSAGE_BYTES_DEFAULT as u64);
+    if !(limits::MESSAGE_BYTES_MIN as u64..=limits::MESSAGE_BYTES_CEILING as u64)
+        .contains(&max_message_size)
+    {
+        return Err(error(
+            "max_message_size",
+            format!(
+                "{max_message_size} is outside {}..={} bytes",
+                limits::MESSAGE_BYTES_MIN,
+                limits::MESSAGE_BYTES_CEILING
+            ),
+        ));
+    }
+    let dialect = match raw.matcher_dialect.as_deref() {
+        None => Dialect::default(),
+        Some(name) => name
+            .parse()
+            .map_err(|_| error("matcher_dialect", format!("`{name}` is not `heka` or `lsb`")))?,
+    };
+    let online = online_cores();
+    let cores = match &raw.cores {
+        None => online.clone(),
+        Some(cores) => {
+            if cores.is_empty() {
+                return Err(error("cores", "the list is empty".into()));
+            }
+            if let Some(core) = cores.iter().find(|core| !online.contains(core)) {
+                return Err(error("cores", format!("core {core} is not online (online: {online:?})")));
+            }
+            let mut unique = cores.clone();
+            unique.sort_unstable();
+            unique.dedup();
+            if unique.len() != cores.len() {
+                return Err(error("cores", "a core is listed twice".into()));
+            }
+            cores.clone()
+        }
+    };
+    let output_core = match raw.output_core {
+        None => *cores.last().unwrap_or(&0),
+        Some(core) if cores.contains(&core) => core,
+        Some(core) => return Err(error("output_core", format!("core {core} is not in `cores`"))),
+    };
+    let bounded = |key: &str, value: Option<u64>, default: usize, min: usize, max: usize| {
+        let value = value.map_or(default as u64, |value| value);
+        if value < min as u64 || value > max as u64 {
+            return Err(error(key, format!("{value} is outside {min}..={max}")));
+        }
+        Ok(value as usize)
+    };
+    let hostname = raw.hostname.clone().unwrap_or_else(local_hostname);
+    let _ = &overrides.tuning;
+    Ok(GlobalPlan {
+        max_message_size: max_message_size as usize,
+        max_message_loops: raw.max_message_loops.unwrap_or(4),
+        base_dir: PathBuf::from(raw.base_dir.as_deref().unwrap_or("./gyges-data")),
+        share_dir: PathBuf::from(raw.share_dir.as_deref().unwrap_or("/usr/share/gyges")),
+        hostname,
+        pid_file: raw.pid_file.as_ref().map(PathBuf::from),
+        dialect,
+        cores,
+        output_core,
+        io_memory_bytes: bounded(
+            "io_memory",
+            raw.io_memory,
+            limits::IO_MEMORY_BYTES_DEFAULT,
+            0,
+            limits::IO_MEMORY_BYTES_MAX,
+        )?,
+        ring_depth: bounded("ring_depth", raw.ring_depth, 128, 8, 4096)?,
+        ring_slots: bounded(
+            "ring_slots",
+            raw.ring_slots,
+            limits::RING_SLOTS_DEFAULT,
+            2,
+            limits::RING_SLOTS_MAX,
+        )?,
+        batch_bytes: bounded(
+            "batch_size",
+            raw.batch_size,
+            limits::BATCH_BYTES_DEFAULT,
+            4096,
+            limits::BATCH_BYTES_MAX,
+        )?,
+        read_buffer_bytes: bounded(
+            "read_buffer_size",
+            raw.read_buffer_size,
+            limits::READ_BUFFER_BYTES_DEFAULT,
+            4096,
+            limits::READ_BUFFER_BYTES_MAX,
+        )?,
+        socket_receive_buffer_bytes: match raw.socket_receive_buffer {
+            None => None,
+            Some(bytes) => Some(bounded(
+                "socket_receive_buffer",
+                Some(bytes),
+                0,
+                4096,
+                1 << 30,
+            )?),
+        },
+        stats_interval: match raw.stats_interval.unwrap_or(10) {
+            0 => None,
+            seconds => Some(Duration::from_secs(seconds)),
+        },
+    })
+}
+
+/// The cores this process may run on.
+pub fn online_cores() -> Vec<usize> {
+    let mut cores: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|core| core.id)
+        .collect();
+    if cores.is_empty() {
+        cores.push(0);
+    }
+    cores.sort_unstable();
+    cores
+}
+
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+fn resolve(section: &Section, key: &str, address: &str) -> Result<SocketAddr, ConfigError> {
+    let mut addresses = address
+        .to_socket_addrs()
+        .map_err(|error| section.error(Some(key), format!("`{address}`: {error}")))?;
+    addresses
+        .next()
+        .ok_or_else(|| section.error(Some(key), format!("`{address}` resolves to nothing")))
+}
+
+fn input_plan(
+    section: &Section,
+    sections: &std::collections::BTreeMap<&str, &Section>,
+    global: &GlobalPlan,
+) -> Result<InputPlan, ConfigError> {
+    let _ = global;
+    let (kind, splitter_name, decoder_name, signer, tls, log_failures, send_failures, net) =
+        if section.plugin_type()? == "TcpInput" {
+            let raw: raw::TcpInput = section.parse()?;
+            let max_connections = raw.max_connections.unwrap_or(limits::CONNECTIONS_PER_CORE_DEFAULT as u64);
+            if max_connections == 0 || max_connections > limits::CONNECTIONS_PER_CORE_MAX as u64 {
+                return Err(section.error(
+                    Some("max_connections"),
+                    format!("{max_connections} is outside 1..={}", limits::CONNECTIONS_PER_CORE_MAX),
+                ));
+            }
+            let keep_alive = match (raw.keep_alive, raw.keep_alive_period) {
+                (Some(true), period) => Some(Duration::from_secs(period.unwrap_or(7200))),
+                _ => None,
+            };
+            let kind = InputKind::Tcp {
+                address: resolve(section, "address", &raw.address)?,
+                max_connections: max_connections as usize,
+                keep_alive,
+            };
+            let splitter = raw.splitter.unwrap_or_else(|| "HekaFramingSplitter".into());
+            (kind, splitter, raw.decoder, raw.signer, raw.use_tls, raw.log_decode_failures, raw.send_decode_failures, raw.net)
+        } else {
+            let raw: raw::UdpInput = section.parse()?;
+            let kind = InputKind::Udp {
+                address: resolve(section, "address", &raw.address)?,
+                set_hostname: raw.set_hostname.unwrap_or(true),
+            };
+            let splitter = raw.splitter.unwrap_or_else(|| "NullSplitter".into());
+            (kind, splitter, raw.decoder, raw.signer, None, raw.log_decode_failures, raw.send_decode_failures, raw.net)
+        };
+    if tls == Some(true) {
+        return Err(section.error(Some("use_tls"), "TLS is not supported yet"));
+    }
+    if let Some(net) = net {
+        let valid: &[&str] = match kind {
+            InputKind::Tcp { .. } => &["tcp", "tcp4", "tcp6"],
+            InputKind::Udp { .. } => &["udp", "udp4", "udp6"],
+        };
+        if !valid.contains(&net.as_str()) {
+            return Err(section.error(Some("net"), format!("`{net}` is not one of {valid:?}")));
+        }
+    }
+    let splitter = match sections.get(splitter_name.as_str()) {
+        Some(splitter_section) => splitter_plan(splitter_section)?,
+        None => default_splitter(&splitter_name)
+            .ok_or_else(|| section.error(Some("splitter"), format!("no splitter named `{splitter_name}`")))?,
+    };
+    let decoder = match decoder_name.as_deref() {
+        None => match splitter {
+            SplitterPlan::HekaFrame { .. } => DecoderPlan::Protobuf,
+            _ => DecoderPlan::None,
+        },
+        Some("") => DecoderPlan::None,
+        Some(name) => {
+            let type_ = match sections.get(name) {
+                Some(decoder_section) => {
+                    let type_ = decoder_section.plugin_type()?;
+                    if type_ == "ProtobufDecoder" {
+                        decoder_section.parse::<raw::ProtobufDecoder>()?;
+                    }
+                    type_.to_string()
+                }
+                None => name.to_string(),
+            };
+            match type_.as_str() {
+                "ProtobufDecoder" => DecoderPlan::Protobuf,
+                _ => {
+                    return Err(section.error(Some("decoder"), format!("no decoder named `{name}`")))
+                }
+            }
+        }
+    };
+    let signers = signer
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, key)| (name, key.hmac_key.into_bytes()))
+        .collect();
+    Ok(InputPlan {
+        name: section.name.clone(),
+        kind,
+        splitter,
+        decoder,
+        signers,
+        log_decode_failures: log_failures.unwrap_or(true),
+        send_decode_failures: send_failures.unwrap_or(false),
+    })
+}
+
+fn default_splitter(type_: &str) -> Option<SplitterPlan> {
+    Some(match type_ {
+        "TokenSplitter" => SplitterPlan::Token { delimiter: b'\n', count: 1, deliver_incomplete_final: false },
+        "HekaFramingSplitter" => SplitterPlan::HekaFrame { skip_authentication: false },
+        "NullSplitter" => SplitterPlan::Null,
+        _ => return None,
+    })
+}
+
+fn splitter_plan(section: &Section) -> Result<SplitterPlan, ConfigError> {
+    Ok(match section.plugin_type()? {
+        "TokenSplitter" => {
+            let raw: raw::TokenSplitter = section.parse()?;
+            let delimiter = match raw.delimiter.as_deref() {
+                None => b'\n',
+                Some(text) if text.len() == 1 => text.as_bytes()[0],
+                Some(text) => {
+                    return Err(section.error(Some("delimiter"), format!("`{text}` is not one byte")))
+                }
+            };
+            let count = raw.count.unwrap_or(1);
+            if count == 0 || count > 1024 {
+                return Err(section.error(Some("count"), format!("{count} is outside 1..=1024")));
+            }
+            SplitterPlan::Token {
+                delimiter,
+                count: count as usize,
+                deliver_incomplete_final: raw.deliver_incomplete_final.unwrap_or(false),
+            }
+        }
+        "HekaFramingSplitter" => {
+            let raw: raw::HekaFramingSplitter = section.parse()?;
+            if raw.use_message_bytes == Some(false) {
+                return Err(section.error(
+                    Some("use_message_bytes"),
+                    "only true is supported: a framed record is a protobuf message",
+                ));
+            }
+            SplitterPlan::HekaFrame { skip_authentication: raw.skip_authentication.unwrap_or(false) }
+        }
+        "NullSplitter" => {
+            section.parse::<raw::NullSplitter>()?;
+            SplitterPlan::Null
+        }
+        other => return Err(section.error(Some("type"), format!("`{other}` is not a splitter"))),
+    })
+}
+
+fn encoder_plan(section: &Section) -> Result<EncoderPlan, ConfigError> {
+    Ok(match section.plugin_type()? {
+        "ProtobufEncoder" => {
+            section.parse::<raw::ProtobufEncoder>()?;
+            EncoderPlan::Protobuf
+        }
+        "PayloadEncoder" => {
+            let raw: raw::PayloadEncoder = section.parse()?;
+            EncoderPlan::Payload {
+                append_newlines: raw.append_newlines.unwrap_or(true),
+                prefix_ts: raw.prefix_ts.unwrap_or(false),
+                ts_format: raw.ts_format.unwrap_or_else(|| "[%Y/%b/%d:%H:%M:%S %z]".into()),
+                ts_from_message: raw.ts_from_message.unwrap_or(true),
+            }
+        }
+        other => return Err(section.error(Some("type"), format!("`{other}` is not an encoder"))),
+    })
+}
+
+fn resolve_encoder(
+    section: &Section,
+    sections: &std::collections::BTreeMap<&str, &Section>,
+    name: Option<&str>,
+    default: &str,
+) -> Result<EncoderPlan, ConfigError> {
+    let name = name.unwrap_or(default);
+    match sections.get(name) {
+        Some(encoder_section) => encoder_plan(encoder_section),
+        None => match name {
+            "ProtobufEncoder" => Ok(EncoderPlan::Protobuf),
+            "PayloadEncoder" => Ok(EncoderPlan::Payload {
+                append_newlines: true,
+                prefix_ts: false,
+                ts_format: "[%Y/%b/%d:%H:%M:%S %z]".into(),
+                ts_from_message: true,
+            }),
+            _ => Err(section.error(Some("encoder"), format!("no encoder named `{name}`"))),
+        },
+    }
+}
+
+fn compile_matcher(
+    section: &Section,
+    expression: Option<&str>,
+    dialect: Dialect,
+) -> Result<Program, ConfigError> {
+    // Heka's default matches nothing.
+    let expression = expression.unwrap_or("FALSE");
+    matcher::compile(expression, dialect)
+        .map_err(|error| section.error(Some("message_matcher"), error.to_string()))
+}
+
+fn unsupported(section: &Section, key: &str, set: bool, message: &str) -> Result<(), ConfigError> {
+    if set {
+        return Err(section.error(Some(key), message.to_string()));
+    }
+    Ok(())
+}
+
+fn output_plan(
+    section: &Section,
+    sections: &std::collections::BTreeMap<&str, &Section>,
+    global: &GlobalPlan,
+) -> Result<OutputPlan, ConfigError> {
+    let buffering = "durable buffering is not available yet; remove it or set it to false";
+    let signer = "message_signer is not supported yet";
+    match section.plugin_type()? {
+        "FileOutput" => {
+            let raw: raw::FileOutput = section.parse()?;
+            unsupported(section, "use_buffering", raw.use_buffering == Some(true), buffering)?;
+            unsupported(section, "message_signer", raw.message_signer.is_some(), signer)?;
+            unsupported(
+                section,
+                "rotation_interval",
+                raw.rotation_interval.is_some_and(|hours| hours != 0),
+                "file rotation is not supported yet; only 0 is accepted",
+            )?;
+            let flush_either = match raw.flush_operator.as_deref() {
+                None | Some("AND") => false,
+                Some("OR") => true,
+                Some(other) => {
+                    return Err(section.error(Some("flush_operator"), format!("`{other}` is not AND or OR")))
+                }
+            };
+            if raw.path.is_empty() {
+                return Err(section.error(Some("path"), "is empty"));
+            }
+            let octal = |key: &str, text: Option<&str>, default: u32| match text {
+                None => Ok(default),
+                Some(text) => u32::from_str_radix(text, 8)
+                    .ok()
+                    .filter(|mode| *mode <= 0o7777)
+                    .ok_or_else(|| section.error(Some(key), format!("`{text}` is not an octal mode"))),
+            };
+            let flush_interval_ms = raw.flush_interval.unwrap_or(1000);
+            if flush_interval_ms > 3_600_000 {
+                return Err(section.error(Some("flush_interval"), "more than an hour (in ms)"));
+            }
+            Ok(OutputPlan {
+                name: section.name.clone(),
+                matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
+                encoder: resolve_encoder(section, sections, raw.encoder.as_deref(), "ProtobufEncoder")?,
+                use_framing: raw.use_framing.unwrap_or(false),
+                kind: OutputKind::File(FilePlan {
+                    per_core: raw.path.contains("%{core}"),
+                    path: raw.path,
+                    flush_interval: Duration::from_millis(flush_interval_ms),
+                    flush_count: raw.flush_count.unwrap_or(1),
+                    flush_either,
+                    perm: octal("perm", raw.perm.as_deref(), 0o644)?,
+                    folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
+                }),
+            })
+        }
+        "TcpOutput" => {
+            let raw: raw::TcpOutput = section.parse()?;
+            unsupported(section, "use_buffering", raw.use_buffering == Some(true), buffering)?;
+            unsupported(section, "message_signer", raw.message_signer.is_some(), signer)?;
+            unsupported(section, "use_tls", raw.use_tls == Some(true), "TLS is not supported yet")?;
+            unsupported(section, "local_address", raw.local_address.is_some(), "local_address is not supported yet")?;
+            resolve(section, "address", &raw.address)?;
+            let buffer_bytes = raw.buffer_size.unwrap_or(limits::TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
+            if buffer_bytes < global.batch_bytes as u64 || buffer_bytes > limits::TCP_OUTPUT_BUFFER_BYTES_MAX as u64 {
+                return Err(section.error(
+                    Some("buffer_size"),
+                    format!(
+                        "{buffer_bytes} is outside {}..={} (at least one batch)",
+                        global.batch_bytes,
+                        limits::TCP_OUTPUT_BUFFER_BYTES_MAX
+                    ),
+                ));
+            }
+            let keep_alive = match raw.keep_alive {
+                Some(true) => Some(Duration::from_secs(raw.keep_alive_period.unwrap_or(7200))),
+                _ => None,
+            };
+            Ok(OutputPlan {
+                name: section.name.clone(),
+                matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
+                encoder: resolve_encoder(section, sections, raw.encoder.as_deref(), "ProtobufEncoder")?,
+                use_framing: raw.use_framing.unwrap_or(true),
+                kind: OutputKind::Tcp(TcpPlan {
+                    address: raw.address,
+                    reconnect_after: raw.reconnect_after.unwrap_or(0),
+                    buffer_bytes: buffer_bytes as usize,
+                    keep_alive,
+                }),
+            })
+        }
+        _ => {
+            let raw: raw::LogOutput = section.parse()?;
+            unsupported(section, "message_signer", raw.message_signer.is_some(), signer)?;
+            Ok(OutputPlan {
+                name: section.name.clone(),
+                matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
+                encoder: resolve_encoder(section, sections, raw.encoder.as_deref(), "PayloadEncoder")?,
+                use_framing: raw.use_framing.unwrap_or(false),
+                kind: OutputKind::Log,
+            })
+        }
+    }
+}
