@@ -1,8 +1,19 @@
 //! gyges: a thread-per-core data pipeline daemon, the successor to Heka and Hindsight.
 //!
-//! See `docs/architecture.md` for the data path as built.
+//! The data path, stage by stage (see `docs/architecture.md` for the picture):
+//! [`input`] → [`splitter`] → [`decoder`] → [`runtime::router`] (the [`matcher`]) →
+//! [`encoder`] → [`output`]. [`runtime`] runs one pinned executor per core and owns the rings
+//! between cores; [`config`] turns Heka's TOML into a checked plan; [`telemetry`] counts.
 
 pub mod config;
+pub mod decoder;
+pub mod encoder;
+pub mod input;
 pub mod limits;
 pub mod matcher;
 pub mod message;
+pub mod output;
+pub mod runtime;
+pub mod splitter;
+pub mod telemetry;
+pub mod tools;

@@ -10,6 +10,10 @@ pub const MESSAGE_BYTES_MIN: usize = 1024;
 /// The hard ceiling of `max_message_size`: 64 MiB. Heka had no way past 64 KiB.
 pub const MESSAGE_BYTES_CEILING: usize = 64 * 1024 * 1024;
 
+/// The most bytes Heka stream framing adds to a message: separator, header length byte,
+/// a header of at most 255 bytes, unit separator.
+pub const FRAME_OVERHEAD_BYTES_MAX: usize = 3 + 255;
+
 /// Default io_uring registered memory per executor. The memlock limit on small machines is
 /// 8 MiB for the whole process, so this stays small; a failed registration is harmless.
 pub const IO_MEMORY_BYTES_DEFAULT: usize = 1024 * 1024;

@@ -1,1 +1,14 @@
-//! placeholder
+//! Linux and io_uring specifics for gyges: the only crate in the workspace with `unsafe` code.
+//!
+//! The main crate denies `unsafe`. What it needs from the kernel that glommio does not expose
+//! safely lives here, each block with a `// SAFETY:` note:
+//! - [`probe`]: what the kernel and the process limits allow (memlock, kernel release), so
+//!   startup can explain a failure instead of dying inside the executor.
+//! - [`socket`]: socket options on sockets glommio created (receive buffer size, keepalive)
+//!   and a zero-timeout check for a peer that has closed its end.
+
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod probe;
+pub mod socket;

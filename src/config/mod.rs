@@ -45,7 +45,12 @@ impl std::error::Error for ConfigError {}
 
 impl ConfigError {
     pub(crate) fn file(file: &str, message: impl Into<String>) -> ConfigError {
-        ConfigError { file: file.into(), section: None, key: None, message: message.into() }
+        ConfigError {
+            file: file.into(),
+            section: None,
+            key: None,
+            message: message.into(),
+        }
     }
 }
 
@@ -115,17 +120,26 @@ pub fn load_path(path: &Path) -> Result<Document, ConfigError> {
             .map_err(|error| ConfigError::file(&shown, format!("cannot list: {error}")))?;
         let mut files: Vec<PathBuf> = entries
             .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|file| file.extension().is_some_and(|extension| extension == "toml"))
+            .filter(|file| {
+                file.extension()
+                    .is_some_and(|extension| extension == "toml")
+            })
             .collect();
         files.sort();
         if files.is_empty() {
-            return Err(ConfigError::file(&shown, "the directory has no *.toml files"));
+            return Err(ConfigError::file(
+                &shown,
+                "the directory has no *.toml files",
+            ));
         }
         files
     } else {
         vec![path.to_path_buf()]
     };
-    let mut document = Document { sections: Vec::new(), origin: shown };
+    let mut document = Document {
+        sections: Vec::new(),
+        origin: shown,
+    };
     for file in files {
         let name = file.display().to_string();
         let text = std::fs::read_to_string(&file)
@@ -145,9 +159,10 @@ pub fn add_text(document: &mut Document, file: &str, text: &str) -> Result<(), C
         let position = error.span().map(|span| line_column(&text, span.start));
         let message = error.message().to_string();
         match position {
-            Some((line, column)) => {
-                ConfigError::file(file, format!("TOML syntax at line {line}, column {column}: {message}"))
-            }
+            Some((line, column)) => ConfigError::file(
+                file,
+                format!("TOML syntax at line {line}, column {column}: {message}"),
+            ),
             None => ConfigError::file(file, format!("TOML syntax: {message}")),
         }
     })?;
@@ -160,7 +175,11 @@ pub fn add_text(document: &mut Document, file: &str, text: &str) -> Result<(), C
                 message: "every key must be inside a [section]".into(),
             });
         };
-        if let Some(earlier) = document.sections.iter().find(|section| section.name == name) {
+        if let Some(earlier) = document
+            .sections
+            .iter()
+            .find(|section| section.name == name)
+        {
             return Err(ConfigError {
                 file: file.into(),
                 section: Some(name),
@@ -168,7 +187,11 @@ pub fn add_text(document: &mut Document, file: &str, text: &str) -> Result<(), C
                 message: format!("section already defined in {}", earlier.file),
             });
         }
-        document.sections.push(Section { file: file.into(), name, table });
+        document.sections.push(Section {
+            file: file.into(),
+            name,
+            table,
+        });
     }
     Ok(())
 }
@@ -176,7 +199,10 @@ pub fn add_text(document: &mut Document, file: &str, text: &str) -> Result<(), C
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |newline| before.len() - newline - 1) + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |newline| before.len() - newline - 1)
+        + 1;
     (line, column)
 }
 
@@ -204,7 +230,10 @@ pub fn substitute_env(text: &str) -> String {
 }
 
 fn is_env_name(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
 }
 
 /// Loads and validates the config at `path`, or the embedded default.
@@ -215,7 +244,10 @@ pub fn load(path: Option<&Path>, overrides: &plan::Overrides) -> Result<Plan, Co
     let document = match path {
         Some(path) => load_path(path)?,
         None => {
-            let mut document = Document { origin: DEFAULT_CONFIG_NAME.into(), ..Document::default() };
+            let mut document = Document {
+                origin: DEFAULT_CONFIG_NAME.into(),
+                ..Document::default()
+            };
             add_text(&mut document, DEFAULT_CONFIG_NAME, DEFAULT_CONFIG)?;
             document
         }
@@ -225,7 +257,11 @@ pub fn load(path: Option<&Path>, overrides: &plan::Overrides) -> Result<Plan, Co
 
 /// Sections by name, for lookups while planning.
 pub(crate) fn by_name(document: &Document) -> BTreeMap<&str, &Section> {
-    document.sections.iter().map(|section| (section.name.as_str(), section)).collect()
+    document
+        .sections
+        .iter()
+        .map(|section| (section.name.as_str(), section))
+        .collect()
 }
 
 #[cfg(test)]

@@ -66,15 +66,28 @@ pub struct InputPlan {
 /// The transport of an input.
 #[derive(Debug, Clone)]
 pub enum InputKind {
-    Tcp { address: SocketAddr, max_connections: usize, keep_alive: Option<Duration> },
-    Udp { address: SocketAddr, set_hostname: bool },
+    Tcp {
+        address: SocketAddr,
+        max_connections: usize,
+        keep_alive: Option<Duration>,
+    },
+    Udp {
+        address: SocketAddr,
+        set_hostname: bool,
+    },
 }
 
 /// A splitter, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SplitterPlan {
-    Token { delimiter: u8, count: usize, deliver_incomplete_final: bool },
-    HekaFrame { skip_authentication: bool },
+    Token {
+        delimiter: u8,
+        count: usize,
+        deliver_incomplete_final: bool,
+    },
+    HekaFrame {
+        skip_authentication: bool,
+    },
     Null,
 }
 
@@ -90,7 +103,12 @@ pub enum DecoderPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub enum EncoderPlan {
     Protobuf,
-    Payload { append_newlines: bool, prefix_ts: bool, ts_format: String, ts_from_message: bool },
+    Payload {
+        append_newlines: bool,
+        prefix_ts: bool,
+        ts_format: String,
+        ts_from_message: bool,
+    },
 }
 
 /// One output.
@@ -143,8 +161,10 @@ const GLOBAL_SECTIONS: [&str; 2] = ["hekad", "gyges"];
 /// The first problem found, with its file, section and key.
 pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigError> {
     let sections = by_name(document);
-    let globals: Vec<&Section> =
-        GLOBAL_SECTIONS.iter().filter_map(|name| sections.get(name).copied()).collect();
+    let globals: Vec<&Section> = GLOBAL_SECTIONS
+        .iter()
+        .filter_map(|name| sections.get(name).copied())
+        .collect();
     if globals.len() > 1 {
         return Err(globals[1].error(None, "give either [hekad] or [gyges], not both"));
     }
@@ -166,9 +186,13 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
         }
         let type_ = section.plugin_type()?;
         match type_ {
-            "TcpInput" | "UdpInput" => plan.inputs.push(input_plan(section, &sections, &plan.global)?),
+            "TcpInput" | "UdpInput" => {
+                plan.inputs
+                    .push(input_plan(section, &sections, &plan.global)?)
+            }
             "FileOutput" | "TcpOutput" | "LogOutput" => {
-                plan.outputs.push(output_plan(section, &sections, &plan.global)?)
+                plan.outputs
+                    .push(output_plan(section, &sections, &plan.global)?)
             }
             // Referenced by name from inputs and outputs; checked there, and parsed here so an
             // unused but broken section still fails.
@@ -188,7 +212,10 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
         }
     }
     if plan.inputs.is_empty() {
-        return Err(ConfigError::file(&document.origin, "no inputs are configured"));
+        return Err(ConfigError::file(
+            &document.origin,
+            "no inputs are configured",
+        ));
     }
     Ok(plan)
 }
@@ -203,7 +230,9 @@ fn global_plan(
         Some(section) => section.error(Some(key), message),
         None => ConfigError::file(origin, message),
     };
-    let max_message_size = raw.max_message_size.unwrap_or(limits::MESSAGE_BYTES_DEFAULT as u64);
+    let max_message_size = raw
+        .max_message_size
+        .unwrap_or(limits::MESSAGE_BYTES_DEFAULT as u64);
     if !(limits::MESSAGE_BYTES_MIN as u64..=limits::MESSAGE_BYTES_CEILING as u64)
         .contains(&max_message_size)
     {
@@ -218,9 +247,12 @@ fn global_plan(
     }
     let dialect = match raw.matcher_dialect.as_deref() {
         None => Dialect::default(),
-        Some(name) => name
-            .parse()
-            .map_err(|_| error("matcher_dialect", format!("`{name}` is not `heka` or `lsb`")))?,
+        Some(name) => name.parse().map_err(|_| {
+            error(
+                "matcher_dialect",
+                format!("`{name}` is not `heka` or `lsb`"),
+            )
+        })?,
     };
     let online = online_cores();
     let cores = match &raw.cores {
@@ -230,7 +262,10 @@ fn global_plan(
                 return Err(error("cores", "the list is empty".into()));
             }
             if let Some(core) = cores.iter().find(|core| !online.contains(core)) {
-                return Err(error("cores", format!("core {core} is not online (online: {online:?})")));
+                return Err(error(
+                    "cores",
+                    format!("core {core} is not online (online: {online:?})"),
+                ));
             }
             let mut unique = cores.clone();
             unique.sort_unstable();
@@ -244,7 +279,12 @@ fn global_plan(
     let output_core = match raw.output_core {
         None => *cores.last().unwrap_or(&0),
         Some(core) if cores.contains(&core) => core,
-        Some(core) => return Err(error("output_core", format!("core {core} is not in `cores`"))),
+        Some(core) => {
+            return Err(error(
+                "output_core",
+                format!("core {core} is not in `cores`"),
+            ))
+        }
     };
     let bounded = |key: &str, value: Option<u64>, default: usize, min: usize, max: usize| {
         let value = value.map_or(default as u64, |value| value);
@@ -349,11 +389,16 @@ fn input_plan(
     let (kind, splitter_name, decoder_name, signer, tls, log_failures, send_failures, net) =
         if section.plugin_type()? == "TcpInput" {
             let raw: raw::TcpInput = section.parse()?;
-            let max_connections = raw.max_connections.unwrap_or(limits::CONNECTIONS_PER_CORE_DEFAULT as u64);
+            let max_connections = raw
+                .max_connections
+                .unwrap_or(limits::CONNECTIONS_PER_CORE_DEFAULT as u64);
             if max_connections == 0 || max_connections > limits::CONNECTIONS_PER_CORE_MAX as u64 {
                 return Err(section.error(
                     Some("max_connections"),
-                    format!("{max_connections} is outside 1..={}", limits::CONNECTIONS_PER_CORE_MAX),
+                    format!(
+                        "{max_connections} is outside 1..={}",
+                        limits::CONNECTIONS_PER_CORE_MAX
+                    ),
                 ));
             }
             let keep_alive = match (raw.keep_alive, raw.keep_alive_period) {
@@ -366,7 +411,16 @@ fn input_plan(
                 keep_alive,
             };
             let splitter = raw.splitter.unwrap_or_else(|| "HekaFramingSplitter".into());
-            (kind, splitter, raw.decoder, raw.signer, raw.use_tls, raw.log_decode_failures, raw.send_decode_failures, raw.net)
+            (
+                kind,
+                splitter,
+                raw.decoder,
+                raw.signer,
+                raw.use_tls,
+                raw.log_decode_failures,
+                raw.send_decode_failures,
+                raw.net,
+            )
         } else {
             let raw: raw::UdpInput = section.parse()?;
             let kind = InputKind::Udp {
@@ -374,7 +428,16 @@ fn input_plan(
                 set_hostname: raw.set_hostname.unwrap_or(true),
             };
             let splitter = raw.splitter.unwrap_or_else(|| "NullSplitter".into());
-            (kind, splitter, raw.decoder, raw.signer, None, raw.log_decode_failures, raw.send_decode_failures, raw.net)
+            (
+                kind,
+                splitter,
+                raw.decoder,
+                raw.signer,
+                None,
+                raw.log_decode_failures,
+                raw.send_decode_failures,
+                raw.net,
+            )
         };
     if tls == Some(true) {
         return Err(section.error(Some("use_tls"), "TLS is not supported yet"));
@@ -390,8 +453,12 @@ fn input_plan(
     }
     let splitter = match sections.get(splitter_name.as_str()) {
         Some(splitter_section) => splitter_plan(splitter_section)?,
-        None => default_splitter(&splitter_name)
-            .ok_or_else(|| section.error(Some("splitter"), format!("no splitter named `{splitter_name}`")))?,
+        None => default_splitter(&splitter_name).ok_or_else(|| {
+            section.error(
+                Some("splitter"),
+                format!("no splitter named `{splitter_name}`"),
+            )
+        })?,
     };
     let decoder = match decoder_name.as_deref() {
         None => match splitter {
@@ -436,8 +503,14 @@ fn input_plan(
 
 fn default_splitter(type_: &str) -> Option<SplitterPlan> {
     Some(match type_ {
-        "TokenSplitter" => SplitterPlan::Token { delimiter: b'\n', count: 1, deliver_incomplete_final: false },
-        "HekaFramingSplitter" => SplitterPlan::HekaFrame { skip_authentication: false },
+        "TokenSplitter" => SplitterPlan::Token {
+            delimiter: b'\n',
+            count: 1,
+            deliver_incomplete_final: false,
+        },
+        "HekaFramingSplitter" => SplitterPlan::HekaFrame {
+            skip_authentication: false,
+        },
         "NullSplitter" => SplitterPlan::Null,
         _ => return None,
     })
@@ -451,7 +524,9 @@ fn splitter_plan(section: &Section) -> Result<SplitterPlan, ConfigError> {
                 None => b'\n',
                 Some(text) if text.len() == 1 => text.as_bytes()[0],
                 Some(text) => {
-                    return Err(section.error(Some("delimiter"), format!("`{text}` is not one byte")))
+                    return Err(
+                        section.error(Some("delimiter"), format!("`{text}` is not one byte"))
+                    )
                 }
             };
             let count = raw.count.unwrap_or(1);
@@ -472,7 +547,9 @@ fn splitter_plan(section: &Section) -> Result<SplitterPlan, ConfigError> {
                     "only true is supported: a framed record is a protobuf message",
                 ));
             }
-            SplitterPlan::HekaFrame { skip_authentication: raw.skip_authentication.unwrap_or(false) }
+            SplitterPlan::HekaFrame {
+                skip_authentication: raw.skip_authentication.unwrap_or(false),
+            }
         }
         "NullSplitter" => {
             section.parse::<raw::NullSplitter>()?;
@@ -493,7 +570,9 @@ fn encoder_plan(section: &Section) -> Result<EncoderPlan, ConfigError> {
             EncoderPlan::Payload {
                 append_newlines: raw.append_newlines.unwrap_or(true),
                 prefix_ts: raw.prefix_ts.unwrap_or(false),
-                ts_format: raw.ts_format.unwrap_or_else(|| "[%Y/%b/%d:%H:%M:%S %z]".into()),
+                ts_format: raw
+                    .ts_format
+                    .unwrap_or_else(|| "[%Y/%b/%d:%H:%M:%S %z]".into()),
                 ts_from_message: raw.ts_from_message.unwrap_or(true),
             }
         }
@@ -551,8 +630,18 @@ fn output_plan(
     match section.plugin_type()? {
         "FileOutput" => {
             let raw: raw::FileOutput = section.parse()?;
-            unsupported(section, "use_buffering", raw.use_buffering == Some(true), buffering)?;
-            unsupported(section, "message_signer", raw.message_signer.is_some(), signer)?;
+            unsupported(
+                section,
+                "use_buffering",
+                raw.use_buffering == Some(true),
+                buffering,
+            )?;
+            unsupported(
+                section,
+                "message_signer",
+                raw.message_signer.is_some(),
+                signer,
+            )?;
             unsupported(
                 section,
                 "rotation_interval",
@@ -563,7 +652,10 @@ fn output_plan(
                 None | Some("AND") => false,
                 Some("OR") => true,
                 Some(other) => {
-                    return Err(section.error(Some("flush_operator"), format!("`{other}` is not AND or OR")))
+                    return Err(section.error(
+                        Some("flush_operator"),
+                        format!("`{other}` is not AND or OR"),
+                    ))
                 }
             };
             if raw.path.is_empty() {
@@ -574,7 +666,9 @@ fn output_plan(
                 Some(text) => u32::from_str_radix(text, 8)
                     .ok()
                     .filter(|mode| *mode <= 0o7777)
-                    .ok_or_else(|| section.error(Some(key), format!("`{text}` is not an octal mode"))),
+                    .ok_or_else(|| {
+                        section.error(Some(key), format!("`{text}` is not an octal mode"))
+                    }),
             };
             let flush_interval_ms = raw.flush_interval.unwrap_or(1000);
             if flush_interval_ms > 3_600_000 {
@@ -583,7 +677,12 @@ fn output_plan(
             Ok(OutputPlan {
                 name: section.name.clone(),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
-                encoder: resolve_encoder(section, sections, raw.encoder.as_deref(), "ProtobufEncoder")?,
+                encoder: resolve_encoder(
+                    section,
+                    sections,
+                    raw.encoder.as_deref(),
+                    "ProtobufEncoder",
+                )?,
                 use_framing: raw.use_framing.unwrap_or(false),
                 kind: OutputKind::File(FilePlan {
                     per_core: raw.path.contains("%{core}"),
@@ -598,13 +697,37 @@ fn output_plan(
         }
         "TcpOutput" => {
             let raw: raw::TcpOutput = section.parse()?;
-            unsupported(section, "use_buffering", raw.use_buffering == Some(true), buffering)?;
-            unsupported(section, "message_signer", raw.message_signer.is_some(), signer)?;
-            unsupported(section, "use_tls", raw.use_tls == Some(true), "TLS is not supported yet")?;
-            unsupported(section, "local_address", raw.local_address.is_some(), "local_address is not supported yet")?;
+            unsupported(
+                section,
+                "use_buffering",
+                raw.use_buffering == Some(true),
+                buffering,
+            )?;
+            unsupported(
+                section,
+                "message_signer",
+                raw.message_signer.is_some(),
+                signer,
+            )?;
+            unsupported(
+                section,
+                "use_tls",
+                raw.use_tls == Some(true),
+                "TLS is not supported yet",
+            )?;
+            unsupported(
+                section,
+                "local_address",
+                raw.local_address.is_some(),
+                "local_address is not supported yet",
+            )?;
             resolve(section, "address", &raw.address)?;
-            let buffer_bytes = raw.buffer_size.unwrap_or(limits::TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
-            if buffer_bytes < global.batch_bytes as u64 || buffer_bytes > limits::TCP_OUTPUT_BUFFER_BYTES_MAX as u64 {
+            let buffer_bytes = raw
+                .buffer_size
+                .unwrap_or(limits::TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
+            if buffer_bytes < global.batch_bytes as u64
+                || buffer_bytes > limits::TCP_OUTPUT_BUFFER_BYTES_MAX as u64
+            {
                 return Err(section.error(
                     Some("buffer_size"),
                     format!(
@@ -621,7 +744,12 @@ fn output_plan(
             Ok(OutputPlan {
                 name: section.name.clone(),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
-                encoder: resolve_encoder(section, sections, raw.encoder.as_deref(), "ProtobufEncoder")?,
+                encoder: resolve_encoder(
+                    section,
+                    sections,
+                    raw.encoder.as_deref(),
+                    "ProtobufEncoder",
+                )?,
                 use_framing: raw.use_framing.unwrap_or(true),
                 kind: OutputKind::Tcp(TcpPlan {
                     address: raw.address,
@@ -633,11 +761,21 @@ fn output_plan(
         }
         _ => {
             let raw: raw::LogOutput = section.parse()?;
-            unsupported(section, "message_signer", raw.message_signer.is_some(), signer)?;
+            unsupported(
+                section,
+                "message_signer",
+                raw.message_signer.is_some(),
+                signer,
+            )?;
             Ok(OutputPlan {
                 name: section.name.clone(),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
-                encoder: resolve_encoder(section, sections, raw.encoder.as_deref(), "PayloadEncoder")?,
+                encoder: resolve_encoder(
+                    section,
+                    sections,
+                    raw.encoder.as_deref(),
+                    "PayloadEncoder",
+                )?,
                 use_framing: raw.use_framing.unwrap_or(false),
                 kind: OutputKind::Log,
             })

@@ -80,12 +80,19 @@ impl Global {
             ("plugin_chansize", self.plugin_chansize.is_some()),
             ("sample_denominator", self.sample_denominator.is_some()),
             ("max_pack_idle", self.max_pack_idle.is_some()),
-            ("full_buffer_max_retries", self.full_buffer_max_retries.is_some()),
+            (
+                "full_buffer_max_retries",
+                self.full_buffer_max_retries.is_some(),
+            ),
             ("log_flags", self.log_flags.is_some()),
             ("cpuprof", self.cpuprof.is_some()),
             ("memprof", self.memprof.is_some()),
         ];
-        options.iter().filter(|(_, present)| *present).map(|(name, _)| *name).collect()
+        options
+            .iter()
+            .filter(|(_, present)| *present)
+            .map(|(name, _)| *name)
+            .collect()
     }
 }
 

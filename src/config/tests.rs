@@ -2,7 +2,10 @@ use super::plan::{DecoderPlan, EncoderPlan, InputKind, OutputKind, Overrides, Sp
 use super::*;
 
 fn plan_of(text: &str) -> Result<Plan, ConfigError> {
-    let mut document = Document { origin: "test.toml".into(), ..Document::default() };
+    let mut document = Document {
+        origin: "test.toml".into(),
+        ..Document::default()
+    };
     add_text(&mut document, "test.toml", text)?;
     plan::build(&document, &Overrides::default())
 }
@@ -21,7 +24,12 @@ fn the_embedded_default_config_is_valid() {
     let plan = load(None, &Overrides::default()).unwrap();
     assert_eq!(plan.inputs.len(), 3);
     assert_eq!(plan.outputs.len(), 1);
-    assert_eq!(plan.inputs[0].splitter, SplitterPlan::HekaFrame { skip_authentication: false });
+    assert_eq!(
+        plan.inputs[0].splitter,
+        SplitterPlan::HekaFrame {
+            skip_authentication: false
+        }
+    );
     assert_eq!(plan.inputs[0].decoder, DecoderPlan::Protobuf);
     assert_eq!(plan.inputs[1].decoder, DecoderPlan::None);
     assert!(matches!(plan.inputs[2].kind, InputKind::Udp { .. }));
@@ -36,29 +44,94 @@ fn type_comes_from_the_key_or_the_section_name() {
     ))
     .unwrap();
     assert_eq!(plan.inputs[1].name, "lines");
-    assert_eq!(plan.inputs[1].splitter, SplitterPlan::Token { delimiter: b'|', count: 1, deliver_incomplete_final: false });
-    assert!(matches!(plan.outputs[0].encoder, EncoderPlan::Payload { append_newlines: true, .. }));
+    assert_eq!(
+        plan.inputs[1].splitter,
+        SplitterPlan::Token {
+            delimiter: b'|',
+            count: 1,
+            deliver_incomplete_final: false
+        }
+    );
+    assert!(matches!(
+        plan.outputs[0].encoder,
+        EncoderPlan::Payload {
+            append_newlines: true,
+            ..
+        }
+    ));
     assert!(matches!(&plan.outputs[0].kind, OutputKind::File(file) if !file.per_core));
 }
 
 #[test]
 fn errors_name_file_section_and_key() {
     let cases = [
-        (format!("{INPUT}[FileOutput]\npath = \"x\"\nflush_interval = \"soon\"\n"), "FileOutput", "flush_interval"),
-        (format!("{INPUT}[FileOutput]\npath = \"x\"\ncolour = 1\n"), "FileOutput", "colour"),
-        (format!("{INPUT}[FileOutput]\nflush_count = 1\n"), "FileOutput", "path"),
-        (format!("{INPUT}[FileOutput]\npath = \"x\"\nperm = \"999\"\n"), "FileOutput", "perm"),
-        (format!("{INPUT}[FileOutput]\npath = \"x\"\nflush_operator = \"XOR\"\n"), "FileOutput", "flush_operator"),
-        (format!("{INPUT}[FileOutput]\npath = \"x\"\nmessage_matcher = \"Type ==\"\n"), "FileOutput", "message_matcher"),
-        (format!("{INPUT}[FileOutput]\npath = \"x\"\nencoder = \"Nope\"\n"), "FileOutput", "encoder"),
-        ("[TcpInput]\naddress = \"not an address\"\n".to_string(), "TcpInput", "address"),
-        ("[TcpInput]\naddress = \"127.0.0.1:1\"\nsplitter = \"Nope\"\n".to_string(), "TcpInput", "splitter"),
-        ("[TcpInput]\naddress = \"127.0.0.1:1\"\nuse_tls = true\n".to_string(), "TcpInput", "use_tls"),
-        (format!("{INPUT}[t]\ntype = \"TokenSplitter\"\ndelimiter = \"ab\"\n"), "t", "delimiter"),
+        (
+            format!("{INPUT}[FileOutput]\npath = \"x\"\nflush_interval = \"soon\"\n"),
+            "FileOutput",
+            "flush_interval",
+        ),
+        (
+            format!("{INPUT}[FileOutput]\npath = \"x\"\ncolour = 1\n"),
+            "FileOutput",
+            "colour",
+        ),
+        (
+            format!("{INPUT}[FileOutput]\nflush_count = 1\n"),
+            "FileOutput",
+            "path",
+        ),
+        (
+            format!("{INPUT}[FileOutput]\npath = \"x\"\nperm = \"999\"\n"),
+            "FileOutput",
+            "perm",
+        ),
+        (
+            format!("{INPUT}[FileOutput]\npath = \"x\"\nflush_operator = \"XOR\"\n"),
+            "FileOutput",
+            "flush_operator",
+        ),
+        (
+            format!("{INPUT}[FileOutput]\npath = \"x\"\nmessage_matcher = \"Type ==\"\n"),
+            "FileOutput",
+            "message_matcher",
+        ),
+        (
+            format!("{INPUT}[FileOutput]\npath = \"x\"\nencoder = \"Nope\"\n"),
+            "FileOutput",
+            "encoder",
+        ),
+        (
+            "[TcpInput]\naddress = \"not an address\"\n".to_string(),
+            "TcpInput",
+            "address",
+        ),
+        (
+            "[TcpInput]\naddress = \"127.0.0.1:1\"\nsplitter = \"Nope\"\n".to_string(),
+            "TcpInput",
+            "splitter",
+        ),
+        (
+            "[TcpInput]\naddress = \"127.0.0.1:1\"\nuse_tls = true\n".to_string(),
+            "TcpInput",
+            "use_tls",
+        ),
+        (
+            format!("{INPUT}[t]\ntype = \"TokenSplitter\"\ndelimiter = \"ab\"\n"),
+            "t",
+            "delimiter",
+        ),
         (format!("{INPUT}[x]\ntype = \"Bogus\"\n"), "x", "type"),
-        (format!("{INPUT}[hekad]\nmax_message_size = 1\n"), "hekad", "max_message_size"),
+        (
+            format!("{INPUT}[hekad]\nmax_message_size = 1\n"),
+            "hekad",
+            "max_message_size",
+        ),
         (format!("{INPUT}[hekad]\ncores = [999]\n"), "hekad", "cores"),
-        (format!("{INPUT}[gyges]\nmatcher_dialect = \"go\"\n"), "gyges", "matcher_dialect"),
+        (
+            format!("{INPUT}[gyges]\nmatcher_dialect = \"go\"\n"),
+            "gyges",
+            "matcher_dialect",
+        ),
     ];
     for (text, section, key) in cases {
         let error = error_of(&text);
@@ -66,7 +139,10 @@ fn errors_name_file_section_and_key() {
         assert_eq!(error.section.as_deref(), Some(section), "{error}");
         assert_eq!(error.key.as_deref(), Some(key), "{error}");
         let shown = error.to_string();
-        assert!(shown.contains("test.toml") && shown.contains(section) && shown.contains(key), "{shown}");
+        assert!(
+            shown.contains("test.toml") && shown.contains(section) && shown.contains(key),
+            "{shown}"
+        );
     }
 }
 
@@ -78,28 +154,50 @@ fn syntax_errors_give_line_and_column() {
 
 #[test]
 fn ignored_heka_options_are_accepted_and_listed() {
-    let plan = plan_of(&format!("[hekad]\nmaxprocs = 4\npoolsize = 100\nplugin_chansize = 30\n{INPUT}")).unwrap();
-    assert_eq!(plan.ignored_options, vec!["maxprocs", "poolsize", "plugin_chansize"]);
+    let plan = plan_of(&format!(
+        "[hekad]\nmaxprocs = 4\npoolsize = 100\nplugin_chansize = 30\n{INPUT}"
+    ))
+    .unwrap();
+    assert_eq!(
+        plan.ignored_options,
+        vec!["maxprocs", "poolsize", "plugin_chansize"]
+    );
 }
 
 #[test]
 fn env_substitution_happens_before_parsing() {
     std::env::set_var("GYGES_TEST_PORT", "5999");
-    assert_eq!(substitute_env("a=%ENV[GYGES_TEST_PORT] b=%ENV[NOT SET] c=%ENV[GYGES_UNSET_VAR]"), "a=5999 b=%ENV[NOT SET] c=");
+    assert_eq!(
+        substitute_env("a=%ENV[GYGES_TEST_PORT] b=%ENV[NOT SET] c=%ENV[GYGES_UNSET_VAR]"),
+        "a=5999 b=%ENV[NOT SET] c="
+    );
     let plan = plan_of("[TcpInput]\naddress = \"127.0.0.1:%ENV[GYGES_TEST_PORT]\"\n").unwrap();
-    assert!(matches!(plan.inputs[0].kind, InputKind::Tcp { address, .. } if address.port() == 5999));
+    assert!(
+        matches!(plan.inputs[0].kind, InputKind::Tcp { address, .. } if address.port() == 5999)
+    );
 }
 
 #[test]
 fn a_directory_merges_alphabetically_and_rejects_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("b.toml"), "[FileOutput]\npath = \"x\"\nmessage_matcher = \"TRUE\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        "[FileOutput]\npath = \"x\"\nmessage_matcher = \"TRUE\"\n",
+    )
+    .unwrap();
     std::fs::write(dir.path().join("a.toml"), INPUT).unwrap();
     std::fs::write(dir.path().join("ignored.txt"), "not toml").unwrap();
     let document = load_path(dir.path()).unwrap();
-    let names: Vec<_> = document.sections.iter().map(|section| section.name.as_str()).collect();
+    let names: Vec<_> = document
+        .sections
+        .iter()
+        .map(|section| section.name.as_str())
+        .collect();
     assert_eq!(names, ["TcpInput", "FileOutput"]);
     std::fs::write(dir.path().join("c.toml"), INPUT).unwrap();
     let error = load_path(dir.path()).unwrap_err();
-    assert!(error.file.ends_with("c.toml") && error.message.contains("a.toml"), "{error}");
+    assert!(
+        error.file.ends_with("c.toml") && error.message.contains("a.toml"),
+        "{error}"
+    );
 }

@@ -55,8 +55,14 @@ impl std::fmt::Display for Program {
 
 pub fn compile(expression: &str, _dialect: Dialect) -> Result<Program, MatcherError> {
     match expression.trim() {
-        "TRUE" => Ok(Program { source: expression.into(), value: true }),
-        "FALSE" => Ok(Program { source: expression.into(), value: false }),
+        "TRUE" => Ok(Program {
+            source: expression.into(),
+            value: true,
+        }),
+        "FALSE" => Ok(Program {
+            source: expression.into(),
+            value: false,
+        }),
         _ => Err(MatcherError(format!("matcher: unsupported: {expression}"))),
     }
 }

@@ -1,0 +1,7 @@
+//! Decoders: turn a record into a message the router can read.
+//!
+//! - [`protobuf`]: the record is a Heka protobuf message; it is checked, never decoded.
+//! - no decoder: the record becomes the Payload of a message the input fills in (Uuid,
+//!   Timestamp, Type and Logger = the input's name, Hostname = the sender), as Heka does.
+
+pub mod protobuf;

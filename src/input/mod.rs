@@ -1,0 +1,117 @@
+//! Inputs: sockets each ingest core owns, and what happens to each record they yield.
+//!
+//! Every TcpInput and UdpInput binds its address on every ingest core with SO_REUSEPORT, so
+//! the kernel spreads connections and datagrams across cores. A record is split, decoded,
+//! matched and encoded on the core that read it ([`deliver_record`]).
+
+pub mod tcp;
+pub mod udp;
+
+use crate::config::plan::{DecoderPlan, InputPlan};
+use crate::decoder;
+use crate::message::{LineMeta, LineView, MessageView, UuidSource};
+use crate::runtime::router::Router;
+use crate::splitter::{Splitter, SplitterStats};
+use crate::telemetry::{Metric, Telemetry};
+
+/// What a core needs to know about one input.
+pub struct InputContext {
+    /// The input's plugin index in [`Telemetry`].
+    pub plugin: usize,
+    pub plan: InputPlan,
+    pub max_message_size: usize,
+}
+
+impl InputContext {
+    /// A fresh splitter for one connection or socket.
+    pub fn splitter(&self) -> Splitter {
+        Splitter::from_plan(
+            &self.plan.splitter,
+            self.max_message_size,
+            &self.plan.signers,
+        )
+    }
+
+    /// Per-connection headers for records without a decoder.
+    pub fn line_meta(&self, hostname: String) -> LineMeta {
+        LineMeta {
+            type_: self.plan.name.as_bytes().into(),
+            logger: self.plan.name.as_bytes().into(),
+            hostname: hostname.into_bytes().into_boxed_slice(),
+        }
+    }
+}
+
+/// Decodes one record and routes the message.
+#[inline]
+#[allow(clippy::too_many_arguments)]
+pub fn deliver_record(
+    record: &[u8],
+    input: &InputContext,
+    meta: &LineMeta,
+    now_ns: i64,
+    uuids: &mut UuidSource,
+    router: &mut Router,
+    telemetry: &Telemetry,
+    core: usize,
+) {
+    telemetry.add(core, input.plugin, Metric::Records, 1);
+    let as_line = match input.plan.decoder {
+        DecoderPlan::Protobuf => match decoder::protobuf::decode(record) {
+            Ok(view) => {
+                router.route(&MessageView::Proto(view));
+                return;
+            }
+            Err(error) => {
+                telemetry.add(core, input.plugin, Metric::DecodeFailures, 1);
+                if input.plan.log_decode_failures {
+                    tracing::debug!(input = %input.plan.name, code = error.code(), "decode failure");
+                }
+                input.plan.send_decode_failures
+            }
+        },
+        DecoderPlan::None => true,
+    };
+    if as_line {
+        let line = LineView {
+            payload: record,
+            uuid: uuids.next_uuid(),
+            timestamp: now_ns,
+            meta,
+        };
+        router.route(&MessageView::Line(line));
+    }
+}
+
+/// Adds what a splitter counted since the last call to the input's counters.
+pub fn publish_splitter_stats(
+    stats: &SplitterStats,
+    published: &mut SplitterStats,
+    telemetry: &Telemetry,
+    core: usize,
+    plugin: usize,
+) {
+    let deltas = [
+        (
+            Metric::DiscardedBytes,
+            stats.discarded_bytes,
+            &mut published.discarded_bytes,
+        ),
+        (
+            Metric::OversizeRecords,
+            stats.oversize_records,
+            &mut published.oversize_records,
+        ),
+        (
+            Metric::AuthFailures,
+            stats.auth_failures,
+            &mut published.auth_failures,
+        ),
+    ];
+    for (metric, now, before) in deltas {
+        if now > *before {
+            telemetry.add(core, plugin, metric, now - *before);
+            *before = now;
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Outputs: where routed messages go, as seen from one core.
+//!
+//! Each core has one [`Sink`] per output. The router encodes a matching message straight into
+//! the sink's current [`Batch`]; a batch is shipped when it is full, when its flush policy is
+//! due, and at shutdown. Shipping depends on who owns the destination:
+//! - a file this core owns (`%{core}` paths, or any file on the output core): written here,
+//!   through io_uring, at an offset reserved when the batch is taken;
+//! - a file another core owns: pushed over this core's SPSC ring to the owner
+//!   ([`crate::runtime::ring`]); a full ring makes this core wait, so it stops reading its
+//!   sockets and TCP pushes back on the senders;
+//! - a TCP destination: queued for this core's own connection ([`tcp`]);
+//! - stdout ([`log`]).
+//!
+//! Memory per sink is bounded by one batch being filled plus what its destination holds.
+
+pub mod file;
+pub mod log;
+pub mod tcp;
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use crate::encoder::{frame_in_place, Encoder};
+use crate::message::MessageView;
+use crate::runtime::ring::BatchProducer;
+use crate::telemetry::{Metric, Telemetry};
+
+/// Encoded messages on their way to one destination.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    pub messages: u64,
+}
+
+impl Batch {
+    /// An empty batch with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(capacity),
+            messages: 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages == 0
+    }
+}
+
+/// When a partly filled batch is worth shipping (Heka's flush_interval, flush_count and
+/// flush_operator).
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    pub interval: Duration,
+    pub count: u64,
+    /// `OR` rather than `AND`.
+    pub either: bool,
+}
+
+impl FlushPolicy {
+    /// Ship as soon as there is anything (TCP and stdout).
+    pub const PROMPT: FlushPolicy = FlushPolicy {
+        interval: Duration::from_millis(1),
+        count: 1,
+        either: true,
+    };
+
+    fn is_due(&self, batch: &Batch, since_flush: Duration) -> bool {
+        if batch.is_empty() {
+            return false;
+        }
+        let interval_due = since_flush >= self.interval;
+        let count_due = batch.messages >= self.count;
+        if self.either {
+            interval_due || count_due
+        } else {
+            interval_due && count_due
+        }
+    }
+}
+
+/// Where a sink's batches go.
+pub enum Target {
+    /// A file this core writes itself.
+    File(Rc<file::FileWriter>),
+    /// A file the output core owns.
+    Ring(Rc<BatchProducer>),
+    /// This core's connection to a TCP destination.
+    Tcp(Rc<tcp::TcpQueue>),
+    /// Standard output.
+    Log,
+}
+
+/// One output as seen from one core.
+pub struct Sink {
+    /// The output's plugin index in [`Telemetry`].
+    pub plugin: usize,
+    encoder: Encoder,
+    use_framing: bool,
+    batch: Batch,
+    batch_bytes: usize,
+    policy: FlushPolicy,
+    last_flush: Instant,
+    pub target: Target,
+}
+
+impl Sink {
+    /// A sink encoding with `encoder` into batches of about `batch_bytes`.
+    pub fn new(
+        plugin: usize,
+        encoder: Encoder,
+        use_framing: bool,
+        batch_bytes: usize,
+        policy: FlushPolicy,
+        target: Target,
+    ) -> Sink {
+        Sink {
+            plugin,
+            encoder,
+            use_framing,
+            batch: Batch::with_capacity(batch_bytes),
+            batch_bytes,
+            policy,
+            last_flush: Instant::now(),
+            target,
+        }
+    }
+
+    /// Encodes one message into the current batch.
+    #[inline]
+    pub fn accept(&mut self, message: &MessageView<'_>, telemetry: &Telemetry, core: usize) {
+        let start = self.batch.bytes.len();
+        match self.encoder.encode(message, &mut self.batch.bytes) {
+            Ok(()) => {
+                if self.use_framing {
+                    frame_in_place(&mut self.batch.bytes, start);
+                }
+                self.batch.messages += 1;
+            }
+            Err(_) => {
+                self.batch.bytes.truncate(start);
+                telemetry.add(core, self.plugin, Metric::EncodeFailures, 1);
+            }
+        }
+    }
+
+    /// Whether the current batch should be shipped now.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.batch.bytes.len() >= self.batch_bytes
+    }
+
+    /// Whether the flush policy says a partly filled batch should go.
+    pub fn is_due(&self, now: Instant) -> bool {
+        self.policy
+            .is_due(&self.batch, now.saturating_duration_since(self.last_flush))
+    }
+
+    /// Takes the current batch, leaving an empty one, and the target to ship it to.
+    pub fn take(&mut self) -> Option<(Batch, ShipTo)> {
+        self.last_flush = Instant::now();
+        if self.batch.is_empty() {
+            return None;
+        }
+        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(self.batch_bytes));
+        let to = match &self.target {
+            Target::File(writer) => ShipTo::File(writer.clone()),
+            Target::Ring(producer) => ShipTo::Ring(producer.clone()),
+            Target::Tcp(queue) => ShipTo::Tcp(queue.clone()),
+            Target::Log => ShipTo::Log,
+        };
+        Some((batch, to))
+    }
+}
+
+/// A batch's destination, detached from the sink so the router can be used while it ships.
+pub enum ShipTo {
+    File(Rc<file::FileWriter>),
+    Ring(Rc<BatchProducer>),
+    Tcp(Rc<tcp::TcpQueue>),
+    Log,
+}
+
+impl ShipTo {
+    /// Delivers `batch`, waiting while the destination is full.
+    pub async fn ship(self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
+        match self {
+            ShipTo::File(writer) => writer.write(batch, telemetry, core, plugin).await,
+            ShipTo::Ring(producer) => producer.push(batch).await,
+            ShipTo::Tcp(queue) => queue.enqueue(batch, telemetry, core, plugin).await,
+            ShipTo::Log => log::write(batch, telemetry, core, plugin),
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! One core: its router, its inputs' tasks, its ticker, and the batches it ships.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::notify::LocalNotify;
+use super::ring::{POLL_SLEEP_MAX, POLL_SLEEP_MIN};
+use super::router::Router;
+use super::stop::LocalStop;
+use crate::message::UuidSource;
+use crate::output::file::FileWriter;
+use crate::output::Batch;
+use crate::telemetry::Telemetry;
+
+/// How often each core checks its sinks' flush policies.
+pub const TICK: Duration = Duration::from_millis(1);
+
+/// The state one core's tasks share. Lives on that core only.
+pub struct Shard {
+    /// This core's row in [`Telemetry`] (its position in the plan's core list).
+    pub core: usize,
+    /// The CPU it is pinned to.
+    pub cpu: usize,
+    pub telemetry: Arc<Telemetry>,
+    pub router: RefCell<Router>,
+    pub uuids: RefCell<UuidSource>,
+    pub stop: Rc<LocalStop>,
+    pub read_buffer_bytes: usize,
+    open_inputs: Rc<Cell<usize>>,
+    inputs_changed: Rc<LocalNotify>,
+}
+
+/// Counts one open connection or socket while it lives.
+pub struct InputGuard {
+    open_inputs: Rc<Cell<usize>>,
+    inputs_changed: Rc<LocalNotify>,
+}
+
+impl Drop for InputGuard {
+    fn drop(&mut self) {
+        self.open_inputs.set(self.open_inputs.get() - 1);
+        self.inputs_changed.notify();
+    }
+}
+
+impl Shard {
+    /// A shard routing through `router`.
+    pub fn new(
+        core: usize,
+        cpu: usize,
+        telemetry: Arc<Telemetry>,
+        router: Router,
+        stop: Rc<LocalStop>,
+        read_buffer_bytes: usize,
+    ) -> Shard {
+        Shard {
+            core,
+            cpu,
+            telemetry,
+            router: RefCell::new(router),
+            uuids: RefCell::new(UuidSource::new()),
+            stop,
+            read_buffer_bytes,
+            open_inputs: Rc::new(Cell::new(0)),
+            inputs_changed: LocalNotify::new(),
+        }
+    }
+
+    /// Registers an open connection or socket until the guard is dropped.
+    pub fn connection_opened(&self) -> InputGuard {
+        self.open_inputs.set(self.open_inputs.get() + 1);
+        InputGuard {
+            open_inputs: self.open_inputs.clone(),
+            inputs_changed: self.inputs_changed.clone(),
+        }
+    }
+
+    /// Waits until every connection and socket of this core has closed.
+    pub async fn inputs_closed(&self) {
+        while self.open_inputs.get() > 0 {
+            self.inputs_changed
+                .wait_timeout(Duration::from_millis(10))
+                .await;
+        }
+    }
+
+    /// Ships every full batch, waiting while destinations are full (backpressure).
+    pub async fn ship_full(&self) {
+        loop {
+            let ready = self.router.borrow_mut().take_ready(None);
+            let Some((batch, to, plugin)) = ready else {
+                return;
+            };
+            to.ship(batch, &self.telemetry, self.core, plugin).await;
+        }
+    }
+
+    /// Ships every batch whose flush policy is due.
+    pub async fn ship_due(&self) {
+        let now = Instant::now();
+        loop {
+            let ready = self.router.borrow_mut().take_ready(Some(now));
+            let Some((batch, to, plugin)) = ready else {
+                return;
+            };
+            to.ship(batch, &self.telemetry, self.core, plugin).await;
+        }
+    }
+
+    /// Ships everything, whatever the policies say (shutdown).
+    pub async fn ship_all(&self) {
+        loop {
+            let ready = self.router.borrow_mut().take_any();
+            let Some((batch, to, plugin)) = ready else {
+                return;
+            };
+            to.ship(batch, &self.telemetry, self.core, plugin).await;
+        }
+    }
+
+    /// Ships due batches every [`TICK`] until the core stops.
+    pub async fn tick(self: Rc<Self>) {
+        while !self.stop.is_stopping() {
+            futures_lite::future::or(glommio::timer::sleep(TICK), self.stop.wait()).await;
+            self.ship_due().await;
+        }
+    }
+}
+
+/// On the core that owns a single-writer file: writes the batches other cores hand over, until
+/// every one of them has finished and its ring is empty.
+pub async fn drain_rings(
+    mut consumers: Vec<rtrb::Consumer<Batch>>,
+    writer: Rc<FileWriter>,
+    telemetry: Arc<Telemetry>,
+    core: usize,
+    plugin: usize,
+) {
+    let mut sleep = POLL_SLEEP_MIN;
+    loop {
+        let mut moved = false;
+        for consumer in &mut consumers {
+            while let Ok(batch) = consumer.pop() {
+                writer.write(batch, &telemetry, core, plugin).await;
+                moved = true;
+            }
+        }
+        if moved {
+            sleep = POLL_SLEEP_MIN;
+            glommio::yield_if_needed().await;
+            continue;
+        }
+        // Abandoned first, then empty: once the producer is gone nothing more can arrive.
+        if consumers
+            .iter()
+            .all(|consumer| consumer.is_abandoned() && consumer.is_empty())
+        {
+            return;
+        }
+        glommio::timer::sleep(sleep).await;
+        sleep = (sleep * 2).min(POLL_SLEEP_MAX);
+    }
+}

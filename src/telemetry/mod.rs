@@ -1,0 +1,190 @@
+//! Counters for every plugin on every core, summed on request.
+//!
+//! Each core owns its own row of counters and is the only writer of it, so an increment is a
+//! plain relaxed load and store: no lock prefix, no contention. Rows are padded to separate
+//! cache lines. Any thread may read and sum them (the summary log, `gyges validate`, tests).
+//! Counter names follow the telemetry contract in `docs/architecture.md`: what was received,
+//! decoded, discarded, matched, sent and dropped.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One counter of one plugin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// Input: records split from the stream (after framing).
+    Records = 0,
+    /// Input: bytes read from sockets.
+    BytesRead,
+    /// Input: records that failed to decode (dropped, or passed on as payload).
+    DecodeFailures,
+    /// Input: bytes skipped while resynchronising on a corrupt stream.
+    DiscardedBytes,
+    /// Input: records over `max_message_size`, dropped.
+    OversizeRecords,
+    /// Input: records whose HMAC did not verify, dropped.
+    AuthFailures,
+    /// Input: connections accepted.
+    Connections,
+    /// Output: messages its matcher selected.
+    Matched,
+    /// Output: messages written or sent.
+    Sent,
+    /// Output: bytes written or sent.
+    SentBytes,
+    /// Output: messages dropped (buffer full while the destination is unreachable).
+    Dropped,
+    /// Output: messages the encoder could not encode.
+    EncodeFailures,
+    /// Output: write or connection errors.
+    Errors,
+}
+
+/// How many metrics each plugin has.
+pub const METRICS_PER_PLUGIN: usize = 13;
+
+impl Metric {
+    /// Every metric, in index order.
+    pub const ALL: [Metric; METRICS_PER_PLUGIN] = [
+        Metric::Records,
+        Metric::BytesRead,
+        Metric::DecodeFailures,
+        Metric::DiscardedBytes,
+        Metric::OversizeRecords,
+        Metric::AuthFailures,
+        Metric::Connections,
+        Metric::Matched,
+        Metric::Sent,
+        Metric::SentBytes,
+        Metric::Dropped,
+        Metric::EncodeFailures,
+        Metric::Errors,
+    ];
+
+    /// The counter's name, ending `_total` as counters do.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Records => "records_total",
+            Metric::BytesRead => "bytes_read_total",
+            Metric::DecodeFailures => "decode_failures_total",
+            Metric::DiscardedBytes => "discarded_bytes_total",
+            Metric::OversizeRecords => "oversize_records_total",
+            Metric::AuthFailures => "auth_failures_total",
+            Metric::Connections => "connections_total",
+            Metric::Matched => "matched_total",
+            Metric::Sent => "sent_total",
+            Metric::SentBytes => "sent_bytes_total",
+            Metric::Dropped => "dropped_total",
+            Metric::EncodeFailures => "encode_failures_total",
+            Metric::Errors => "errors_total",
+        }
+    }
+}
+
+/// u64s per cache line: rows are rounded up to this so cores don't share lines.
+const LINE_WORDS: usize = 8;
+
+/// The counters of every plugin on every core.
+#[derive(Debug)]
+pub struct Telemetry {
+    plugins: Vec<String>,
+    row_words: usize,
+    counters: Box<[AtomicU64]>,
+    cores: usize,
+}
+
+impl Telemetry {
+    /// Counters for `cores` cores and the named plugins (inputs then outputs, in plan order).
+    pub fn new(cores: usize, plugins: Vec<String>) -> Arc<Telemetry> {
+        let words = plugins.len() * METRICS_PER_PLUGIN;
+        let row_words = words.div_ceil(LINE_WORDS).max(1) * LINE_WORDS;
+        let counters = (0..row_words * cores).map(|_| AtomicU64::new(0)).collect();
+        Arc::new(Telemetry {
+            plugins,
+            row_words,
+            counters,
+            cores,
+        })
+    }
+
+    /// The plugin names, in index order.
+    pub fn plugins(&self) -> &[String] {
+        &self.plugins
+    }
+
+    #[inline]
+    fn slot(&self, core: usize, plugin: usize, metric: Metric) -> &AtomicU64 {
+        &self.counters[core * self.row_words + plugin * METRICS_PER_PLUGIN + metric as usize]
+    }
+
+    /// Adds `count` to a counter. Only the core that owns row `core` may call this.
+    #[inline]
+    pub fn add(&self, core: usize, plugin: usize, metric: Metric, count: u64) {
+        let slot = self.slot(core, plugin, metric);
+        // Single writer per slot: a plain load and store, not a locked read-modify-write.
+        slot.store(
+            slot.load(Ordering::Relaxed).wrapping_add(count),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// One core's value of a counter.
+    pub fn get(&self, core: usize, plugin: usize, metric: Metric) -> u64 {
+        self.slot(core, plugin, metric).load(Ordering::Relaxed)
+    }
+
+    /// A counter summed over every core.
+    pub fn sum(&self, plugin: usize, metric: Metric) -> u64 {
+        (0..self.cores)
+            .map(|core| self.get(core, plugin, metric))
+            .sum()
+    }
+
+    /// A counter summed over every core and every plugin.
+    pub fn total(&self, metric: Metric) -> u64 {
+        (0..self.plugins.len())
+            .map(|plugin| self.sum(plugin, metric))
+            .sum()
+    }
+
+    /// The index of a plugin by name.
+    pub fn plugin_index(&self, name: &str) -> Option<usize> {
+        self.plugins.iter().position(|plugin| plugin == name)
+    }
+
+    /// Every non-zero counter, summed over cores, as `plugin.metric value` lines.
+    pub fn report(&self) -> String {
+        let mut out = String::new();
+        for (index, plugin) in self.plugins.iter().enumerate() {
+            for metric in Metric::ALL {
+                let value = self.sum(index, metric);
+                if value != 0 {
+                    out.push_str(&format!("{plugin}.{} {value}\n", metric.name()));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_sum_across_cores_and_stay_separate_per_plugin() {
+        let telemetry = Telemetry::new(3, vec!["in".into(), "out".into()]);
+        telemetry.add(0, 0, Metric::Records, 5);
+        telemetry.add(2, 0, Metric::Records, 7);
+        telemetry.add(1, 1, Metric::Sent, 3);
+        assert_eq!(telemetry.sum(0, Metric::Records), 12);
+        assert_eq!(telemetry.sum(1, Metric::Records), 0);
+        assert_eq!(telemetry.total(Metric::Sent), 3);
+        assert_eq!(
+            telemetry.report(),
+            "in.records_total 12\nout.sent_total 3\n"
+        );
+        // Rows start on separate cache lines.
+        assert_eq!(telemetry.row_words % LINE_WORDS, 0);
+    }
+}

@@ -1,0 +1,3 @@
+//! The subcommands of the `gyges` binary, one file each.
+
+pub mod run;

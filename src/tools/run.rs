@@ -1,0 +1,298 @@
+//! `gyges run` and `gyges validate`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+
+use crate::config::plan::{
+    DecoderPlan, EncoderPlan, InputKind, OutputKind, Overrides, Plan, SplitterPlan,
+};
+use crate::runtime::{self, stop::StopFlag};
+use crate::telemetry::{Metric, Telemetry};
+
+/// Arguments of `gyges run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// A TOML config file, or a directory whose *.toml files are merged alphabetically.
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// A tuning profile, overriding `[gyges] tuning`.
+    #[arg(long)]
+    pub tuning: Option<PathBuf>,
+}
+
+/// Arguments of `gyges validate`.
+#[derive(clap::Args, Debug)]
+pub struct ValidateArgs {
+    /// A TOML config file or directory (default: the embedded default config).
+    #[arg(short = 'c', long = "config")]
+    pub config: Option<PathBuf>,
+    /// A tuning profile, overriding `[gyges] tuning`.
+    #[arg(long)]
+    pub tuning: Option<PathBuf>,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GYGES_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn load(config: Option<&PathBuf>, tuning: Option<&PathBuf>) -> Result<Plan, ExitCode> {
+    let overrides = Overrides {
+        tuning: tuning.cloned(),
+    };
+    crate::config::load(config.map(PathBuf::as_path), &overrides).map_err(|error| {
+        eprintln!("gyges: {error}");
+        ExitCode::from(1)
+    })
+}
+
+/// `gyges validate`: prints the plan and exits 0, or the error and exits 1.
+pub fn validate(args: &ValidateArgs) -> ExitCode {
+    match load(args.config.as_ref(), args.tuning.as_ref()) {
+        Ok(plan) => {
+            print!("{}", describe(&plan));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// A readable account of the plan: cores and roles, plugins, compiled matchers, bounds.
+pub fn describe(plan: &Plan) -> String {
+    let global = &plan.global;
+    let mut out = String::new();
+    let _ = writeln!(out, "config: {}", plan.origin);
+    let _ = writeln!(out, "cores:");
+    for &cpu in &global.cores {
+        let mut roles = vec!["ingest"];
+        if cpu == global.output_core {
+            roles.push("output owner");
+        }
+        let _ = writeln!(out, "  core {cpu}: {}", roles.join(", "));
+    }
+    let _ = writeln!(out, "inputs:");
+    for input in &plan.inputs {
+        let (kind, address) = match &input.kind {
+            InputKind::Tcp { address, .. } => ("TcpInput", address),
+            InputKind::Udp { address, .. } => ("UdpInput", address),
+        };
+        let splitter = match &input.splitter {
+            SplitterPlan::Token { delimiter, .. } => {
+                format!("TokenSplitter({:?})", *delimiter as char)
+            }
+            SplitterPlan::HekaFrame { .. } => "HekaFramingSplitter".into(),
+            SplitterPlan::Null => "NullSplitter".into(),
+        };
+        let decoder = match input.decoder {
+            DecoderPlan::Protobuf => "ProtobufDecoder",
+            DecoderPlan::None => "none (record = Payload)",
+        };
+        let _ = writeln!(
+            out,
+            "  [{}] {kind} {address} on every core; splitter {splitter}; decoder {decoder}",
+            input.name
+        );
+    }
+    let _ = writeln!(out, "outputs:");
+    for output in &plan.outputs {
+        let (kind, placement) = match &output.kind {
+            OutputKind::File(file) if file.per_core => {
+                ("FileOutput", format!("{} (one file per core)", file.path))
+            }
+            OutputKind::File(file) => (
+                "FileOutput",
+                format!(
+                    "{} (written by core {}, others hand over by ring)",
+                    file.path, global.output_core
+                ),
+            ),
+            OutputKind::Tcp(tcp) => (
+                "TcpOutput",
+                format!("{} (one connection per core)", tcp.address),
+            ),
+            OutputKind::Log => ("LogOutput", "stdout".into()),
+        };
+        let encoder = match &output.encoder {
+            EncoderPlan::Protobuf => "ProtobufEncoder",
+            EncoderPlan::Payload { .. } => "PayloadEncoder",
+        };
+        let framing = if output.use_framing { ", framed" } else { "" };
+        let _ = writeln!(
+            out,
+            "  [{}] {kind} {placement}; encoder {encoder}{framing}",
+            output.name
+        );
+        let _ = writeln!(out, "    message_matcher = {:?}", output.matcher.source());
+        for line in output.matcher.to_string().lines() {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+    let _ = writeln!(out, "bounds:");
+    let _ = writeln!(
+        out,
+        "  max_message_size {} bytes (larger records are dropped and counted)",
+        global.max_message_size
+    );
+    let _ = writeln!(
+        out,
+        "  batch_size {} bytes per output per core",
+        global.batch_bytes
+    );
+    let _ = writeln!(
+        out,
+        "  ring_slots {} batches per core pair (full: the producer stops reading)",
+        global.ring_slots
+    );
+    let _ = writeln!(
+        out,
+        "  read buffer {} bytes + one record per connection",
+        global.read_buffer_bytes
+    );
+    let _ = writeln!(
+        out,
+        "  io_memory {} bytes, ring_depth {} per executor",
+        global.io_memory_bytes, global.ring_depth
+    );
+    out
+}
+
+/// `gyges run`: runs until SIGINT or SIGTERM, then stops gracefully; a second signal forces
+/// an exit.
+pub fn run(args: &RunArgs) -> ExitCode {
+    init_logging();
+    let plan = match load(args.config.as_ref(), args.tuning.as_ref()) {
+        Ok(plan) => Arc::new(plan),
+        Err(code) => return code,
+    };
+    if !plan.ignored_options.is_empty() {
+        tracing::info!(options = ?plan.ignored_options, "Heka options accepted and ignored (gyges has no pools or channels)");
+    }
+    check_memlock(&plan);
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(error) => {
+            eprintln!("gyges: cannot install signal handlers: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(pid_file) = &plan.global.pid_file {
+        if let Err(error) = std::fs::write(pid_file, format!("{}\n", std::process::id())) {
+            eprintln!(
+                "gyges: cannot write pid_file {}: {error}",
+                pid_file.display()
+            );
+            return ExitCode::from(1);
+        }
+    }
+    let telemetry = Telemetry::new(plan.global.cores.len(), runtime::plugin_names(&plan));
+    let stop = StopFlag::new();
+    let running = match runtime::start(plan.clone(), telemetry.clone(), stop.clone()) {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("gyges: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(config = %plan.origin, cores = ?plan.global.cores, "gyges running");
+    let mut summary = Summary::new(&telemetry);
+    let mut next_summary = plan
+        .global
+        .stats_interval
+        .map(|interval| Instant::now() + interval);
+    'wait: loop {
+        for signal in signals.pending() {
+            tracing::info!(
+                signal,
+                "stopping: finishing what was read (a second signal forces exit)"
+            );
+            break 'wait;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        if let (Some(due), Some(interval)) = (next_summary, plan.global.stats_interval) {
+            if Instant::now() >= due {
+                tracing::info!("{}", summary.line(&telemetry));
+                next_summary = Some(due + interval);
+            }
+        }
+    }
+    stop.raise();
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            eprintln!("gyges: second signal, exiting now");
+            std::process::exit(1);
+        }
+    });
+    running.join();
+    tracing::info!("stopped; {}", summary.line(&telemetry));
+    for line in telemetry.report().lines() {
+        tracing::info!("{line}");
+    }
+    if let Some(pid_file) = &plan.global.pid_file {
+        let _ = std::fs::remove_file(pid_file);
+    }
+    ExitCode::SUCCESS
+}
+
+fn check_memlock(plan: &Plan) {
+    let Ok(probe) = gyges_io_uring::probe::probe() else {
+        return;
+    };
+    let wanted = plan.global.io_memory_bytes as u64 * plan.global.cores.len() as u64;
+    if let Some(limit) = probe.memlock_bytes {
+        if wanted > limit {
+            tracing::warn!(
+                wanted, limit,
+                "io_memory for all cores exceeds RLIMIT_MEMLOCK; buffer registration may fail (harmless, slower)"
+            );
+        }
+    }
+}
+
+/// Rates since the last summary line.
+struct Summary {
+    at: Instant,
+    records: u64,
+    bytes: u64,
+    sent: u64,
+}
+
+impl Summary {
+    fn new(telemetry: &Telemetry) -> Summary {
+        Summary {
+            at: Instant::now(),
+            records: telemetry.total(Metric::Records),
+            bytes: telemetry.total(Metric::BytesRead),
+            sent: telemetry.total(Metric::Sent),
+        }
+    }
+
+    fn line(&mut self, telemetry: &Telemetry) -> String {
+        let now = Summary::new(telemetry);
+        let seconds = now.at.duration_since(self.at).as_secs_f64().max(1e-9);
+        let line = format!(
+            "in {:.0} msg/s ({:.1} MB/s), out {:.0} msg/s; totals: in {}, out {}, dropped {}, decode failures {}, discarded bytes {}, oversize {}",
+            (now.records - self.records) as f64 / seconds,
+            (now.bytes - self.bytes) as f64 / seconds / 1e6,
+            (now.sent - self.sent) as f64 / seconds,
+            now.records,
+            now.sent,
+            telemetry.total(Metric::Dropped),
+            telemetry.total(Metric::DecodeFailures),
+            telemetry.total(Metric::DiscardedBytes),
+            telemetry.total(Metric::OversizeRecords),
+        );
+        *self = now;
+        line
+    }
+}
