@@ -73,6 +73,11 @@ pub fn deliver_record(
         DecoderPlan::None => true,
     };
     if as_line {
+        // Bytes in, bytes out: the record is passed on as it is, but an operator can see that
+        // a source sends text that is not UTF-8. ASCII, the common case, is checked with SIMD.
+        if !record.is_ascii() && std::str::from_utf8(record).is_err() {
+            telemetry.add(core, input.plugin, Metric::InvalidUtf8, 1);
+        }
         let line = LineView {
             payload: record,
             uuid: uuids.next_uuid(),

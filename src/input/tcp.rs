@@ -82,6 +82,12 @@ async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStr
     while !shard.stop.is_stopping() {
         let read = {
             let spare = buffer.spare_mut();
+            if spare.is_empty() {
+                // The splitter bounds every record below the buffer's size, so a full buffer
+                // with no record in it is a bug; reading into nothing would look like EOF.
+                tracing::error!(input = %input.plan.name, "read buffer full with no record; closing");
+                break;
+            }
             futures_lite::future::or(async { Some(stream.read(spare).await) }, async {
                 shard.stop.wait().await;
                 None

@@ -26,6 +26,8 @@ pub enum Metric {
     AuthFailures,
     /// Input: connections accepted.
     Connections,
+    /// Input: records without a decoder that are not valid UTF-8 (passed on unchanged).
+    InvalidUtf8,
     /// Output: messages its matcher selected.
     Matched,
     /// Output: messages written or sent.
@@ -41,7 +43,7 @@ pub enum Metric {
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 13;
+pub const METRICS_PER_PLUGIN: usize = 14;
 
 impl Metric {
     /// Every metric, in index order.
@@ -53,6 +55,7 @@ impl Metric {
         Metric::OversizeRecords,
         Metric::AuthFailures,
         Metric::Connections,
+        Metric::InvalidUtf8,
         Metric::Matched,
         Metric::Sent,
         Metric::SentBytes,
@@ -71,6 +74,7 @@ impl Metric {
             Metric::OversizeRecords => "oversize_records_total",
             Metric::AuthFailures => "auth_failures_total",
             Metric::Connections => "connections_total",
+            Metric::InvalidUtf8 => "invalid_utf8_total",
             Metric::Matched => "matched_total",
             Metric::Sent => "sent_total",
             Metric::SentBytes => "sent_bytes_total",

@@ -1,0 +1,341 @@
+//! The pipeline spine end to end: `gyges run` on loopback, fed by real sockets.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::*;
+
+fn file_output_config(inputs: &str, path: &str) -> String {
+    format!(
+        "[hekad]\nstats_interval = 0\n{inputs}\n[FileOutput]\nmessage_matcher = \"TRUE\"\n\
+         path = \"{path}\"\nencoder = \"ProtobufEncoder\"\nuse_framing = true\nflush_interval = 20\n"
+    )
+}
+
+fn framed_input(name: &str, port: u16) -> String {
+    format!("[{name}]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n")
+}
+
+fn line_input(name: &str, port: u16) -> String {
+    format!(
+        "[{name}]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\nsplitter = \"TokenSplitter\"\n"
+    )
+}
+
+fn frames_in(path: &std::path::Path) -> usize {
+    std::fs::read(path)
+        .map(|bytes| read_frames(&bytes).len())
+        .unwrap_or(0)
+}
+
+/// Counts each `seq` field and each `line-N` payload in a framed output file.
+fn tally(path: &std::path::Path) -> (HashMap<i64, u32>, HashMap<i64, u32>) {
+    let bytes = std::fs::read(path).expect("output file");
+    let (mut framed, mut lines) = (HashMap::new(), HashMap::new());
+    for message in read_frames(&bytes) {
+        if let Some(sequence) = sequence_of(message) {
+            *framed.entry(sequence).or_default() += 1;
+        } else if let Some(payload) = payload_of(message) {
+            let text = String::from_utf8_lossy(&payload);
+            if let Some(number) = text
+                .strip_prefix("line-")
+                .and_then(|rest| rest.trim_end().parse().ok())
+            {
+                *lines.entry(number).or_default() += 1;
+            }
+        }
+    }
+    (framed, lines)
+}
+
+fn assert_exactly_once(counts: &HashMap<i64, u32>, expected: i64, what: &str) {
+    let missing: Vec<i64> = (0..expected)
+        .filter(|number| !counts.contains_key(number))
+        .take(10)
+        .collect();
+    let repeated: Vec<(&i64, &u32)> = counts
+        .iter()
+        .filter(|(_, count)| **count > 1)
+        .take(10)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{what}: missing {missing:?} (of {expected})"
+    );
+    assert!(repeated.is_empty(), "{what}: duplicated {repeated:?}");
+    assert_eq!(counts.len() as i64, expected, "{what}: unexpected numbers");
+}
+
+#[test]
+fn every_message_arrives_exactly_once_over_four_connections_and_the_line_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let (framed_port, line_port) = (free_port(), free_port());
+    let inputs = framed_input("framed", framed_port) + &line_input("lines", line_port);
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &file_output_config(&inputs, "out.log"),
+        &[framed_port, line_port],
+    );
+    const PER_CONNECTION: i64 = 50_000;
+    const LINES: i64 = 200_000;
+    let mut senders = Vec::new();
+    for connection in 0..4 {
+        senders.push(std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            for index in 0..PER_CONNECTION {
+                let sequence = connection * PER_CONNECTION + index;
+                bytes.extend_from_slice(&frame(&numbered_message(sequence, "x")));
+            }
+            send_tcp(framed_port, &bytes);
+        }));
+    }
+    senders.push(std::thread::spawn(move || {
+        let text: String = (0..LINES)
+            .map(|number| format!("line-{number}\n"))
+            .collect();
+        send_tcp(line_port, text.as_bytes());
+    }));
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let output = dir.path().join("out.log");
+    wait_for(
+        Duration::from_secs(60),
+        "400000 messages in the file",
+        || frames_in(&output) >= 400_000,
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let (framed, lines) = tally(&output);
+    assert_exactly_once(&framed, 4 * PER_CONNECTION, "framed messages");
+    assert_exactly_once(&lines, LINES, "lines");
+    assert_eq!(daemon.counter("FileOutput.sent_total"), 400_000);
+    // Four senders, plus the readiness probe of `Daemon::start`.
+    assert!(daemon.counter("framed.connections_total") >= 4);
+}
+
+#[test]
+fn bad_input_is_counted_and_every_valid_message_still_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let (framed_port, line_port) = (free_port(), free_port());
+    let inputs = framed_input("framed", framed_port) + &line_input("lines", line_port);
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &file_output_config(&inputs, "out.log"),
+        &[framed_port, line_port],
+    );
+
+    let mut stream = Vec::new();
+    stream.extend_from_slice(&frame(&numbered_message(0, "first")));
+    // Garbage between frames, including a stray record separator.
+    stream.extend_from_slice(b"garbage \x1e\x05 more garbage");
+    stream.extend_from_slice(&frame(&numbered_message(1, "after garbage")));
+    // A frame header that claims 2 GiB.
+    let mut huge = vec![0x08];
+    gyges::message::wire::put_varint(&mut huge, 2u64 << 30);
+    stream.extend_from_slice(&[0x1e, huge.len() as u8]);
+    stream.extend_from_slice(&huge);
+    stream.push(0x1f);
+    stream.extend_from_slice(&frame(&numbered_message(2, "after a 2 GiB claim")));
+    // A well-formed 70 KiB record, over the 64 KiB default.
+    stream.extend_from_slice(&frame(&numbered_message(-1, &"z".repeat(70 * 1024))));
+    stream.extend_from_slice(&frame(&numbered_message(3, "after an oversize record")));
+    // A frame whose body is not a Heka message.
+    stream.extend_from_slice(&frame(b"\xff\xfe not protobuf"));
+    stream.extend_from_slice(&frame(&numbered_message(4, "after invalid protobuf")));
+    // A truncated frame at the end of the connection.
+    let truncated = frame(&numbered_message(99, "never complete"));
+    stream.extend_from_slice(&truncated[..truncated.len() / 2]);
+    send_tcp(framed_port, &stream);
+    // The daemon survives: a second connection still works.
+    send_tcp(framed_port, &frame(&numbered_message(5, "new connection")));
+    // Lines: invalid UTF-8, then valid ones on the same connection.
+    let mut lines = b"line-0\n\xff\xfe\xfd not utf-8\n".to_vec();
+    lines.extend_from_slice(b"line-1\n");
+    send_tcp(line_port, &lines);
+
+    let output = dir.path().join("out.log");
+    wait_for(Duration::from_secs(20), "9 messages", || {
+        frames_in(&output) >= 9
+    });
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let (framed, lines) = tally(&output);
+    assert_exactly_once(&framed, 6, "valid framed messages");
+    assert_eq!(lines.len(), 2, "valid lines: {lines:?}");
+    let stderr = daemon.stderr();
+    assert!(
+        daemon.counter("framed.discarded_bytes_total") > 0,
+        "{stderr}"
+    );
+    assert_eq!(
+        daemon.counter("framed.oversize_records_total"),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(
+        daemon.counter("framed.decode_failures_total"),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(daemon.counter("lines.invalid_utf8_total"), 1, "{stderr}");
+    assert_eq!(daemon.counter("lines.records_total"), 3, "{stderr}");
+}
+
+#[test]
+fn each_kind_of_config_mistake_fails_with_file_section_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = "[TcpInput]\naddress = \"127.0.0.1:1\"\n";
+    let cases = [
+        (
+            "unknown_key",
+            format!("{input}[FileOutput]\npath = \"x\"\nflush_intervall = 5\n"),
+            "FileOutput",
+            "flush_intervall",
+        ),
+        (
+            "wrong_type",
+            format!("{input}[FileOutput]\npath = \"x\"\nflush_interval = \"5\"\n"),
+            "FileOutput",
+            "flush_interval",
+        ),
+        (
+            "impossible",
+            format!("[hekad]\nmax_message_size = 1099511627776\n{input}"),
+            "hekad",
+            "max_message_size",
+        ),
+        (
+            "bad_matcher",
+            format!("{input}[FileOutput]\npath = \"x\"\nmessage_matcher = \"TRUE &&\"\n"),
+            "FileOutput",
+            "message_matcher",
+        ),
+        (
+            "unknown_type",
+            format!("{input}[thing]\ntype = \"FooOutput\"\n"),
+            "thing",
+            "type",
+        ),
+        (
+            "missing_key",
+            format!("{input}[FileOutput]\nencoder = \"PayloadEncoder\"\n"),
+            "FileOutput",
+            "path",
+        ),
+    ];
+    for (name, text, section, key) in cases {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        for verb in ["validate", "run"] {
+            let output = Command::new(gyges_binary())
+                .args([verb, "-c"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(1), "{verb} {name}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{name}.toml")),
+                "{verb} {name}: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("[{section}]")),
+                "{verb} {name}: {stderr}"
+            );
+            assert!(
+                stderr.contains(&format!("`{key}`")),
+                "{verb} {name}: {stderr}"
+            );
+        }
+    }
+    let missing = Command::new(gyges_binary())
+        .args(["run", "-c", "/no/such/gyges.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/gyges.toml"));
+}
+
+#[test]
+fn sigterm_under_load_loses_nothing_that_was_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let line_port = free_port();
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &file_output_config(&line_input("lines", line_port), "out.log"),
+        &[line_port],
+    );
+    let output = dir.path().join("out.log");
+    let sender = std::thread::spawn(move || {
+        let mut stream = TcpStream::connect(("127.0.0.1", line_port)).unwrap();
+        let mut number = 0u64;
+        loop {
+            let chunk: String = (number..number + 1000)
+                .map(|n| format!("line-{n}\n"))
+                .collect();
+            if stream.write_all(chunk.as_bytes()).is_err() {
+                return number;
+            }
+            number += 1000;
+            if number >= 50_000_000 {
+                return number;
+            }
+        }
+    });
+    wait_for(Duration::from_secs(20), "messages flowing", || {
+        frames_in(&output) > 20_000
+    });
+    let status = daemon.stop();
+    assert!(status.success(), "exit {status}: {}", daemon.stderr());
+    let _ = sender.join();
+    let read = daemon.counter("lines.records_total");
+    let written = frames_in(&output) as u64;
+    assert!(read > 20_000, "{}", daemon.stderr());
+    assert_eq!(written, read, "every record read was written");
+    assert_eq!(daemon.counter("FileOutput.sent_total"), read);
+    let (_, lines) = tally(&output);
+    assert!(lines.values().all(|&count| count == 1), "no duplicates");
+}
+
+#[test]
+fn tcp_output_delivers_to_a_second_gyges_across_its_restart() {
+    let receiver_dir = tempfile::tempdir().unwrap();
+    let sender_dir = tempfile::tempdir().unwrap();
+    let (receiver_port, sender_port) = (free_port(), free_port());
+    let receiver_config =
+        file_output_config(&framed_input("from_relay", receiver_port), "received.log");
+    let mut receiver = Daemon::start(receiver_dir.path(), &receiver_config, &[receiver_port]);
+    let sender_config = format!(
+        "[hekad]\nstats_interval = 0\n{}\n[relay]\ntype = \"TcpOutput\"\nmessage_matcher = \"TRUE\"\n\
+         address = \"127.0.0.1:{receiver_port}\"\n",
+        line_input("lines", sender_port)
+    );
+    let mut sender = Daemon::start(sender_dir.path(), &sender_config, &[sender_port]);
+    let received = receiver_dir.path().join("received.log");
+
+    let batch =
+        |from: i64, to: i64| -> String { (from..to).map(|n| format!("line-{n}\n")).collect() };
+    send_tcp(sender_port, batch(0, 1000).as_bytes());
+    wait_for(Duration::from_secs(20), "the first 1000", || {
+        frames_in(&received) >= 1000
+    });
+
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    send_tcp(sender_port, batch(1000, 2000).as_bytes());
+    // Let the sender notice the receiver is gone and queue the batch.
+    std::thread::sleep(Duration::from_millis(500));
+    receiver.restart(&[receiver_port]);
+    wait_for(
+        Duration::from_secs(30),
+        "all 2000 after the restart",
+        || frames_in(&received) >= 2000,
+    );
+
+    assert!(sender.stop().success(), "{}", sender.stderr());
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    let (_, lines) = tally(&received);
+    assert_exactly_once(&lines, 2000, "relayed lines");
+    assert_eq!(sender.counter("relay.dropped_total"), 0);
+}

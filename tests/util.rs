@@ -1,0 +1,247 @@
+//! Helpers shared by the end-to-end tests: running the real `gyges` binary on free loopback
+//! ports, building and parsing Heka-framed messages, and waiting with deadlines.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use gyges::message::proto::{Field, Message, ValueType};
+use gyges::message::{FieldValue, ProtoView, StrHeader};
+use prost::Message as _;
+
+/// The binary under test.
+pub fn gyges_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_gyges")
+}
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    let port = listener.local_addr().expect("local address").port();
+    // UDP too, since inputs often bind both.
+    drop(listener);
+    port
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `gyges run` with its own working directory.
+pub struct Daemon {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl Daemon {
+    /// Starts `gyges run -c <config>` in `dir` and waits until every port in `ports` accepts
+    /// TCP connections.
+    pub fn start(dir: &Path, config_text: &str, ports: &[u16]) -> Daemon {
+        let config = dir.join("gyges.toml");
+        std::fs::write(&config, config_text).expect("write config");
+        let mut daemon = Daemon {
+            child: None,
+            dir: dir.to_path_buf(),
+            config,
+            stderr_path: dir.join(format!("stderr-{}.log", std::process::id())),
+        };
+        daemon.spawn();
+        for &port in ports {
+            let daemon_ref = &mut daemon;
+            wait_for(Duration::from_secs(10), &format!("port {port}"), || {
+                daemon_ref.assert_running();
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+        }
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.stderr_path)
+            .expect("stderr file");
+        let child = Command::new(gyges_binary())
+            .args(["run", "-c"])
+            .arg(&self.config)
+            .current_dir(&self.dir)
+            .env(
+                "GYGES_LOG",
+                std::env::var("GYGES_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn gyges");
+        self.child = Some(child);
+    }
+
+    /// Starts the same config again after a stop or kill.
+    pub fn restart(&mut self, ports: &[u16]) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+        for &port in ports {
+            wait_for(Duration::from_secs(10), &format!("port {port}"), || {
+                TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+        }
+    }
+
+    fn assert_running(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("gyges exited early with {status}:\n{}", self.stderr());
+            }
+        }
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        assert!(
+            status.map(|status| status.success()).unwrap_or(false),
+            "kill -TERM failed"
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("gyges did not stop within 30 s:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the daemon with SIGKILL.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The final value of a counter, `plugin.metric_total`, from the report logged at stop.
+    pub fn counter(&self, name: &str) -> u64 {
+        let log = self.stderr();
+        let needle = format!("{name} ");
+        log.lines()
+            .filter_map(|line| line.split_once(&needle).map(|(_, value)| value.trim()))
+            .filter_map(|value| value.parse().ok())
+            .last()
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A Heka message with an integer field `seq` and the given payload.
+pub fn numbered_message(sequence: i64, payload: &str) -> Vec<u8> {
+    Message {
+        uuid: gyges::message::UuidSource::new().next_uuid().to_vec(),
+        timestamp: 1_700_000_000_000_000_000 + sequence,
+        r#type: Some("test".into()),
+        logger: Some("tests".into()),
+        payload: Some(payload.into()),
+        fields: vec![Field {
+            name: "seq".into(),
+            value_type: Some(ValueType::Integer as i32),
+            value_integer: vec![sequence],
+            ..Field::default()
+        }],
+        ..Message::default()
+    }
+    .encode_to_vec()
+}
+
+/// Heka stream framing around `message` (unsigned).
+pub fn frame(message: &[u8]) -> Vec<u8> {
+    let mut header = vec![0x08];
+    gyges::message::wire::put_varint(&mut header, message.len() as u64);
+    let mut out = vec![0x1e, header.len() as u8];
+    out.extend_from_slice(&header);
+    out.push(0x1f);
+    out.extend_from_slice(message);
+    out
+}
+
+/// Splits a framed file into its complete messages. A partial frame at the end (a write still
+/// in progress) is left out; anything but a frame elsewhere fails the test, since gyges writes
+/// only whole frames.
+pub fn read_frames(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut messages = Vec::new();
+    let mut at = 0;
+    while at + 2 <= bytes.len() {
+        assert_eq!(bytes[at], 0x1e, "record separator at {at}");
+        let header_length = usize::from(bytes[at + 1]);
+        let start = at + 3 + header_length;
+        if start > bytes.len() {
+            break;
+        }
+        let header = &bytes[at + 2..at + 2 + header_length];
+        let mut position = 1;
+        let length =
+            gyges::message::wire::read_varint(header, &mut position).expect("length") as usize;
+        assert_eq!(
+            bytes[at + 2 + header_length],
+            0x1f,
+            "unit separator at {at}"
+        );
+        if start + length > bytes.len() {
+            break;
+        }
+        messages.push(&bytes[start..start + length]);
+        at = start + length;
+    }
+    messages
+}
+
+/// The `seq` field of a message, if it has one.
+pub fn sequence_of(message: &[u8]) -> Option<i64> {
+    match ProtoView::new(message).field(b"seq", 0)?.value(0)? {
+        FieldValue::Integer(sequence) => Some(sequence),
+        _ => None,
+    }
+}
+
+/// The Payload of a message, if any.
+pub fn payload_of(message: &[u8]) -> Option<Vec<u8>> {
+    ProtoView::new(message)
+        .str_header(StrHeader::Payload)
+        .map(<[u8]>::to_vec)
+}
+
+/// Sends `bytes` over a new TCP connection and closes it.
+pub fn send_tcp(port: u16, bytes: &[u8]) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    if let Err(error) = stream.write_all(bytes) {
+        panic!("send to port {port} failed: {error}");
+    }
+}
