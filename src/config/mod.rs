@@ -6,6 +6,7 @@
 
 pub mod plan;
 pub mod raw;
+pub mod tuning;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::raw;
+use super::tuning::{Profile, Role};
 use super::{by_name, ConfigError, Document, Section};
 use crate::limits;
 use crate::matcher::{self, Dialect, Program};
@@ -14,6 +15,8 @@ use crate::matcher::{self, Dialect, Program};
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
     pub tuning: Option<PathBuf>,
+    /// Accept cores that are not online here (`gyges validate` of another machine's profile).
+    pub allow_offline_cores: bool,
 }
 
 /// Everything the runtime needs, checked.
@@ -37,10 +40,24 @@ pub struct GlobalPlan {
     pub hostname: String,
     pub pid_file: Option<PathBuf>,
     pub dialect: Dialect,
-    /// The cores that run an executor, in order. Every one ingests.
+    /// The cores that run an executor, in order.
     pub cores: Vec<usize>,
-    /// The core that owns single-writer outputs.
+    /// The cores that bind inputs (a subset of `cores`).
+    pub ingest_cores: Vec<usize>,
+    /// The core that owns single-writer outputs unless placed elsewhere.
     pub output_core: usize,
+    /// The core that hosts filters unless placed elsewhere.
+    pub filter_core: usize,
+    /// Every core with the filter role, and every core with the output role.
+    pub filter_cores: Vec<usize>,
+    pub output_cores: Vec<usize>,
+    /// The tuning profile in force: its file and description.
+    pub tuning: Option<(String, String)>,
+    /// Cores named by the plan that are not online on this machine (only with
+    /// `allow_offline_cores`; `gyges run` refuses them).
+    pub offline_cores: Vec<usize>,
+    /// Plugin section name → hosting core, from the tuning profile.
+    pub placement: std::collections::BTreeMap<String, usize>,
     pub io_memory_bytes: usize,
     pub ring_depth: usize,
     pub ring_slots: usize,
@@ -115,6 +132,8 @@ pub enum EncoderPlan {
 #[derive(Debug, Clone)]
 pub struct OutputPlan {
     pub name: String,
+    /// The core that writes it, when it has a single writer.
+    pub owner_core: usize,
     pub matcher: Program,
     pub encoder: EncoderPlan,
     pub use_framing: bool,
@@ -172,7 +191,14 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
         Some(section) => (section.parse::<raw::Global>()?, Some(*section)),
         None => (raw::Global::default(), None),
     };
-    let global = global_plan(&global_raw, global_section, &document.origin, overrides)?;
+    let profile = load_profile(&global_raw, global_section, &document.origin, overrides)?;
+    let global = global_plan(
+        &global_raw,
+        global_section,
+        &document.origin,
+        overrides,
+        profile.as_ref(),
+    )?;
     let mut plan = Plan {
         origin: document.origin.clone(),
         ignored_options: global_raw.ignored_present(),
@@ -217,7 +243,65 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
             "no inputs are configured",
         ));
     }
+    if let Some((file, _)) = &plan.global.tuning {
+        let known = |name: &str| document.sections.iter().any(|section| section.name == name);
+        if let Some(name) = plan.global.placement.keys().find(|name| !known(name)) {
+            return Err(ConfigError {
+                file: file.clone(),
+                section: Some("placement".into()),
+                key: Some(name.clone()),
+                message: "no plugin section has this name in the config".into(),
+            });
+        }
+    }
     Ok(plan)
+}
+
+/// Reads the tuning profile named by `--tuning` or `[gyges] tuning`, if any.
+fn load_profile(
+    raw: &raw::Global,
+    section: Option<&Section>,
+    origin: &str,
+    overrides: &Overrides,
+) -> Result<Option<(String, Profile)>, ConfigError> {
+    let path = match (&overrides.tuning, &raw.tuning) {
+        (Some(path), _) => path.clone(),
+        (None, Some(path)) => PathBuf::from(path),
+        (None, None) => return Ok(None),
+    };
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(&path).map_err(|error| {
+        let message = format!("cannot read tuning profile {shown}: {error}");
+        match (section, overrides.tuning.is_none()) {
+            (Some(section), true) => section.error(Some("tuning"), message),
+            _ => ConfigError::file(origin, message),
+        }
+    })?;
+    let table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
+        ConfigError::file(&shown, format!("TOML syntax: {}", error.message()))
+    })?;
+    let document_section = Section {
+        file: shown.clone(),
+        name: "profile".into(),
+        table,
+    };
+    let profile: Profile = document_section.parse().map_err(|mut error| {
+        // Name the profile's own section: the first component of the key path.
+        if let Some(key) = error.key.take() {
+            let (head, rest) = key.split_once('.').unwrap_or((key.as_str(), ""));
+            error.section = Some(
+                head.trim_end_matches(|c: char| c == ']' || c.is_ascii_digit() || c == '[')
+                    .to_string(),
+            );
+            error.key = Some(if rest.is_empty() {
+                head.to_string()
+            } else {
+                rest.to_string()
+            });
+        }
+        error
+    })?;
+    Ok(Some((shown, profile)))
 }
 
 fn global_plan(
@@ -225,6 +309,7 @@ fn global_plan(
     section: Option<&Section>,
     origin: &str,
     overrides: &Overrides,
+    profile: Option<&(String, Profile)>,
 ) -> Result<GlobalPlan, ConfigError> {
     let error = |key: &str, message: String| match section {
         Some(section) => section.error(Some(key), message),
@@ -255,29 +340,74 @@ fn global_plan(
         })?,
     };
     let online = online_cores();
-    let cores = match &raw.cores {
-        None => online.clone(),
-        Some(cores) => {
-            if cores.is_empty() {
-                return Err(error("cores", "the list is empty".into()));
-            }
-            if let Some(core) = cores.iter().find(|core| !online.contains(core)) {
-                return Err(error(
-                    "cores",
-                    format!("core {core} is not online (online: {online:?})"),
-                ));
-            }
-            let mut unique = cores.clone();
-            unique.sort_unstable();
-            unique.dedup();
-            if unique.len() != cores.len() {
-                return Err(error("cores", "a core is listed twice".into()));
-            }
-            cores.clone()
-        }
+    let profile_error = |key: &str, message: String| match profile {
+        Some((file, _)) => ConfigError {
+            file: file.clone(),
+            section: Some("core".into()),
+            key: Some(key.into()),
+            message,
+        },
+        None => error(key, message),
     };
+    let (cores, roles): (Vec<usize>, Vec<Vec<Role>>) = match (&raw.cores, profile) {
+        (Some(cores), _) => (
+            cores.clone(),
+            cores.iter().map(|_| vec![Role::Ingest]).collect(),
+        ),
+        (None, Some((_, profile))) => {
+            if profile.core.is_empty() {
+                return Err(profile_error("cpu", "the profile names no cores".into()));
+            }
+            profile
+                .core
+                .iter()
+                .map(|core| (core.cpu, core.roles.clone()))
+                .unzip()
+        }
+        (None, None) => (
+            online.clone(),
+            online.iter().map(|_| vec![Role::Ingest]).collect(),
+        ),
+    };
+    if cores.is_empty() {
+        return Err(error("cores", "the list is empty".into()));
+    }
+    let offline: Vec<usize> = cores
+        .iter()
+        .copied()
+        .filter(|core| !online.contains(core))
+        .collect();
+    if !offline.is_empty() && !overrides.allow_offline_cores {
+        let message = format!("cores {offline:?} are not online here (online: {online:?})");
+        return Err(if raw.cores.is_some() {
+            error("cores", message)
+        } else {
+            profile_error("cpu", message)
+        });
+    }
+    let mut unique = cores.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    if unique.len() != cores.len() {
+        return Err(if raw.cores.is_some() {
+            error("cores", "a core is listed twice".into())
+        } else {
+            profile_error("cpu", "a core is listed twice".into())
+        });
+    }
+    let with_role = |role: Role| -> Vec<usize> {
+        cores
+            .iter()
+            .zip(&roles)
+            .filter(|(_, roles)| roles.contains(&role))
+            .map(|(core, _)| *core)
+            .collect()
+    };
+    let ingest_cores = with_role(Role::Ingest);
+    if ingest_cores.is_empty() {
+        return Err(profile_error("roles", "no core has the ingest role".into()));
+    }
     let output_core = match raw.output_core {
-        None => *cores.last().unwrap_or(&0),
         Some(core) if cores.contains(&core) => core,
         Some(core) => {
             return Err(error(
@@ -285,7 +415,30 @@ fn global_plan(
                 format!("core {core} is not in `cores`"),
             ))
         }
+        None => with_role(Role::Output)
+            .first()
+            .copied()
+            .unwrap_or(*cores.last().unwrap_or(&0)),
     };
+    let filter_core = with_role(Role::Filter)
+        .first()
+        .copied()
+        .unwrap_or(output_core);
+    let (filter_cores, output_cores) = (with_role(Role::Filter), with_role(Role::Output));
+    if let Some((file, profile)) = profile {
+        if let Some((name, core)) = profile
+            .placement
+            .iter()
+            .find(|(_, core)| !cores.contains(core))
+        {
+            return Err(ConfigError {
+                file: file.clone(),
+                section: Some("placement".into()),
+                key: Some(name.clone()),
+                message: format!("core {core} is not one of the profile's cores {cores:?}"),
+            });
+        }
+    }
     let bounded = |key: &str, value: Option<u64>, default: usize, min: usize, max: usize| {
         let value = value.map_or(default as u64, |value| value);
         if value < min as u64 || value > max as u64 {
@@ -294,7 +447,18 @@ fn global_plan(
         Ok(value as usize)
     };
     let hostname = raw.hostname.clone().unwrap_or_else(local_hostname);
-    let _ = &overrides.tuning;
+    let from_profile = |raw_value: Option<u64>, pick: fn(&Profile) -> Option<u64>| {
+        raw_value.or_else(|| profile.and_then(|(_, profile)| pick(profile)))
+    };
+    let io_memory = from_profile(raw.io_memory, |profile| profile.executor.io_memory);
+    let ring_depth = from_profile(raw.ring_depth, |profile| profile.executor.ring_depth);
+    let ring_slots = from_profile(raw.ring_slots, |profile| profile.rings.slots);
+    let batch_size = from_profile(raw.batch_size, |profile| profile.io.batch_size);
+    let read_buffer_size =
+        from_profile(raw.read_buffer_size, |profile| profile.io.read_buffer_size);
+    let socket_receive_buffer = from_profile(raw.socket_receive_buffer, |profile| {
+        profile.io.socket_receive_buffer
+    });
     Ok(GlobalPlan {
         max_message_size: max_message_size as usize,
         max_message_loops: raw.max_message_loops.unwrap_or(4),
@@ -304,37 +468,51 @@ fn global_plan(
         pid_file: raw.pid_file.as_ref().map(PathBuf::from),
         dialect,
         cores,
+        ingest_cores,
         output_core,
+        filter_core,
+        filter_cores,
+        output_cores,
+        tuning: profile.map(|(file, profile)| {
+            (
+                file.clone(),
+                profile.description.clone().unwrap_or_default(),
+            )
+        }),
+        offline_cores: offline,
+        placement: profile
+            .map(|(_, profile)| profile.placement.clone())
+            .unwrap_or_default(),
         io_memory_bytes: bounded(
             "io_memory",
-            raw.io_memory,
+            io_memory,
             limits::IO_MEMORY_BYTES_DEFAULT,
             0,
             limits::IO_MEMORY_BYTES_MAX,
         )?,
-        ring_depth: bounded("ring_depth", raw.ring_depth, 128, 8, 4096)?,
+        ring_depth: bounded("ring_depth", ring_depth, 128, 8, 4096)?,
         ring_slots: bounded(
             "ring_slots",
-            raw.ring_slots,
+            ring_slots,
             limits::RING_SLOTS_DEFAULT,
             2,
             limits::RING_SLOTS_MAX,
         )?,
         batch_bytes: bounded(
             "batch_size",
-            raw.batch_size,
+            batch_size,
             limits::BATCH_BYTES_DEFAULT,
             4096,
             limits::BATCH_BYTES_MAX,
         )?,
         read_buffer_bytes: bounded(
             "read_buffer_size",
-            raw.read_buffer_size,
+            read_buffer_size,
             limits::READ_BUFFER_BYTES_DEFAULT,
             4096,
             limits::READ_BUFFER_BYTES_MAX,
         )?,
-        socket_receive_buffer_bytes: match raw.socket_receive_buffer {
+        socket_receive_buffer_bytes: match socket_receive_buffer {
             None => None,
             Some(bytes) => Some(bounded(
                 "socket_receive_buffer",
@@ -676,6 +854,11 @@ fn output_plan(
             }
             Ok(OutputPlan {
                 name: section.name.clone(),
+                owner_core: global
+                    .placement
+                    .get(&section.name)
+                    .copied()
+                    .unwrap_or(global.output_core),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
                 encoder: resolve_encoder(
                     section,
@@ -743,6 +926,11 @@ fn output_plan(
             };
             Ok(OutputPlan {
                 name: section.name.clone(),
+                owner_core: global
+                    .placement
+                    .get(&section.name)
+                    .copied()
+                    .unwrap_or(global.output_core),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
                 encoder: resolve_encoder(
                     section,
@@ -769,6 +957,11 @@ fn output_plan(
             )?;
             Ok(OutputPlan {
                 name: section.name.clone(),
+                owner_core: global
+                    .placement
+                    .get(&section.name)
+                    .copied()
+                    .unwrap_or(global.output_core),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
                 encoder: resolve_encoder(
                     section,

@@ -201,3 +201,139 @@ fn a_directory_merges_alphabetically_and_rejects_duplicates() {
         "{error}"
     );
 }
+
+fn plan_with_profile(
+    config: &str,
+    profile: &str,
+    allow_offline_cores: bool,
+) -> Result<Plan, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    let profile_path = dir.path().join("profile.toml");
+    std::fs::write(&profile_path, profile).unwrap();
+    let mut document = Document {
+        origin: "test.toml".into(),
+        ..Document::default()
+    };
+    add_text(&mut document, "test.toml", config)?;
+    let overrides = Overrides {
+        tuning: Some(profile_path),
+        allow_offline_cores,
+    };
+    plan::build(&document, &overrides).map_err(|mut error| {
+        // Temporary paths differ per run; keep only the file name.
+        error.file = error
+            .file
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        error
+    })
+}
+
+const TWO_CORES: &str = "description = \"t\"\n[[core]]\ncpu = 0\nroles = [\"ingest\"]\n\
+    [[core]]\ncpu = 1\nroles = [\"filter\", \"output\"]\n[rings]\nslots = 8\n[io]\nbatch_size = 65536\n";
+
+#[test]
+fn a_tuning_profile_sets_roles_sizes_and_placement() {
+    let config = format!(
+        "{INPUT}[FileOutput]\npath = \"x\"\n[Other]\ntype = \"FileOutput\"\npath = \"y\"\n"
+    );
+    let plan = plan_with_profile(
+        &config,
+        &format!("{TWO_CORES}[placement]\nOther = 0\n"),
+        false,
+    )
+    .unwrap();
+    let global = &plan.global;
+    assert_eq!(global.cores, vec![0, 1]);
+    assert_eq!(global.ingest_cores, vec![0]);
+    assert_eq!((global.output_core, global.filter_core), (1, 1));
+    assert_eq!((global.ring_slots, global.batch_bytes), (8, 65536));
+    assert_eq!(plan.outputs[0].owner_core, 1);
+    assert_eq!(plan.outputs[1].owner_core, 0, "placement moves one output");
+    // [gyges] wins over the profile.
+    let config = format!("[gyges]\nring_slots = 4\n{INPUT}");
+    let plan = plan_with_profile(&config, TWO_CORES, false).unwrap();
+    assert_eq!(
+        (plan.global.ring_slots, plan.global.batch_bytes),
+        (4, 65536)
+    );
+}
+
+#[test]
+fn tuning_profile_errors_name_the_profile_section_and_key() {
+    let cases = [
+        (
+            format!("{TWO_CORES}[executor]\nio_mem = 3\n"),
+            "executor",
+            "io_mem",
+        ),
+        (
+            "[[core]]\ncpu = 0\nroles = [\"cook\"]\n".to_string(),
+            "core",
+            "roles[0]",
+        ),
+        (
+            "[[core]]\ncpu = 0\nroles = [\"filter\"]\n".to_string(),
+            "core",
+            "roles",
+        ),
+        (
+            format!("{TWO_CORES}[placement]\nNope = 1\n"),
+            "placement",
+            "Nope",
+        ),
+        (
+            format!("{TWO_CORES}[placement]\nFileOutput = 7\n"),
+            "placement",
+            "FileOutput",
+        ),
+        (
+            "[[core]]\ncpu = 999\nroles = [\"ingest\"]\n".to_string(),
+            "core",
+            "cpu",
+        ),
+    ];
+    for (profile, section, key) in cases {
+        let error = plan_with_profile(
+            &format!("{INPUT}[FileOutput]\npath = \"x\"\n"),
+            &profile,
+            false,
+        )
+        .unwrap_err();
+        assert_eq!(error.file, "profile.toml", "{error}");
+        assert_eq!(error.section.as_deref(), Some(section), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+}
+
+#[test]
+fn validate_accepts_another_machines_profile_and_marks_offline_cores() {
+    let profile =
+        "[[core]]\ncpu = 0\nroles = [\"ingest\"]\n[[core]]\ncpu = 4000\nroles = [\"output\"]\n";
+    let plan = plan_with_profile(INPUT, profile, true).unwrap();
+    assert_eq!(plan.global.offline_cores, vec![4000]);
+    assert_eq!(plan.global.output_core, 4000);
+    assert!(plan_with_profile(INPUT, profile, false).is_err());
+}
+
+#[test]
+fn the_shipped_profiles_parse() {
+    for name in ["dev-2core", "single-core", "aggregator-16core", "numa-2x32"] {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tuning/{name}.toml"));
+        let mut document = Document {
+            origin: "test.toml".into(),
+            ..Document::default()
+        };
+        add_text(&mut document, "test.toml", INPUT).unwrap();
+        let overrides = Overrides {
+            tuning: Some(path),
+            allow_offline_cores: true,
+        };
+        let plan =
+            plan::build(&document, &overrides).unwrap_or_else(|error| panic!("{name}: {error}"));
+        assert!(!plan.global.ingest_cores.is_empty(), "{name}");
+    }
+}

@@ -78,6 +78,15 @@ pub fn plugin_names(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
+/// The telemetry row of a core: its position in the plan's core list.
+fn row_of(plan: &Plan, cpu: usize) -> usize {
+    plan.global
+        .cores
+        .iter()
+        .position(|&core| core == cpu)
+        .unwrap_or(0)
+}
+
 /// Starts every core and returns once all of them are serving.
 ///
 /// # Errors
@@ -88,10 +97,6 @@ pub fn start(
     stop: Arc<StopFlag>,
 ) -> Result<Running, RuntimeError> {
     let cores = &plan.global.cores;
-    let owner_row = cores
-        .iter()
-        .position(|&cpu| cpu == plan.global.output_core)
-        .unwrap_or(0);
     let mut setups: Vec<CoreSetup> = cores
         .iter()
         .enumerate()
@@ -104,6 +109,7 @@ pub fn start(
         .collect();
     for (index, output) in plan.outputs.iter().enumerate() {
         if matches!(&output.kind, OutputKind::File(file) if !file.per_core) {
+            let owner_row = row_of(&plan, output.owner_core);
             for row in (0..cores.len()).filter(|&row| row != owner_row) {
                 let (producer, consumer) = ring::ring(plan.global.ring_slots);
                 setups[row].producers[index] = Some(producer);
@@ -126,9 +132,7 @@ pub fn start(
             .name(&format!("gyges-core{cpu}"))
             .io_memory(plan.global.io_memory_bytes)
             .ring_depth(plan.global.ring_depth)
-            .spawn(move || async move {
-                run_core(plan, telemetry, stop, setup, owner_row, ready).await
-            });
+            .spawn(move || async move { run_core(plan, telemetry, stop, setup, ready).await });
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(error) => {
@@ -164,7 +168,6 @@ async fn run_core(
     telemetry: Arc<Telemetry>,
     stop_flag: Arc<StopFlag>,
     mut setup: CoreSetup,
-    owner_row: usize,
     ready: mpsc::Sender<Result<(), RuntimeError>>,
 ) {
     let (row, cpu) = (setup.row, setup.cpu);
@@ -200,7 +203,7 @@ async fn run_core(
                                 return;
                             }
                         };
-                    if !file.per_core && row == owner_row {
+                    if !file.per_core && output.owner_core == cpu {
                         let consumers = std::mem::take(&mut setup.consumers[index]);
                         let drain = shard::drain_rings(
                             consumers,
@@ -250,7 +253,8 @@ async fn run_core(
     ));
 
     let receive_buffer = plan.global.socket_receive_buffer_bytes;
-    for (index, input_plan) in plan.inputs.iter().enumerate() {
+    let ingests = plan.global.ingest_cores.contains(&cpu);
+    for (index, input_plan) in plan.inputs.iter().enumerate().filter(|_| ingests) {
         let context = Rc::new(InputContext {
             plugin: index,
             plan: input_plan.clone(),

@@ -47,9 +47,14 @@ fn init_logging() {
         .try_init();
 }
 
-fn load(config: Option<&PathBuf>, tuning: Option<&PathBuf>) -> Result<Plan, ExitCode> {
+fn load(
+    config: Option<&PathBuf>,
+    tuning: Option<&PathBuf>,
+    allow_offline_cores: bool,
+) -> Result<Plan, ExitCode> {
     let overrides = Overrides {
         tuning: tuning.cloned(),
+        allow_offline_cores,
     };
     crate::config::load(config.map(PathBuf::as_path), &overrides).map_err(|error| {
         eprintln!("gyges: {error}");
@@ -59,7 +64,7 @@ fn load(config: Option<&PathBuf>, tuning: Option<&PathBuf>) -> Result<Plan, Exit
 
 /// `gyges validate`: prints the plan and exits 0, or the error and exits 1.
 pub fn validate(args: &ValidateArgs) -> ExitCode {
-    match load(args.config.as_ref(), args.tuning.as_ref()) {
+    match load(args.config.as_ref(), args.tuning.as_ref(), true) {
         Ok(plan) => {
             print!("{}", describe(&plan));
             ExitCode::SUCCESS
@@ -73,13 +78,38 @@ pub fn describe(plan: &Plan) -> String {
     let global = &plan.global;
     let mut out = String::new();
     let _ = writeln!(out, "config: {}", plan.origin);
+    if let Some((file, description)) = &global.tuning {
+        let _ = writeln!(out, "tuning: {file}: {description}");
+    }
     let _ = writeln!(out, "cores:");
     for &cpu in &global.cores {
-        let mut roles = vec!["ingest"];
-        if cpu == global.output_core {
-            roles.push("output owner");
+        let mut roles = Vec::new();
+        if global.ingest_cores.contains(&cpu) {
+            roles.push("ingest".to_string());
         }
-        let _ = writeln!(out, "  core {cpu}: {}", roles.join(", "));
+        if cpu == global.filter_core {
+            roles.push("filter host (default)".into());
+        } else if global.filter_cores.contains(&cpu) {
+            roles.push("filter host".into());
+        }
+        let owned: Vec<&str> = plan
+            .outputs
+            .iter()
+            .filter(|output| matches!(&output.kind, OutputKind::File(file) if !file.per_core))
+            .filter(|output| output.owner_core == cpu)
+            .map(|output| output.name.as_str())
+            .collect();
+        if !owned.is_empty() {
+            roles.push(format!("output owner of {}", owned.join(", ")));
+        } else if global.output_cores.contains(&cpu) {
+            roles.push("output owner".into());
+        }
+        let offline = if global.offline_cores.contains(&cpu) {
+            " (not online on this machine)"
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  core {cpu}: {}{offline}", roles.join("; "));
     }
     let _ = writeln!(out, "inputs:");
     for input in &plan.inputs {
@@ -100,8 +130,8 @@ pub fn describe(plan: &Plan) -> String {
         };
         let _ = writeln!(
             out,
-            "  [{}] {kind} {address} on every core; splitter {splitter}; decoder {decoder}",
-            input.name
+            "  [{}] {kind} {address} on cores {:?}; splitter {splitter}; decoder {decoder}",
+            input.name, global.ingest_cores
         );
     }
     let _ = writeln!(out, "outputs:");
@@ -114,7 +144,7 @@ pub fn describe(plan: &Plan) -> String {
                 "FileOutput",
                 format!(
                     "{} (written by core {}, others hand over by ring)",
-                    file.path, global.output_core
+                    file.path, output.owner_core
                 ),
             ),
             OutputKind::Tcp(tcp) => (
@@ -164,6 +194,14 @@ pub fn describe(plan: &Plan) -> String {
         "  io_memory {} bytes, ring_depth {} per executor",
         global.io_memory_bytes, global.ring_depth
     );
+    match global.socket_receive_buffer_bytes {
+        Some(bytes) => {
+            let _ = writeln!(out, "  SO_RCVBUF {bytes} bytes on listening sockets");
+        }
+        None => {
+            let _ = writeln!(out, "  SO_RCVBUF: the kernel's default");
+        }
+    }
     out
 }
 
@@ -171,7 +209,7 @@ pub fn describe(plan: &Plan) -> String {
 /// an exit.
 pub fn run(args: &RunArgs) -> ExitCode {
     init_logging();
-    let plan = match load(args.config.as_ref(), args.tuning.as_ref()) {
+    let plan = match load(args.config.as_ref(), args.tuning.as_ref(), false) {
         Ok(plan) => Arc::new(plan),
         Err(code) => return code,
     };
