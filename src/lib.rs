@@ -2,4 +2,7 @@
 //!
 //! See `docs/architecture.md` for the data path as built.
 
+pub mod limits;
+pub mod matcher;
 pub mod message;
+pub mod tools;
