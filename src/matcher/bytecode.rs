@@ -1,0 +1,313 @@
+//! The compiled form of an expression: a flat array of [`Op`]s with forward jumps.
+//!
+//! Each op is one test and two targets: where to go when the test is true and when it is false.
+//! A target is another op *after* this one, or the verdict ([`Target::Accept`],
+//! [`Target::Reject`]). `&&` and `||` are not ops: they are the way the targets are wired, so
+//! short-circuiting costs nothing and one evaluation runs at most one test per op.
+//!
+//! A [`Test`] is self-contained: it names what to read ([`Read`]), what to check about it
+//! ([`Predicate`]), and the verdict when the value is absent (`absent`), which the compiler works
+//! out once from the dialect's rules. The evaluator therefore knows nothing about dialects.
+//!
+//! Invariants (checked by `Program::new`): every jump goes forward, the program holds at most
+//! `MATCHER_OPS_MAX` ops, and op 0 is the entry.
+
+use std::fmt;
+
+use memchr::memmem;
+
+use super::ast::{FieldPath, Relation};
+use crate::message::view::format_uuid;
+use crate::message::{FieldValue, IntHeader, MessageView, StrHeader};
+
+/// Where evaluation goes after a test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The message matches.
+    Accept,
+    /// The message does not match.
+    Reject,
+    /// Continue at this op (always a later one).
+    Op(u16),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Accept => f.write_str("MATCH"),
+            Target::Reject => f.write_str("NO MATCH"),
+            Target::Op(index) => write!(f, "{index:04}"),
+        }
+    }
+}
+
+/// One step: run `test`, then go to `on_true` or `on_false`.
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub test: Test,
+    pub on_true: Target,
+    pub on_false: Target,
+}
+
+/// One test against the message.
+#[derive(Clone, Debug)]
+pub struct Test {
+    pub read: Read,
+    pub predicate: Predicate,
+    /// The verdict when the value is absent (missing header, field or array index).
+    pub absent: bool,
+}
+
+/// What a test reads.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Read {
+    /// The Uuid as 36 characters of lower-case hex text (heka dialect).
+    UuidText,
+    /// The Uuid as its 16 raw bytes (lsb dialect).
+    UuidRaw,
+    Timestamp,
+    Str(StrHeader),
+    Int(IntHeader),
+    Field(FieldPath),
+}
+
+/// What a test checks about the value it read. A value of the wrong type (a number compared
+/// with a string, a regex against an integer field) fails every predicate but `Nil`.
+#[derive(Clone, Debug)]
+pub enum Predicate {
+    /// Byte-wise comparison with a string literal.
+    Bytes {
+        relation: Relation,
+        literal: Box<[u8]>,
+    },
+    /// f64 comparison with a number literal.
+    Number { relation: Relation, literal: f64 },
+    /// `== TRUE`, `!= FALSE`…: `equal` is the operator; with `numbers` (lsb) a number field
+    /// equals TRUE when it is 1 and FALSE when it is 0.
+    Boolean {
+        value: bool,
+        equal: bool,
+        numbers: bool,
+    },
+    /// `== NIL` (`equal`) or `!= NIL` on a value that is present.
+    Nil { equal: bool },
+    /// `=~` (or `!~`, `negated`).
+    Match {
+        matcher: StringMatcher,
+        negated: bool,
+        source: Box<str>,
+        lua: bool,
+        plain: bool,
+    },
+}
+
+/// How a pattern is tested.
+#[derive(Clone, Debug)]
+pub enum StringMatcher {
+    /// The pattern is `^literal$`.
+    Equal(Box<[u8]>),
+    /// The pattern is `^literal`.
+    Prefix(Box<[u8]>),
+    /// The pattern is `literal$`.
+    Suffix(Box<[u8]>),
+    /// The pattern is a literal found anywhere.
+    Contains(memmem::Finder<'static>),
+    /// Anything else.
+    Regex(regex::bytes::Regex),
+}
+
+impl StringMatcher {
+    #[inline]
+    pub fn is_match(&self, text: &[u8]) -> bool {
+        match self {
+            StringMatcher::Equal(literal) => text == &literal[..],
+            StringMatcher::Prefix(literal) => text.starts_with(literal),
+            StringMatcher::Suffix(literal) => text.ends_with(literal),
+            StringMatcher::Contains(finder) => finder.find(text).is_some(),
+            StringMatcher::Regex(regex) => regex.is_match(text),
+        }
+    }
+}
+
+/// A value read from the message.
+#[derive(Clone, Copy, Debug)]
+pub enum Value<'a> {
+    Bytes(&'a [u8]),
+    /// The Uuid's text form, built on the stack.
+    Text([u8; 36]),
+    Number(f64),
+    Boolean(bool),
+}
+
+/// Reads what `read` names from the message, or `None` when it is absent.
+#[inline]
+pub fn read<'m>(read: &Read, message: &'m MessageView<'_>) -> Option<Value<'m>> {
+    match read {
+        Read::Str(header) => message.str_header(*header).map(Value::Bytes),
+        Read::Int(header) => message
+            .int_header(*header)
+            .map(|number| Value::Number(number as f64)),
+        Read::Timestamp => message
+            .timestamp()
+            .map(|number| Value::Number(number as f64)),
+        Read::UuidText => {
+            let raw: &[u8; 16] = message.uuid()?.try_into().ok()?;
+            Some(Value::Text(format_uuid(raw)))
+        }
+        Read::UuidRaw => message.uuid().map(Value::Bytes),
+        Read::Field(path) => {
+            let field = message.field(&path.name, path.field_index as usize)?;
+            Some(match field.value(path.array_index as usize)? {
+                FieldValue::String(bytes) | FieldValue::Bytes(bytes) => Value::Bytes(bytes),
+                FieldValue::Integer(number) => Value::Number(number as f64),
+                FieldValue::Double(number) => Value::Number(number),
+                FieldValue::Bool(flag) => Value::Boolean(flag),
+            })
+        }
+    }
+}
+
+impl Predicate {
+    /// Whether the predicate holds for a value that is present.
+    #[inline]
+    pub fn apply(&self, value: Value<'_>) -> bool {
+        match value {
+            Value::Bytes(bytes) => self.apply_bytes(bytes),
+            Value::Text(text) => self.apply_bytes(&text),
+            Value::Number(number) => match self {
+                Predicate::Number { relation, literal } => relation.holds_f64(number, *literal),
+                Predicate::Boolean {
+                    value,
+                    equal,
+                    numbers: true,
+                } => (number == f64::from(u8::from(*value))) == *equal,
+                Predicate::Nil { equal } => !equal,
+                _ => false,
+            },
+            Value::Boolean(flag) => match self {
+                Predicate::Boolean { value, equal, .. } => (flag == *value) == *equal,
+                Predicate::Nil { equal } => !equal,
+                _ => false,
+            },
+        }
+    }
+
+    #[inline]
+    fn apply_bytes(&self, bytes: &[u8]) -> bool {
+        match self {
+            Predicate::Bytes { relation, literal } => relation.holds(bytes.cmp(literal)),
+            Predicate::Match {
+                matcher, negated, ..
+            } => matcher.is_match(bytes) != *negated,
+            Predicate::Nil { equal } => !equal,
+            _ => false,
+        }
+    }
+}
+
+impl Test {
+    /// Runs the test. Never panics and never allocates.
+    #[inline]
+    pub fn eval(&self, message: &MessageView<'_>) -> bool {
+        match read(&self.read, message) {
+            Some(value) => self.predicate.apply(value),
+            None => self.absent,
+        }
+    }
+
+    /// A string that two tests share exactly when they are the same test (for deduplication
+    /// across programs). Built at configuration time.
+    pub fn key(&self) -> String {
+        let predicate = match &self.predicate {
+            Predicate::Number { relation, literal } => {
+                format!("{relation:?} {:x}", literal.to_bits())
+            }
+            Predicate::Match {
+                negated,
+                source,
+                lua,
+                plain,
+                ..
+            } => {
+                format!("match {negated} {lua} {plain} {source:?}")
+            }
+            other => format!("{other:?}"),
+        };
+        format!("{:?} {predicate} {}", self.read, self.absent)
+    }
+}
+
+impl fmt::Display for Read {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Read::UuidText => f.write_str("Uuid(text)"),
+            Read::UuidRaw => f.write_str("Uuid(raw)"),
+            Read::Timestamp => f.write_str("Timestamp"),
+            Read::Str(header) => write!(f, "{header:?}"),
+            Read::Int(header) => write!(f, "{header:?}"),
+            Read::Field(path) => path.fmt(f),
+        }
+    }
+}
+
+fn literal_text(bytes: &[u8]) -> String {
+    format!("\"{}\"", bytes.escape_ascii())
+}
+
+impl fmt::Display for Predicate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Predicate::Bytes { relation, literal } => {
+                write!(f, "{} {}", relation.symbol(), literal_text(literal))
+            }
+            Predicate::Number { relation, literal } => write!(f, "{} {literal}", relation.symbol()),
+            Predicate::Boolean {
+                value,
+                equal,
+                numbers,
+            } => {
+                let symbol = if *equal { "==" } else { "!=" };
+                let name = if *value { "TRUE" } else { "FALSE" };
+                let also = if *numbers { " (or the number 1/0)" } else { "" };
+                write!(f, "{symbol} {name}{also}")
+            }
+            Predicate::Nil { equal } => f.write_str(if *equal { "== NIL" } else { "!= NIL" }),
+            Predicate::Match {
+                matcher,
+                negated,
+                source,
+                lua,
+                plain,
+            } => {
+                let symbol = if *negated { "!~" } else { "=~" };
+                if *lua {
+                    let suffix = if *plain { "%" } else { "" };
+                    write!(f, "{symbol} '{}'{suffix}", source.escape_debug())?;
+                } else {
+                    write!(f, "{symbol} /{source}/")?;
+                }
+                match matcher {
+                    StringMatcher::Equal(literal) => {
+                        write!(f, " (equals {})", literal_text(literal))
+                    }
+                    StringMatcher::Prefix(literal) => {
+                        write!(f, " (starts with {})", literal_text(literal))
+                    }
+                    StringMatcher::Suffix(literal) => {
+                        write!(f, " (ends with {})", literal_text(literal))
+                    }
+                    StringMatcher::Contains(finder) => {
+                        write!(f, " (contains {})", literal_text(finder.needle()))
+                    }
+                    StringMatcher::Regex(_) => f.write_str(" (regex)"),
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Display for Test {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.read, self.predicate)
+    }
+}
