@@ -2,4 +2,5 @@
 //!
 //! See `docs/architecture.md` for the data path as built.
 
+pub mod limits;
 pub mod message;

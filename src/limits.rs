@@ -1,0 +1,84 @@
+//! Every bound in gyges, in one place, with the relations between them asserted.
+//!
+//! A bound is never "no limit". Each one names what happens when it is reached; the docs in
+//! `docs/architecture.md` list them all.
+
+/// Default largest message (Heka's `max_message_size`): 64 KiB.
+pub const MESSAGE_BYTES_DEFAULT: usize = 64 * 1024;
+/// Smallest `max_message_size` accepted.
+pub const MESSAGE_BYTES_MIN: usize = 1024;
+/// The hard ceiling of `max_message_size`: 64 MiB. Heka had no way past 64 KiB.
+pub const MESSAGE_BYTES_CEILING: usize = 64 * 1024 * 1024;
+
+/// Default io_uring registered memory per executor. The memlock limit on small machines is
+/// 8 MiB for the whole process, so this stays small; a failed registration is harmless.
+pub const IO_MEMORY_BYTES_DEFAULT: usize = 1024 * 1024;
+/// Largest `io_memory` accepted.
+pub const IO_MEMORY_BYTES_MAX: usize = 1 << 30;
+
+/// Default slots in each cross-core ring, counted in batches. When a ring is full the
+/// producing core stops reading its sockets until the owner catches up.
+pub const RING_SLOTS_DEFAULT: usize = 16;
+/// Largest `ring_slots` accepted.
+pub const RING_SLOTS_MAX: usize = 4096;
+
+/// Default bytes in one output batch: written (or handed to the owning core) when full.
+pub const BATCH_BYTES_DEFAULT: usize = 256 * 1024;
+/// Largest `batch_size` accepted.
+pub const BATCH_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Default bytes read from a socket at once, on top of room for the largest record.
+pub const READ_BUFFER_BYTES_DEFAULT: usize = 64 * 1024;
+/// Largest `read_buffer_size` accepted.
+pub const READ_BUFFER_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// Default connections one core serves per TcpInput; more wait in the kernel's backlog.
+pub const CONNECTIONS_PER_CORE_DEFAULT: usize = 1024;
+/// Largest `max_connections` accepted.
+pub const CONNECTIONS_PER_CORE_MAX: usize = 65536;
+
+/// Default bytes a TcpOutput buffers per core while its receiver is unreachable; past this
+/// messages are dropped and counted.
+pub const TCP_OUTPUT_BUFFER_BYTES_DEFAULT: usize = 8 * 1024 * 1024;
+/// Largest `buffer_size` accepted for a TcpOutput.
+pub const TCP_OUTPUT_BUFFER_BYTES_MAX: usize = 1 << 30;
+
+/// Records an ingest core processes before it yields to its other tasks.
+pub const RECORDS_PER_YIELD_MAX: usize = 4096;
+
+const _: () = assert!(MESSAGE_BYTES_MIN <= MESSAGE_BYTES_DEFAULT);
+const _: () = assert!(MESSAGE_BYTES_DEFAULT <= MESSAGE_BYTES_CEILING);
+const _: () = assert!(RING_SLOTS_DEFAULT <= RING_SLOTS_MAX);
+const _: () = assert!(BATCH_BYTES_DEFAULT <= BATCH_BYTES_MAX);
+const _: () = assert!(TCP_OUTPUT_BUFFER_BYTES_DEFAULT >= BATCH_BYTES_DEFAULT);
+
+// Framing, splitters, encoders and the Heka tools.
+
+/// Bytes of a Heka frame header's protobuf at most: its length is one byte.
+pub const FRAME_HEADER_BYTES_MAX: usize = 255;
+/// Framing bytes around a message at most: separator, length byte, header, unit separator.
+/// A record is never larger than `max_message_size` plus this (Heka's `MAX_RECORD_SIZE`).
+pub const FRAME_OVERHEAD_BYTES_MAX: usize = 3 + FRAME_HEADER_BYTES_MAX;
+/// Smallest read a stream buffer offers its socket; smaller reads cost more syscalls than bytes.
+pub const READ_BUFFER_BYTES_MIN: usize = 512;
+/// Delimiters per TokenSplitter record (`count`) at most.
+pub const TOKEN_COUNT_MAX: usize = 1024;
+/// HMAC keys one input may hold (`[input.signer.<name>_<version>]` sections) at most.
+pub const SIGNER_KEYS_MAX: usize = 256;
+/// Bytes of one HMAC key at most.
+pub const HMAC_KEY_BYTES_MAX: usize = 4096;
+/// Bytes of a PayloadEncoder `ts_format` at most.
+pub const TS_FORMAT_BYTES_MAX: usize = 256;
+/// Bytes `gyges flood` fills before each write: large writes keep the sender off the profile.
+pub const FLOOD_BATCH_BYTES: usize = 256 * 1024;
+/// Bytes of one `gyges flood` record at most.
+pub const FLOOD_RECORD_BYTES_MAX: usize = 1024 * 1024;
+/// Connections one `gyges flood` run opens at most.
+pub const FLOOD_CONNECTIONS_MAX: usize = 1024;
+
+const _: () = assert!(FRAME_OVERHEAD_BYTES_MAX == 258);
+const _: () = assert!(READ_BUFFER_BYTES_MIN <= READ_BUFFER_BYTES_DEFAULT);
+const _: () = assert!(READ_BUFFER_BYTES_DEFAULT <= READ_BUFFER_BYTES_MAX);
+// A frame's message_length is a u32 and the 64 MiB ceiling keeps its varint at 4 bytes.
+const _: () = assert!(MESSAGE_BYTES_CEILING < (1 << 28));
+const _: () = assert!(FLOOD_RECORD_BYTES_MAX <= MESSAGE_BYTES_CEILING);
