@@ -4,3 +4,4 @@
 
 pub mod limits;
 pub mod message;
+pub mod splitter;

@@ -252,7 +252,8 @@ fn decode_header(bytes: &[u8]) -> Result<FrameHeader<'_>, HeaderError> {
             1 => message_length = value,
             3 => header.hmac_hash_function = value,
             _ => {
-                header.hmac_key_version = u32::try_from(value).map_err(|_| HeaderError::Malformed)?
+                header.hmac_key_version =
+                    u32::try_from(value).map_err(|_| HeaderError::Malformed)?
             }
         }
     }
@@ -304,7 +305,10 @@ impl KeyedMac {
     }
 
     fn digest(&self, message: &[u8]) -> Digest {
-        let mut digest = Digest { bytes: [0; DIGEST_BYTES_MAX], len: 0 };
+        let mut digest = Digest {
+            bytes: [0; DIGEST_BYTES_MAX],
+            len: 0,
+        };
         match self {
             KeyedMac::Md5(mac) => {
                 let mut mac = mac.clone();
@@ -378,7 +382,12 @@ impl Signer {
         if key.len() > HMAC_KEY_BYTES_MAX {
             return Err(SignerError::KeyTooLong { bytes: key.len() });
         }
-        let signer = Signer { name: name.into(), version, hash, mac: KeyedMac::new(hash, key) };
+        let signer = Signer {
+            name: name.into(),
+            version,
+            hash,
+            mac: KeyedMac::new(hash, key),
+        };
         if signer.header_bytes(MESSAGE_BYTES_CEILING) > FRAME_HEADER_BYTES_MAX {
             return Err(SignerError::NameTooLong { bytes: name.len() });
         }
@@ -484,7 +493,10 @@ impl PendingFrame<'_> {
         let written = out.len().saturating_sub(self.message_at);
         if out.len() < self.message_at || written != self.message_length {
             out.truncate(self.frame_at);
-            return Err(FrameError::LengthMismatch { announced: self.message_length, written });
+            return Err(FrameError::LengthMismatch {
+                announced: self.message_length,
+                written,
+            });
         }
         if let Some(signer) = self.signer {
             let digest = signer.sign(&out[self.message_at..]);
@@ -509,7 +521,9 @@ pub fn begin_frame<'s>(
         return Err(FrameError::EmptyMessage { bytes: 0 });
     }
     if message_length > MESSAGE_BYTES_CEILING {
-        return Err(FrameError::MessageTooLarge { bytes: message_length });
+        return Err(FrameError::MessageTooLarge {
+            bytes: message_length,
+        });
     }
     let overhead = frame_overhead_bytes(message_length, signer);
     debug_assert!(overhead <= FRAME_OVERHEAD_BYTES_MAX);
@@ -536,7 +550,13 @@ pub fn begin_frame<'s>(
     out.push(UNIT_SEPARATOR);
     let message_at = out.len();
     debug_assert_eq!(message_at - frame_at, overhead);
-    Ok(PendingFrame { frame_at, message_at, message_length, digest_at, signer })
+    Ok(PendingFrame {
+        frame_at,
+        message_at,
+        message_length,
+        digest_at,
+        signer,
+    })
 }
 
 /// Appends `message` as one frame, signed when `signer` is given.
@@ -609,7 +629,10 @@ pub struct Verifier {
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("Verifier").field("keys", &self.keys.len()).finish()
+        formatter
+            .debug_struct("Verifier")
+            .field("keys", &self.keys.len())
+            .finish()
     }
 }
 
@@ -631,14 +654,18 @@ impl Verifier {
             if key.len() > HMAC_KEY_BYTES_MAX {
                 return Err(SignerError::KeyTooLong { bytes: key.len() });
             }
-            let bad = || SignerError::BadKeyName { key: name.to_string() };
+            let bad = || SignerError::BadKeyName {
+                key: name.to_string(),
+            };
             let (signer, version_text) = name.rsplit_once('_').ok_or_else(bad)?;
             let version: u32 = version_text.parse().map_err(|_| bad())?;
             if version.to_string() != version_text {
                 return Err(bad());
             }
             if verifier.find(signer.as_bytes(), version).is_some() {
-                return Err(SignerError::DuplicateKey { key: name.to_string() });
+                return Err(SignerError::DuplicateKey {
+                    key: name.to_string(),
+                });
             }
             verifier.keys.push(VerifyKey {
                 signer: signer.as_bytes().into(),
@@ -661,7 +688,9 @@ impl Verifier {
     }
 
     fn find(&self, signer: &[u8], version: u32) -> Option<usize> {
-        self.keys.iter().position(|key| key.version == version && *key.signer == *signer)
+        self.keys
+            .iter()
+            .position(|key| key.version == version && *key.signer == *signer)
     }
 
     /// The signer name of a verified frame.
@@ -739,40 +768,89 @@ mod tests {
     }
 
     const SEEDS: &[Seed] = &[
-        Seed { bytes: b"\x1e\x02\x08\x05\x1f", expected: Ok(Some(5)) },
-        Seed { bytes: b"\x1e\x02\x08\x05\x1fabcde", expected: Ok(Some(5)) },
-        Seed { bytes: b"x\x1e\x02\x08\x05\x1f", expected: Err(HeaderError::NoRecordSeparator) },
-        Seed { bytes: b"\x1e\x00\x08", expected: Err(HeaderError::EmptyHeader) },
-        Seed { bytes: b"\x1e\x02\x10\x05\x1f", expected: Err(HeaderError::NotMessageLengthFirst) },
-        Seed { bytes: b"\x1e\x02\x08\x05\x1e", expected: Err(HeaderError::NoUnitSeparator) },
+        Seed {
+            bytes: b"\x1e\x02\x08\x05\x1f",
+            expected: Ok(Some(5)),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x08\x05\x1fabcde",
+            expected: Ok(Some(5)),
+        },
+        Seed {
+            bytes: b"x\x1e\x02\x08\x05\x1f",
+            expected: Err(HeaderError::NoRecordSeparator),
+        },
+        Seed {
+            bytes: b"\x1e\x00\x08",
+            expected: Err(HeaderError::EmptyHeader),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x10\x05\x1f",
+            expected: Err(HeaderError::NotMessageLengthFirst),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x08\x05\x1e",
+            expected: Err(HeaderError::NoUnitSeparator),
+        },
         // A varint cut short by the header length.
-        Seed { bytes: b"\x1e\x02\x08\x85\x1f", expected: Err(HeaderError::Malformed) },
+        Seed {
+            bytes: b"\x1e\x02\x08\x85\x1f",
+            expected: Err(HeaderError::Malformed),
+        },
         // hmac_signer (4) sent as a varint.
-        Seed { bytes: b"\x1e\x04\x08\x05\x20\x01\x1f", expected: Err(HeaderError::WrongWireType) },
-        Seed { bytes: b"\x1e\x02\x08\x00\x1f", expected: Err(HeaderError::EmptyMessage) },
+        Seed {
+            bytes: b"\x1e\x04\x08\x05\x20\x01\x1f",
+            expected: Err(HeaderError::WrongWireType),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x08\x00\x1f",
+            expected: Err(HeaderError::EmptyMessage),
+        },
         // 2 GiB claimed.
         Seed {
             bytes: b"\x1e\x06\x08\x80\x80\x80\x80\x08\x1f",
-            expected: Err(HeaderError::AboveCeiling { message_length: 1 << 31 }),
+            expected: Err(HeaderError::AboveCeiling {
+                message_length: 1 << 31,
+            }),
         },
         // Exactly the ceiling, 64 MiB: well formed.
-        Seed { bytes: b"\x1e\x05\x08\x80\x80\x80\x20\x1f", expected: Ok(Some(64 << 20)) },
+        Seed {
+            bytes: b"\x1e\x05\x08\x80\x80\x80\x20\x1f",
+            expected: Ok(Some(64 << 20)),
+        },
         // One above the ceiling.
         Seed {
             bytes: b"\x1e\x05\x08\x81\x80\x80\x20\x1f",
-            expected: Err(HeaderError::AboveCeiling { message_length: (64 << 20) + 1 }),
+            expected: Err(HeaderError::AboveCeiling {
+                message_length: (64 << 20) + 1,
+            }),
         },
         // Unknown field 2 (Heka's old message_encoding) is skipped; the last length wins.
-        Seed { bytes: b"\x1e\x06\x08\x05\x10\x01\x08\x07\x1f", expected: Ok(Some(7)) },
+        Seed {
+            bytes: b"\x1e\x06\x08\x05\x10\x01\x08\x07\x1f",
+            expected: Ok(Some(7)),
+        },
         // Key version above u32.
         Seed {
             bytes: b"\x1e\x08\x08\x05\x28\x80\x80\x80\x80\x10\x1f",
             expected: Err(HeaderError::Malformed),
         },
-        Seed { bytes: b"", expected: Ok(None) },
-        Seed { bytes: b"\x1e", expected: Ok(None) },
-        Seed { bytes: b"\x1e\x02", expected: Ok(None) },
-        Seed { bytes: b"\x1e\x02\x08\x05", expected: Ok(None) },
+        Seed {
+            bytes: b"",
+            expected: Ok(None),
+        },
+        Seed {
+            bytes: b"\x1e",
+            expected: Ok(None),
+        },
+        Seed {
+            bytes: b"\x1e\x02",
+            expected: Ok(None),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x08\x05",
+            expected: Ok(None),
+        },
     ];
 
     #[test]
@@ -802,8 +880,14 @@ mod tests {
             };
             assert_eq!(decoded, expected);
             // Byte for byte: prost writes fields in tag order, as Heka does.
-            assert_eq!(&frame[2..2 + header_bytes], expected.encode_to_vec().as_slice());
-            assert_eq!(frame.len(), frame_overhead_bytes(message.len(), Some(&signer)) + 360);
+            assert_eq!(
+                &frame[2..2 + header_bytes],
+                expected.encode_to_vec().as_slice()
+            );
+            assert_eq!(
+                frame.len(),
+                frame_overhead_bytes(message.len(), Some(&signer)) + 360
+            );
         }
     }
 
@@ -814,10 +898,17 @@ mod tests {
         let md5 = Signer::new("a", 0, HashFunction::Md5, b"Jefe").unwrap();
         let sha1 = Signer::new("a", 0, HashFunction::Sha1, b"Jefe").unwrap();
         let hex = |digest: Digest| -> String {
-            digest.as_bytes().iter().map(|byte| format!("{byte:02x}")).collect()
+            digest
+                .as_bytes()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect()
         };
         assert_eq!(hex(md5.sign(data)), "750c783e6ab0b503eaa86e310a5db738");
-        assert_eq!(hex(sha1.sign(data)), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+        assert_eq!(
+            hex(sha1.sign(data)),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
     }
 
     #[test]
@@ -848,13 +939,19 @@ mod tests {
 
     fn verify(verifier: &Verifier, frame: &[u8]) -> Authentication {
         let header = parse_header(frame).unwrap().unwrap();
-        verifier.authenticate(&header, &frame[header.message_start()..header.frame_bytes()])
+        verifier.authenticate(
+            &header,
+            &frame[header.message_start()..header.frame_bytes()],
+        )
     }
 
     #[test]
     fn verification_follows_heka() {
-        let keys: [(&str, &[u8]); 3] =
-            [("ops_1", b"old key"), ("ops_2", b"new key"), ("under_score_0", b"u")];
+        let keys: [(&str, &[u8]); 3] = [
+            ("ops_1", b"old key"),
+            ("ops_2", b"new key"),
+            ("under_score_0", b"u"),
+        ];
         let verifier = Verifier::new(keys).unwrap();
         let message = b"payload bytes";
         let frame_by = |signer: &Signer| {
@@ -863,9 +960,10 @@ mod tests {
             frame
         };
         // Both live versions verify, with either hash.
-        for (version, key, hash) in
-            [(1, &b"old key"[..], HashFunction::Md5), (2, &b"new key"[..], HashFunction::Sha1)]
-        {
+        for (version, key, hash) in [
+            (1, &b"old key"[..], HashFunction::Md5),
+            (2, &b"new key"[..], HashFunction::Sha1),
+        ] {
             let signer = Signer::new("ops", version, hash, key).unwrap();
             let Authentication::Verified(id) = verify(&verifier, &frame_by(&signer)) else {
                 panic!("version {version} should verify");
@@ -873,15 +971,30 @@ mod tests {
             assert_eq!(verifier.signer_name(id), Some(&b"ops"[..]));
         }
         let underscore = Signer::new("under_score", 0, HashFunction::Md5, b"u").unwrap();
-        assert!(matches!(verify(&verifier, &frame_by(&underscore)), Authentication::Verified(_)));
+        assert!(matches!(
+            verify(&verifier, &frame_by(&underscore)),
+            Authentication::Verified(_)
+        ));
         // A version with no key, a signer with no key, a wrong key: rejected.
         let cases = [
-            (Signer::new("ops", 3, HashFunction::Md5, b"new key").unwrap(), AuthError::UnknownSigner),
-            (Signer::new("dev", 1, HashFunction::Md5, b"old key").unwrap(), AuthError::UnknownSigner),
-            (Signer::new("ops", 2, HashFunction::Md5, b"old key").unwrap(), AuthError::DigestMismatch),
+            (
+                Signer::new("ops", 3, HashFunction::Md5, b"new key").unwrap(),
+                AuthError::UnknownSigner,
+            ),
+            (
+                Signer::new("dev", 1, HashFunction::Md5, b"old key").unwrap(),
+                AuthError::UnknownSigner,
+            ),
+            (
+                Signer::new("ops", 2, HashFunction::Md5, b"old key").unwrap(),
+                AuthError::DigestMismatch,
+            ),
         ];
         for (signer, error) in cases {
-            assert_eq!(verify(&verifier, &frame_by(&signer)), Authentication::Rejected(error));
+            assert_eq!(
+                verify(&verifier, &frame_by(&signer)),
+                Authentication::Rejected(error)
+            );
         }
         // A tampered message is rejected.
         let mut tampered = frame_by(&Signer::new("ops", 2, HashFunction::Md5, b"new key").unwrap());
@@ -891,8 +1004,14 @@ mod tests {
             Authentication::Rejected(AuthError::DigestMismatch)
         );
         // Unsigned frames are accepted unsigned, even with no keys at all.
-        assert_eq!(verify(&verifier, &unsigned_frame(message)), Authentication::Unsigned);
-        assert_eq!(verify(&Verifier::default(), &unsigned_frame(message)), Authentication::Unsigned);
+        assert_eq!(
+            verify(&verifier, &unsigned_frame(message)),
+            Authentication::Unsigned
+        );
+        assert_eq!(
+            verify(&Verifier::default(), &unsigned_frame(message)),
+            Authentication::Unsigned
+        );
         // With no keys, every signed frame is rejected, as in Heka.
         let signer = Signer::new("ops", 1, HashFunction::Md5, b"old key").unwrap();
         assert_eq!(
@@ -905,7 +1024,9 @@ mod tests {
     fn unknown_hash_function_is_rejected() {
         let verifier = Verifier::new([("ops_1", &b"k"[..])]).unwrap();
         // Hash function 7, signer ops, version 1, a 16-byte hmac.
-        let mut frame = vec![0x1E, 0, 0x08, 1, 0x18, 7, 0x22, 3, b'o', b'p', b's', 0x28, 1];
+        let mut frame = vec![
+            0x1E, 0, 0x08, 1, 0x18, 7, 0x22, 3, b'o', b'p', b's', 0x28, 1,
+        ];
         frame.extend_from_slice(&[0x32, 16]);
         frame.extend_from_slice(&[0; 16]);
         frame[1] = (frame.len() - 2) as u8;
@@ -920,7 +1041,11 @@ mod tests {
     fn bad_key_names_are_refused() {
         for name in ["ops", "ops_", "ops_x", "ops_01", "ops_-1", "ops_4294967296"] {
             let error = Verifier::new([(name, &b"k"[..])]).unwrap_err();
-            assert_eq!(error, SignerError::BadKeyName { key: name.into() }, "{name}");
+            assert_eq!(
+                error,
+                SignerError::BadKeyName { key: name.into() },
+                "{name}"
+            );
         }
         let error = Verifier::new([("a_1", &b"k"[..]), ("a_1", &b"j"[..])]).unwrap_err();
         assert_eq!(error, SignerError::DuplicateKey { key: "a_1".into() });
@@ -934,14 +1059,22 @@ mod tests {
         let mut out = b"keep".to_vec();
         assert_eq!(
             begin_frame(&mut out, MESSAGE_BYTES_CEILING + 1, None).unwrap_err(),
-            FrameError::MessageTooLarge { bytes: MESSAGE_BYTES_CEILING + 1 }
+            FrameError::MessageTooLarge {
+                bytes: MESSAGE_BYTES_CEILING + 1
+            }
         );
-        assert_eq!(write_frame(&mut out, b"", None), Err(FrameError::EmptyMessage { bytes: 0 }));
+        assert_eq!(
+            write_frame(&mut out, b"", None),
+            Err(FrameError::EmptyMessage { bytes: 0 })
+        );
         let pending = begin_frame(&mut out, 3, None).unwrap();
         out.extend_from_slice(b"four");
         assert_eq!(
             pending.finish(&mut out),
-            Err(FrameError::LengthMismatch { announced: 3, written: 4 })
+            Err(FrameError::LengthMismatch {
+                announced: 3,
+                written: 4
+            })
         );
         assert_eq!(out, b"keep", "a failed frame leaves the batch as it was");
     }
