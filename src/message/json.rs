@@ -14,9 +14,7 @@ use base64::Engine as _;
 use serde_json::{Map, Value};
 
 use super::proto::{Field, Message, ValueType};
-use super::view::{
-    format_uuid, parse_uuid, FieldRef, FieldValue, IntHeader, MessageView, StrHeader,
-};
+use super::view::{format_uuid, parse_uuid, FieldRef, FieldValue, IntHeader, MessageView, StrHeader};
 
 /// Why a JSON message could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -32,10 +30,7 @@ pub enum JsonError {
 }
 
 fn bad(key: &str, problem: &'static str) -> JsonError {
-    JsonError::BadValue {
-        key: key.to_string(),
-        problem,
-    }
+    JsonError::BadValue { key: key.to_string(), problem }
 }
 
 /// Appends one message as a JSON object (no trailing newline).
@@ -43,10 +38,7 @@ pub fn write_json(view: &MessageView<'_>, out: &mut Vec<u8>) {
     let mut object = Map::new();
     if let Some(uuid) = view.uuid().and_then(|uuid| <[u8; 16]>::try_from(uuid).ok()) {
         let text = format_uuid(&uuid);
-        object.insert(
-            "uuid".into(),
-            Value::String(String::from_utf8_lossy(&text).into()),
-        );
+        object.insert("uuid".into(), Value::String(String::from_utf8_lossy(&text).into()));
     }
     if let Some(timestamp) = view.timestamp() {
         object.insert("timestamp".into(), Value::from(timestamp));
@@ -81,10 +73,7 @@ pub fn write_json(view: &MessageView<'_>, out: &mut Vec<u8>) {
 fn field_json(field: FieldRef<'_>) -> Value {
     let mut object = Map::new();
     let name = field.name().unwrap_or_default();
-    object.insert(
-        "name".into(),
-        Value::String(String::from_utf8_lossy(name).into_owned()),
-    );
+    object.insert("name".into(), Value::String(String::from_utf8_lossy(name).into_owned()));
     let value_type = ValueType::try_from(field.value_type() as i32).unwrap_or(ValueType::String);
     object.insert("value_type".into(), Value::String(value_type.name().into()));
     if let Some(representation) = field.representation() {
@@ -99,9 +88,9 @@ fn field_json(field: FieldRef<'_>) -> Value {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
             }
             FieldValue::Integer(number) => Value::from(number),
-            FieldValue::Double(number) => serde_json::Number::from_f64(number)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
+            FieldValue::Double(number) => {
+                serde_json::Number::from_f64(number).map(Value::Number).unwrap_or(Value::Null)
+            }
             FieldValue::Bool(flag) => Value::Bool(flag),
         })
         .collect();
@@ -128,12 +117,7 @@ pub fn from_value(value: &Value) -> Result<Message, JsonError> {
     let mut message = Message::default();
     let mut uuid = None;
     for (key, value) in object {
-        let string = || {
-            value
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| bad(key, "expected a string"))
-        };
+        let string = || value.as_str().map(str::to_string).ok_or_else(|| bad(key, "expected a string"));
         let int32 = || {
             value
                 .as_i64()
@@ -142,17 +126,12 @@ pub fn from_value(value: &Value) -> Result<Message, JsonError> {
         };
         match key.as_str() {
             "uuid" => {
-                let text = value
-                    .as_str()
-                    .ok_or_else(|| bad(key, "expected a string"))?;
-                uuid = Some(
-                    parse_uuid(text).ok_or_else(|| bad(key, "expected 36-character UUID text"))?,
-                );
+                let text = value.as_str().ok_or_else(|| bad(key, "expected a string"))?;
+                uuid = Some(parse_uuid(text).ok_or_else(|| bad(key, "expected 36-character UUID text"))?);
             }
             "timestamp" => {
-                message.timestamp = value
-                    .as_i64()
-                    .ok_or_else(|| bad(key, "expected integer nanoseconds"))?;
+                message.timestamp =
+                    value.as_i64().ok_or_else(|| bad(key, "expected integer nanoseconds"))?;
             }
             "type" => message.r#type = Some(string()?),
             "logger" => message.logger = Some(string()?),
@@ -162,9 +141,7 @@ pub fn from_value(value: &Value) -> Result<Message, JsonError> {
             "pid" => message.pid = Some(int32()?),
             "hostname" => message.hostname = Some(string()?),
             "fields" => {
-                let items = value
-                    .as_array()
-                    .ok_or_else(|| bad(key, "expected an array"))?;
+                let items = value.as_array().ok_or_else(|| bad(key, "expected an array"))?;
                 for item in items {
                     message.fields.push(field_from_value(item)?);
                 }
@@ -172,9 +149,7 @@ pub fn from_value(value: &Value) -> Result<Message, JsonError> {
             _ => return Err(JsonError::UnknownKey(key.clone())),
         }
     }
-    message.uuid = uuid
-        .unwrap_or_else(|| super::UuidSource::new().next_uuid())
-        .to_vec();
+    message.uuid = uuid.unwrap_or_else(|| super::UuidSource::new().next_uuid()).to_vec();
     if !object.contains_key("timestamp") {
         message.timestamp = super::now_ns();
     }
@@ -182,9 +157,7 @@ pub fn from_value(value: &Value) -> Result<Message, JsonError> {
 }
 
 fn field_from_value(value: &Value) -> Result<Field, JsonError> {
-    let object = value
-        .as_object()
-        .ok_or_else(|| bad("fields", "expected objects"))?;
+    let object = value.as_object().ok_or_else(|| bad("fields", "expected objects"))?;
     let mut field = Field::default();
     let values = match object.get("value") {
         Some(Value::Array(values)) => values.clone(),
@@ -195,26 +168,16 @@ fn field_from_value(value: &Value) -> Result<Field, JsonError> {
         Some(name) => name
             .as_str()
             .and_then(ValueType::from_name)
-            .ok_or_else(|| {
-                bad(
-                    "value_type",
-                    "expected string, bytes, integer, double or bool",
-                )
-            })?,
+            .ok_or_else(|| bad("value_type", "expected string, bytes, integer, double or bool"))?,
         None => infer_value_type(values.first()),
     };
     for (key, item) in object {
         match key.as_str() {
             "name" => {
-                field.name = item
-                    .as_str()
-                    .ok_or_else(|| bad("name", "expected a string"))?
-                    .into();
+                field.name = item.as_str().ok_or_else(|| bad("name", "expected a string"))?.into();
             }
             "representation" => {
-                let text = item
-                    .as_str()
-                    .ok_or_else(|| bad("representation", "expected a string"))?;
+                let text = item.as_str().ok_or_else(|| bad("representation", "expected a string"))?;
                 field.representation = Some(text.into());
             }
             "value" | "value_type" => {}
@@ -239,32 +202,25 @@ fn infer_value_type(first: Option<&Value>) -> ValueType {
 
 fn push_value(field: &mut Field, value_type: ValueType, item: &Value) -> Result<(), JsonError> {
     match value_type {
-        ValueType::String => field.value_string.push(
-            item.as_str()
-                .ok_or_else(|| bad("value", "expected strings"))?
-                .into(),
-        ),
+        ValueType::String => field
+            .value_string
+            .push(item.as_str().ok_or_else(|| bad("value", "expected strings"))?.into()),
         ValueType::Bytes => {
-            let text = item
-                .as_str()
-                .ok_or_else(|| bad("value", "expected base64 strings"))?;
+            let text = item.as_str().ok_or_else(|| bad("value", "expected base64 strings"))?;
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .map_err(|_| bad("value", "expected standard base64"))?;
             field.value_bytes.push(bytes);
         }
-        ValueType::Integer => field.value_integer.push(
-            item.as_i64()
-                .ok_or_else(|| bad("value", "expected integers"))?,
-        ),
-        ValueType::Double => field.value_double.push(
-            item.as_f64()
-                .ok_or_else(|| bad("value", "expected numbers"))?,
-        ),
-        ValueType::Bool => field.value_bool.push(
-            item.as_bool()
-                .ok_or_else(|| bad("value", "expected booleans"))?,
-        ),
+        ValueType::Integer => {
+            field.value_integer.push(item.as_i64().ok_or_else(|| bad("value", "expected integers"))?)
+        }
+        ValueType::Double => {
+            field.value_double.push(item.as_f64().ok_or_else(|| bad("value", "expected numbers"))?)
+        }
+        ValueType::Bool => {
+            field.value_bool.push(item.as_bool().ok_or_else(|| bad("value", "expected booleans"))?)
+        }
     }
     Ok(())
 }

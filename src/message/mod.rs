@@ -12,9 +12,7 @@ pub mod proto;
 pub mod view;
 pub mod wire;
 
-pub use view::{
-    FieldRef, FieldValue, IntHeader, LineMeta, LineView, MessageView, ProtoView, StrHeader,
-};
+pub use view::{FieldRef, FieldValue, IntHeader, LineMeta, LineView, MessageView, ProtoView, StrHeader};
 
 /// Appends the protobuf encoding of a plain-line message to `out`, without allocating
 /// beyond `out`'s growth. Fields are written in schema order, as Heka's encoder does.
@@ -50,16 +48,12 @@ pub struct UuidSource {
 impl UuidSource {
     /// Seeds a generator from the OS's randomness.
     pub fn new() -> UuidSource {
-        UuidSource {
-            rng: fastrand::Rng::new(),
-        }
+        UuidSource { rng: fastrand::Rng::new() }
     }
 
     /// Seeds a generator deterministically (tests).
     pub fn with_seed(seed: u64) -> UuidSource {
-        UuidSource {
-            rng: fastrand::Rng::with_seed(seed),
-        }
+        UuidSource { rng: fastrand::Rng::with_seed(seed) }
     }
 
     /// The next random UUID, with the version (4) and variant (RFC 4122) bits set.

@@ -1,5 +1,5 @@
-use proptest::prelude::*;
 use prost::Message as _;
+use proptest::prelude::*;
 
 use super::json::{read_json, write_json};
 use super::proto::{Field, Message, ValueType};
@@ -8,9 +8,7 @@ use super::*;
 
 pub(crate) fn sample_message() -> Message {
     Message {
-        uuid: view::parse_uuid("0f8fad5b-d9cb-469f-a165-70867728950e")
-            .unwrap()
-            .to_vec(),
+        uuid: view::parse_uuid("0f8fad5b-d9cb-469f-a165-70867728950e").unwrap().to_vec(),
         timestamp: 1_428_773_426_113_040_228,
         r#type: Some("TEST".into()),
         logger: Some("GoSpec".into()),
@@ -67,42 +65,18 @@ fn view_reads_every_header_and_field() {
     assert_eq!(view.validate(), Ok(()));
     assert_eq!(view.timestamp(), Some(1_428_773_426_113_040_228));
     assert_eq!(view.str_header(StrHeader::Type), Some(&b"TEST"[..]));
-    assert_eq!(
-        view.str_header(StrHeader::Payload),
-        Some(&b"Test Payload"[..])
-    );
+    assert_eq!(view.str_header(StrHeader::Payload), Some(&b"Test Payload"[..]));
     assert_eq!(view.int_header(IntHeader::Severity), Some(6));
     assert_eq!(view.int_header(IntHeader::Pid), Some(32157));
     let uuid: [u8; 16] = view.uuid().unwrap().try_into().unwrap();
-    assert_eq!(
-        &view::format_uuid(&uuid),
-        b"0f8fad5b-d9cb-469f-a165-70867728950e"
-    );
-    assert_eq!(
-        view.field(b"foo", 0).unwrap().value(1),
-        Some(FieldValue::String(b"alternate"))
-    );
-    assert_eq!(
-        view.field(b"foo", 1).unwrap().value(0),
-        Some(FieldValue::String(b"second foo"))
-    );
+    assert_eq!(&view::format_uuid(&uuid), b"0f8fad5b-d9cb-469f-a165-70867728950e");
+    assert_eq!(view.field(b"foo", 0).unwrap().value(1), Some(FieldValue::String(b"alternate")));
+    assert_eq!(view.field(b"foo", 1).unwrap().value(0), Some(FieldValue::String(b"second foo")));
     assert!(view.field(b"foo", 2).is_none());
-    assert_eq!(
-        view.field(b"number", 0).unwrap().value(1),
-        Some(FieldValue::Integer(-3))
-    );
-    assert_eq!(
-        view.field(b"double", 0).unwrap().value(0),
-        Some(FieldValue::Double(0.5))
-    );
-    assert_eq!(
-        view.field(b"bool", 0).unwrap().value(1),
-        Some(FieldValue::Bool(false))
-    );
-    assert_eq!(
-        view.field(b"bytes", 0).unwrap().value(0),
-        Some(FieldValue::Bytes(b"data"))
-    );
+    assert_eq!(view.field(b"number", 0).unwrap().value(1), Some(FieldValue::Integer(-3)));
+    assert_eq!(view.field(b"double", 0).unwrap().value(0), Some(FieldValue::Double(0.5)));
+    assert_eq!(view.field(b"bool", 0).unwrap().value(1), Some(FieldValue::Bool(false)));
+    assert_eq!(view.field(b"bytes", 0).unwrap().value(0), Some(FieldValue::Bytes(b"data")));
     assert!(view.field(b"bool", 0).unwrap().value(2).is_none());
     assert!(view.field(b"missing", 0).is_none());
 }
@@ -128,19 +102,11 @@ fn unpacked_numeric_values_are_read_too() {
 fn many_fields_beyond_the_index_are_found() {
     let mut message = sample_message();
     message.fields = (0..60)
-        .map(|index| Field {
-            name: format!("f{index}"),
-            value_integer: vec![index],
-            value_type: Some(2),
-            ..Field::default()
-        })
+        .map(|index| Field { name: format!("f{index}"), value_integer: vec![index], value_type: Some(2), ..Field::default() })
         .collect();
     let bytes = message.encode_to_vec();
     let view = ProtoView::new(&bytes);
-    assert_eq!(
-        view.field(b"f59", 0).unwrap().value(0),
-        Some(FieldValue::Integer(59))
-    );
+    assert_eq!(view.field(b"f59", 0).unwrap().value(0), Some(FieldValue::Integer(59)));
     assert_eq!(view.fields().count(), 60);
 }
 
@@ -148,40 +114,19 @@ fn many_fields_beyond_the_index_are_found() {
 fn invalid_records_fail_validation() {
     let mut no_uuid = sample_message();
     no_uuid.uuid = vec![1, 2, 3];
-    assert_eq!(
-        ProtoView::new(&no_uuid.encode_to_vec()).validate(),
-        Err(DecodeError::BadUuid)
-    );
+    assert_eq!(ProtoView::new(&no_uuid.encode_to_vec()).validate(), Err(DecodeError::BadUuid));
     let mut bytes = Vec::new();
     wire::put_bytes(&mut bytes, 1, &[1; 16]);
-    assert_eq!(
-        ProtoView::new(&bytes).validate(),
-        Err(DecodeError::MissingTimestamp)
-    );
-    assert_eq!(
-        ProtoView::new(b"\x0a\xff").validate(),
-        Err(DecodeError::Malformed)
-    );
+    assert_eq!(ProtoView::new(&bytes).validate(), Err(DecodeError::MissingTimestamp));
+    assert_eq!(ProtoView::new(b"\x0a\xff").validate(), Err(DecodeError::Malformed));
     // Type (3) sent as a varint.
-    assert_eq!(
-        ProtoView::new(b"\x18\x01").validate(),
-        Err(DecodeError::WrongWireType)
-    );
+    assert_eq!(ProtoView::new(b"\x18\x01").validate(), Err(DecodeError::WrongWireType));
 }
 
 #[test]
 fn line_encoding_decodes_with_prost() {
-    let meta = LineMeta {
-        type_: b"lines".as_slice().into(),
-        logger: b"lines".as_slice().into(),
-        hostname: b"127.0.0.1:9".as_slice().into(),
-    };
-    let line = LineView {
-        payload: b"hello",
-        uuid: UuidSource::with_seed(1).next_uuid(),
-        timestamp: 42,
-        meta: &meta,
-    };
+    let meta = LineMeta { type_: b"lines".as_slice().into(), logger: b"lines".as_slice().into(), hostname: b"127.0.0.1:9".as_slice().into() };
+    let line = LineView { payload: b"hello", uuid: UuidSource::with_seed(1).next_uuid(), timestamp: 42, meta: &meta };
     let mut out = Vec::new();
     encode_line(&line, &mut out);
     assert_eq!(out.len(), encoded_line_len(&line));
@@ -199,10 +144,7 @@ fn json_round_trips_through_protobuf() {
     write_json(&MessageView::Proto(ProtoView::new(&bytes)), &mut json);
     let text = String::from_utf8(json).unwrap();
     assert!(text.starts_with(r#"{"uuid":"0f8fad5b-d9cb-469f-a165-70867728950e","timestamp":1428773426113040228,"type":"TEST""#), "{text}");
-    assert!(
-        text.contains(r#"{"name":"bytes","value_type":"bytes","value":["ZGF0YQ=="]}"#),
-        "{text}"
-    );
+    assert!(text.contains(r#"{"name":"bytes","value_type":"bytes","value":["ZGF0YQ=="]}"#), "{text}");
     let back = read_json(&text).unwrap();
     let mut expected = sample_message();
     // The JSON form always names the value type.

@@ -81,10 +81,7 @@ struct Span {
 }
 
 impl Span {
-    const ABSENT: Span = Span {
-        start: u32::MAX,
-        end: u32::MAX,
-    };
+    const ABSENT: Span = Span { start: u32::MAX, end: u32::MAX };
 
     fn is_present(self) -> bool {
         self.start != u32::MAX
@@ -113,10 +110,7 @@ impl<'a> ProtoView<'a> {
     /// Wraps a record. Does no work until something is read.
     #[inline]
     pub fn new(bytes: &'a [u8]) -> ProtoView<'a> {
-        ProtoView {
-            bytes,
-            index: OnceCell::new(),
-        }
+        ProtoView { bytes, index: OnceCell::new() }
     }
 
     /// The record's bytes, exactly as they arrived.
@@ -174,15 +168,13 @@ impl<'a> ProtoView<'a> {
     /// A string header's bytes (not checked for UTF-8), or `None` when absent.
     #[inline]
     pub fn str_header(&self, header: StrHeader) -> Option<&'a [u8]> {
-        self.header_span(header as usize)
-            .map(|span| self.slice(span))
+        self.header_span(header as usize).map(|span| self.slice(span))
     }
 
     /// An int32 header, or `None` when absent (Severity's schema default is the caller's call).
     pub fn int_header(&self, header: IntHeader) -> Option<i64> {
         // int32 values are sign-extended to 64 bits on the wire; truncate as protobuf does.
-        self.varint_header(header as usize)
-            .map(|value| i64::from(value as i32))
+        self.varint_header(header as usize).map(|value| i64::from(value as i32))
     }
 
     /// The `field_index`-th field (0-based) named `name`.
@@ -201,11 +193,7 @@ impl<'a> ProtoView<'a> {
 
     /// Every field, in order.
     pub fn fields(&self) -> Fields<'a, '_> {
-        Fields {
-            view: self,
-            next_indexed: 0,
-            rest_at: None,
-        }
+        Fields { view: self, next_indexed: 0, rest_at: None }
     }
 }
 
@@ -239,17 +227,11 @@ fn build_index(bytes: &[u8]) -> Result<Index, DecodeError> {
         }
         let span = if wire_type == WIRE_LEN {
             let (start, end) = wire::read_len(bytes, &mut pos).ok_or(DecodeError::Malformed)?;
-            Span {
-                start: start as u32,
-                end: end as u32,
-            }
+            Span { start: start as u32, end: end as u32 }
         } else {
             let start = pos;
             wire::read_varint(bytes, &mut pos).ok_or(DecodeError::Malformed)?;
-            Span {
-                start: start as u32,
-                end: pos as u32,
-            }
+            Span { start: start as u32, end: pos as u32 }
         };
         if tag == 10 {
             let count = usize::from(index.fields_indexed);
@@ -398,12 +380,7 @@ impl<'a> FieldRef<'a> {
     /// The values of the active array, in order.
     pub fn values(&self) -> Values<'a> {
         let value_type = self.value_type();
-        Values {
-            bytes: self.bytes,
-            pos: 0,
-            value_type,
-            packed: None,
-        }
+        Values { bytes: self.bytes, pos: 0, value_type, packed: None }
     }
 }
 
@@ -430,15 +407,15 @@ impl<'a> Values<'a> {
 
     fn scalar(&self, pos: &mut usize, wire_type: u8) -> Option<FieldValue<'a>> {
         match (self.value_type, wire_type) {
-            (VALUE_INTEGER, WIRE_VARINT) => Some(FieldValue::Integer(wire::read_varint(
-                self.bytes, pos,
-            )? as i64)),
+            (VALUE_INTEGER, WIRE_VARINT) => {
+                Some(FieldValue::Integer(wire::read_varint(self.bytes, pos)? as i64))
+            }
             (VALUE_BOOL, WIRE_VARINT) => {
                 Some(FieldValue::Bool(wire::read_varint(self.bytes, pos)? != 0))
             }
-            (VALUE_DOUBLE, WIRE_FIXED64) => Some(FieldValue::Double(f64::from_bits(
-                wire::read_fixed64(self.bytes, pos)?,
-            ))),
+            (VALUE_DOUBLE, WIRE_FIXED64) => {
+                Some(FieldValue::Double(f64::from_bits(wire::read_fixed64(self.bytes, pos)?)))
+            }
             _ => None,
         }
     }
@@ -449,11 +426,7 @@ impl<'a> Values<'a> {
             self.packed = None;
             return None;
         }
-        let wire_type = if self.value_type == VALUE_DOUBLE {
-            WIRE_FIXED64
-        } else {
-            WIRE_VARINT
-        };
+        let wire_type = if self.value_type == VALUE_DOUBLE { WIRE_FIXED64 } else { WIRE_VARINT };
         let value = self.scalar(&mut pos, wire_type);
         if value.is_none() || pos > end {
             // A malformed packed run ends the values.

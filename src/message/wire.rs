@@ -144,11 +144,7 @@ mod tests {
         let mut pos = 0;
         assert_eq!(read_len(&[5, 1, 2], &mut pos), None);
         let mut pos = 0;
-        assert_eq!(
-            read_key(&[0x00], &mut pos),
-            None,
-            "field number 0 is invalid"
-        );
+        assert_eq!(read_key(&[0x00], &mut pos), None, "field number 0 is invalid");
         let mut pos = 0;
         assert_eq!(skip(&[1], &mut pos, 3), None, "groups are rejected");
     }
