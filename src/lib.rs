@@ -2,6 +2,7 @@
 //!
 //! See `docs/architecture.md` for the data path as built.
 
+pub mod encoder;
 pub mod limits;
 pub mod message;
 pub mod splitter;
