@@ -6,3 +6,4 @@ pub mod encoder;
 pub mod limits;
 pub mod message;
 pub mod splitter;
+pub mod tools;
