@@ -12,7 +12,7 @@ pub const MESSAGE_BYTES_CEILING: usize = 64 * 1024 * 1024;
 
 /// The most bytes Heka stream framing adds to a message: separator, header length byte,
 /// a header of at most 255 bytes, unit separator.
-pub const FRAME_OVERHEAD_BYTES_MAX: usize = 3 + 255;
+pub const FRAME_OVERHEAD_BYTES_MAX: usize = 3 + FRAME_HEADER_BYTES_MAX;
 
 /// Default io_uring registered memory per executor. The memlock limit on small machines is
 /// 8 MiB for the whole process, so this stays small; a failed registration is harmless.
@@ -94,3 +94,28 @@ const _: () = assert!(MATCHER_INDEX_LSB_MAX <= MATCHER_INDEX_MAX);
 // Jump targets are u16 with two values reserved for "accept" and "reject".
 const _: () = assert!(MATCHER_OPS_MAX < u16::MAX as usize - 2);
 const _: () = assert!(MATCHER_OPS_MAX >= MATCHER_TESTS_MAX);
+
+// Splitters, framing, encoders and tools.
+/// Bytes of a Heka frame header's protobuf at most: its length is one byte.
+pub const FRAME_HEADER_BYTES_MAX: usize = 255;
+/// Smallest read a stream buffer offers its socket; smaller reads cost more syscalls than bytes.
+pub const READ_BUFFER_BYTES_MIN: usize = 512;
+/// Delimiters per TokenSplitter record (`count`) at most.
+pub const TOKEN_COUNT_MAX: usize = 1024;
+/// HMAC keys one input may hold (`[input.signer.<name>_<version>]` sections) at most.
+pub const SIGNER_KEYS_MAX: usize = 256;
+/// Bytes of one HMAC key at most.
+pub const HMAC_KEY_BYTES_MAX: usize = 4096;
+/// Bytes of a PayloadEncoder `ts_format` at most.
+pub const TS_FORMAT_BYTES_MAX: usize = 256;
+/// Bytes `gyges flood` fills before each write: large writes keep the sender off the profile.
+pub const FLOOD_BATCH_BYTES: usize = 256 * 1024;
+/// Bytes of one `gyges flood` record at most.
+pub const FLOOD_RECORD_BYTES_MAX: usize = 1024 * 1024;
+/// Connections one `gyges flood` run opens at most.
+pub const FLOOD_CONNECTIONS_MAX: usize = 1024;
+const _: () = assert!(FRAME_OVERHEAD_BYTES_MAX == 258);
+const _: () = assert!(READ_BUFFER_BYTES_MIN <= READ_BUFFER_BYTES_DEFAULT);
+const _: () = assert!(READ_BUFFER_BYTES_DEFAULT <= READ_BUFFER_BYTES_MAX);
+const _: () = assert!(MESSAGE_BYTES_CEILING < (1 << 28));
+const _: () = assert!(FLOOD_RECORD_BYTES_MAX <= MESSAGE_BYTES_CEILING);

@@ -1,33 +1,40 @@
-//! The `gyges` command: parses arguments and hands off to the library. The only user of
-//! `anyhow`-style top-level error handling; everything below returns typed errors.
+//! The `gyges` command: the daemon's entry point and the Heka tools. It only parses arguments
+//! and dispatches; every subcommand lives in `gyges::tools`.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use gyges::tools;
 
-#[derive(Parser)]
-#[command(
-    name = "gyges",
-    version,
-    about = "A thread-per-core data pipeline daemon, Heka's successor"
-)]
+/// A thread-per-core data pipeline daemon, the successor to Heka and Hindsight.
+#[derive(Parser, Debug)]
+#[command(name = "gyges", version)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Subcommand)]
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Run the daemon (with no -c, on the embedded default config).
-    Run(gyges::tools::run::RunArgs),
+    Run(tools::run::RunArgs),
     /// Check a config and print the resolved plan.
-    Validate(gyges::tools::run::ValidateArgs),
+    Validate(tools::run::ValidateArgs),
+    /// Print the messages of a Heka-framed file as JSON lines.
+    Cat(tools::cat::CatArgs),
+    /// Send JSON messages (one per line) as Heka frames over TCP.
+    Inject(tools::inject::InjectArgs),
+    /// Generate numbered load over TCP, as Heka frames or text lines.
+    Flood(tools::flood::FloodArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
-        Command::Run(args) => gyges::tools::run::run(args),
-        Command::Validate(args) => gyges::tools::run::validate(args),
+        Command::Run(args) => tools::run::run(args),
+        Command::Validate(args) => tools::run::validate(args),
+        Command::Cat(args) => tools::cat::run(args),
+        Command::Inject(args) => tools::inject::run(args),
+        Command::Flood(args) => tools::flood::run(args),
     }
 }

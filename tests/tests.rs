@@ -1,8 +1,9 @@
-//! End-to-end tests against the real binary and the real engine on loopback.
-//!
-//! One harness, topic modules; helpers in `util`.
+//! End-to-end tests against the built `gyges` binary and the real engine on loopback: one
+//! harness, one module per topic. Helpers live in `util`.
 
 mod util;
 
 /// The pipeline spine: ingest, routing, delivery, bad input, config errors, shutdown.
 mod pipeline;
+/// The Heka tools: `gyges cat`, `gyges inject`, `gyges flood`.
+mod tools;

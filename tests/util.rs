@@ -3,14 +3,18 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use gyges::message::framing::Verifier;
 use gyges::message::proto::{Field, Message, ValueType};
 use gyges::message::{FieldValue, ProtoView, StrHeader};
+use gyges::splitter::{HekaFrameSplitter, Splitter, Step};
 use prost::Message as _;
 
 /// The binary under test.
@@ -32,6 +36,24 @@ pub fn wait_for(timeout: Duration, what: &str, mut condition: impl FnMut() -> bo
     let deadline = Instant::now() + timeout;
     while !condition() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Like [`wait_for`], but on timeout the panic includes `explain()` (logs, counts).
+pub fn wait_for_or_explain(
+    timeout: Duration,
+    what: &str,
+    mut condition: impl FnMut() -> bool,
+    explain: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting for {what}\n{}",
+            explain()
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -244,4 +266,68 @@ pub fn send_tcp(port: u16, bytes: &[u8]) {
     if let Err(error) = stream.write_all(bytes) {
         panic!("send to port {port} failed: {error}");
     }
+}
+
+/// A command running the built `gyges` binary.
+pub fn gyges() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_gyges"))
+}
+
+/// Listens on a free loopback port, accepts `connections` connections and returns, once all
+/// of them are closed, the bytes each one sent (in the order they were accepted).
+pub fn collect_listener(connections: usize) -> (SocketAddr, JoinHandle<Vec<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let address = listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    let handle = std::thread::spawn(move || {
+        let readers: Vec<JoinHandle<Vec<u8>>> = (0..connections)
+            .map(|_| {
+                let (mut stream, _) = listener.accept().expect("accept");
+                std::thread::spawn(move || {
+                    let mut bytes = Vec::new();
+                    stream
+                        .read_to_end(&mut bytes)
+                        .expect("read a connection to its end");
+                    bytes
+                })
+            })
+            .collect();
+        readers
+            .into_iter()
+            .map(|reader| reader.join().expect("reader thread"))
+            .collect()
+    });
+    (address, handle)
+}
+
+/// Splits a Heka-framed stream into its records, checking signatures against `keys`; returns
+/// each message with its verified signer name.
+pub fn split_frames(stream: &[u8], keys: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Option<String>)> {
+    let verifier = Arc::new(Verifier::new(keys.iter().copied()).expect("valid keys"));
+    let mut splitter =
+        Splitter::HekaFrame(HekaFrameSplitter::new(verifier, false, 1 << 20).expect("splitter"));
+    let mut window = stream;
+    let mut records = Vec::new();
+    loop {
+        match splitter.split(window) {
+            Step::Record {
+                start,
+                end,
+                consumed,
+                signer,
+            } => {
+                let name = signer
+                    .and_then(|id| splitter.signer_name(id))
+                    .map(|name| String::from_utf8_lossy(name).into_owned());
+                records.push((window[start..end].to_vec(), name));
+                window = &window[consumed..];
+            }
+            Step::NeedMore { .. } => break,
+        }
+    }
+    let stats = splitter.stats();
+    assert_eq!(stats.discarded_bytes, 0, "a clean stream has no garbage");
+    assert_eq!(stats.auth_failures, 0, "every signed frame verifies");
+    records
 }

@@ -74,8 +74,8 @@ pub struct InputPlan {
     pub kind: InputKind,
     pub splitter: SplitterPlan,
     pub decoder: DecoderPlan,
-    /// HMAC keys by `"<signer>_<version>"`.
-    pub signers: Vec<(String, Vec<u8>)>,
+    /// The HMAC keys of `[name.signer.<signer>_<version>]`, shared by the input's connections.
+    pub verifier: std::sync::Arc<crate::message::framing::Verifier>,
     pub log_decode_failures: bool,
     pub send_decode_failures: bool,
 }
@@ -663,17 +663,18 @@ fn input_plan(
             }
         }
     };
-    let signers = signer
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, key)| (name, key.hmac_key.into_bytes()))
-        .collect();
+    let signers = signer.unwrap_or_default();
+    let keys = signers
+        .iter()
+        .map(|(name, key)| (name.as_str(), key.hmac_key.as_bytes()));
+    let verifier = crate::message::framing::Verifier::new(keys)
+        .map_err(|error| section.error(Some("signer"), error.to_string()))?;
     Ok(InputPlan {
         name: section.name.clone(),
         kind,
         splitter,
         decoder,
-        signers,
+        verifier: std::sync::Arc::new(verifier),
         log_decode_failures: log_failures.unwrap_or(true),
         send_decode_failures: send_failures.unwrap_or(false),
     })
@@ -759,6 +760,30 @@ fn encoder_plan(section: &Section) -> Result<EncoderPlan, ConfigError> {
 }
 
 fn resolve_encoder(
+    section: &Section,
+    sections: &std::collections::BTreeMap<&str, &Section>,
+    name: Option<&str>,
+    default: &str,
+    global: &GlobalPlan,
+) -> Result<EncoderPlan, ConfigError> {
+    let plan = resolve_encoder_plan(section, sections, name, default)?;
+    // Build one now, so a bad option (a ts_format gyges cannot render) fails at startup.
+    crate::output::build_encoder(&plan, global.max_message_size).map_err(|error| {
+        let encoder_section = sections
+            .get(name.unwrap_or(default))
+            .copied()
+            .unwrap_or(section);
+        let key = if encoder_section.name == section.name {
+            "encoder"
+        } else {
+            "ts_format"
+        };
+        encoder_section.error(Some(key), error.to_string())
+    })?;
+    Ok(plan)
+}
+
+fn resolve_encoder_plan(
     section: &Section,
     sections: &std::collections::BTreeMap<&str, &Section>,
     name: Option<&str>,
@@ -865,6 +890,7 @@ fn output_plan(
                     sections,
                     raw.encoder.as_deref(),
                     "ProtobufEncoder",
+                    global,
                 )?,
                 use_framing: raw.use_framing.unwrap_or(false),
                 kind: OutputKind::File(FilePlan {
@@ -937,6 +963,7 @@ fn output_plan(
                     sections,
                     raw.encoder.as_deref(),
                     "ProtobufEncoder",
+                    global,
                 )?,
                 use_framing: raw.use_framing.unwrap_or(true),
                 kind: OutputKind::Tcp(TcpPlan {
@@ -968,6 +995,7 @@ fn output_plan(
                     sections,
                     raw.encoder.as_deref(),
                     "PayloadEncoder",
+                    global,
                 )?,
                 use_framing: raw.use_framing.unwrap_or(false),
                 kind: OutputKind::Log,

@@ -7,11 +7,13 @@
 pub mod tcp;
 pub mod udp;
 
-use crate::config::plan::{DecoderPlan, InputPlan};
+use crate::config::plan::{DecoderPlan, InputKind, InputPlan, SplitterPlan};
 use crate::decoder;
 use crate::message::{LineMeta, LineView, MessageView, UuidSource};
 use crate::runtime::router::Router;
-use crate::splitter::{Splitter, SplitterStats};
+use crate::splitter::{
+    HekaFrameSplitter, NullSplitter, Splitter, SplitterError, SplitterStats, TokenSplitter,
+};
 use crate::telemetry::{Metric, Telemetry};
 
 /// What a core needs to know about one input.
@@ -23,13 +25,32 @@ pub struct InputContext {
 }
 
 impl InputContext {
-    /// A fresh splitter for one connection or socket.
-    pub fn splitter(&self) -> Splitter {
-        Splitter::from_plan(
-            &self.plan.splitter,
-            self.max_message_size,
-            &self.plan.signers,
-        )
+    /// A fresh splitter for one connection or socket. A datagram is a whole stream, so on UDP
+    /// a TokenSplitter delivers the text after the last delimiter too.
+    ///
+    /// # Errors
+    /// Only for sizes the config loader already rejects.
+    pub fn splitter(&self) -> Result<Splitter, SplitterError> {
+        let max = self.max_message_size;
+        let datagrams = matches!(self.plan.kind, InputKind::Udp { .. });
+        Ok(match &self.plan.splitter {
+            SplitterPlan::Token {
+                delimiter,
+                count,
+                deliver_incomplete_final,
+            } => {
+                let final_record = *deliver_incomplete_final || datagrams;
+                Splitter::Token(TokenSplitter::new(*delimiter, *count, final_record, max)?)
+            }
+            SplitterPlan::HekaFrame {
+                skip_authentication,
+            } => Splitter::HekaFrame(HekaFrameSplitter::new(
+                self.plan.verifier.clone(),
+                *skip_authentication,
+                max,
+            )?),
+            SplitterPlan::Null => Splitter::Null(NullSplitter::new(max)?),
+        })
     }
 
     /// Per-connection headers for records without a decoder.
@@ -90,33 +111,20 @@ pub fn deliver_record(
 
 /// Adds what a splitter counted since the last call to the input's counters.
 pub fn publish_splitter_stats(
-    stats: &SplitterStats,
-    published: &mut SplitterStats,
+    splitter: &mut Splitter,
     telemetry: &Telemetry,
     core: usize,
     plugin: usize,
 ) {
-    let deltas = [
-        (
-            Metric::DiscardedBytes,
-            stats.discarded_bytes,
-            &mut published.discarded_bytes,
-        ),
-        (
-            Metric::OversizeRecords,
-            stats.oversize_records,
-            &mut published.oversize_records,
-        ),
-        (
-            Metric::AuthFailures,
-            stats.auth_failures,
-            &mut published.auth_failures,
-        ),
+    let stats: SplitterStats = splitter.take_stats();
+    let counts = [
+        (Metric::DiscardedBytes, stats.discarded_bytes),
+        (Metric::OversizeRecords, stats.oversize_records),
+        (Metric::AuthFailures, stats.auth_failures),
     ];
-    for (metric, now, before) in deltas {
-        if now > *before {
-            telemetry.add(core, plugin, metric, now - *before);
-            *before = now;
+    for (metric, count) in counts {
+        if count > 0 {
+            telemetry.add(core, plugin, metric, count);
         }
     }
 }

@@ -8,10 +8,10 @@ use futures_lite::AsyncReadExt;
 use glommio::net::{TcpListener, TcpStream};
 
 use super::{deliver_record, publish_splitter_stats, InputContext};
-use crate::limits;
+use crate::config::plan::InputKind;
 use crate::message::now_ns;
 use crate::runtime::shard::Shard;
-use crate::splitter::{SplitterStats, StreamBuffer};
+use crate::splitter::StreamBuffer;
 use crate::telemetry::Metric;
 
 /// Binds the input's address on this core.
@@ -70,24 +70,28 @@ async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStr
         .peer_addr()
         .map(|address| address.to_string())
         .unwrap_or_default();
-    if let InputPlanKeepAlive::Some(idle) = keep_alive(input) {
+    if let InputKind::Tcp {
+        keep_alive: Some(idle),
+        ..
+    } = input.plan.kind
+    {
         let _ = gyges_io_uring::socket::set_keepalive(&stream, Some(idle));
     }
     let meta = input.line_meta(peer);
-    let mut splitter = input.splitter();
-    let mut published = SplitterStats::default();
-    let capacity =
-        input.max_message_size + limits::FRAME_OVERHEAD_BYTES_MAX + shard.read_buffer_bytes;
-    let mut buffer = StreamBuffer::new(capacity);
+    let buffers = input.splitter().and_then(|splitter| {
+        StreamBuffer::for_splitter(&splitter, shard.read_buffer_bytes)
+            .map(|buffer| (splitter, buffer))
+    });
+    let (mut splitter, mut buffer) = match buffers {
+        Ok(buffers) => buffers,
+        Err(error) => {
+            tracing::error!(input = %input.plan.name, %error, "cannot build the splitter");
+            return;
+        }
+    };
     while !shard.stop.is_stopping() {
         let read = {
             let spare = buffer.spare_mut();
-            if spare.is_empty() {
-                // The splitter bounds every record below the buffer's size, so a full buffer
-                // with no record in it is a bug; reading into nothing would look like EOF.
-                tracing::error!(input = %input.plan.name, "read buffer full with no record; closing");
-                break;
-            }
             futures_lite::future::or(async { Some(stream.read(spare).await) }, async {
                 shard.stop.wait().await;
                 None
@@ -112,7 +116,7 @@ async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStr
             let now = now_ns();
             while let Some(record) = buffer.next_record(&mut splitter) {
                 deliver_record(
-                    record,
+                    record.bytes,
                     input,
                     &meta,
                     now,
@@ -123,36 +127,26 @@ async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStr
                 );
             }
         }
-        publish_splitter_stats(
-            &splitter.stats,
-            &mut published,
-            &shard.telemetry,
-            shard.core,
-            input.plugin,
-        );
+        publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);
         shard.ship_full().await;
         glommio::yield_if_needed().await;
     }
-    publish_splitter_stats(
-        &splitter.stats,
-        &mut published,
-        &shard.telemetry,
-        shard.core,
-        input.plugin,
-    );
-}
-
-enum InputPlanKeepAlive {
-    Some(std::time::Duration),
-    None,
-}
-
-fn keep_alive(input: &InputContext) -> InputPlanKeepAlive {
-    match input.plan.kind {
-        crate::config::plan::InputKind::Tcp {
-            keep_alive: Some(idle),
-            ..
-        } => InputPlanKeepAlive::Some(idle),
-        _ => InputPlanKeepAlive::None,
+    // The stream ended: a final record without its delimiter is delivered or counted as
+    // discarded, as the splitter is configured.
+    if let Some(record) = buffer.finish(&mut splitter) {
+        let mut router = shard.router.borrow_mut();
+        let mut uuids = shard.uuids.borrow_mut();
+        let (telemetry, core) = (&shard.telemetry, shard.core);
+        deliver_record(
+            record.bytes,
+            input,
+            &meta,
+            now_ns(),
+            &mut uuids,
+            &mut router,
+            telemetry,
+            core,
+        );
     }
+    publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);
 }

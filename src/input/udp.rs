@@ -8,10 +8,9 @@ use glommio::net::UdpSocket;
 
 use super::{deliver_record, publish_splitter_stats, InputContext};
 use crate::config::plan::InputKind;
-use crate::limits;
 use crate::message::now_ns;
 use crate::runtime::shard::Shard;
-use crate::splitter::{SplitterStats, StreamBuffer};
+use crate::splitter::StreamBuffer;
 use crate::telemetry::Metric;
 
 /// The largest UDP payload.
@@ -39,15 +38,21 @@ pub async fn serve(shard: Rc<Shard>, input: Rc<InputContext>, socket: UdpSocket)
             ..
         }
     );
-    let mut published = SplitterStats::default();
-    let mut splitter = input.splitter();
-    let capacity = DATAGRAM_BYTES_MAX + limits::FRAME_OVERHEAD_BYTES_MAX + input.max_message_size;
-    let mut buffer = StreamBuffer::new(capacity);
+    let buffers = input.splitter().and_then(|splitter| {
+        StreamBuffer::for_splitter(&splitter, DATAGRAM_BYTES_MAX).map(|buffer| (splitter, buffer))
+    });
+    let (mut splitter, mut buffer) = match buffers {
+        Ok(buffers) => buffers,
+        Err(error) => {
+            tracing::error!(input = %input.plan.name, %error, "cannot build the splitter");
+            return;
+        }
+    };
     let mut last_sender: Option<SocketAddr> = None;
     let mut meta = input.line_meta(String::new());
     while !shard.stop.is_stopping() {
-        // Each datagram is a stream of its own: a record cannot span datagrams.
-        buffer.clear();
+        // Each datagram is a stream of its own: a record cannot span datagrams (the buffer is
+        // left empty by `finish` below).
         let received = {
             let spare = &mut buffer.spare_mut()[..DATAGRAM_BYTES_MAX];
             futures_lite::future::or(async { Some(socket.recv_from(spare).await) }, async {
@@ -75,39 +80,33 @@ pub async fn serve(shard: Rc<Shard>, input: Rc<InputContext>, socket: UdpSocket)
         {
             let mut router = shard.router.borrow_mut();
             let mut uuids = shard.uuids.borrow_mut();
-            let now = now_ns();
+            let (telemetry, core, now) = (&shard.telemetry, shard.core, now_ns());
             while let Some(record) = buffer.next_record(&mut splitter) {
                 deliver_record(
-                    record,
+                    record.bytes,
                     &input,
                     &meta,
                     now,
                     &mut uuids,
                     &mut router,
-                    &shard.telemetry,
-                    shard.core,
+                    telemetry,
+                    core,
                 );
             }
-            if let Some(record) = buffer.take_rest() {
+            if let Some(record) = buffer.finish(&mut splitter) {
                 deliver_record(
-                    record,
+                    record.bytes,
                     &input,
                     &meta,
                     now,
                     &mut uuids,
                     &mut router,
-                    &shard.telemetry,
-                    shard.core,
+                    telemetry,
+                    core,
                 );
             }
         }
-        publish_splitter_stats(
-            &splitter.stats,
-            &mut published,
-            &shard.telemetry,
-            shard.core,
-            input.plugin,
-        );
+        publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);
         shard.ship_full().await;
         glommio::yield_if_needed().await;
     }

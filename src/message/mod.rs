@@ -4,7 +4,9 @@
 //! - [`view`]: the borrowed, lazily indexed view every stage reads on the data path.
 //! - [`wire`]: protobuf primitives used by the view and by the encoders.
 //! - [`json`]: the one-object-per-line JSON form printed by `gyges cat`.
+//! - [`framing`]: Heka stream framing and HMAC signing, the one owner of that format.
 
+pub mod framing;
 pub mod json;
 pub mod proto;
 pub mod view;

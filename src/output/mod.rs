@@ -20,10 +20,35 @@ pub mod tcp;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::encoder::{frame_in_place, Encoder};
+use crate::config::plan::EncoderPlan;
+use crate::encoder::{Encoder, EncoderError, PayloadEncoder, PayloadOptions, ProtobufEncoder};
 use crate::message::MessageView;
 use crate::runtime::ring::BatchProducer;
 use crate::telemetry::{Metric, Telemetry};
+
+/// Builds the encoder an output's plan names.
+///
+/// # Errors
+/// An unsupported `ts_format`, or a size out of range (the config loader checks both).
+pub fn build_encoder(plan: &EncoderPlan, max_message_size: usize) -> Result<Encoder, EncoderError> {
+    Ok(match plan {
+        EncoderPlan::Protobuf => Encoder::Protobuf(ProtobufEncoder::new(max_message_size)?),
+        EncoderPlan::Payload {
+            append_newlines,
+            prefix_ts,
+            ts_format,
+            ts_from_message,
+        } => {
+            let options = PayloadOptions {
+                append_newlines: *append_newlines,
+                prefix_ts: *prefix_ts,
+                ts_format: ts_format.clone(),
+                ts_from_message: *ts_from_message,
+            };
+            Encoder::Payload(PayloadEncoder::new(&options, max_message_size)?)
+        }
+    })
+}
 
 /// Encoded messages on their way to one destination.
 #[derive(Debug, Default)]
@@ -125,21 +150,20 @@ impl Sink {
         }
     }
 
-    /// Encodes one message into the current batch.
+    /// Encodes one message into the current batch. A message the encoder has nothing for
+    /// (PayloadEncoder and no Payload) adds nothing.
     #[inline]
     pub fn accept(&mut self, message: &MessageView<'_>, telemetry: &Telemetry, core: usize) {
-        let start = self.batch.bytes.len();
-        match self.encoder.encode(message, &mut self.batch.bytes) {
-            Ok(()) => {
-                if self.use_framing {
-                    frame_in_place(&mut self.batch.bytes, start);
-                }
-                self.batch.messages += 1;
-            }
-            Err(_) => {
-                self.batch.bytes.truncate(start);
-                telemetry.add(core, self.plugin, Metric::EncodeFailures, 1);
-            }
+        let encoded = if self.use_framing {
+            self.encoder
+                .encode_framed(message, None, &mut self.batch.bytes)
+        } else {
+            self.encoder.encode(message, &mut self.batch.bytes)
+        };
+        match encoded {
+            Ok(0) => {}
+            Ok(_) => self.batch.messages += 1,
+            Err(_) => telemetry.add(core, self.plugin, Metric::EncodeFailures, 1),
         }
     }
 

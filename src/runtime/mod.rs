@@ -23,12 +23,11 @@ use std::sync::Arc;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::plan::{InputKind, OutputKind, Plan};
-use crate::encoder::Encoder;
 use crate::input::{self, InputContext};
 use crate::matcher::MatcherSet;
 use crate::output::file::FileWriter;
 use crate::output::tcp::{self, TcpQueue};
-use crate::output::{Batch, FlushPolicy, Sink, Target};
+use crate::output::{build_encoder, Batch, FlushPolicy, Sink, Target};
 use crate::telemetry::Telemetry;
 use ring::BatchProducer;
 use router::Router;
@@ -232,9 +231,17 @@ async fn run_core(
             OutputKind::Log => (Target::Log, FlushPolicy::PROMPT),
         };
         let batch_bytes = plan.global.batch_bytes;
+        let encoder = match build_encoder(&output.encoder, plan.global.max_message_size) {
+            Ok(encoder) => encoder,
+            Err(error) => {
+                let message = format!("output [{}]: {error}", output.name);
+                let _ = ready.send(Err(core_error(message)));
+                return;
+            }
+        };
         sinks.push(Sink::new(
             plugin,
-            Encoder::from_plan(&output.encoder),
+            encoder,
             output.use_framing,
             batch_bytes,
             policy,

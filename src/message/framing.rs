@@ -1,0 +1,1121 @@
+//! Heka stream framing: the one owner of the frame format, its header and its HMAC signing.
+//!
+//! Every Heka byte stream (TCP, framed files, queue files) is a run of frames:
+//!
+//! ```text
+//! struct Frame {
+//!     record_separator: u8,          // 0x1E
+//!     header_length: u8,             // H, 1..=255
+//!     header: [u8; H],               // a Header protobuf; its first byte is 0x08
+//!     unit_separator: u8,            // 0x1F
+//!     message: [u8; message_length], // normally a Message protobuf
+//! }
+//! struct Header {                    // protobuf field numbers
+//!     message_length: uint32 = 1,    // required, written first
+//!     hmac_hash_function: enum = 3,  // MD5 = 0 (the default, so senders omit it), SHA1 = 1
+//!     hmac_signer: string = 4,
+//!     hmac_key_version: uint32 = 5,
+//!     hmac: bytes = 6,               // HMAC(key, message bytes only)
+//! }
+//! ```
+//!
+//! Reading ([`parse_header`]) never allocates and never panics. A header is accepted when the
+//! unit separator sits at `2 + H`, the protobuf is well formed, it starts with message_length
+//! (0x08), and message_length is in `1..=MESSAGE_BYTES_CEILING`. A header claiming more than
+//! the configured `max_message_size` but no more than the ceiling is *well formed*: the
+//! splitter drops that one record and stays in sync. Anything else is corrupt and the caller
+//! resynchronises byte by byte (see `docs/framing.md`).
+//!
+//! Writing ([`write_frame`], [`begin_frame`]) appends to a caller-owned batch: the header for a
+//! message of known length goes first and the caller appends the message in place, so no
+//! temporary copy is made. A signed header has a fixed size for a given length, so its digest
+//! is patched in once the message bytes are there.
+//!
+//! Authentication ([`Verifier`]) follows Heka: a frame without `hmac` is accepted unsigned; a
+//! frame with `hmac` is accepted only if `"<signer>_<version>"` names a configured key and the
+//! digest matches (constant-time compare); otherwise it is rejected and the caller drops it.
+
+use hmac::{Hmac, Mac};
+use md5::Md5;
+use sha1::Sha1;
+use subtle::ConstantTimeEq;
+
+use super::wire::{self, WIRE_LEN, WIRE_VARINT};
+use crate::limits::{FRAME_HEADER_BYTES_MAX, HMAC_KEY_BYTES_MAX, MESSAGE_BYTES_CEILING};
+use crate::limits::{FRAME_OVERHEAD_BYTES_MAX, SIGNER_KEYS_MAX};
+
+/// The byte that opens every frame.
+pub const RECORD_SEPARATOR: u8 = 0x1E;
+/// The byte between the header and the message.
+pub const UNIT_SEPARATOR: u8 = 0x1F;
+/// The first header byte: the key of field 1 (message_length) as a varint.
+const HEADER_FIRST_BYTE: u8 = 0x08;
+/// Bytes of the longest digest (SHA-1).
+const DIGEST_BYTES_MAX: usize = 20;
+
+/// The digest a signer uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashFunction {
+    Md5,
+    Sha1,
+}
+
+impl HashFunction {
+    /// Parses `md5` or `sha1` (any case).
+    pub fn from_name(name: &str) -> Option<HashFunction> {
+        if name.eq_ignore_ascii_case("md5") {
+            Some(HashFunction::Md5)
+        } else if name.eq_ignore_ascii_case("sha1") {
+            Some(HashFunction::Sha1)
+        } else {
+            None
+        }
+    }
+
+    /// The lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashFunction::Md5 => "md5",
+            HashFunction::Sha1 => "sha1",
+        }
+    }
+
+    /// The number the header carries.
+    fn wire(self) -> u64 {
+        match self {
+            HashFunction::Md5 => 0,
+            HashFunction::Sha1 => 1,
+        }
+    }
+
+    /// Bytes of a digest.
+    pub fn digest_bytes(self) -> usize {
+        match self {
+            HashFunction::Md5 => 16,
+            HashFunction::Sha1 => 20,
+        }
+    }
+}
+
+/// A decoded frame header, borrowing its strings from the window it was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameHeader<'a> {
+    /// H: bytes of the header protobuf.
+    pub header_bytes: usize,
+    /// Bytes of the message that follows the header.
+    pub message_length: u32,
+    /// The raw hash function number; 0 (MD5) when absent. See [`FrameHeader::hash_function`].
+    pub hmac_hash_function: u64,
+    /// The signer's name; empty when absent.
+    pub hmac_signer: &'a [u8],
+    /// The key version; 0 when absent.
+    pub hmac_key_version: u32,
+    /// The digest, when the frame is signed.
+    pub hmac: Option<&'a [u8]>,
+}
+
+impl FrameHeader<'_> {
+    /// Where the message starts, counted from the record separator.
+    #[inline]
+    pub fn message_start(&self) -> usize {
+        3 + self.header_bytes
+    }
+
+    /// Bytes of the whole frame.
+    #[inline]
+    pub fn frame_bytes(&self) -> usize {
+        self.message_start() + self.message_length as usize
+    }
+
+    /// The hash function, or `None` for a number this schema does not define.
+    pub fn hash_function(&self) -> Option<HashFunction> {
+        match self.hmac_hash_function {
+            0 => Some(HashFunction::Md5),
+            1 => Some(HashFunction::Sha1),
+            _ => None,
+        }
+    }
+}
+
+/// Why the bytes at a record separator are not a frame header. Each one means "resync".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HeaderError {
+    #[error("the frame does not start with the record separator 0x1E")]
+    NoRecordSeparator,
+    #[error("the header length byte is 0")]
+    EmptyHeader,
+    #[error("the header does not start with message_length (0x08)")]
+    NotMessageLengthFirst,
+    #[error("no unit separator 0x1F after the header")]
+    NoUnitSeparator,
+    #[error("the header protobuf is malformed")]
+    Malformed,
+    #[error("a header field has the wrong wire type")]
+    WrongWireType,
+    #[error("the header's message_length is 0")]
+    EmptyMessage,
+    #[error("the header's message_length {message_length} is above the 64 MiB ceiling")]
+    AboveCeiling { message_length: u64 },
+}
+
+impl HeaderError {
+    /// A low-cardinality label for counters.
+    pub fn code(self) -> &'static str {
+        match self {
+            HeaderError::NoRecordSeparator => "no_record_separator",
+            HeaderError::EmptyHeader => "empty_header",
+            HeaderError::NotMessageLengthFirst => "not_length_first",
+            HeaderError::NoUnitSeparator => "no_unit_separator",
+            HeaderError::Malformed => "malformed",
+            HeaderError::WrongWireType => "wire_type",
+            HeaderError::EmptyMessage => "empty_message",
+            HeaderError::AboveCeiling { .. } => "above_ceiling",
+        }
+    }
+}
+
+/// Reads the frame header at the start of `window`.
+///
+/// Returns `Ok(None)` when `window` ends before the header does (read more and call again),
+/// `Ok(Some(header))` when a well-formed header is complete (the message may still be
+/// incomplete: compare [`FrameHeader::frame_bytes`] with the window's length).
+///
+/// # Errors
+/// The bytes are not a frame header; see [`HeaderError`]. The caller resyncs.
+pub fn parse_header(window: &[u8]) -> Result<Option<FrameHeader<'_>>, HeaderError> {
+    match window.first() {
+        None => return Ok(None),
+        Some(&RECORD_SEPARATOR) => {}
+        Some(_) => return Err(HeaderError::NoRecordSeparator),
+    }
+    let Some(&length_byte) = window.get(1) else {
+        return Ok(None);
+    };
+    let header_bytes = usize::from(length_byte);
+    if header_bytes == 0 {
+        return Err(HeaderError::EmptyHeader);
+    }
+    // Reject early on the first header byte: garbage is found without waiting for H bytes.
+    match window.get(2) {
+        None => return Ok(None),
+        Some(&HEADER_FIRST_BYTE) => {}
+        Some(_) => return Err(HeaderError::NotMessageLengthFirst),
+    }
+    let Some(&unit_separator) = window.get(2 + header_bytes) else {
+        return Ok(None);
+    };
+    if unit_separator != UNIT_SEPARATOR {
+        return Err(HeaderError::NoUnitSeparator);
+    }
+    decode_header(&window[2..2 + header_bytes]).map(Some)
+}
+
+/// Decodes a Header protobuf (without the framing bytes). Unknown fields are skipped; a field
+/// that occurs twice reads as its last occurrence.
+fn decode_header(bytes: &[u8]) -> Result<FrameHeader<'_>, HeaderError> {
+    debug_assert!(bytes.len() <= FRAME_HEADER_BYTES_MAX);
+    let mut header = FrameHeader {
+        header_bytes: bytes.len(),
+        message_length: 0,
+        hmac_hash_function: 0,
+        hmac_signer: &[],
+        hmac_key_version: 0,
+        hmac: None,
+    };
+    let mut message_length: u64 = 0;
+    let mut pos = 0usize;
+    while pos < bytes.len() {
+        let (tag, wire_type) = wire::read_key(bytes, &mut pos).ok_or(HeaderError::Malformed)?;
+        let expected = match tag {
+            1 | 3 | 5 => WIRE_VARINT,
+            4 | 6 => WIRE_LEN,
+            _ => {
+                wire::skip(bytes, &mut pos, wire_type).ok_or(HeaderError::Malformed)?;
+                continue;
+            }
+        };
+        if wire_type != expected {
+            return Err(HeaderError::WrongWireType);
+        }
+        if expected == WIRE_LEN {
+            let (start, end) = wire::read_len(bytes, &mut pos).ok_or(HeaderError::Malformed)?;
+            if tag == 4 {
+                header.hmac_signer = &bytes[start..end];
+            } else {
+                header.hmac = Some(&bytes[start..end]);
+            }
+            continue;
+        }
+        let value = wire::read_varint(bytes, &mut pos).ok_or(HeaderError::Malformed)?;
+        match tag {
+            1 => message_length = value,
+            3 => header.hmac_hash_function = value,
+            _ => {
+                header.hmac_key_version =
+                    u32::try_from(value).map_err(|_| HeaderError::Malformed)?
+            }
+        }
+    }
+    if message_length == 0 {
+        return Err(HeaderError::EmptyMessage);
+    }
+    if message_length > MESSAGE_BYTES_CEILING as u64 {
+        return Err(HeaderError::AboveCeiling { message_length });
+    }
+    // The ceiling is far below 4 GiB, so the conversion cannot fail.
+    header.message_length = message_length as u32;
+    Ok(header)
+}
+
+/// A digest, up to SHA-1's 20 bytes, on the stack.
+#[derive(Clone, Copy, Debug)]
+pub struct Digest {
+    bytes: [u8; DIGEST_BYTES_MAX],
+    len: usize,
+}
+
+impl Digest {
+    /// The digest bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
+/// An HMAC state with the key already absorbed; cloned per message, so keying costs once.
+#[derive(Clone)]
+enum KeyedMac {
+    Md5(Hmac<Md5>),
+    Sha1(Hmac<Sha1>),
+}
+
+impl KeyedMac {
+    fn new(hash: HashFunction, key: &[u8]) -> KeyedMac {
+        // HMAC accepts keys of any length, so the fallback (an all-zero key) is unreachable.
+        match hash {
+            HashFunction::Md5 => KeyedMac::Md5(
+                Hmac::<Md5>::new_from_slice(key)
+                    .unwrap_or_else(|_| Hmac::<Md5>::new(&Default::default())),
+            ),
+            HashFunction::Sha1 => KeyedMac::Sha1(
+                Hmac::<Sha1>::new_from_slice(key)
+                    .unwrap_or_else(|_| Hmac::<Sha1>::new(&Default::default())),
+            ),
+        }
+    }
+
+    fn digest(&self, message: &[u8]) -> Digest {
+        let mut digest = Digest {
+            bytes: [0; DIGEST_BYTES_MAX],
+            len: 0,
+        };
+        match self {
+            KeyedMac::Md5(mac) => {
+                let mut mac = mac.clone();
+                mac.update(message);
+                let bytes = mac.finalize().into_bytes();
+                digest.bytes[..bytes.len()].copy_from_slice(&bytes);
+                digest.len = bytes.len();
+            }
+            KeyedMac::Sha1(mac) => {
+                let mut mac = mac.clone();
+                mac.update(message);
+                let bytes = mac.finalize().into_bytes();
+                digest.bytes[..bytes.len()].copy_from_slice(&bytes);
+                digest.len = bytes.len();
+            }
+        }
+        digest
+    }
+}
+
+/// Why a signer or a verification key is not usable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SignerError {
+    #[error("signer name of {bytes} bytes makes the frame header exceed 255 bytes")]
+    NameTooLong { bytes: usize },
+    #[error("HMAC key of {bytes} bytes is above the {HMAC_KEY_BYTES_MAX}-byte limit")]
+    KeyTooLong { bytes: usize },
+    #[error("signer key `{key}` is not `<signer>_<version>` with a decimal version")]
+    BadKeyName { key: String },
+    #[error("signer key `{key}` is given twice")]
+    DuplicateKey { key: String },
+    #[error("more than {SIGNER_KEYS_MAX} signer keys")]
+    TooManyKeys,
+}
+
+/// Signs the frames a sender writes: Heka's `[signer]` (`name`, `version`, `hmac_hash`,
+/// `hmac_key`).
+#[derive(Clone)]
+pub struct Signer {
+    name: Box<str>,
+    version: u32,
+    hash: HashFunction,
+    mac: KeyedMac,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key stays out of logs.
+        formatter
+            .debug_struct("Signer")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("hash", &self.hash)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Signer {
+    /// A signer.
+    ///
+    /// # Errors
+    /// The name is so long that a signed header would not fit in 255 bytes, or the key is
+    /// longer than `HMAC_KEY_BYTES_MAX`.
+    pub fn new(
+        name: &str,
+        version: u32,
+        hash: HashFunction,
+        key: &[u8],
+    ) -> Result<Signer, SignerError> {
+        if key.len() > HMAC_KEY_BYTES_MAX {
+            return Err(SignerError::KeyTooLong { bytes: key.len() });
+        }
+        let signer = Signer {
+            name: name.into(),
+            version,
+            hash,
+            mac: KeyedMac::new(hash, key),
+        };
+        if signer.header_bytes(MESSAGE_BYTES_CEILING) > FRAME_HEADER_BYTES_MAX {
+            return Err(SignerError::NameTooLong { bytes: name.len() });
+        }
+        Ok(signer)
+    }
+
+    /// The signer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The key version.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// The hash function.
+    pub fn hash(&self) -> HashFunction {
+        self.hash
+    }
+
+    /// The HMAC of `message` under this signer's key.
+    pub fn sign(&self, message: &[u8]) -> Digest {
+        self.mac.digest(message)
+    }
+
+    /// H for a signed header announcing `message_length` bytes.
+    fn header_bytes(&self, message_length: usize) -> usize {
+        let name = self.name.len();
+        let digest = self.hash.digest_bytes();
+        let hash_field = if self.hash == HashFunction::Md5 { 0 } else { 2 };
+        1 + wire::varint_len(message_length as u64)
+            + hash_field
+            + 1
+            + wire::varint_len(name as u64)
+            + name
+            + 1
+            + wire::varint_len(u64::from(self.version))
+            + 2
+            + digest
+    }
+}
+
+/// Why a frame could not be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    #[error("a message of {bytes} bytes is above the 64 MiB frame ceiling")]
+    MessageTooLarge { bytes: usize },
+    #[error("a message of {bytes} bytes cannot be framed: Heka frames hold at least one byte")]
+    EmptyMessage { bytes: usize },
+    #[error("{written} message bytes were appended after a header announcing {announced}")]
+    LengthMismatch { announced: usize, written: usize },
+}
+
+impl FrameError {
+    /// A low-cardinality label for counters.
+    pub fn code(self) -> &'static str {
+        match self {
+            FrameError::MessageTooLarge { .. } => "too_large",
+            FrameError::EmptyMessage { .. } => "empty",
+            FrameError::LengthMismatch { .. } => "length_mismatch",
+        }
+    }
+}
+
+/// Bytes of the framing (separators and header) around a message of `message_length` bytes.
+pub fn frame_overhead_bytes(message_length: usize, signer: Option<&Signer>) -> usize {
+    let header_bytes = match signer {
+        None => 1 + wire::varint_len(message_length as u64),
+        Some(signer) => signer.header_bytes(message_length),
+    };
+    3 + header_bytes
+}
+
+/// A frame whose header is written and whose message the caller is appending.
+#[must_use = "a begun frame must be finished, or its signature is missing"]
+#[derive(Debug)]
+pub struct PendingFrame<'s> {
+    /// Where the frame starts in the batch (its record separator).
+    frame_at: usize,
+    /// Where the message starts in the batch.
+    message_at: usize,
+    message_length: usize,
+    /// Where the digest goes, for a signed frame.
+    digest_at: usize,
+    signer: Option<&'s Signer>,
+}
+
+impl PendingFrame<'_> {
+    /// Where the message starts in the batch.
+    pub fn message_start(&self) -> usize {
+        self.message_at
+    }
+
+    /// Checks that exactly the announced bytes were appended and, for a signed frame, writes
+    /// the digest.
+    ///
+    /// # Errors
+    /// [`FrameError::LengthMismatch`] when the caller appended a different number of bytes; the
+    /// partial frame is removed from `out` so the batch stays well formed.
+    pub fn finish(self, out: &mut Vec<u8>) -> Result<(), FrameError> {
+        let written = out.len().saturating_sub(self.message_at);
+        if out.len() < self.message_at || written != self.message_length {
+            out.truncate(self.frame_at);
+            return Err(FrameError::LengthMismatch {
+                announced: self.message_length,
+                written,
+            });
+        }
+        if let Some(signer) = self.signer {
+            let digest = signer.sign(&out[self.message_at..]);
+            let bytes = digest.as_bytes();
+            out[self.digest_at..self.digest_at + bytes.len()].copy_from_slice(bytes);
+        }
+        Ok(())
+    }
+}
+
+/// Appends the header of a frame for a message of `message_length` bytes, which the caller
+/// appends next, then calls [`PendingFrame::finish`].
+///
+/// # Errors
+/// The message is empty or above the 64 MiB ceiling.
+pub fn begin_frame<'s>(
+    out: &mut Vec<u8>,
+    message_length: usize,
+    signer: Option<&'s Signer>,
+) -> Result<PendingFrame<'s>, FrameError> {
+    if message_length == 0 {
+        return Err(FrameError::EmptyMessage { bytes: 0 });
+    }
+    if message_length > MESSAGE_BYTES_CEILING {
+        return Err(FrameError::MessageTooLarge {
+            bytes: message_length,
+        });
+    }
+    let overhead = frame_overhead_bytes(message_length, signer);
+    debug_assert!(overhead <= FRAME_OVERHEAD_BYTES_MAX);
+    out.reserve(overhead + message_length);
+    let frame_at = out.len();
+    out.push(RECORD_SEPARATOR);
+    // `Signer::new` and the ceiling keep every header within 255 bytes.
+    out.push((overhead - 3) as u8);
+    wire::put_key(out, 1, WIRE_VARINT);
+    wire::put_varint(out, message_length as u64);
+    let mut digest_at = 0;
+    if let Some(signer) = signer {
+        if signer.hash != HashFunction::Md5 {
+            wire::put_int(out, 3, signer.hash.wire() as i64);
+        }
+        wire::put_bytes(out, 4, signer.name.as_bytes());
+        wire::put_int(out, 5, i64::from(signer.version));
+        wire::put_key(out, 6, WIRE_LEN);
+        let digest_bytes = signer.hash.digest_bytes();
+        wire::put_varint(out, digest_bytes as u64);
+        digest_at = out.len();
+        out.resize(out.len() + digest_bytes, 0);
+    }
+    out.push(UNIT_SEPARATOR);
+    let message_at = out.len();
+    debug_assert_eq!(message_at - frame_at, overhead);
+    Ok(PendingFrame {
+        frame_at,
+        message_at,
+        message_length,
+        digest_at,
+        signer,
+    })
+}
+
+/// Appends `message` as one frame, signed when `signer` is given.
+///
+/// # Errors
+/// As [`begin_frame`].
+pub fn write_frame(
+    out: &mut Vec<u8>,
+    message: &[u8],
+    signer: Option<&Signer>,
+) -> Result<(), FrameError> {
+    let pending = begin_frame(out, message.len(), signer)?;
+    out.extend_from_slice(message);
+    pending.finish(out)
+}
+
+/// Names a verified signer: an index into the [`Verifier`] that checked it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SignerId(u16);
+
+/// The outcome of checking one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authentication {
+    /// No `hmac` in the header: accepted, unsigned.
+    Unsigned,
+    /// The digest matched this key.
+    Verified(SignerId),
+    /// Drop the frame.
+    Rejected(AuthError),
+}
+
+/// Why a signed frame was rejected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no key for the frame's signer and version")]
+    UnknownSigner,
+    #[error("the frame names a hash function this schema does not define")]
+    UnknownHashFunction,
+    #[error("the HMAC does not match")]
+    DigestMismatch,
+}
+
+impl AuthError {
+    /// A low-cardinality label for counters.
+    pub fn code(self) -> &'static str {
+        match self {
+            AuthError::UnknownSigner => "unknown_signer",
+            AuthError::UnknownHashFunction => "unknown_hash",
+            AuthError::DigestMismatch => "digest_mismatch",
+        }
+    }
+}
+
+/// One verification key, keyed both ways because the frame picks the hash function.
+#[derive(Clone)]
+struct VerifyKey {
+    signer: Box<[u8]>,
+    version: u32,
+    md5: KeyedMac,
+    sha1: KeyedMac,
+}
+
+/// The keys an input accepts signed frames from, by `"<signer>_<version>"` (Heka's
+/// `[input.signer.<signer>_<version>] hmac_key = "…"`). Several versions of one signer may be
+/// live at once, for key rotation.
+#[derive(Clone, Default)]
+pub struct Verifier {
+    keys: Vec<VerifyKey>,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Verifier")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl Verifier {
+    /// A verifier from `("<signer>_<version>", key)` pairs. The version is the decimal text
+    /// after the last `_`, written as Heka writes it (no sign, no leading zeros), because the
+    /// lookup key is rebuilt from the header exactly that way.
+    ///
+    /// # Errors
+    /// A malformed or repeated key name, a key too long, or too many keys.
+    pub fn new<'k>(
+        keys: impl IntoIterator<Item = (&'k str, &'k [u8])>,
+    ) -> Result<Verifier, SignerError> {
+        let mut verifier = Verifier { keys: Vec::new() };
+        for (name, key) in keys {
+            if verifier.keys.len() == SIGNER_KEYS_MAX {
+                return Err(SignerError::TooManyKeys);
+            }
+            if key.len() > HMAC_KEY_BYTES_MAX {
+                return Err(SignerError::KeyTooLong { bytes: key.len() });
+            }
+            let bad = || SignerError::BadKeyName {
+                key: name.to_string(),
+            };
+            let (signer, version_text) = name.rsplit_once('_').ok_or_else(bad)?;
+            let version: u32 = version_text.parse().map_err(|_| bad())?;
+            if version.to_string() != version_text {
+                return Err(bad());
+            }
+            if verifier.find(signer.as_bytes(), version).is_some() {
+                return Err(SignerError::DuplicateKey {
+                    key: name.to_string(),
+                });
+            }
+            verifier.keys.push(VerifyKey {
+                signer: signer.as_bytes().into(),
+                version,
+                md5: KeyedMac::new(HashFunction::Md5, key),
+                sha1: KeyedMac::new(HashFunction::Sha1, key),
+            });
+        }
+        Ok(verifier)
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether there are no keys (every signed frame is then rejected).
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    fn find(&self, signer: &[u8], version: u32) -> Option<usize> {
+        self.keys
+            .iter()
+            .position(|key| key.version == version && *key.signer == *signer)
+    }
+
+    /// The signer name of a verified frame.
+    pub fn signer_name(&self, id: SignerId) -> Option<&[u8]> {
+        self.keys.get(usize::from(id.0)).map(|key| &*key.signer)
+    }
+
+    /// Checks `message` against its frame's header.
+    pub fn authenticate(&self, header: &FrameHeader<'_>, message: &[u8]) -> Authentication {
+        let Some(digest) = header.hmac else {
+            return Authentication::Unsigned;
+        };
+        let Some(index) = self.find(header.hmac_signer, header.hmac_key_version) else {
+            return Authentication::Rejected(AuthError::UnknownSigner);
+        };
+        let key = &self.keys[index];
+        let expected = match header.hash_function() {
+            Some(HashFunction::Md5) => key.md5.digest(message),
+            Some(HashFunction::Sha1) => key.sha1.digest(message),
+            None => return Authentication::Rejected(AuthError::UnknownHashFunction),
+        };
+        if bool::from(expected.as_bytes().ct_eq(digest)) {
+            // SIGNER_KEYS_MAX keeps the index within u16.
+            Authentication::Verified(SignerId(index as u16))
+        } else {
+            Authentication::Rejected(AuthError::DigestMismatch)
+        }
+    }
+}
+
+const _: () = assert!(SIGNER_KEYS_MAX <= u16::MAX as usize + 1);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::proto;
+    use proptest::prelude::*;
+    use prost::Message as _;
+
+    fn unsigned_frame(message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_frame(&mut out, message, None).unwrap();
+        out
+    }
+
+    #[test]
+    fn unsigned_frame_matches_the_reference_layout() {
+        let message = [7u8; 100];
+        let frame = unsigned_frame(&message);
+        assert_eq!(&frame[..5], &[0x1E, 0x02, 0x08, 0x64, 0x1F]);
+        assert_eq!(&frame[5..], &message);
+        let header = parse_header(&frame).unwrap().unwrap();
+        assert_eq!(header.header_bytes, 2);
+        assert_eq!(header.message_length, 100);
+        assert_eq!(header.frame_bytes(), frame.len());
+        assert_eq!(header.hmac, None);
+        assert_eq!(frame_overhead_bytes(100, None), 5);
+    }
+
+    #[test]
+    fn every_prefix_of_a_header_is_incomplete() {
+        let signer = Signer::new("ops", 3, HashFunction::Sha1, b"key").unwrap();
+        let mut frame = Vec::new();
+        write_frame(&mut frame, b"message", Some(&signer)).unwrap();
+        let header_end = 3 + usize::from(frame[1]);
+        for cut in 0..header_end {
+            assert_eq!(parse_header(&frame[..cut]), Ok(None), "cut at {cut}");
+        }
+        assert!(parse_header(&frame[..header_end]).unwrap().is_some());
+    }
+
+    struct Seed {
+        bytes: &'static [u8],
+        expected: Result<Option<u32>, HeaderError>,
+    }
+
+    const SEEDS: &[Seed] = &[
+        Seed {
+            bytes: b"\x1e\x02\x08\x05\x1f",
+            expected: Ok(Some(5)),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x08\x05\x1fabcde",
+            expected: Ok(Some(5)),
+        },
+        Seed {
+            bytes: b"x\x1e\x02\x08\x05\x1f",
+            expected: Err(HeaderError::NoRecordSeparator),
+        },
+        Seed {
+            bytes: b"\x1e\x00\x08",
+            expected: Err(HeaderError::EmptyHeader),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x10\x05\x1f",
+            expected: Err(HeaderError::NotMessageLengthFirst),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x08\x05\x1e",
+            expected: Err(HeaderError::NoUnitSeparator),
+        },
+        // A varint cut short by the header length.
+        Seed {
+            bytes: b"\x1e\x02\x08\x85\x1f",
+            expected: Err(HeaderError::Malformed),
+        },
+        // hmac_signer (4) sent as a varint.
+        Seed {
+            bytes: b"\x1e\x04\x08\x05\x20\x01\x1f",
+            expected: Err(HeaderError::WrongWireType),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x08\x00\x1f",
+            expected: Err(HeaderError::EmptyMessage),
+        },
+        // 2 GiB claimed.
+        Seed {
+            bytes: b"\x1e\x06\x08\x80\x80\x80\x80\x08\x1f",
+            expected: Err(HeaderError::AboveCeiling {
+                message_length: 1 << 31,
+            }),
+        },
+        // Exactly the ceiling, 64 MiB: well formed.
+        Seed {
+            bytes: b"\x1e\x05\x08\x80\x80\x80\x20\x1f",
+            expected: Ok(Some(64 << 20)),
+        },
+        // One above the ceiling.
+        Seed {
+            bytes: b"\x1e\x05\x08\x81\x80\x80\x20\x1f",
+            expected: Err(HeaderError::AboveCeiling {
+                message_length: (64 << 20) + 1,
+            }),
+        },
+        // Unknown field 2 (Heka's old message_encoding) is skipped; the last length wins.
+        Seed {
+            bytes: b"\x1e\x06\x08\x05\x10\x01\x08\x07\x1f",
+            expected: Ok(Some(7)),
+        },
+        // Key version above u32.
+        Seed {
+            bytes: b"\x1e\x08\x08\x05\x28\x80\x80\x80\x80\x10\x1f",
+            expected: Err(HeaderError::Malformed),
+        },
+        Seed {
+            bytes: b"",
+            expected: Ok(None),
+        },
+        Seed {
+            bytes: b"\x1e",
+            expected: Ok(None),
+        },
+        Seed {
+            bytes: b"\x1e\x02",
+            expected: Ok(None),
+        },
+        Seed {
+            bytes: b"\x1e\x02\x08\x05",
+            expected: Ok(None),
+        },
+    ];
+
+    #[test]
+    fn header_seeds() {
+        for (index, seed) in SEEDS.iter().enumerate() {
+            let got = parse_header(seed.bytes).map(|header| header.map(|h| h.message_length));
+            assert_eq!(got, seed.expected, "seed {index}: {:?}", seed.bytes);
+        }
+    }
+
+    #[test]
+    fn headers_agree_with_prost() {
+        for hash in [HashFunction::Md5, HashFunction::Sha1] {
+            let signer = Signer::new("test", 11, hash, b"secret").unwrap();
+            let message = b"some message bytes".repeat(20);
+            let mut frame = Vec::new();
+            write_frame(&mut frame, &message, Some(&signer)).unwrap();
+            let header_bytes = usize::from(frame[1]);
+            let decoded = proto::Header::decode(&frame[2..2 + header_bytes]).unwrap();
+            let expected = proto::Header {
+                message_length: message.len() as u32,
+                // Heka's senders omit the default (MD5).
+                hmac_hash_function: (hash == HashFunction::Sha1).then_some(1),
+                hmac_signer: Some("test".into()),
+                hmac_key_version: Some(11),
+                hmac: Some(signer.sign(&message).as_bytes().to_vec()),
+            };
+            assert_eq!(decoded, expected);
+            // Byte for byte: prost writes fields in tag order, as Heka does.
+            assert_eq!(
+                &frame[2..2 + header_bytes],
+                expected.encode_to_vec().as_slice()
+            );
+            assert_eq!(
+                frame.len(),
+                frame_overhead_bytes(message.len(), Some(&signer)) + 360
+            );
+        }
+    }
+
+    /// RFC 2104 / RFC 2202 test case 2: key "Jefe", data "what do ya want for nothing?".
+    #[test]
+    fn digests_match_the_rfc_vectors() {
+        let data = b"what do ya want for nothing?";
+        let md5 = Signer::new("a", 0, HashFunction::Md5, b"Jefe").unwrap();
+        let sha1 = Signer::new("a", 0, HashFunction::Sha1, b"Jefe").unwrap();
+        let hex = |digest: Digest| -> String {
+            digest
+                .as_bytes()
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect()
+        };
+        assert_eq!(hex(md5.sign(data)), "750c783e6ab0b503eaa86e310a5db738");
+        assert_eq!(
+            hex(sha1.sign(data)),
+            "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+        );
+    }
+
+    #[test]
+    fn signed_frame_matches_one_built_by_hand() {
+        let message = b"hand-built";
+        let mut mac = Hmac::<Md5>::new_from_slice(b"k3y").unwrap();
+        mac.update(message);
+        let digest = mac.finalize().into_bytes();
+        let mut expected = vec![0x1E, 0, 0x08, message.len() as u8];
+        expected.extend_from_slice(&[0x22, 3, b'o', b'p', b's', 0x28, 2, 0x32, 16]);
+        expected.extend_from_slice(&digest);
+        expected[1] = (expected.len() - 2) as u8;
+        expected.push(0x1F);
+        expected.extend_from_slice(message);
+
+        let signer = Signer::new("ops", 2, HashFunction::Md5, b"k3y").unwrap();
+        let mut frame = Vec::new();
+        write_frame(&mut frame, message, Some(&signer)).unwrap();
+        assert_eq!(frame, expected);
+        // The known-length path writes the same bytes.
+        let mut in_place = b"prefix".to_vec();
+        let pending = begin_frame(&mut in_place, message.len(), Some(&signer)).unwrap();
+        assert_eq!(pending.message_start(), 6 + expected.len() - message.len());
+        in_place.extend_from_slice(message);
+        pending.finish(&mut in_place).unwrap();
+        assert_eq!(&in_place[6..], expected.as_slice());
+    }
+
+    fn verify(verifier: &Verifier, frame: &[u8]) -> Authentication {
+        let header = parse_header(frame).unwrap().unwrap();
+        verifier.authenticate(
+            &header,
+            &frame[header.message_start()..header.frame_bytes()],
+        )
+    }
+
+    #[test]
+    fn verification_follows_heka() {
+        let keys: [(&str, &[u8]); 3] = [
+            ("ops_1", b"old key"),
+            ("ops_2", b"new key"),
+            ("under_score_0", b"u"),
+        ];
+        let verifier = Verifier::new(keys).unwrap();
+        let message = b"payload bytes";
+        let frame_by = |signer: &Signer| {
+            let mut frame = Vec::new();
+            write_frame(&mut frame, message, Some(signer)).unwrap();
+            frame
+        };
+        // Both live versions verify, with either hash.
+        for (version, key, hash) in [
+            (1, &b"old key"[..], HashFunction::Md5),
+            (2, &b"new key"[..], HashFunction::Sha1),
+        ] {
+            let signer = Signer::new("ops", version, hash, key).unwrap();
+            let Authentication::Verified(id) = verify(&verifier, &frame_by(&signer)) else {
+                panic!("version {version} should verify");
+            };
+            assert_eq!(verifier.signer_name(id), Some(&b"ops"[..]));
+        }
+        let underscore = Signer::new("under_score", 0, HashFunction::Md5, b"u").unwrap();
+        assert!(matches!(
+            verify(&verifier, &frame_by(&underscore)),
+            Authentication::Verified(_)
+        ));
+        // A version with no key, a signer with no key, a wrong key: rejected.
+        let cases = [
+            (
+                Signer::new("ops", 3, HashFunction::Md5, b"new key").unwrap(),
+                AuthError::UnknownSigner,
+            ),
+            (
+                Signer::new("dev", 1, HashFunction::Md5, b"old key").unwrap(),
+                AuthError::UnknownSigner,
+            ),
+            (
+                Signer::new("ops", 2, HashFunction::Md5, b"old key").unwrap(),
+                AuthError::DigestMismatch,
+            ),
+        ];
+        for (signer, error) in cases {
+            assert_eq!(
+                verify(&verifier, &frame_by(&signer)),
+                Authentication::Rejected(error)
+            );
+        }
+        // A tampered message is rejected.
+        let mut tampered = frame_by(&Signer::new("ops", 2, HashFunction::Md5, b"new key").unwrap());
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(
+            verify(&verifier, &tampered),
+            Authentication::Rejected(AuthError::DigestMismatch)
+        );
+        // Unsigned frames are accepted unsigned, even with no keys at all.
+        assert_eq!(
+            verify(&verifier, &unsigned_frame(message)),
+            Authentication::Unsigned
+        );
+        assert_eq!(
+            verify(&Verifier::default(), &unsigned_frame(message)),
+            Authentication::Unsigned
+        );
+        // With no keys, every signed frame is rejected, as in Heka.
+        let signer = Signer::new("ops", 1, HashFunction::Md5, b"old key").unwrap();
+        assert_eq!(
+            verify(&Verifier::default(), &frame_by(&signer)),
+            Authentication::Rejected(AuthError::UnknownSigner)
+        );
+    }
+
+    #[test]
+    fn unknown_hash_function_is_rejected() {
+        let verifier = Verifier::new([("ops_1", &b"k"[..])]).unwrap();
+        // Hash function 7, signer ops, version 1, a 16-byte hmac.
+        let mut frame = vec![
+            0x1E, 0, 0x08, 1, 0x18, 7, 0x22, 3, b'o', b'p', b's', 0x28, 1,
+        ];
+        frame.extend_from_slice(&[0x32, 16]);
+        frame.extend_from_slice(&[0; 16]);
+        frame[1] = (frame.len() - 2) as u8;
+        frame.extend_from_slice(&[0x1F, b'm']);
+        assert_eq!(
+            verify(&verifier, &frame),
+            Authentication::Rejected(AuthError::UnknownHashFunction)
+        );
+    }
+
+    #[test]
+    fn bad_key_names_are_refused() {
+        for name in ["ops", "ops_", "ops_x", "ops_01", "ops_-1", "ops_4294967296"] {
+            let error = Verifier::new([(name, &b"k"[..])]).unwrap_err();
+            assert_eq!(
+                error,
+                SignerError::BadKeyName { key: name.into() },
+                "{name}"
+            );
+        }
+        let error = Verifier::new([("a_1", &b"k"[..]), ("a_1", &b"j"[..])]).unwrap_err();
+        assert_eq!(error, SignerError::DuplicateKey { key: "a_1".into() });
+        let long = "n".repeat(240);
+        let error = Signer::new(&long, 1, HashFunction::Sha1, b"k").unwrap_err();
+        assert_eq!(error, SignerError::NameTooLong { bytes: 240 });
+    }
+
+    #[test]
+    fn writing_refuses_what_cannot_be_framed() {
+        let mut out = b"keep".to_vec();
+        assert_eq!(
+            begin_frame(&mut out, MESSAGE_BYTES_CEILING + 1, None).unwrap_err(),
+            FrameError::MessageTooLarge {
+                bytes: MESSAGE_BYTES_CEILING + 1
+            }
+        );
+        assert_eq!(
+            write_frame(&mut out, b"", None),
+            Err(FrameError::EmptyMessage { bytes: 0 })
+        );
+        let pending = begin_frame(&mut out, 3, None).unwrap();
+        out.extend_from_slice(b"four");
+        assert_eq!(
+            pending.finish(&mut out),
+            Err(FrameError::LengthMismatch {
+                announced: 3,
+                written: 4
+            })
+        );
+        assert_eq!(out, b"keep", "a failed frame leaves the batch as it was");
+    }
+
+    proptest! {
+        #[test]
+        fn no_bytes_panic_the_header_reader(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut framed = vec![RECORD_SEPARATOR];
+            framed.extend_from_slice(&bytes);
+            if let Ok(Some(header)) = parse_header(&framed) {
+                prop_assert!(header.header_bytes + 3 <= framed.len());
+                prop_assert!(header.message_length > 0);
+            }
+            let _ = parse_header(&bytes);
+        }
+
+        #[test]
+        fn frames_round_trip(
+            message in proptest::collection::vec(any::<u8>(), 1..3000),
+            name in "[a-z_]{0,40}",
+            version in any::<u32>(),
+            sha1 in any::<bool>(),
+            signed in any::<bool>(),
+        ) {
+            let hash = if sha1 { HashFunction::Sha1 } else { HashFunction::Md5 };
+            let signer = Signer::new(&name, version, hash, b"key").unwrap();
+            let signer = signed.then_some(&signer);
+            let mut frame = Vec::new();
+            write_frame(&mut frame, &message, signer).unwrap();
+            prop_assert_eq!(frame.len(), frame_overhead_bytes(message.len(), signer) + message.len());
+            let header = parse_header(&frame).unwrap().unwrap();
+            prop_assert_eq!(header.frame_bytes(), frame.len());
+            prop_assert_eq!(&frame[header.message_start()..], message.as_slice());
+            let key = format!("{name}_{version}");
+            let verifier = Verifier::new([(key.as_str(), &b"key"[..])]).unwrap();
+            let outcome = verifier.authenticate(&header, &message);
+            if signed {
+                prop_assert!(matches!(outcome, Authentication::Verified(_)));
+            } else {
+                prop_assert_eq!(outcome, Authentication::Unsigned);
+            }
+        }
+    }
+}
