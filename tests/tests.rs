@@ -3,5 +3,8 @@
 
 mod util;
 
+/// Zero allocations per record on the data path (a counting global allocator).
+mod alloc;
+
 /// The Heka tools: `gyges cat`, `gyges inject`, `gyges flood`.
 mod tools;
