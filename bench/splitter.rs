@@ -1,7 +1,7 @@
 //! Splitter and encoder throughput on one core: the numbers the ingest path is built on.
 //!
 //! Corpora are built in memory from `gyges flood`'s templates: 200-byte lines and 300-byte
-//! Heka frames, 64 MiB each. Each case runs `PASSES` times; the best pass is reported.
+//! Heka frames, 64 MiB each. Each case runs `PASSES` (5) times; the best pass is reported.
 //! Run with `cargo bench --bench splitter`.
 
 use std::hint::black_box;
@@ -32,7 +32,7 @@ fn measure(name: &str, bytes: usize, mut pass: impl FnMut() -> u64) {
         best = best.min(started.elapsed().as_secs_f64());
     }
     println!(
-        "{name:<44} {:>8.2} GB/s {:>8.2} M records/s  ({records} records, {bytes} bytes, best of {PASSES})",
+        "{name:<44} {:>6.2} GB/s {:>6.2} M records/s ({records} records, {bytes} B)",
         bytes as f64 / best / 1e9,
         records as f64 / best / 1e6,
     );
