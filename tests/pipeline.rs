@@ -181,6 +181,29 @@ fn bad_input_is_counted_and_every_valid_message_still_arrives() {
     );
     assert_eq!(daemon.counter("lines.invalid_utf8_total"), 1, "{stderr}");
     assert_eq!(daemon.counter("lines.records_total"), 3, "{stderr}");
+
+    // `gyges cat --match` reads the same file through the matcher.
+    let cat = |expression: &str| {
+        let output = Command::new(gyges_binary())
+            .args(["cat", "--match", expression])
+            .arg(&output)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (code, printed) = cat("Fields[seq] >= 3 && Logger == 'tests'");
+    assert_eq!(code, Some(0));
+    assert_eq!(printed.lines().count(), 3, "{printed}");
+    assert!(
+        printed.lines().all(|line| line.starts_with("{\"uuid\":")),
+        "{printed}"
+    );
+    let (code, printed) = cat("Type == 'lines' && Payload =~ /^line-1/");
+    assert_eq!((code, printed.lines().count()), (Some(0), 1), "{printed}");
+    assert_eq!(cat("Type ==").0, Some(2), "a bad expression exits 2");
 }
 
 #[test]

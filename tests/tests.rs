@@ -5,5 +5,9 @@ mod util;
 
 /// The pipeline spine: ingest, routing, delivery, bad input, config errors, shutdown.
 mod pipeline;
+
+/// Zero allocations per record on the data path (a counting global allocator).
+mod alloc;
+
 /// The Heka tools: `gyges cat`, `gyges inject`, `gyges flood`.
 mod tools;

@@ -111,6 +111,7 @@ fn flood_lines_arrive_exactly_once_over_several_connections() {
             "--first-seq",
             "7",
         ])
+        .args(["--cpu", "0"])
         .output()
         .expect("run gyges flood");
     assert!(

@@ -309,22 +309,18 @@ pub fn split_frames(stream: &[u8], keys: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Opti
         Splitter::HekaFrame(HekaFrameSplitter::new(verifier, false, 1 << 20).expect("splitter"));
     let mut window = stream;
     let mut records = Vec::new();
-    loop {
-        match splitter.split(window) {
-            Step::Record {
-                start,
-                end,
-                consumed,
-                signer,
-            } => {
-                let name = signer
-                    .and_then(|id| splitter.signer_name(id))
-                    .map(|name| String::from_utf8_lossy(name).into_owned());
-                records.push((window[start..end].to_vec(), name));
-                window = &window[consumed..];
-            }
-            Step::NeedMore { .. } => break,
-        }
+    while let Step::Record {
+        start,
+        end,
+        consumed,
+        signer,
+    } = splitter.split(window)
+    {
+        let name = signer
+            .and_then(|id| splitter.signer_name(id))
+            .map(|name| String::from_utf8_lossy(name).into_owned());
+        records.push((window[start..end].to_vec(), name));
+        window = &window[consumed..];
     }
     let stats = splitter.stats();
     assert_eq!(stats.discarded_bytes, 0, "a clean stream has no garbage");

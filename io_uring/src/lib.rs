@@ -4,11 +4,14 @@
 //! safely lives here, each block with a `// SAFETY:` note:
 //! - [`probe`]: what the kernel and the process limits allow (memlock, kernel release), so
 //!   startup can explain a failure instead of dying inside the executor.
+//! - [`alloc`]: a per-thread counting allocator, so tests can assert zero allocations per
+//!   record without writing `unsafe`.
 //! - [`socket`]: socket options on sockets glommio created (receive buffer size, keepalive)
 //!   and a zero-timeout check for a peer that has closed its end.
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod alloc;
 pub mod probe;
 pub mod socket;

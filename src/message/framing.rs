@@ -1081,7 +1081,9 @@ mod tests {
 
     proptest! {
         #[test]
-        fn no_bytes_panic_the_header_reader(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+        fn no_bytes_panic_the_header_reader(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+        ) {
             let mut framed = vec![RECORD_SEPARATOR];
             framed.extend_from_slice(&bytes);
             if let Ok(Some(header)) = parse_header(&framed) {
@@ -1104,7 +1106,8 @@ mod tests {
             let signer = signed.then_some(&signer);
             let mut frame = Vec::new();
             write_frame(&mut frame, &message, signer).unwrap();
-            prop_assert_eq!(frame.len(), frame_overhead_bytes(message.len(), signer) + message.len());
+            let overhead = frame_overhead_bytes(message.len(), signer);
+            prop_assert_eq!(frame.len(), overhead + message.len());
             let header = parse_header(&frame).unwrap().unwrap();
             prop_assert_eq!(header.frame_bytes(), frame.len());
             prop_assert_eq!(&frame[header.message_start()..], message.as_slice());

@@ -228,6 +228,33 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Lines of random lengths (some oversize) through a buffer read in random sizes:
+        /// the records are the lines within the limit, in order, and the buffer never fails
+        /// to offer room.
+        #[test]
+        fn random_lines_through_random_reads(
+            lengths in proptest::collection::vec(0usize..1300, 0..200),
+            read in 512usize..3000,
+        ) {
+            let max = 1000;
+            let mut splitter = Splitter::Token(TokenSplitter::lines(max).unwrap());
+            let mut buffer = StreamBuffer::for_splitter(&splitter, 512).unwrap();
+            let lines: Vec<Vec<u8>> = lengths
+                .iter()
+                .map(|&length| {
+                    let mut line = vec![b'x'; length];
+                    line.push(b'\n');
+                    line
+                })
+                .collect();
+            let expected: Vec<Vec<u8>> =
+                lines.iter().filter(|line| line.len() <= max).cloned().collect();
+            let records = read_all(&mut buffer, &mut splitter, &lines.concat(), read);
+            proptest::prop_assert_eq!(records, expected);
+        }
+    }
+
     #[test]
     fn bad_sizes_are_refused() {
         assert!(matches!(

@@ -377,7 +377,10 @@ mod tests {
     proptest! {
         #[test]
         fn agrees_with_the_slice_split_oracle(
-            stream in proptest::collection::vec(prop_oneof![Just(b'\n'), Just(b'a'), any::<u8>()], 0..600),
+            stream in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'a'), any::<u8>()],
+                0..600,
+            ),
             chunks in proptest::collection::vec(1usize..80, 1..8),
             count in 1usize..4,
             max in 1usize..40,

@@ -9,7 +9,7 @@
 //! until the rest of it is written. It does not follow rotation or truncation.
 //!
 //! A filter hook (`&mut dyn FnMut(&MessageView) -> bool`) decides which messages print; `run`
-//! passes one that keeps everything until the matcher is wired to `--match`.
+//! passes the compiled `--match` matcher, or one that keeps everything.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -44,6 +44,12 @@ pub struct CatArgs {
     /// Largest message accepted, in bytes (Heka's max_message_size).
     #[arg(long, default_value_t = MESSAGE_BYTES_DEFAULT, value_name = "BYTES")]
     pub max_message_size: usize,
+    /// Print only the messages this message_matcher expression matches.
+    #[arg(long = "match", value_name = "EXPR")]
+    pub matcher: Option<String>,
+    /// The matcher dialect: heka (default) or lsb.
+    #[arg(long, default_value = "heka", value_name = "DIALECT")]
+    pub dialect: String,
 }
 
 /// What a cat run saw.
@@ -152,8 +158,32 @@ pub fn run(args: &CatArgs) -> ExitCode {
         max_messages: args.max_messages,
         message_bytes_max: args.max_message_size,
     };
-    // `--match EXPR` will compile a matcher here and keep only the messages it matches.
-    let mut filter = |_: &MessageView<'_>| true;
+    let dialect: crate::matcher::Dialect = match args.dialect.parse() {
+        Ok(dialect) => dialect,
+        Err(_) => {
+            return super::fail(
+                "cat",
+                format!("--dialect `{}` is not heka or lsb", args.dialect),
+            )
+        }
+    };
+    let program = match args
+        .matcher
+        .as_deref()
+        .map(|text| crate::matcher::compile(text, dialect))
+    {
+        None => None,
+        Some(Ok(program)) => Some(program),
+        Some(Err(error)) => {
+            eprintln!("gyges cat: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut filter = |message: &MessageView<'_>| {
+        program
+            .as_ref()
+            .is_none_or(|program| program.matches(message))
+    };
     let stdout = io::stdout();
     let mut out = io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     match cat(&mut file, &mut out, &options, &mut filter) {

@@ -254,6 +254,17 @@ impl Template {
         })
     }
 
+    /// Numbers the records of `batch` (copies of this template) `seq`, `seq + step`, … and
+    /// stamps them all with `timestamp_ns`. Returns the number after the last one.
+    pub fn patch_batch(&self, batch: &mut [u8], mut seq: u64, step: u64, timestamp_ns: i64) -> u64 {
+        let ts = TsPatch::new(timestamp_ns);
+        for record in batch.chunks_exact_mut(self.record.len()) {
+            self.patch(record, seq, &ts);
+            seq += step;
+        }
+        seq
+    }
+
     /// Writes `seq` and the batch's timestamp into one copy of the record.
     #[inline]
     fn patch(&self, record: &mut [u8], seq: u64, ts: &TsPatch) {
@@ -433,13 +444,12 @@ fn run_connection(addr: &str, plan: &ConnectionPlan<'_>) -> Result<u64, String> 
                 std::thread::sleep(due - now);
             }
         }
-        let ts = TsPatch::new(now_ns());
-        for record in batch.chunks_exact_mut(record_bytes).take(records) {
-            plan.template.patch(record, seq, &ts);
-            seq += plan.step;
-        }
+        let bytes = records * record_bytes;
+        seq = plan
+            .template
+            .patch_batch(&mut batch[..bytes], seq, plan.step, now_ns());
         stream
-            .write_all(&batch[..records * record_bytes])
+            .write_all(&batch[..bytes])
             .map_err(|error| format!("connection {}: sending: {error}", plan.index))?;
         sent += records as u64;
     }

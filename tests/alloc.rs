@@ -1,0 +1,127 @@
+//! Zero allocations per record on the data path, after warm-up: a counting allocator wraps
+//! the system one, and the counts of the measuring thread are checked.
+
+use gyges_io_uring::alloc::{allocations, CountingAllocator};
+use std::sync::Arc;
+
+use gyges::encoder::{Encoder, PayloadEncoder, PayloadOptions, ProtobufEncoder};
+use gyges::message::framing::{write_frame, HashFunction, Signer, Verifier};
+use gyges::message::{LineMeta, LineView, MessageView, ProtoView};
+use gyges::splitter::{HekaFrameSplitter, Splitter, StreamBuffer, TokenSplitter};
+use gyges::tools::flood::Template;
+
+#[global_allocator]
+static ALLOCATOR: CountingAllocator = CountingAllocator;
+
+/// Reads `stream` through `buffer` in 4 KiB reads; every record is encoded (framed when
+/// `framed`) into `out`, which is cleared when it passes 1 MiB. Returns the records seen.
+fn pipeline(
+    stream: &[u8],
+    buffer: &mut StreamBuffer,
+    splitter: &mut Splitter,
+    encoder: &mut Encoder,
+    signer: Option<&Signer>,
+    out: &mut Vec<u8>,
+) -> u64 {
+    let meta = LineMeta::default();
+    let mut records = 0u64;
+    let mut at = 0;
+    while at < stream.len() {
+        let spare = buffer.spare_mut();
+        let bytes = spare.len().min(4096).min(stream.len() - at);
+        spare[..bytes].copy_from_slice(&stream[at..at + bytes]);
+        buffer.commit(bytes);
+        at += bytes;
+        while let Some(record) = buffer.next_record(splitter) {
+            records += 1;
+            let view = if matches!(splitter, Splitter::HekaFrame(_)) {
+                MessageView::Proto(ProtoView::new(record.bytes))
+            } else {
+                let timestamp = records as i64 * 1_000_000_000;
+                let line = LineView {
+                    payload: record.bytes,
+                    uuid: [0; 16],
+                    timestamp,
+                    meta: &meta,
+                };
+                MessageView::Line(line)
+            };
+            if out.len() > 1 << 20 {
+                out.clear();
+            }
+            encoder.encode_framed(&view, signer, out).expect("encodes");
+        }
+    }
+    records
+}
+
+#[test]
+fn splitting_and_encoding_do_not_allocate_per_record() {
+    // The counter counts: a fresh vector is one allocation.
+    let probe = allocations();
+    std::hint::black_box(vec![0u8; 64]);
+    assert_eq!(allocations(), probe + 1);
+
+    let signer = Signer::new("ops", 1, HashFunction::Sha1, b"key").expect("signer");
+    let template = Template::heka(300, [1; 16]).expect("template");
+    let message = &template.record[5..];
+    let mut frames = Vec::new();
+    for index in 0..20_000 {
+        let signing = (index % 2 == 0).then_some(&signer);
+        write_frame(&mut frames, message, signing).expect("frame");
+    }
+    let lines = Template::lines(200)
+        .expect("template")
+        .record
+        .repeat(20_000);
+
+    let verifier = Arc::new(Verifier::new([("ops_1", &b"key"[..])]).expect("keys"));
+    let framing = HekaFrameSplitter::new(verifier, false, 65536).expect("splitter");
+    let token = TokenSplitter::lines(65536).expect("splitter");
+    let prefixed = PayloadOptions {
+        prefix_ts: true,
+        ..PayloadOptions::default()
+    };
+    let cases = [
+        (
+            Splitter::HekaFrame(framing),
+            Encoder::Protobuf(ProtobufEncoder::new(65536).expect("encoder")),
+            &frames,
+        ),
+        (
+            Splitter::Token(token),
+            Encoder::Payload(PayloadEncoder::new(&prefixed, 65536).expect("encoder")),
+            &lines,
+        ),
+    ];
+    for (mut splitter, mut encoder, stream) in cases {
+        let mut buffer = StreamBuffer::for_splitter(&splitter, 4096).expect("buffer");
+        let mut out = Vec::with_capacity(2 << 20);
+        // Warm-up: buffers reach their working size.
+        let (warm, rest) = stream.split_at(stream.len() / 4);
+        pipeline(
+            warm,
+            &mut buffer,
+            &mut splitter,
+            &mut encoder,
+            Some(&signer),
+            &mut out,
+        );
+        let before = allocations();
+        let records = pipeline(
+            rest,
+            &mut buffer,
+            &mut splitter,
+            &mut encoder,
+            Some(&signer),
+            &mut out,
+        );
+        let allocated = allocations() - before;
+        assert!(records > 10_000, "{records}");
+        assert_eq!(
+            allocated, 0,
+            "{allocated} allocations for {records} records"
+        );
+        assert_eq!(splitter.stats().auth_failures, 0);
+    }
+}
