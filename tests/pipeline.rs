@@ -341,9 +341,19 @@ fn tcp_output_delivers_to_a_second_gyges_across_its_restart() {
     let batch =
         |from: i64, to: i64| -> String { (from..to).map(|n| format!("line-{n}\n")).collect() };
     send_tcp(sender_port, batch(0, 1000).as_bytes());
-    wait_for(Duration::from_secs(20), "the first 1000", || {
-        frames_in(&received) >= 1000
-    });
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "the first 1000",
+        || frames_in(&received) >= 1000,
+        || {
+            let count = frames_in(&received);
+            format!(
+                "received {count}\nsender:\n{}\nreceiver:\n{}",
+                sender.stderr(),
+                receiver.stderr()
+            )
+        },
+    );
 
     assert!(receiver.stop().success(), "{}", receiver.stderr());
     send_tcp(sender_port, batch(1000, 2000).as_bytes());

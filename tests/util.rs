@@ -173,7 +173,7 @@ impl Daemon {
         log.lines()
             .filter_map(|line| line.split_once(&needle).map(|(_, value)| value.trim()))
             .filter_map(|value| value.parse().ok())
-            .last()
+            .next_back()
             .unwrap_or(0)
     }
 }

@@ -87,6 +87,39 @@ pub fn peer_closed(socket: &impl AsRawFd) -> bool {
     poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
 
+/// The listen backlog requested; the kernel caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// Binds a TCP listener for this core with `SO_REUSEPORT` (so every core can bind the same
+/// address and the kernel spreads connections), the requested `SO_RCVBUF` set before
+/// `listen` so accepted connections inherit it, and hands it to glommio.
+///
+/// # Errors
+/// The socket cannot be created, configured, bound or put in the listening state.
+///
+/// # Panics
+/// If called outside a glommio executor (glommio ties the listener to the current reactor).
+pub fn tcp_listener(
+    address: std::net::SocketAddr,
+    receive_buffer: Option<usize>,
+) -> io::Result<glommio::net::TcpListener> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+
+    let domain = socket2::Domain::for_address(address);
+    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if let Some(bytes) = receive_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    let fd = socket.into_raw_fd();
+    // SAFETY: `fd` was just released by `into_raw_fd`, so it is a live, bound, listening TCP
+    // socket that nothing else owns; ownership passes to the glommio listener.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(fd) })
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -121,37 +154,4 @@ mod tests {
         super::set_keepalive(&client, Some(std::time::Duration::from_secs(30))).unwrap();
         super::set_keepalive(&client, None).unwrap();
     }
-}
-
-/// The listen backlog requested; the kernel caps it at `net.core.somaxconn`.
-pub const LISTEN_BACKLOG: i32 = 4096;
-
-/// Binds a TCP listener for this core with `SO_REUSEPORT` (so every core can bind the same
-/// address and the kernel spreads connections), the requested `SO_RCVBUF` set before
-/// `listen` so accepted connections inherit it, and hands it to glommio.
-///
-/// # Errors
-/// The socket cannot be created, configured, bound or put in the listening state.
-///
-/// # Panics
-/// If called outside a glommio executor (glommio ties the listener to the current reactor).
-pub fn tcp_listener(
-    address: std::net::SocketAddr,
-    receive_buffer: Option<usize>,
-) -> io::Result<glommio::net::TcpListener> {
-    use std::os::fd::{FromRawFd, IntoRawFd};
-
-    let domain = socket2::Domain::for_address(address);
-    let socket = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    if let Some(bytes) = receive_buffer {
-        socket.set_recv_buffer_size(bytes)?;
-    }
-    socket.bind(&address.into())?;
-    socket.listen(LISTEN_BACKLOG)?;
-    let fd = socket.into_raw_fd();
-    // SAFETY: `fd` was just released by `into_raw_fd`, so it is a live, bound, listening TCP
-    // socket that nothing else owns; ownership passes to the glommio listener.
-    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(fd) })
 }

@@ -529,6 +529,9 @@ pub struct LineView<'a> {
 }
 
 /// A message as the matcher and encoders see it.
+// The proto view carries its index inline: a view lives on the stack for one record, and
+// boxing the index would allocate per record.
+#[allow(clippy::large_enum_variant)]
 pub enum MessageView<'a> {
     Proto(ProtoView<'a>),
     Line(LineView<'a>),

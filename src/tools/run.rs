@@ -249,7 +249,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         .stats_interval
         .map(|interval| Instant::now() + interval);
     'wait: loop {
-        for signal in signals.pending() {
+        if let Some(signal) = signals.pending().next() {
             tracing::info!(
                 signal,
                 "stopping: finishing what was read (a second signal forces exit)"
