@@ -2,4 +2,9 @@
 //!
 //! See `docs/architecture.md` for the data path as built.
 
+pub mod decoder;
+pub mod encoder;
+pub mod filter;
 pub mod message;
+#[cfg(feature = "lua")]
+pub mod sandbox;
