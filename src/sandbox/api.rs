@@ -144,6 +144,13 @@ impl Host {
         String::from_utf8_lossy(&self.payload.borrow()).into_owned()
     }
 
+    #[cfg(test)]
+    pub(crate) fn take_payload(&self) -> String {
+        let text = self.payload_text();
+        self.payload.borrow_mut().clear();
+        text
+    }
+
     pub(crate) fn set_inject_budget(&self, budget: u32) {
         self.inject_budget.set(budget);
     }
