@@ -97,3 +97,66 @@ impl SandboxEncoder {
         Some(terminated_message(self.sandbox.name(), reason, self.sandbox.stats()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::message::proto::Message;
+    use crate::message::ProtoView;
+    use crate::sandbox::tests::{sample, Harness};
+
+    fn encode(script: &str, bytes: &[u8]) -> (Result<Encoded, Terminated>, Vec<u8>) {
+        let harness = Harness::new();
+        let config = harness.config("encoder", script);
+        let mut encoder = SandboxEncoder::new("Enc", &config, &harness.host).expect("encoder loads");
+        let mut out = b"stale".to_vec();
+        let result = encoder.encode(&MessageView::Proto(ProtoView::new(bytes)), &mut out);
+        (result, out)
+    }
+
+    #[test]
+    fn the_last_injection_is_the_output() {
+        let script = r#"
+            function process_message()
+                inject_payload("txt", "", "first")
+                add_to_payload("second ", read_message("Fields[status]"))
+                inject_payload()
+                return 0
+            end
+        "#;
+        assert_eq!(encode(script, &sample()), (Ok(Encoded::Bytes), b"second 200".to_vec()));
+        let script = r#"
+            function process_message()
+                inject_message({Type = "t", Payload = read_message("Payload"), Timestamp = 1})
+                return 0
+            end
+        "#;
+        let (result, out) = encode(script, &sample());
+        assert_eq!(result, Ok(Encoded::Bytes));
+        let message = Message::decode(&out[..]).unwrap();
+        assert_eq!(message.r#type.as_deref(), Some("t"), "encoders are not stamped like filters");
+        assert_eq!(message.payload.as_deref(), Some("GET / 200"));
+    }
+
+    #[test]
+    fn no_injection_outputs_the_possibly_rewritten_message() {
+        let (result, out) = encode("function process_message() return 0 end", &sample());
+        assert_eq!((result, out), (Ok(Encoded::Bytes), sample()));
+        let script = "function process_message() write_message('Payload', 'changed') return 0 end";
+        let (result, out) = encode(script, &sample());
+        assert_eq!(result, Ok(Encoded::Bytes));
+        assert_eq!(Message::decode(&out[..]).unwrap().payload.as_deref(), Some("changed"));
+    }
+
+    #[test]
+    fn skip_failure_and_termination() {
+        let (result, out) = encode("function process_message() return -2 end", &sample());
+        assert_eq!((result, out.is_empty()), (Ok(Encoded::Skipped), true));
+        let (result, out) = encode("function process_message() return -1 end", &sample());
+        assert_eq!((result, out.is_empty()), (Ok(Encoded::Failed), true));
+        let (result, out) = encode("function process_message() error('x') end", &sample());
+        assert!(result.is_err() && out.is_empty());
+    }
+}

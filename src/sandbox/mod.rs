@@ -806,4 +806,4 @@ pub(crate) fn record_to_protobuf(record: &MessageView<'_>, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
