@@ -181,11 +181,19 @@ fn main() {
     let _ = writeln!(report, "- kernel: {}", read_trimmed("/proc/sys/kernel/osrelease"));
     let _ = writeln!(report, "- build: `cargo bench --bench sandbox` (release, thin LTO), mlua 0.12 / Lua 5.4 vendored, Debian lpeg 1.0.2");
     let _ = writeln!(report, "- quick mode: {quick}; one thread, one sandbox at a time\n");
-    let results = [
-        bench_filter(&dir, &host, "counter_filter", COUNTER, 4_000_000 / scale),
-        bench_filter(&dir, &host, "read_type_filter", BY_TYPE, 4_000_000 / scale),
-        bench_decoder(&dir, &host, 2_000_000 / scale),
-    ];
+    // `GYGES_BENCH_ONLY=<name>` runs one benchmark (for profiling).
+    let only = std::env::var("GYGES_BENCH_ONLY").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
+    let mut results = Vec::new();
+    if wanted("counter_filter") {
+        results.push(bench_filter(&dir, &host, "counter_filter", COUNTER, 4_000_000 / scale));
+    }
+    if wanted("read_type_filter") {
+        results.push(bench_filter(&dir, &host, "read_type_filter", BY_TYPE, 4_000_000 / scale));
+    }
+    if wanted("lpeg_decoder") {
+        results.push(bench_decoder(&dir, &host, 2_000_000 / scale));
+    }
     let _ = writeln!(report, "| benchmark | iterations | seconds | rate | target | ns/op |");
     let _ = writeln!(report, "|---|---|---|---|---|---|");
     for result in &results {

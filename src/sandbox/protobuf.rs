@@ -18,6 +18,8 @@
 //!
 //! `decode_message` returns the array form with every `value` an array, as Heka does.
 
+use std::borrow::Cow;
+
 use mlua::{Lua, Table, Value};
 
 use crate::message::view::{format_uuid, parse_uuid};
@@ -54,43 +56,84 @@ fn encode_error(problem: &str) -> mlua::Error {
 }
 
 /// A header value read from the table, as bytes (numbers are formatted as Lua prints them).
+/// A header value from the table, as bytes (numbers are formatted as Lua prints them).
+fn text_of(value: &Value, key: &str) -> mlua::Result<Option<Text>> {
+    Ok(match value {
+        Value::Nil => None,
+        Value::String(text) => Some(Text::Bytes(text.clone())),
+        Value::Integer(number) => Some(Text::Owned(number.to_string())),
+        Value::Number(number) => Some(Text::Owned(number.to_string())),
+        _ => return Err(encode_error(&format!("{key} must be a string"))),
+    })
+}
+
 enum Text {
-    Absent,
     Bytes(mlua::LuaString),
     Owned(String),
 }
 
 impl Text {
-    fn read(table: &Table, key: &str) -> mlua::Result<Text> {
-        Ok(match table.raw_get::<Value>(key)? {
-            Value::Nil => Text::Absent,
-            Value::String(text) => Text::Bytes(text),
-            Value::Integer(number) => Text::Owned(number.to_string()),
-            Value::Number(number) => Text::Owned(number.to_string()),
-            _ => return Err(encode_error(&format!("{key} must be a string"))),
-        })
-    }
-
-    fn with<R>(&self, visit: impl FnOnce(Option<&[u8]>) -> R) -> R {
-        match self {
-            Text::Absent => visit(None),
-            Text::Bytes(text) => visit(Some(&text.as_bytes())),
-            Text::Owned(text) => visit(Some(text.as_bytes())),
+    fn with<R>(text: &Option<Text>, visit: impl FnOnce(Option<&[u8]>) -> R) -> R {
+        match text {
+            None => visit(None),
+            Some(Text::Bytes(text)) => visit(Some(&text.as_bytes())),
+            Some(Text::Owned(text)) => visit(Some(text.as_bytes())),
         }
     }
 }
 
-fn read_number(table: &Table, key: &str) -> mlua::Result<Option<i64>> {
-    Ok(match table.raw_get::<Value>(key)? {
+fn number_of(value: &Value, key: &str) -> mlua::Result<Option<i64>> {
+    Ok(match value {
         Value::Nil => None,
-        Value::Integer(number) => Some(number),
-        Value::Number(number) if number.is_finite() => Some(number as i64),
+        Value::Integer(number) => Some(*number),
+        Value::Number(number) if number.is_finite() => Some(*number as i64),
         Value::String(text) => {
             let parsed = std::str::from_utf8(&text.as_bytes()).ok().and_then(|t| t.parse().ok());
             Some(parsed.ok_or_else(|| encode_error(&format!("{key} must be a number")))?)
         }
         _ => return Err(encode_error(&format!("{key} must be a number"))),
     })
+}
+
+/// The top-level entries of a message table, read in one pass (message tables hold a few
+/// keys, so one `next` walk beats a lookup per possible header).
+#[derive(Default)]
+struct Entries {
+    uuid: Value,
+    timestamp: Value,
+    type_: Value,
+    logger: Value,
+    severity: Value,
+    payload: Value,
+    env_version: Value,
+    pid: Value,
+    hostname: Value,
+    fields: Value,
+}
+
+impl Entries {
+    fn read(table: &Table) -> mlua::Result<Entries> {
+        let mut entries = Entries::default();
+        table.for_each::<Value, Value>(|key, value| {
+            let Value::String(key) = key else { return Ok(()) };
+            let slot = match &*key.as_bytes() {
+                b"Uuid" => &mut entries.uuid,
+                b"Timestamp" => &mut entries.timestamp,
+                b"Type" => &mut entries.type_,
+                b"Logger" => &mut entries.logger,
+                b"Severity" => &mut entries.severity,
+                b"Payload" => &mut entries.payload,
+                b"EnvVersion" => &mut entries.env_version,
+                b"Pid" => &mut entries.pid,
+                b"Hostname" => &mut entries.hostname,
+                b"Fields" => &mut entries.fields,
+                _ => return Ok(()),
+            };
+            *slot = value;
+            Ok(())
+        })?;
+        Ok(entries)
+    }
 }
 
 /// Appends the protobuf encoding of a message table to `out`.
@@ -104,7 +147,8 @@ pub fn encode_table(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) -> mlua::Result<()> {
-    let uuid = match table.raw_get::<Value>("Uuid")? {
+    let entries = Entries::read(table)?;
+    let uuid = match &entries.uuid {
         Value::String(text) if text.as_bytes().len() == 16 => {
             let mut uuid = [0u8; 16];
             uuid.copy_from_slice(&text.as_bytes());
@@ -118,51 +162,51 @@ pub fn encode_table(
     };
     wire::put_bytes(out, 1, &uuid);
     let defaults = stamp.defaults;
-    let timestamp = match read_number(table, "Timestamp")? {
+    let timestamp = match number_of(&entries.timestamp, "Timestamp")? {
         Some(timestamp) => timestamp,
         None => defaults.and_then(|view| view.timestamp()).unwrap_or_else(crate::message::now_ns),
     };
     wire::put_int(out, 2, timestamp);
     let default_str = |header: StrHeader| defaults.and_then(|view| view.str_header(header));
-    let kind = Text::read(table, "Type")?;
-    kind.with(|value| {
+    Text::with(&text_of(&entries.type_, "Type")?, |value| {
         let value = value.or_else(|| default_str(StrHeader::Type));
         put_prefixed(out, 3, stamp.type_prefix, value);
     });
     match stamp.logger {
         Some(logger) => wire::put_bytes(out, 4, logger),
-        None => Text::read(table, "Logger")?.with(|value| {
+        None => Text::with(&text_of(&entries.logger, "Logger")?, |value| {
             if let Some(value) = value.or_else(|| default_str(StrHeader::Logger)) {
                 wire::put_bytes(out, 4, value);
             }
         }),
     }
     let default_int = |header: IntHeader| defaults.and_then(|view| view.int_header(header));
-    if let Some(severity) = read_number(table, "Severity")?.or_else(|| default_int(IntHeader::Severity)) {
+    let severity = number_of(&entries.severity, "Severity")?;
+    if let Some(severity) = severity.or_else(|| default_int(IntHeader::Severity)) {
         wire::put_int(out, 5, i64::from(severity as i32));
     }
-    Text::read(table, "Payload")?.with(|value| {
+    Text::with(&text_of(&entries.payload, "Payload")?, |value| {
         if let Some(value) = value {
             wire::put_bytes(out, 6, value);
         }
     });
-    Text::read(table, "EnvVersion")?.with(|value| {
+    Text::with(&text_of(&entries.env_version, "EnvVersion")?, |value| {
         if let Some(value) = value {
             wire::put_bytes(out, 7, value);
         }
     });
-    if let Some(pid) = read_number(table, "Pid")?.or_else(|| default_int(IntHeader::Pid)) {
+    if let Some(pid) = number_of(&entries.pid, "Pid")?.or_else(|| default_int(IntHeader::Pid)) {
         wire::put_int(out, 8, i64::from(pid as i32));
     }
     match stamp.hostname {
         Some(hostname) => wire::put_bytes(out, 9, hostname),
-        None => Text::read(table, "Hostname")?.with(|value| {
+        None => Text::with(&text_of(&entries.hostname, "Hostname")?, |value| {
             if let Some(value) = value.or_else(|| default_str(StrHeader::Hostname)) {
                 wire::put_bytes(out, 9, value);
             }
         }),
     }
-    match table.raw_get::<Value>("Fields")? {
+    match entries.fields {
         Value::Nil => Ok(()),
         Value::Table(fields) => encode_fields(&fields, out, scratch),
         _ => Err(encode_error("Fields must be a table")),
@@ -202,8 +246,7 @@ fn encode_fields(fields: &Table, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> ml
         return Ok(());
     }
     let mut count = 0usize;
-    for pair in fields.pairs::<Value, Value>() {
-        let (key, value) = pair?;
+    fields.for_each::<Value, Value>(|key, value| {
         count += 1;
         if count > FIELDS_MAX {
             return Err(encode_error("too many fields"));
@@ -211,9 +254,8 @@ fn encode_fields(fields: &Table, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> ml
         let Value::String(name) = key else {
             return Err(encode_error("field names must be strings"));
         };
-        encode_field(&name.as_bytes(), &value, false, out, scratch)?;
-    }
-    Ok(())
+        encode_field(&name.as_bytes(), &value, false, out, scratch)
+    })
 }
 
 /// Encodes one field from its table value. `object` says the value is an array-form entry
@@ -226,7 +268,7 @@ fn encode_field(
     scratch: &mut Vec<u8>,
 ) -> mlua::Result<()> {
     let (values, value_type, representation) = match value {
-        Value::Table(table) if object || table.contains_key("value")? => {
+        Value::Table(table) if object || !table.raw_get::<Value>("value")?.is_nil() => {
             let value_type = match table.raw_get::<Value>("value_type")? {
                 Value::Nil => None,
                 Value::Integer(number) => Some(number),
@@ -238,13 +280,13 @@ fn encode_field(
                 Value::String(text) => Some(text),
                 _ => return Err(encode_error("representation must be a string")),
             };
-            (table.raw_get::<Value>("value")?, value_type, representation)
+            (Cow::Owned(table.raw_get::<Value>("value")?), value_type, representation)
         }
-        other => (other.clone(), None, None),
+        other => (Cow::Borrowed(other), None, None),
     };
     scratch.clear();
     wire::put_bytes(scratch, 1, name);
-    let write_values = |value_type: i64, scratch: &mut Vec<u8>| match &values {
+    let write_values = |value_type: i64, scratch: &mut Vec<u8>| match &*values {
         Value::Table(array) => {
             let count = array.raw_len();
             if count > FIELD_VALUES_MAX {
@@ -297,50 +339,65 @@ fn put_values(field: &mut Vec<u8>, value_type: i64, items: &[Value]) -> mlua::Re
             for item in items {
                 match item {
                     Value::String(text) => wire::put_bytes(field, tag, &text.as_bytes()),
-                    Value::Integer(number) => wire::put_bytes(field, tag, number.to_string().as_bytes()),
-                    Value::Number(number) => wire::put_bytes(field, tag, number.to_string().as_bytes()),
+                    Value::Integer(number) => {
+                        wire::put_bytes(field, tag, number.to_string().as_bytes())
+                    }
+                    Value::Number(number) => {
+                        wire::put_bytes(field, tag, number.to_string().as_bytes())
+                    }
                     Value::Nil => {}
                     _ => return Err(mismatch()),
                 }
             }
         }
         VALUE_TYPE_INTEGER | VALUE_TYPE_BOOL => {
-            let mut numbers = Vec::with_capacity(items.len());
-            for item in items {
-                let number = match (value_type, item) {
-                    (VALUE_TYPE_INTEGER, Value::Integer(number)) => *number as u64,
-                    (VALUE_TYPE_INTEGER, Value::Number(number)) => *number as i64 as u64,
-                    (VALUE_TYPE_BOOL, Value::Boolean(flag)) => u64::from(*flag),
-                    (_, Value::Nil) => continue,
+            // Two passes (length, then values) so the packed run needs no buffer.
+            let varint = |item: &Value| -> mlua::Result<Option<u64>> {
+                Ok(match (value_type, item) {
+                    (VALUE_TYPE_INTEGER, Value::Integer(number)) => Some(*number as u64),
+                    (VALUE_TYPE_INTEGER, Value::Number(number)) => Some(*number as i64 as u64),
+                    (VALUE_TYPE_BOOL, Value::Boolean(flag)) => Some(u64::from(*flag)),
+                    (_, Value::Nil) => None,
                     _ => return Err(mismatch()),
-                };
-                numbers.push(number);
+                })
+            };
+            let mut length = 0usize;
+            for item in items {
+                if let Some(number) = varint(item)? {
+                    length += wire::varint_len(number);
+                }
             }
-            if !numbers.is_empty() {
+            if length > 0 {
                 let tag = if value_type == VALUE_TYPE_INTEGER { 6 } else { 8 };
-                let length: usize = numbers.iter().map(|&number| wire::varint_len(number)).sum();
                 wire::put_key(field, tag, wire::WIRE_LEN);
                 wire::put_varint(field, length as u64);
-                for number in numbers {
-                    wire::put_varint(field, number);
+                for item in items {
+                    if let Some(number) = varint(item)? {
+                        wire::put_varint(field, number);
+                    }
                 }
             }
         }
         _ => {
-            let mut numbers = Vec::with_capacity(items.len());
-            for item in items {
-                match item {
-                    Value::Integer(number) => numbers.push(*number as f64),
-                    Value::Number(number) => numbers.push(*number),
-                    Value::Nil => {}
+            let double = |item: &Value| -> mlua::Result<Option<f64>> {
+                Ok(match item {
+                    Value::Integer(number) => Some(*number as f64),
+                    Value::Number(number) => Some(*number),
+                    Value::Nil => None,
                     _ => return Err(mismatch()),
-                }
+                })
+            };
+            let mut count = 0usize;
+            for item in items {
+                count += usize::from(double(item)?.is_some());
             }
-            if !numbers.is_empty() {
+            if count > 0 {
                 wire::put_key(field, 7, wire::WIRE_LEN);
-                wire::put_varint(field, (numbers.len() * 8) as u64);
-                for number in numbers {
-                    field.extend_from_slice(&number.to_le_bytes());
+                wire::put_varint(field, (count * 8) as u64);
+                for item in items {
+                    if let Some(number) = double(item)? {
+                        field.extend_from_slice(&number.to_le_bytes());
+                    }
                 }
             }
         }
