@@ -73,7 +73,13 @@ fn config(dir: &Path, name: &str, script: &str) -> SandboxConfig {
     SandboxConfig::new(path)
 }
 
-fn bench_filter(dir: &Path, host: &HostInfo, name: &'static str, script: &str, count: u64) -> Result {
+fn bench_filter(
+    dir: &Path,
+    host: &HostInfo,
+    name: &'static str,
+    script: &str,
+    count: u64,
+) -> Result {
     let mut filter = SandboxFilter::new(name, &config(dir, name, script), host).expect("filter");
     let record = Message {
         uuid: vec![3; 16],
@@ -96,14 +102,28 @@ fn bench_filter(dir: &Path, host: &HostInfo, name: &'static str, script: &str, c
         filter.process_message(&view, &mut sink).expect("process");
     }
     let seconds = started.elapsed().as_secs_f64();
-    Result { name, count, seconds, unit: "messages/s", target: (name == "counter_filter").then_some(2e6) }
+    Result {
+        name,
+        count,
+        seconds,
+        unit: "messages/s",
+        target: (name == "counter_filter").then_some(2e6),
+    }
 }
 
 fn bench_decoder(dir: &Path, host: &HostInfo, count: u64) -> Result {
     let mut decoder = SandboxDecoder::new("lpeg_decoder", &config(dir, "decoder", DECODER), host)
         .expect("decoder");
     let lines: Vec<String> = (0..64)
-        .map(|i| format!("10.0.{}.{} GET /path/{i} {} {}", i % 7, i, 200 + (i % 3) * 100, 1000 + i))
+        .map(|i| {
+            format!(
+                "10.0.{}.{} GET /path/{i} {} {}",
+                i % 7,
+                i,
+                200 + (i % 3) * 100,
+                1000 + i
+            )
+        })
         .collect();
     let meta = LineMeta {
         type_: b"file".to_vec().into(),
@@ -114,8 +134,15 @@ fn bench_decoder(dir: &Path, host: &HostInfo, count: u64) -> Result {
     let mut run = |n: u64, out: &mut Vec<u8>| {
         for i in 0..n {
             let line = &lines[(i % 64) as usize];
-            let view = LineView { payload: line.as_bytes(), uuid: [1; 16], timestamp: 5, meta: &meta };
-            let decoded = decoder.decode(&MessageView::Line(view), out).expect("decode");
+            let view = LineView {
+                payload: line.as_bytes(),
+                uuid: [1; 16],
+                timestamp: 5,
+                meta: &meta,
+            };
+            let decoded = decoder
+                .decode(&MessageView::Line(view), out)
+                .expect("decode");
             assert_eq!(decoded, Decoded::Messages(1));
             if out.len() > 32 * 1024 {
                 out.clear();
@@ -126,11 +153,19 @@ fn bench_decoder(dir: &Path, host: &HostInfo, count: u64) -> Result {
     let started = Instant::now();
     run(count, &mut out);
     let seconds = started.elapsed().as_secs_f64();
-    Result { name: "lpeg_decoder", count, seconds, unit: "lines/s", target: Some(5e5) }
+    Result {
+        name: "lpeg_decoder",
+        count,
+        seconds,
+        unit: "lines/s",
+        target: Some(5e5),
+    }
 }
 
 fn read_trimmed(path: &str) -> String {
-    std::fs::read_to_string(path).map(|text| text.trim().to_string()).unwrap_or_else(|_| "unknown".into())
+    std::fs::read_to_string(path)
+        .map(|text| text.trim().to_string())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn cpu_model() -> String {
@@ -169,36 +204,72 @@ fn main() {
     let scale = if quick { 10 } else { 1 };
     let dir = std::env::temp_dir().join(format!("gyges-bench-sandbox-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let host = HostInfo { base_dir: dir.join("base"), share_dir: dir.clone(), ..HostInfo::default() };
+    let host = HostInfo {
+        base_dir: dir.join("base"),
+        share_dir: dir.clone(),
+        ..HostInfo::default()
+    };
     let hostname = read_trimmed("/proc/sys/kernel/hostname");
     let date = today();
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut report = String::new();
     let _ = writeln!(report, "# Lua sandbox benchmark\n");
     let _ = writeln!(report, "- date: {date}");
     let _ = writeln!(report, "- host: {hostname}");
     let _ = writeln!(report, "- cpu: {} ({cores} cores online)", cpu_model());
-    let _ = writeln!(report, "- kernel: {}", read_trimmed("/proc/sys/kernel/osrelease"));
-    let _ = writeln!(report, "- build: `cargo bench --bench sandbox` (release, thin LTO), mlua 0.12 / Lua 5.4 vendored, Debian lpeg 1.0.2");
-    let _ = writeln!(report, "- quick mode: {quick}; one thread, one sandbox at a time\n");
+    let _ = writeln!(
+        report,
+        "- kernel: {}",
+        read_trimmed("/proc/sys/kernel/osrelease")
+    );
+    let _ = writeln!(
+        report,
+        "- build: `cargo bench --bench sandbox` (release, thin LTO), mlua 0.12 / Lua 5.4 \
+         vendored, Debian lpeg 1.0.2"
+    );
+    let _ = writeln!(
+        report,
+        "- quick mode: {quick}; one thread, one sandbox at a time\n"
+    );
     // `GYGES_BENCH_ONLY=<name>` runs one benchmark (for profiling).
     let only = std::env::var("GYGES_BENCH_ONLY").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|only| only == name);
     let mut results = Vec::new();
     if wanted("counter_filter") {
-        results.push(bench_filter(&dir, &host, "counter_filter", COUNTER, 4_000_000 / scale));
+        results.push(bench_filter(
+            &dir,
+            &host,
+            "counter_filter",
+            COUNTER,
+            4_000_000 / scale,
+        ));
     }
     if wanted("read_type_filter") {
-        results.push(bench_filter(&dir, &host, "read_type_filter", BY_TYPE, 4_000_000 / scale));
+        results.push(bench_filter(
+            &dir,
+            &host,
+            "read_type_filter",
+            BY_TYPE,
+            4_000_000 / scale,
+        ));
     }
     if wanted("lpeg_decoder") {
         results.push(bench_decoder(&dir, &host, 2_000_000 / scale));
     }
-    let _ = writeln!(report, "| benchmark | iterations | seconds | rate | target | ns/op |");
+    let _ = writeln!(
+        report,
+        "| benchmark | iterations | seconds | rate | target | ns/op |"
+    );
     let _ = writeln!(report, "|---|---|---|---|---|---|");
     for result in &results {
         let target = result.target.map_or("-".to_string(), |target| {
-            let verdict = if result.rate() >= target { "met" } else { "MISSED" };
+            let verdict = if result.rate() >= target {
+                "met"
+            } else {
+                "MISSED"
+            };
             format!("{:.0} k ({verdict})", target / 1e3)
         });
         let _ = writeln!(

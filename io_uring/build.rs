@@ -24,16 +24,23 @@ fn main() {
     candidates.push(Path::new("/usr/lib").join(&multiarch));
     candidates.push(PathBuf::from("/usr/lib"));
     candidates.push(PathBuf::from("/usr/local/lib"));
-    let found = candidates.iter().find(|dir| dir.join(LPEG_ARCHIVE).is_file());
+    let found = candidates
+        .iter()
+        .find(|dir| dir.join(LPEG_ARCHIVE).is_file());
     match found {
         Some(dir) => {
-            println!("cargo:rerun-if-changed={}", dir.join(LPEG_ARCHIVE).display());
+            println!(
+                "cargo:rerun-if-changed={}",
+                dir.join(LPEG_ARCHIVE).display()
+            );
             println!("cargo:rustc-link-search=native={}", dir.display());
             println!("cargo:rustc-link-lib=static=lua5.4-lpeg");
         }
         None => {
-            let searched: Vec<String> =
-                candidates.iter().map(|dir| dir.display().to_string()).collect();
+            let searched: Vec<String> = candidates
+                .iter()
+                .map(|dir| dir.display().to_string())
+                .collect();
             panic!(
                 "{LPEG_ARCHIVE} not found in {searched:?}: install Debian's lua-lpeg-dev \
                  (run scripts/setup.sh), set GYGES_LPEG_LIB_DIR, or build without the `lua` \

@@ -69,7 +69,12 @@ mod tests {
     fn lpeg_errors_are_lua_errors() {
         let lua = mlua::Lua::new();
         register_lpeg(&lua).expect("register");
-        let result = lua.load(r#"local lpeg = require "lpeg"; return lpeg.P({})"#).exec();
-        assert!(result.is_err(), "an empty grammar must raise a Lua error, not crash");
+        let result = lua
+            .load(r#"local lpeg = require "lpeg"; return lpeg.P({})"#)
+            .exec();
+        assert!(
+            result.is_err(),
+            "an empty grammar must raise a Lua error, not crash"
+        );
     }
 }

@@ -42,7 +42,9 @@ impl SandboxDecoder {
         config: &SandboxConfig,
         host_info: &HostInfo,
     ) -> Result<SandboxDecoder, SandboxError> {
-        Ok(SandboxDecoder { sandbox: Sandbox::new(SandboxKind::Decoder, name, config, host_info)? })
+        Ok(SandboxDecoder {
+            sandbox: Sandbox::new(SandboxKind::Decoder, name, config, host_info)?,
+        })
     }
 
     /// Decodes one record, appending the resulting messages to `out` as records
@@ -50,7 +52,11 @@ impl SandboxDecoder {
     ///
     /// # Errors
     /// [`Terminated`] when the decoder stopped (now or earlier); `out` is left as it was.
-    pub fn decode(&mut self, record: &MessageView<'_>, out: &mut Vec<u8>) -> Result<Decoded, Terminated> {
+    pub fn decode(
+        &mut self,
+        record: &MessageView<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Decoded, Terminated> {
         let start = out.len();
         let injected_before = self.sandbox.stats().inject_message_count;
         let status = match self.sandbox.process_message(record, out) {
@@ -68,7 +74,9 @@ impl SandboxDecoder {
             }
             CallStatus::Ok if injected > 0 => Ok(Decoded::Messages(injected)),
             CallStatus::Ok if self.sandbox.host().mutated() => {
-                self.sandbox.host().with_message(|message| push_record(out, message));
+                self.sandbox
+                    .host()
+                    .with_message(|message| push_record(out, message));
                 Ok(Decoded::Messages(1))
             }
             CallStatus::Ok => Ok(Decoded::Original),
@@ -96,7 +104,11 @@ impl SandboxDecoder {
     /// Heka's `heka.sandbox-terminated` message for this decoder, once terminated.
     pub fn termination_message(&self) -> Option<Vec<u8>> {
         let reason = self.sandbox.termination_reason()?;
-        Some(terminated_message(self.sandbox.name(), reason, self.sandbox.stats()))
+        Some(terminated_message(
+            self.sandbox.name(),
+            reason,
+            self.sandbox.stats(),
+        ))
     }
 }
 
@@ -115,7 +127,11 @@ mod tests {
         SandboxDecoder::new("Dec", &config, &harness.host).expect("decoder loads")
     }
 
-    fn decode(decoder: &mut SandboxDecoder, bytes: &[u8], out: &mut Vec<u8>) -> Result<Decoded, Terminated> {
+    fn decode(
+        decoder: &mut SandboxDecoder,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<Decoded, Terminated> {
         decoder.decode(&MessageView::Proto(ProtoView::new(bytes)), out)
     }
 
@@ -133,8 +149,13 @@ mod tests {
             "#,
         );
         let mut out = Vec::new();
-        assert_eq!(decode(&mut decoder, &sample(), &mut out), Ok(Decoded::Messages(2)));
-        let messages: Vec<Message> = injected_records(&out).map(|r| Message::decode(r).unwrap()).collect();
+        assert_eq!(
+            decode(&mut decoder, &sample(), &mut out),
+            Ok(Decoded::Messages(2))
+        );
+        let messages: Vec<Message> = injected_records(&out)
+            .map(|r| Message::decode(r).unwrap())
+            .collect();
         let original = Message::decode(&sample()[..]).unwrap();
         assert_eq!(messages[0].timestamp, original.timestamp);
         assert_eq!(messages[0].r#type, original.r#type);
@@ -144,7 +165,11 @@ mod tests {
         assert_eq!(messages[0].pid, original.pid);
         assert_ne!(messages[0].uuid, original.uuid);
         assert_eq!(messages[0].payload.as_deref(), Some("one"));
-        assert_eq!(messages[1].r#type.as_deref(), Some("custom"), "set headers win");
+        assert_eq!(
+            messages[1].r#type.as_deref(),
+            Some("custom"),
+            "set headers win"
+        );
         assert_eq!(messages[1].severity, Some(1));
     }
 
@@ -174,22 +199,53 @@ mod tests {
             "#,
         );
         let mut out = Vec::new();
-        let keep = Message { uuid: vec![1; 16], timestamp: 1, payload: Some("keep".into()), ..Message::default() };
-        assert_eq!(decode(&mut decoder, &keep.encode_to_vec(), &mut out), Ok(Decoded::Original));
+        let keep = Message {
+            uuid: vec![1; 16],
+            timestamp: 1,
+            payload: Some("keep".into()),
+            ..Message::default()
+        };
+        assert_eq!(
+            decode(&mut decoder, &keep.encode_to_vec(), &mut out),
+            Ok(Decoded::Original)
+        );
         assert!(out.is_empty());
-        assert_eq!(decode(&mut decoder, &sample(), &mut out), Ok(Decoded::Messages(1)));
+        assert_eq!(
+            decode(&mut decoder, &sample(), &mut out),
+            Ok(Decoded::Messages(1))
+        );
         let message = Message::decode(injected_records(&out).next().unwrap()).unwrap();
         assert_eq!(message.r#type.as_deref(), Some("rewritten"));
         assert_eq!(message.severity, Some(2));
         assert_eq!(message.uuid[15], 1);
-        let field = |name: &str| message.fields.iter().find(|field| field.name == name).cloned();
-        assert_eq!(field("status").unwrap().value_integer, vec![404, 201], "integer fields stay integer");
-        assert_eq!(field("new").unwrap().value_string, vec!["value".to_string()]);
+        let field = |name: &str| {
+            message
+                .fields
+                .iter()
+                .find(|field| field.name == name)
+                .cloned()
+        };
+        assert_eq!(
+            field("status").unwrap().value_integer,
+            vec![404, 201],
+            "integer fields stay integer"
+        );
+        assert_eq!(
+            field("new").unwrap().value_string,
+            vec!["value".to_string()]
+        );
         assert_eq!(field("new").unwrap().representation.as_deref(), Some("rep"));
-        let tags: Vec<_> = message.fields.iter().filter(|field| field.name == "tags").collect();
+        let tags: Vec<_> = message
+            .fields
+            .iter()
+            .filter(|field| field.name == "tags")
+            .collect();
         assert_eq!(tags.len(), 1, "the first tags field was deleted");
         assert_eq!(tags[0].value_string, vec!["c".to_string()]);
-        assert!(field("ok").unwrap().value_bool.is_empty(), "one value deleted");
+        assert!(
+            field("ok").unwrap().value_bool.is_empty(),
+            "one value deleted"
+        );
     }
 
     #[test]
@@ -206,9 +262,17 @@ mod tests {
             "#,
         );
         let mut out = b"earlier".to_vec();
-        assert_eq!(decode(&mut decoder, &sample(), &mut out), Ok(Decoded::Failed));
+        assert_eq!(
+            decode(&mut decoder, &sample(), &mut out),
+            Ok(Decoded::Failed)
+        );
         assert_eq!(out, b"earlier", "the partial injection is discarded");
-        let fatal = Message { uuid: vec![1; 16], timestamp: 1, payload: Some("fatal".into()), ..Message::default() };
+        let fatal = Message {
+            uuid: vec![1; 16],
+            timestamp: 1,
+            payload: Some("fatal".into()),
+            ..Message::default()
+        };
         let terminated = decode(&mut decoder, &fatal.encode_to_vec(), &mut out).unwrap_err();
         assert_eq!(terminated.reason, "corrupt state");
         assert_eq!(out, b"earlier");

@@ -39,14 +39,20 @@ impl SandboxEncoder {
         config: &SandboxConfig,
         host_info: &HostInfo,
     ) -> Result<SandboxEncoder, SandboxError> {
-        Ok(SandboxEncoder { sandbox: Sandbox::new(SandboxKind::Encoder, name, config, host_info)? })
+        Ok(SandboxEncoder {
+            sandbox: Sandbox::new(SandboxKind::Encoder, name, config, host_info)?,
+        })
     }
 
     /// Encodes one message into `out` (cleared first).
     ///
     /// # Errors
     /// [`Terminated`] when the encoder stopped (now or earlier); `out` is then empty.
-    pub fn encode(&mut self, record: &MessageView<'_>, out: &mut Vec<u8>) -> Result<Encoded, Terminated> {
+    pub fn encode(
+        &mut self,
+        record: &MessageView<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, Terminated> {
         out.clear();
         let status = match self.sandbox.process_message(record, out) {
             Ok(status) => status,
@@ -59,7 +65,9 @@ impl SandboxEncoder {
             CallStatus::Ok if self.sandbox.host().encoder_output() => Ok(Encoded::Bytes),
             CallStatus::Ok => {
                 out.clear();
-                self.sandbox.host().with_message(|message| out.extend_from_slice(message));
+                self.sandbox
+                    .host()
+                    .with_message(|message| out.extend_from_slice(message));
                 Ok(Encoded::Bytes)
             }
             CallStatus::Skipped => {
@@ -94,7 +102,11 @@ impl SandboxEncoder {
     /// Heka's `heka.sandbox-terminated` message for this encoder, once terminated.
     pub fn termination_message(&self) -> Option<Vec<u8>> {
         let reason = self.sandbox.termination_reason()?;
-        Some(terminated_message(self.sandbox.name(), reason, self.sandbox.stats()))
+        Some(terminated_message(
+            self.sandbox.name(),
+            reason,
+            self.sandbox.stats(),
+        ))
     }
 }
 
@@ -110,7 +122,8 @@ mod tests {
     fn encode(script: &str, bytes: &[u8]) -> (Result<Encoded, Terminated>, Vec<u8>) {
         let harness = Harness::new();
         let config = harness.config("encoder", script);
-        let mut encoder = SandboxEncoder::new("Enc", &config, &harness.host).expect("encoder loads");
+        let mut encoder =
+            SandboxEncoder::new("Enc", &config, &harness.host).expect("encoder loads");
         let mut out = b"stale".to_vec();
         let result = encoder.encode(&MessageView::Proto(ProtoView::new(bytes)), &mut out);
         (result, out)
@@ -126,7 +139,10 @@ mod tests {
                 return 0
             end
         "#;
-        assert_eq!(encode(script, &sample()), (Ok(Encoded::Bytes), b"second 200".to_vec()));
+        assert_eq!(
+            encode(script, &sample()),
+            (Ok(Encoded::Bytes), b"second 200".to_vec())
+        );
         let script = r#"
             function process_message()
                 inject_message({Type = "t", Payload = read_message("Payload"), Timestamp = 1})
@@ -136,7 +152,11 @@ mod tests {
         let (result, out) = encode(script, &sample());
         assert_eq!(result, Ok(Encoded::Bytes));
         let message = Message::decode(&out[..]).unwrap();
-        assert_eq!(message.r#type.as_deref(), Some("t"), "encoders are not stamped like filters");
+        assert_eq!(
+            message.r#type.as_deref(),
+            Some("t"),
+            "encoders are not stamped like filters"
+        );
         assert_eq!(message.payload.as_deref(), Some("GET / 200"));
     }
 
@@ -147,7 +167,10 @@ mod tests {
         let script = "function process_message() write_message('Payload', 'changed') return 0 end";
         let (result, out) = encode(script, &sample());
         assert_eq!(result, Ok(Encoded::Bytes));
-        assert_eq!(Message::decode(&out[..]).unwrap().payload.as_deref(), Some("changed"));
+        assert_eq!(
+            Message::decode(&out[..]).unwrap().payload.as_deref(),
+            Some("changed")
+        );
     }
 
     #[test]

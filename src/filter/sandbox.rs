@@ -111,6 +111,10 @@ impl SandboxFilter {
     /// Heka's `heka.sandbox-terminated` message for this filter, once terminated.
     pub fn termination_message(&self) -> Option<Vec<u8>> {
         let reason = self.sandbox.termination_reason()?;
-        Some(terminated_message(self.sandbox.name(), reason, self.sandbox.stats()))
+        Some(terminated_message(
+            self.sandbox.name(),
+            reason,
+            self.sandbox.stats(),
+        ))
     }
 }

@@ -86,7 +86,9 @@ impl Host {
         config: &SandboxConfig,
         host_info: &HostInfo,
     ) -> Host {
-        let hook_interval = config.instruction_limit.min(u64::from(INSTRUCTION_HOOK_INTERVAL));
+        let hook_interval = config
+            .instruction_limit
+            .min(u64::from(INSTRUCTION_HOOK_INTERVAL));
         Host {
             kind,
             name: name.to_string(),
@@ -126,7 +128,10 @@ impl Host {
 
     /// The current record's bytes (after any `write_message`).
     pub(crate) fn with_message<R>(&self, visit: impl FnOnce(&[u8]) -> R) -> Option<R> {
-        self.message.try_borrow().ok().map(|message| visit(&message))
+        self.message
+            .try_borrow()
+            .ok()
+            .map(|message| visit(&message))
     }
 
     /// Whether `write_message` changed the record during the last call.
@@ -226,7 +231,8 @@ impl Host {
 
     /// Bytes that native storage may still take: what the Lua state leaves of memory_limit.
     pub(crate) fn native_budget(&self, lua: &Lua) -> usize {
-        self.memory_limit.saturating_sub(lua.used_memory() + self.native_bytes.get())
+        self.memory_limit
+            .saturating_sub(lua.used_memory() + self.native_bytes.get())
     }
 
     fn note_output(&self, bytes: usize) {
@@ -274,9 +280,12 @@ pub(crate) fn install(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
     let read = Rc::clone(host);
     globals.raw_set(
         "read_message",
-        lua.create_function(move |lua, (name, field_index, array_index): (mlua::LuaString, Option<i64>, Option<i64>)| {
-            read_message(lua, &read, &name.as_bytes(), field_index, array_index)
-        })?,
+        lua.create_function(
+            move |lua, args: (mlua::LuaString, Option<i64>, Option<i64>)| {
+                let (name, field_index, array_index) = args;
+                read_message(lua, &read, &name.as_bytes(), field_index, array_index)
+            },
+        )?,
     )?;
     let config = Rc::clone(host);
     globals.raw_set(
@@ -295,12 +304,16 @@ pub(crate) fn install(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
     let add = Rc::clone(host);
     globals.raw_set(
         "add_to_payload",
-        lua.create_function(move |lua, values: Variadic<Value>| append_payload(lua, &add, &values))?,
+        lua.create_function(move |lua, values: Variadic<Value>| {
+            append_payload(lua, &add, &values)
+        })?,
     )?;
     let payload = Rc::clone(host);
     globals.raw_set(
         "inject_payload",
-        lua.create_function(move |lua, values: Variadic<Value>| inject_payload(lua, &payload, values))?,
+        lua.create_function(move |lua, values: Variadic<Value>| {
+            inject_payload(lua, &payload, values)
+        })?,
     )?;
     let inject = Rc::clone(host);
     globals.raw_set(
@@ -309,7 +322,9 @@ pub(crate) fn install(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
     )?;
     globals.raw_set(
         "decode_message",
-        lua.create_function(|lua, bytes: mlua::LuaString| protobuf::decode_to_table(lua, &bytes.as_bytes()))?,
+        lua.create_function(|lua, bytes: mlua::LuaString| {
+            protobuf::decode_to_table(lua, &bytes.as_bytes())
+        })?,
     )?;
     let encode = Rc::clone(host);
     globals.raw_set(
@@ -322,9 +337,16 @@ pub(crate) fn install(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
         let write = Rc::clone(host);
         globals.raw_set(
             "write_message",
-            lua.create_function(move |_, args: (mlua::LuaString, Value, Option<mlua::LuaString>, Option<i64>, Option<i64>)| {
-                write_message(&write, args)
-            })?,
+            lua.create_function(
+                move |_,
+                      args: (
+                    mlua::LuaString,
+                    Value,
+                    Option<mlua::LuaString>,
+                    Option<i64>,
+                    Option<i64>,
+                )| { write_message(&write, args) },
+            )?,
         )?;
     }
     Ok(())
@@ -363,7 +385,9 @@ fn read_message(
         b"Hostname" => text(view.str_header(StrHeader::Hostname)),
         b"Uuid" => text(view.uuid()),
         b"Timestamp" => Ok(view.timestamp().map_or(Value::Nil, Value::Integer)),
-        b"Severity" => Ok(Value::Integer(view.int_header(IntHeader::Severity).unwrap_or(7))),
+        b"Severity" => Ok(Value::Integer(
+            view.int_header(IntHeader::Severity).unwrap_or(7),
+        )),
         b"Pid" => Ok(Value::Integer(view.int_header(IntHeader::Pid).unwrap_or(0))),
         b"raw" => text(Some(&message)),
         b"size" => Ok(Value::Integer(message.len() as i64)),
@@ -373,11 +397,16 @@ fn read_message(
             text(Some(&framed))
         }
         _ => {
-            let Some(field_name) = name.strip_prefix(b"Fields[").and_then(|rest| rest.strip_suffix(b"]"))
+            let Some(field_name) = name
+                .strip_prefix(b"Fields[")
+                .and_then(|rest| rest.strip_suffix(b"]"))
             else {
                 return Ok(Value::Nil);
             };
-            match view.field(field_name, field_index).and_then(|field| field.value(array_index)) {
+            match view
+                .field(field_name, field_index)
+                .and_then(|field| field.value(array_index))
+            {
                 Some(value) => protobuf::field_value_to_lua(lua, value),
                 None => Ok(Value::Nil),
             }
@@ -435,7 +464,9 @@ fn inject_payload(lua: &Lua, host: &Host, values: Variadic<Value>) -> mlua::Resu
     let text_arg = |index: usize, default: &'static str| -> mlua::Result<Vec<u8>> {
         match values.get(index) {
             None | Some(Value::Nil) => Ok(default.as_bytes().to_vec()),
-            Some(Value::String(text)) if text.as_bytes().is_empty() => Ok(default.as_bytes().to_vec()),
+            Some(Value::String(text)) if text.as_bytes().is_empty() => {
+                Ok(default.as_bytes().to_vec())
+            }
             Some(Value::String(text)) => Ok(text.as_bytes().to_vec()),
             Some(_) => Err(mlua::Error::runtime(format!(
                 "inject_payload() argument {} must be a string",
@@ -466,7 +497,9 @@ fn inject_payload(lua: &Lua, host: &Host, values: Variadic<Value>) -> mlua::Resu
     let original = host.message.try_borrow().map_err(reentrant)?;
     let view = ProtoView::new(&original);
     let defaults = (host.kind == SandboxKind::Decoder && !original.is_empty()).then_some(&view);
-    let timestamp = defaults.and_then(|view| view.timestamp()).unwrap_or_else(crate::message::now_ns);
+    let timestamp = defaults
+        .and_then(|view| view.timestamp())
+        .unwrap_or_else(crate::message::now_ns);
     crate::message::wire::put_int(message, 2, timestamp);
     let (type_, logger, hostname) = match defaults {
         Some(view) => (
@@ -480,7 +513,13 @@ fn inject_payload(lua: &Lua, host: &Host, values: Variadic<Value>) -> mlua::Resu
     crate::message::wire::put_bytes(message, 4, logger);
     crate::message::wire::put_bytes(message, 6, &payload);
     crate::message::wire::put_bytes(message, 9, hostname);
-    protobuf::put_string_field(field, message, b"payload_type", &payload_type, b"file-extension");
+    protobuf::put_string_field(
+        field,
+        message,
+        b"payload_type",
+        &payload_type,
+        b"file-extension",
+    );
     protobuf::put_string_field(field, message, b"payload_name", &payload_name, b"");
     payload.clear();
     drop(original);
@@ -501,9 +540,10 @@ fn inject_message(host: &Host, value: Value) -> mlua::Result<()> {
             type_prefix: Some(FILTER_TYPE_PREFIX),
             defaults: None,
         },
-        SandboxKind::Decoder if !original.is_empty() => {
-            Stamp { defaults: Some(&original_view), ..Stamp::default() }
-        }
+        SandboxKind::Decoder if !original.is_empty() => Stamp {
+            defaults: Some(&original_view),
+            ..Stamp::default()
+        },
         _ => Stamp::default(),
     };
     match value {
@@ -516,7 +556,9 @@ fn inject_message(host: &Host, value: Value) -> mlua::Result<()> {
             let bytes = bytes.as_bytes();
             let view = ProtoView::new(&bytes);
             if view.validate().is_err() {
-                return Err(mlua::Error::runtime("inject_message() protobuf unmarshal failed"));
+                return Err(mlua::Error::runtime(
+                    "inject_message() protobuf unmarshal failed",
+                ));
             }
             if host.kind == SandboxKind::Filter {
                 protobuf::restamp(&view, &stamp, message);
@@ -547,13 +589,24 @@ fn prefix_error(function: &str, error: mlua::Error) -> mlua::Error {
     }
 }
 
-fn encode_message(lua: &Lua, host: &Host, table: &Table, framed: bool) -> mlua::Result<mlua::LuaString> {
+fn encode_message(
+    lua: &Lua,
+    host: &Host,
+    table: &Table,
+    framed: bool,
+) -> mlua::Result<mlua::LuaString> {
     let mut message = Vec::with_capacity(256);
     let mut field = Vec::new();
     {
         let mut uuids = host.uuids.try_borrow_mut().map_err(reentrant)?;
-        protobuf::encode_table(table, &Stamp::default(), &mut uuids, &mut message, &mut field)
-            .map_err(|error| prefix_error("encode_message()", error))?;
+        protobuf::encode_table(
+            table,
+            &Stamp::default(),
+            &mut uuids,
+            &mut message,
+            &mut field,
+        )
+        .map_err(|error| prefix_error("encode_message()", error))?;
     }
     if message.len() > host.output_limit {
         return Err(host.abort_with(ABORT_OUTPUT));
@@ -620,8 +673,14 @@ fn write_message(
             None => return Err(fail("Uuid must be a string")),
         })),
         b"Timestamp" => Some(HeaderChange::Timestamp(integer()?)),
-        b"Severity" => Some(HeaderChange::Int(IntHeader::Severity, i64::from(integer()? as i32))),
-        b"Pid" => Some(HeaderChange::Int(IntHeader::Pid, i64::from(integer()? as i32))),
+        b"Severity" => Some(HeaderChange::Int(
+            IntHeader::Severity,
+            i64::from(integer()? as i32),
+        )),
+        b"Pid" => Some(HeaderChange::Int(
+            IntHeader::Pid,
+            i64::from(integer()? as i32),
+        )),
         _ => None,
     };
     let string_header = match &*name {
@@ -645,8 +704,9 @@ fn write_message(
             _ => return Err(fail("expected a string")),
         };
         protobuf::rewrite_header(&view, &HeaderChange::Text(header, bytes), out);
-    } else if let Some(field_name) =
-        name.strip_prefix(b"Fields[").and_then(|rest| rest.strip_suffix(b"]"))
+    } else if let Some(field_name) = name
+        .strip_prefix(b"Fields[")
+        .and_then(|rest| rest.strip_suffix(b"]"))
     {
         let field_value = match &value {
             Value::Nil => None,
@@ -668,7 +728,6 @@ fn write_message(
     } else {
         return Err(fail("unknown variable name"));
     }
-    drop(view);
     std::mem::swap(&mut *message, out);
     host.mutated.set(true);
     Ok(())

@@ -100,7 +100,8 @@ pub struct CircularBuffer {
 
 impl Drop for CircularBuffer {
     fn drop(&mut self) {
-        self.native_bytes.set(self.native_bytes.get().saturating_sub(self.charged_bytes));
+        self.native_bytes
+            .set(self.native_bytes.get().saturating_sub(self.charged_bytes));
     }
 }
 
@@ -130,8 +131,11 @@ impl CircularBuffer {
         }
         let rows = rows as usize;
         let columns = columns as usize;
-        let cell_count = rows.checked_mul(columns * 2).ok_or_else(|| bad_argument(1, "too many rows"))?;
-        let charged_bytes = Self::bytes_for(rows, columns).ok_or_else(|| bad_argument(1, "too many rows"))?;
+        let cell_count = rows
+            .checked_mul(columns * 2)
+            .ok_or_else(|| bad_argument(1, "too many rows"))?;
+        let charged_bytes =
+            Self::bytes_for(rows, columns).ok_or_else(|| bad_argument(1, "too many rows"))?;
         let headers = (0..columns)
             .map(|column| Header {
                 name: format!("Column_{}", column + 1),
@@ -157,7 +161,9 @@ impl CircularBuffer {
 
     /// Native bytes a buffer of this size takes.
     pub fn bytes_for(rows: usize, columns: usize) -> Option<usize> {
-        rows.checked_mul(columns)?.checked_mul(16)?.checked_add(columns * 48 + 256)
+        rows.checked_mul(columns)?
+            .checked_mul(16)?
+            .checked_add(columns * 48 + 256)
     }
 
     fn start_time(&self) -> i64 {
@@ -230,7 +236,11 @@ impl CircularBuffer {
         match self.headers[column].aggregation {
             Aggregation::Sum => {
                 let delta = &mut self.cells[at + 1];
-                *delta = if delta.is_nan() { value } else { *delta + value };
+                *delta = if delta.is_nan() {
+                    value
+                } else {
+                    *delta + value
+                };
             }
             Aggregation::Min | Aggregation::Max => self.cells[at + 1] = new,
             Aggregation::None => {}
@@ -253,7 +263,11 @@ impl CircularBuffer {
                 let change = if old.is_finite() { value - old } else { value };
                 if !(old.is_finite() && change == 0.0) {
                     let delta = &mut self.cells[at + 1];
-                    *delta = if delta.is_nan() { change } else { *delta + change };
+                    *delta = if delta.is_nan() {
+                        change
+                    } else {
+                        *delta + change
+                    };
                 }
             }
             Aggregation::Min => {
@@ -280,7 +294,11 @@ impl CircularBuffer {
     }
 
     /// The rows from `start` to `end` (inclusive, ns), or `None` if either is outside.
-    fn range(&mut self, start: Option<f64>, end: Option<f64>) -> mlua::Result<Option<(usize, usize)>> {
+    fn range(
+        &mut self,
+        start: Option<f64>,
+        end: Option<f64>,
+    ) -> mlua::Result<Option<(usize, usize)>> {
         let start = start.unwrap_or(self.start_time() as f64 * 1e9);
         let end = end.unwrap_or(self.current_time as f64 * 1e9);
         if end < start {
@@ -291,7 +309,12 @@ impl CircularBuffer {
         Ok(first.zip(last))
     }
 
-    fn range_values(&self, (first, last): (usize, usize), column: usize, offset: usize) -> Vec<f64> {
+    fn range_values(
+        &self,
+        (first, last): (usize, usize),
+        column: usize,
+        offset: usize,
+    ) -> Vec<f64> {
         let mut values = Vec::new();
         let mut row = first;
         loop {
@@ -313,11 +336,20 @@ impl CircularBuffer {
             "avg" => sum / count,
             "sd" => {
                 let mean = sum / count;
-                (present.map(|value| (value - mean) * (value - mean)).sum::<f64>() / count).sqrt()
+                (present
+                    .map(|value| (value - mean) * (value - mean))
+                    .sum::<f64>()
+                    / count)
+                    .sqrt()
             }
             "min" => present.reduce(f64::min).unwrap_or(f64::NAN),
             "max" => present.reduce(f64::max).unwrap_or(f64::NAN),
-            _ => return Err(bad_argument(2, "invalid option; expected sum|avg|sd|min|max")),
+            _ => {
+                return Err(bad_argument(
+                    2,
+                    "invalid option; expected sum|avg|sd|min|max",
+                ))
+            }
         })
     }
 
@@ -356,7 +388,14 @@ impl CircularBuffer {
         Ok(column)
     }
 
-    fn annotate(&mut self, ns: f64, column: i64, kind: &[u8], text: &[u8], delta: bool) -> mlua::Result<()> {
+    fn annotate(
+        &mut self,
+        ns: f64,
+        column: i64,
+        kind: &[u8],
+        text: &[u8],
+        delta: bool,
+    ) -> mlua::Result<()> {
         let row = self.check_row(ns, false);
         let column = self.column(column, 3)?;
         let alert = match kind {
@@ -368,8 +407,13 @@ impl CircularBuffer {
             return Ok(());
         }
         let kept = &text[..text.len().min(ANNOTATION_BYTES_MAX)];
-        let annotation = Annotation { alert, text: String::from_utf8_lossy(kept).into_owned(), delta };
-        self.annotations.insert((self.row_time(ns), column + 1), annotation);
+        let annotation = Annotation {
+            alert,
+            text: String::from_utf8_lossy(kept).into_owned(),
+            delta,
+        };
+        self.annotations
+            .insert((self.row_time(ns), column + 1), annotation);
         Ok(())
     }
 
@@ -435,7 +479,8 @@ impl CircularBuffer {
         for step in 1..=self.rows {
             let row = (self.current_row + step) % self.rows;
             let first = self.index(row, 0);
-            let dirty = (0..self.columns).any(|column| !self.cells[first + column * 2 + 1].is_nan());
+            let dirty =
+                (0..self.columns).any(|column| !self.cells[first + column * 2 + 1].is_nan());
             if dirty {
                 let _ = write!(out, "{time}");
                 for column in 0..self.columns {
@@ -468,7 +513,11 @@ impl CircularBuffer {
             }
             written = true;
             let short = if annotation.alert { 'a' } else { 'i' };
-            let _ = write!(out, "{{\"x\":{},\"col\":{column},\"shortText\":\"{short}\",\"text\":\"", time * 1000);
+            let _ = write!(
+                out,
+                "{{\"x\":{},\"col\":{column},\"shortText\":\"{short}\",\"text\":\"",
+                time * 1000
+            );
             escape_json(annotation.text.as_bytes(), out);
             out.extend_from_slice(b"\"}");
         }
@@ -492,7 +541,11 @@ impl CircularBuffer {
                 header.aggregation.name()
             );
         }
-        let _ = write!(out, "{key}:fromstring(\"{} {}", self.current_time, self.current_row);
+        let _ = write!(
+            out,
+            "{key}:fromstring(\"{} {}",
+            self.current_time, self.current_row
+        );
         for pair in self.cells.chunks_exact(2) {
             let _ = write!(out, " {:e}", pair[0]);
         }
@@ -511,7 +564,12 @@ impl CircularBuffer {
         }
         out.extend_from_slice(b"\")\n");
         for ((time, column), annotation) in &self.annotations {
-            let _ = write!(out, "{key}:annotate({}, {column}, \"{}\", ", time * 1_000_000_000, if annotation.alert { "alert" } else { "info" });
+            let _ = write!(
+                out,
+                "{key}:annotate({}, {column}, \"{}\", ",
+                time * 1_000_000_000,
+                if annotation.alert { "alert" } else { "info" }
+            );
             super::preserve::push_lua_string(annotation.text.as_bytes(), out);
             let _ = writeln!(out, ", {})", annotation.delta);
         }
@@ -519,19 +577,29 @@ impl CircularBuffer {
 
     /// Restores values (and pending deltas) written by [`CircularBuffer::serialize`] or by
     /// Heka's sandbox: `"<current_time> <current_row> <rows×columns values> [<time> <deltas>]*"`.
-    fn from_string(&mut self, text: &[u8]) -> mlua::Result<()> {
-        let text = std::str::from_utf8(text).map_err(|_| mlua::Error::runtime("fromstring() invalid text"))?;
+    fn restore_text(&mut self, text: &[u8]) -> mlua::Result<()> {
+        let text = std::str::from_utf8(text)
+            .map_err(|_| mlua::Error::runtime("fromstring() invalid text"))?;
         let mut tokens = text.split_ascii_whitespace();
         let bad = |what: &str| mlua::Error::runtime(format!("fromstring() {what}"));
-        let current_time: i64 = tokens.next().and_then(|t| t.parse().ok()).ok_or_else(|| bad("invalid time/row"))?;
-        let current_row: usize = tokens.next().and_then(|t| t.parse().ok()).ok_or_else(|| bad("invalid time/row"))?;
+        let current_time: i64 = tokens
+            .next()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("invalid time/row"))?;
+        let current_row: usize = tokens
+            .next()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| bad("invalid time/row"))?;
         if current_row >= self.rows {
             return Err(bad("invalid time/row"));
         }
         let cell_count = self.rows * self.columns;
         let mut values = Vec::with_capacity(cell_count);
         for _ in 0..cell_count {
-            let value = tokens.next().and_then(|t| t.parse::<f64>().ok()).ok_or_else(|| bad("too few values"))?;
+            let value = tokens
+                .next()
+                .and_then(|t| t.parse::<f64>().ok())
+                .ok_or_else(|| bad("too few values"))?;
             values.push(value);
         }
         self.current_time = current_time;
@@ -540,7 +608,9 @@ impl CircularBuffer {
             pair[0] = value;
             pair[1] = f64::NAN;
         }
-        let rest: Vec<f64> = tokens.map(|t| t.parse::<f64>().map_err(|_| bad("invalid delta"))).collect::<mlua::Result<_>>()?;
+        let rest: Vec<f64> = tokens
+            .map(|t| t.parse::<f64>().map_err(|_| bad("invalid delta")))
+            .collect::<mlua::Result<_>>()?;
         if rest.len() % (self.columns + 1) != 0 {
             return Err(bad("invalid delta"));
         }
@@ -581,34 +651,63 @@ fn bytes(value: &mlua::LuaString) -> Vec<u8> {
 
 impl UserData for CircularBuffer {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method_mut("add", |_, this, (ns, column, value): (f64, i64, f64)| this.add(ns, column, value));
-        methods.add_method_mut("set", |_, this, (ns, column, value): (f64, i64, f64)| this.set(ns, column, value));
-        methods.add_method_mut("get", |_, this, (ns, column): (f64, i64)| this.get(ns, column, 0));
-        methods.add_method_mut("get_delta", |_, this, (ns, column): (f64, i64)| this.get(ns, column, 1));
+        methods.add_method_mut("add", |_, this, (ns, column, value): (f64, i64, f64)| {
+            this.add(ns, column, value)
+        });
+        methods.add_method_mut("set", |_, this, (ns, column, value): (f64, i64, f64)| {
+            this.set(ns, column, value)
+        });
+        methods.add_method_mut("get", |_, this, (ns, column): (f64, i64)| {
+            this.get(ns, column, 0)
+        });
+        methods.add_method_mut("get_delta", |_, this, (ns, column): (f64, i64)| {
+            this.get(ns, column, 1)
+        });
         for (name, offset) in [("get_range", 0usize), ("get_range_delta", 1)] {
-            methods.add_method_mut(name, move |lua, this, (column, start, end): (i64, Option<f64>, Option<f64>)| {
-                let column = this.column(column, 2)?;
-                let Some(rows) = this.range(start, end)? else { return Ok(Value::Nil) };
-                let values = this.range_values(rows, column, offset);
-                Ok(Value::Table(lua.create_sequence_from(values)?))
-            });
+            methods.add_method_mut(
+                name,
+                move |lua, this, (column, start, end): (i64, Option<f64>, Option<f64>)| {
+                    let column = this.column(column, 2)?;
+                    let Some(rows) = this.range(start, end)? else {
+                        return Ok(Value::Nil);
+                    };
+                    let values = this.range_values(rows, column, offset);
+                    Ok(Value::Table(lua.create_sequence_from(values)?))
+                },
+            );
         }
         methods.add_method_mut(
             "compute",
-            |_, this, (function, column, start, end): (mlua::LuaString, i64, Option<f64>, Option<f64>)| {
+            |_, this, args: (mlua::LuaString, i64, Option<f64>, Option<f64>)| {
+                let (function, column, start, end) = args;
                 let column = this.column(column, 3)?;
-                let Some(rows) = this.range(start, end)? else { return Ok(None) };
+                let Some(rows) = this.range(start, end)? else {
+                    return Ok(None);
+                };
                 let values = this.range_values(rows, column, 0);
                 let function = bytes(&function);
-                this.compute(std::str::from_utf8(&function).unwrap_or(""), &values).map(Some)
+                this.compute(std::str::from_utf8(&function).unwrap_or(""), &values)
+                    .map(Some)
             },
         );
         methods.add_method_mut(
             "set_header",
-            |_, this, (column, name, unit, aggregation): (i64, mlua::LuaString, Option<mlua::LuaString>, Option<mlua::LuaString>)| {
+            |_,
+             this,
+             (column, name, unit, aggregation): (
+                i64,
+                mlua::LuaString,
+                Option<mlua::LuaString>,
+                Option<mlua::LuaString>,
+            )| {
                 let unit = unit.as_ref().map(bytes);
                 let aggregation = aggregation.as_ref().map(bytes);
-                this.set_header(column, &name.as_bytes(), unit.as_deref(), aggregation.as_deref())
+                this.set_header(
+                    column,
+                    &name.as_bytes(),
+                    unit.as_deref(),
+                    aggregation.as_deref(),
+                )
             },
         );
         methods.add_method("get_header", |lua, this, column: i64| {
@@ -619,7 +718,9 @@ impl UserData for CircularBuffer {
                 header.aggregation.name(),
             ))
         });
-        methods.add_method("current_time", |_, this, ()| Ok(this.current_time * 1_000_000_000));
+        methods.add_method("current_time", |_, this, ()| {
+            Ok(this.current_time * 1_000_000_000)
+        });
         methods.add_method("get_configuration", |_, this, ()| {
             Ok((this.rows as i64, this.columns as i64, this.seconds_per_row))
         });
@@ -629,20 +730,39 @@ impl UserData for CircularBuffer {
         });
         methods.add_method_mut(
             "annotate",
-            |_, this, (ns, column, kind, text, delta): (f64, i64, mlua::LuaString, mlua::LuaString, Option<bool>)| {
-                this.annotate(ns, column, &kind.as_bytes(), &text.as_bytes(), delta.unwrap_or(true))
+            |_,
+             this,
+             (ns, column, kind, text, delta): (
+                f64,
+                i64,
+                mlua::LuaString,
+                mlua::LuaString,
+                Option<bool>,
+            )| {
+                this.annotate(
+                    ns,
+                    column,
+                    &kind.as_bytes(),
+                    &text.as_bytes(),
+                    delta.unwrap_or(true),
+                )
             },
         );
-        methods.add_function("format", |_, (data, format): (AnyUserData, mlua::LuaString)| {
-            let delta_format = match &*format.as_bytes() {
-                b"cbuf" => false,
-                b"cbufd" => true,
-                _ => return Err(bad_argument(2, "invalid option; expected cbuf|cbufd")),
-            };
-            data.borrow_mut::<CircularBuffer>()?.delta_format = delta_format;
-            Ok(data)
+        methods.add_function(
+            "format",
+            |_, (data, format): (AnyUserData, mlua::LuaString)| {
+                let delta_format = match &*format.as_bytes() {
+                    b"cbuf" => false,
+                    b"cbufd" => true,
+                    _ => return Err(bad_argument(2, "invalid option; expected cbuf|cbufd")),
+                };
+                data.borrow_mut::<CircularBuffer>()?.delta_format = delta_format;
+                Ok(data)
+            },
+        );
+        methods.add_method_mut("fromstring", |_, this, text: mlua::LuaString| {
+            this.restore_text(&text.as_bytes())
         });
-        methods.add_method_mut("fromstring", |_, this, text: mlua::LuaString| this.from_string(&text.as_bytes()));
     }
 }
 
@@ -655,21 +775,31 @@ pub(crate) fn module(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     let host = Rc::clone(host);
     module.raw_set(
         "new",
-        lua.create_function(move |lua, (rows, columns, seconds_per_row): (i64, i64, i64)| {
-            let needed = usize::try_from(rows)
-                .ok()
-                .zip(usize::try_from(columns).ok())
-                .and_then(|(rows, columns)| CircularBuffer::bytes_for(rows, columns));
-            if let Some(needed) = needed {
-                if rows > 1 && (1..=COLUMNS_MAX as i64).contains(&columns) && needed > host.native_budget(lua) {
-                    return Err(host.abort_with(ABORT_MEMORY));
+        lua.create_function(
+            move |lua, (rows, columns, seconds_per_row): (i64, i64, i64)| {
+                let needed = usize::try_from(rows)
+                    .ok()
+                    .zip(usize::try_from(columns).ok())
+                    .and_then(|(rows, columns)| CircularBuffer::bytes_for(rows, columns));
+                if let Some(needed) = needed {
+                    if rows > 1
+                        && (1..=COLUMNS_MAX as i64).contains(&columns)
+                        && needed > host.native_budget(lua)
+                    {
+                        return Err(host.abort_with(ABORT_MEMORY));
+                    }
                 }
-            }
-            let buffer = CircularBuffer::new(rows, columns, seconds_per_row, host.native_bytes_counter())?;
-            let limit = host.memory_limit.saturating_sub(host.native_bytes()).max(1);
-            lua.set_memory_limit(limit)?;
-            lua.create_userdata(buffer)
-        })?,
+                let buffer = CircularBuffer::new(
+                    rows,
+                    columns,
+                    seconds_per_row,
+                    host.native_bytes_counter(),
+                )?;
+                let limit = host.memory_limit.saturating_sub(host.native_bytes()).max(1);
+                lua.set_memory_limit(limit)?;
+                lua.create_userdata(buffer)
+            },
+        )?,
     )?;
     module.raw_set("version", lua.create_function(|_, ()| Ok(VERSION))?)?;
     Ok(module)

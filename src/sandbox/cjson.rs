@@ -62,7 +62,9 @@ pub fn module(lua: &Lua) -> mlua::Result<Table> {
 /// A description of the first value that has no JSON form.
 pub fn encode_value(value: &Value, depth: usize, out: &mut Vec<u8>) -> Result<(), String> {
     if out.len() > ENCODED_BYTES_MAX {
-        return Err(format!("Cannot serialise: output exceeds {ENCODED_BYTES_MAX} bytes"));
+        return Err(format!(
+            "Cannot serialise: output exceeds {ENCODED_BYTES_MAX} bytes"
+        ));
     }
     match value {
         Value::Nil => out.extend_from_slice(b"null"),
@@ -75,11 +77,19 @@ pub fn encode_value(value: &Value, depth: usize, out: &mut Vec<u8>) -> Result<()
         Value::String(text) => encode_string(&text.as_bytes(), out),
         Value::Table(table) => {
             if depth >= DEPTH_MAX {
-                return Err(format!("Cannot serialise, excessive nesting ({})", depth + 1));
+                return Err(format!(
+                    "Cannot serialise, excessive nesting ({})",
+                    depth + 1
+                ));
             }
             encode_table(table, depth + 1, out)?;
         }
-        other => return Err(format!("Cannot serialise {}: type not supported", other.type_name())),
+        other => {
+            return Err(format!(
+                "Cannot serialise {}: type not supported",
+                other.type_name()
+            ))
+        }
     }
     Ok(())
 }
@@ -108,7 +118,12 @@ fn encode_number(number: f64, out: &mut Vec<u8>) -> Result<(), String> {
         out.extend_from_slice(trim(&fixed).as_bytes());
     } else {
         out.extend_from_slice(trim(mantissa).as_bytes());
-        let _ = write!(out, "e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exponent < 0 { '-' } else { '+' },
+            exponent.abs()
+        );
     }
     Ok(())
 }
@@ -176,7 +191,10 @@ fn encode_table(table: &Table, depth: usize, out: &mut Vec<u8>) -> Result<(), St
                 encode_string(&text, out);
             }
             other => {
-                return Err(format!("Cannot serialise {}: table key must be a number or string", other.type_name()))
+                return Err(format!(
+                    "Cannot serialise {}: table key must be a number or string",
+                    other.type_name()
+                ))
             }
         }
         out.push(b':');
@@ -241,7 +259,10 @@ mod tests {
             ("'\\1\\n'", r#""\u0001\n""#),
         ];
         for (source, expected) in seeds {
-            let encoded: String = lua.load(format!("return cjson.encode({source})")).eval().unwrap();
+            let encoded: String = lua
+                .load(format!("return cjson.encode({source})"))
+                .eval()
+                .unwrap();
             assert_eq!(&encoded, expected, "encoding {source}");
         }
     }
@@ -249,11 +270,22 @@ mod tests {
     #[test]
     fn rejects_what_json_cannot_say() {
         let lua = lua();
-        for source in ["0/0", "1/0", "print", "{[true] = 1}", "(function() local t = {} t.t = t return t end)()"] {
-            let result = lua.load(format!("return cjson.encode({source})")).eval::<String>();
+        for source in [
+            "0/0",
+            "1/0",
+            "print",
+            "{[true] = 1}",
+            "(function() local t = {} t.t = t return t end)()",
+        ] {
+            let result = lua
+                .load(format!("return cjson.encode({source})"))
+                .eval::<String>();
             assert!(result.is_err(), "{source} must not encode");
         }
-        assert!(lua.load("return cjson.decode('{')").eval::<Value>().is_err());
+        assert!(lua
+            .load("return cjson.decode('{')")
+            .eval::<Value>()
+            .is_err());
     }
 
     #[test]

@@ -146,13 +146,29 @@ pub(crate) fn new_state(host: &Rc<Host>, module_directory: &Path) -> Result<Lua,
     let libs = StdLib::STRING | StdLib::TABLE | StdLib::MATH | StdLib::OS | StdLib::UTF8;
     let lua = Lua::new_with(libs, LuaOptions::new())?;
     let globals = lua.globals();
-    for name in ["dofile", "loadfile", "load", "loadstring", "print", "collectgarbage", "require"] {
+    for name in [
+        "dofile",
+        "loadfile",
+        "load",
+        "loadstring",
+        "print",
+        "collectgarbage",
+        "require",
+    ] {
         globals.raw_set(name, Value::Nil)?;
     }
     let string: Table = globals.raw_get("string")?;
     string.raw_set("dump", Value::Nil)?;
     let os: Table = globals.raw_get("os")?;
-    for name in ["execute", "exit", "remove", "rename", "getenv", "tmpname", "setlocale"] {
+    for name in [
+        "execute",
+        "exit",
+        "remove",
+        "rename",
+        "getenv",
+        "tmpname",
+        "setlocale",
+    ] {
         os.raw_set(name, Value::Nil)?;
     }
     let check_host = Rc::clone(host);
@@ -188,7 +204,10 @@ pub(crate) fn new_state(host: &Rc<Host>, module_directory: &Path) -> Result<Lua,
         .map(|name| Ok((name.to_string(), globals.raw_get::<Table>(*name)?)))
         .collect::<mlua::Result<_>>()?;
     lua.set_app_data(builtins);
-    globals.raw_set("require", require(&lua, host, module_directory.to_path_buf(), libraries)?)?;
+    globals.raw_set(
+        "require",
+        require(&lua, host, module_directory.to_path_buf(), libraries)?,
+    )?;
     let hook_host = Rc::clone(host);
     lua.set_hook(
         HookTriggers::new().every_nth_instruction(host.hook_interval),
@@ -213,7 +232,9 @@ fn collectgarbage(lua: &Lua) -> mlua::Result<Function> {
         let option = option.as_ref().map(|text| text.as_bytes().to_vec());
         match option.as_deref() {
             Some(b"count") => Ok(lua.used_memory() as f64 / 1024.0),
-            _ => Err(mlua::Error::runtime("collectgarbage() only accepts \"count\" in the sandbox")),
+            _ => Err(mlua::Error::runtime(
+                "collectgarbage() only accepts \"count\" in the sandbox",
+            )),
         }
     })
 }
@@ -224,7 +245,9 @@ fn setfenv(lua: &Lua) -> mlua::Result<Function> {
     lua.create_function(|lua, (target, env): (Value, Table)| {
         let function = target_function(lua, &target, "setfenv")?;
         if !function.set_environment(env)? {
-            return Err(mlua::Error::runtime("setfenv() the function has no environment to set"));
+            return Err(mlua::Error::runtime(
+                "setfenv() the function has no environment to set",
+            ));
         }
         Ok(function)
     })
@@ -256,7 +279,9 @@ fn target_function(lua: &Lua, target: &Value, name: &str) -> mlua::Result<Functi
             lua.inspect_stack(level, |debug| debug.function())
                 .ok_or_else(|| mlua::Error::runtime(format!("{name}() invalid level")))
         }
-        _ => Err(mlua::Error::runtime(format!("{name}() expects a function or a level"))),
+        _ => Err(mlua::Error::runtime(format!(
+            "{name}() expects a function or a level"
+        ))),
     }
 }
 
@@ -278,16 +303,29 @@ fn require(
             return Ok(Value::Table(table.clone()));
         }
         let (value, global) = match name.as_str() {
-            "lpeg" => (gyges_io_uring::lpeg::lpeg_opener(lua)?.call::<Value>("lpeg")?, true),
-            "circular_buffer" => (Value::Table(super::circular_buffer::module(lua, &host)?), true),
+            "lpeg" => (
+                gyges_io_uring::lpeg::lpeg_opener(lua)?.call::<Value>("lpeg")?,
+                true,
+            ),
+            "circular_buffer" => (
+                Value::Table(super::circular_buffer::module(lua, &host)?),
+                true,
+            ),
             "cjson" => (Value::Table(super::cjson::module(lua)?), true),
-            "re" => (load_module_file(lua, "re", Path::new(RE_MODULE_PATH))?, false),
+            "re" => (
+                load_module_file(lua, "re", Path::new(RE_MODULE_PATH))?,
+                false,
+            ),
             _ => {
                 let path = module_path(&module_directory, &name)?;
                 (load_module_file(lua, &name, &path)?, false)
             }
         };
-        let value = if value.is_nil() { Value::Boolean(true) } else { value };
+        let value = if value.is_nil() {
+            Value::Boolean(true)
+        } else {
+            value
+        };
         if global {
             lua.globals().raw_set(name.as_str(), value.clone())?;
         }
@@ -306,10 +344,15 @@ fn require(
 fn module_path(directory: &Path, name: &str) -> mlua::Result<PathBuf> {
     let valid = !name.is_empty()
         && name.split('.').all(|part| {
-            !part.is_empty() && part.bytes().all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_')
         });
     if !valid {
-        return Err(mlua::Error::runtime(format!("require() invalid module name '{name}'")));
+        return Err(mlua::Error::runtime(format!(
+            "require() invalid module name '{name}'"
+        )));
     }
     let mut path = directory.to_path_buf();
     for part in name.split('.') {

@@ -218,9 +218,21 @@ impl SandboxConfig {
             )));
         }
         let checks = [
-            ("memory_limit", self.memory_limit as u64, MEMORY_LIMIT_MAX as u64),
-            ("instruction_limit", self.instruction_limit, INSTRUCTION_LIMIT_MAX),
-            ("output_limit", self.output_limit as u64, OUTPUT_LIMIT_MAX as u64),
+            (
+                "memory_limit",
+                self.memory_limit as u64,
+                MEMORY_LIMIT_MAX as u64,
+            ),
+            (
+                "instruction_limit",
+                self.instruction_limit,
+                INSTRUCTION_LIMIT_MAX,
+            ),
+            (
+                "output_limit",
+                self.output_limit as u64,
+                OUTPUT_LIMIT_MAX as u64,
+            ),
         ];
         for (name, value, max) in checks {
             if value == 0 || value > max {
@@ -273,11 +285,17 @@ pub enum SandboxError {
     #[error("sandbox configuration: {0}")]
     Config(String),
     #[error("cannot read script {path}: {source}")]
-    Script { path: PathBuf, source: std::io::Error },
+    Script {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("script {path} failed to load: {message}")]
     Load { path: PathBuf, message: String },
     #[error("script {path} does not define {function}()")]
-    MissingFunction { path: PathBuf, function: &'static str },
+    MissingFunction {
+        path: PathBuf,
+        function: &'static str,
+    },
     #[error("preserved state {path}: {message}")]
     Preservation { path: PathBuf, message: String },
     #[error("Lua: {0}")]
@@ -358,22 +376,44 @@ impl SandboxStats {
 
     /// TimerEventAvgDuration in ns (0 before the first sample).
     pub fn timer_event_avg_duration_ns(&self) -> u64 {
-        self.timer_event_duration_ns_total.checked_div(self.timer_event_samples).unwrap_or(0)
+        self.timer_event_duration_ns_total
+            .checked_div(self.timer_event_samples)
+            .unwrap_or(0)
     }
 
     /// The counters under their Heka report names, with Heka's representations.
     pub fn heka_fields(&self) -> [(&'static str, i64, &'static str); 9] {
         let int = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
         [
-            ("ProcessMessageCount", int(self.process_message_count), "count"),
-            ("ProcessMessageFailures", int(self.process_message_failures), "count"),
-            ("InjectMessageCount", int(self.inject_message_count), "count"),
+            (
+                "ProcessMessageCount",
+                int(self.process_message_count),
+                "count",
+            ),
+            (
+                "ProcessMessageFailures",
+                int(self.process_message_failures),
+                "count",
+            ),
+            (
+                "InjectMessageCount",
+                int(self.inject_message_count),
+                "count",
+            ),
             ("Memory", int(self.memory_bytes as u64), "B"),
             ("MaxMemory", int(self.memory_bytes_max as u64), "B"),
             ("MaxInstructions", int(self.instructions_max), "count"),
             ("MaxOutput", int(self.output_bytes_max as u64), "B"),
-            ("ProcessMessageAvgDuration", int(self.process_message_avg_duration_ns()), "ns"),
-            ("TimerEventAvgDuration", int(self.timer_event_avg_duration_ns()), "ns"),
+            (
+                "ProcessMessageAvgDuration",
+                int(self.process_message_avg_duration_ns()),
+                "ns",
+            ),
+            (
+                "TimerEventAvgDuration",
+                int(self.timer_event_avg_duration_ns()),
+                "ns",
+            ),
         ]
     }
 }
@@ -476,8 +516,10 @@ impl Sandbox {
     ) -> Result<Sandbox, SandboxError> {
         config.validate()?;
         let script_path = resolve(&host_info.share_dir, &config.filename);
-        let source = std::fs::read(&script_path)
-            .map_err(|source| SandboxError::Script { path: script_path.clone(), source })?;
+        let source = std::fs::read(&script_path).map_err(|source| SandboxError::Script {
+            path: script_path.clone(),
+            source,
+        })?;
         let module_directory = config
             .module_directory
             .as_ref()
@@ -499,19 +541,25 @@ impl Sandbox {
             .exec();
         let abort = host.end_call();
         if let Some(reason) = abort {
-            return Err(SandboxError::Load { path: script_path, message: reason });
+            return Err(SandboxError::Load {
+                path: script_path,
+                message: reason,
+            });
         }
         result.map_err(load_error)?;
         let globals = lua.globals();
-        if !matches!(globals.raw_get::<Value>("process_message")?, Value::Function(_)) {
+        if !matches!(
+            globals.raw_get::<Value>("process_message")?,
+            Value::Function(_)
+        ) {
             return Err(SandboxError::MissingFunction {
                 path: script_path,
                 function: "process_message",
             });
         }
-        let preservation_path = config.preserve_data.then(|| {
-            preserve::data_path(&host_info.base_dir, name)
-        });
+        let preservation_path = config
+            .preserve_data
+            .then(|| preserve::data_path(&host_info.base_dir, name));
         if let Some(path) = &preservation_path {
             preserve::restore(&lua, &host, path)?;
         }
@@ -564,7 +612,10 @@ impl Sandbox {
 
     /// Whether the script defines a global function `name`.
     pub fn has_function(&self, name: &str) -> bool {
-        matches!(self.lua.globals().raw_get::<Value>(name), Ok(Value::Function(_)))
+        matches!(
+            self.lua.globals().raw_get::<Value>(name),
+            Ok(Value::Function(_))
+        )
     }
 
     pub(crate) fn host(&self) -> &Host {
@@ -632,7 +683,9 @@ impl Sandbox {
     /// # Errors
     /// [`SandboxError::Preservation`] if the state cannot be serialised or written.
     pub fn preserve(&mut self) -> Result<(), SandboxError> {
-        let Some(path) = &self.preservation_path else { return Ok(()) };
+        let Some(path) = &self.preservation_path else {
+            return Ok(());
+        };
         if !matches!(self.state, State::Running) {
             return Ok(());
         }
@@ -642,7 +695,9 @@ impl Sandbox {
     fn check_running(&self) -> Result<(), Terminated> {
         match &self.state {
             State::Running => Ok(()),
-            State::Terminated(reason) => Err(Terminated { reason: reason.clone() }),
+            State::Terminated(reason) => Err(Terminated {
+                reason: reason.clone(),
+            }),
         }
     }
 
@@ -662,8 +717,16 @@ impl Sandbox {
         ns: Option<i64>,
         sink: &mut Vec<u8>,
     ) -> Result<CallStatus, Terminated> {
-        let function_name = if process { "process_message" } else { "timer_event" };
-        let key = if process { &self.process_message_key } else { &self.timer_event_key };
+        let function_name = if process {
+            "process_message"
+        } else {
+            "timer_event"
+        };
+        let key = if process {
+            &self.process_message_key
+        } else {
+            &self.timer_event_key
+        };
         let function = match self.lua.globals().raw_get::<Value>(key) {
             Ok(Value::Function(function)) => function,
             _ => return Err(self.terminate(format!("{function_name}() function was not found"))),
@@ -691,7 +754,11 @@ impl Sandbox {
         self.interpret_status(status, message)
     }
 
-    fn interpret_status(&mut self, status: Value, message: Value) -> Result<CallStatus, Terminated> {
+    fn interpret_status(
+        &mut self,
+        status: Value,
+        message: Value,
+    ) -> Result<CallStatus, Terminated> {
         let code = match status {
             Value::Integer(code) => code,
             Value::Number(code) if code.is_finite() => code as i64,

@@ -61,7 +61,10 @@ pub fn push_double(out: &mut Vec<u8>, d: f64) {
             *slot = b'0' + (value % 10) as u8;
             value /= 10;
         }
-        let end = digits.iter().rposition(|&digit| digit != b'0').map_or(0, |at| at + 1);
+        let end = digits
+            .iter()
+            .rposition(|&digit| digit != b'0')
+            .map_or(0, |at| at + 1);
         out.push(b'.');
         out.extend_from_slice(&digits[..end]);
     }
@@ -82,7 +85,12 @@ fn push_g17(out: &mut Vec<u8>, d: f64) {
         out.extend_from_slice(strip_fraction_zeros(&fixed).as_bytes());
     } else {
         out.extend_from_slice(strip_fraction_zeros(mantissa).as_bytes());
-        let _ = write!(out, "e{}{:02}", if exponent < 0 { '-' } else { '+' }, exponent.abs());
+        let _ = write!(
+            out,
+            "e{}{:02}",
+            if exponent < 0 { '-' } else { '+' },
+            exponent.abs()
+        );
     }
 }
 
@@ -168,11 +176,17 @@ mod tests {
         let long = mlua::Value::String(lua.create_string("defgh").unwrap());
         assert_eq!(push_value(&mut out, &long, 7), Err(AppendError::Limit));
         assert_eq!(out, b"abc");
-        assert_eq!(push_value(&mut out, &mlua::Value::Integer(12345), 7), Err(AppendError::Limit));
+        assert_eq!(
+            push_value(&mut out, &mlua::Value::Integer(12345), 7),
+            Err(AppendError::Limit)
+        );
         assert_eq!(out, b"abc");
         push_value(&mut out, &mlua::Value::Boolean(true), 7).unwrap();
         assert_eq!(out, b"abctrue");
         let table = mlua::Value::Table(lua.create_table().unwrap());
-        assert_eq!(push_value(&mut out, &table, 100), Err(AppendError::Unsupported("table")));
+        assert_eq!(
+            push_value(&mut out, &table, 100),
+            Err(AppendError::Unsupported("table"))
+        );
     }
 }

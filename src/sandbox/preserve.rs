@@ -47,7 +47,13 @@ pub const DATA_DIR: &str = "sandbox_preservation";
 pub fn data_path(base_dir: &Path, name: &str) -> PathBuf {
     let file: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     base_dir.join(DATA_DIR).join(format!("{file}.data"))
 }
@@ -123,11 +129,13 @@ impl Writer<'_> {
             return Err(format!("state is larger than {DATA_BYTES_MAX} bytes"));
         }
         match value {
-            Value::Integer(_) | Value::Number(_) => self.assign(&path, |out| push_number(value, out)),
-            Value::String(text) => self.assign(&path, |out| push_lua_string(&text.as_bytes(), out)),
-            Value::Boolean(flag) => {
-                self.assign(&path, |out| out.extend_from_slice(if *flag { b"true" } else { b"false" }))
+            Value::Integer(_) | Value::Number(_) => {
+                self.assign(&path, |out| push_number(value, out))
             }
+            Value::String(text) => self.assign(&path, |out| push_lua_string(&text.as_bytes(), out)),
+            Value::Boolean(flag) => self.assign(&path, |out| {
+                out.extend_from_slice(if *flag { b"true" } else { b"false" })
+            }),
             Value::Table(table) => {
                 let identity = table.to_pointer() as usize;
                 if self.skip.contains(&identity) || table.metatable().is_some() {
@@ -175,7 +183,10 @@ impl Writer<'_> {
             let (key, value) = pair.map_err(|error| error.to_string())?;
             if depth == 1 {
                 if let Value::String(name) = &key {
-                    if matches!(&*name.as_bytes(), b"_G" | b"_VERSION" | b"_PRESERVATION_VERSION") {
+                    if matches!(
+                        &*name.as_bytes(),
+                        b"_G" | b"_VERSION" | b"_PRESERVATION_VERSION"
+                    ) {
                         continue;
                     }
                 }
@@ -201,14 +212,26 @@ pub fn serialize(lua: &Lua) -> Result<Vec<u8>, String> {
     };
     let skip: Vec<usize> = lua
         .app_data_ref::<Builtins>()
-        .map(|builtins| builtins.tables.iter().map(|table| table.to_pointer() as usize).collect())
+        .map(|builtins| {
+            builtins
+                .tables
+                .iter()
+                .map(|table| table.to_pointer() as usize)
+                .collect()
+        })
         .unwrap_or_default();
-    let mut writer = Writer { out: Vec::with_capacity(4096), seen: HashMap::new(), skip: &skip };
+    let mut writer = Writer {
+        out: Vec::with_capacity(4096),
+        seen: HashMap::new(),
+        skip: &skip,
+    };
     let _ = writeln!(
         writer.out,
         "if _PRESERVATION_VERSION and _PRESERVATION_VERSION ~= {version} then return end"
     );
-    writer.seen.insert(globals.to_pointer() as usize, b"_G".to_vec());
+    writer
+        .seen
+        .insert(globals.to_pointer() as usize, b"_G".to_vec());
     writer.table(&globals, b"_G", 1)?;
     Ok(writer.out)
 }
@@ -218,7 +241,10 @@ pub fn serialize(lua: &Lua) -> Result<Vec<u8>, String> {
 /// # Errors
 /// [`SandboxError::Preservation`] if serialising or writing fails.
 pub(crate) fn save(lua: &Lua, host: &Host, path: &Path) -> Result<(), SandboxError> {
-    let error = |message: String| SandboxError::Preservation { path: path.to_path_buf(), message };
+    let error = |message: String| SandboxError::Preservation {
+        path: path.to_path_buf(),
+        message,
+    };
     host.suspend_limits(true);
     let result = serialize(lua);
     host.suspend_limits(false);
@@ -238,7 +264,10 @@ pub(crate) fn save(lua: &Lua, host: &Host, path: &Path) -> Result<(), SandboxErr
 /// [`SandboxError::Preservation`] if the file cannot be read, fails to run, or leaves the
 /// sandbox over its memory limit.
 pub(crate) fn restore(lua: &Lua, host: &Host, path: &Path) -> Result<(), SandboxError> {
-    let error = |message: String| SandboxError::Preservation { path: path.to_path_buf(), message };
+    let error = |message: String| SandboxError::Preservation {
+        path: path.to_path_buf(),
+        message,
+    };
     let metadata = match std::fs::metadata(path) {
         Ok(metadata) => metadata,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -259,7 +288,11 @@ pub(crate) fn restore(lua: &Lua, host: &Host, path: &Path) -> Result<(), Sandbox
     host.suspend_limits(false);
     let collected = lua.gc_collect();
     let used = lua.used_memory() + host.native_bytes();
-    let limit = host.memory_limit.saturating_sub(host.native_bytes()).max(1).min(limit.max(1));
+    let limit = host
+        .memory_limit
+        .saturating_sub(host.native_bytes())
+        .max(1)
+        .min(limit.max(1));
     let _ = lua.set_memory_limit(limit);
     result.map_err(|e| error(super::lua_error_text(&e)))?;
     collected.map_err(|e| error(super::lua_error_text(&e)))?;

@@ -88,7 +88,9 @@ fn number_of(value: &Value, key: &str) -> mlua::Result<Option<i64>> {
         Value::Integer(number) => Some(*number),
         Value::Number(number) if number.is_finite() => Some(*number as i64),
         Value::String(text) => {
-            let parsed = std::str::from_utf8(&text.as_bytes()).ok().and_then(|t| t.parse().ok());
+            let parsed = std::str::from_utf8(&text.as_bytes())
+                .ok()
+                .and_then(|t| t.parse().ok());
             Some(parsed.ok_or_else(|| encode_error(&format!("{key} must be a number")))?)
         }
         _ => return Err(encode_error(&format!("{key} must be a number"))),
@@ -115,7 +117,9 @@ impl Entries {
     fn read(table: &Table) -> mlua::Result<Entries> {
         let mut entries = Entries::default();
         table.for_each::<Value, Value>(|key, value| {
-            let Value::String(key) = key else { return Ok(()) };
+            let Value::String(key) = key else {
+                return Ok(());
+            };
             let slot = match &*key.as_bytes() {
                 b"Uuid" => &mut entries.uuid,
                 b"Timestamp" => &mut entries.timestamp,
@@ -164,7 +168,9 @@ pub fn encode_table(
     let defaults = stamp.defaults;
     let timestamp = match number_of(&entries.timestamp, "Timestamp")? {
         Some(timestamp) => timestamp,
-        None => defaults.and_then(|view| view.timestamp()).unwrap_or_else(crate::message::now_ns),
+        None => defaults
+            .and_then(|view| view.timestamp())
+            .unwrap_or_else(crate::message::now_ns),
     };
     wire::put_int(out, 2, timestamp);
     let default_str = |header: StrHeader| defaults.and_then(|view| view.str_header(header));
@@ -241,7 +247,13 @@ fn encode_fields(fields: &Table, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> ml
             let Value::String(name) = entry.raw_get::<Value>("name")? else {
                 return Err(encode_error("array form Fields entries need a string name"));
             };
-            encode_field(&name.as_bytes(), &Value::Table(entry.clone()), true, out, scratch)?;
+            encode_field(
+                &name.as_bytes(),
+                &Value::Table(entry.clone()),
+                true,
+                out,
+                scratch,
+            )?;
         }
         return Ok(());
     }
@@ -280,7 +292,11 @@ fn encode_field(
                 Value::String(text) => Some(text),
                 _ => return Err(encode_error("representation must be a string")),
             };
-            (Cow::Owned(table.raw_get::<Value>("value")?), value_type, representation)
+            (
+                Cow::Owned(table.raw_get::<Value>("value")?),
+                value_type,
+                representation,
+            )
         }
         other => (Cow::Borrowed(other), None, None),
     };
@@ -335,7 +351,11 @@ fn put_values(field: &mut Vec<u8>, value_type: i64, items: &[Value]) -> mlua::Re
     let mismatch = || encode_error("field values do not match the value_type");
     match value_type {
         VALUE_TYPE_STRING | VALUE_TYPE_BYTES => {
-            let tag = if value_type == VALUE_TYPE_STRING { 4 } else { 5 };
+            let tag = if value_type == VALUE_TYPE_STRING {
+                4
+            } else {
+                5
+            };
             for item in items {
                 match item {
                     Value::String(text) => wire::put_bytes(field, tag, &text.as_bytes()),
@@ -368,7 +388,11 @@ fn put_values(field: &mut Vec<u8>, value_type: i64, items: &[Value]) -> mlua::Re
                 }
             }
             if length > 0 {
-                let tag = if value_type == VALUE_TYPE_INTEGER { 6 } else { 8 };
+                let tag = if value_type == VALUE_TYPE_INTEGER {
+                    6
+                } else {
+                    8
+                };
                 wire::put_key(field, tag, wire::WIRE_LEN);
                 wire::put_varint(field, length as u64);
                 for item in items {
@@ -449,7 +473,12 @@ pub fn restamp(view: &ProtoView<'_>, stamp: &Stamp<'_>, out: &mut Vec<u8>) {
     let type_ = headers.type_;
     let logger = stamp.logger.or(headers.logger);
     let hostname = stamp.hostname.or(headers.hostname);
-    let headers = Headers { logger, hostname, type_: None, ..headers };
+    let headers = Headers {
+        logger,
+        hostname,
+        type_: None,
+        ..headers
+    };
     headers.write(out, |out| put_prefixed(out, 3, stamp.type_prefix, type_));
     for field in view.fields() {
         wire::put_bytes(out, 10, field.bytes());
@@ -617,13 +646,27 @@ pub fn rewrite_field(
             }
         }
         let representation = change.representation.or(field.representation());
-        put_field(scratch, out, change.name, value_type, representation, &values);
+        put_field(
+            scratch,
+            out,
+            change.name,
+            value_type,
+            representation,
+            &values,
+        );
     }
     if !done {
         match change.value {
             Some(value) if seen == change.field_index && change.array_index == 0 => {
                 let value_type = value_type_of(&value);
-                put_field(scratch, out, change.name, value_type, change.representation, &[value]);
+                put_field(
+                    scratch,
+                    out,
+                    change.name,
+                    value_type,
+                    change.representation,
+                    &[value],
+                );
             }
             Some(_) => return Err("bad field index"),
             None => {}
@@ -697,7 +740,9 @@ fn put_field(
 /// Converts one field value to Lua.
 pub fn field_value_to_lua(lua: &Lua, value: FieldValue<'_>) -> mlua::Result<Value> {
     Ok(match value {
-        FieldValue::String(text) | FieldValue::Bytes(text) => Value::String(lua.create_string(text)?),
+        FieldValue::String(text) | FieldValue::Bytes(text) => {
+            Value::String(lua.create_string(text)?)
+        }
         FieldValue::Integer(number) => Value::Integer(number),
         FieldValue::Double(number) => Value::Number(number),
         FieldValue::Bool(flag) => Value::Boolean(flag),
@@ -783,5 +828,7 @@ pub fn frame(message: &[u8], out: &mut Vec<u8>) {
 
 /// The 36-character text of a raw Uuid, for messages.
 pub fn uuid_text(uuid: &[u8]) -> Option<[u8; 36]> {
-    <[u8; 16]>::try_from(uuid).ok().map(|uuid| format_uuid(&uuid))
+    <[u8; 16]>::try_from(uuid)
+        .ok()
+        .map(|uuid| format_uuid(&uuid))
 }

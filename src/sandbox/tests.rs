@@ -34,8 +34,14 @@ impl Harness {
     }
 
     pub(crate) fn module(&self, name: &str, source: &str) {
-        std::fs::write(self.host.share_dir.join("lua_modules").join(format!("{name}.lua")), source)
-            .unwrap();
+        std::fs::write(
+            self.host
+                .share_dir
+                .join("lua_modules")
+                .join(format!("{name}.lua")),
+            source,
+        )
+        .unwrap();
     }
 
     pub(crate) fn sandbox(&self, kind: SandboxKind, script: &str) -> Sandbox {
@@ -43,7 +49,11 @@ impl Harness {
         Sandbox::new(kind, "TestFilter", &config, &self.host).expect("sandbox loads")
     }
 
-    pub(crate) fn try_sandbox(&self, kind: SandboxKind, script: &str) -> Result<Sandbox, SandboxError> {
+    pub(crate) fn try_sandbox(
+        &self,
+        kind: SandboxKind,
+        script: &str,
+    ) -> Result<Sandbox, SandboxError> {
         let config = self.config("script", script);
         Sandbox::new(kind, "TestFilter", &config, &self.host)
     }
@@ -96,7 +106,9 @@ pub(crate) fn sample() -> Vec<u8> {
 }
 
 pub(crate) fn records(sink: &[u8]) -> Vec<Message> {
-    injected_records(sink).map(|record| Message::decode(record).expect("valid protobuf")).collect()
+    injected_records(sink)
+        .map(|record| Message::decode(record).expect("valid protobuf"))
+        .collect()
 }
 
 fn run(sandbox: &mut Sandbox, bytes: &[u8]) -> Result<CallStatus, Terminated> {
@@ -127,12 +139,22 @@ fn filter_counts_by_type_and_injects_a_payload_per_tick() {
         "#,
     );
     let mut sink = Vec::new();
-    let meta = LineMeta { type_: b"syslog".to_vec().into(), ..LineMeta::default() };
+    let meta = LineMeta {
+        type_: b"syslog".to_vec().into(),
+        ..LineMeta::default()
+    };
     for _ in 0..3 {
         run(&mut sandbox, &sample()).unwrap();
     }
-    let line = LineView { payload: b"x", uuid: [1; 16], timestamp: 5, meta: &meta };
-    sandbox.process_message(&MessageView::Line(line), &mut sink).unwrap();
+    let line = LineView {
+        payload: b"x",
+        uuid: [1; 16],
+        timestamp: 5,
+        meta: &meta,
+    };
+    sandbox
+        .process_message(&MessageView::Line(line), &mut sink)
+        .unwrap();
     assert!(sink.is_empty(), "process_message injected nothing");
     sandbox.timer_event(1_000_000_000, &mut sink).unwrap();
     let injected = records(&sink);
@@ -141,10 +163,16 @@ fn filter_counts_by_type_and_injects_a_payload_per_tick() {
     assert_eq!(message.r#type.as_deref(), Some("heka.sandbox-output"));
     assert_eq!(message.logger.as_deref(), Some("TestFilter"));
     assert_eq!(message.hostname.as_deref(), Some("test-host"));
-    assert_eq!(message.payload.as_deref(), Some("nginx.access\t3\nsyslog\t1\n"));
+    assert_eq!(
+        message.payload.as_deref(),
+        Some("nginx.access\t3\nsyslog\t1\n")
+    );
     assert_eq!(message.fields[0].name, "payload_type");
     assert_eq!(message.fields[0].value_string, vec!["tsv".to_string()]);
-    assert_eq!(message.fields[0].representation.as_deref(), Some("file-extension"));
+    assert_eq!(
+        message.fields[0].representation.as_deref(),
+        Some("file-extension")
+    );
     assert_eq!(message.fields[1].value_string, vec!["counts".to_string()]);
     assert_eq!(sandbox.stats().process_message_count, 4);
     assert_eq!(sandbox.stats().inject_message_count, 1);
@@ -192,7 +220,12 @@ fn read_message_serves_headers_fields_and_raw() {
         end
         "#,
     );
-    assert_eq!(run(&mut sandbox, &bytes), Ok(CallStatus::Ok), "{:?}", sandbox.termination_reason());
+    assert_eq!(
+        run(&mut sandbox, &bytes),
+        Ok(CallStatus::Ok),
+        "{:?}",
+        sandbox.termination_reason()
+    );
 }
 
 #[test]
@@ -211,11 +244,24 @@ fn read_message_on_a_line_record_and_outside_a_message() {
         function timer_event() assert(read_message("Type") == nil) end
         "#,
     );
-    let meta = LineMeta { type_: b"tcp".to_vec().into(), ..LineMeta::default() };
-    let line = LineView { payload: b"hello line", uuid: [2; 16], timestamp: 12345, meta: &meta };
+    let meta = LineMeta {
+        type_: b"tcp".to_vec().into(),
+        ..LineMeta::default()
+    };
+    let line = LineView {
+        payload: b"hello line",
+        uuid: [2; 16],
+        timestamp: 12345,
+        meta: &meta,
+    };
     let mut sink = Vec::new();
-    assert_eq!(sandbox.process_message(&MessageView::Line(line), &mut sink), Ok(CallStatus::Ok));
-    sandbox.host().load_record(&MessageView::Proto(ProtoView::new(&[])));
+    assert_eq!(
+        sandbox.process_message(&MessageView::Line(line), &mut sink),
+        Ok(CallStatus::Ok)
+    );
+    sandbox
+        .host()
+        .load_record(&MessageView::Proto(ProtoView::new(&[])));
     sandbox.timer_event(0, &mut sink).unwrap();
 }
 
@@ -243,25 +289,50 @@ fn filter_inject_message_stamps_headers_and_encodes_both_field_forms() {
         end
         "#,
     );
-    let host = HostInfo { max_process_inject: 2, ..harness.host.clone() };
+    let host = HostInfo {
+        max_process_inject: 2,
+        ..harness.host.clone()
+    };
     config.memory_limit = MEMORY_LIMIT_DEFAULT;
     let mut sandbox = Sandbox::new(SandboxKind::Filter, "Stamp", &config, &host).unwrap();
     let mut sink = Vec::new();
     let status = sandbox.process_message(&MessageView::Proto(ProtoView::new(&sample())), &mut sink);
-    assert_eq!(status, Ok(CallStatus::Ok), "{:?}", sandbox.termination_reason());
+    assert_eq!(
+        status,
+        Ok(CallStatus::Ok),
+        "{:?}",
+        sandbox.termination_reason()
+    );
     let injected = records(&sink);
     assert_eq!(injected.len(), 2);
     let first = &injected[0];
     assert_eq!(first.r#type.as_deref(), Some("heka.sandbox.counter"));
     assert_eq!(first.logger.as_deref(), Some("Stamp"));
     assert_eq!(first.hostname.as_deref(), Some("test-host"));
-    assert_eq!((first.severity, first.pid, first.timestamp), (Some(3), Some(12), 77));
+    assert_eq!(
+        (first.severity, first.pid, first.timestamp),
+        (Some(3), Some(12), 77)
+    );
     assert_eq!(first.uuid.len(), 16);
-    let field = |name: &str| first.fields.iter().find(|field| field.name == name).unwrap().clone();
-    assert_eq!(field("count").value_double, vec![5.0], "Lua numbers are doubles by default");
+    let field = |name: &str| {
+        first
+            .fields
+            .iter()
+            .find(|field| field.name == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        field("count").value_double,
+        vec![5.0],
+        "Lua numbers are doubles by default"
+    );
     assert_eq!(field("name").value_string, vec!["n".to_string()]);
     assert_eq!(field("flag").value_bool, vec![true]);
-    assert_eq!(field("list").value_string, vec!["x".to_string(), "y".to_string()]);
+    assert_eq!(
+        field("list").value_string,
+        vec!["x".to_string(), "y".to_string()]
+    );
     assert_eq!(field("bytes").value_bytes, vec![vec![0u8, 1]]);
     assert_eq!(field("ms").value_integer, vec![10, 20]);
     assert_eq!(field("ms").representation.as_deref(), Some("ms"));
@@ -284,9 +355,14 @@ fn inject_message_from_a_protobuf_string_is_restamped() {
         "#,
     );
     let mut sink = Vec::new();
-    sandbox.process_message(&MessageView::Proto(ProtoView::new(&sample())), &mut sink).unwrap();
+    sandbox
+        .process_message(&MessageView::Proto(ProtoView::new(&sample())), &mut sink)
+        .unwrap();
     let injected = records(&sink);
-    assert_eq!(injected[0].r#type.as_deref(), Some("heka.sandbox.nginx.access"));
+    assert_eq!(
+        injected[0].r#type.as_deref(),
+        Some("heka.sandbox.nginx.access")
+    );
     assert_eq!(injected[0].logger.as_deref(), Some("TestFilter"));
     assert_eq!(injected[0].payload.as_deref(), Some("GET / 200"));
     assert_eq!(injected[0].fields.len(), 5, "fields are copied");
@@ -306,8 +382,15 @@ fn inject_caps_terminate_the_filter() {
         "#,
     );
     let error = run(&mut sandbox, &sample()).unwrap_err();
-    assert!(error.reason.contains("exceeded InjectMessage count"), "{error:?}");
-    assert_eq!(run(&mut sandbox, &sample()), Err(error), "terminated stays terminated");
+    assert!(
+        error.reason.contains("exceeded InjectMessage count"),
+        "{error:?}"
+    );
+    assert_eq!(
+        run(&mut sandbox, &sample()),
+        Err(error),
+        "terminated stays terminated"
+    );
 }
 
 #[test]
@@ -325,8 +408,13 @@ fn return_codes_follow_hekas_contract() {
         "#,
     );
     let message = |payload: &str| {
-        Message { uuid: vec![1; 16], timestamp: 1, payload: Some(payload.into()), ..Message::default() }
-            .encode_to_vec()
+        Message {
+            uuid: vec![1; 16],
+            timestamp: 1,
+            payload: Some(payload.into()),
+            ..Message::default()
+        }
+        .encode_to_vec()
     };
     assert_eq!(run(&mut sandbox, &message("fine")), Ok(CallStatus::Ok));
     assert_eq!(run(&mut sandbox, &message("fail")), Ok(CallStatus::Failed));
@@ -335,14 +423,26 @@ fn return_codes_follow_hekas_contract() {
     let terminated = run(&mut sandbox, &message("fatal")).unwrap_err();
     assert_eq!(terminated.reason, "gave up");
     for (script, expected) in [
-        ("function process_message() return 'x' end", "must return a numeric status code"),
-        ("function process_message() return 0, {} end", "must return a nil or string"),
+        (
+            "function process_message() return 'x' end",
+            "must return a numeric status code",
+        ),
+        (
+            "function process_message() return 0, {} end",
+            "must return a nil or string",
+        ),
         ("function process_message() error('boom') end", "boom"),
-        ("function process_message() return nil + 1 end", "attempt to perform arithmetic"),
+        (
+            "function process_message() return nil + 1 end",
+            "attempt to perform arithmetic",
+        ),
     ] {
         let mut sandbox = harness.sandbox(SandboxKind::Filter, script);
         let terminated = run(&mut sandbox, &sample()).unwrap_err();
-        assert!(terminated.reason.contains(expected), "{script}: {terminated:?}");
+        assert!(
+            terminated.reason.contains(expected),
+            "{script}: {terminated:?}"
+        );
         assert!(terminated.reason.starts_with("process_message()") || expected == "gave up");
     }
 }
@@ -378,10 +478,17 @@ fn runaway_scripts_are_terminated_and_a_neighbour_keeps_working() {
         ),
     ];
     for (script, expected) in cases {
-        let config = SandboxConfig { instruction_limit: 100_000, ..harness.config("runaway", script) };
-        let mut runaway = Sandbox::new(SandboxKind::Filter, "Runaway", &config, &harness.host).unwrap();
+        let config = SandboxConfig {
+            instruction_limit: 100_000,
+            ..harness.config("runaway", script)
+        };
+        let mut runaway =
+            Sandbox::new(SandboxKind::Filter, "Runaway", &config, &harness.host).unwrap();
         let terminated = run(&mut runaway, &sample()).unwrap_err();
-        assert!(terminated.reason.contains(expected), "{script}: {terminated:?}");
+        assert!(
+            terminated.reason.contains(expected),
+            "{script}: {terminated:?}"
+        );
         assert!(runaway.termination_reason().is_some());
         assert_eq!(run(&mut neighbour, &sample()), Ok(CallStatus::Ok));
     }
@@ -436,7 +543,12 @@ fn forbidden_functions_fail() {
         end
         "#,
     );
-    assert_eq!(run(&mut allowed, &sample()), Ok(CallStatus::Ok), "{:?}", allowed.termination_reason());
+    assert_eq!(
+        run(&mut allowed, &sample()),
+        Ok(CallStatus::Ok),
+        "{:?}",
+        allowed.termination_reason()
+    );
 }
 
 #[test]
@@ -453,7 +565,10 @@ fn lua51_names_and_modules_work() {
         "#,
     );
     std::fs::create_dir_all(harness.host.share_dir.join("lua_modules/util")).unwrap();
-    harness.module("util/sum", "local M = {} function M.sum(a, b) return a + b end return M");
+    harness.module(
+        "util/sum",
+        "local M = {} function M.sum(a, b) return a + b end return M",
+    );
     let mut sandbox = harness.sandbox(
         SandboxKind::Filter,
         r#"
@@ -489,7 +604,12 @@ fn lua51_names_and_modules_work() {
         end
         "#,
     );
-    assert_eq!(run(&mut sandbox, &sample()), Ok(CallStatus::Ok), "{:?}", sandbox.termination_reason());
+    assert_eq!(
+        run(&mut sandbox, &sample()),
+        Ok(CallStatus::Ok),
+        "{:?}",
+        sandbox.termination_reason()
+    );
 }
 
 #[test]
@@ -510,7 +630,12 @@ fn re_module_is_available_when_installed() {
         end
         "#,
     );
-    assert_eq!(run(&mut sandbox, &sample()), Ok(CallStatus::Ok), "{:?}", sandbox.termination_reason());
+    assert_eq!(
+        run(&mut sandbox, &sample()),
+        Ok(CallStatus::Ok),
+        "{:?}",
+        sandbox.termination_reason()
+    );
 }
 
 #[test]
@@ -532,29 +657,43 @@ fn config_values_are_read() {
     let table: toml::Table = toml::from_str("s = 'text'\nb = true\ni = 42\nf = 1.5").unwrap();
     config.config = table.try_into().unwrap();
     let mut sandbox = Sandbox::new(SandboxKind::Filter, "Config", &config, &harness.host).unwrap();
-    assert_eq!(run(&mut sandbox, &sample()), Ok(CallStatus::Ok), "{:?}", sandbox.termination_reason());
+    assert_eq!(
+        run(&mut sandbox, &sample()),
+        Ok(CallStatus::Ok),
+        "{:?}",
+        sandbox.termination_reason()
+    );
 }
 
 #[test]
 fn config_is_validated_with_clear_errors() {
-    let parsed: Result<SandboxConfig, _> =
-        toml::from_str("filename = 'x.lua'\nmemory_limt = 5");
+    let parsed: Result<SandboxConfig, _> = toml::from_str("filename = 'x.lua'\nmemory_limt = 5");
     let error = parsed.unwrap_err().to_string();
     assert!(error.contains("memory_limt"), "{error}");
     let parsed: Result<SandboxConfig, _> =
         toml::from_str("filename = 'x.lua'\nconfig = { a = [1] }");
     let error = parsed.unwrap_err().to_string();
-    assert!(error.contains("string, boolean, integer or float"), "{error}");
+    assert!(
+        error.contains("string, boolean, integer or float"),
+        "{error}"
+    );
     let parsed: SandboxConfig = toml::from_str("filename = 'x.lua'").unwrap();
     assert_eq!(parsed.memory_limit, MEMORY_LIMIT_DEFAULT);
     assert_eq!(parsed.output_limit, 63 * 1024);
-    for (key, value) in [("memory_limit", 0u64), ("instruction_limit", 0), ("output_limit", u64::MAX / 2)] {
+    for (key, value) in [
+        ("memory_limit", 0u64),
+        ("instruction_limit", 0),
+        ("output_limit", u64::MAX / 2),
+    ] {
         let text = format!("filename = 'x.lua'\n{key} = {value}");
         let config: SandboxConfig = toml::from_str(&text).unwrap();
         let error = config.validate().unwrap_err().to_string();
         assert!(error.contains(key), "{error}");
     }
-    let config = SandboxConfig { script_type: "go".into(), ..SandboxConfig::new("x.lua") };
+    let config = SandboxConfig {
+        script_type: "go".into(),
+        ..SandboxConfig::new("x.lua")
+    };
     assert!(config.validate().is_err());
 }
 
@@ -565,11 +704,16 @@ fn load_failures_are_reported() {
         ("function process_message( return 0 end", "load"),
         ("error('at load')", "load"),
         ("x = 1", "missing_function"),
-        ("while true do end function process_message() return 0 end", "load"),
+        (
+            "while true do end function process_message() return 0 end",
+            "load",
+        ),
         ("\x1bLua", "load"),
     ];
     for (script, code) in cases {
-        let error = harness.try_sandbox(SandboxKind::Filter, script).unwrap_err();
+        let error = harness
+            .try_sandbox(SandboxKind::Filter, script)
+            .unwrap_err();
         assert_eq!(error.code(), code, "{script}: {error}");
     }
     let config = SandboxConfig::new(harness.dir.path().join("absent.lua"));
@@ -599,7 +743,12 @@ fn encode_and_decode_message_round_trip() {
         end
         "#,
     );
-    assert_eq!(run(&mut sandbox, &sample()), Ok(CallStatus::Ok), "{:?}", sandbox.termination_reason());
+    assert_eq!(
+        run(&mut sandbox, &sample()),
+        Ok(CallStatus::Ok),
+        "{:?}",
+        sandbox.termination_reason()
+    );
 }
 
 #[test]
@@ -625,14 +774,23 @@ fn preserved_data_survives_a_restart_and_honours_the_version() {
         end
     "#;
     let config_for = |version: u32| {
-        let mut config = harness.config("preserve", &script.replace("@VERSION@", &version.to_string()));
+        let mut config = harness.config(
+            "preserve",
+            &script.replace("@VERSION@", &version.to_string()),
+        );
         config.preserve_data = true;
         config
     };
-    let bytes = Message { uuid: vec![1; 16], timestamp: 3_000_000_000, r#type: Some("a".into()), ..Message::default() }
-        .encode_to_vec();
+    let bytes = Message {
+        uuid: vec![1; 16],
+        timestamp: 3_000_000_000,
+        r#type: Some("a".into()),
+        ..Message::default()
+    }
+    .encode_to_vec();
     {
-        let mut sandbox = Sandbox::new(SandboxKind::Filter, "Keeper", &config_for(1), &harness.host).unwrap();
+        let mut sandbox =
+            Sandbox::new(SandboxKind::Filter, "Keeper", &config_for(1), &harness.host).unwrap();
         for _ in 0..3 {
             run(&mut sandbox, &bytes).unwrap();
         }
@@ -640,7 +798,8 @@ fn preserved_data_survives_a_restart_and_honours_the_version() {
     }
     let path = preserve::data_path(&harness.host.base_dir, "Keeper");
     let saved = std::fs::read_to_string(&path).unwrap();
-    assert!(saved.starts_with("if _PRESERVATION_VERSION and _PRESERVATION_VERSION ~= 1 then return end"));
+    assert!(saved
+        .starts_with("if _PRESERVATION_VERSION and _PRESERVATION_VERSION ~= 1 then return end"));
     let mut sandbox = harness.sandbox_named("Keeper", &config_for(1));
     let check = r#"
         assert(count == 3, "count " .. tostring(count))
@@ -658,13 +817,19 @@ fn preserved_data_survives_a_restart_and_honours_the_version() {
     "#;
     sandbox.lua.load(check).exec().unwrap();
     let payload = sandbox.host().payload_text();
-    assert!(payload.contains("\"text\":\"spike \\/ \\\"x\\\"\""), "{payload}");
+    assert!(
+        payload.contains("\"text\":\"spike \\/ \\\"x\\\"\""),
+        "{payload}"
+    );
     run(&mut sandbox, &bytes).unwrap();
     sandbox.preserve().unwrap();
     drop(sandbox);
     let sandbox = harness.sandbox_named("Keeper", &config_for(2));
     let count: i64 = sandbox.lua.globals().get("count").unwrap();
-    assert_eq!(count, 0, "a new _PRESERVATION_VERSION discards the old state");
+    assert_eq!(
+        count, 0,
+        "a new _PRESERVATION_VERSION discards the old state"
+    );
 }
 
 impl Harness {
@@ -675,13 +840,22 @@ impl Harness {
 
 #[test]
 fn terminated_message_has_hekas_fields() {
-    let stats = SandboxStats { process_message_count: 12, ..SandboxStats::default() };
+    let stats = SandboxStats {
+        process_message_count: 12,
+        ..SandboxStats::default()
+    };
     let bytes = terminated_message("MyFilter", "process_message() boom", &stats);
     let view = ProtoView::new(&bytes);
     view.validate().unwrap();
-    assert_eq!(view.str_header(StrHeader::Type), Some(&b"heka.sandbox-terminated"[..]));
+    assert_eq!(
+        view.str_header(StrHeader::Type),
+        Some(&b"heka.sandbox-terminated"[..])
+    );
     assert_eq!(view.str_header(StrHeader::Logger), Some(&b"hekad"[..]));
-    assert_eq!(view.str_header(StrHeader::Payload), Some(&b"process_message() boom"[..]));
+    assert_eq!(
+        view.str_header(StrHeader::Payload),
+        Some(&b"process_message() boom"[..])
+    );
     let plugin = view.field(b"plugin", 0).unwrap().value(0);
     assert_eq!(plugin, Some(FieldValue::String(b"MyFilter")));
     let count = view.field(b"ProcessMessageCount", 0).unwrap();
@@ -715,8 +889,17 @@ fn output_text_matches_lua_sandbox() {
     let mut sink = Vec::new();
     sandbox.timer_event(0, &mut sink).unwrap();
     let injected = records(&sink);
-    assert_eq!(injected[0].payload.as_deref(), Some("1 2.5 0.33333333 true nil 1e+20 5"));
-    let mut bad = harness.sandbox(SandboxKind::Filter, "function process_message() add_to_payload({}) return 0 end");
+    assert_eq!(
+        injected[0].payload.as_deref(),
+        Some("1 2.5 0.33333333 true nil 1e+20 5")
+    );
+    let mut bad = harness.sandbox(
+        SandboxKind::Filter,
+        "function process_message() add_to_payload({}) return 0 end",
+    );
     let terminated = run(&mut bad, &sample()).unwrap_err();
-    assert!(terminated.reason.contains("unsupported type 'table'"), "{terminated:?}");
+    assert!(
+        terminated.reason.contains("unsupported type 'table'"),
+        "{terminated:?}"
+    );
 }

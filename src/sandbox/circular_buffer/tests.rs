@@ -6,13 +6,18 @@ use crate::sandbox::tests::Harness;
 use crate::sandbox::{Sandbox, SandboxKind};
 
 fn sandbox(harness: &Harness, setup: &str) -> Sandbox {
-    let script = format!("require 'circular_buffer'\n{setup}\nfunction process_message() return 0 end");
+    let script =
+        format!("require 'circular_buffer'\n{setup}\nfunction process_message() return 0 end");
     harness.sandbox(SandboxKind::Filter, &script)
 }
 
 /// Runs `code` in the sandbox and returns what it added to the payload.
 fn output(sandbox: &Sandbox, code: &str) -> String {
-    sandbox.lua.load(code).exec().unwrap_or_else(|error| panic!("{code}: {error}"));
+    sandbox
+        .lua
+        .load(code)
+        .exec()
+        .unwrap_or_else(|error| panic!("{code}: {error}"));
     sandbox.host().take_payload()
 }
 
@@ -37,14 +42,27 @@ end
 fn cbuf_output_matches_the_known_samples() {
     let harness = Harness::new();
     let sandbox = sandbox(&harness, SETUP3);
-    let empty = format!("{}\nnan\tnan\tnan\nnan\tnan\tnan\nnan\tnan\tnan\n", header3(0));
+    let empty = format!(
+        "{}\nnan\tnan\tnan\nnan\tnan\tnan\nnan\tnan\tnan\n",
+        header3(0)
+    );
     assert_eq!(output(&sandbox, "add_to_payload(data)"), empty);
-    let code = "for _, ts in ipairs({0, 1e9, 1e9, 2e9, 2e9, 2e9}) do step(ts) end add_to_payload(data)";
-    assert_eq!(output(&sandbox, code), format!("{}\n1\t1\t1\n2\t1\t2\n3\t1\t3\n", header3(0)));
+    let code =
+        "for _, ts in ipairs({0, 1e9, 1e9, 2e9, 2e9, 2e9}) do step(ts) end add_to_payload(data)";
+    assert_eq!(
+        output(&sandbox, code),
+        format!("{}\n1\t1\t1\n2\t1\t2\n3\t1\t3\n", header3(0))
+    );
     let code = "step(4e9) add_to_payload(data)";
-    assert_eq!(output(&sandbox, code), format!("{}\n3\t1\t3\nnan\tnan\tnan\n1\t1\t1\n", header3(2)));
+    assert_eq!(
+        output(&sandbox, code),
+        format!("{}\n3\t1\t3\nnan\tnan\tnan\n1\t1\t1\n", header3(2))
+    );
     let code = "step(10e9) add_to_payload(data)";
-    assert_eq!(output(&sandbox, code), format!("{}\nnan\tnan\tnan\nnan\tnan\tnan\n1\t1\t1\n", header3(8)));
+    assert_eq!(
+        output(&sandbox, code),
+        format!("{}\nnan\tnan\tnan\nnan\tnan\tnan\n1\t1\t1\n", header3(8))
+    );
 }
 
 #[test]
@@ -54,10 +72,20 @@ fn cbufd_output_carries_deltas_once() {
     let code = "for _, ts in ipairs({0, 1e9, 1e9, 2e9, 2e9, 2e9}) do step(ts) end";
     output(&sandbox, code);
     let delta = format!("{}\n0\t1\t1\t1\n1\t2\t1\t2\n2\t3\t1\t3\n", header3(0));
-    assert_eq!(output(&sandbox, "add_to_payload(data:format('cbufd'))"), delta);
-    assert_eq!(output(&sandbox, "add_to_payload(data)"), "", "no change, no output");
+    assert_eq!(
+        output(&sandbox, "add_to_payload(data:format('cbufd'))"),
+        delta
+    );
+    assert_eq!(
+        output(&sandbox, "add_to_payload(data)"),
+        "",
+        "no change, no output"
+    );
     let full = format!("{}\n1\t1\t1\n2\t1\t2\n3\t1\t3\n", header3(0));
-    assert_eq!(output(&sandbox, "add_to_payload(data:format('cbuf'))"), full);
+    assert_eq!(
+        output(&sandbox, "add_to_payload(data:format('cbuf'))"),
+        full
+    );
 
     let sums = r#"{"time":0,"rows":2,"columns":2,"seconds_per_row":1,"column_info":[{"name":"Sum_column","unit":"count","aggregation":"sum"},{"name":"Min","unit":"count","aggregation":"min"}],"annotations":[]}"#;
     let setup = r#"
@@ -70,14 +98,22 @@ fn cbufd_output_carries_deltas_once() {
     let code = "cb:add(0, 1, 2) cb:set(0, 2, 5) add_to_payload(cb)";
     assert_eq!(output(&sandbox, code), format!("{sums}\n0\t2\t5\n"));
     let code = "cb:add(0, 1, 1) cb:set(0, 2, 7) cb:set(0, 2, 4) add_to_payload(cb)";
-    assert_eq!(output(&sandbox, code), format!("{sums}\n0\t1\t4\n"), "sum delta since the last output; min keeps the smallest");
+    assert_eq!(
+        output(&sandbox, code),
+        format!("{sums}\n0\t1\t4\n"),
+        "sum delta since the last output; min keeps the smallest"
+    );
     let code = "cb:annotate(1e9, 1, 'info', 'delta anno') add_to_payload(cb)";
     let with_annotation = sums.replace(
         "\"annotations\":[]",
         r#""annotations":[{"x":1000,"col":1,"shortText":"i","text":"delta anno"}]"#,
     );
     assert_eq!(output(&sandbox, code), format!("{with_annotation}\n"));
-    assert_eq!(output(&sandbox, "add_to_payload(cb)"), "", "annotations are delta-output once");
+    assert_eq!(
+        output(&sandbox, "add_to_payload(cb)"),
+        "",
+        "annotations are delta-output once"
+    );
 }
 
 #[test]
@@ -91,10 +127,16 @@ fn annotations_are_escaped_and_age_out() {
     "#;
     let sandbox = sandbox(&harness, setup);
     let header = r#"{"time":0,"rows":2,"columns":2,"seconds_per_row":60,"column_info":[{"name":"Column_1","unit":"count","aggregation":"sum"},{"name":"Column_2","unit":"count","aggregation":"sum"}],"annotations":[{"x":0,"col":1,"shortText":"i","text":"annotation\"\t\b\r\n  end"},{"x":60000,"col":2,"shortText":"a","text":"alert"}]}"#;
-    assert_eq!(output(&sandbox, "add_to_payload(cb)"), format!("{header}\nnan\tnan\nnan\tnan\n"));
+    assert_eq!(
+        output(&sandbox, "add_to_payload(cb)"),
+        format!("{header}\nnan\tnan\nnan\tnan\n")
+    );
     let header = r#"{"time":60,"rows":2,"columns":2,"seconds_per_row":60,"column_info":[{"name":"Column_1","unit":"count","aggregation":"sum"},{"name":"Column_2","unit":"count","aggregation":"sum"}],"annotations":[{"x":60000,"col":2,"shortText":"a","text":"alert"}]}"#;
     let code = "cb:set(120e9, 1, 0/0) add_to_payload(cb)";
-    assert_eq!(output(&sandbox, code), format!("{header}\nnan\tnan\nnan\tnan\n"));
+    assert_eq!(
+        output(&sandbox, code),
+        format!("{header}\nnan\tnan\nnan\tnan\n")
+    );
 }
 
 #[test]
@@ -176,11 +218,21 @@ fn storage_is_charged_to_the_memory_limit() {
     let mut sink = Vec::new();
     let view = crate::message::MessageView::Proto(crate::message::ProtoView::new(&record));
     let terminated = sandbox.process_message(&view, &mut sink).unwrap_err();
-    assert!(terminated.reason.contains("memory_limit exceeded"), "{terminated:?}");
+    assert!(
+        terminated.reason.contains("memory_limit exceeded"),
+        "{terminated:?}"
+    );
 }
 
 /// The oracle: a map from row start time to value, and the newest row seen.
-fn oracle_add(model: &mut BTreeMap<i64, f64>, newest: &mut i64, rows: i64, spr: i64, time: i64, value: f64) -> Option<f64> {
+fn oracle_add(
+    model: &mut BTreeMap<i64, f64>,
+    newest: &mut i64,
+    rows: i64,
+    spr: i64,
+    time: i64,
+    value: f64,
+) -> Option<f64> {
     let row_time = time - time % spr;
     if row_time > *newest {
         *newest = row_time;
