@@ -262,7 +262,7 @@ impl Host {
         } else {
             push_record(&mut sink, message);
         }
-        self.injected.set(self.injected.get() + 1);
+        self.injected.set(self.injected.get().saturating_add(1));
         Ok(())
     }
 }

@@ -44,6 +44,11 @@ pub const COLUMNS_MAX: usize = 256;
 pub const NAME_BYTES_MAX: usize = 15;
 /// Bytes of a unit label kept (the extension keeps 7).
 pub const UNIT_BYTES_MAX: usize = 7;
+/// The longest row a buffer may have: a year.
+pub const SECONDS_PER_ROW_MAX: i64 = 365 * 86_400;
+/// Times are clamped to ±this many seconds (about ±285 years around 1970), so that every
+/// time in seconds still fits in nanoseconds.
+pub const SECONDS_ABS_MAX: i64 = 9_000_000_000;
 /// Bytes of one annotation's text kept.
 pub const ANNOTATION_BYTES_MAX: usize = 1024;
 
@@ -126,7 +131,7 @@ impl CircularBuffer {
         if !(1..=COLUMNS_MAX as i64).contains(&columns) {
             return Err(bad_argument(2, "columns must be > 0 and <= 256"));
         }
-        if seconds_per_row <= 0 {
+        if !(1..=SECONDS_PER_ROW_MAX).contains(&seconds_per_row) {
             return Err(bad_argument(3, "seconds_per_row is out of range"));
         }
         let rows = rows as usize;
@@ -171,7 +176,12 @@ impl CircularBuffer {
     }
 
     fn row_time(&self, ns: f64) -> i64 {
-        let seconds = (ns / 1e9) as i64;
+        let bound = SECONDS_ABS_MAX as f64;
+        let seconds = if ns.is_nan() {
+            0
+        } else {
+            (ns / 1e9).clamp(-bound, bound) as i64
+        };
         seconds - seconds.rem_euclid(self.seconds_per_row)
     }
 

@@ -903,3 +903,34 @@ fn output_text_matches_lua_sandbox() {
         "{terminated:?}"
     );
 }
+
+mod arbitrary_records {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const READ_EVERYTHING: &str = r#"
+        local names = {"Type", "Logger", "Payload", "EnvVersion", "Hostname", "Uuid", "Timestamp",
+            "Severity", "Pid", "raw", "framed", "size", "Fields[a]", "Fields[]", "Fields["}
+        function process_message()
+            for _, name in ipairs(names) do read_message(name, 0, 0) read_message(name, 3, 7) end
+            pcall(decode_message, read_message("raw"))
+            pcall(inject_message, read_message("raw"))
+            pcall(write_message, "Fields[a]", 1, "", 0, 0)
+            pcall(write_message, "Payload", "x")
+            return 0
+        end
+    "#;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let harness = Harness::new();
+            let mut sandbox = harness.sandbox(SandboxKind::Decoder, READ_EVERYTHING);
+            let mut sink = Vec::new();
+            let status = sandbox.process_message(&MessageView::Proto(ProtoView::new(&bytes)), &mut sink);
+            prop_assert!(status.is_ok(), "{:?}", status);
+        }
+    }
+}
