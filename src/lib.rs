@@ -8,12 +8,15 @@
 pub mod config;
 pub mod decoder;
 pub mod encoder;
+pub mod filter;
 pub mod input;
 pub mod limits;
 pub mod matcher;
 pub mod message;
 pub mod output;
 pub mod runtime;
+#[cfg(feature = "lua")]
+pub mod sandbox;
 pub mod splitter;
 pub mod telemetry;
 pub mod tools;

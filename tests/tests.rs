@@ -11,3 +11,7 @@ mod alloc;
 
 /// The Heka tools: `gyges cat`, `gyges inject`, `gyges flood`.
 mod tools;
+
+/// The Lua sandbox through the library API: filters, decoders, encoders, limits.
+#[cfg(feature = "lua")]
+mod sandbox;

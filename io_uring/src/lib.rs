@@ -4,6 +4,7 @@
 //! safely lives here, each block with a `// SAFETY:` note:
 //! - [`probe`]: what the kernel and the process limits allow (memlock, kernel release), so
 //!   startup can explain a failure instead of dying inside the executor.
+//! - `lpeg` (feature `lua`): links Debian's static lpeg and hands it to mlua safely.
 //! - [`alloc`]: a per-thread counting allocator, so tests can assert zero allocations per
 //!   record without writing `unsafe`.
 //! - [`socket`]: socket options on sockets glommio created (receive buffer size, keepalive)
@@ -13,5 +14,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
+#[cfg(feature = "lua")]
+pub mod lpeg;
 pub mod probe;
 pub mod socket;

@@ -17,6 +17,8 @@
 
 pub mod payload;
 pub mod protobuf;
+#[cfg(feature = "lua")]
+pub mod sandbox;
 pub mod strftime;
 
 pub use payload::{PayloadEncoder, PayloadOptions};

@@ -1,0 +1,185 @@
+//! SandboxEncoder: a Lua encoder, one state per core, as a synchronous struct.
+//!
+//! Heka's encoder semantics: the output is what the script last passed to `inject_payload`
+//! (the payload text itself) or `inject_message` (the message's protobuf bytes); returning 0
+//! without injecting outputs the message's protobuf (after any `write_message`); returning
+//! -2 outputs nothing; another negative value is a counted failure; a positive value or an
+//! error terminates the encoder.
+
+use crate::message::MessageView;
+use crate::sandbox::{
+    terminated_message, CallStatus, HostInfo, Sandbox, SandboxConfig, SandboxError, SandboxKind,
+    SandboxStats, Terminated,
+};
+
+/// What one message encoded to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoded {
+    /// `out` holds the bytes to write.
+    Bytes,
+    /// Nothing to write (-2).
+    Skipped,
+    /// A failure, counted; `out` is empty.
+    Failed,
+}
+
+/// A Lua encoder.
+#[derive(Debug)]
+pub struct SandboxEncoder {
+    sandbox: Sandbox,
+}
+
+impl SandboxEncoder {
+    /// Loads the script; see [`Sandbox::new`].
+    ///
+    /// # Errors
+    /// As [`Sandbox::new`].
+    pub fn new(
+        name: &str,
+        config: &SandboxConfig,
+        host_info: &HostInfo,
+    ) -> Result<SandboxEncoder, SandboxError> {
+        Ok(SandboxEncoder {
+            sandbox: Sandbox::new(SandboxKind::Encoder, name, config, host_info)?,
+        })
+    }
+
+    /// Encodes one message into `out` (cleared first).
+    ///
+    /// # Errors
+    /// [`Terminated`] when the encoder stopped (now or earlier); `out` is then empty.
+    pub fn encode(
+        &mut self,
+        record: &MessageView<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Encoded, Terminated> {
+        out.clear();
+        let status = match self.sandbox.process_message(record, out) {
+            Ok(status) => status,
+            Err(terminated) => {
+                out.clear();
+                return Err(terminated);
+            }
+        };
+        match status {
+            CallStatus::Ok if self.sandbox.host().encoder_output() => Ok(Encoded::Bytes),
+            CallStatus::Ok => {
+                out.clear();
+                self.sandbox
+                    .host()
+                    .with_message(|message| out.extend_from_slice(message));
+                Ok(Encoded::Bytes)
+            }
+            CallStatus::Skipped => {
+                out.clear();
+                Ok(Encoded::Skipped)
+            }
+            CallStatus::Failed => {
+                out.clear();
+                Ok(Encoded::Failed)
+            }
+        }
+    }
+
+    /// Saves the state if `preserve_data` (call at clean shutdown).
+    ///
+    /// # Errors
+    /// [`SandboxError::Preservation`].
+    pub fn shutdown(&mut self) -> Result<(), SandboxError> {
+        self.sandbox.preserve()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &SandboxStats {
+        self.sandbox.stats()
+    }
+
+    /// The script's last error string.
+    pub fn last_error(&self) -> &str {
+        self.sandbox.last_error()
+    }
+
+    /// Heka's `heka.sandbox-terminated` message for this encoder, once terminated.
+    pub fn termination_message(&self) -> Option<Vec<u8>> {
+        let reason = self.sandbox.termination_reason()?;
+        Some(terminated_message(
+            self.sandbox.name(),
+            reason,
+            self.sandbox.stats(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+
+    use super::*;
+    use crate::message::proto::Message;
+    use crate::message::ProtoView;
+    use crate::sandbox::tests::{sample, Harness};
+
+    fn encode(script: &str, bytes: &[u8]) -> (Result<Encoded, Terminated>, Vec<u8>) {
+        let harness = Harness::new();
+        let config = harness.config("encoder", script);
+        let mut encoder =
+            SandboxEncoder::new("Enc", &config, &harness.host).expect("encoder loads");
+        let mut out = b"stale".to_vec();
+        let result = encoder.encode(&MessageView::Proto(ProtoView::new(bytes)), &mut out);
+        (result, out)
+    }
+
+    #[test]
+    fn the_last_injection_is_the_output() {
+        let script = r#"
+            function process_message()
+                inject_payload("txt", "", "first")
+                add_to_payload("second ", read_message("Fields[status]"))
+                inject_payload()
+                return 0
+            end
+        "#;
+        assert_eq!(
+            encode(script, &sample()),
+            (Ok(Encoded::Bytes), b"second 200".to_vec())
+        );
+        let script = r#"
+            function process_message()
+                inject_message({Type = "t", Payload = read_message("Payload"), Timestamp = 1})
+                return 0
+            end
+        "#;
+        let (result, out) = encode(script, &sample());
+        assert_eq!(result, Ok(Encoded::Bytes));
+        let message = Message::decode(&out[..]).unwrap();
+        assert_eq!(
+            message.r#type.as_deref(),
+            Some("t"),
+            "encoders are not stamped like filters"
+        );
+        assert_eq!(message.payload.as_deref(), Some("GET / 200"));
+    }
+
+    #[test]
+    fn no_injection_outputs_the_possibly_rewritten_message() {
+        let (result, out) = encode("function process_message() return 0 end", &sample());
+        assert_eq!((result, out), (Ok(Encoded::Bytes), sample()));
+        let script = "function process_message() write_message('Payload', 'changed') return 0 end";
+        let (result, out) = encode(script, &sample());
+        assert_eq!(result, Ok(Encoded::Bytes));
+        assert_eq!(
+            Message::decode(&out[..]).unwrap().payload.as_deref(),
+            Some("changed")
+        );
+    }
+
+    #[test]
+    fn skip_failure_and_termination() {
+        let (result, out) = encode("function process_message() return -2 end", &sample());
+        assert_eq!((result, out.is_empty()), (Ok(Encoded::Skipped), true));
+        let (result, out) = encode("function process_message() return -1 end", &sample());
+        assert_eq!((result, out.is_empty()), (Ok(Encoded::Failed), true));
+        let (result, out) = encode("function process_message() error('x') end", &sample());
+        assert!(result.is_err() && out.is_empty());
+    }
+}
