@@ -149,4 +149,8 @@ async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStr
         );
     }
     publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);
+    // Say goodbye now. Left to the descriptor's last reference, the FIN can leave after this
+    // process has exited (io_uring releases its file references late), and a sender that
+    // checks for a closed peer before writing would write into a dead connection meanwhile.
+    let _ = stream.shutdown(std::net::Shutdown::Both).await;
 }
