@@ -15,3 +15,7 @@ mod tools;
 /// The Lua sandbox through the library API: filters, decoders, encoders, limits.
 #[cfg(feature = "lua")]
 mod sandbox;
+
+/// Filters on their host core through the daemon.
+#[cfg(feature = "lua")]
+mod filters;

@@ -26,6 +26,7 @@ pub struct Plan {
     pub global: GlobalPlan,
     pub inputs: Vec<InputPlan>,
     pub outputs: Vec<OutputPlan>,
+    pub filters: Vec<FilterPlan>,
     /// Heka options present but ignored, logged once at startup.
     pub ignored_options: Vec<&'static str>,
 }
@@ -35,6 +36,8 @@ pub struct Plan {
 pub struct GlobalPlan {
     pub max_message_size: usize,
     pub max_message_loops: u32,
+    pub max_process_inject: u32,
+    pub max_timer_inject: u32,
     pub base_dir: PathBuf,
     pub share_dir: PathBuf,
     pub hostname: String,
@@ -109,15 +112,22 @@ pub enum SplitterPlan {
 }
 
 /// A decoder, resolved.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum DecoderPlan {
     /// The record becomes the Payload of a message the input fills in.
     None,
     Protobuf,
+    /// A Lua decoder: one Lua state per ingest core. It reads the message the record makes
+    /// without a decoder (Payload = the record).
+    #[cfg(feature = "lua")]
+    Sandbox {
+        name: String,
+        config: Box<crate::sandbox::SandboxConfig>,
+    },
 }
 
 /// An encoder, resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub enum EncoderPlan {
     Protobuf,
     Payload {
@@ -126,6 +136,39 @@ pub enum EncoderPlan {
         ts_format: String,
         ts_from_message: bool,
     },
+    /// A Lua encoder: one Lua state per core that writes the output.
+    #[cfg(feature = "lua")]
+    Sandbox {
+        name: String,
+        config: Box<crate::sandbox::SandboxConfig>,
+    },
+}
+
+/// What a filter does when the ring to its core is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RingFull {
+    /// The ingest cores wait (and stop reading their sockets): nothing is lost.
+    Block,
+    /// The message is dropped and counted; ingest never waits for this filter.
+    Drop,
+}
+
+/// One filter, hosted on one core.
+#[derive(Debug, Clone)]
+pub struct FilterPlan {
+    pub name: String,
+    pub matcher: Program,
+    /// The core whose state it is.
+    pub host_core: usize,
+    pub ring_full: RingFull,
+    pub kind: FilterKind,
+}
+
+/// The kinds of filter.
+#[derive(Debug, Clone)]
+pub enum FilterKind {
+    #[cfg(feature = "lua")]
+    Sandbox(Box<crate::sandbox::SandboxConfig>),
 }
 
 /// One output.
@@ -205,6 +248,7 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
         global,
         inputs: Vec::new(),
         outputs: Vec::new(),
+        filters: Vec::new(),
     };
     for section in &document.sections {
         if GLOBAL_SECTIONS.contains(&section.name.as_str()) {
@@ -231,6 +275,10 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
             "ProtobufEncoder" | "PayloadEncoder" => {
                 encoder_plan(section)?;
             }
+            "SandboxDecoder" | "SandboxEncoder" => {
+                sandbox_config(section, &[])?;
+            }
+            "SandboxFilter" => plan.filters.push(filter_plan(section, &plan.global)?),
             other => {
                 let key = section.table.contains_key("type").then_some("type");
                 return Err(section.error(key, format!("unknown plugin type `{other}`")));
@@ -462,6 +510,8 @@ fn global_plan(
     Ok(GlobalPlan {
         max_message_size: max_message_size as usize,
         max_message_loops: raw.max_message_loops.unwrap_or(4),
+        max_process_inject: raw.max_process_inject.unwrap_or(1),
+        max_timer_inject: raw.max_timer_inject.unwrap_or(10),
         base_dir: PathBuf::from(raw.base_dir.as_deref().unwrap_or("./gyges-data")),
         share_dir: PathBuf::from(raw.share_dir.as_deref().unwrap_or("/usr/share/gyges")),
         hostname,
@@ -657,6 +707,17 @@ fn input_plan(
             };
             match type_.as_str() {
                 "ProtobufDecoder" => DecoderPlan::Protobuf,
+                #[cfg(feature = "lua")]
+                "SandboxDecoder" => match sections.get(name) {
+                    Some(decoder_section) => DecoderPlan::Sandbox {
+                        name: name.to_string(),
+                        config: Box::new(sandbox_config(decoder_section, &[])?),
+                    },
+                    None => {
+                        return Err(section
+                            .error(Some("decoder"), "a SandboxDecoder needs its own section"))
+                    }
+                },
                 _ => {
                     return Err(section.error(Some("decoder"), format!("no decoder named `{name}`")))
                 }
@@ -740,6 +801,11 @@ fn splitter_plan(section: &Section) -> Result<SplitterPlan, ConfigError> {
 
 fn encoder_plan(section: &Section) -> Result<EncoderPlan, ConfigError> {
     Ok(match section.plugin_type()? {
+        #[cfg(feature = "lua")]
+        "SandboxEncoder" => EncoderPlan::Sandbox {
+            name: section.name.clone(),
+            config: Box::new(sandbox_config(section, &[])?),
+        },
         "ProtobufEncoder" => {
             section.parse::<raw::ProtobufEncoder>()?;
             EncoderPlan::Protobuf
@@ -768,7 +834,7 @@ fn resolve_encoder(
 ) -> Result<EncoderPlan, ConfigError> {
     let plan = resolve_encoder_plan(section, sections, name, default)?;
     // Build one now, so a bad option (a ts_format gyges cannot render) fails at startup.
-    crate::output::build_encoder(&plan, global.max_message_size).map_err(|error| {
+    crate::output::build_encoder(&plan, global).map_err(|error| {
         let encoder_section = sections
             .get(name.unwrap_or(default))
             .copied()
@@ -1001,5 +1067,109 @@ fn output_plan(
                 kind: OutputKind::Log,
             })
         }
+    }
+}
+
+/// The keys every filter section may have besides its plugin's own.
+const FILTER_COMMON_KEYS: &[&str] = &[
+    "type",
+    "message_matcher",
+    "message_signer",
+    "use_buffering",
+    "ring_full_action",
+];
+
+/// Parses a sandbox plugin's section into its sandbox config, after taking out the keys in
+/// `common` (read by the caller).
+#[cfg(feature = "lua")]
+fn sandbox_config(
+    section: &Section,
+    common: &[&str],
+) -> Result<crate::sandbox::SandboxConfig, ConfigError> {
+    let mut own = section.clone();
+    own.table
+        .retain(|key, _| key != "type" && !common.contains(&key.as_ref()));
+    let config: crate::sandbox::SandboxConfig = own.parse()?;
+    if config.script_type != "lua" {
+        return Err(section.error(Some("script_type"), "only `lua` is supported"));
+    }
+    Ok(config)
+}
+
+#[cfg(not(feature = "lua"))]
+fn sandbox_config(section: &Section, _common: &[&str]) -> Result<(), ConfigError> {
+    Err(section.error(
+        Some("type"),
+        "this gyges was built without the `lua` feature",
+    ))
+}
+
+fn filter_plan(section: &Section, global: &GlobalPlan) -> Result<FilterPlan, ConfigError> {
+    let string = |key: &str| -> Result<Option<&str>, ConfigError> {
+        match section.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(text)) => Ok(Some(text.as_str())),
+            Some(_) => Err(section.error(Some(key), "expected a string")),
+        }
+    };
+    unsupported(
+        section,
+        "message_signer",
+        section.table.contains_key("message_signer"),
+        "message_signer is not supported yet",
+    )?;
+    let buffering = section
+        .table
+        .get("use_buffering")
+        .and_then(toml::Value::as_bool)
+        == Some(true);
+    unsupported(
+        section,
+        "use_buffering",
+        buffering,
+        "durable buffering is not available yet; remove it or set it to false",
+    )?;
+    let ring_full = match string("ring_full_action")? {
+        None | Some("block") => RingFull::Block,
+        Some("drop") => RingFull::Drop,
+        Some(other) => {
+            return Err(section.error(
+                Some("ring_full_action"),
+                format!("`{other}` is not block or drop"),
+            ))
+        }
+    };
+    let matcher = compile_matcher(section, string("message_matcher")?, global.dialect)?;
+    let host_core = global
+        .placement
+        .get(&section.name)
+        .copied()
+        .unwrap_or(global.filter_core);
+    #[cfg(feature = "lua")]
+    let kind = FilterKind::Sandbox(Box::new(sandbox_config(section, FILTER_COMMON_KEYS)?));
+    #[cfg(not(feature = "lua"))]
+    let kind = {
+        sandbox_config(section, FILTER_COMMON_KEYS)?;
+        unreachable!("sandbox_config fails without the lua feature")
+    };
+    Ok(FilterPlan {
+        name: section.name.clone(),
+        matcher,
+        host_core,
+        ring_full,
+        kind,
+    })
+}
+
+/// What a Lua sandbox needs to know about the daemon.
+#[cfg(feature = "lua")]
+pub fn sandbox_host_info(global: &GlobalPlan) -> crate::sandbox::HostInfo {
+    crate::sandbox::HostInfo {
+        hostname: global.hostname.clone(),
+        pid: std::process::id() as i32,
+        base_dir: global.base_dir.clone(),
+        share_dir: global.share_dir.clone(),
+        max_process_inject: global.max_process_inject,
+        max_timer_inject: global.max_timer_inject,
     }
 }

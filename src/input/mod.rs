@@ -22,6 +22,44 @@ pub struct InputContext {
     pub plugin: usize,
     pub plan: InputPlan,
     pub max_message_size: usize,
+    /// This core's Lua decoder, when the input has one.
+    #[cfg(feature = "lua")]
+    pub sandbox: Option<std::cell::RefCell<crate::decoder::sandbox::SandboxDecoder>>,
+    /// Where the Lua decoder writes the messages it makes.
+    #[cfg(feature = "lua")]
+    pub scratch: std::cell::RefCell<Vec<u8>>,
+}
+
+impl InputContext {
+    /// The context of `plan` on one core, with its own Lua decoder if it has one.
+    ///
+    /// # Errors
+    /// The Lua decoder's script does not load.
+    pub fn new(
+        plugin: usize,
+        plan: InputPlan,
+        global: &crate::config::plan::GlobalPlan,
+    ) -> Result<InputContext, String> {
+        #[cfg(feature = "lua")]
+        let sandbox = match &plan.decoder {
+            DecoderPlan::Sandbox { name, config } => {
+                let host = crate::config::plan::sandbox_host_info(global);
+                let decoder = crate::decoder::sandbox::SandboxDecoder::new(name, config, &host)
+                    .map_err(|error| format!("decoder [{name}]: {error}"))?;
+                Some(std::cell::RefCell::new(decoder))
+            }
+            _ => None,
+        };
+        Ok(InputContext {
+            plugin,
+            plan,
+            max_message_size: global.max_message_size,
+            #[cfg(feature = "lua")]
+            sandbox,
+            #[cfg(feature = "lua")]
+            scratch: std::cell::RefCell::new(Vec::new()),
+        })
+    }
 }
 
 impl InputContext {
@@ -92,6 +130,19 @@ pub fn deliver_record(
             }
         },
         DecoderPlan::None => true,
+        #[cfg(feature = "lua")]
+        DecoderPlan::Sandbox { .. } => {
+            let line = LineView {
+                payload: record,
+                uuid: uuids.next_uuid(),
+                timestamp: now_ns,
+                meta,
+            };
+            if sandbox_decode(&MessageView::Line(line), input, router, telemetry, core) {
+                return;
+            }
+            input.plan.send_decode_failures
+        }
     };
     if as_line {
         // Bytes in, bytes out: the record is passed on as it is, but an operator can see that
@@ -106,6 +157,44 @@ pub fn deliver_record(
             meta,
         };
         router.route(&MessageView::Line(line));
+    }
+}
+
+/// Runs the input's Lua decoder on one record and routes what it makes. Returns false when the
+/// record failed to decode (counted here).
+#[cfg(feature = "lua")]
+fn sandbox_decode(
+    view: &MessageView<'_>,
+    input: &InputContext,
+    router: &mut Router,
+    telemetry: &Telemetry,
+    core: usize,
+) -> bool {
+    use crate::decoder::sandbox::Decoded;
+    let Some(decoder) = &input.sandbox else {
+        return false;
+    };
+    let mut scratch = input.scratch.borrow_mut();
+    scratch.clear();
+    let decoded = decoder.borrow_mut().decode(view, &mut scratch);
+    match decoded {
+        Ok(Decoded::Original) => {
+            router.route(view);
+            true
+        }
+        Ok(Decoded::Messages(_)) => {
+            for message in crate::sandbox::injected_records(&scratch) {
+                match decoder::protobuf::decode(message) {
+                    Ok(injected) => router.route(&MessageView::Proto(injected)),
+                    Err(_) => telemetry.add(core, input.plugin, Metric::DecodeFailures, 1),
+                }
+            }
+            true
+        }
+        Ok(Decoded::Failed) | Err(_) => {
+            telemetry.add(core, input.plugin, Metric::DecodeFailures, 1);
+            false
+        }
     }
 }
 

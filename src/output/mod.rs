@@ -20,19 +20,29 @@ pub mod tcp;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use crate::config::plan::EncoderPlan;
+use crate::config::plan::{EncoderPlan, GlobalPlan};
 use crate::encoder::{Encoder, EncoderError, PayloadEncoder, PayloadOptions, ProtobufEncoder};
 use crate::message::MessageView;
 use crate::runtime::ring::BatchProducer;
 use crate::telemetry::{Metric, Telemetry};
 
-/// Builds the encoder an output's plan names.
+/// An output's encoder on one core.
+pub enum SinkEncoder {
+    Builtin(Encoder),
+    /// A Lua encoder and the scratch buffer it writes into.
+    #[cfg(feature = "lua")]
+    Sandbox(Box<crate::encoder::sandbox::SandboxEncoder>, Vec<u8>),
+}
+
+/// Builds the encoder an output's plan names (on the core that will use it: a Lua state
+/// stays on its core).
 ///
 /// # Errors
-/// An unsupported `ts_format`, or a size out of range (the config loader checks both).
-pub fn build_encoder(plan: &EncoderPlan, max_message_size: usize) -> Result<Encoder, EncoderError> {
-    Ok(match plan {
-        EncoderPlan::Protobuf => Encoder::Protobuf(ProtobufEncoder::new(max_message_size)?),
+/// An unsupported `ts_format`, a size out of range, or a Lua script that does not load.
+pub fn build_encoder(plan: &EncoderPlan, global: &GlobalPlan) -> Result<SinkEncoder, String> {
+    let max = global.max_message_size;
+    let builtin = match plan {
+        EncoderPlan::Protobuf => ProtobufEncoder::new(max).map(Encoder::Protobuf),
         EncoderPlan::Payload {
             append_newlines,
             prefix_ts,
@@ -45,9 +55,19 @@ pub fn build_encoder(plan: &EncoderPlan, max_message_size: usize) -> Result<Enco
                 ts_format: ts_format.clone(),
                 ts_from_message: *ts_from_message,
             };
-            Encoder::Payload(PayloadEncoder::new(&options, max_message_size)?)
+            PayloadEncoder::new(&options, max).map(Encoder::Payload)
         }
-    })
+        #[cfg(feature = "lua")]
+        EncoderPlan::Sandbox { name, config } => {
+            let host = crate::config::plan::sandbox_host_info(global);
+            return crate::encoder::sandbox::SandboxEncoder::new(name, config, &host)
+                .map(|encoder| SinkEncoder::Sandbox(Box::new(encoder), Vec::new()))
+                .map_err(|error| error.to_string());
+        }
+    };
+    builtin
+        .map(SinkEncoder::Builtin)
+        .map_err(|error: EncoderError| error.to_string())
 }
 
 /// Encoded messages on their way to one destination.
@@ -119,7 +139,7 @@ pub enum Target {
 pub struct Sink {
     /// The output's plugin index in [`Telemetry`].
     pub plugin: usize,
-    encoder: Encoder,
+    encoder: SinkEncoder,
     use_framing: bool,
     batch: Batch,
     batch_bytes: usize,
@@ -132,7 +152,7 @@ impl Sink {
     /// A sink encoding with `encoder` into batches of about `batch_bytes`.
     pub fn new(
         plugin: usize,
-        encoder: Encoder,
+        encoder: SinkEncoder,
         use_framing: bool,
         batch_bytes: usize,
         policy: FlushPolicy,
@@ -154,16 +174,26 @@ impl Sink {
     /// (PayloadEncoder and no Payload) adds nothing.
     #[inline]
     pub fn accept(&mut self, message: &MessageView<'_>, telemetry: &Telemetry, core: usize) {
-        let encoded = if self.use_framing {
-            self.encoder
+        let encoded = match &mut self.encoder {
+            SinkEncoder::Builtin(encoder) if self.use_framing => encoder
                 .encode_framed(message, None, &mut self.batch.bytes)
-        } else {
-            self.encoder.encode(message, &mut self.batch.bytes)
+                .map_err(|_| ()),
+            SinkEncoder::Builtin(encoder) => encoder
+                .encode(message, &mut self.batch.bytes)
+                .map_err(|_| ()),
+            #[cfg(feature = "lua")]
+            SinkEncoder::Sandbox(encoder, scratch) => sandbox_encode(
+                encoder,
+                scratch,
+                message,
+                self.use_framing,
+                &mut self.batch.bytes,
+            ),
         };
         match encoded {
             Ok(0) => {}
             Ok(_) => self.batch.messages += 1,
-            Err(_) => telemetry.add(core, self.plugin, Metric::EncodeFailures, 1),
+            Err(()) => telemetry.add(core, self.plugin, Metric::EncodeFailures, 1),
         }
     }
 
@@ -213,5 +243,31 @@ impl ShipTo {
             ShipTo::Tcp(queue) => queue.enqueue(batch, telemetry, core, plugin).await,
             ShipTo::Log => log::write(batch, telemetry, core, plugin),
         }
+    }
+}
+
+/// Runs a Lua encoder and appends its bytes (framed if asked). A terminated encoder fails
+/// every message from then on; the failures are counted.
+#[cfg(feature = "lua")]
+fn sandbox_encode(
+    encoder: &mut crate::encoder::sandbox::SandboxEncoder,
+    scratch: &mut Vec<u8>,
+    message: &MessageView<'_>,
+    use_framing: bool,
+    out: &mut Vec<u8>,
+) -> Result<usize, ()> {
+    use crate::encoder::sandbox::Encoded;
+    match encoder.encode(message, scratch) {
+        Ok(Encoded::Bytes) if use_framing => {
+            let before = out.len();
+            crate::message::framing::write_frame(out, scratch, None).map_err(|_| ())?;
+            Ok(out.len() - before)
+        }
+        Ok(Encoded::Bytes) => {
+            out.extend_from_slice(scratch);
+            Ok(scratch.len())
+        }
+        Ok(Encoded::Skipped) => Ok(0),
+        Ok(Encoded::Failed) | Err(_) => Err(()),
     }
 }

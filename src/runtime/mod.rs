@@ -10,6 +10,7 @@
 //! what is queued (for at most [`crate::output::tcp::DRAIN_TIMEOUT`]). Then the executors
 //! return and the process exits 0.
 
+pub mod filters;
 pub mod notify;
 pub mod ring;
 pub mod router;
@@ -22,15 +23,18 @@ use std::sync::Arc;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
+use crate::config::plan::RingFull;
 use crate::config::plan::{InputKind, OutputKind, Plan};
+use crate::filter::Filter;
 use crate::input::{self, InputContext};
 use crate::matcher::MatcherSet;
 use crate::output::file::FileWriter;
 use crate::output::tcp::{self, TcpQueue};
 use crate::output::{build_encoder, Batch, FlushPolicy, Sink, Target};
 use crate::telemetry::Telemetry;
+use filters::{FilterShared, Host, Hosted, Inbox, Lane, LaneTarget};
 use ring::BatchProducer;
-use router::Router;
+use router::{FilterRoute, Router};
 use shard::Shard;
 use stop::{LocalStop, StopFlag};
 
@@ -47,6 +51,11 @@ pub enum RuntimeError {
 struct CoreSetup {
     row: usize,
     cpu: usize,
+    /// Per host core (in `filter_hosts` order): this core's producer into that host's lane
+    /// ring (none toward itself).
+    lane_producers: Vec<Option<rtrb::Producer<Batch>>>,
+    /// The lane rings this core drains, if it hosts filters.
+    lane_consumers: Vec<rtrb::Consumer<Batch>>,
     /// Per output: this core's producer into the owner's ring, if it needs one.
     producers: Vec<Option<rtrb::Producer<Batch>>>,
     /// Per output: the rings this core drains, if it owns the output.
@@ -69,11 +78,21 @@ impl Running {
     }
 }
 
-/// The plugin names in telemetry order: inputs, then outputs.
+/// The plugin names in telemetry order: inputs, then outputs, then filters.
 pub fn plugin_names(plan: &Plan) -> Vec<String> {
     let inputs = plan.inputs.iter().map(|input| input.name.clone());
+    let outputs = plan.outputs.iter().map(|output| output.name.clone());
     inputs
-        .chain(plan.outputs.iter().map(|output| output.name.clone()))
+        .chain(outputs)
+        .chain(plan.filters.iter().map(|filter| filter.name.clone()))
+        .collect()
+}
+
+/// The cores that host at least one filter, in plan core order.
+fn filter_hosts(plan: &Plan) -> Vec<usize> {
+    let hosts = plan.global.cores.iter().copied();
+    hosts
+        .filter(|cpu| plan.filters.iter().any(|filter| filter.host_core == *cpu))
         .collect()
 }
 
@@ -104,8 +123,23 @@ pub fn start(
             cpu,
             producers: plan.outputs.iter().map(|_| None).collect(),
             consumers: plan.outputs.iter().map(|_| Vec::new()).collect(),
+            lane_producers: Vec::new(),
+            lane_consumers: Vec::new(),
         })
         .collect();
+    for &host in &filter_hosts(&plan) {
+        let host_row = row_of(&plan, host);
+        for row in 0..cores.len() {
+            if row == host_row {
+                setups[row].lane_producers.push(None);
+                continue;
+            }
+            let (producer, consumer) = ring::ring(plan.global.ring_slots);
+            setups[row].lane_producers.push(Some(producer));
+            setups[host_row].lane_consumers.push(consumer);
+        }
+    }
+    let shared = FilterShared::new(plan.filters.len());
     for (index, output) in plan.outputs.iter().enumerate() {
         if matches!(&output.kind, OutputKind::File(file) if !file.per_core) {
             let owner_row = row_of(&plan, output.owner_core);
@@ -127,11 +161,14 @@ pub fn start(
             stop.clone(),
             ready_sender.clone(),
         );
+        let shared = shared.clone();
         let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
             .name(&format!("gyges-core{cpu}"))
             .io_memory(plan.global.io_memory_bytes)
             .ring_depth(plan.global.ring_depth)
-            .spawn(move || async move { run_core(plan, telemetry, stop, setup, ready).await });
+            .spawn(
+                move || async move { run_core(plan, telemetry, stop, setup, shared, ready).await },
+            );
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(error) => {
@@ -167,6 +204,7 @@ async fn run_core(
     telemetry: Arc<Telemetry>,
     stop_flag: Arc<StopFlag>,
     mut setup: CoreSetup,
+    shared: Arc<FilterShared>,
     ready: mpsc::Sender<Result<(), RuntimeError>>,
 ) {
     let (row, cpu) = (setup.row, setup.cpu);
@@ -231,7 +269,7 @@ async fn run_core(
             OutputKind::Log => (Target::Log, FlushPolicy::PROMPT),
         };
         let batch_bytes = plan.global.batch_bytes;
-        let encoder = match build_encoder(&output.encoder, plan.global.max_message_size) {
+        let encoder = match build_encoder(&output.encoder, &plan.global) {
             Ok(encoder) => encoder,
             Err(error) => {
                 let message = format!("output [{}]: {error}", output.name);
@@ -249,7 +287,60 @@ async fn run_core(
         ));
         matchers.push(output.matcher.clone());
     }
-    let router = Router::new(MatcherSet::new(matchers), sinks, telemetry.clone(), row);
+    // Filters: one lane per host core; the host's own lane is its local inbox.
+    let hosts = filter_hosts(&plan);
+    let inbox = Rc::new(Inbox::default());
+    let mut lanes = Vec::new();
+    for (index, host) in hosts.iter().enumerate() {
+        let target = match setup.lane_producers.get_mut(index).and_then(Option::take) {
+            Some(producer) => LaneTarget::Ring(Rc::new(BatchProducer::new(producer))),
+            None if *host == cpu => LaneTarget::Local(inbox.clone()),
+            None => unreachable!("every other core has a producer toward each host"),
+        };
+        lanes.push(Lane::new(target, plan.global.ring_slots));
+    }
+    let first_filter_plugin = plan.inputs.len() + plan.outputs.len();
+    let mut routes = Vec::new();
+    let mut hosted = Vec::new();
+    for (index, filter) in plan.filters.iter().enumerate() {
+        let lane = hosts
+            .iter()
+            .position(|host| *host == filter.host_core)
+            .unwrap_or(0);
+        let plugin = first_filter_plugin + index;
+        let drop_when_full = filter.ring_full == RingFull::Drop;
+        routes.push(FilterRoute {
+            plugin,
+            index: index as u16,
+            lane,
+            drop_when_full,
+        });
+        matchers.push(filter.matcher.clone());
+        if filter.host_core != cpu {
+            hosted.push(None);
+            continue;
+        }
+        match Filter::build(filter, &plan.global) {
+            Ok(built) => hosted.push(Some(Hosted::new(built, index, plugin, filter.name.clone()))),
+            Err(message) => {
+                let _ = ready.send(Err(core_error(format!(
+                    "filter [{}]: {message}",
+                    filter.name
+                ))));
+                return;
+            }
+        }
+    }
+    let hosts_here = hosted.iter().any(Option::is_some);
+    let router = Router::new(
+        MatcherSet::new(matchers),
+        sinks,
+        routes,
+        lanes,
+        shared.clone(),
+        telemetry.clone(),
+        row,
+    );
     let shard = Rc::new(Shard::new(
         row,
         cpu,
@@ -262,11 +353,17 @@ async fn run_core(
     let receive_buffer = plan.global.socket_receive_buffer_bytes;
     let ingests = plan.global.ingest_cores.contains(&cpu);
     for (index, input_plan) in plan.inputs.iter().enumerate().filter(|_| ingests) {
-        let context = Rc::new(InputContext {
-            plugin: index,
-            plan: input_plan.clone(),
-            max_message_size: plan.global.max_message_size,
-        });
+        let context = match InputContext::new(index, input_plan.clone(), &plan.global) {
+            Ok(context) => Rc::new(context),
+            Err(message) => {
+                let _ = ready.send(Err(core_error(format!(
+                    "input [{}]: {message}",
+                    input_plan.name
+                ))));
+                shard.stop.raise();
+                break;
+            }
+        };
         let started = match input_plan.kind {
             InputKind::Tcp {
                 address,
@@ -302,11 +399,27 @@ async fn run_core(
     }
     drop(ready);
 
+    let host = hosts_here.then(|| {
+        let host = Host {
+            filters: hosted,
+            consumers: std::mem::take(&mut setup.lane_consumers),
+            inbox,
+            cores: plan.global.cores.len(),
+            max_loops: plan.global.max_message_loops,
+        };
+        glommio::spawn_local(filters::run_host(shard.clone(), host, shared.clone()))
+    });
     let ticker = glommio::spawn_local(shard.clone().tick());
     shard.stop.wait().await;
     shard.inputs_closed().await;
     ticker.await;
     shard.ship_all().await;
+    shared
+        .cores_done
+        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    if let Some(host) = host {
+        host.await;
+    }
     // Dropping the sinks releases this core's ring producers: owners see it has finished.
     shard.router.borrow_mut().clear();
     for drain in drains {

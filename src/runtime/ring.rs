@@ -57,6 +57,11 @@ impl BatchProducer {
         }
     }
 
+    /// Whether a push now would have to wait.
+    pub fn is_congested(&self) -> bool {
+        !self.pending.borrow().is_empty() || self.ring.borrow().is_full()
+    }
+
     /// Hands `batch` to the owning core, waiting while the ring is full.
     pub async fn push(&self, batch: Batch) {
         let sequence = self.queued.get();

@@ -4,54 +4,120 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::filters::{FilterShared, Lane, LaneShip};
 use crate::matcher::MatcherSet;
 use crate::message::MessageView;
 use crate::output::{Batch, ShipTo, Sink};
 use crate::telemetry::{Metric, Telemetry};
 
-/// One core's matchers and sinks, one of each per output, in plan order.
+/// One filter as seen from one core: which lane its records take.
+pub struct FilterRoute {
+    /// Its plugin index in [`Telemetry`].
+    pub plugin: usize,
+    /// Its index among the plan's filters.
+    pub index: u16,
+    /// The lane toward its host core.
+    pub lane: usize,
+    /// `ring_full_action = "drop"`.
+    pub drop_when_full: bool,
+}
+
+/// A batch ready to ship, and where.
+pub enum Ready {
+    Output(Batch, ShipTo, usize),
+    Lane(Batch, LaneShip),
+}
+
+/// One core's matchers, output sinks and filter lanes. The matchers are the outputs' in plan
+/// order, then the filters'.
 pub struct Router {
     matchers: MatcherSet,
     matched: Vec<bool>,
     sinks: Vec<Sink>,
+    filters: Vec<FilterRoute>,
+    lanes: Vec<Lane>,
+    shared: Arc<FilterShared>,
     telemetry: Arc<Telemetry>,
     core: usize,
 }
 
 impl Router {
-    /// A router over `sinks`, whose matchers are `matchers` in the same order.
+    /// A router over `sinks` and `filters`, whose matchers are `matchers` in the same order.
     pub fn new(
         matchers: MatcherSet,
         sinks: Vec<Sink>,
+        filters: Vec<FilterRoute>,
+        lanes: Vec<Lane>,
+        shared: Arc<FilterShared>,
         telemetry: Arc<Telemetry>,
         core: usize,
     ) -> Router {
-        assert_eq!(matchers.len(), sinks.len(), "one matcher per sink");
-        let matched = vec![false; sinks.len()];
+        assert_eq!(
+            matchers.len(),
+            sinks.len() + filters.len(),
+            "one matcher per sink and filter"
+        );
+        assert!(filters.iter().all(|route| route.lane < lanes.len()));
+        let matched = vec![false; matchers.len()];
         Router {
             matchers,
             matched,
             sinks,
+            filters,
+            lanes,
+            shared,
             telemetry,
             core,
         }
     }
 
-    /// Routes one message to every output whose matcher accepts it.
+    /// The filter state shared by every core.
+    pub fn shared(&self) -> &Arc<FilterShared> {
+        &self.shared
+    }
+
+    /// Routes one message that an input read.
     #[inline]
     pub fn route(&mut self, message: &MessageView<'_>) {
+        self.route_from_filter(message, 0, true);
+    }
+
+    /// Routes one message `loops` filter hops deep; with `to_filters` false only outputs get it.
+    #[inline]
+    pub fn route_from_filter(&mut self, message: &MessageView<'_>, loops: u8, to_filters: bool) {
         self.matchers.evaluate(message, &mut self.matched);
-        for (sink, matched) in self.sinks.iter_mut().zip(&self.matched) {
+        let (outputs, filters) = self.matched.split_at(self.sinks.len());
+        for (sink, matched) in self.sinks.iter_mut().zip(outputs) {
             if *matched {
                 self.telemetry
                     .add(self.core, sink.plugin, Metric::Matched, 1);
                 sink.accept(message, &self.telemetry, self.core);
             }
         }
+        if !to_filters {
+            return;
+        }
+        for (route, matched) in self.filters.iter().zip(filters) {
+            if !*matched {
+                continue;
+            }
+            let lane = &mut self.lanes[route.lane];
+            let terminated = self.shared.terminated[usize::from(route.index)]
+                .load(std::sync::atomic::Ordering::Relaxed);
+            if terminated || (route.drop_when_full && lane.is_congested()) {
+                self.telemetry
+                    .add(self.core, route.plugin, Metric::Dropped, 1);
+                continue;
+            }
+            self.telemetry
+                .add(self.core, route.plugin, Metric::Matched, 1);
+            lane.push(route.index, loops, message);
+        }
     }
 
-    /// Takes the first batch that is full (or, with `due`, whose flush policy is due).
-    pub fn take_ready(&mut self, due: Option<Instant>) -> Option<(Batch, ShipTo, usize)> {
+    /// Takes the first batch that is full (or, with `due`, whose flush policy is due; a
+    /// filter lane is due whenever it has anything).
+    pub fn take_ready(&mut self, due: Option<Instant>) -> Option<Ready> {
         for sink in &mut self.sinks {
             let ready = match due {
                 None => sink.is_full(),
@@ -59,23 +125,37 @@ impl Router {
             };
             if ready {
                 if let Some((batch, to)) = sink.take() {
-                    return Some((batch, to, sink.plugin));
+                    return Some(Ready::Output(batch, to, sink.plugin));
                 }
             }
         }
-        None
+        self.lanes
+            .iter_mut()
+            .filter(|lane| due.is_some() || lane.is_full())
+            .find_map(|lane| lane.take().map(|(batch, to)| Ready::Lane(batch, to)))
+    }
+
+    /// Takes the first non-empty filter lane batch.
+    pub fn take_lane(&mut self) -> Option<Ready> {
+        self.lanes
+            .iter_mut()
+            .find_map(|lane| lane.take().map(|(batch, to)| Ready::Lane(batch, to)))
     }
 
     /// Takes the first non-empty batch.
-    pub fn take_any(&mut self) -> Option<(Batch, ShipTo, usize)> {
-        self.sinks
-            .iter_mut()
-            .find_map(|sink| sink.take().map(|(batch, to)| (batch, to, sink.plugin)))
+    pub fn take_any(&mut self) -> Option<Ready> {
+        let output = self.sinks.iter_mut().find_map(|sink| {
+            sink.take()
+                .map(|(batch, to)| Ready::Output(batch, to, sink.plugin))
+        });
+        output.or_else(|| self.take_lane())
     }
 
-    /// Drops every sink, releasing ring producers so owners see this core finish.
+    /// Drops every sink and lane, releasing ring producers so owners see this core finish.
     pub fn clear(&mut self) {
         self.sinks.clear();
+        self.lanes.clear();
+        self.filters.clear();
         self.matched.clear();
     }
 }

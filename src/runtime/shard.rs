@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::notify::LocalNotify;
 use super::ring::{POLL_SLEEP_MAX, POLL_SLEEP_MIN};
-use super::router::Router;
+use super::router::{Ready, Router};
 use super::stop::LocalStop;
 use crate::message::UuidSource;
 use crate::output::file::FileWriter;
@@ -86,14 +86,24 @@ impl Shard {
         }
     }
 
+    async fn ship(&self, ready: Ready) {
+        match ready {
+            Ready::Output(batch, to, plugin) => {
+                to.ship(batch, &self.telemetry, self.core, plugin).await;
+            }
+            Ready::Lane(batch, to) => {
+                let shared = self.router.borrow().shared().clone();
+                to.ship(batch, &shared).await;
+            }
+        }
+    }
+
     /// Ships every full batch, waiting while destinations are full (backpressure).
     pub async fn ship_full(&self) {
         loop {
             let ready = self.router.borrow_mut().take_ready(None);
-            let Some((batch, to, plugin)) = ready else {
-                return;
-            };
-            to.ship(batch, &self.telemetry, self.core, plugin).await;
+            let Some(ready) = ready else { return };
+            self.ship(ready).await;
         }
     }
 
@@ -102,10 +112,17 @@ impl Shard {
         let now = Instant::now();
         loop {
             let ready = self.router.borrow_mut().take_ready(Some(now));
-            let Some((batch, to, plugin)) = ready else {
-                return;
-            };
-            to.ship(batch, &self.telemetry, self.core, plugin).await;
+            let Some(ready) = ready else { return };
+            self.ship(ready).await;
+        }
+    }
+
+    /// Ships every filter lane that has anything.
+    pub async fn ship_lanes(&self) {
+        loop {
+            let ready = self.router.borrow_mut().take_lane();
+            let Some(ready) = ready else { return };
+            self.ship(ready).await;
         }
     }
 
@@ -113,10 +130,8 @@ impl Shard {
     pub async fn ship_all(&self) {
         loop {
             let ready = self.router.borrow_mut().take_any();
-            let Some((batch, to, plugin)) = ready else {
-                return;
-            };
-            to.ship(batch, &self.telemetry, self.core, plugin).await;
+            let Some(ready) = ready else { return };
+            self.ship(ready).await;
         }
     }
 

@@ -418,32 +418,7 @@ impl SandboxStats {
     }
 }
 
-/// Iterates the records that a call appended to the caller's sink: each record is a
-/// little-endian `u32` length followed by that many bytes of Heka protobuf.
-pub fn injected_records(sink: &[u8]) -> InjectedRecords<'_> {
-    InjectedRecords { rest: sink }
-}
-
-/// Iterator returned by [`injected_records`]. A truncated tail ends the iteration.
-pub struct InjectedRecords<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for InjectedRecords<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let (length, rest) = self.rest.split_first_chunk::<4>()?;
-        let length = u32::from_le_bytes(*length) as usize;
-        if rest.len() < length {
-            self.rest = &[];
-            return None;
-        }
-        let (record, rest) = rest.split_at(length);
-        self.rest = rest;
-        Some(record)
-    }
-}
+pub use crate::filter::{injected_records, InjectedRecords};
 
 /// Builds Heka's `heka.sandbox-terminated` message as protobuf bytes: Logger `hekad`,
 /// Payload the reason, `Fields[plugin]` the plugin's name, plus the plugin's counters under
@@ -857,11 +832,7 @@ pub(crate) fn lua_error_text(error: &mlua::Error) -> String {
     text
 }
 
-/// Appends `record` to `sink` in the [`injected_records`] framing.
-pub(crate) fn push_record(sink: &mut Vec<u8>, record: &[u8]) {
-    sink.extend_from_slice(&(record.len() as u32).to_le_bytes());
-    sink.extend_from_slice(record);
-}
+pub(crate) use crate::filter::push_record;
 
 /// Encodes any record into `out` as Heka protobuf (lines are encoded, protobuf is copied).
 pub(crate) fn record_to_protobuf(record: &MessageView<'_>, out: &mut Vec<u8>) {

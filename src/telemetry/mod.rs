@@ -40,10 +40,21 @@ pub enum Metric {
     EncodeFailures,
     /// Output: write or connection errors.
     Errors,
+    /// Filter: messages processed (Heka's ProcessMessageCount).
+    Processed,
+    /// Filter: process_message calls that failed (ProcessMessageFailures).
+    ProcessFailures,
+    /// Filter: messages injected (InjectMessageCount).
+    Injected,
+    /// Filter: nanoseconds spent processing; divided by `processed` it is Heka's
+    /// ProcessMessageAvgDuration.
+    ProcessNanos,
+    /// Filter: times it terminated (0 or 1).
+    Terminations,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 14;
+pub const METRICS_PER_PLUGIN: usize = 19;
 
 impl Metric {
     /// Every metric, in index order.
@@ -62,6 +73,11 @@ impl Metric {
         Metric::Dropped,
         Metric::EncodeFailures,
         Metric::Errors,
+        Metric::Processed,
+        Metric::ProcessFailures,
+        Metric::Injected,
+        Metric::ProcessNanos,
+        Metric::Terminations,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -81,6 +97,11 @@ impl Metric {
             Metric::Dropped => "dropped_total",
             Metric::EncodeFailures => "encode_failures_total",
             Metric::Errors => "errors_total",
+            Metric::Processed => "processed_total",
+            Metric::ProcessFailures => "process_failures_total",
+            Metric::Injected => "injected_total",
+            Metric::ProcessNanos => "process_nanoseconds_total",
+            Metric::Terminations => "terminations_total",
         }
     }
 }

@@ -127,6 +127,8 @@ pub fn describe(plan: &Plan) -> String {
         let decoder = match input.decoder {
             DecoderPlan::Protobuf => "ProtobufDecoder",
             DecoderPlan::None => "none (record = Payload)",
+            #[cfg(feature = "lua")]
+            DecoderPlan::Sandbox { .. } => "SandboxDecoder (Lua, one state per core)",
         };
         let _ = writeln!(
             out,
@@ -156,6 +158,8 @@ pub fn describe(plan: &Plan) -> String {
         let encoder = match &output.encoder {
             EncoderPlan::Protobuf => "ProtobufEncoder",
             EncoderPlan::Payload { .. } => "PayloadEncoder",
+            #[cfg(feature = "lua")]
+            EncoderPlan::Sandbox { .. } => "SandboxEncoder",
         };
         let framing = if output.use_framing { ", framed" } else { "" };
         let _ = writeln!(

@@ -1,0 +1,395 @@
+//! Filter lanes and filter hosts: how messages reach the core that owns a filter's state.
+//!
+//! Every core evaluates every filter's matcher itself, on the lazy view. A match is appended,
+//! as a filter record, to this core's *lane* toward the filter's host core: one lane per
+//! (core, host core) pair, shipped in batches over an rtrb SPSC ring (or, when the filter
+//! lives on this very core, into the host's local inbox). Records travel as Heka protobuf,
+//! the form the filter reads them in, so nothing is decoded twice.
+//!
+//! ```text
+//! filter record = u32 LE length of the message | u16 LE filter index | u8 loop count | message
+//! ```
+//!
+//! The host task on the filter's core runs the filters, calls their timers, and routes what
+//! they inject again on that core, against every output and filter matcher, one loop deeper;
+//! past `max_message_loops` an injected message is dropped and counted (Heka's loop guard).
+//!
+//! A full lane: for a `ring_full_action = "block"` filter (the default) the producing core
+//! waits, and so stops reading its sockets; for `"drop"` the record is dropped and counted.
+//! A terminated filter's records are counted as dropped, on the ingest cores (which see its
+//! flag) and on the host (for what was already in flight).
+//!
+//! Stopping: each core, once its inputs are closed and its lanes shipped, counts itself done;
+//! hosts keep going until every core is done and no filter record is in flight anywhere, then
+//! run each filter's shutdown hook (whose injections go to outputs only) and ship.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::ring::{BatchProducer, POLL_SLEEP_MAX, POLL_SLEEP_MIN};
+use super::shard::Shard;
+use crate::filter::{injected_records, Filter, Outcome};
+use crate::message::{encode_line, encoded_line_len, MessageView, ProtoView};
+use crate::output::Batch;
+use crate::telemetry::{Metric, Telemetry};
+
+/// Bytes of one filter batch: small, so filters see messages within about a tick.
+pub const FILTER_BATCH_BYTES: usize = 64 * 1024;
+/// Header bytes of one filter record.
+const RECORD_HEADER_BYTES: usize = 4 + 2 + 1;
+
+/// What every core shares about filters.
+#[derive(Debug)]
+pub struct FilterShared {
+    /// Per filter: it has terminated; ingest cores stop sending it records.
+    pub terminated: Vec<AtomicBool>,
+    /// Filter records shipped and not yet processed, over all lanes.
+    pub in_flight: AtomicI64,
+    /// Cores whose inputs are closed and whose lanes are shipped.
+    pub cores_done: AtomicUsize,
+}
+
+impl FilterShared {
+    /// State for `filters` filters.
+    pub fn new(filters: usize) -> Arc<FilterShared> {
+        Arc::new(FilterShared {
+            terminated: (0..filters).map(|_| AtomicBool::new(false)).collect(),
+            in_flight: AtomicI64::new(0),
+            cores_done: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// A host core's inbox for records from its own core.
+#[derive(Default)]
+pub struct Inbox {
+    batches: RefCell<VecDeque<Batch>>,
+}
+
+impl Inbox {
+    fn pop(&self) -> Option<Batch> {
+        self.batches.borrow_mut().pop_front()
+    }
+
+    fn len(&self) -> usize {
+        self.batches.borrow().len()
+    }
+}
+
+/// Where a lane's batches go.
+pub enum LaneTarget {
+    Local(Rc<Inbox>),
+    Ring(Rc<BatchProducer>),
+}
+
+/// One core's lane toward one host core.
+pub struct Lane {
+    batch: Batch,
+    target: LaneTarget,
+    slots: usize,
+}
+
+impl Lane {
+    /// A lane shipping to `target`, which holds at most `slots` batches.
+    pub fn new(target: LaneTarget, slots: usize) -> Lane {
+        Lane {
+            batch: Batch::with_capacity(FILTER_BATCH_BYTES),
+            target,
+            slots,
+        }
+    }
+
+    /// Whether the destination is full right now (for `drop` filters).
+    pub fn is_congested(&self) -> bool {
+        match &self.target {
+            LaneTarget::Local(inbox) => inbox.len() >= self.slots,
+            LaneTarget::Ring(producer) => producer.is_congested(),
+        }
+    }
+
+    /// Appends one message for filter `filter` at loop depth `loops`.
+    #[inline]
+    pub fn push(&mut self, filter: u16, loops: u8, message: &MessageView<'_>) {
+        let bytes = &mut self.batch.bytes;
+        match message {
+            MessageView::Proto(view) => {
+                let length = view.bytes().len() as u32;
+                bytes.extend_from_slice(&length.to_le_bytes());
+                bytes.extend_from_slice(&filter.to_le_bytes());
+                bytes.push(loops);
+                bytes.extend_from_slice(view.bytes());
+            }
+            MessageView::Line(line) => {
+                let length = encoded_line_len(line) as u32;
+                bytes.extend_from_slice(&length.to_le_bytes());
+                bytes.extend_from_slice(&filter.to_le_bytes());
+                bytes.push(loops);
+                encode_line(line, bytes);
+            }
+        }
+        self.batch.messages += 1;
+    }
+
+    /// Whether the batch should ship now.
+    pub fn is_full(&self) -> bool {
+        self.batch.bytes.len() >= FILTER_BATCH_BYTES
+    }
+
+    /// Takes the batch and where it goes, if it has anything.
+    pub fn take(&mut self) -> Option<(Batch, LaneShip)> {
+        if self.batch.is_empty() {
+            return None;
+        }
+        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(FILTER_BATCH_BYTES));
+        let to = match &self.target {
+            LaneTarget::Local(inbox) => LaneShip::Local(inbox.clone(), self.slots),
+            LaneTarget::Ring(producer) => LaneShip::Ring(producer.clone()),
+        };
+        Some((batch, to))
+    }
+}
+
+/// A lane batch's destination, detached so the router can be used while it ships.
+pub enum LaneShip {
+    Local(Rc<Inbox>, usize),
+    Ring(Rc<BatchProducer>),
+}
+
+impl LaneShip {
+    /// Delivers a batch, waiting while the destination is full.
+    pub async fn ship(self, batch: Batch, shared: &FilterShared) {
+        shared
+            .in_flight
+            .fetch_add(batch.messages as i64, Ordering::AcqRel);
+        match self {
+            LaneShip::Local(inbox, slots) => {
+                let mut sleep = POLL_SLEEP_MIN;
+                while inbox.len() >= slots {
+                    glommio::timer::sleep(sleep).await;
+                    sleep = (sleep * 2).min(POLL_SLEEP_MAX);
+                }
+                inbox.batches.borrow_mut().push_back(batch);
+            }
+            LaneShip::Ring(producer) => producer.push(batch).await,
+        }
+    }
+}
+
+/// Iterates the filter records of a batch: `(filter index, loop count, message)`.
+pub fn filter_records(bytes: &[u8]) -> impl Iterator<Item = (u16, u8, &[u8])> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        if rest.len() < RECORD_HEADER_BYTES {
+            return None;
+        }
+        let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let filter = u16::from_le_bytes([rest[4], rest[5]]);
+        let loops = rest[6];
+        let end = RECORD_HEADER_BYTES.checked_add(length)?;
+        let message = rest.get(RECORD_HEADER_BYTES..end)?;
+        rest = &rest[end..];
+        Some((filter, loops, message))
+    })
+}
+
+/// One filter living on this core.
+pub struct Hosted {
+    pub filter: Filter,
+    /// Its index among the plan's filters (and in [`FilterShared::terminated`]).
+    pub index: usize,
+    /// Its plugin index in [`Telemetry`].
+    pub plugin: usize,
+    pub name: String,
+    next_tick: Option<Instant>,
+    terminated: bool,
+}
+
+impl Hosted {
+    /// Wraps a built filter.
+    pub fn new(filter: Filter, index: usize, plugin: usize, name: String) -> Hosted {
+        let next_tick = filter
+            .ticker_interval()
+            .map(|interval| Instant::now() + interval);
+        Hosted {
+            filter,
+            index,
+            plugin,
+            name,
+            next_tick,
+            terminated: false,
+        }
+    }
+}
+
+/// Everything a host core needs to run its filters.
+pub struct Host {
+    /// Indexed by filter index; `None` for filters hosted elsewhere.
+    pub filters: Vec<Option<Hosted>>,
+    pub consumers: Vec<rtrb::Consumer<Batch>>,
+    pub inbox: Rc<Inbox>,
+    pub cores: usize,
+    pub max_loops: u32,
+}
+
+/// Routes the records a filter injected, one loop deeper than `loops`.
+fn route_injected(
+    shard: &Shard,
+    hosted: &Hosted,
+    inject: &[u8],
+    loops: u8,
+    max_loops: u32,
+    to_filters: bool,
+) {
+    let telemetry: &Telemetry = &shard.telemetry;
+    let mut router = shard.router.borrow_mut();
+    for record in injected_records(inject) {
+        telemetry.add(shard.core, hosted.plugin, Metric::Injected, 1);
+        if u32::from(loops) + 1 > max_loops {
+            telemetry.add(shard.core, hosted.plugin, Metric::Dropped, 1);
+            continue;
+        }
+        match crate::decoder::protobuf::decode(record) {
+            Ok(view) => router.route_from_filter(&MessageView::Proto(view), loops + 1, to_filters),
+            Err(_) => telemetry.add(shard.core, hosted.plugin, Metric::DecodeFailures, 1),
+        }
+    }
+}
+
+fn apply_outcome(shard: &Shard, hosted: &mut Hosted, shared: &FilterShared, outcome: Outcome) {
+    let (telemetry, core) = (&shard.telemetry, shard.core);
+    match outcome {
+        Outcome::Ok => {}
+        Outcome::Failed => telemetry.add(core, hosted.plugin, Metric::ProcessFailures, 1),
+        Outcome::Terminated(message) => {
+            hosted.terminated = true;
+            shared.terminated[hosted.index].store(true, Ordering::Release);
+            tracing::error!(filter = %hosted.name, "filter terminated; every other plugin carries on");
+            telemetry.add(core, hosted.plugin, Metric::Terminations, 1);
+            if let Ok(view) = crate::decoder::protobuf::decode(&message) {
+                shard
+                    .router
+                    .borrow_mut()
+                    .route_from_filter(&MessageView::Proto(view), 0, true);
+            }
+        }
+    }
+}
+
+fn process_batch(
+    shard: &Shard,
+    host: &mut Host,
+    shared: &FilterShared,
+    batch: &Batch,
+    inject: &mut Vec<u8>,
+) {
+    for (index, loops, message) in filter_records(&batch.bytes) {
+        let Some(Some(hosted)) = host.filters.get_mut(usize::from(index)) else {
+            continue;
+        };
+        if hosted.terminated {
+            shard
+                .telemetry
+                .add(shard.core, hosted.plugin, Metric::Dropped, 1);
+            continue;
+        }
+        inject.clear();
+        let view = MessageView::Proto(ProtoView::new(message));
+        let started = Instant::now();
+        let outcome = hosted.filter.process(&view, inject);
+        let nanos = started.elapsed().as_nanos() as u64;
+        shard
+            .telemetry
+            .add(shard.core, hosted.plugin, Metric::Processed, 1);
+        shard
+            .telemetry
+            .add(shard.core, hosted.plugin, Metric::ProcessNanos, nanos);
+        route_injected(shard, hosted, inject, loops, host.max_loops, true);
+        apply_outcome(shard, hosted, shared, outcome);
+    }
+}
+
+/// Processes a batch, ships what its filters injected toward other filters, and only then
+/// counts the batch as done, so the in-flight count never dips to zero in between.
+async fn handle_batch(
+    shard: &Shard,
+    host: &mut Host,
+    shared: &FilterShared,
+    batch: Batch,
+    inject: &mut Vec<u8>,
+) {
+    process_batch(shard, host, shared, &batch, inject);
+    shard.ship_lanes().await;
+    shared
+        .in_flight
+        .fetch_sub(batch.messages as i64, Ordering::AcqRel);
+    shard.ship_full().await;
+}
+
+fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, inject: &mut Vec<u8>) {
+    let now = Instant::now();
+    for hosted in host.filters.iter_mut().flatten() {
+        let Some(due) = hosted.next_tick else {
+            continue;
+        };
+        if now < due || hosted.terminated {
+            continue;
+        }
+        let interval = hosted
+            .filter
+            .ticker_interval()
+            .unwrap_or(Duration::from_secs(1));
+        hosted.next_tick = Some(due + interval);
+        inject.clear();
+        let outcome = hosted.filter.timer(crate::message::now_ns(), inject);
+        route_injected(shard, hosted, inject, 0, host.max_loops, true);
+        apply_outcome(shard, hosted, shared, outcome);
+    }
+}
+
+/// Runs this core's filters until every core is done and nothing is in flight, then their
+/// shutdown hooks.
+pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared>) {
+    let mut inject = Vec::new();
+    let mut sleep = POLL_SLEEP_MIN;
+    loop {
+        let mut moved = false;
+        for consumer_index in 0..host.consumers.len() {
+            while let Ok(batch) = host.consumers[consumer_index].pop() {
+                handle_batch(&shard, &mut host, &shared, batch, &mut inject).await;
+                moved = true;
+                glommio::yield_if_needed().await;
+            }
+        }
+        while let Some(batch) = host.inbox.pop() {
+            handle_batch(&shard, &mut host, &shared, batch, &mut inject).await;
+            moved = true;
+            glommio::yield_if_needed().await;
+        }
+        run_timers(&shard, &mut host, &shared, &mut inject);
+        if moved {
+            sleep = POLL_SLEEP_MIN;
+            continue;
+        }
+        let everyone_done = shared.cores_done.load(Ordering::Acquire) >= host.cores;
+        if everyone_done && shared.in_flight.load(Ordering::Acquire) <= 0 {
+            break;
+        }
+        glommio::timer::sleep(sleep).await;
+        sleep = (sleep * 2).min(POLL_SLEEP_MAX);
+    }
+    let now = crate::message::now_ns();
+    for hosted in host.filters.iter_mut().flatten() {
+        if hosted.terminated {
+            continue;
+        }
+        inject.clear();
+        hosted.filter.shutdown(now, &mut inject);
+        // Filters are stopping everywhere: what a shutdown hook injects goes to outputs only.
+        route_injected(&shard, hosted, &inject, 0, host.max_loops, false);
+    }
+    shard.ship_all().await;
+}

@@ -1,0 +1,160 @@
+//! Filters on their host core, end to end through the daemon: a Lua filter's counts and
+//! timer injections reach a FileOutput, survive a restart with `preserve_data`, and runaway
+//! filters are terminated while the rest of the pipeline loses nothing.
+
+use std::time::Duration;
+
+use crate::util::*;
+
+fn script(name: &str) -> String {
+    format!("{}/tests/lua/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn frames_in(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    read_frames(&bytes)
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+fn payloads(path: &std::path::Path) -> Vec<String> {
+    frames_in(path)
+        .iter()
+        .filter_map(|message| payload_of(message))
+        .map(|payload| String::from_utf8_lossy(&payload).into_owned())
+        .collect()
+}
+
+fn send_numbered(port: u16, from: i64, to: i64) {
+    let bytes: Vec<u8> = (from..to)
+        .flat_map(|n| frame(&numbered_message(n, "x")))
+        .collect();
+    send_tcp(port, &bytes);
+}
+
+#[test]
+fn a_lua_filter_counts_by_type_injects_every_tick_and_keeps_its_counts_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = format!(
+        "[hekad]\nstats_interval = 0\nbase_dir = \"{base}\"\n\
+         [TcpInput]\naddress = \"127.0.0.1:{port}\"\n\
+         [Counter]\ntype = \"SandboxFilter\"\nfilename = \"{script}\"\n\
+         message_matcher = \"Type == 'test'\"\nticker_interval = 1\npreserve_data = true\n\
+         [reports]\ntype = \"FileOutput\"\nmessage_matcher = \"Logger == 'Counter'\"\n\
+         path = \"reports.log\"\nuse_framing = true\nflush_interval = 10\n\
+         [all]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"all.log\"\n\
+         use_framing = true\nflush_interval = 10\n",
+        base = dir.path().join("state").display(),
+        script = script("counter_filter.lua"),
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    send_numbered(port, 0, 300);
+    let reports = dir.path().join("reports.log");
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "a report counting 300",
+        || {
+            payloads(&reports)
+                .iter()
+                .any(|payload| payload.contains("total\t300"))
+        },
+        || format!("{:?}\n{}", payloads(&reports), daemon.stderr()),
+    );
+    let report = payloads(&reports)
+        .into_iter()
+        .find(|payload| payload.contains("total\t300"))
+        .unwrap();
+    assert!(report.contains("test\t300"), "{report}");
+    // Injected messages went through the router again: `all` saw them too.
+    assert!(frames_in(&dir.path().join("all.log")).len() > 300);
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert_eq!(daemon.counter("Counter.processed_total"), 300);
+    assert!(daemon.counter("Counter.injected_total") >= 1);
+
+    // preserve_data: the counts carry on after a restart.
+    daemon.restart(&[port]);
+    send_numbered(port, 300, 500);
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "a report counting 500",
+        || {
+            payloads(&reports)
+                .iter()
+                .any(|payload| payload.contains("total\t500"))
+        },
+        || format!("{:?}\n{}", payloads(&reports), daemon.stderr()),
+    );
+    assert!(daemon.stop().success());
+}
+
+#[test]
+fn runaway_filters_are_terminated_and_the_rest_of_the_pipeline_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut config = format!(
+        "[hekad]\nstats_interval = 0\nbase_dir = \"{}\"\n[TcpInput]\naddress = \"127.0.0.1:{port}\"\n\
+         [all]\ntype = \"FileOutput\"\nmessage_matcher = \"Type != 'heka.sandbox-terminated'\"\n\
+         path = \"all.log\"\nuse_framing = true\nflush_interval = 10\n\
+         [terminations]\ntype = \"FileOutput\"\nmessage_matcher = \"Type == 'heka.sandbox-terminated'\"\n\
+         path = \"terminated.log\"\nuse_framing = true\nflush_interval = 10\n",
+        dir.path().join("state").display()
+    );
+    for (name, file) in [
+        ("Loop", "runaway_loop.lua"),
+        ("Memory", "runaway_memory.lua"),
+        ("Flood", "runaway_output.lua"),
+    ] {
+        config.push_str(&format!(
+            "[{name}]\ntype = \"SandboxFilter\"\nfilename = \"{}\"\nmessage_matcher = \"TRUE\"\n\
+             instruction_limit = 100000\nmemory_limit = 1048576\noutput_limit = 65536\n",
+            script(file)
+        ));
+    }
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    const COUNT: i64 = 2000;
+    send_numbered(port, 0, COUNT);
+    let all = dir.path().join("all.log");
+    let terminated = dir.path().join("terminated.log");
+    wait_for_or_explain(
+        Duration::from_secs(30),
+        "every message and three terminations",
+        || frames_in(&all).len() >= COUNT as usize && frames_in(&terminated).len() >= 3,
+        || {
+            format!(
+                "all {} terminated {}\n{}",
+                frames_in(&all).len(),
+                frames_in(&terminated).len(),
+                daemon.stderr()
+            )
+        },
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let sequences: std::collections::BTreeSet<i64> = frames_in(&all)
+        .iter()
+        .filter_map(|message| sequence_of(message))
+        .collect();
+    assert_eq!(
+        sequences.len() as i64,
+        COUNT,
+        "every message reached the output"
+    );
+    for name in ["Loop", "Memory", "Flood"] {
+        assert_eq!(
+            daemon.counter(&format!("{name}.terminations_total")),
+            1,
+            "{name}\n{}",
+            daemon.stderr()
+        );
+    }
+    let loggers: Vec<String> = frames_in(&terminated)
+        .iter()
+        .filter_map(|message| {
+            let view = gyges::message::ProtoView::new(message);
+            view.str_header(gyges::message::StrHeader::Payload)
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+        })
+        .collect();
+    assert_eq!(loggers.len(), 3, "{loggers:?}");
+}
