@@ -1088,7 +1088,10 @@ fn sandbox_config(
 ) -> Result<crate::sandbox::SandboxConfig, ConfigError> {
     let mut own = section.clone();
     own.table
-        .retain(|key, _| key != "type" && !common.contains(&key.as_ref()));
+        .retain(|key, _| {
+        let key: &str = key;
+        key != "type" && !common.contains(&key)
+    });
     let config: crate::sandbox::SandboxConfig = own.parse()?;
     if config.script_type != "lua" {
         return Err(section.error(Some("script_type"), "only `lua` is supported"));
