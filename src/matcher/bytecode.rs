@@ -111,7 +111,7 @@ pub enum StringMatcher {
     /// The pattern is `literal$`.
     Suffix(Box<[u8]>),
     /// The pattern is a literal found anywhere.
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// Anything else.
     Regex(regex::bytes::Regex),
 }
@@ -195,6 +195,15 @@ impl Predicate {
     #[inline]
     fn apply_bytes(&self, bytes: &[u8]) -> bool {
         match self {
+            // Equality first checks the lengths, which usually settles it without a memcmp.
+            Predicate::Bytes {
+                relation: Relation::Equal,
+                literal,
+            } => bytes == &literal[..],
+            Predicate::Bytes {
+                relation: Relation::NotEqual,
+                literal,
+            } => bytes != &literal[..],
             Predicate::Bytes { relation, literal } => relation.holds(bytes.cmp(literal)),
             Predicate::Match {
                 matcher, negated, ..

@@ -249,3 +249,40 @@ proptest! {
         prop_assert_eq!(read, expected);
     }
 }
+
+/// One member of a field submessage, for the property below: (tag, wire type, payload).
+fn field_member() -> impl Strategy<Value = (u32, u8, Vec<u8>)> {
+    (
+        1u32..10,
+        prop_oneof![Just(0u8), Just(1), Just(2), Just(5)],
+        proptest::collection::vec(any::<u8>(), 0..6),
+    )
+}
+
+proptest! {
+    /// `FieldRef::value`'s one-pass fast path reads exactly what iterating `values()` reads,
+    /// for well-formed and malformed submessages, value types before or after the values,
+    /// repeated value types, packed and unpacked arrays.
+    #[test]
+    fn field_value_agrees_with_values(members in proptest::collection::vec(field_member(), 0..8), truncate in 0usize..4) {
+        let mut bytes = Vec::new();
+        for (tag, wire_type, payload) in &members {
+            wire::put_key(&mut bytes, *tag, *wire_type);
+            match *wire_type {
+                0 => wire::put_varint(&mut bytes, u64::from(payload.first().copied().unwrap_or(0)) % 6),
+                1 => bytes.extend_from_slice(&[payload.first().copied().unwrap_or(0); 8]),
+                2 => {
+                    wire::put_varint(&mut bytes, payload.len() as u64);
+                    bytes.extend_from_slice(payload);
+                }
+                _ => bytes.extend_from_slice(&[0; 4]),
+            }
+        }
+        bytes.truncate(bytes.len().saturating_sub(truncate));
+        let field = FieldRef::new(&bytes);
+        for index in 0..4 {
+            // Compared as text: a NaN double equals itself there.
+            prop_assert_eq!(format!("{:?}", field.value(index)), format!("{:?}", field.values().nth(index)));
+        }
+    }
+}
