@@ -28,8 +28,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::ast::Relation;
-use super::bytecode::{read, Predicate, Read, Target, Test, Value};
-use super::vm::{run_steps, Step};
+use super::bytecode::{read, Predicate, Read, Target, Test, UuidText, Value};
 use super::Program;
 use crate::message::MessageView;
 
@@ -41,7 +40,9 @@ pub const GROUP_LITERALS_MIN: usize = 3;
 /// tests on a common subject into one hash lookup. One per core; not `Sync`.
 pub struct MatcherSet {
     programs: Vec<Program>,
-    entries: Vec<Entry>,
+    /// Per program: the index of its first step, or [`ACCEPT`] / [`REJECT`] when constant.
+    starts: Vec<u32>,
+    /// Every program's ops, one after the other, with absolute targets.
     steps: Vec<SetStep>,
     tests: Vec<SharedTest>,
     reads: Vec<Read>,
@@ -54,23 +55,17 @@ pub struct MatcherSet {
     lookups: Vec<Lookup>,
 }
 
-enum Entry {
-    Constant(bool),
-    Steps { start: usize, end: usize },
-}
+/// A step target meaning "the program matches".
+const ACCEPT: u32 = u32::MAX;
+/// A step target meaning "the program does not match".
+const REJECT: u32 = u32::MAX - 1;
 
-/// A program op that names a shared test.
+/// A program op that names a shared test; targets are indices into `steps` (always later ones,
+/// within the same program) or [`ACCEPT`] / [`REJECT`].
 struct SetStep {
     test: u32,
-    on_true: Target,
-    on_false: Target,
-}
-
-impl Step for SetStep {
-    #[inline]
-    fn targets(&self) -> (Target, Target) {
-        (self.on_true, self.on_false)
-    }
+    on_true: u32,
+    on_false: u32,
 }
 
 struct SharedTest {
@@ -105,10 +100,10 @@ enum Cached {
         start: u32,
         end: u32,
     },
-    Text([u8; 36]),
     Number(f64),
     Boolean(bool),
-    /// Bytes outside the record (a plain-line message's metadata): read again when needed.
+    /// Bytes outside the record (a plain-line message's metadata, the Uuid's text form): read
+    /// again when needed.
     Uncached,
 }
 
@@ -130,14 +125,19 @@ impl MatcherSet {
         let mut test_ids: HashMap<String, u32> = HashMap::new();
         let mut reads: Vec<Read> = Vec::new();
         let mut read_ids: HashMap<Read, u32> = HashMap::new();
-        let mut entries = Vec::with_capacity(programs.len());
-        let mut steps = Vec::new();
+        let mut starts = Vec::with_capacity(programs.len());
+        let mut steps: Vec<SetStep> = Vec::new();
         for program in &programs {
             if let Some(verdict) = program.is_constant() {
-                entries.push(Entry::Constant(verdict));
+                starts.push(if verdict { ACCEPT } else { REJECT });
                 continue;
             }
-            let start = steps.len();
+            let start = steps.len() as u32;
+            let absolute = |target: Target| match target {
+                Target::Accept => ACCEPT,
+                Target::Reject => REJECT,
+                Target::Op(index) => start + u32::from(index),
+            };
             for op in program.ops() {
                 let id = *test_ids.entry(op.test.key()).or_insert_with(|| {
                     let read = *read_ids.entry(op.test.read.clone()).or_insert_with(|| {
@@ -151,24 +151,28 @@ impl MatcherSet {
                     });
                     (tests.len() - 1) as u32
                 });
+                let (on_true, on_false) = (absolute(op.on_true), absolute(op.on_false));
                 steps.push(SetStep {
                     test: id,
-                    on_true: op.on_true,
-                    on_false: op.on_false,
+                    on_true,
+                    on_false,
                 });
             }
-            entries.push(Entry::Steps {
-                start,
-                end: steps.len(),
-            });
+            starts.push(start);
         }
+        // Targets stay below the reserved values: a program has at most MATCHER_OPS_MAX ops,
+        // and a set would need four billion steps to reach them.
+        assert!(
+            steps.len() < REJECT as usize,
+            "too many steps in one matcher set"
+        );
         let groups = build_groups(&mut tests);
         MatcherSet {
             verdicts: vec![0; tests.len()],
             values: vec![Cached::Unknown; reads.len()],
             lookups: vec![Lookup::Unknown; groups.len()],
             programs,
-            entries,
+            starts,
             steps,
             tests,
             reads,
@@ -178,12 +182,12 @@ impl MatcherSet {
 
     /// The number of programs.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.starts.len()
     }
 
     /// Whether the set holds no programs.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.starts.is_empty()
     }
 
     /// The programs, in order.
@@ -213,7 +217,7 @@ impl MatcherSet {
     pub fn evaluate(&mut self, message: &MessageView<'_>, matched: &mut [bool]) {
         assert_eq!(
             matched.len(),
-            self.entries.len(),
+            self.starts.len(),
             "one verdict slot per program"
         );
         self.verdicts.fill(0);
@@ -224,7 +228,7 @@ impl MatcherSet {
             MessageView::Line(_) => &[],
         };
         let MatcherSet {
-            entries,
+            starts,
             steps,
             tests,
             reads,
@@ -234,6 +238,7 @@ impl MatcherSet {
             lookups,
             ..
         } = self;
+        let text = [0; 36];
         let mut context = Context {
             tests,
             reads,
@@ -243,16 +248,35 @@ impl MatcherSet {
             lookups,
             message,
             base,
+            text,
         };
-        for (entry, verdict) in entries.iter().zip(matched.iter_mut()) {
-            *verdict = match *entry {
-                Entry::Constant(value) => value,
-                Entry::Steps { start, end } => {
-                    let program = steps.get(start..end).unwrap_or_default();
-                    run_steps(program, |step| context.verdict(step.test as usize))
-                }
-            };
+        for (&start, verdict) in starts.iter().zip(matched.iter_mut()) {
+            *verdict = run(steps, start, &mut context);
         }
+    }
+}
+
+/// Runs one program from its first step. Bounded: every step moves to a later step (a target
+/// that does not is refused as a mismatch), so a program of n ops takes at most n steps.
+#[inline]
+fn run(steps: &[SetStep], start: u32, context: &mut Context<'_, '_, '_>) -> bool {
+    let mut at = start;
+    loop {
+        if at >= REJECT {
+            return at == ACCEPT;
+        }
+        let Some(step) = steps.get(at as usize) else {
+            return false;
+        };
+        let truth = match context.verdicts.get(step.test as usize) {
+            Some(&known) if known != 0 => known == 2,
+            _ => context.verdict(step.test as usize),
+        };
+        let next = if truth { step.on_true } else { step.on_false };
+        if next <= at {
+            return false;
+        }
+        at = next;
     }
 }
 
@@ -267,17 +291,14 @@ struct Context<'s, 'm, 'v> {
     message: &'m MessageView<'v>,
     /// The record's bytes, which cached ranges index.
     base: &'m [u8],
+    /// Where the Uuid's text form is built.
+    text: UuidText,
 }
 
 impl<'m> Context<'_, 'm, '_> {
-    #[inline]
+    /// Runs test `id` (its verdict is not known yet for this message) and remembers the verdict.
+    #[inline(never)]
     fn verdict(&mut self, id: usize) -> bool {
-        match self.verdicts.get(id) {
-            Some(1) => return false,
-            Some(2) => return true,
-            Some(_) => {}
-            None => return false,
-        }
         let tests = self.tests;
         let Some(shared) = tests.get(id) else {
             return false;
@@ -296,7 +317,7 @@ impl<'m> Context<'_, 'm, '_> {
     }
 
     /// The value of read `id` in this message, from the cache or read and cached.
-    fn value(&mut self, id: usize) -> Option<Value<'m>> {
+    fn value(&mut self, id: usize) -> Option<Value<'_>> {
         let cached = *self.values.get(id)?;
         let base = self.base;
         match cached {
@@ -304,11 +325,10 @@ impl<'m> Context<'_, 'm, '_> {
             Cached::Range { start, end } => {
                 base.get(start as usize..end as usize).map(Value::Bytes)
             }
-            Cached::Text(text) => Some(Value::Text(text)),
             Cached::Number(number) => Some(Value::Number(number)),
             Cached::Boolean(flag) => Some(Value::Boolean(flag)),
             Cached::Unknown | Cached::Uncached => {
-                let value = read(self.reads.get(id)?, self.message);
+                let value = read(self.reads.get(id)?, self.message, &mut self.text);
                 if matches!(cached, Cached::Unknown) {
                     if let Some(slot) = self.values.get_mut(id) {
                         *slot = cache(value, base);
@@ -343,7 +363,6 @@ impl<'m> Context<'_, 'm, '_> {
         let lookup = match self.value(group.read as usize) {
             None => Lookup::Absent,
             Some(Value::Bytes(bytes)) => find(bytes),
-            Some(Value::Text(text)) => find(&text),
             Some(Value::Number(_) | Value::Boolean(_)) => Lookup::NotText,
         };
         if let Some(slot) = self.lookups.get_mut(id) {
@@ -368,7 +387,6 @@ fn cache(value: Option<Value<'_>>, base: &[u8]) -> Cached {
                 _ => Cached::Uncached,
             }
         }
-        Some(Value::Text(text)) => Cached::Text(text),
         Some(Value::Number(number)) => Cached::Number(number),
         Some(Value::Boolean(flag)) => Cached::Boolean(flag),
     }

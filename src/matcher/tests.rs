@@ -1054,6 +1054,39 @@ fn disassembly_shows_ops_and_targets() {
 }
 
 #[test]
+fn programs_are_clone_and_send() {
+    fn clone_and_send<T: Clone + Send + 'static>(value: T) -> T {
+        std::thread::spawn(move || value.clone()).join().unwrap()
+    }
+    let program = compile("Payload =~ /a+b/ && Type =~ /x/", Dialect::Heka).unwrap();
+    let copy = clone_and_send(program);
+    let view = MessageView::Line(LineView {
+        payload: b"xaab",
+        uuid: [0; 16],
+        timestamp: 0,
+        meta: &LineMeta {
+            type_: b"x".as_slice().into(),
+            ..LineMeta::default()
+        },
+    });
+    assert!(copy.matches(&view));
+}
+
+#[test]
+fn dialects_deserialize_from_configuration() {
+    #[derive(serde::Deserialize)]
+    struct Hekad {
+        #[serde(default)]
+        matcher_dialect: Dialect,
+    }
+    let parse = |text: &str| toml::from_str::<Hekad>(text).map(|hekad| hekad.matcher_dialect);
+    assert_eq!(parse("matcher_dialect = 'lsb'").unwrap(), Dialect::Lsb);
+    assert_eq!(parse("matcher_dialect = 'heka'").unwrap(), Dialect::Heka);
+    assert_eq!(parse("").unwrap(), Dialect::Heka);
+    assert!(parse("matcher_dialect = 'go'").is_err());
+}
+
+#[test]
 fn dialect_names() {
     assert_eq!("heka".parse::<Dialect>(), Ok(Dialect::Heka));
     assert_eq!("lsb".parse::<Dialect>(), Ok(Dialect::Lsb));

@@ -286,3 +286,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The same, for submessages shaped as encoders write them (name, value type,
+    /// representation, values), with the variations that must send `value` to its general path:
+    /// other tags among the values, unpacked numbers, a second value type, truncation.
+    #[test]
+    fn field_value_agrees_with_values_on_encoder_layouts(
+        value_type in proptest::option::of(0u64..6),
+        representation in proptest::option::of("[a-z]{0,3}"),
+        values in proptest::collection::vec((0u32..3, any::<bool>(), proptest::collection::vec(any::<u8>(), 0..10)), 0..4),
+        truncate in 0usize..3,
+    ) {
+        let mut bytes = Vec::new();
+        wire::put_bytes(&mut bytes, 1, b"name");
+        if let Some(value_type) = value_type {
+            wire::put_int(&mut bytes, 2, value_type as i64);
+        }
+        if let Some(representation) = &representation {
+            wire::put_bytes(&mut bytes, 3, representation.as_bytes());
+        }
+        let active = 4 + value_type.unwrap_or(0) as u32;
+        for (offset, packed, payload) in &values {
+            // Mostly the active tag, sometimes another one or a second value type.
+            let tag = if *offset == 0 { active } else { [2, 5, 6, 7][payload.len() % 4] };
+            if *packed || tag == 4 || tag == 5 {
+                wire::put_bytes(&mut bytes, tag, payload);
+            } else {
+                wire::put_int(&mut bytes, tag, i64::from(payload.first().copied().unwrap_or(1)));
+            }
+        }
+        bytes.truncate(bytes.len().saturating_sub(truncate));
+        let field = FieldRef::new(&bytes);
+        for index in 0..5 {
+            prop_assert_eq!(format!("{:?}", field.value(index)), format!("{:?}", field.values().nth(index)));
+        }
+    }
+}

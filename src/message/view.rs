@@ -371,7 +371,10 @@ impl<'a> FieldRef<'a> {
         let bytes = self.bytes;
         if name.len() < 0x80 && bytes.len() > 1 && bytes[0] == 0x0a {
             if usize::from(bytes[1]) == name.len() {
-                return bytes.get(2..2 + name.len()) == Some(name);
+                // The first byte settles most mismatches without a call to memcmp.
+                return bytes.get(2..2 + name.len()).is_some_and(|candidate| {
+                    candidate.first() == name.first() && candidate == name
+                });
             }
             if bytes[1] < 0x80 {
                 return false;
@@ -424,6 +427,9 @@ impl<'a> FieldRef<'a> {
 
     /// The `array_index`-th value (0-based) of the active value array.
     pub fn value(&self, array_index: usize) -> Option<FieldValue<'a>> {
+        if let Some(value) = self.canonical_value(array_index) {
+            return value;
+        }
         let Some((value_type, first_at)) = self.first_value() else {
             // Malformed: the general path reads up to the malformation.
             return self.values().nth(array_index);
@@ -441,6 +447,94 @@ impl<'a> FieldRef<'a> {
             packed: None,
         }
         .nth(array_index)
+    }
+
+    /// The value when the submessage has the layout encoders write, every length in one byte:
+    /// name, value type, optional representation, then the active array's members and nothing
+    /// else (so no later value type can override the one read). `None` when the layout is
+    /// anything else; the caller then takes the general path.
+    #[inline]
+    fn canonical_value(&self, array_index: usize) -> Option<Option<FieldValue<'a>>> {
+        let bytes = self.bytes;
+        // One-byte lengths: the length byte, when below 0x80, is the length.
+        let short_len = |at: usize| {
+            bytes
+                .get(at)
+                .copied()
+                .filter(|&len| len < 0x80)
+                .map(usize::from)
+        };
+        if bytes.first() != Some(&0x0a) {
+            return None;
+        }
+        let mut pos = 2 + short_len(1)?;
+        let mut value_type = VALUE_STRING;
+        if bytes.get(pos) == Some(&0x10) {
+            value_type = short_len(pos + 1)? as u64;
+            pos += 2;
+        }
+        if bytes.get(pos) == Some(&0x1a) {
+            pos += 2 + short_len(pos + 1)?;
+        }
+        match value_type {
+            VALUE_STRING | VALUE_BYTES => {
+                // Unpacked: one member per value, all with the active tag, to the end.
+                let key = ((4 + value_type as u8) << 3) | WIRE_LEN;
+                let mut found = None;
+                let mut index = 0usize;
+                while pos < bytes.len() {
+                    if bytes.get(pos) != Some(&key) {
+                        return None;
+                    }
+                    let start = pos + 2;
+                    let end = start + short_len(pos + 1)?;
+                    let value = bytes.get(start..end)?;
+                    if index == array_index {
+                        found = Some(if value_type == VALUE_STRING {
+                            FieldValue::String(value)
+                        } else {
+                            FieldValue::Bytes(value)
+                        });
+                    }
+                    index += 1;
+                    pos = end;
+                }
+                Some(found)
+            }
+            VALUE_INTEGER | VALUE_DOUBLE | VALUE_BOOL => {
+                // Packed: at most one run, which ends the submessage.
+                if pos == bytes.len() {
+                    return Some(None);
+                }
+                let key = ((4 + value_type as u8) << 3) | WIRE_LEN;
+                if bytes.get(pos) != Some(&key) || pos + 2 + short_len(pos + 1)? != bytes.len() {
+                    return None;
+                }
+                let mut at = pos + 2;
+                if value_type == VALUE_DOUBLE {
+                    // Past the run's end, or in a partial last value, there is no value.
+                    let start = at.checked_add(array_index.checked_mul(8)?)?;
+                    let Some(raw) = bytes.get(start..start.checked_add(8)?) else {
+                        return Some(None);
+                    };
+                    let raw: [u8; 8] = raw.try_into().ok()?;
+                    return Some(Some(FieldValue::Double(f64::from_le_bytes(raw))));
+                }
+                for _ in 0..array_index {
+                    wire::read_varint(bytes, &mut at)?;
+                    if at == bytes.len() {
+                        return Some(None);
+                    }
+                }
+                let number = wire::read_varint(bytes, &mut at)?;
+                Some(Some(if value_type == VALUE_INTEGER {
+                    FieldValue::Integer(number as i64)
+                } else {
+                    FieldValue::Bool(number != 0)
+                }))
+            }
+            _ => None,
+        }
     }
 
     /// One pass over a well-formed submessage: the value type (its last occurrence wins, as in
