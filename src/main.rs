@@ -20,6 +20,8 @@ enum Command {
     Run(tools::run::RunArgs),
     /// Check a config and print the resolved plan.
     Validate(tools::run::ValidateArgs),
+    /// Compile a message matcher expression; print its program, or test it on a message.
+    Matcher(tools::matcher::MatcherArgs),
     /// Print the messages of a Heka-framed file as JSON lines.
     Cat(tools::cat::CatArgs),
     /// Send JSON messages (one per line) as Heka frames over TCP.
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Run(args) => tools::run::run(args),
         Command::Validate(args) => tools::run::validate(args),
+        Command::Matcher(args) => tools::matcher::run(args),
         Command::Cat(args) => tools::cat::run(args),
         Command::Inject(args) => tools::inject::run(args),
         Command::Flood(args) => tools::flood::run(args),

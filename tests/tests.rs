@@ -9,6 +9,12 @@ mod pipeline;
 /// Zero allocations per record on the data path (a counting global allocator).
 mod alloc;
 
+/// `gyges matcher`: exit codes, output, message file forms.
+mod matcher_cli;
+
+/// The matcher's data path allocates nothing per message.
+mod matcher_alloc;
+
 /// The Heka tools: `gyges cat`, `gyges inject`, `gyges flood`.
 mod tools;
 

@@ -327,3 +327,39 @@ pub fn split_frames(stream: &[u8], keys: &[(&str, &[u8])]) -> Vec<(Vec<u8>, Opti
     assert_eq!(stats.auth_failures, 0, "every signed frame verifies");
     records
 }
+
+/// The result of running `gyges`.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs the built `gyges` binary with `args`.
+pub fn run_gyges(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_gyges"))
+        .args(args)
+        .output()
+        .expect("the gyges binary runs");
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A temporary file holding `bytes`, deleted when dropped.
+pub fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().expect("a temporary file");
+    file.write_all(bytes)
+        .expect("the temporary file is writable");
+    file
+}
+
+/// How many allocations the calling thread makes while running `work` (the counting
+/// allocator is installed in `alloc.rs` for the whole harness).
+pub fn allocations_during(work: impl FnOnce()) -> u64 {
+    let before = gyges_io_uring::alloc::allocations();
+    work();
+    gyges_io_uring::alloc::allocations() - before
+}

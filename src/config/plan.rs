@@ -1087,8 +1087,7 @@ fn sandbox_config(
     common: &[&str],
 ) -> Result<crate::sandbox::SandboxConfig, ConfigError> {
     let mut own = section.clone();
-    own.table
-        .retain(|key, _| {
+    own.table.retain(|key, _| {
         let key: &str = key;
         key != "type" && !common.contains(&key)
     });

@@ -116,7 +116,7 @@ pub enum StringMatcher {
     /// The pattern is `literal$`.
     Suffix(Box<[u8]>),
     /// The pattern is a literal found anywhere.
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// Anything else.
     Regex(regex::bytes::Regex),
 }
@@ -138,15 +138,21 @@ impl StringMatcher {
 #[derive(Clone, Copy, Debug)]
 pub enum Value<'a> {
     Bytes(&'a [u8]),
-    /// The Uuid's text form, built on the stack.
-    Text([u8; 36]),
     Number(f64),
     Boolean(bool),
 }
 
-/// Reads what `read` names from the message, or `None` when it is absent.
+/// Room for the Uuid's 36-character text form, which is built rather than borrowed.
+pub type UuidText = [u8; 36];
+
+/// Reads what `read` names from the message, or `None` when it is absent. The Uuid's text
+/// form is written to `text`, which the value then borrows.
 #[inline]
-pub fn read<'m>(read: &Read, message: &'m MessageView<'_>) -> Option<Value<'m>> {
+pub fn read<'b>(
+    read: &Read,
+    message: &'b MessageView<'_>,
+    text: &'b mut UuidText,
+) -> Option<Value<'b>> {
     match read {
         Read::Str(header) => message.str_header(*header).map(Value::Bytes),
         Read::Int(header) => message
@@ -157,7 +163,8 @@ pub fn read<'m>(read: &Read, message: &'m MessageView<'_>) -> Option<Value<'m>> 
             .map(|number| Value::Number(number as f64)),
         Read::UuidText => {
             let raw: &[u8; 16] = message.uuid()?.try_into().ok()?;
-            Some(Value::Text(format_uuid(raw)))
+            *text = format_uuid(raw);
+            Some(Value::Bytes(text))
         }
         Read::UuidRaw => message.uuid().map(Value::Bytes),
         Read::Field(path) => {
@@ -178,7 +185,6 @@ impl Predicate {
     pub fn apply(&self, value: Value<'_>) -> bool {
         match value {
             Value::Bytes(bytes) => self.apply_bytes(bytes),
-            Value::Text(text) => self.apply_bytes(&text),
             Value::Number(number) => match self {
                 Predicate::Number { relation, literal } => relation.holds_f64(number, *literal),
                 Predicate::Boolean {
@@ -197,9 +203,18 @@ impl Predicate {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn apply_bytes(&self, bytes: &[u8]) -> bool {
         match self {
+            // Equality first checks the lengths, which usually settles it without a memcmp.
+            Predicate::Bytes {
+                relation: Relation::Equal,
+                literal,
+            } => bytes == &literal[..],
+            Predicate::Bytes {
+                relation: Relation::NotEqual,
+                literal,
+            } => bytes != &literal[..],
             Predicate::Bytes { relation, literal } => relation.holds(bytes.cmp(literal)),
             Predicate::Match {
                 matcher, negated, ..
@@ -214,7 +229,8 @@ impl Test {
     /// Runs the test. Never panics and never allocates.
     #[inline]
     pub fn eval(&self, message: &MessageView<'_>) -> bool {
-        match read(&self.read, message) {
+        let mut text = [0u8; 36];
+        match read(&self.read, message, &mut text) {
             Some(value) => self.predicate.apply(value),
             None => self.absent,
         }

@@ -218,7 +218,7 @@ fn string_matcher(plan: &PatternPlan, regex: &regex::bytes::Regex) -> StringMatc
             anchored_end: true,
         } => StringMatcher::Suffix(bytes.clone()),
         PatternPlan::Literal { bytes, .. } => {
-            StringMatcher::Contains(memmem::Finder::new(bytes).into_owned())
+            StringMatcher::Contains(Box::new(memmem::Finder::new(bytes).into_owned()))
         }
         PatternPlan::Regex => StringMatcher::Regex(regex.clone()),
     }

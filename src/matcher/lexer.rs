@@ -13,7 +13,7 @@
 //! Every token carries its byte span in the source, for error messages.
 
 use super::ast::{FieldPath, Header, Relation};
-use super::{Dialect, MatcherError};
+use super::{excerpt, Dialect, MatcherError};
 use crate::limits::{MATCHER_INDEX_LSB_MAX, MATCHER_INDEX_MAX, MATCHER_STRING_LSB_BYTES_MAX};
 
 /// One token and where it is.
@@ -255,7 +255,7 @@ impl<'s> Lexer<'s> {
             _ => match Header::from_name(word) {
                 Some(header) => TokenKind::Header(header),
                 None => {
-                    let name = &self.source[start..end];
+                    let name = excerpt(&self.source[start..end]);
                     return Err(self.error(start, format!("unknown variable '{name}'")));
                 }
             },

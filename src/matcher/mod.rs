@@ -171,6 +171,25 @@ fn shown(expression: &str, position: usize) -> String {
     text
 }
 
+/// A token's text as an error message quotes it: on one line, and cut when long.
+pub(crate) fn excerpt(text: &str) -> String {
+    const SHOWN_CHARS_MAX: usize = 40;
+    let mut shown = String::with_capacity(text.len().min(SHOWN_CHARS_MAX * 2));
+    for (count, character) in text.chars().enumerate() {
+        if count == SHOWN_CHARS_MAX {
+            shown.push('…');
+            break;
+        }
+        match character {
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            '\t' => shown.push_str("\\t"),
+            other => shown.push(other),
+        }
+    }
+    shown
+}
+
 /// A compiled matcher. Cheap to clone (regexes are shared); each core holds its own clone.
 #[derive(Clone, Debug)]
 pub struct Program {

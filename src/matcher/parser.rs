@@ -18,7 +18,7 @@
 use super::ast::{Expr, Header, Literal, Operator, Pattern, Relation, Subject, Test};
 use super::lexer::{Lexer, Token, TokenKind};
 use super::pattern;
-use super::{Dialect, MatcherError};
+use super::{excerpt, Dialect, MatcherError};
 use crate::limits::{
     MATCHER_EXPRESSION_BYTES_MAX, MATCHER_NESTING_MAX, MATCHER_TESTS_LSB_MAX, MATCHER_TESTS_MAX,
 };
@@ -102,7 +102,7 @@ impl Parser<'_> {
     fn expected(&self, found: &Token, what: &str) -> MatcherError {
         let problem = match self.previous {
             Some((start, end)) => {
-                let text = &self.source[start..end];
+                let text = excerpt(&self.source[start..end]);
                 if text.starts_with(['\'', '"', '/']) {
                     format!("expected {what} after {text}")
                 } else {

@@ -1,29 +1,34 @@
 //! Many programs against one message, sharing their work.
 //!
-//! A router holds one program per filter and output, and the same tests recur across them
-//! (`Type == 'nginx.access'` in ten filters; fifty filters each picking one `Type`). Evaluated
-//! one by one, each program pays for every test again, and the cost grows with the number of
-//! filters (Heka's complaint #9). A [`MatcherSet`] shares that work in two ways:
+//! A router holds one program per filter and output, and the same tests and subjects recur
+//! across them (`Type == 'nginx.access'` in ten filters; fifty filters each picking one `Type`;
+//! `Fields[status]` compared with eight different bounds). Evaluated one by one, each program
+//! pays for every read and every test again, and the cost grows with the number of filters
+//! (Heka's complaint #9). A [`MatcherSet`] shares that work three ways:
 //!
-//! 1. **Identical tests run once per message.** Tests are deduplicated across programs when the
-//!    set is built; each evaluation stamps a test's verdict with the message's epoch, and a
-//!    later program that needs the same test reads the stamp instead of running it again.
-//! 2. **Equality tests on one subject become one lookup.** When at least
+//! 1. **Each subject is read once per message.** Reads (a header, `Fields[name][f][a]`) are
+//!    deduplicated across programs when the set is built; the first test that needs one reads
+//!    it from the message and caches the value (a number, a bool, or the position of the bytes
+//!    in the record), so the next test on that subject skips the field search.
+//! 2. **Identical tests run once per message.** Tests are deduplicated too, and a test's verdict
+//!    is cached for the rest of the message.
+//! 3. **Equality tests on one subject become one lookup.** When at least
 //!    [`GROUP_LITERALS_MIN`] distinct `==`/`!=` string literals are compared with the same
-//!    header or field, the set reads that value once and looks it up in a hash table of the
-//!    literals; every such test is then decided by whether its literal was the one found. Fifty
-//!    `Type == '…'` tests cost one header read and one hash lookup.
+//!    subject, its value is looked up once in a hash table of those literals; each such test is
+//!    then decided by whether its literal was the one found. Fifty `Type == '…'` tests cost one
+//!    header read and one hash lookup.
 //!
-//! Evaluation allocates nothing: the stamps and lookups live in vectors sized when the set is
-//! built. Each program still runs its own ops, in order, with forward jumps only, so the
-//! verdicts are exactly those of [`Program::matches`](super::Program::matches).
+//! Everything is lazy: a program that short-circuits never causes the reads and tests it skips.
+//! Evaluation allocates nothing: the caches are vectors sized when the set is built and reset
+//! (a `fill`) at the start of each message. Each program still runs its own ops, in order, with
+//! forward jumps only, so the verdicts are exactly those of
+//! [`Program::matches`](super::Program::matches).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::ast::Relation;
-use super::bytecode::{read, Predicate, Read, Target, Test, Value};
-use super::vm::{run_steps, Step};
+use super::bytecode::{read, Predicate, Read, Target, Test, UuidText, Value};
 use super::Program;
 use crate::message::MessageView;
 
@@ -31,42 +36,42 @@ use crate::message::MessageView;
 /// below this, comparing the literals one by one is as fast.
 pub const GROUP_LITERALS_MIN: usize = 3;
 
-/// Evaluates many programs against each message, sharing identical tests and turning
-/// equality tests on a common subject into one hash lookup. One per core; not `Sync`.
+/// Evaluates many programs against each message, sharing reads and tests, and turning equality
+/// tests on a common subject into one hash lookup. One per core; not `Sync`.
 pub struct MatcherSet {
     programs: Vec<Program>,
-    entries: Vec<Entry>,
+    /// Per program: the index of its first step, or [`ACCEPT`] / [`REJECT`] when constant.
+    starts: Vec<u32>,
+    /// Every program's ops, one after the other, with absolute targets.
     steps: Vec<SetStep>,
     tests: Vec<SharedTest>,
+    reads: Vec<Read>,
     groups: Vec<Group>,
-    /// Per test: `epoch << 1 | verdict`, valid when its epoch is the current one.
-    verdicts: Vec<u32>,
-    /// Per group: the epoch of the lookup and its outcome.
-    lookups: Vec<(u32, Lookup)>,
-    epoch: u32,
+    /// Per test, for the current message: 0 not yet run, 1 false, 2 true.
+    verdicts: Vec<u8>,
+    /// Per read, for the current message.
+    values: Vec<Cached>,
+    /// Per group, for the current message.
+    lookups: Vec<Lookup>,
 }
 
-enum Entry {
-    Constant(bool),
-    Steps { start: usize, end: usize },
-}
+/// A step target meaning "the program matches".
+const ACCEPT: u32 = u32::MAX;
+/// A step target meaning "the program does not match".
+const REJECT: u32 = u32::MAX - 1;
 
-/// A program op that names a shared test.
+/// A program op that names a shared test; targets are indices into `steps` (always later ones,
+/// within the same program) or [`ACCEPT`] / [`REJECT`].
 struct SetStep {
     test: u32,
-    on_true: Target,
-    on_false: Target,
-}
-
-impl Step for SetStep {
-    #[inline]
-    fn targets(&self) -> (Target, Target) {
-        (self.on_true, self.on_false)
-    }
+    on_true: u32,
+    on_false: u32,
 }
 
 struct SharedTest {
     test: Test,
+    /// Index into `reads`.
+    read: u32,
     /// Set when the test is decided by its group's lookup.
     member: Option<Member>,
 }
@@ -81,13 +86,31 @@ struct Member {
 
 /// Equality literals compared with one subject.
 struct Group {
-    read: Read,
+    read: u32,
     literals: HashMap<Box<[u8]>, u32, BuildHasherDefault<FoldHasher>>,
 }
 
-/// What a group's lookup found in this message.
+/// A value read for the current message, kept without borrowing the message.
+#[derive(Clone, Copy, Debug)]
+enum Cached {
+    Unknown,
+    Absent,
+    /// Bytes at this position of the record.
+    Range {
+        start: u32,
+        end: u32,
+    },
+    Number(f64),
+    Boolean(bool),
+    /// Bytes outside the record (a plain-line message's metadata, the Uuid's text form): read
+    /// again when needed.
+    Uncached,
+}
+
+/// What a group's lookup found in the current message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Lookup {
+    Unknown,
     Absent,
     /// The value is not a string (a number or bool field): every equality test is false.
     NotText,
@@ -99,55 +122,72 @@ impl MatcherSet {
     /// Builds a set; `evaluate` reports verdicts in the order of `programs`.
     pub fn new(programs: Vec<Program>) -> MatcherSet {
         let mut tests: Vec<SharedTest> = Vec::new();
-        let mut ids: HashMap<String, u32> = HashMap::new();
-        let mut entries = Vec::with_capacity(programs.len());
-        let mut steps = Vec::new();
+        let mut test_ids: HashMap<String, u32> = HashMap::new();
+        let mut reads: Vec<Read> = Vec::new();
+        let mut read_ids: HashMap<Read, u32> = HashMap::new();
+        let mut starts = Vec::with_capacity(programs.len());
+        let mut steps: Vec<SetStep> = Vec::new();
         for program in &programs {
             if let Some(verdict) = program.is_constant() {
-                entries.push(Entry::Constant(verdict));
+                starts.push(if verdict { ACCEPT } else { REJECT });
                 continue;
             }
-            let start = steps.len();
+            let start = steps.len() as u32;
+            let absolute = |target: Target| match target {
+                Target::Accept => ACCEPT,
+                Target::Reject => REJECT,
+                Target::Op(index) => start + u32::from(index),
+            };
             for op in program.ops() {
-                let id = *ids.entry(op.test.key()).or_insert_with(|| {
+                let id = *test_ids.entry(op.test.key()).or_insert_with(|| {
+                    let read = *read_ids.entry(op.test.read.clone()).or_insert_with(|| {
+                        reads.push(op.test.read.clone());
+                        (reads.len() - 1) as u32
+                    });
                     tests.push(SharedTest {
                         test: op.test.clone(),
+                        read,
                         member: None,
                     });
                     (tests.len() - 1) as u32
                 });
+                let (on_true, on_false) = (absolute(op.on_true), absolute(op.on_false));
                 steps.push(SetStep {
                     test: id,
-                    on_true: op.on_true,
-                    on_false: op.on_false,
+                    on_true,
+                    on_false,
                 });
             }
-            entries.push(Entry::Steps {
-                start,
-                end: steps.len(),
-            });
+            starts.push(start);
         }
+        // Targets stay below the reserved values: a program has at most MATCHER_OPS_MAX ops,
+        // and a set would need four billion steps to reach them.
+        assert!(
+            steps.len() < REJECT as usize,
+            "too many steps in one matcher set"
+        );
         let groups = build_groups(&mut tests);
         MatcherSet {
             verdicts: vec![0; tests.len()],
-            lookups: vec![(0, Lookup::Absent); groups.len()],
+            values: vec![Cached::Unknown; reads.len()],
+            lookups: vec![Lookup::Unknown; groups.len()],
             programs,
-            entries,
+            starts,
             steps,
             tests,
+            reads,
             groups,
-            epoch: 0,
         }
     }
 
     /// The number of programs.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.starts.len()
     }
 
     /// Whether the set holds no programs.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.starts.is_empty()
     }
 
     /// The programs, in order.
@@ -158,6 +198,11 @@ impl MatcherSet {
     /// The number of distinct tests across all programs.
     pub fn test_count(&self) -> usize {
         self.tests.len()
+    }
+
+    /// The number of distinct subjects (headers and field paths) the programs read.
+    pub fn read_count(&self) -> usize {
+        self.reads.len()
     }
 
     /// The number of equality groups decided by one lookup each.
@@ -172,140 +217,196 @@ impl MatcherSet {
     pub fn evaluate(&mut self, message: &MessageView<'_>, matched: &mut [bool]) {
         assert_eq!(
             matched.len(),
-            self.entries.len(),
+            self.starts.len(),
             "one verdict slot per program"
         );
-        self.advance_epoch();
+        self.verdicts.fill(0);
+        self.values.fill(Cached::Unknown);
+        self.lookups.fill(Lookup::Unknown);
+        let base = match message {
+            MessageView::Proto(view) => view.bytes(),
+            MessageView::Line(_) => &[],
+        };
         let MatcherSet {
-            entries,
+            starts,
             steps,
             tests,
+            reads,
             groups,
             verdicts,
+            values,
             lookups,
-            epoch,
             ..
         } = self;
+        let text = [0; 36];
         let mut context = Context {
             tests,
+            reads,
             groups,
             verdicts,
+            values,
             lookups,
-            epoch: *epoch,
             message,
+            base,
+            text,
         };
-        for (entry, verdict) in entries.iter().zip(matched.iter_mut()) {
-            *verdict = match *entry {
-                Entry::Constant(value) => value,
-                Entry::Steps { start, end } => {
-                    let program = steps.get(start..end).unwrap_or_default();
-                    run_steps(program, |step| context.verdict(step.test))
-                }
-            };
+        for (&start, verdict) in starts.iter().zip(matched.iter_mut()) {
+            *verdict = run(steps, start, &mut context);
         }
     }
+}
 
-    /// Jumps the epoch counter ahead, to test its wrap-around.
-    #[cfg(test)]
-    pub(super) fn skip_to_epoch(&mut self, epoch: u32) {
-        self.epoch = epoch;
-    }
-
-    /// Starts a new message: stamps from earlier messages become stale.
-    fn advance_epoch(&mut self) {
-        // Verdict stamps keep the epoch in 31 bits.
-        if self.epoch >= u32::MAX >> 1 {
-            self.verdicts.iter_mut().for_each(|stamp| *stamp = 0);
-            self.lookups.iter_mut().for_each(|lookup| lookup.0 = 0);
-            self.epoch = 0;
+/// Runs one program from its first step. Bounded: every step moves to a later step (a target
+/// that does not is refused as a mismatch), so a program of n ops takes at most n steps.
+#[inline]
+fn run(steps: &[SetStep], start: u32, context: &mut Context<'_, '_, '_>) -> bool {
+    let mut at = start;
+    loop {
+        if at >= REJECT {
+            return at == ACCEPT;
         }
-        self.epoch += 1;
+        let Some(step) = steps.get(at as usize) else {
+            return false;
+        };
+        let truth = match context.verdicts.get(step.test as usize) {
+            Some(&known) if known != 0 => known == 2,
+            _ => context.verdict(step.test as usize),
+        };
+        let next = if truth { step.on_true } else { step.on_false };
+        if next <= at {
+            return false;
+        }
+        at = next;
     }
 }
 
 /// The borrowed state of one evaluation.
 struct Context<'s, 'm, 'v> {
     tests: &'s [SharedTest],
+    reads: &'s [Read],
     groups: &'s [Group],
-    verdicts: &'s mut [u32],
-    lookups: &'s mut [(u32, Lookup)],
-    epoch: u32,
+    verdicts: &'s mut [u8],
+    values: &'s mut [Cached],
+    lookups: &'s mut [Lookup],
     message: &'m MessageView<'v>,
+    /// The record's bytes, which cached ranges index.
+    base: &'m [u8],
+    /// Where the Uuid's text form is built.
+    text: UuidText,
 }
 
-impl Context<'_, '_, '_> {
-    #[inline]
-    fn verdict(&mut self, id: u32) -> bool {
-        let id = id as usize;
-        let (Some(shared), Some(&stamp)) = (self.tests.get(id), self.verdicts.get(id)) else {
+impl<'m> Context<'_, 'm, '_> {
+    /// Runs test `id` (its verdict is not known yet for this message) and remembers the verdict.
+    #[inline(never)]
+    fn verdict(&mut self, id: usize) -> bool {
+        let tests = self.tests;
+        let Some(shared) = tests.get(id) else {
             return false;
         };
-        if stamp >> 1 == self.epoch {
-            return stamp & 1 == 1;
-        }
         let verdict = match shared.member {
             Some(member) => self.member_verdict(&shared.test, member),
-            None => shared.test.eval(self.message),
+            None => match self.value(shared.read as usize) {
+                Some(value) => shared.test.predicate.apply(value),
+                None => shared.test.absent,
+            },
         };
-        if let Some(stamp) = self.verdicts.get_mut(id) {
-            *stamp = self.epoch << 1 | u32::from(verdict);
+        if let Some(slot) = self.verdicts.get_mut(id) {
+            *slot = 1 + u8::from(verdict);
         }
         verdict
+    }
+
+    /// The value of read `id` in this message, from the cache or read and cached.
+    fn value(&mut self, id: usize) -> Option<Value<'_>> {
+        let cached = *self.values.get(id)?;
+        let base = self.base;
+        match cached {
+            Cached::Absent => None,
+            Cached::Range { start, end } => {
+                base.get(start as usize..end as usize).map(Value::Bytes)
+            }
+            Cached::Number(number) => Some(Value::Number(number)),
+            Cached::Boolean(flag) => Some(Value::Boolean(flag)),
+            Cached::Unknown | Cached::Uncached => {
+                let value = read(self.reads.get(id)?, self.message, &mut self.text);
+                if matches!(cached, Cached::Unknown) {
+                    if let Some(slot) = self.values.get_mut(id) {
+                        *slot = cache(value, base);
+                    }
+                }
+                value
+            }
+        }
     }
 
     fn member_verdict(&mut self, test: &Test, member: Member) -> bool {
         match self.lookup(member.group as usize) {
             Lookup::Absent => test.absent,
-            Lookup::NotText => false,
             Lookup::Found(slot) => (slot == member.slot) == member.equal,
             Lookup::NotFound => !member.equal,
+            Lookup::NotText | Lookup::Unknown => false,
         }
     }
 
-    fn lookup(&mut self, group_index: usize) -> Lookup {
-        let (Some(group), Some(&(epoch, lookup))) =
-            (self.groups.get(group_index), self.lookups.get(group_index))
-        else {
-            return Lookup::Absent;
+    fn lookup(&mut self, id: usize) -> Lookup {
+        let groups = self.groups;
+        let (Some(group), Some(&lookup)) = (groups.get(id), self.lookups.get(id)) else {
+            return Lookup::Unknown;
         };
-        if epoch == self.epoch {
+        if lookup != Lookup::Unknown {
             return lookup;
         }
         let find = |bytes: &[u8]| match group.literals.get(bytes) {
             Some(&slot) => Lookup::Found(slot),
             None => Lookup::NotFound,
         };
-        let lookup = match read(&group.read, self.message) {
+        let lookup = match self.value(group.read as usize) {
             None => Lookup::Absent,
             Some(Value::Bytes(bytes)) => find(bytes),
-            Some(Value::Text(text)) => find(&text),
             Some(Value::Number(_) | Value::Boolean(_)) => Lookup::NotText,
         };
-        if let Some(slot) = self.lookups.get_mut(group_index) {
-            *slot = (self.epoch, lookup);
+        if let Some(slot) = self.lookups.get_mut(id) {
+            *slot = lookup;
         }
         lookup
     }
 }
 
+/// How a value read from the message is kept: bytes as their position in the record, when
+/// they lie in it.
+fn cache(value: Option<Value<'_>>, base: &[u8]) -> Cached {
+    match value {
+        None => Cached::Absent,
+        Some(Value::Bytes(bytes)) => {
+            let start = (bytes.as_ptr() as usize).wrapping_sub(base.as_ptr() as usize);
+            match start.checked_add(bytes.len()) {
+                Some(end) if end <= base.len() && u32::try_from(end).is_ok() => Cached::Range {
+                    start: start as u32,
+                    end: end as u32,
+                },
+                _ => Cached::Uncached,
+            }
+        }
+        Some(Value::Number(number)) => Cached::Number(number),
+        Some(Value::Boolean(flag)) => Cached::Boolean(flag),
+    }
+}
+
 /// Finds subjects compared with enough distinct equality literals and makes them groups.
 fn build_groups(tests: &mut [SharedTest]) -> Vec<Group> {
-    let mut by_read: HashMap<Read, Vec<usize>> = HashMap::new();
+    let mut by_read: HashMap<u32, Vec<usize>> = HashMap::new();
     for (id, shared) in tests.iter().enumerate() {
         if let Predicate::Bytes {
             relation: Relation::Equal | Relation::NotEqual,
             ..
         } = shared.test.predicate
         {
-            by_read
-                .entry(shared.test.read.clone())
-                .or_default()
-                .push(id);
+            by_read.entry(shared.read).or_default().push(id);
         }
     }
-    let mut candidates: Vec<(Read, Vec<usize>)> = by_read.into_iter().collect();
+    let mut candidates: Vec<(u32, Vec<usize>)> = by_read.into_iter().collect();
     // Deterministic group numbering, whatever the hash map's order.
-    candidates.sort_by_key(|(_, ids)| ids[0]);
+    candidates.sort_by_key(|(read, _)| *read);
     let mut groups = Vec::new();
     for (read, ids) in candidates {
         let mut literals: HashMap<Box<[u8]>, u32, BuildHasherDefault<FoldHasher>> =

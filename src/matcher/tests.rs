@@ -1054,6 +1054,39 @@ fn disassembly_shows_ops_and_targets() {
 }
 
 #[test]
+fn programs_are_clone_and_send() {
+    fn clone_and_send<T: Clone + Send + 'static>(value: T) -> T {
+        std::thread::spawn(move || value.clone()).join().unwrap()
+    }
+    let program = compile("Payload =~ /a+b/ && Type =~ /x/", Dialect::Heka).unwrap();
+    let copy = clone_and_send(program);
+    let view = MessageView::Line(LineView {
+        payload: b"xaab",
+        uuid: [0; 16],
+        timestamp: 0,
+        meta: &LineMeta {
+            type_: b"x".as_slice().into(),
+            ..LineMeta::default()
+        },
+    });
+    assert!(copy.matches(&view));
+}
+
+#[test]
+fn dialects_deserialize_from_configuration() {
+    #[derive(serde::Deserialize)]
+    struct Hekad {
+        #[serde(default)]
+        matcher_dialect: Dialect,
+    }
+    let parse = |text: &str| toml::from_str::<Hekad>(text).map(|hekad| hekad.matcher_dialect);
+    assert_eq!(parse("matcher_dialect = 'lsb'").unwrap(), Dialect::Lsb);
+    assert_eq!(parse("matcher_dialect = 'heka'").unwrap(), Dialect::Heka);
+    assert_eq!(parse("").unwrap(), Dialect::Heka);
+    assert!(parse("matcher_dialect = 'go'").is_err());
+}
+
+#[test]
 fn dialect_names() {
     assert_eq!("heka".parse::<Dialect>(), Ok(Dialect::Heka));
     assert_eq!("lsb".parse::<Dialect>(), Ok(Dialect::Lsb));
@@ -1097,19 +1130,46 @@ fn set_shares_tests_and_groups_equalities() {
 }
 
 #[test]
-fn set_epochs_wrap_without_stale_verdicts() {
-    let programs = vec![compile("Type == 'a'", Dialect::Heka).unwrap()];
-    let mut set = MatcherSet::new(programs);
-    set.skip_to_epoch((u32::MAX >> 1) - 1);
-    let (full, _) = full_and_empty();
+fn set_reads_each_subject_once_and_forgets_it_between_messages() {
+    let expressions = [
+        "Fields[s] == 'abc' && Fields[i] > 0",
+        "Fields[s] != 'x' && Fields[i] < 5",
+        "Fields[s] =~ /^a/ || Type == 'nginx.access'",
+        "Uuid =~ /^0f8f/ && Uuid != 'x'",
+    ];
+    let programs: Vec<Program> = expressions
+        .iter()
+        .map(|text| compile(text, Dialect::Heka).unwrap())
+        .collect();
+    let mut set = MatcherSet::new(programs.clone());
+    assert_eq!(set.read_count(), 4, "Fields[s], Fields[i], Type, Uuid");
+    let (full, empty) = full_and_empty();
     let mut other = full.clone();
-    other.r#type = Some("a".into());
-    let mut matched = [false];
-    for round in 0..6 {
-        let message = if round % 2 == 0 { &full } else { &other };
+    other.fields[0].value_string = vec!["x".into()];
+    other.uuid = vec![0; 16];
+    let mut matched = vec![false; set.len()];
+    for message in [&full, &other, &empty, &full, &empty] {
         let bytes = message.encode_to_vec();
-        set.evaluate(&MessageView::Proto(ProtoView::new(&bytes)), &mut matched);
-        assert_eq!(matched[0], round % 2 == 1, "round {round}");
+        let view = MessageView::Proto(ProtoView::new(&bytes));
+        set.evaluate(&view, &mut matched);
+        let expected: Vec<bool> = programs.iter().map(|p| p.matches(&view)).collect();
+        assert_eq!(matched, expected);
+    }
+    // Plain-line messages: values outside the record are read again, not cached wrongly.
+    let meta = LineMeta {
+        type_: b"nginx.access".as_slice().into(),
+        ..LineMeta::default()
+    };
+    for payload in [&b"abc"[..], b"x"] {
+        let view = MessageView::Line(LineView {
+            payload,
+            uuid: [0; 16],
+            timestamp: 0,
+            meta: &meta,
+        });
+        set.evaluate(&view, &mut matched);
+        let expected: Vec<bool> = programs.iter().map(|p| p.matches(&view)).collect();
+        assert_eq!(matched, expected);
     }
 }
 

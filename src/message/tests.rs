@@ -249,3 +249,79 @@ proptest! {
         prop_assert_eq!(read, expected);
     }
 }
+
+/// One member of a field submessage, for the property below: (tag, wire type, payload).
+fn field_member() -> impl Strategy<Value = (u32, u8, Vec<u8>)> {
+    (
+        1u32..10,
+        prop_oneof![Just(0u8), Just(1), Just(2), Just(5)],
+        proptest::collection::vec(any::<u8>(), 0..6),
+    )
+}
+
+proptest! {
+    /// `FieldRef::value`'s one-pass fast path reads exactly what iterating `values()` reads,
+    /// for well-formed and malformed submessages, value types before or after the values,
+    /// repeated value types, packed and unpacked arrays.
+    #[test]
+    fn field_value_agrees_with_values(members in proptest::collection::vec(field_member(), 0..8), truncate in 0usize..4) {
+        let mut bytes = Vec::new();
+        for (tag, wire_type, payload) in &members {
+            wire::put_key(&mut bytes, *tag, *wire_type);
+            match *wire_type {
+                0 => wire::put_varint(&mut bytes, u64::from(payload.first().copied().unwrap_or(0)) % 6),
+                1 => bytes.extend_from_slice(&[payload.first().copied().unwrap_or(0); 8]),
+                2 => {
+                    wire::put_varint(&mut bytes, payload.len() as u64);
+                    bytes.extend_from_slice(payload);
+                }
+                _ => bytes.extend_from_slice(&[0; 4]),
+            }
+        }
+        bytes.truncate(bytes.len().saturating_sub(truncate));
+        let field = FieldRef::new(&bytes);
+        for index in 0..4 {
+            // Compared as text: a NaN double equals itself there.
+            prop_assert_eq!(format!("{:?}", field.value(index)), format!("{:?}", field.values().nth(index)));
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2048))]
+
+    /// The same, for submessages shaped as encoders write them (name, value type,
+    /// representation, values), with the variations that must send `value` to its general path:
+    /// other tags among the values, unpacked numbers, a second value type, truncation.
+    #[test]
+    fn field_value_agrees_with_values_on_encoder_layouts(
+        value_type in proptest::option::of(0u64..6),
+        representation in proptest::option::of("[a-z]{0,3}"),
+        values in proptest::collection::vec((0u32..3, any::<bool>(), proptest::collection::vec(any::<u8>(), 0..10)), 0..4),
+        truncate in 0usize..3,
+    ) {
+        let mut bytes = Vec::new();
+        wire::put_bytes(&mut bytes, 1, b"name");
+        if let Some(value_type) = value_type {
+            wire::put_int(&mut bytes, 2, value_type as i64);
+        }
+        if let Some(representation) = &representation {
+            wire::put_bytes(&mut bytes, 3, representation.as_bytes());
+        }
+        let active = 4 + value_type.unwrap_or(0) as u32;
+        for (offset, packed, payload) in &values {
+            // Mostly the active tag, sometimes another one or a second value type.
+            let tag = if *offset == 0 { active } else { [2, 5, 6, 7][payload.len() % 4] };
+            if *packed || tag == 4 || tag == 5 {
+                wire::put_bytes(&mut bytes, tag, payload);
+            } else {
+                wire::put_int(&mut bytes, tag, i64::from(payload.first().copied().unwrap_or(1)));
+            }
+        }
+        bytes.truncate(bytes.len().saturating_sub(truncate));
+        let field = FieldRef::new(&bytes);
+        for index in 0..5 {
+            prop_assert_eq!(format!("{:?}", field.value(index)), format!("{:?}", field.values().nth(index)));
+        }
+    }
+}

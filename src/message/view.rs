@@ -187,9 +187,25 @@ impl<'a> ProtoView<'a> {
 
     /// The `field_index`-th field (0-based) named `name`.
     pub fn field(&self, name: &[u8], field_index: usize) -> Option<FieldRef<'a>> {
+        let index = self.index().as_ref().ok()?;
+        let indexed = usize::from(index.fields_indexed);
         let mut seen = 0usize;
-        for field in self.fields() {
-            if field.name() == Some(name) {
+        // The indexed fields straight from the index (the matcher's hot path), then the rest
+        // through the iterator.
+        for span in index.fields.get(..indexed)? {
+            let field = FieldRef::new(self.slice(*span));
+            if field.has_name(name) {
+                if seen == field_index {
+                    return Some(field);
+                }
+                seen += 1;
+            }
+        }
+        if index.fields_rest_at == 0 {
+            return None;
+        }
+        for field in self.fields().skip(indexed) {
+            if field.has_name(name) {
                 if seen == field_index {
                     return Some(field);
                 }
@@ -348,6 +364,25 @@ impl<'a> FieldRef<'a> {
         found
     }
 
+    /// Whether the field is named `name`; quick when the name comes first with a one-byte
+    /// length, as encoders write it.
+    #[inline]
+    pub fn has_name(&self, name: &[u8]) -> bool {
+        let bytes = self.bytes;
+        if name.len() < 0x80 && bytes.len() > 1 && bytes[0] == 0x0a {
+            if usize::from(bytes[1]) == name.len() {
+                // The first byte settles most mismatches without a call to memcmp.
+                return bytes.get(2..2 + name.len()).is_some_and(|candidate| {
+                    candidate.first() == name.first() && candidate == name
+                });
+            }
+            if bytes[1] < 0x80 {
+                return false;
+            }
+        }
+        self.name() == Some(name)
+    }
+
     /// The field's name, or `None` if the submessage is malformed or has none.
     #[inline]
     pub fn name(&self) -> Option<&'a [u8]> {
@@ -392,7 +427,193 @@ impl<'a> FieldRef<'a> {
 
     /// The `array_index`-th value (0-based) of the active value array.
     pub fn value(&self, array_index: usize) -> Option<FieldValue<'a>> {
-        self.values().nth(array_index)
+        if let Some(value) = self.canonical_value(array_index) {
+            return value;
+        }
+        let Some((value_type, first_at)) = self.first_value() else {
+            // Malformed: the general path reads up to the malformation.
+            return self.values().nth(array_index);
+        };
+        let first_at = first_at?;
+        if array_index == 0 {
+            if let Some(value) = self.decode_first(value_type, first_at) {
+                return Some(value);
+            }
+        }
+        Values {
+            bytes: self.bytes,
+            pos: first_at,
+            value_type,
+            packed: None,
+        }
+        .nth(array_index)
+    }
+
+    /// The value when the submessage has the layout encoders write, every length in one byte:
+    /// name, value type, optional representation, then the active array's members and nothing
+    /// else (so no later value type can override the one read). `None` when the layout is
+    /// anything else; the caller then takes the general path.
+    #[inline]
+    fn canonical_value(&self, array_index: usize) -> Option<Option<FieldValue<'a>>> {
+        let bytes = self.bytes;
+        // One-byte lengths: the length byte, when below 0x80, is the length.
+        let short_len = |at: usize| {
+            bytes
+                .get(at)
+                .copied()
+                .filter(|&len| len < 0x80)
+                .map(usize::from)
+        };
+        if bytes.first() != Some(&0x0a) {
+            return None;
+        }
+        let mut pos = 2 + short_len(1)?;
+        let mut value_type = VALUE_STRING;
+        if bytes.get(pos) == Some(&0x10) {
+            value_type = short_len(pos + 1)? as u64;
+            pos += 2;
+        }
+        if bytes.get(pos) == Some(&0x1a) {
+            pos += 2 + short_len(pos + 1)?;
+        }
+        match value_type {
+            VALUE_STRING | VALUE_BYTES => {
+                // Unpacked: one member per value, all with the active tag, to the end.
+                let key = ((4 + value_type as u8) << 3) | WIRE_LEN;
+                let mut found = None;
+                let mut index = 0usize;
+                while pos < bytes.len() {
+                    if bytes.get(pos) != Some(&key) {
+                        return None;
+                    }
+                    let start = pos + 2;
+                    let end = start + short_len(pos + 1)?;
+                    let value = bytes.get(start..end)?;
+                    if index == array_index {
+                        found = Some(if value_type == VALUE_STRING {
+                            FieldValue::String(value)
+                        } else {
+                            FieldValue::Bytes(value)
+                        });
+                    }
+                    index += 1;
+                    pos = end;
+                }
+                Some(found)
+            }
+            VALUE_INTEGER | VALUE_DOUBLE | VALUE_BOOL => {
+                // Packed: at most one run, which ends the submessage.
+                if pos == bytes.len() {
+                    return Some(None);
+                }
+                let key = ((4 + value_type as u8) << 3) | WIRE_LEN;
+                if bytes.get(pos) != Some(&key) || pos + 2 + short_len(pos + 1)? != bytes.len() {
+                    return None;
+                }
+                let mut at = pos + 2;
+                if value_type == VALUE_DOUBLE {
+                    // Past the run's end, or in a partial last value, there is no value.
+                    let start = at.checked_add(array_index.checked_mul(8)?)?;
+                    let Some(raw) = bytes.get(start..start.checked_add(8)?) else {
+                        return Some(None);
+                    };
+                    let raw: [u8; 8] = raw.try_into().ok()?;
+                    return Some(Some(FieldValue::Double(f64::from_le_bytes(raw))));
+                }
+                for _ in 0..array_index {
+                    wire::read_varint(bytes, &mut at)?;
+                    if at == bytes.len() {
+                        return Some(None);
+                    }
+                }
+                let number = wire::read_varint(bytes, &mut at)?;
+                Some(Some(if value_type == VALUE_INTEGER {
+                    FieldValue::Integer(number as i64)
+                } else {
+                    FieldValue::Bool(number != 0)
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    /// One pass over a well-formed submessage: the value type (its last occurrence wins, as in
+    /// [`FieldRef::value_type`]) and where the first member of the active value array starts,
+    /// if there is one. `None` when the submessage is malformed.
+    fn first_value(&self) -> Option<(u64, Option<usize>)> {
+        let bytes = self.bytes;
+        let mut pos = 0usize;
+        let mut value_type = VALUE_STRING;
+        // Where the first member with each of tags 4 (strings) to 8 (bools) starts, plus one.
+        let mut first = [0u32; 5];
+        while pos < bytes.len() {
+            let key_at = pos;
+            let (tag, wire_type) = wire::read_key(bytes, &mut pos)?;
+            if tag == 2 && wire_type == WIRE_VARINT {
+                value_type = wire::read_varint(bytes, &mut pos)?;
+                continue;
+            }
+            wire::skip(bytes, &mut pos, wire_type)?;
+            match tag {
+                2 => value_type = VALUE_STRING,
+                4..=8 => {
+                    let slot = &mut first[tag as usize - 4];
+                    if *slot == 0 {
+                        // Submessages are < 4 GiB: the record they sit in is.
+                        *slot = key_at as u32 + 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        let first_at = match first.get(value_type as usize) {
+            Some(&at) if at > 0 => Some(at as usize - 1),
+            _ => None,
+        };
+        Some((value_type, first_at))
+    }
+
+    /// The first value when its member, at `key_at`, has the usual encoding; else `None`.
+    fn decode_first(&self, value_type: u64, key_at: usize) -> Option<FieldValue<'a>> {
+        let bytes = self.bytes;
+        let mut pos = key_at;
+        let (_, wire_type) = wire::read_key(bytes, &mut pos)?;
+        match (value_type, wire_type) {
+            (VALUE_STRING, WIRE_LEN) => {
+                let (start, end) = wire::read_len(bytes, &mut pos)?;
+                Some(FieldValue::String(&bytes[start..end]))
+            }
+            (VALUE_BYTES, WIRE_LEN) => {
+                let (start, end) = wire::read_len(bytes, &mut pos)?;
+                Some(FieldValue::Bytes(&bytes[start..end]))
+            }
+            (VALUE_INTEGER | VALUE_BOOL, WIRE_LEN | WIRE_VARINT) => {
+                let mut end = usize::MAX;
+                if wire_type == WIRE_LEN {
+                    let (start, run_end) = wire::read_len(bytes, &mut pos)?;
+                    (pos, end) = (start, run_end);
+                }
+                let number = wire::read_varint(bytes, &mut pos)?;
+                if pos > end {
+                    return None;
+                }
+                Some(if value_type == VALUE_INTEGER {
+                    FieldValue::Integer(number as i64)
+                } else {
+                    FieldValue::Bool(number != 0)
+                })
+            }
+            (VALUE_DOUBLE, WIRE_LEN | WIRE_FIXED64) => {
+                let mut end = usize::MAX;
+                if wire_type == WIRE_LEN {
+                    let (start, run_end) = wire::read_len(bytes, &mut pos)?;
+                    (pos, end) = (start, run_end);
+                }
+                let bits = wire::read_fixed64(bytes, &mut pos)?;
+                (pos <= end).then_some(FieldValue::Double(f64::from_bits(bits)))
+            }
+            _ => None,
+        }
     }
 
     /// The values of the active array, in order.

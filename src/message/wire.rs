@@ -13,6 +13,18 @@ pub const WIRE_FIXED32: u8 = 5;
 /// Reads a varint at `*pos`, advancing it. At most ten bytes are read.
 #[inline]
 pub fn read_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
+    // Keys, lengths and small numbers take one byte: keep that path short enough to inline.
+    let first = *bytes.get(*pos)?;
+    if first < 0x80 {
+        *pos += 1;
+        return Some(u64::from(first));
+    }
+    read_varint_long(bytes, pos)
+}
+
+/// `read_varint` for values of two bytes or more.
+#[inline(never)]
+fn read_varint_long(bytes: &[u8], pos: &mut usize) -> Option<u64> {
     let mut value: u64 = 0;
     let mut shift = 0u32;
     for _ in 0..10 {
