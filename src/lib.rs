@@ -15,5 +15,6 @@ pub mod message;
 pub mod output;
 pub mod runtime;
 pub mod splitter;
+pub mod stats;
 pub mod telemetry;
 pub mod tools;
