@@ -1128,7 +1128,8 @@ mod tests {
         let message = Message::decode(messages[0].as_slice()).expect("valid protobuf");
         assert_eq!(message.payload.as_deref(), Some(""));
         assert_eq!(message.r#type.as_deref(), Some("heka.statmetric"));
-        let fields: Vec<(String, Option<i32>, Option<String>, Vec<i64>, Vec<f64>)> = message
+        type Row = (String, Option<i32>, Option<String>, Vec<i64>, Vec<f64>);
+        let fields: Vec<Row> = message
             .fields
             .iter()
             .map(|field| {
@@ -1144,7 +1145,7 @@ mod tests {
         let int = Some(ValueType::Integer as i32);
         let double = Some(ValueType::Double as i32);
         let empty = Some(String::new());
-        let expected = vec![
+        let expected = [
             (
                 "timestamp".to_string(),
                 int,

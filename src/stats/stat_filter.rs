@@ -529,7 +529,11 @@ mod tests {
     #[test]
     fn seeds_interpolate_as_heka_does() {
         let bytes = message();
-        let seeds: Vec<(MetricSettings, Result<(&str, StatKind, f64), StatsdError>)> = vec![
+        type Seed = (
+            MetricSettings,
+            Result<(&'static str, StatKind, f64), StatsdError>,
+        );
+        let seeds: Vec<Seed> = vec![
             (
                 metric(
                     "bw",
@@ -735,7 +739,8 @@ mod tests {
                 ..Message::default()
             }
             .encode_to_vec();
-            let mut filter = StatFilter::new(&[metric("x", MetricKind::Counter, &format!("n{template}"), "1")])
+            let name = format!("n{template}");
+            let mut filter = StatFilter::new(&[metric("x", MetricKind::Counter, &name, "1")])
                 .expect("compiles");
             let view = MessageView::Proto(ProtoView::new(&bytes));
             let mut got = None;
