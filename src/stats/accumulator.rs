@@ -531,7 +531,7 @@ fn timer_figures(timer: &mut TimerState) -> TimerFigures {
             mean: 0.0,
         };
     }
-    timer.samples.sort_by(f64::total_cmp);
+    timer.samples.sort_unstable_by(f64::total_cmp);
     let complete = timer.samples.len() as u64 == timer.count;
     let (lower, upper, sum) = match (complete, timer.samples.first(), timer.samples.last()) {
         (true, Some(&lower), Some(&upper)) => (lower, upper, sum_in_order(&timer.samples)),

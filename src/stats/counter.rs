@@ -107,7 +107,7 @@ impl CounterFilter {
             return (true, false);
         }
         self.rates_len = 0;
-        self.rates.sort_by(f64::total_cmp);
+        self.rates.sort_unstable_by(f64::total_cmp);
         // Summed in sorted order, as Heka sums.
         let sum = self.rates.iter().fold(0.0, |sum, rate| sum + rate);
         let mean = sum / COUNTER_SUMMARY_TICKS as f64;
