@@ -230,21 +230,25 @@ pub struct Accumulator {
     stats: AccumulatorStats,
 }
 
-/// Looks `name` up, inserting a fresh state if there is room. Two lookups on a hit keep the
-/// hit path free of allocation (the entry API would need an owned key).
-fn slot<'m, T: Default>(
-    map: &'m mut BTreeMap<Box<[u8]>, T>,
+/// Updates the state of `name` with `update`, inserting a fresh state first if the name is
+/// new and there is room. A known name costs one lookup and no allocation (the entry API
+/// would need an owned key for every call).
+fn upsert<T: Default>(
+    map: &mut BTreeMap<Box<[u8]>, T>,
     name: &[u8],
     distinct: &mut usize,
-) -> Result<&'m mut T, AddError> {
-    if map.contains_key(name) {
-        return map.get_mut(name).ok_or(AddError::Full);
+    update: impl FnOnce(&mut T),
+) -> Result<(), AddError> {
+    if let Some(state) = map.get_mut(name) {
+        update(state);
+        return Ok(());
     }
     if *distinct >= STATS_PER_ACCUMULATOR_MAX {
         return Err(AddError::Full);
     }
     *distinct += 1;
-    Ok(map.entry(name.into()).or_default())
+    update(map.entry(name.into()).or_default());
+    Ok(())
 }
 
 impl Accumulator {
@@ -314,39 +318,42 @@ impl Accumulator {
             (StatKind::Counter, StatValue::Number(value)) => {
                 // Heka: int(float32(value) * (1 / sampling)), all in single precision.
                 let delta = (value as f32 * (1.0f32 / stat.sample_rate)) as i64;
-                let counter = slot(&mut self.counters, stat.name, distinct)?;
-                counter.count = counter.count.saturating_add(delta);
-                counter.touched = true;
+                upsert(&mut self.counters, stat.name, distinct, |counter| {
+                    counter.count = counter.count.saturating_add(delta);
+                    counter.touched = true;
+                })
             }
             (StatKind::Gauge | StatKind::GaugeDelta, StatValue::Number(value)) => {
-                let gauge = slot(&mut self.gauges, stat.name, distinct)?;
-                if stat.kind == StatKind::Gauge {
-                    gauge.value = value;
-                } else {
-                    gauge.value += value;
-                }
-                gauge.touched = true;
+                let absolute = stat.kind == StatKind::Gauge;
+                upsert(&mut self.gauges, stat.name, distinct, |gauge| {
+                    gauge.value = if absolute { value } else { gauge.value + value };
+                    gauge.touched = true;
+                })
             }
             (StatKind::Timer, StatValue::Number(value)) => {
-                let timer = slot(&mut self.timers, stat.name, distinct)?;
-                let kept = timer_add(timer, value, &mut self.timer_samples_total, &mut self.rng);
-                if !kept {
-                    self.stats.timer_samples_sampled += 1;
-                }
+                let total = &mut self.timer_samples_total;
+                let rng = &mut self.rng;
+                let sampled = &mut self.stats.timer_samples_sampled;
+                upsert(&mut self.timers, stat.name, distinct, |timer| {
+                    if !timer_add(timer, value, total, rng) {
+                        *sampled += 1;
+                    }
+                })
             }
             (StatKind::Set, StatValue::Member(member)) => {
                 let hash = self.member_hasher.hash_one(member);
-                let set = slot(&mut self.sets, stat.name, distinct)?;
-                set.touched = true;
-                if set.members.len() >= SET_MEMBERS_MAX && !set.members.contains(&hash) {
-                    self.stats.set_members_dropped += 1;
-                } else {
-                    set.members.insert(hash);
-                }
+                let dropped = &mut self.stats.set_members_dropped;
+                upsert(&mut self.sets, stat.name, distinct, |set| {
+                    set.touched = true;
+                    if set.members.len() >= SET_MEMBERS_MAX && !set.members.contains(&hash) {
+                        *dropped += 1;
+                    } else {
+                        set.members.insert(hash);
+                    }
+                })
             }
-            _ => return Err(AddError::WrongValue),
+            _ => Err(AddError::WrongValue),
         }
-        Ok(())
     }
 
     /// Rolls the interval up into a fresh [`Rollup`]. See [`Accumulator::flush_into`].
