@@ -510,6 +510,76 @@ mod tests {
         }
     }
 
+    /// Against a real carbon-cache (Debian's `graphite-carbon`), when one is named:
+    /// `GYGES_CARBON_TCP` and `GYGES_CARBON_UDP` are its line receivers (`127.0.0.1:port`) and
+    /// `GYGES_CARBON_WHISPER` its `LOCAL_DATA_DIR`. Rollups of the known traffic go over both,
+    /// under the prefixes `gyges_tcp` and `gyges_udp`, and carbon must store them; the gauge's
+    /// value is read back with `whisper-fetch`. Without the variables the test says so and
+    /// passes; `docs/stats.md` shows the carbon.conf used.
+    #[test]
+    fn a_real_carbon_cache_stores_the_rollup() {
+        let (Ok(tcp), Ok(udp), Ok(whisper)) = (
+            std::env::var("GYGES_CARBON_TCP"),
+            std::env::var("GYGES_CARBON_UDP"),
+            std::env::var("GYGES_CARBON_WHISPER"),
+        ) else {
+            eprintln!("skipped: set GYGES_CARBON_TCP, GYGES_CARBON_UDP and GYGES_CARBON_WHISPER");
+            return;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("after 1970");
+        let rollup = |prefix: &str| {
+            let settings = AccumulatorSettings {
+                global_prefix: prefix.into(),
+                ..AccumulatorSettings::default()
+            };
+            let mut accumulator = Accumulator::with_seed(settings, 1);
+            for stat in parse_datagram(b"gorets:1|c|@0.1\ngaugor:327|g\nglork:3|ms:5|ms\nu:a|s") {
+                accumulator.add(&stat.expect("valid")).expect("room");
+            }
+            accumulator.flush(now.as_nanos() as i64)
+        };
+        let tcp_rollup = rollup("gyges_tcp");
+        let mut stream = std::net::TcpStream::connect(&tcp).expect("carbon's TCP receiver");
+        stream.write_all(tcp_rollup.payload()).expect("write");
+        drop(stream);
+        let udp_rollup = rollup("gyges_udp");
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        for datagram in datagrams(udp_rollup.payload(), CARBON_DATAGRAM_BYTES_DEFAULT) {
+            socket.send_to(datagram, &udp).expect("send");
+        }
+        let base = std::path::Path::new(&whisper);
+        let files = [
+            "gyges_tcp/counters/gorets/rate.wsp",
+            "gyges_tcp/gauges/gaugor.wsp",
+            "gyges_tcp/timers/glork/upper_90.wsp",
+            "gyges_tcp/sets/u/count.wsp",
+            "gyges_tcp/statsd/numStats.wsp",
+            "gyges_udp/counters/gorets/count.wsp",
+            "gyges_udp/gauges/gaugor.wsp",
+        ];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while files.iter().any(|file| !base.join(file).exists()) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "carbon did not store every metric"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let fetched = std::process::Command::new("whisper-fetch")
+            .arg("--from")
+            .arg((now.as_secs() - 120).to_string())
+            .arg(base.join("gyges_tcp/gauges/gaugor.wsp"))
+            .output()
+            .expect("whisper-fetch runs");
+        let text = String::from_utf8_lossy(&fetched.stdout);
+        assert!(
+            text.lines().any(|line| line.ends_with("\t327.000000")),
+            "{text}"
+        );
+    }
+
     /// The lines reach a carbon-style receiver on loopback byte for byte: over UDP as the
     /// packed datagrams, over TCP as one stream.
     #[test]
