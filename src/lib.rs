@@ -18,5 +18,6 @@ pub mod runtime;
 #[cfg(feature = "lua")]
 pub mod sandbox;
 pub mod splitter;
+pub mod stats;
 pub mod telemetry;
 pub mod tools;

@@ -119,3 +119,63 @@ const _: () = assert!(READ_BUFFER_BYTES_MIN <= READ_BUFFER_BYTES_DEFAULT);
 const _: () = assert!(READ_BUFFER_BYTES_DEFAULT <= READ_BUFFER_BYTES_MAX);
 const _: () = assert!(MESSAGE_BYTES_CEILING < (1 << 28));
 const _: () = assert!(FLOOD_RECORD_BYTES_MAX <= MESSAGE_BYTES_CEILING);
+
+// Statistics: StatsdInput, StatAccumInput, StatFilter, CounterFilter, CarbonOutput.
+/// Default bytes read per statsd datagram (Heka's `max_msg_size`); a longer datagram is cut
+/// there by the kernel, as in Heka.
+pub const STATSD_DATAGRAM_BYTES_DEFAULT: usize = 512;
+/// Largest `max_msg_size` accepted: the largest UDP payload over IPv4.
+pub const STATSD_DATAGRAM_BYTES_MAX: usize = 65_507;
+/// Bytes of one stat name at most. A longer name is a bad line, counted and skipped.
+pub const STAT_NAME_BYTES_MAX: usize = 1024;
+/// Bytes of one set member at most. A longer member is a bad line, counted and skipped.
+pub const STAT_MEMBER_BYTES_MAX: usize = 1024;
+/// Distinct stats (all kinds together) one accumulator holds at most. A stat with a new name
+/// past this is dropped and counted; stats already held go on being updated.
+pub const STATS_PER_ACCUMULATOR_MAX: usize = 100_000;
+/// Distinct members one set remembers per interval at most; further new members are
+/// dropped and counted, so the emitted count saturates here.
+pub const SET_MEMBERS_MAX: usize = 65_536;
+/// Timer samples kept per timer per interval at most. Past this the samples kept become a
+/// uniform reservoir sample: count, sum, lower, upper and mean stay exact, percentiles are
+/// estimated from the reservoir.
+pub const TIMER_SAMPLES_MAX: usize = 16_384;
+/// Timer samples one accumulator keeps across all its timers at most (32 MiB of `f64`).
+/// Past this no timer grows; each keeps sampling into what it already holds.
+pub const TIMER_SAMPLES_TOTAL_MAX: usize = 4 * 1024 * 1024;
+/// Entries of `percent_threshold` at most.
+pub const PERCENT_THRESHOLDS_MAX: usize = 16;
+/// Longest `ticker_interval` of the stat plugins, in seconds (one day).
+pub const STAT_TICKER_INTERVAL_SECONDS_MAX: u64 = 86_400;
+/// Bytes of one StatAccumInput prefix option or `message_type` at most.
+pub const STAT_PREFIX_BYTES_MAX: usize = 256;
+/// `[name.Metric.<id>]` subsections of one StatFilter at most.
+pub const STAT_FILTER_METRICS_MAX: usize = 256;
+/// Distinct `%name%` placeholders across one StatFilter's templates at most.
+pub const STAT_FILTER_PLACEHOLDERS_MAX: usize = 32;
+/// Bytes of one StatFilter `name` or `value` template at most.
+pub const STAT_TEMPLATE_BYTES_MAX: usize = 1024;
+/// Bytes of one interpolated StatFilter value at most; a longer value is not a number.
+pub const STAT_VALUE_BYTES_MAX: usize = 64;
+/// Default bytes of one CarbonOutput UDP datagram at most (Heka split at 62 KiB).
+pub const CARBON_DATAGRAM_BYTES_DEFAULT: usize = 63_488;
+/// Largest `max_datagram_size` accepted: the largest UDP payload over IPv4.
+pub const CARBON_DATAGRAM_BYTES_MAX: usize = 65_507;
+/// Smallest `max_datagram_size` accepted: room for one longest line.
+pub const CARBON_DATAGRAM_BYTES_MIN: usize = 2048;
+/// Counter rates a CounterFilter summarises at once (Heka's fixed ten).
+pub const COUNTER_SUMMARY_TICKS: usize = 10;
+const _: () = assert!(STAT_NAME_BYTES_MAX <= u16::MAX as usize);
+const _: () = assert!(STAT_MEMBER_BYTES_MAX <= u16::MAX as usize);
+const _: () = assert!(STATS_PER_ACCUMULATOR_MAX <= u32::MAX as usize);
+const _: () = assert!(TIMER_SAMPLES_MAX <= TIMER_SAMPLES_TOTAL_MAX);
+const _: () = assert!(STATSD_DATAGRAM_BYTES_DEFAULT <= STATSD_DATAGRAM_BYTES_MAX);
+const _: () = assert!(CARBON_DATAGRAM_BYTES_MIN <= CARBON_DATAGRAM_BYTES_DEFAULT);
+const _: () = assert!(CARBON_DATAGRAM_BYTES_DEFAULT <= CARBON_DATAGRAM_BYTES_MAX);
+/// The longest line a StatAccumInput writes: two prefixes and a name with their dots, the
+/// longest suffix (`.upper_100`), the longest `%f` value (about 1e308 with six decimals and a
+/// sign) and the longest timestamp, with separators.
+pub const STAT_LINE_BYTES_MAX: usize =
+    2 * STAT_PREFIX_BYTES_MAX + STAT_NAME_BYTES_MAX + 2 + 16 + 1 + 330 + 1 + 20 + 1;
+const _: () = assert!(STAT_LINE_BYTES_MAX <= CARBON_DATAGRAM_BYTES_MIN);
+const _: () = assert!(STAT_FILTER_PLACEHOLDERS_MAX <= u8::MAX as usize);

@@ -125,3 +125,130 @@ fn splitting_and_encoding_do_not_allocate_per_record() {
         assert_eq!(splitter.stats().auth_failures, 0);
     }
 }
+
+/// The statistics path: statsd parsing, the ring record both ways, the accumulator, its
+/// rollup and StatFilter allocate nothing per stat once names and buffers are warm.
+#[test]
+fn stats_do_not_allocate_per_stat_after_warm_up() {
+    use gyges::message::proto::{Field, Message, ValueType};
+    use gyges::stats::accumulator::{Accumulator, AccumulatorSettings, Rollup};
+    use gyges::stats::stat_filter::{MetricKind, MetricSettings, StatFilter};
+    use gyges::stats::statsd::{encode_stat, parse_datagram, stat_records};
+    use prost::Message as _;
+
+    let datagrams: Vec<Vec<u8>> = (0..100)
+        .map(|index| {
+            format!(
+                "api.requests:1|c|@0.5\napi.latency:{}|ms:{}|ms\nqueue.depth:{index}|g\n\
+                 queue.depth:+1|g\nusers:user-{}|s\napi.errors:2|c",
+                index % 37,
+                index % 11,
+                index % 13
+            )
+            .into_bytes()
+        })
+        .collect();
+    let settings = AccumulatorSettings {
+        percent_thresholds: vec![50, 90, 99],
+        emit_in_fields: true,
+        ..AccumulatorSettings::default()
+    };
+    let mut accumulator = Accumulator::with_seed(settings, 1);
+    let mut batch = Vec::with_capacity(1 << 16);
+    let mut rollup = Rollup::new();
+    let interval = |accumulator: &mut Accumulator, batch: &mut Vec<u8>, rollup: &mut Rollup| {
+        let mut stats = 0u64;
+        for datagram in &datagrams {
+            batch.clear();
+            for stat in parse_datagram(datagram) {
+                encode_stat(&stat.expect("valid"), batch).expect("fits");
+            }
+            for stat in stat_records(batch) {
+                accumulator.add(&stat).expect("room");
+                stats += 1;
+            }
+        }
+        accumulator.flush_into(1_700_000_000_000_000_000, rollup);
+        stats
+    };
+    for _ in 0..3 {
+        interval(&mut accumulator, &mut batch, &mut rollup);
+    }
+    let before = allocations();
+    let mut stats = 0;
+    for _ in 0..10 {
+        stats += interval(&mut accumulator, &mut batch, &mut rollup);
+    }
+    let allocated = allocations() - before;
+    assert_eq!(stats, 10 * 100 * 7);
+    assert!(rollup
+        .payload()
+        .starts_with(b"stats.counters.api.errors.rate 20.000000 "));
+    assert_eq!(allocated, 0, "{allocated} allocations for {stats} stats");
+
+    let field = |name: &str, value_type: ValueType| Field {
+        name: name.into(),
+        value_type: Some(value_type as i32),
+        representation: None,
+        value_string: vec![],
+        value_bytes: vec![],
+        value_integer: vec![],
+        value_double: vec![],
+        value_bool: vec![],
+    };
+    let message = Message {
+        uuid: vec![0; 16],
+        timestamp: 1,
+        hostname: Some("web.1".into()),
+        fields: vec![
+            Field {
+                value_string: vec!["GET".into()],
+                ..field("Method", ValueType::String)
+            },
+            Field {
+                value_integer: vec![1234],
+                ..field("Bytes", ValueType::Integer)
+            },
+        ],
+        ..Message::default()
+    }
+    .encode_to_vec();
+    let metric = |id: &str, kind, name: &str, value: &str| MetricSettings {
+        id: id.into(),
+        kind,
+        name: name.into(),
+        value: value.into(),
+        replace_dot: true,
+    };
+    let mut filter = StatFilter::new(&[
+        metric(
+            "bytes",
+            MetricKind::Counter,
+            "httpd.bytes.%Hostname%",
+            "%Bytes%",
+        ),
+        metric(
+            "hits",
+            MetricKind::Counter,
+            "httpd.hits.%Method%.%Hostname%",
+            "1",
+        ),
+    ])
+    .expect("compiles");
+    let view = MessageView::Proto(ProtoView::new(&message));
+    let mut emitted = 0;
+    filter.process(&view, |_| {});
+    let before = allocations();
+    for _ in 0..10_000 {
+        batch.clear();
+        emitted += filter.process(&view, |stat| {
+            encode_stat(&stat.expect("valid"), &mut batch).expect("fits");
+        });
+    }
+    let allocated = allocations() - before;
+    assert_eq!(emitted, 20_000);
+    assert_eq!(
+        allocated, 0,
+        "{allocated} allocations for {emitted} StatFilter stats"
+    );
+}

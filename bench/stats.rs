@@ -1,0 +1,197 @@
+//! Statistics throughput on one core: statsd parsing into ring records, the accumulator's
+//! per-stat path, the rollup, and StatFilter per message.
+//!
+//! The statsd corpus is 100,000 datagrams of 8 lines over 1,000 distinct names (counters with
+//! sample rates, timers, gauges, sets). Each case runs `PASSES` (5) times; the best pass is
+//! reported. Run with `cargo bench --bench stats`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use gyges::message::proto::{Field, Message, ValueType};
+use gyges::message::{MessageView, ProtoView};
+use gyges::stats::accumulator::{Accumulator, AccumulatorSettings, Rollup};
+use gyges::stats::stat_filter::{MetricKind, MetricSettings, StatFilter};
+use gyges::stats::statsd::{encode_stat, parse_datagram, stat_records};
+use prost::Message as _;
+
+const PASSES: usize = 5;
+const DATAGRAMS: usize = 100_000;
+const NAMES: usize = 1_000;
+
+/// Runs `pass` (which returns the items it handled) and prints the best of `PASSES`.
+fn measure(name: &str, unit: &str, mut pass: impl FnMut() -> u64) {
+    let mut best = f64::MAX;
+    let mut items = 0;
+    for _ in 0..PASSES {
+        let started = Instant::now();
+        items = black_box(pass());
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    println!(
+        "{name:<48} {:>7.2} M {unit}/s {:>8.1} ns/{unit} ({items} {unit})",
+        items as f64 / best / 1e6,
+        best * 1e9 / items as f64,
+    );
+}
+
+fn corpus() -> Vec<Vec<u8>> {
+    (0..DATAGRAMS)
+        .map(|index| {
+            let name = index % NAMES;
+            format!(
+                "app.requests.{name}:1|c|@0.1\napp.latency.{name}:{}|ms\n\
+                 app.queue.{name}:{}|g\napp.queue.{name}:+1|g\napp.users.{name}:u{}|s\n\
+                 app.errors.{name}:1|c\napp.bytes.{name}:{}|c\napp.db.{name}:{}|ms",
+                index % 250,
+                index % 90,
+                index % 500,
+                index % 4096,
+                index % 40
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+fn main() {
+    let datagrams = corpus();
+    let bytes: usize = datagrams.iter().map(Vec::len).sum();
+    println!("statsd corpus: {DATAGRAMS} datagrams, {bytes} bytes, {NAMES} names per kind");
+    let mut batch = Vec::with_capacity(1 << 20);
+    measure("statsd parse + encode_stat (ingest core)", "stat", || {
+        let mut stats = 0u64;
+        for datagram in &datagrams {
+            batch.clear();
+            for stat in parse_datagram(datagram).flatten() {
+                encode_stat(&stat, &mut batch).unwrap();
+                stats += 1;
+            }
+        }
+        stats
+    });
+    let mut records = Vec::new();
+    for datagram in &datagrams {
+        for stat in parse_datagram(datagram).flatten() {
+            encode_stat(&stat, &mut records).unwrap();
+        }
+    }
+    let settings = AccumulatorSettings {
+        percent_thresholds: vec![90, 99],
+        ..AccumulatorSettings::default()
+    };
+    let mut accumulator = Accumulator::with_seed(settings.clone(), 1);
+    let mut rollup = Rollup::new();
+    measure(
+        "decode_stat + Accumulator::add (accumulator core)",
+        "stat",
+        || {
+            let mut stats = 0u64;
+            for stat in stat_records(&records) {
+                accumulator.add(&stat).unwrap();
+                stats += 1;
+            }
+            accumulator.flush_into(0, &mut rollup);
+            stats
+        },
+    );
+    for stat in stat_records(&records) {
+        accumulator.add(&stat).unwrap();
+    }
+    let mut fresh = Accumulator::with_seed(settings, 1);
+    for stat in stat_records(&records) {
+        fresh.add(&stat).unwrap();
+    }
+    let started = Instant::now();
+    fresh.flush_into(0, &mut rollup);
+    println!(
+        "{:<48} {:>7.2} ms for {} stats, {} lines, {} payload bytes",
+        "Accumulator::flush_into (one interval)",
+        started.elapsed().as_secs_f64() * 1e3,
+        rollup.stats_count(),
+        rollup.lines(),
+        rollup.payload().len()
+    );
+
+    let field = |name: &str, value_type: ValueType| Field {
+        name: name.into(),
+        value_type: Some(value_type as i32),
+        representation: None,
+        value_string: vec![],
+        value_bytes: vec![],
+        value_integer: vec![],
+        value_double: vec![],
+        value_bool: vec![],
+    };
+    let message = Message {
+        uuid: vec![0; 16],
+        timestamp: 1,
+        r#type: Some("nginx.access".into()),
+        hostname: Some("web-01.example.com".into()),
+        payload: Some("GET /index.html HTTP/1.1 200 1234".into()),
+        fields: vec![
+            Field {
+                value_string: vec!["GET".into()],
+                ..field("Method", ValueType::String)
+            },
+            Field {
+                value_integer: vec![200],
+                ..field("Status", ValueType::Integer)
+            },
+            Field {
+                value_integer: vec![1234],
+                ..field("Bytes", ValueType::Integer)
+            },
+            Field {
+                value_double: vec![0.023],
+                ..field("Seconds", ValueType::Double)
+            },
+        ],
+        ..Message::default()
+    }
+    .encode_to_vec();
+    let metric = |id: &str, kind, name: &str, value: &str| MetricSettings {
+        id: id.into(),
+        kind,
+        name: name.into(),
+        value: value.into(),
+        replace_dot: true,
+    };
+    let mut filter = StatFilter::new(&[
+        metric(
+            "bytes",
+            MetricKind::Counter,
+            "httpd.bytes.%Hostname%",
+            "%Bytes%",
+        ),
+        metric(
+            "hits",
+            MetricKind::Counter,
+            "httpd.%Status%.%Method%.%Hostname%",
+            "1",
+        ),
+        metric(
+            "time",
+            MetricKind::Timer,
+            "httpd.time.%Hostname%",
+            "%Seconds%",
+        ),
+    ])
+    .unwrap();
+    measure(
+        "StatFilter::process, 3 metrics (filter core)",
+        "message",
+        || {
+            let mut messages = 0u64;
+            for _ in 0..200_000 {
+                let view = MessageView::Proto(ProtoView::new(&message));
+                batch.clear();
+                filter.process(&view, |stat| {
+                    encode_stat(&stat.unwrap(), &mut batch).unwrap();
+                });
+                messages += 1;
+            }
+            messages
+        },
+    );
+}
