@@ -13,6 +13,7 @@ pub mod limits;
 pub mod matcher;
 pub mod message;
 pub mod output;
+pub mod queue;
 pub mod runtime;
 pub mod splitter;
 pub mod telemetry;

@@ -1,0 +1,1 @@
+//! Queue tests: written by the code, damaged by the test, recovered.
