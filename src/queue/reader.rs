@@ -193,6 +193,11 @@ impl Reader {
             return Err(QueueError::ConsumerRemoved(self.name.clone()));
         }
         self.follow_skip();
+        // A consumer that is caught up commits nothing new, yet a writer waiting for room may
+        // need its checkpoint: reading is its chance to write it.
+        if self.checkpoint_due() {
+            self.checkpoint().await?;
+        }
         for _ in 0..READ_STEPS_MAX {
             self.tail = self.shared.tail(self.tail);
             if self.position.segment > self.tail.segment {

@@ -192,10 +192,6 @@ impl Writer {
                 continue;
             }
             let length = record::encoded_length(message.len()) as u64;
-            if self.needs_rotation(length) {
-                self.flush(&mut outcome).await?;
-                self.rotate().await?;
-            }
             if let Some(reason) = self.full_reason(length) {
                 match self.options.full_action {
                     FullAction::Drop => {
@@ -213,11 +209,12 @@ impl Writer {
                     FullAction::Block => {
                         self.flush(&mut outcome).await?;
                         self.wait_for_room(length, &outcome).await?;
-                        if self.needs_rotation(length) {
-                            self.rotate().await?;
-                        }
                     }
                 }
+            }
+            if self.needs_rotation(length) {
+                self.flush(&mut outcome).await?;
+                self.rotate().await?;
             }
             record::encode(message, &mut self.pending);
             self.pending_records += 1;
