@@ -69,8 +69,7 @@ pub const QUEUE_DISK_FREE_BYTES_DEFAULT: u64 = 4 * QUEUE_FILE_BYTES_DEFAULT;
 /// Default `checkpoint_interval`, and its bounds.
 pub const QUEUE_CHECKPOINT_INTERVAL_DEFAULT: std::time::Duration =
     std::time::Duration::from_secs(1);
-pub const QUEUE_CHECKPOINT_INTERVAL_MIN: std::time::Duration =
-    std::time::Duration::from_millis(10);
+pub const QUEUE_CHECKPOINT_INTERVAL_MIN: std::time::Duration = std::time::Duration::from_millis(10);
 pub const QUEUE_CHECKPOINT_INTERVAL_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 /// Default bytes a queue reader reads at once.
 pub const QUEUE_READ_BYTES_DEFAULT: usize = 256 * 1024;

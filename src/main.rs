@@ -22,6 +22,8 @@ enum Command {
     Run(gyges::tools::run::RunArgs),
     /// Check a config and print the resolved plan.
     Validate(gyges::tools::run::ValidateArgs),
+    /// Show the disk queues: segments and bytes, each consumer's cursor and lag.
+    Queue(gyges::tools::queue::QueueArgs),
 }
 
 fn main() -> ExitCode {
@@ -29,5 +31,6 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Run(args) => gyges::tools::run::run(args),
         Command::Validate(args) => gyges::tools::run::validate(args),
+        Command::Queue(args) => gyges::tools::queue::run(args),
     }
 }

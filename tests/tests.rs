@@ -6,3 +6,6 @@ mod util;
 
 /// The pipeline spine: ingest, routing, delivery, bad input, config errors, shutdown.
 mod pipeline;
+
+/// `gyges queue` on files the disk queue wrote.
+mod queue_tool;

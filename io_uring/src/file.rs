@@ -29,10 +29,14 @@ pub fn disk_space(path: &Path) -> io::Result<DiskSpace> {
     if result != 0 {
         return Err(io::Error::last_os_error());
     }
+    // The fields are `c_ulong` or `fsblkcnt_t`, whose width depends on the target.
+    #[allow(clippy::useless_conversion)]
     let fragment = u64::from(stat.f_frsize);
+    #[allow(clippy::useless_conversion)]
+    let (available, total) = (u64::from(stat.f_bavail), u64::from(stat.f_blocks));
     Ok(DiskSpace {
-        available_bytes: u64::from(stat.f_bavail).saturating_mul(fragment),
-        total_bytes: u64::from(stat.f_blocks).saturating_mul(fragment),
+        available_bytes: available.saturating_mul(fragment),
+        total_bytes: total.saturating_mul(fragment),
     })
 }
 

@@ -130,9 +130,7 @@ pub fn resolve(
     max_message_size: usize,
 ) -> Result<QueueOptions, QueueConfigError> {
     let defaults = QueueOptions::default();
-    let interval_ms = buffering
-        .checkpoint_interval
-        .or(global.checkpoint_interval);
+    let interval_ms = buffering.checkpoint_interval.or(global.checkpoint_interval);
     let options = QueueOptions {
         max_file_size: buffering.max_file_size.unwrap_or(defaults.max_file_size),
         max_buffer_size: buffering
@@ -227,7 +225,9 @@ mod tests {
 
     #[test]
     fn mistakes_name_their_key() {
-        assert!(parse::<Buffering>("max_file_sise = 1").unwrap_err().contains("max_file_sise"));
+        assert!(parse::<Buffering>("max_file_sise = 1")
+            .unwrap_err()
+            .contains("max_file_sise"));
         assert!(parse::<Buffering>("full_action = \"panic\"").is_err());
         assert!(parse::<QueueGlobal>("sync = \"always\"").is_err());
         let cases = [

@@ -255,7 +255,10 @@ impl fmt::Display for FullReason {
                 write!(formatter, "{bytes} bytes queued, max_buffer_size is {max}")
             }
             FullReason::DiskFree { free, min } => {
-                write!(formatter, "{free} bytes free on disk, min_disk_free is {min}")
+                write!(
+                    formatter,
+                    "{free} bytes free on disk, min_disk_free is {min}"
+                )
             }
         }
     }

@@ -276,10 +276,14 @@ impl Reader {
         let Some(segment) = self.segment.as_ref() else {
             return Ok(false);
         };
-        let data = segment.file.read_at(offset, wanted).await.map_err(|error| {
-            let path = segment::path(&self.shared.dir, segment.base);
-            QueueError::io("read segment", &path, error.into())
-        })?;
+        let data = segment
+            .file
+            .read_at(offset, wanted)
+            .await
+            .map_err(|error| {
+                let path = segment::path(&self.shared.dir, segment.base);
+                QueueError::io("read segment", &path, error.into())
+            })?;
         // Short only at the end of a sealed segment's file.
         let complete = offset + data.len() as u64 >= limit || data.len() < wanted;
         let (mut at, mut skipped) = (0usize, 0u64);
@@ -407,7 +411,8 @@ impl Reader {
         }
         let settings = &self.shared.reader;
         let count = settings.cursor_update_count;
-        let by_count = count > 0 && self.committed.seq.saturating_sub(self.checkpointed.seq) >= count;
+        let by_count =
+            count > 0 && self.committed.seq.saturating_sub(self.checkpointed.seq) >= count;
         let by_pressure = self.shared.pressure.load(Ordering::Acquire)
             && self.committed.segment > self.checkpointed.segment;
         by_count || by_pressure || self.last_checkpoint.elapsed() >= settings.checkpoint_interval

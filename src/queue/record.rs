@@ -53,7 +53,10 @@ const _: () = assert!(RECORD_OVERHEAD_BYTES_MAX <= crate::limits::FRAME_OVERHEAD
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
     /// A whole, intact record: `message` indexes the input, `length` is the record's size.
-    Record { message: Range<usize>, length: usize },
+    Record {
+        message: Range<usize>,
+        length: usize,
+    },
     /// The bytes end before the record does; `needed` is the size known so far.
     Incomplete { needed: usize },
     /// Not a record here.
@@ -94,8 +97,7 @@ pub fn checksum(message: &[u8]) -> u32 {
 /// The size [`encode`] writes for a message of `message_length` bytes.
 #[inline]
 pub fn encoded_length(message_length: usize) -> usize {
-    3 + header_length(message_length)
-        + message_length
+    3 + header_length(message_length) + message_length
 }
 
 #[inline]
@@ -127,7 +129,10 @@ pub fn encode(message: &[u8], out: &mut Vec<u8>) {
 /// Parses the record at the start of `bytes`.
 pub fn parse(bytes: &[u8]) -> Parsed {
     let (Some(&first), Some(&header)) = (bytes.first(), bytes.get(1)) else {
-        if bytes.first().is_some_and(|&first| first != RECORD_SEPARATOR) {
+        if bytes
+            .first()
+            .is_some_and(|&first| first != RECORD_SEPARATOR)
+        {
             return Parsed::Corrupt(Corruption::Separator);
         }
         return Parsed::Incomplete { needed: 2 };
@@ -258,7 +263,9 @@ pub fn count_frames(bytes: &[u8]) -> u64 {
         let header = rest.get(1).map(|&header| usize::from(header));
         let length = header.and_then(|header| {
             let fields = rest.get(2..2 + header)?;
-            parse_header(fields).ok().map(|(length, _)| 3 + header + length)
+            parse_header(fields)
+                .ok()
+                .map(|(length, _)| 3 + header + length)
         });
         match length {
             Some(length) if rest[0] == RECORD_SEPARATOR => at += length,
@@ -362,10 +369,7 @@ mod tests {
         assert!(matches!(step(&bytes, third, true), Step::Record { .. }));
         // A torn last record: damage when complete, more to read otherwise.
         let torn = &bytes[..bytes.len() - 2];
-        assert_eq!(
-            step(torn, third, true),
-            Step::Skip { next: torn.len() }
-        );
+        assert_eq!(step(torn, third, true), Step::Skip { next: torn.len() });
         assert!(matches!(
             step(torn, third, false),
             Step::NeedMore { at, .. } if at == third

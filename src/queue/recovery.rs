@@ -154,7 +154,10 @@ impl CheckpointState {
                 format!("corrupt ({error}): starts at the oldest segment")
             }
             CheckpointState::MovedToNextSegment { from } => {
-                format!("segment {} is gone: moves to the next segment", from.segment)
+                format!(
+                    "segment {} is gone: moves to the next segment",
+                    from.segment
+                )
             }
             CheckpointState::ClampedToEnd { from } => format!(
                 "points past the data (segment {} offset {}): moves to the end",
@@ -195,7 +198,9 @@ pub fn resolve(
     };
     let (position, state) = match segments.get(stored.segment) {
         Some(segment) if stored.offset <= segment.bytes => {
-            let seq_end = segments.next_after(segment.base).map_or(next_seq, |next| next.base);
+            let seq_end = segments
+                .next_after(segment.base)
+                .map_or(next_seq, |next| next.base);
             let seq = stored.seq.clamp(segment.base, seq_end);
             (Position { seq, ..stored }, CheckpointState::Loaded)
         }
@@ -203,7 +208,10 @@ pub fn resolve(
             (end, CheckpointState::ClampedToEnd { from: stored })
         }
         Some(segment) => match segments.next_after(segment.base) {
-            Some(next) => (start_of(next), CheckpointState::ClampedToEnd { from: stored }),
+            Some(next) => (
+                start_of(next),
+                CheckpointState::ClampedToEnd { from: stored },
+            ),
             None => (end, CheckpointState::ClampedToEnd { from: stored }),
         },
         None => match segments.next_after(stored.segment) {
@@ -219,7 +227,10 @@ pub fn resolve(
 
 /// A position at the very end of a sealed segment is the start of the next one.
 pub fn normalize(segments: &Segments, position: Position) -> Position {
-    match (segments.get(position.segment), segments.next_after(position.segment)) {
+    match (
+        segments.get(position.segment),
+        segments.next_after(position.segment),
+    ) {
         (Some(segment), Some(next)) if position.offset >= segment.bytes => start_of(next),
         _ => position,
     }
@@ -278,8 +289,9 @@ pub async fn recover(
     report.forgotten = forget_strangers(dir, consumers)?;
     let mut positions = Vec::with_capacity(consumers.len());
     for consumer in consumers {
-        let stored = checkpoint::load(dir, consumer)
-            .map_err(|error| QueueError::io("read checkpoint", &checkpoint::path(dir, consumer), error))?;
+        let stored = checkpoint::load(dir, consumer).map_err(|error| {
+            QueueError::io("read checkpoint", &checkpoint::path(dir, consumer), error)
+        })?;
         let existed = stored.is_some();
         let (position, state) = resolve(stored, &segments, next_seq);
         if state != CheckpointState::Loaded || !existed {
@@ -491,7 +503,9 @@ pub fn inspect(dir: &Path, chunk_bytes: usize) -> io::Result<Inspection> {
             continue;
         };
         let stored = checkpoint::load(dir, &consumer)?;
-        let parsed = stored.as_ref().and_then(|stored| stored.as_ref().ok().copied());
+        let parsed = stored
+            .as_ref()
+            .and_then(|stored| stored.as_ref().ok().copied());
         let (position, state) = resolve(stored, &segments, next_seq);
         consumers.push(ConsumerInspection {
             lag_bytes: segments.bytes_after(position),
@@ -571,14 +585,26 @@ mod tests {
         }
         assert_eq!(scan(&[], 64), TailScan::default());
         let garbage = scan(&[0u8; 100], 64);
-        assert_eq!((garbage.valid_bytes, garbage.torn_bytes, garbage.records), (0, 100, 0));
+        assert_eq!(
+            (garbage.valid_bytes, garbage.torn_bytes, garbage.records),
+            (0, 100, 0)
+        );
     }
 
     fn segments() -> Segments {
         Segments::new([
-            SegmentInfo { base: 10, bytes: 100 },
-            SegmentInfo { base: 20, bytes: 100 },
-            SegmentInfo { base: 40, bytes: 60 },
+            SegmentInfo {
+                base: 10,
+                bytes: 100,
+            },
+            SegmentInfo {
+                base: 20,
+                bytes: 100,
+            },
+            SegmentInfo {
+                base: 40,
+                bytes: 60,
+            },
         ])
     }
 
@@ -591,21 +617,28 @@ mod tests {
             offset,
             seq,
         };
-        let cases: Vec<(Option<Result<Position, CheckpointError>>, Position, CheckpointState)> = vec![
+        type Stored = Option<Result<Position, CheckpointError>>;
+        let cases: Vec<(Stored, Position, CheckpointState)> = vec![
             (None, at(10, 0, 10), CheckpointState::Missing),
             (
                 Some(Err(CheckpointError::Checksum)),
                 at(10, 0, 10),
                 CheckpointState::Corrupt(CheckpointError::Checksum),
             ),
-            (Some(Ok(at(20, 50, 25))), at(20, 50, 25), CheckpointState::Loaded),
-            (Some(Ok(at(20, 100, 40))), at(40, 0, 40), CheckpointState::Loaded),
+            (
+                Some(Ok(at(20, 50, 25))),
+                at(20, 50, 25),
+                CheckpointState::Loaded,
+            ),
+            (
+                Some(Ok(at(20, 100, 40))),
+                at(40, 0, 40),
+                CheckpointState::Loaded,
+            ),
             (
                 Some(Ok(at(0, 70, 5))),
                 at(10, 0, 10),
-                CheckpointState::MovedToNextSegment {
-                    from: at(0, 70, 5),
-                },
+                CheckpointState::MovedToNextSegment { from: at(0, 70, 5) },
             ),
             (
                 Some(Ok(at(15, 7, 17))),
@@ -636,11 +669,15 @@ mod tests {
                 },
             ),
             // A sequence number that disagrees with its segment is pulled into range.
-            (Some(Ok(at(20, 10, 3))), at(20, 10, 20), CheckpointState::Loaded),
+            (
+                Some(Ok(at(20, 10, 3))),
+                at(20, 10, 20),
+                CheckpointState::Loaded,
+            ),
         ];
         for (stored, position, state) in cases {
             assert_eq!(
-                resolve(stored.clone(), &segments, next_seq),
+                resolve(stored, &segments, next_seq),
                 (position, state),
                 "{stored:?}"
             );

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use glommio::io::{BufferedFile, OpenOptions};
 
-use super::{QueueError, Position};
+use super::{Position, QueueError};
 
 /// The file name of the segment whose first record has sequence number `base`.
 pub fn file_name(base: u64) -> String {
@@ -288,7 +288,16 @@ mod tests {
         for base in [0u64, 1, 17, u64::MAX] {
             assert_eq!(parse_file_name(&file_name(base)), Some(base));
         }
-        for name in ["", ".log", "01.log", "1.log.tmp", "a.log", "1.cp", "-1.log", "1 .log"] {
+        for name in [
+            "",
+            ".log",
+            "01.log",
+            "1.log.tmp",
+            "a.log",
+            "1.cp",
+            "-1.log",
+            "1 .log",
+        ] {
             assert_eq!(parse_file_name(name), None, "{name:?}");
         }
         assert_eq!(parse_file_name("99999999999999999999999.log"), None);
@@ -297,9 +306,18 @@ mod tests {
     #[test]
     fn lag_and_passing() {
         let segments = Segments::new([
-            SegmentInfo { base: 0, bytes: 100 },
-            SegmentInfo { base: 10, bytes: 200 },
-            SegmentInfo { base: 30, bytes: 50 },
+            SegmentInfo {
+                base: 0,
+                bytes: 100,
+            },
+            SegmentInfo {
+                base: 10,
+                bytes: 200,
+            },
+            SegmentInfo {
+                base: 30,
+                bytes: 50,
+            },
         ]);
         let at = |segment, offset| Position {
             segment,
@@ -318,6 +336,9 @@ mod tests {
         assert!(segments.is_passed(first, at(0, 100)), "read to its end");
         assert!(segments.is_passed(first, at(10, 0)));
         let tail = segments.tail().unwrap();
-        assert!(!segments.is_passed(tail, at(30, 50)), "the tail is never passed");
+        assert!(
+            !segments.is_passed(tail, at(30, 50)),
+            "the tail is never passed"
+        );
     }
 }

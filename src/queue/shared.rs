@@ -37,7 +37,8 @@ impl<const N: usize> Published<N> {
     /// Replaces the values. Only one thread may ever call this on a given instance.
     pub fn store(&self, values: [u64; N]) {
         let version = self.version.load(Ordering::Relaxed);
-        self.version.store(version.wrapping_add(1), Ordering::Relaxed);
+        self.version
+            .store(version.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
         for (slot, value) in self.values.iter().zip(values) {
             slot.store(value, Ordering::Relaxed);

@@ -93,8 +93,8 @@ fn heka_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
     while at < bytes.len() {
         assert_eq!(bytes[at], 0x1E);
         let header_length = usize::from(bytes[at + 1]);
-        let header = proto::Header::decode(&bytes[at + 2..at + 2 + header_length])
-            .expect("a Heka header");
+        let header =
+            proto::Header::decode(&bytes[at + 2..at + 2 + header_length]).expect("a Heka header");
         assert_eq!(bytes[at + 2 + header_length], 0x1F);
         let start = at + 3 + header_length;
         let end = start + header.message_length as usize;
@@ -111,7 +111,9 @@ fn round_trip_across_rotations_in_plain_heka_frames() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
     run(async move {
-        let mut writer = Writer::open(&path, &options(), &names(&["out"])).await.unwrap();
+        let mut writer = Writer::open(&path, &options(), &names(&["out"]))
+            .await
+            .unwrap();
         assert!(writer.recovery().created);
         let mut reader = Reader::open(&writer.handle(), "out").unwrap();
         let mut expected = Vec::new();
@@ -135,7 +137,10 @@ fn round_trip_across_rotations_in_plain_heka_frames() {
         for base in segment_files(&path) {
             let bytes = std::fs::read(segment::path(&path, base)).unwrap();
             let frames = heka_frames(&bytes);
-            assert!(bytes.len() as u64 <= 4096, "segment {base} over max_file_size");
+            assert!(
+                bytes.len() as u64 <= 4096,
+                "segment {base} over max_file_size"
+            );
             assert_eq!(index_of(&frames[0]), base);
             all.extend(frames.iter().map(|frame| index_of(frame)));
         }
@@ -165,7 +170,7 @@ fn a_crash_loses_nothing_and_replays_only_what_was_not_checkpointed() {
         let checkpointed = delivered.len() as u64;
         reader.read(&mut batch).await.unwrap();
         reader.commit(batch.end()).await.unwrap(); // committed, never checkpointed
-        // kill -9: nothing is closed.
+                                                   // kill -9: nothing is closed.
         drop(batch);
         drop(reader);
         drop(writer);
@@ -194,7 +199,10 @@ fn a_torn_tail_is_cut_counted_and_appending_resumes_after_it() {
         writer.close().await.unwrap();
         let tail_path = segment::path(&path, tail.segment);
         let length = std::fs::metadata(&tail_path).unwrap().len();
-        let file = std::fs::OpenOptions::new().write(true).open(&tail_path).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&tail_path)
+            .unwrap();
         file.set_len(length - 3).unwrap(); // mid-record, as a crash mid-write leaves it
 
         let mut writer = Writer::open(&path, &options(), &consumers).await.unwrap();
@@ -239,12 +247,18 @@ fn garbage_after_the_last_record_is_cut_but_damage_before_intact_records_is_kept
         assert_eq!(scan.torn_bytes, 700);
         assert_eq!(scan.corrupt_bytes, record_length as u64);
         assert_eq!(scan.records, 9);
-        assert_eq!(writer.counters().corrupt_bytes_at_open, record_length as u64);
+        assert_eq!(
+            writer.counters().corrupt_bytes_at_open,
+            record_length as u64
+        );
         let mut reader = Reader::open(&writer.handle(), "out").unwrap();
         let seen = drain(&mut reader).await;
         assert_eq!(seen, vec![0, 1, 2, 3, 5, 6, 7, 8, 9]);
         let counters = writer.counters();
-        assert_eq!(counters.consumers[0].corrupt_bytes_skipped, record_length as u64);
+        assert_eq!(
+            counters.consumers[0].corrupt_bytes_skipped,
+            record_length as u64
+        );
         writer.append(&message(10, 50)).await.unwrap();
         assert_eq!(drain(&mut reader).await, vec![10]);
     });
@@ -271,7 +285,10 @@ fn missing_and_corrupt_checkpoints_fall_back_to_the_oldest_segment() {
         slow.close().await.unwrap();
         writer.tick().await.unwrap();
         let oldest = segment_files(&path)[0];
-        assert!(oldest > 0 && oldest <= slow_at.seq, "segments before `slow` are gone");
+        assert!(
+            oldest > 0 && oldest <= slow_at.seq,
+            "segments before `slow` are gone"
+        );
         writer.close().await.unwrap();
 
         // Damage `fast`'s checkpoint and lose `slow`'s.
@@ -281,11 +298,22 @@ fn missing_and_corrupt_checkpoints_fall_back_to_the_oldest_segment() {
         std::fs::remove_file(checkpoint::path(&path, "slow")).unwrap();
 
         let writer = Writer::open(&path, &options(), &consumers).await.unwrap();
-        let states: Vec<_> = writer.recovery().checkpoints.iter().map(|c| c.1.clone()).collect();
-        assert!(matches!(states[0], CheckpointState::Corrupt(_)), "{states:?}");
+        let states: Vec<_> = writer
+            .recovery()
+            .checkpoints
+            .iter()
+            .map(|c| c.1.clone())
+            .collect();
+        assert!(
+            matches!(states[0], CheckpointState::Corrupt(_)),
+            "{states:?}"
+        );
         assert_eq!(states[1], CheckpointState::Missing);
         let counters = writer.counters();
-        assert_eq!((counters.checkpoints_corrupt, counters.checkpoints_missing), (1, 1));
+        assert_eq!(
+            (counters.checkpoints_corrupt, counters.checkpoints_missing),
+            (1, 1)
+        );
         for name in ["fast", "slow"] {
             let mut reader = Reader::open(&writer.handle(), name).unwrap();
             assert_eq!(drain(&mut reader).await, (oldest..200).collect::<Vec<_>>());
@@ -347,7 +375,11 @@ fn segments_are_deleted_only_once_every_consumer_has_passed_them() {
         drain(&mut fast).await;
         fast.checkpoint().await.unwrap();
         writer.tick().await.unwrap();
-        assert_eq!(segment_files(&path).len(), created, "`slow` still needs them all");
+        assert_eq!(
+            segment_files(&path).len(),
+            created,
+            "`slow` still needs them all"
+        );
 
         let mut slow = Reader::open(&writer.handle(), "slow").unwrap();
         let mut batch = ReadBatch::new();
@@ -356,7 +388,11 @@ fn segments_are_deleted_only_once_every_consumer_has_passed_them() {
             slow.commit(batch.end()).await.unwrap();
         }
         writer.tick().await.unwrap();
-        assert_eq!(segment_files(&path).len(), created, "committed is not checkpointed");
+        assert_eq!(
+            segment_files(&path).len(),
+            created,
+            "committed is not checkpointed"
+        );
         slow.checkpoint().await.unwrap();
         writer.tick().await.unwrap();
         let left = segment_files(&path);
@@ -364,7 +400,10 @@ fn segments_are_deleted_only_once_every_consumer_has_passed_them() {
         assert_eq!(left[0], slow.committed().segment);
         let counters = writer.counters();
         assert_eq!(counters.segments_deleted as usize, created - left.len());
-        assert_eq!(counters.consumers[1].lag_records, 300 - slow.committed().seq);
+        assert_eq!(
+            counters.consumers[1].lag_records,
+            300 - slow.committed().seq
+        );
         assert_eq!(
             counters.consumers[1].lag_bytes,
             counters.retained_bytes - slow.committed().offset
@@ -421,7 +460,9 @@ fn full_action_shutdown_stops_with_an_error_naming_the_limit() {
     let path = dir.path().to_path_buf();
     run(async move {
         let options = full_options(FullAction::Shutdown);
-        let mut writer = Writer::open(&path, &options, &names(&["out"])).await.unwrap();
+        let mut writer = Writer::open(&path, &options, &names(&["out"]))
+            .await
+            .unwrap();
         let messages: Vec<Vec<u8>> = (0..100).map(|index| message(index, 200)).collect();
         let error = writer
             .append_batch(messages.iter().map(Vec::as_slice))
@@ -443,10 +484,18 @@ fn full_action_shutdown_stops_with_an_error_naming_the_limit() {
             min_disk_free: u64::MAX / 2,
             ..options
         };
-        let mut writer = Writer::open(&path, &options, &names(&["out"])).await.unwrap();
+        let mut writer = Writer::open(&path, &options, &names(&["out"]))
+            .await
+            .unwrap();
         let error = writer.append(&message(0, 10)).await.unwrap_err();
         assert!(
-            matches!(error, QueueError::Full { reason: FullReason::DiskFree { .. }, .. }),
+            matches!(
+                error,
+                QueueError::Full {
+                    reason: FullReason::DiskFree { .. },
+                    ..
+                }
+            ),
             "{error}"
         );
         assert!(error.to_string().contains("min_disk_free"));
@@ -502,7 +551,10 @@ fn full_action_block_waits_for_the_consumer_then_stops_on_request() {
             .append_batch(more.iter().map(Vec::as_slice))
             .await
             .unwrap_err();
-        assert!(matches!(error, QueueError::Stopped { appended } if appended > 0), "{error}");
+        assert!(
+            matches!(error, QueueError::Stopped { appended } if appended > 0),
+            "{error}"
+        );
         stopper.await;
     });
 }
@@ -521,7 +573,9 @@ fn removed_consumers_are_forgotten_and_laggards_are_moved_on() {
 
         let mut options = options();
         options.max_consumer_lag = 3 * 4096;
-        let mut writer = Writer::open(&path, &options, &names(&["kept"])).await.unwrap();
+        let mut writer = Writer::open(&path, &options, &names(&["kept"]))
+            .await
+            .unwrap();
         assert_eq!(writer.recovery().forgotten, vec!["removed".to_string()]);
         assert!(!checkpoint::path(&path, "removed").exists());
         assert_eq!(writer.counters().consumers_forgotten, 1);
@@ -568,7 +622,9 @@ fn bad_arguments_are_refused_clearly() {
             read_bytes: 512,
             ..options()
         };
-        let mut writer = Writer::open(&path, &small_reads, &names(&["a"])).await.unwrap();
+        let mut writer = Writer::open(&path, &small_reads, &names(&["a"]))
+            .await
+            .unwrap();
         assert!(matches!(
             Reader::open(&writer.handle(), "b"),
             Err(QueueError::UnknownConsumer(_))
@@ -579,7 +635,10 @@ fn bad_arguments_are_refused_clearly() {
             Err(QueueError::ConsumerBusy(_))
         ));
         drop(reader);
-        assert!(Reader::open(&writer.handle(), "a").is_ok(), "released on drop");
+        assert!(
+            Reader::open(&writer.handle(), "a").is_ok(),
+            "released on drop"
+        );
         let outcome = writer
             .append_batch([&b""[..], &[7u8; 1001][..], &[7u8; 20][..]])
             .await
@@ -635,7 +694,10 @@ fn the_inspector_sees_what_recovery_would_do_without_changing_anything() {
     assert!(out.position.seq >= 40);
     let idle = &inspection.consumers[0];
     assert_eq!(idle.lag_records, 99);
-    assert_eq!(idle.lag_bytes, inspection.bytes() - inspection.tail.torn_bytes);
+    assert_eq!(
+        idle.lag_bytes,
+        inspection.bytes() - inspection.tail.torn_bytes
+    );
     assert_eq!(
         std::fs::metadata(&tail_path).unwrap().len(),
         length - 1,
@@ -686,7 +748,11 @@ struct ModelConsumer {
     checkpointed: u64,
 }
 
-async fn model_case(path: std::path::PathBuf, sync: SyncPolicy, ops: Vec<Op>) -> Result<(), TestCaseError> {
+async fn model_case(
+    path: std::path::PathBuf,
+    sync: SyncPolicy,
+    ops: Vec<Op>,
+) -> Result<(), TestCaseError> {
     let consumers = names(&["a", "b"]);
     let options = QueueOptions {
         max_file_size: 1024,
@@ -710,14 +776,23 @@ async fn model_case(path: std::path::PathBuf, sync: SyncPolicy, ops: Vec<Op>) ->
                     .enumerate()
                     .map(|(at, &length)| message(appended + at as u64, length))
                     .collect();
-                let outcome = writer.append_batch(messages.iter().map(Vec::as_slice)).await.unwrap();
+                let outcome = writer
+                    .append_batch(messages.iter().map(Vec::as_slice))
+                    .await
+                    .unwrap();
                 prop_assert_eq!(outcome.appended, lengths.len() as u64);
                 appended += lengths.len() as u64;
             }
             Op::Read(index) => {
                 let count = readers[index].read(&mut batch).await.unwrap() as u64;
                 let state = &mut model[index];
-                prop_assert_eq!(count == 0, state.next == appended, "read {} at {}", count, state.next);
+                prop_assert_eq!(
+                    count == 0,
+                    state.next == appended,
+                    "read {} at {}",
+                    count,
+                    state.next
+                );
                 let seen: Vec<u64> = batch.iter().map(index_of).collect();
                 let expected: Vec<u64> = (state.next..state.next + count).collect();
                 prop_assert_eq!(seen, expected, "in order, no gap, no duplicate");
@@ -771,7 +846,10 @@ async fn model_case(path: std::path::PathBuf, sync: SyncPolicy, ops: Vec<Op>) ->
         }
         let counters = writer.counters();
         for (index, state) in model.iter().enumerate() {
-            prop_assert_eq!(counters.consumers[index].lag_records, appended - state.committed);
+            prop_assert_eq!(
+                counters.consumers[index].lag_records,
+                appended - state.committed
+            );
         }
         // Whatever was deleted, every consumer's checkpoint is still readable.
         let oldest = segment_files(&path)[0];

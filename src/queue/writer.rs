@@ -249,7 +249,11 @@ impl Writer {
         (min != 0 && free < min).then_some(FullReason::DiskFree { free, min })
     }
 
-    async fn wait_for_room(&mut self, length: u64, outcome: &AppendOutcome) -> Result<(), QueueError> {
+    async fn wait_for_room(
+        &mut self,
+        length: u64,
+        outcome: &AppendOutcome,
+    ) -> Result<(), QueueError> {
         let started = Instant::now();
         self.counters.blocked_waits += 1;
         self.shared.pressure.store(true, Ordering::Release);
@@ -477,7 +481,8 @@ impl Writer {
                 continue;
             }
             let skipped = target.base.saturating_sub(from.seq);
-            slot.dropped_lag_records.fetch_add(skipped, Ordering::Relaxed);
+            slot.dropped_lag_records
+                .fetch_add(skipped, Ordering::Relaxed);
             slot.skip_to_segment.store(target.base, Ordering::Release);
             tracing::warn!(
                 queue = %self.dir.display(),
@@ -590,7 +595,9 @@ fn validate_consumers(consumers: &[String]) -> Result<(), QueueError> {
             )));
         }
         if consumers[..index].contains(name) {
-            return Err(QueueError::Options(format!("consumer {name:?} named twice")));
+            return Err(QueueError::Options(format!(
+                "consumer {name:?} named twice"
+            )));
         }
     }
     Ok(())

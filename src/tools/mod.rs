@@ -1,3 +1,4 @@
 //! The subcommands of the `gyges` binary, one file each.
 
+pub mod queue;
 pub mod run;
