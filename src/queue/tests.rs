@@ -871,3 +871,49 @@ proptest! {
         run(model_case(path, sync, ops))?;
     }
 }
+
+#[test]
+fn a_reader_on_another_core_sees_every_record_in_order() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<QueueHandle>();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let (sender, receiver) = std::sync::mpsc::channel::<QueueHandle>();
+    let writer_thread = glommio::LocalExecutorBuilder::default()
+        .io_memory(0)
+        .spawn(move || async move {
+            let mut writer = Writer::open(&path, &options(), &names(&["remote"]))
+                .await
+                .unwrap();
+            sender.send(writer.handle()).unwrap();
+            for chunk in 0..100u64 {
+                append_range(&mut writer, chunk * 20..chunk * 20 + 20, 100).await;
+                writer.tick().await.unwrap();
+                glommio::timer::sleep(Duration::from_micros(200)).await;
+            }
+            writer.close().await.unwrap();
+        })
+        .unwrap();
+    let reader_thread = glommio::LocalExecutorBuilder::default()
+        .io_memory(0)
+        .spawn(move || async move {
+            let handle = receiver.recv().unwrap();
+            let mut reader = Reader::open(&handle, "remote").unwrap();
+            let mut batch = ReadBatch::new();
+            let mut seen = Vec::new();
+            while seen.len() < 2000 {
+                if reader.read(&mut batch).await.unwrap() == 0 {
+                    reader.wait(Duration::from_millis(10)).await;
+                    continue;
+                }
+                seen.extend(batch.iter().map(index_of));
+                reader.commit(batch.end()).await.unwrap();
+            }
+            reader.close().await.unwrap();
+            seen
+        })
+        .unwrap();
+    writer_thread.join().unwrap();
+    let seen = reader_thread.join().unwrap();
+    assert_eq!(seen, (0..2000).collect::<Vec<_>>());
+}
