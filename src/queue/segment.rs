@@ -13,6 +13,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use glommio::io::{BufferedFile, OpenOptions};
 
@@ -170,6 +171,9 @@ pub struct SegmentFile {
     pub base: u64,
     path: PathBuf,
     file: BufferedFile,
+    /// A second, read-only descriptor of the same file: `fdatasync` through it runs in a
+    /// background task while appends go on through `file`.
+    syncer: Rc<BufferedFile>,
     /// Where the next write goes: the end of the bytes written so far.
     pub length: u64,
 }
@@ -187,10 +191,12 @@ impl SegmentFile {
             .buffered_open(&path)
             .await
             .map_err(|error| QueueError::io("create segment", &path, error.into()))?;
+        let syncer = open_syncer(&path).await?;
         Ok(SegmentFile {
             base,
             path,
             file,
+            syncer,
             length: 0,
         })
     }
@@ -207,10 +213,12 @@ impl SegmentFile {
             .buffered_open(&path)
             .await
             .map_err(|error| QueueError::io("open segment", &path, error.into()))?;
+        let syncer = open_syncer(&path).await?;
         Ok(SegmentFile {
             base,
             path,
             file,
+            syncer,
             length,
         })
     }
@@ -249,6 +257,20 @@ impl SegmentFile {
             .map_err(|error| QueueError::io("fdatasync segment", &self.path, error.into()))
     }
 
+    /// A future that syncs what was appended so far, to run in the background: it holds its
+    /// own descriptor, so appends may go on meanwhile.
+    pub fn sync_in_background(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), QueueError>> + 'static {
+        let (syncer, path) = (self.syncer.clone(), self.path.clone());
+        async move {
+            syncer
+                .fdatasync()
+                .await
+                .map_err(|error| QueueError::io("fdatasync segment", &path, error.into()))
+        }
+    }
+
     /// Closes the file.
     ///
     /// # Errors
@@ -259,6 +281,15 @@ impl SegmentFile {
             .await
             .map_err(|error| QueueError::io("close segment", &self.path, error.into()))
     }
+}
+
+async fn open_syncer(path: &Path) -> Result<Rc<BufferedFile>, QueueError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .buffered_open(path)
+        .await
+        .map_err(|error| QueueError::io("open segment", path, error.into()))?;
+    Ok(Rc::new(file))
 }
 
 /// `fsync` of a directory, so that files created or renamed in it survive a power loss.

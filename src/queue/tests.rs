@@ -917,3 +917,36 @@ fn a_reader_on_another_core_sees_every_record_in_order() {
     let seen = reader_thread.join().unwrap();
     assert_eq!(seen, (0..2000).collect::<Vec<_>>());
 }
+
+#[test]
+fn each_sync_policy_syncs_what_it_promises() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(async move {
+        let mut fsyncs = Vec::new();
+        for sync in [SyncPolicy::None, SyncPolicy::Interval, SyncPolicy::EveryBatch] {
+            let queue = path.join(format!("{sync:?}"));
+            let options = QueueOptions {
+                sync,
+                checkpoint_interval: Duration::from_millis(10),
+                ..options()
+            };
+            let mut writer = Writer::open(&queue, &options, &names(&["out"])).await.unwrap();
+            append_range(&mut writer, 0..140, 100).await; // 20 batches, 3 rotations
+            let counters = writer.counters();
+            assert_eq!(counters.segments_created, 3);
+            glommio::timer::sleep(Duration::from_millis(15)).await;
+            writer.tick().await.unwrap();
+            writer.sync().await.unwrap();
+            let after = writer.counters().fsyncs;
+            fsyncs.push((counters.fsyncs, after));
+            writer.close().await.unwrap();
+        }
+        // none: only the explicit sync. interval: each sealed segment and its directory, in the
+        // background, then the tail at the tick. every_batch: every write (20 batches, 3 of
+        // them written in two parts around a rotation) and the directory at each rotation.
+        assert_eq!(fsyncs[0], (0, 1));
+        assert_eq!(fsyncs[1], (6, 8));
+        assert_eq!(fsyncs[2], (23 + 3, 27));
+    });
+}

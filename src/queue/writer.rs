@@ -9,8 +9,16 @@
 //! Per message the writer frames into a reused buffer (no allocation once it has grown); per
 //! batch it makes one write and allocates the next buffer, because glommio's buffered write
 //! takes ownership of the one it writes.
+//!
+//! With `sync = "interval"` no append waits for the disk: the periodic sync of the tail and the
+//! sync of each sealed segment run as background tasks (through a second descriptor), at most
+//! [`SYNCS_IN_FLIGHT_MAX`] at once; their failures surface at the next tick or close.
 
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +37,14 @@ use crate::limits;
 /// Shortest and longest sleep of a writer waiting for room (`full_action = "block"`).
 const BLOCK_SLEEP_MIN: Duration = Duration::from_millis(1);
 const BLOCK_SLEEP_MAX: Duration = Duration::from_millis(10);
+/// Background syncs in flight at most; starting one more first waits for the oldest.
+pub const SYNCS_IN_FLIGHT_MAX: usize = 4;
+
+/// A sync running as its own task, and whether it has finished.
+struct BackgroundSync {
+    done: Rc<Cell<bool>>,
+    task: glommio::Task<Result<(), QueueError>>,
+}
 
 /// What [`Writer::append_batch`] did with a batch.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -58,6 +74,8 @@ pub struct Writer {
     /// Whether the tail has writes not yet synced, and when it was last synced.
     unsynced: bool,
     last_sync: Instant,
+    /// Syncs running in the background, oldest first.
+    syncs: VecDeque<BackgroundSync>,
     /// Free bytes on the file system: measured at each tick, lowered by each write since.
     disk_free_bytes: u64,
     counters: QueueCounters,
@@ -118,6 +136,7 @@ impl Writer {
             pending_records: 0,
             unsynced: false,
             last_sync: Instant::now(),
+            syncs: VecDeque::new(),
             disk_free_bytes: u64::MAX,
             counters,
             report: recovered.report,
@@ -302,7 +321,7 @@ impl Writer {
         self.unsynced = true;
         if self.options.sync == SyncPolicy::EveryBatch {
             // Readers see the batch only once it is on the device.
-            self.sync().await?;
+            self.sync_tail().await?;
         }
         outcome.appended += records;
         self.publish();
@@ -321,31 +340,85 @@ impl Writer {
         });
     }
 
-    /// Seals the tail and starts segment `next_seq`.
+    /// Seals the tail and starts segment `next_seq`. The sealed segment is synced (and the
+    /// directory, for the new name) by policy: inline for `every_batch`, in the background for
+    /// `interval`.
     async fn rotate(&mut self) -> Result<(), QueueError> {
-        let sync = self.options.sync != SyncPolicy::None;
-        if let Some(old) = self.file.as_ref() {
-            if sync && self.unsynced {
-                old.sync().await?;
-                self.counters.fsyncs += 1;
-            }
-        }
         let new = SegmentFile::create(&self.dir, self.next_seq).await?;
-        if sync {
-            segment::sync_dir(&self.dir).await?;
-        }
-        if let Some(old) = self.file.replace(new) {
-            old.close().await?;
-        }
-        self.unsynced = false;
-        self.last_sync = Instant::now();
+        let old = self.file.replace(new);
+        let unsynced = std::mem::replace(&mut self.unsynced, false);
         self.segments.push(SegmentInfo {
             base: self.next_seq,
             bytes: 0,
         });
         self.counters.segments_created += 1;
         self.publish();
-        Ok(())
+        let Some(old) = old else {
+            return Ok(());
+        };
+        match self.options.sync {
+            SyncPolicy::None => old.close().await,
+            SyncPolicy::EveryBatch => {
+                old.close().await?;
+                self.counters.fsyncs += 1;
+                segment::sync_dir(&self.dir).await
+            }
+            SyncPolicy::Interval => {
+                self.counters.fsyncs += 1 + u64::from(unsynced);
+                let dir = self.dir.clone();
+                self.start_background(async move {
+                    if unsynced {
+                        old.sync().await?;
+                    }
+                    old.close().await?;
+                    segment::sync_dir(&dir).await
+                })
+                .await
+            }
+        }
+    }
+
+    /// Runs `work` as a background task, first waiting for the oldest one if
+    /// [`SYNCS_IN_FLIGHT_MAX`] are running.
+    async fn start_background<F>(&mut self, work: F) -> Result<(), QueueError>
+    where
+        F: Future<Output = Result<(), QueueError>> + 'static,
+    {
+        let mut result = Ok(());
+        if self.syncs.len() >= SYNCS_IN_FLIGHT_MAX {
+            if let Some(oldest) = self.syncs.pop_front() {
+                result = oldest.task.await;
+            }
+        }
+        let done = Rc::new(Cell::new(false));
+        let flag = done.clone();
+        let task = glommio::spawn_local(async move {
+            let result = work.await;
+            flag.set(true);
+            result
+        });
+        self.syncs.push_back(BackgroundSync { done, task });
+        result
+    }
+
+    /// Collects the finished background syncs (with `all`, waits for every one), returning the
+    /// first failure.
+    async fn collect_background(&mut self, all: bool) -> Result<(), QueueError> {
+        let mut first_error = None;
+        while self
+            .syncs
+            .front()
+            .is_some_and(|sync| all || sync.done.get())
+        {
+            let Some(sync) = self.syncs.pop_front() else {
+                break;
+            };
+            if let Err(error) = sync.task.await {
+                tracing::error!(queue = %self.dir.display(), %error, "a background sync failed");
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Periodic work; call it about every `checkpoint_interval` (more often is fine):
@@ -364,20 +437,32 @@ impl Writer {
     }
 
     async fn maintain(&mut self) -> Result<(), QueueError> {
+        self.collect_background(false).await?;
         let interval_due = self.last_sync.elapsed() >= self.options.checkpoint_interval;
         if self.options.sync == SyncPolicy::Interval && self.unsynced && interval_due {
-            self.sync().await?;
+            if let Some(work) = self.file.as_ref().map(SegmentFile::sync_in_background) {
+                self.counters.fsyncs += 1;
+                self.unsynced = false;
+                self.last_sync = Instant::now();
+                self.start_background(work).await?;
+            }
         }
         self.refresh_disk_free();
         self.move_laggards_on();
         self.release().await
     }
 
-    /// Syncs the tail segment now, whatever the policy.
+    /// Syncs everything written so far now, whatever the policy, and waits for the syncs
+    /// running in the background.
     ///
     /// # Errors
-    /// The sync failed.
+    /// A sync failed.
     pub async fn sync(&mut self) -> Result<(), QueueError> {
+        self.sync_tail().await?;
+        self.collect_background(true).await
+    }
+
+    async fn sync_tail(&mut self) -> Result<(), QueueError> {
         let Some(file) = self.file.as_ref() else {
             return Err(QueueError::Closed);
         };
@@ -572,10 +657,12 @@ impl Writer {
             return Ok(());
         };
         self.shared.closed.store(true, Ordering::Release);
+        let background = self.collect_background(true).await;
         if self.options.sync != SyncPolicy::None && self.unsynced {
             file.sync().await?;
         }
-        file.close().await
+        file.close().await?;
+        background
     }
 }
 
