@@ -334,7 +334,8 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| run | records | MB/s | records/s | bytes written/msg | fsyncs/s | batch p50 µs | batch p99 µs | max µs |"
+        "| run | records | MB/s | records/s | bytes written/msg | fsyncs/s \
+         | batch p50 µs | batch p99 µs | max µs |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for row in rows {
@@ -367,7 +368,8 @@ fn main() {
         dir: dir.clone(),
     };
     let machine = format!(
-        "- date: {}\n- host: {}\n- CPU: {} ({} cores online)\n- kernel: {}\n- queue directory: {} on {}\n",
+        "- date: {}\n- host: {}\n- CPU: {} ({} cores online)\n- kernel: {}\n\
+         - queue directory: {} on {}\n",
         today(),
         read_trimmed("/proc/sys/kernel/hostname"),
         cpu_model(),
@@ -378,7 +380,8 @@ fn main() {
     );
     let parameters = format!(
         "- records: {} bytes ({MESSAGE_BYTES}-byte messages + {} bytes of framing and CRC32C)\n\
-         - batch: {} messages ({} KiB) per append_batch; segments of 64 MiB; checkpoint_interval 1 s\n\
+         - batch: {} messages ({} KiB) per append_batch; segments of 64 MiB; \
+         checkpoint_interval 1 s\n\
          - bytes per run: {} MiB{}\n",
         record::encoded_length(MESSAGE_BYTES),
         record::encoded_length(MESSAGE_BYTES) - MESSAGE_BYTES,

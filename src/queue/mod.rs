@@ -275,9 +275,15 @@ pub enum QueueError {
         #[source]
         source: io::Error,
     },
-    #[error("the queue is full ({reason}) and its full_action is \"shutdown\" ({appended} records of the batch were appended)")]
+    #[error(
+        "the queue is full ({reason}) and its full_action is \"shutdown\" \
+         ({appended} records of the batch were appended)"
+    )]
     Full { reason: FullReason, appended: u64 },
-    #[error("stopped while waiting for room in a full queue ({appended} records of the batch were appended)")]
+    #[error(
+        "stopped while waiting for room in a full queue \
+         ({appended} records of the batch were appended)"
+    )]
     Stopped { appended: u64 },
     #[error("invalid queue options: {0}")]
     Options(String),

@@ -6,7 +6,7 @@
 //!     separator:      u8 = 0x1E,
 //!     header_length:  u8,                 // H: bytes of the header protobuf, 7..=11
 //!     header: Header {                    // protobuf, H bytes, written in this order:
-//!         0x08 message_length: varint,    //   field 1, required (Heka readers insist on 0x08 first)
+//!         0x08 message_length: varint,    //   field 1, required; Heka readers want it first
 //!         0x7D crc32c:         fixed32,   //   field 15, little endian: CRC32C of `message`
 //!     },
 //!     unit_separator: u8 = 0x1F,
@@ -111,6 +111,8 @@ fn header_length(message_length: usize) -> usize {
 /// would still be framed correctly but [`parse`] would reject it.
 #[inline]
 pub fn encode(message: &[u8], out: &mut Vec<u8>) {
+    // Debug-only checks: this runs once per message, and the writer refuses empty and
+    // oversized messages before it gets here.
     debug_assert!(!message.is_empty() && message.len() <= MESSAGE_BYTES_CEILING);
     let header = header_length(message.len());
     out.reserve(3 + header + message.len());

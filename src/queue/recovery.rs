@@ -314,7 +314,8 @@ fn log_checkpoint(dir: &Path, consumer: &str, state: &CheckpointState) {
     match state {
         CheckpointState::Loaded => {}
         CheckpointState::Missing => {
-            tracing::info!(%queue, consumer, "no checkpoint: the consumer starts at the oldest segment")
+            let message = "no checkpoint: the consumer starts at the oldest segment";
+            tracing::info!(%queue, consumer, "{message}")
         }
         _ => tracing::warn!(%queue, consumer, "checkpoint {}", state.describe()),
     }

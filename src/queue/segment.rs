@@ -82,9 +82,13 @@ pub struct Segments {
 }
 
 impl Segments {
+    /// The segments in `list`, which must be sorted by base with no base twice.
+    ///
+    /// # Panics
+    /// If `list` is not strictly increasing: a bug in the caller ([`list`] sorts).
     pub fn new(list: impl IntoIterator<Item = SegmentInfo>) -> Segments {
         let list: VecDeque<SegmentInfo> = list.into_iter().collect();
-        debug_assert!(list
+        assert!(list
             .iter()
             .zip(list.iter().skip(1))
             .all(|(older, newer)| older.base < newer.base));
@@ -149,8 +153,12 @@ impl Segments {
             || (!is_tail && segment.base == position.segment && position.offset >= segment.bytes)
     }
 
+    /// Adds a new tail.
+    ///
+    /// # Panics
+    /// If its base is not greater than the current tail's: a bug in the writer.
     pub fn push(&mut self, segment: SegmentInfo) {
-        debug_assert!(self.tail().is_none_or(|tail| tail.base < segment.base));
+        assert!(self.tail().is_none_or(|tail| tail.base < segment.base));
         self.list.push_back(segment);
     }
 

@@ -863,7 +863,11 @@ proptest! {
 
     #[test]
     fn writer_and_readers_match_a_model(
-        sync in prop_oneof![Just(SyncPolicy::None), Just(SyncPolicy::Interval), Just(SyncPolicy::EveryBatch)],
+        sync in prop_oneof![
+            Just(SyncPolicy::None),
+            Just(SyncPolicy::Interval),
+            Just(SyncPolicy::EveryBatch)
+        ],
         ops in proptest::collection::vec(op(), 1..80),
     ) {
         let dir = tempfile::tempdir().unwrap();
@@ -924,14 +928,20 @@ fn each_sync_policy_syncs_what_it_promises() {
     let path = dir.path().to_path_buf();
     run(async move {
         let mut fsyncs = Vec::new();
-        for sync in [SyncPolicy::None, SyncPolicy::Interval, SyncPolicy::EveryBatch] {
+        for sync in [
+            SyncPolicy::None,
+            SyncPolicy::Interval,
+            SyncPolicy::EveryBatch,
+        ] {
             let queue = path.join(format!("{sync:?}"));
             let options = QueueOptions {
                 sync,
                 checkpoint_interval: Duration::from_millis(10),
                 ..options()
             };
-            let mut writer = Writer::open(&queue, &options, &names(&["out"])).await.unwrap();
+            let mut writer = Writer::open(&queue, &options, &names(&["out"]))
+                .await
+                .unwrap();
             append_range(&mut writer, 0..140, 100).await; // 20 batches, 3 rotations
             let counters = writer.counters();
             assert_eq!(counters.segments_created, 3);

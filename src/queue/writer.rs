@@ -480,7 +480,8 @@ impl Writer {
         match gyges_io_uring::file::disk_space(&self.dir) {
             Ok(space) => self.disk_free_bytes = space.available_bytes,
             Err(error) => {
-                tracing::warn!(queue = %self.dir.display(), %error, "cannot measure free disk space")
+                let queue = self.dir.display();
+                tracing::warn!(%queue, %error, "cannot measure free disk space")
             }
         }
     }
