@@ -14,6 +14,7 @@ pub mod limits;
 pub mod matcher;
 pub mod message;
 pub mod output;
+pub mod queue;
 pub mod runtime;
 #[cfg(feature = "lua")]
 pub mod sandbox;

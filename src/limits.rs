@@ -179,3 +179,33 @@ pub const STAT_LINE_BYTES_MAX: usize =
     2 * STAT_PREFIX_BYTES_MAX + STAT_NAME_BYTES_MAX + 2 + 16 + 1 + 330 + 1 + 20 + 1;
 const _: () = assert!(STAT_LINE_BYTES_MAX <= CARBON_DATAGRAM_BYTES_MIN);
 const _: () = assert!(STAT_FILTER_PLACEHOLDERS_MAX <= u8::MAX as usize);
+
+/// Default `max_file_size` of a queue segment: 64 MiB.
+pub const QUEUE_FILE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+/// Smallest `max_file_size` accepted (tiny segments are for tests).
+pub const QUEUE_FILE_BYTES_MIN: u64 = 1024;
+/// Largest `max_file_size` accepted: 2 GiB.
+pub const QUEUE_FILE_BYTES_MAX: u64 = 2 * 1024 * 1024 * 1024;
+/// Default `max_buffer_size` of one core's queue: 1 GiB. At the limit, `full_action` applies.
+pub const QUEUE_BUFFER_BYTES_DEFAULT: u64 = 1024 * 1024 * 1024;
+/// Default `min_disk_free`: 256 MiB (four default segments, as Hindsight keeps).
+pub const QUEUE_DISK_FREE_BYTES_DEFAULT: u64 = 4 * QUEUE_FILE_BYTES_DEFAULT;
+/// Default `checkpoint_interval`, and its bounds.
+pub const QUEUE_CHECKPOINT_INTERVAL_DEFAULT: std::time::Duration =
+    std::time::Duration::from_secs(1);
+pub const QUEUE_CHECKPOINT_INTERVAL_MIN: std::time::Duration = std::time::Duration::from_millis(10);
+pub const QUEUE_CHECKPOINT_INTERVAL_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+/// Default bytes a queue reader reads at once.
+pub const QUEUE_READ_BYTES_DEFAULT: usize = 256 * 1024;
+/// Bounds of a queue's read and write sizes.
+pub const QUEUE_IO_BYTES_MIN: usize = 256;
+pub const QUEUE_IO_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Consumers (cursors) one source queue keeps at most.
+pub const QUEUE_CONSUMERS_MAX: usize = 64;
+
+const _: () = assert!(QUEUE_FILE_BYTES_MIN <= QUEUE_FILE_BYTES_DEFAULT);
+const _: () = assert!(QUEUE_FILE_BYTES_DEFAULT <= QUEUE_FILE_BYTES_MAX);
+const _: () = assert!(QUEUE_BUFFER_BYTES_DEFAULT >= 2 * QUEUE_FILE_BYTES_DEFAULT);
+const _: () = assert!(QUEUE_IO_BYTES_MIN <= QUEUE_READ_BYTES_DEFAULT);
+const _: () = assert!(QUEUE_READ_BYTES_DEFAULT <= QUEUE_IO_BYTES_MAX);
+const _: () = assert!(QUEUE_IO_BYTES_MAX >= BATCH_BYTES_DEFAULT);

@@ -28,6 +28,8 @@ enum Command {
     Inject(tools::inject::InjectArgs),
     /// Generate numbered load over TCP, as Heka frames or text lines.
     Flood(tools::flood::FloodArgs),
+    /// Show the disk queues: segments and bytes, each consumer's cursor and lag.
+    Queue(tools::queue::QueueArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +41,6 @@ fn main() -> ExitCode {
         Command::Cat(args) => tools::cat::run(args),
         Command::Inject(args) => tools::inject::run(args),
         Command::Flood(args) => tools::flood::run(args),
+        Command::Queue(args) => tools::queue::run(args),
     }
 }

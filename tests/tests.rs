@@ -25,3 +25,6 @@ mod sandbox;
 /// Filters on their host core through the daemon.
 #[cfg(feature = "lua")]
 mod filters;
+
+/// `gyges queue` on files the disk queue wrote.
+mod queue_tool;

@@ -9,11 +9,13 @@
 //!   record without writing `unsafe`.
 //! - [`socket`]: socket options on sockets glommio created (receive buffer size, keepalive)
 //!   and a zero-timeout check for a peer that has closed its end.
+//! - [`file`]: free space on a file system (`statvfs`), for the disk queue's `min_disk_free`.
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
+pub mod file;
 #[cfg(feature = "lua")]
 pub mod lpeg;
 pub mod probe;

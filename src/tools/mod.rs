@@ -10,6 +10,7 @@ pub mod cat;
 pub mod flood;
 pub mod inject;
 pub mod matcher;
+pub mod queue;
 pub mod run;
 
 use std::process::ExitCode;

@@ -1,0 +1,461 @@
+//! A consumer's cursor over one source queue: reads whole records from where the consumer left
+//! off, and checkpoints what the consumer commits.
+//!
+//! Reads go through the page cache (glommio's buffered reads): a consumer that keeps up reads
+//! what the writer has just written without touching the disk; one that falls behind reads
+//! from disk at its own pace, the writer unaffected. A reader never reads past the end the
+//! writer has published, so it never sees a half-written record. Damaged records (a failed
+//! checksum, broken framing) are skipped by resynchronising on the next intact record and
+//! counted, never returned.
+//!
+//! Protocol for a consumer:
+//! 1. [`Reader::read`] fills a [`ReadBatch`] (zero when caught up: [`Reader::wait`]);
+//! 2. the consumer delivers the batch, then [`Reader::commit`]s [`ReadBatch::end`] — for an
+//!    acknowledged output, when the acknowledgement arrives;
+//! 3. commits are checkpointed every `checkpoint_interval`, every `cursor_update_count`
+//!    records, when the writer is waiting for room, on [`Reader::tick`] and on
+//!    [`Reader::close`]. After a crash the consumer resumes from its last checkpoint: at
+//!    least once.
+
+use std::ops::Range;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use glommio::io::{BufferedFile, OpenOptions, ReadResult};
+
+use super::checkpoint;
+use super::record::{self, Step};
+use super::segment;
+use super::shared::{self, ConsumerSlot, Shared, Tail};
+use super::{Position, QueueError, QueueHandle};
+
+/// Reads (or segment changes) one [`Reader::read`] call makes at most before returning, so a
+/// long run of damaged bytes cannot hold the executor.
+const READ_STEPS_MAX: usize = 64;
+/// Shortest and longest sleep of [`Reader::wait`].
+const WAIT_SLEEP_MIN: Duration = Duration::from_micros(20);
+const WAIT_SLEEP_MAX: Duration = Duration::from_millis(1);
+
+/// Records read together: borrowed from one buffer, valid until the next read into the batch.
+#[derive(Default)]
+pub struct ReadBatch {
+    data: Option<ReadResult>,
+    messages: Vec<Range<usize>>,
+    end: Position,
+}
+
+impl ReadBatch {
+    pub fn new() -> ReadBatch {
+        ReadBatch::default()
+    }
+
+    /// The number of records.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The `index`-th message.
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        let range = self.messages.get(index)?.clone();
+        self.data.as_deref()?.get(range)
+    }
+
+    /// The messages, in queue order.
+    pub fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        let data: &[u8] = self.data.as_deref().unwrap_or(&[]);
+        self.messages
+            .iter()
+            .filter_map(move |range| data.get(range.clone()))
+    }
+
+    /// The position after the last record: what to commit once the batch is delivered.
+    pub fn end(&self) -> Position {
+        self.end
+    }
+
+    fn clear(&mut self) {
+        self.data = None;
+        self.messages.clear();
+    }
+}
+
+/// The segment file being read.
+struct OpenSegment {
+    base: u64,
+    file: BufferedFile,
+    /// The segment's length once it is known to be sealed.
+    sealed_bytes: Option<u64>,
+}
+
+/// One consumer's reader of one source queue. Used from one core; any core may open it.
+pub struct Reader {
+    shared: Arc<Shared>,
+    slot: usize,
+    name: String,
+    segment: Option<OpenSegment>,
+    /// Where the next record is read from.
+    position: Position,
+    committed: Position,
+    checkpointed: Position,
+    last_checkpoint: Instant,
+    tail: Tail,
+    /// The size the record at `position` needs, when it is larger than `read_bytes`.
+    record_bytes: usize,
+}
+
+impl Reader {
+    /// Opens the reader of `consumer`, at its recovered position.
+    ///
+    /// # Errors
+    /// The consumer is unknown, removed, or already has a reader open.
+    pub fn open(handle: &QueueHandle, consumer: &str) -> Result<Reader, QueueError> {
+        let shared = handle.shared.clone();
+        let Some((slot, state)) = shared.slot(consumer) else {
+            return Err(QueueError::UnknownConsumer(consumer.into()));
+        };
+        if state.removed.load(Ordering::Acquire) {
+            return Err(QueueError::ConsumerRemoved(consumer.into()));
+        }
+        if state.attached.swap(true, Ordering::AcqRel) {
+            return Err(QueueError::ConsumerBusy(consumer.into()));
+        }
+        let committed = shared::position(&state.committed, Position::default());
+        let checkpointed = shared::position(&state.checkpointed, committed);
+        let tail = shared.tail(Tail::default());
+        Ok(Reader {
+            slot,
+            name: consumer.into(),
+            segment: None,
+            position: committed,
+            committed,
+            checkpointed,
+            last_checkpoint: Instant::now(),
+            tail,
+            record_bytes: 0,
+            shared,
+        })
+    }
+
+    fn state(&self) -> &ConsumerSlot {
+        &self.shared.consumers[self.slot]
+    }
+
+    /// Where the next read starts.
+    pub fn position(&self) -> Position {
+        self.position
+    }
+
+    /// The last committed position.
+    pub fn committed(&self) -> Position {
+        self.committed
+    }
+
+    /// Whether the writer has published records past this reader's position.
+    pub fn has_data(&mut self) -> bool {
+        self.tail = self.shared.tail(self.tail);
+        let skip = self.state().skip_to_segment.load(Ordering::Acquire);
+        self.position.segment < self.tail.segment
+            || self.position.offset < self.tail.offset
+            || skip > self.position.segment
+    }
+
+    /// Waits until there is something to read, the writer closes, or `timeout` passes.
+    /// Returns whether there is something to read.
+    pub async fn wait(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut sleep = WAIT_SLEEP_MIN;
+        loop {
+            if self.has_data() {
+                return true;
+            }
+            let now = Instant::now();
+            if self.shared.closed.load(Ordering::Acquire) || now >= deadline {
+                return false;
+            }
+            glommio::timer::sleep(sleep.min(deadline - now)).await;
+            sleep = (sleep * 2).min(WAIT_SLEEP_MAX);
+        }
+    }
+
+    /// Reads the next records into `batch` (replacing what it held) and returns how many.
+    /// Zero means the reader is at the end of the published data.
+    ///
+    /// # Errors
+    /// The consumer was removed, or a segment cannot be read.
+    pub async fn read(&mut self, batch: &mut ReadBatch) -> Result<usize, QueueError> {
+        batch.clear();
+        if self.state().removed.load(Ordering::Acquire) {
+            return Err(QueueError::ConsumerRemoved(self.name.clone()));
+        }
+        self.follow_skip();
+        // A consumer that is caught up commits nothing new, yet a writer waiting for room may
+        // need its checkpoint: reading is its chance to write it.
+        if self.checkpoint_due() {
+            self.checkpoint().await?;
+        }
+        for _ in 0..READ_STEPS_MAX {
+            self.tail = self.shared.tail(self.tail);
+            if self.position.segment > self.tail.segment {
+                return Ok(0);
+            }
+            let Some(limit) = self.readable_end().await? else {
+                self.next_segment()?;
+                continue;
+            };
+            if self.position.offset >= limit {
+                if self.position.segment < self.tail.segment {
+                    self.next_segment()?;
+                    continue;
+                }
+                return Ok(0);
+            }
+            if self.read_once(limit, batch).await? {
+                return Ok(batch.len());
+            }
+        }
+        Ok(0)
+    }
+
+    /// Where the readable bytes of the current segment end, or `None` if its file is gone.
+    async fn readable_end(&mut self) -> Result<Option<u64>, QueueError> {
+        let sealed = self.position.segment < self.tail.segment;
+        let path = segment::path(&self.shared.dir, self.position.segment);
+        let Some(segment) = self.open_segment().await? else {
+            return Ok(None);
+        };
+        if !sealed {
+            return Ok(Some(self.tail.offset));
+        }
+        if let Some(bytes) = segment.sealed_bytes {
+            return Ok(Some(bytes));
+        }
+        let bytes = segment
+            .file
+            .file_size()
+            .await
+            .map_err(|error| QueueError::io("stat segment", &path, error.into()))?;
+        segment.sealed_bytes = Some(bytes);
+        Ok(Some(bytes))
+    }
+
+    async fn open_segment(&mut self) -> Result<Option<&mut OpenSegment>, QueueError> {
+        let base = self.position.segment;
+        if self.segment.as_ref().map(|segment| segment.base) != Some(base) {
+            self.segment = None;
+            let path = segment::path(&self.shared.dir, base);
+            match OpenOptions::new().read(true).buffered_open(&path).await {
+                Ok(file) => {
+                    self.segment = Some(OpenSegment {
+                        base,
+                        file,
+                        sealed_bytes: None,
+                    })
+                }
+                Err(error) => {
+                    let error = std::io::Error::from(error);
+                    if error.kind() == std::io::ErrorKind::NotFound {
+                        return Ok(None);
+                    }
+                    return Err(QueueError::io("open segment", &path, error));
+                }
+            }
+        }
+        Ok(self.segment.as_mut())
+    }
+
+    /// One read at the current position, up to `limit`. Returns whether `batch` got records.
+    async fn read_once(&mut self, limit: u64, batch: &mut ReadBatch) -> Result<bool, QueueError> {
+        let read_bytes = self.shared.reader.read_bytes.max(self.record_bytes);
+        let wanted = (limit - self.position.offset).min(read_bytes as u64) as usize;
+        let offset = self.position.offset;
+        let Some(segment) = self.segment.as_ref() else {
+            return Ok(false);
+        };
+        let data = segment
+            .file
+            .read_at(offset, wanted)
+            .await
+            .map_err(|error| {
+                let path = segment::path(&self.shared.dir, segment.base);
+                QueueError::io("read segment", &path, error.into())
+            })?;
+        // Short only at the end of a sealed segment's file.
+        let complete = offset + data.len() as u64 >= limit || data.len() < wanted;
+        let (mut at, mut skipped) = (0usize, 0u64);
+        loop {
+            match record::step(&data, at, complete) {
+                Step::Record { message, next } => {
+                    batch.messages.push(message);
+                    at = next;
+                }
+                Step::Skip { next } => {
+                    skipped += (next - at) as u64;
+                    at = next;
+                }
+                Step::NeedMore { at: from, needed } => {
+                    if from == 0 {
+                        self.record_bytes = needed;
+                    }
+                    break;
+                }
+                Step::End => break,
+            }
+        }
+        let records = batch.messages.len() as u64;
+        if records > 0 {
+            self.record_bytes = 0;
+        }
+        if skipped > 0 {
+            self.state()
+                .corrupt_bytes
+                .fetch_add(skipped, Ordering::Relaxed);
+            tracing::warn!(
+                queue = %self.shared.dir.display(),
+                consumer = %self.name,
+                segment = %segment::file_name(self.position.segment),
+                offset,
+                skipped_bytes = skipped,
+                "skipped damaged bytes in the queue"
+            );
+        }
+        self.position.offset += at as u64;
+        self.position.seq += records;
+        if complete && data.len() < wanted && self.position.segment < self.tail.segment {
+            // The sealed segment ended early: nothing more will come from it.
+            self.position.offset = limit;
+        }
+        self.state()
+            .read_records
+            .fetch_add(records, Ordering::Relaxed);
+        if records == 0 {
+            return Ok(false);
+        }
+        batch.data = Some(data);
+        batch.end = self.position;
+        Ok(true)
+    }
+
+    /// Moves to the oldest segment after the current one.
+    fn next_segment(&mut self) -> Result<(), QueueError> {
+        let dir = &self.shared.dir;
+        let segments = segment::list(dir).map_err(|error| QueueError::io("list", dir, error))?;
+        let current = self.position.segment;
+        let Some(next) = segments.iter().find(|segment| segment.base > current) else {
+            return Ok(());
+        };
+        if next.base > self.position.seq {
+            let lost = next.base - self.position.seq;
+            self.state().lost_records.fetch_add(lost, Ordering::Relaxed);
+            tracing::warn!(
+                queue = %dir.display(),
+                consumer = %self.name,
+                lost_records = lost,
+                "records missing before segment {}",
+                segment::file_name(next.base)
+            );
+        }
+        self.position = Position {
+            segment: next.base,
+            offset: 0,
+            seq: next.base,
+        };
+        self.segment = None;
+        Ok(())
+    }
+
+    /// Jumps to where the writer moved this consumer (`max_consumer_lag`); the writer counted
+    /// what was skipped.
+    fn follow_skip(&mut self) {
+        let skip = self.state().skip_to_segment.load(Ordering::Acquire);
+        if skip <= self.position.segment {
+            return;
+        }
+        self.position = Position {
+            segment: skip,
+            offset: 0,
+            seq: skip,
+        };
+        self.segment = None;
+        if self.committed < self.position {
+            self.committed = self.position;
+            self.state().committed.store(self.committed.to_array());
+        }
+    }
+
+    /// Records that the consumer is done with everything before `position` (the
+    /// [`ReadBatch::end`] of a delivered batch), and checkpoints if one is due. Positions
+    /// older than the last commit are ignored.
+    ///
+    /// # Errors
+    /// A due checkpoint could not be written; the commit itself is kept and the checkpoint
+    /// is tried again on the next commit or tick.
+    pub async fn commit(&mut self, position: Position) -> Result<(), QueueError> {
+        if position > self.committed {
+            self.committed = position;
+            self.state().committed.store(position.to_array());
+        }
+        if self.checkpoint_due() {
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        if self.committed == self.checkpointed {
+            return false;
+        }
+        let settings = &self.shared.reader;
+        let count = settings.cursor_update_count;
+        let by_count =
+            count > 0 && self.committed.seq.saturating_sub(self.checkpointed.seq) >= count;
+        let by_pressure = self.shared.pressure.load(Ordering::Acquire)
+            && self.committed.segment > self.checkpointed.segment;
+        by_count || by_pressure || self.last_checkpoint.elapsed() >= settings.checkpoint_interval
+    }
+
+    /// Checkpoints if one is due by time. Call it about every `checkpoint_interval`.
+    ///
+    /// # Errors
+    /// The checkpoint could not be written.
+    pub async fn tick(&mut self) -> Result<(), QueueError> {
+        if self.checkpoint_due() {
+            self.checkpoint().await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the committed position to the consumer's checkpoint now, if it moved.
+    ///
+    /// # Errors
+    /// The checkpoint could not be written; the previous one stays in place.
+    pub async fn checkpoint(&mut self) -> Result<(), QueueError> {
+        if self.committed == self.checkpointed || self.state().removed.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let sync = self.shared.reader.sync_checkpoints;
+        checkpoint::store(&self.shared.dir, &self.name, self.committed, sync).await?;
+        self.checkpointed = self.committed;
+        self.state().checkpointed.store(self.committed.to_array());
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// Checkpoints what was committed and releases the consumer for another reader.
+    ///
+    /// # Errors
+    /// The checkpoint could not be written.
+    pub async fn close(mut self) -> Result<(), QueueError> {
+        self.checkpoint().await
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.state().attached.store(false, Ordering::Release);
+    }
+}

@@ -1,0 +1,383 @@
+//! Segment files: `<N>.log`, append-only, where `N` is the sequence number of the segment's
+//! first record.
+//!
+//! Naming a segment after its first record's sequence number (as Kafka names its log
+//! segments) means the record count of every sealed segment is the difference between two
+//! names, and a consumer's lag in records is a subtraction: no index file, no scan of old
+//! segments at startup. Names are plain decimal (`0.log`, `183412.log`), compared as numbers.
+//!
+//! A segment is written by one writer only, through one [`SegmentFile`]; it is sealed when the
+//! next record would take it past `max_file_size` (a record larger than that gets a segment of
+//! its own). Sealed segments never change again, except that recovery may find them damaged.
+
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use glommio::io::{BufferedFile, OpenOptions};
+
+use super::{Position, QueueError};
+
+/// The file name of the segment whose first record has sequence number `base`.
+pub fn file_name(base: u64) -> String {
+    format!("{base}.log")
+}
+
+/// The path of segment `base` in `dir`.
+pub fn path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(file_name(base))
+}
+
+/// The base of a segment file name, or `None` for any other name. Leading zeros are refused so
+/// that each base has exactly one name.
+pub fn parse_file_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".log")?;
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|byte| byte.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if !canonical {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// One retained segment as the writer and the inspector see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// The sequence number of its first record (its name).
+    pub base: u64,
+    /// Its length in bytes.
+    pub bytes: u64,
+}
+
+/// Lists the segments of `dir`, oldest first. Other files are ignored.
+///
+/// # Errors
+/// The directory or a segment's metadata cannot be read.
+pub fn list(dir: &Path) -> io::Result<Vec<SegmentInfo>> {
+    let mut segments = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let Some(base) = entry.file_name().to_str().and_then(parse_file_name) else {
+            continue;
+        };
+        let metadata = entry.metadata()?;
+        if metadata.is_file() {
+            segments.push(SegmentInfo {
+                base,
+                bytes: metadata.len(),
+            });
+        }
+    }
+    segments.sort_by_key(|segment| segment.base);
+    Ok(segments)
+}
+
+/// The retained segments of one source queue, oldest first; the last one is the tail being
+/// appended to. Never empty once a queue is open.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Segments {
+    list: VecDeque<SegmentInfo>,
+}
+
+impl Segments {
+    /// The segments in `list`, which must be sorted by base with no base twice.
+    ///
+    /// # Panics
+    /// If `list` is not strictly increasing: a bug in the caller ([`list`] sorts).
+    pub fn new(list: impl IntoIterator<Item = SegmentInfo>) -> Segments {
+        let list: VecDeque<SegmentInfo> = list.into_iter().collect();
+        assert!(list
+            .iter()
+            .zip(list.iter().skip(1))
+            .all(|(older, newer)| older.base < newer.base));
+        Segments { list }
+    }
+
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &SegmentInfo> {
+        self.list.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    pub fn oldest(&self) -> Option<SegmentInfo> {
+        self.list.front().copied()
+    }
+
+    pub fn tail(&self) -> Option<SegmentInfo> {
+        self.list.back().copied()
+    }
+
+    pub fn get(&self, base: u64) -> Option<SegmentInfo> {
+        let index = self.list.binary_search_by_key(&base, |s| s.base).ok()?;
+        self.list.get(index).copied()
+    }
+
+    /// The oldest segment whose base is greater than `base`.
+    pub fn next_after(&self, base: u64) -> Option<SegmentInfo> {
+        let index = self.list.partition_point(|segment| segment.base <= base);
+        self.list.get(index).copied()
+    }
+
+    /// Bytes held by every retained segment.
+    pub fn total_bytes(&self) -> u64 {
+        self.list.iter().map(|segment| segment.bytes).sum()
+    }
+
+    /// Bytes from `position` to the end of the data: a consumer's lag in bytes.
+    pub fn bytes_after(&self, position: Position) -> u64 {
+        self.list
+            .iter()
+            .filter(|segment| segment.base >= position.segment)
+            .map(|segment| {
+                if segment.base == position.segment {
+                    segment.bytes.saturating_sub(position.offset)
+                } else {
+                    segment.bytes
+                }
+            })
+            .sum()
+    }
+
+    /// Whether a consumer whose checkpoint is `position` no longer needs segment `segment`.
+    pub fn is_passed(&self, segment: SegmentInfo, position: Position) -> bool {
+        let is_tail = self.tail().map(|tail| tail.base) == Some(segment.base);
+        segment.base < position.segment
+            || (!is_tail && segment.base == position.segment && position.offset >= segment.bytes)
+    }
+
+    /// Adds a new tail.
+    ///
+    /// # Panics
+    /// If its base is not greater than the current tail's: a bug in the writer.
+    pub fn push(&mut self, segment: SegmentInfo) {
+        assert!(self.tail().is_none_or(|tail| tail.base < segment.base));
+        self.list.push_back(segment);
+    }
+
+    pub fn pop_oldest(&mut self) -> Option<SegmentInfo> {
+        self.list.pop_front()
+    }
+
+    /// Records the tail's new length.
+    pub fn set_tail_bytes(&mut self, bytes: u64) {
+        if let Some(tail) = self.list.back_mut() {
+            tail.bytes = bytes;
+        }
+    }
+}
+
+/// The tail segment, open for appending.
+pub struct SegmentFile {
+    pub base: u64,
+    path: PathBuf,
+    file: BufferedFile,
+    /// A second, read-only descriptor of the same file: `fdatasync` through it runs in a
+    /// background task while appends go on through `file`.
+    syncer: Rc<BufferedFile>,
+    /// Where the next write goes: the end of the bytes written so far.
+    pub length: u64,
+}
+
+impl SegmentFile {
+    /// Creates segment `base` in `dir`; it must not exist yet.
+    ///
+    /// # Errors
+    /// The file exists or cannot be created.
+    pub async fn create(dir: &Path, base: u64) -> Result<SegmentFile, QueueError> {
+        let path = path(dir, base);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .buffered_open(&path)
+            .await
+            .map_err(|error| QueueError::io("create segment", &path, error.into()))?;
+        let syncer = open_syncer(&path).await?;
+        Ok(SegmentFile {
+            base,
+            path,
+            file,
+            syncer,
+            length: 0,
+        })
+    }
+
+    /// Opens existing segment `base` for appending at `length` (recovery has checked that
+    /// everything before `length` is intact and cut what followed).
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub async fn open(dir: &Path, base: u64, length: u64) -> Result<SegmentFile, QueueError> {
+        let path = path(dir, base);
+        let file = OpenOptions::new()
+            .write(true)
+            .buffered_open(&path)
+            .await
+            .map_err(|error| QueueError::io("open segment", &path, error.into()))?;
+        let syncer = open_syncer(&path).await?;
+        Ok(SegmentFile {
+            base,
+            path,
+            file,
+            syncer,
+            length,
+        })
+    }
+
+    /// Appends `bytes` at the end. On error nothing counts as written: the next write goes to
+    /// the same offset and overwrites whatever part of `bytes` reached the file.
+    ///
+    /// # Errors
+    /// The write failed or was short (a full disk).
+    pub async fn append(&mut self, bytes: Vec<u8>) -> Result<(), QueueError> {
+        let length = bytes.len();
+        let written = self
+            .file
+            .write_at(bytes, self.length)
+            .await
+            .map_err(|error| QueueError::io("append to segment", &self.path, error.into()))?;
+        if written < length {
+            let error = io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!("short write: {written} of {length} bytes (disk full?)"),
+            );
+            return Err(QueueError::io("append to segment", &self.path, error));
+        }
+        self.length += length as u64;
+        Ok(())
+    }
+
+    /// `fdatasync`: what was appended survives a power loss once this returns.
+    ///
+    /// # Errors
+    /// The sync failed; the data may not be on the device.
+    pub async fn sync(&self) -> Result<(), QueueError> {
+        self.file
+            .fdatasync()
+            .await
+            .map_err(|error| QueueError::io("fdatasync segment", &self.path, error.into()))
+    }
+
+    /// A future that syncs what was appended so far, to run in the background: it holds its
+    /// own descriptor, so appends may go on meanwhile.
+    pub fn sync_in_background(
+        &self,
+    ) -> impl std::future::Future<Output = Result<(), QueueError>> + 'static {
+        let (syncer, path) = (self.syncer.clone(), self.path.clone());
+        async move {
+            syncer
+                .fdatasync()
+                .await
+                .map_err(|error| QueueError::io("fdatasync segment", &path, error.into()))
+        }
+    }
+
+    /// Closes the file.
+    ///
+    /// # Errors
+    /// The close failed.
+    pub async fn close(self) -> Result<(), QueueError> {
+        self.file
+            .close()
+            .await
+            .map_err(|error| QueueError::io("close segment", &self.path, error.into()))
+    }
+}
+
+async fn open_syncer(path: &Path) -> Result<Rc<BufferedFile>, QueueError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .buffered_open(path)
+        .await
+        .map_err(|error| QueueError::io("open segment", path, error.into()))?;
+    Ok(Rc::new(file))
+}
+
+/// `fsync` of a directory, so that files created or renamed in it survive a power loss.
+///
+/// # Errors
+/// The directory cannot be opened or synced.
+pub async fn sync_dir(dir: &Path) -> Result<(), QueueError> {
+    let directory = glommio::io::Directory::open(dir)
+        .await
+        .map_err(|error| QueueError::io("open directory", dir, error.into()))?;
+    directory
+        .sync()
+        .await
+        .map_err(|error| QueueError::io("fsync directory", dir, error.into()))?;
+    directory
+        .close()
+        .await
+        .map_err(|error| QueueError::io("close directory", dir, error.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_strangers_are_ignored() {
+        for base in [0u64, 1, 17, u64::MAX] {
+            assert_eq!(parse_file_name(&file_name(base)), Some(base));
+        }
+        for name in [
+            "",
+            ".log",
+            "01.log",
+            "1.log.tmp",
+            "a.log",
+            "1.cp",
+            "-1.log",
+            "1 .log",
+        ] {
+            assert_eq!(parse_file_name(name), None, "{name:?}");
+        }
+        assert_eq!(parse_file_name("99999999999999999999999.log"), None);
+    }
+
+    #[test]
+    fn lag_and_passing() {
+        let segments = Segments::new([
+            SegmentInfo {
+                base: 0,
+                bytes: 100,
+            },
+            SegmentInfo {
+                base: 10,
+                bytes: 200,
+            },
+            SegmentInfo {
+                base: 30,
+                bytes: 50,
+            },
+        ]);
+        let at = |segment, offset| Position {
+            segment,
+            offset,
+            seq: 0,
+        };
+        assert_eq!(segments.total_bytes(), 350);
+        assert_eq!(segments.bytes_after(at(0, 0)), 350);
+        assert_eq!(segments.bytes_after(at(10, 150)), 100);
+        assert_eq!(segments.bytes_after(at(30, 50)), 0);
+        assert_eq!(segments.next_after(0).map(|s| s.base), Some(10));
+        assert_eq!(segments.next_after(5).map(|s| s.base), Some(10));
+        assert_eq!(segments.next_after(30), None);
+        let first = segments.oldest().unwrap();
+        assert!(!segments.is_passed(first, at(0, 99)));
+        assert!(segments.is_passed(first, at(0, 100)), "read to its end");
+        assert!(segments.is_passed(first, at(10, 0)));
+        let tail = segments.tail().unwrap();
+        assert!(
+            !segments.is_passed(tail, at(30, 50)),
+            "the tail is never passed"
+        );
+    }
+}
