@@ -28,3 +28,7 @@ mod filters;
 
 /// `gyges queue` on files the disk queue wrote.
 mod queue_tool;
+
+/// The built-in aggregations (statsd, StatAccumInput, CounterFilter, CarbonOutput) through the
+/// daemon.
+mod stats;

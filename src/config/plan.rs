@@ -117,6 +117,12 @@ pub enum DecoderPlan {
     /// The record becomes the Payload of a message the input fills in.
     None,
     Protobuf,
+    /// StatsdInput's parser: each datagram's stats go to the StatAccumInput named
+    /// `accumulator`, on its core.
+    Statsd {
+        accumulator: String,
+        datagram_bytes_max: usize,
+    },
     /// A Lua decoder: one Lua state per ingest core. It reads the message the record makes
     /// without a decoder (Payload = the record).
     #[cfg(feature = "lua")]
@@ -142,6 +148,8 @@ pub enum EncoderPlan {
         name: String,
         config: Box<crate::sandbox::SandboxConfig>,
     },
+    /// CarbonOutput's graphite plaintext lines, from `heka.statmetric` messages.
+    Carbon,
 }
 
 /// What a filter does when the ring to its core is full.
@@ -169,6 +177,15 @@ pub struct FilterPlan {
 pub enum FilterKind {
     #[cfg(feature = "lua")]
     Sandbox(Box<crate::sandbox::SandboxConfig>),
+    /// CounterFilter: reports every `interval`.
+    Counter { interval: Duration },
+    /// StatFilter: metrics sent to the StatAccumInput named `accumulator`.
+    Stat {
+        metrics: Vec<crate::stats::stat_filter::MetricSettings>,
+        accumulator: String,
+    },
+    /// StatAccumInput, hosted like a filter (its matcher never matches).
+    StatAccum(crate::stats::AccumulatorSettings),
 }
 
 /// One output.
@@ -188,6 +205,11 @@ pub struct OutputPlan {
 pub enum OutputKind {
     File(FilePlan),
     Tcp(TcpPlan),
+    /// Datagrams of at most `datagram_bytes_max`, each holding whole lines.
+    Udp {
+        address: String,
+        datagram_bytes_max: usize,
+    },
     Log,
 }
 
@@ -279,6 +301,13 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
                 sandbox_config(section, &[])?;
             }
             "SandboxFilter" => plan.filters.push(filter_plan(section, &plan.global)?),
+            "CounterFilter" | "StatFilter" | "StatAccumInput" => {
+                plan.filters.push(stats_filter_plan(section, &plan.global)?)
+            }
+            "StatsdInput" => plan.inputs.push(statsd_input_plan(section)?),
+            "CarbonOutput" => plan
+                .outputs
+                .push(carbon_output_plan(section, &plan.global)?),
             other => {
                 let key = section.table.contains_key("type").then_some("type");
                 return Err(section.error(key, format!("unknown plugin type `{other}`")));
@@ -291,6 +320,7 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
             "no inputs are configured",
         ));
     }
+    check_accumulators(&plan, &sections)?;
     if let Some((file, _)) = &plan.global.tuning {
         let known = |name: &str| document.sections.iter().any(|section| section.name == name);
         if let Some(name) = plan.global.placement.keys().find(|name| !known(name)) {
@@ -1174,4 +1204,174 @@ pub fn sandbox_host_info(global: &GlobalPlan) -> crate::sandbox::HostInfo {
         max_process_inject: global.max_process_inject,
         max_timer_inject: global.max_timer_inject,
     }
+}
+
+fn stats_error(
+    section: &Section,
+) -> impl Fn(crate::stats::config::StatsConfigError) -> ConfigError + '_ {
+    move |error| section.error(Some(&error.key), error.message)
+}
+
+/// CounterFilter, StatFilter and StatAccumInput, all hosted like filters.
+fn stats_filter_plan(section: &Section, global: &GlobalPlan) -> Result<FilterPlan, ConfigError> {
+    use crate::stats::config;
+    let (matcher, kind) = match section.plugin_type()? {
+        "CounterFilter" => {
+            let settings = section
+                .parse::<config::CounterFilter>()?
+                .settings()
+                .map_err(stats_error(section))?;
+            unsupported(
+                section,
+                "message_signer",
+                settings.message_signer.is_some(),
+                "message_signer is not supported yet",
+            )?;
+            let interval = Duration::from_secs(settings.ticker_interval_seconds.max(1));
+            (
+                Some(settings.message_matcher),
+                FilterKind::Counter { interval },
+            )
+        }
+        "StatFilter" => {
+            let settings = section
+                .parse::<config::StatFilter>()?
+                .settings()
+                .map_err(stats_error(section))?;
+            unsupported(
+                section,
+                "message_signer",
+                settings.message_signer.is_some(),
+                "message_signer is not supported yet",
+            )?;
+            let kind = FilterKind::Stat {
+                metrics: settings.metrics,
+                accumulator: settings.stat_accum_name,
+            };
+            (settings.message_matcher, kind)
+        }
+        _ => {
+            let settings = section
+                .parse::<config::StatAccumInput>()?
+                .settings()
+                .map_err(stats_error(section))?;
+            (Some("FALSE".to_string()), FilterKind::StatAccum(settings))
+        }
+    };
+    Ok(FilterPlan {
+        name: section.name.clone(),
+        matcher: compile_matcher(section, matcher.as_deref(), global.dialect)?,
+        host_core: global
+            .placement
+            .get(&section.name)
+            .copied()
+            .unwrap_or(global.filter_core),
+        ring_full: RingFull::Block,
+        kind,
+    })
+}
+
+fn statsd_input_plan(section: &Section) -> Result<InputPlan, ConfigError> {
+    let settings = section
+        .parse::<crate::stats::config::StatsdInput>()?
+        .settings()
+        .map_err(stats_error(section))?;
+    let verifier = crate::message::framing::Verifier::new(std::iter::empty())
+        .map_err(|error| section.error(None, error.to_string()))?;
+    Ok(InputPlan {
+        name: section.name.clone(),
+        kind: InputKind::Udp {
+            address: resolve(section, "address", &settings.address)?,
+            set_hostname: false,
+        },
+        splitter: SplitterPlan::Null,
+        decoder: DecoderPlan::Statsd {
+            accumulator: settings.stat_accum_name,
+            datagram_bytes_max: settings.datagram_bytes_max,
+        },
+        verifier: std::sync::Arc::new(verifier),
+        log_decode_failures: true,
+        send_decode_failures: false,
+    })
+}
+
+fn carbon_output_plan(section: &Section, global: &GlobalPlan) -> Result<OutputPlan, ConfigError> {
+    use crate::stats::carbon::CarbonProtocol;
+    let raw: crate::stats::config::CarbonOutput = section.parse()?;
+    unsupported(
+        section,
+        "use_buffering",
+        raw.use_buffering == Some(true),
+        "durable buffering is not available yet; remove it or set it to false",
+    )?;
+    let settings = raw.settings().map_err(stats_error(section))?;
+    unsupported(
+        section,
+        "message_signer",
+        settings.message_signer.is_some(),
+        "message_signer is not supported yet",
+    )?;
+    let carbon = settings.carbon;
+    resolve(section, "address", &carbon.address)?;
+    let kind = match carbon.protocol {
+        CarbonProtocol::Tcp => OutputKind::Tcp(TcpPlan {
+            address: carbon.address,
+            reconnect_after: 0,
+            buffer_bytes: limits::TCP_OUTPUT_BUFFER_BYTES_DEFAULT,
+            keep_alive: carbon.tcp_keep_alive.then_some(Duration::from_secs(7200)),
+        }),
+        CarbonProtocol::Udp => OutputKind::Udp {
+            address: carbon.address,
+            datagram_bytes_max: carbon.datagram_bytes_max,
+        },
+    };
+    // Heka's default: the StatAccumInput's rollups.
+    let matcher = settings
+        .message_matcher
+        .unwrap_or_else(|| "Type == 'heka.statmetric'".into());
+    Ok(OutputPlan {
+        name: section.name.clone(),
+        owner_core: global.output_core,
+        matcher: compile_matcher(section, Some(&matcher), global.dialect)?,
+        encoder: EncoderPlan::Carbon,
+        use_framing: false,
+        kind,
+    })
+}
+
+/// Every StatsdInput and StatFilter names a StatAccumInput that exists.
+fn check_accumulators(
+    plan: &Plan,
+    sections: &std::collections::BTreeMap<&str, &Section>,
+) -> Result<(), ConfigError> {
+    let is_accumulator = |name: &str| {
+        plan.filters
+            .iter()
+            .any(|filter| filter.name == name && matches!(filter.kind, FilterKind::StatAccum(_)))
+    };
+    let named = plan
+        .inputs
+        .iter()
+        .filter_map(|input| match &input.decoder {
+            DecoderPlan::Statsd { accumulator, .. } => {
+                Some((input.name.as_str(), accumulator.as_str()))
+            }
+            _ => None,
+        })
+        .chain(plan.filters.iter().filter_map(|filter| match &filter.kind {
+            FilterKind::Stat { accumulator, .. } => {
+                Some((filter.name.as_str(), accumulator.as_str()))
+            }
+            _ => None,
+        }));
+    for (name, accumulator) in named {
+        if !is_accumulator(accumulator) {
+            let message = format!("no StatAccumInput section named `{accumulator}`");
+            return Err(match sections.get(name) {
+                Some(section) => section.error(Some("stat_accum_name"), message),
+                None => ConfigError::file(&plan.origin, message),
+            });
+        }
+    }
+    Ok(())
 }

@@ -25,9 +25,10 @@ pub struct InputContext {
     /// This core's Lua decoder, when the input has one.
     #[cfg(feature = "lua")]
     pub sandbox: Option<std::cell::RefCell<crate::decoder::sandbox::SandboxDecoder>>,
-    /// Where the Lua decoder writes the messages it makes.
-    #[cfg(feature = "lua")]
+    /// Where a decoder writes what it makes (Lua messages, stat records).
     pub scratch: std::cell::RefCell<Vec<u8>>,
+    /// A StatsdInput's StatAccumInput, as a filter index.
+    pub statsd_accumulator: Option<u16>,
 }
 
 impl InputContext {
@@ -39,7 +40,16 @@ impl InputContext {
         plugin: usize,
         plan: InputPlan,
         global: &crate::config::plan::GlobalPlan,
+        filter_index: impl Fn(&str) -> Option<usize>,
     ) -> Result<InputContext, String> {
+        let statsd_accumulator = match &plan.decoder {
+            DecoderPlan::Statsd { accumulator, .. } => {
+                let index = filter_index(accumulator)
+                    .ok_or_else(|| format!("no StatAccumInput named `{accumulator}`"))?;
+                Some(index as u16)
+            }
+            _ => None,
+        };
         #[cfg(feature = "lua")]
         let sandbox = match &plan.decoder {
             DecoderPlan::Sandbox { name, config } => {
@@ -56,8 +66,8 @@ impl InputContext {
             max_message_size: global.max_message_size,
             #[cfg(feature = "lua")]
             sandbox,
-            #[cfg(feature = "lua")]
             scratch: std::cell::RefCell::new(Vec::new()),
+            statsd_accumulator,
         })
     }
 }
@@ -130,6 +140,13 @@ pub fn deliver_record(
             }
         },
         DecoderPlan::None => true,
+        DecoderPlan::Statsd {
+            datagram_bytes_max, ..
+        } => {
+            let datagram = &record[..record.len().min(datagram_bytes_max)];
+            statsd_decode(datagram, input, router, telemetry, core);
+            return;
+        }
         #[cfg(feature = "lua")]
         DecoderPlan::Sandbox { .. } => {
             let line = LineView {
@@ -194,6 +211,30 @@ fn sandbox_decode(
         Ok(Decoded::Failed) | Err(_) => {
             telemetry.add(core, input.plugin, Metric::DecodeFailures, 1);
             false
+        }
+    }
+}
+
+/// Parses a statsd datagram and sends each stat to the input's StatAccumInput, on its core.
+fn statsd_decode(
+    datagram: &[u8],
+    input: &InputContext,
+    router: &mut Router,
+    telemetry: &Telemetry,
+    core: usize,
+) {
+    let Some(accumulator) = input.statsd_accumulator else {
+        return;
+    };
+    let mut record = input.scratch.borrow_mut();
+    for parsed in crate::stats::parse_datagram(datagram) {
+        record.clear();
+        let encoded = parsed
+            .map_err(|_| ())
+            .and_then(|stat| crate::stats::encode_stat(&stat, &mut record).map_err(|_| ()));
+        match encoded {
+            Ok(()) => router.push_stat(accumulator, &record),
+            Err(()) => telemetry.add(core, input.plugin, Metric::DecodeFailures, 1),
         }
     }
 }

@@ -16,6 +16,7 @@
 pub mod file;
 pub mod log;
 pub mod tcp;
+pub mod udp;
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -29,6 +30,8 @@ use crate::telemetry::{Metric, Telemetry};
 /// An output's encoder on one core.
 pub enum SinkEncoder {
     Builtin(Encoder),
+    /// Graphite plaintext lines from `heka.statmetric` messages.
+    Carbon,
     /// A Lua encoder and the scratch buffer it writes into.
     #[cfg(feature = "lua")]
     Sandbox(Box<crate::encoder::sandbox::SandboxEncoder>, Vec<u8>),
@@ -57,6 +60,7 @@ pub fn build_encoder(plan: &EncoderPlan, global: &GlobalPlan) -> Result<SinkEnco
             };
             PayloadEncoder::new(&options, max).map(Encoder::Payload)
         }
+        EncoderPlan::Carbon => return Ok(SinkEncoder::Carbon),
         #[cfg(feature = "lua")]
         EncoderPlan::Sandbox { name, config } => {
             let host = crate::config::plan::sandbox_host_info(global);
@@ -131,6 +135,8 @@ pub enum Target {
     Ring(Rc<BatchProducer>),
     /// This core's connection to a TCP destination.
     Tcp(Rc<tcp::TcpQueue>),
+    /// This core's UDP socket toward a destination.
+    Udp(Rc<udp::UdpSender>),
     /// Standard output.
     Log,
 }
@@ -181,6 +187,11 @@ impl Sink {
             SinkEncoder::Builtin(encoder) => encoder
                 .encode(message, &mut self.batch.bytes)
                 .map_err(|_| ()),
+            SinkEncoder::Carbon => {
+                let before = self.batch.bytes.len();
+                crate::stats::carbon::carbon_lines(message, &mut self.batch.bytes);
+                Ok(self.batch.bytes.len() - before)
+            }
             #[cfg(feature = "lua")]
             SinkEncoder::Sandbox(encoder, scratch) => sandbox_encode(
                 encoder,
@@ -220,6 +231,7 @@ impl Sink {
             Target::File(writer) => ShipTo::File(writer.clone()),
             Target::Ring(producer) => ShipTo::Ring(producer.clone()),
             Target::Tcp(queue) => ShipTo::Tcp(queue.clone()),
+            Target::Udp(sender) => ShipTo::Udp(sender.clone()),
             Target::Log => ShipTo::Log,
         };
         Some((batch, to))
@@ -231,6 +243,7 @@ pub enum ShipTo {
     File(Rc<file::FileWriter>),
     Ring(Rc<BatchProducer>),
     Tcp(Rc<tcp::TcpQueue>),
+    Udp(Rc<udp::UdpSender>),
     Log,
 }
 
@@ -241,6 +254,7 @@ impl ShipTo {
             ShipTo::File(writer) => writer.write(batch, telemetry, core, plugin).await,
             ShipTo::Ring(producer) => producer.push(batch).await,
             ShipTo::Tcp(queue) => queue.enqueue(batch, telemetry, core, plugin).await,
+            ShipTo::Udp(sender) => sender.send(batch, telemetry, core, plugin).await,
             ShipTo::Log => log::write(batch, telemetry, core, plugin),
         }
     }

@@ -10,6 +10,9 @@
 //! filter record = u32 LE length of the message | u16 LE filter index | u8 loop count | message
 //! ```
 //!
+//! A loop byte with its top bit set ([`STAT_RECORD`]) marks a stat record for a
+//! StatAccumInput instead of a message.
+//!
 //! The host task on the filter's core runs the filters, calls their timers, and routes what
 //! they inject again on that core, against every output and filter matcher, one loop deeper;
 //! past `max_message_loops` an injected message is dropped and counted (Heka's loop guard).
@@ -32,13 +35,15 @@ use std::time::{Duration, Instant};
 
 use super::ring::{BatchProducer, POLL_SLEEP_MAX, POLL_SLEEP_MIN};
 use super::shard::Shard;
-use crate::filter::{injected_records, Filter, Outcome};
+use crate::filter::{injected_records, Emitted, Filter, Outcome};
 use crate::message::{encode_line, encoded_line_len, MessageView, ProtoView};
 use crate::output::Batch;
 use crate::telemetry::{Metric, Telemetry};
 
 /// Bytes of one filter batch: small, so filters see messages within about a tick.
 pub const FILTER_BATCH_BYTES: usize = 64 * 1024;
+/// The loop-byte flag of a stat record.
+pub const STAT_RECORD: u8 = 0x80;
 /// Header bytes of one filter record.
 const RECORD_HEADER_BYTES: usize = 4 + 2 + 1;
 
@@ -131,6 +136,16 @@ impl Lane {
                 encode_line(line, bytes);
             }
         }
+        self.batch.messages += 1;
+    }
+
+    /// Appends a raw record (a stat record) for filter `filter`.
+    pub fn push_raw(&mut self, filter: u16, flags: u8, record: &[u8]) {
+        let bytes = &mut self.batch.bytes;
+        bytes.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&filter.to_le_bytes());
+        bytes.push(flags);
+        bytes.extend_from_slice(record);
         self.batch.messages += 1;
     }
 
@@ -239,14 +254,17 @@ pub struct Host {
 fn route_injected(
     shard: &Shard,
     hosted: &Hosted,
-    inject: &[u8],
+    emitted: &Emitted,
     loops: u8,
     max_loops: u32,
     to_filters: bool,
 ) {
     let telemetry: &Telemetry = &shard.telemetry;
     let mut router = shard.router.borrow_mut();
-    for record in injected_records(inject) {
+    for (accumulator, record) in emitted.stat_records() {
+        router.push_stat(accumulator, record);
+    }
+    for record in injected_records(&emitted.inject) {
         telemetry.add(shard.core, hosted.plugin, Metric::Injected, 1);
         if u32::from(loops) + 1 > max_loops {
             telemetry.add(shard.core, hosted.plugin, Metric::Dropped, 1);
@@ -284,7 +302,7 @@ fn process_batch(
     host: &mut Host,
     shared: &FilterShared,
     batch: &Batch,
-    inject: &mut Vec<u8>,
+    emitted: &mut Emitted,
 ) {
     for (index, loops, message) in filter_records(&batch.bytes) {
         let Some(Some(hosted)) = host.filters.get_mut(usize::from(index)) else {
@@ -296,10 +314,14 @@ fn process_batch(
                 .add(shard.core, hosted.plugin, Metric::Dropped, 1);
             continue;
         }
-        inject.clear();
-        let view = MessageView::Proto(ProtoView::new(message));
+        emitted.clear();
         let started = Instant::now();
-        let outcome = hosted.filter.process(&view, inject);
+        let outcome = if loops & STAT_RECORD != 0 {
+            hosted.filter.add_stat(message)
+        } else {
+            let view = MessageView::Proto(ProtoView::new(message));
+            hosted.filter.process(&view, emitted)
+        };
         let nanos = started.elapsed().as_nanos() as u64;
         shard
             .telemetry
@@ -307,7 +329,14 @@ fn process_batch(
         shard
             .telemetry
             .add(shard.core, hosted.plugin, Metric::ProcessNanos, nanos);
-        route_injected(shard, hosted, inject, loops, host.max_loops, true);
+        route_injected(
+            shard,
+            hosted,
+            emitted,
+            loops & !STAT_RECORD,
+            host.max_loops,
+            true,
+        );
         apply_outcome(shard, hosted, shared, outcome);
     }
 }
@@ -319,9 +348,9 @@ async fn handle_batch(
     host: &mut Host,
     shared: &FilterShared,
     batch: Batch,
-    inject: &mut Vec<u8>,
+    emitted: &mut Emitted,
 ) {
-    process_batch(shard, host, shared, &batch, inject);
+    process_batch(shard, host, shared, &batch, emitted);
     shard.ship_lanes().await;
     shared
         .in_flight
@@ -329,7 +358,7 @@ async fn handle_batch(
     shard.ship_full().await;
 }
 
-fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, inject: &mut Vec<u8>) {
+fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, emitted: &mut Emitted) {
     let now = Instant::now();
     for hosted in host.filters.iter_mut().flatten() {
         let Some(due) = hosted.next_tick else {
@@ -343,9 +372,9 @@ fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, inject: &mu
             .ticker_interval()
             .unwrap_or(Duration::from_secs(1));
         hosted.next_tick = Some(due + interval);
-        inject.clear();
-        let outcome = hosted.filter.timer(crate::message::now_ns(), inject);
-        route_injected(shard, hosted, inject, 0, host.max_loops, true);
+        emitted.clear();
+        let outcome = hosted.filter.timer(crate::message::now_ns(), emitted);
+        route_injected(shard, hosted, emitted, 0, host.max_loops, true);
         apply_outcome(shard, hosted, shared, outcome);
     }
 }
@@ -353,23 +382,23 @@ fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, inject: &mu
 /// Runs this core's filters until every core is done and nothing is in flight, then their
 /// shutdown hooks.
 pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared>) {
-    let mut inject = Vec::new();
+    let mut emitted = Emitted::default();
     let mut sleep = POLL_SLEEP_MIN;
     loop {
         let mut moved = false;
         for consumer_index in 0..host.consumers.len() {
             while let Ok(batch) = host.consumers[consumer_index].pop() {
-                handle_batch(&shard, &mut host, &shared, batch, &mut inject).await;
+                handle_batch(&shard, &mut host, &shared, batch, &mut emitted).await;
                 moved = true;
                 glommio::yield_if_needed().await;
             }
         }
         while let Some(batch) = host.inbox.pop() {
-            handle_batch(&shard, &mut host, &shared, batch, &mut inject).await;
+            handle_batch(&shard, &mut host, &shared, batch, &mut emitted).await;
             moved = true;
             glommio::yield_if_needed().await;
         }
-        run_timers(&shard, &mut host, &shared, &mut inject);
+        run_timers(&shard, &mut host, &shared, &mut emitted);
         if moved {
             sleep = POLL_SLEEP_MIN;
             continue;
@@ -386,10 +415,11 @@ pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared
         if hosted.terminated {
             continue;
         }
-        inject.clear();
-        hosted.filter.shutdown(now, &mut inject);
+        emitted.clear();
+        hosted.filter.shutdown(now, &mut emitted);
+        emitted.stats.clear();
         // Filters are stopping everywhere: what a shutdown hook injects goes to outputs only.
-        route_injected(&shard, hosted, &inject, 0, host.max_loops, false);
+        route_injected(&shard, hosted, &emitted, 0, host.max_loops, false);
     }
     shard.ship_all().await;
 }

@@ -266,6 +266,17 @@ async fn run_core(
                 senders.push((queue.clone(), glommio::spawn_local(sender)));
                 (Target::Tcp(queue), FlushPolicy::PROMPT)
             }
+            OutputKind::Udp {
+                address,
+                datagram_bytes_max,
+            } => match crate::output::udp::UdpSender::new(address, *datagram_bytes_max) {
+                Ok(sender) => (Target::Udp(Rc::new(sender)), FlushPolicy::PROMPT),
+                Err(error) => {
+                    let message = format!("output [{}]: {address}: {error}", output.name);
+                    let _ = ready.send(Err(core_error(message)));
+                    return;
+                }
+            },
             OutputKind::Log => (Target::Log, FlushPolicy::PROMPT),
         };
         let batch_bytes = plan.global.batch_bytes;
@@ -320,7 +331,8 @@ async fn run_core(
             hosted.push(None);
             continue;
         }
-        match Filter::build(filter, &plan.global) {
+        let by_name = |name: &str| plan.filters.iter().position(|other| other.name == name);
+        match Filter::build(filter, &plan.global, by_name) {
             Ok(built) => hosted.push(Some(Hosted::new(built, index, plugin, filter.name.clone()))),
             Err(message) => {
                 let _ = ready.send(Err(core_error(format!(
@@ -353,7 +365,9 @@ async fn run_core(
     let receive_buffer = plan.global.socket_receive_buffer_bytes;
     let ingests = plan.global.ingest_cores.contains(&cpu);
     for (index, input_plan) in plan.inputs.iter().enumerate().filter(|_| ingests) {
-        let context = match InputContext::new(index, input_plan.clone(), &plan.global) {
+        let context = match InputContext::new(index, input_plan.clone(), &plan.global, |name| {
+            plan.filters.iter().position(|filter| filter.name == name)
+        }) {
             Ok(context) => Rc::new(context),
             Err(message) => {
                 let _ = ready.send(Err(core_error(format!(

@@ -115,6 +115,16 @@ impl Router {
         }
     }
 
+    /// Sends a stat record to the StatAccumInput with filter index `accumulator`, on its core.
+    pub fn push_stat(&mut self, accumulator: u16, record: &[u8]) {
+        let Some(route) = self.filters.iter().find(|route| route.index == accumulator) else {
+            return;
+        };
+        self.telemetry
+            .add(self.core, route.plugin, Metric::Matched, 1);
+        self.lanes[route.lane].push_raw(accumulator, super::filters::STAT_RECORD, record);
+    }
+
     /// Takes the first batch that is full (or, with `due`, whose flush policy is due; a
     /// filter lane is due whenever it has anything).
     pub fn take_ready(&mut self, due: Option<Instant>) -> Option<Ready> {

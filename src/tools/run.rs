@@ -127,6 +127,7 @@ pub fn describe(plan: &Plan) -> String {
         let decoder = match input.decoder {
             DecoderPlan::Protobuf => "ProtobufDecoder",
             DecoderPlan::None => "none (record = Payload)",
+            DecoderPlan::Statsd { .. } => "statsd (stats go to their StatAccumInput's core)",
             #[cfg(feature = "lua")]
             DecoderPlan::Sandbox { .. } => "SandboxDecoder (Lua, one state per core)",
         };
@@ -153,11 +154,16 @@ pub fn describe(plan: &Plan) -> String {
                 "TcpOutput",
                 format!("{} (one connection per core)", tcp.address),
             ),
+            OutputKind::Udp { address, .. } => (
+                "CarbonOutput",
+                format!("udp {address} (one socket per core)"),
+            ),
             OutputKind::Log => ("LogOutput", "stdout".into()),
         };
         let encoder = match &output.encoder {
             EncoderPlan::Protobuf => "ProtobufEncoder",
             EncoderPlan::Payload { .. } => "PayloadEncoder",
+            EncoderPlan::Carbon => "carbon lines",
             #[cfg(feature = "lua")]
             EncoderPlan::Sandbox { .. } => "SandboxEncoder",
         };
