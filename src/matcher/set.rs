@@ -15,8 +15,8 @@
 //! 3. **Equality tests on one subject become one lookup.** When at least
 //!    [`GROUP_LITERALS_MIN`] distinct `==`/`!=` string literals are compared with the same
 //!    subject, its value is looked up once in a hash table of those literals, and every such
-//!    test is decided on the spot by whether its literal was the one found. Fifty
-//!    `Type == '…'` tests cost one header read, one hash lookup and fifty byte stores.
+//!    test is then decided by whether its literal was the one found. Fifty `Type == '…'` tests
+//!    cost one header read and one hash lookup.
 //!
 //! 4. **Programs that start with such an equality are routed.** A program whose first test is
 //!    one of a group's `==` tests, and which stops when that test is false, only runs when the
@@ -100,8 +100,6 @@ struct Member {
 struct Group {
     read: u32,
     literals: HashMap<Box<[u8]>, u32, BuildHasherDefault<FoldHasher>>,
-    /// The tests the lookup decides; all their verdicts are recorded at once.
-    members: Vec<u32>,
 }
 
 /// The programs that start with one of a group's `==` tests and stop when it is false: only
@@ -451,20 +449,6 @@ impl<'m> Context<'_, 'm, '_> {
         if let Some(slot) = self.lookups.get_mut(id) {
             *slot = lookup;
         }
-        // Every member's verdict is known now: record them all, so that the programs using
-        // them find them decided.
-        for &test_id in &group.members {
-            if let Some(SharedTest {
-                test,
-                member: Some(member),
-                ..
-            }) = self.tests.get(test_id as usize)
-            {
-                if let Some(verdict) = self.verdicts.get_mut(test_id as usize) {
-                    *verdict = 1 + u8::from(decide(test, *member, lookup));
-                }
-            }
-        }
         lookup
     }
 }
@@ -528,20 +512,14 @@ fn build_groups(tests: &mut [SharedTest]) -> Vec<Group> {
             continue;
         }
         let group = groups.len() as u32;
-        let mut members = Vec::with_capacity(ids.len());
         for &id in &ids {
             if let Predicate::Bytes { relation, literal } = &tests[id].test.predicate {
                 let slot = literals.get(literal).copied().unwrap_or(u32::MAX);
                 let equal = *relation == Relation::Equal;
                 tests[id].member = Some(Member { group, slot, equal });
-                members.push(id as u32);
             }
         }
-        groups.push(Group {
-            read,
-            literals,
-            members,
-        });
+        groups.push(Group { read, literals });
     }
     groups
 }
