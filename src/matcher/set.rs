@@ -4,7 +4,7 @@
 //! across them (`Type == 'nginx.access'` in ten filters; fifty filters each picking one `Type`;
 //! `Fields[status]` compared with eight different bounds). Evaluated one by one, each program
 //! pays for every read and every test again, and the cost grows with the number of filters
-//! (Heka's complaint #9). A [`MatcherSet`] shares that work three ways:
+//! (Heka's complaint #9). A [`MatcherSet`] shares that work four ways:
 //!
 //! 1. **Each subject is read once per message.** Reads (a header, `Fields[name][f][a]`) are
 //!    deduplicated across programs when the set is built; the first test that needs one reads
@@ -17,15 +17,13 @@
 //!    subject, its value is looked up once in a hash table of those literals, and every such
 //!    test is then decided by whether its literal was the one found. Fifty `Type == '…'` tests
 //!    cost one header read and one hash lookup.
-//!
 //! 4. **Programs that start with such an equality are routed.** A program whose first test is
 //!    one of a group's `==` tests, and which stops when that test is false, only runs when the
 //!    lookup found its literal; every other one takes the verdict of its false branch without
 //!    running. Fifty filters that each pick one `Type` cost one lookup and one program run.
 //!
 //! Everything else is lazy: a program that short-circuits never causes the reads and tests it
-//! skips.
-//! Evaluation allocates nothing: the caches are vectors sized when the set is built and reset
+//! skips. Evaluation allocates nothing: the caches are vectors sized when the set is built and reset
 //! (a `fill`) at the start of each message. Each program still runs its own ops, in order, with
 //! forward jumps only, so the verdicts are exactly those of
 //! [`Program::matches`](super::Program::matches).
