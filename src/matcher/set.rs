@@ -325,14 +325,23 @@ fn route(
             defaults[program] = start == ACCEPT;
             continue;
         }
-        let first = &steps[start as usize];
-        let member = tests[first.test as usize].member;
-        match member {
-            Some(member) if member.equal && first.on_false >= REJECT => {
-                defaults[program] = first.on_false == ACCEPT;
-                let routes = &mut routes[member.group as usize];
-                routes.by_slot[member.slot as usize].push(program as u32);
-                routes.all.push(program as u32);
+        let first = steps.get(start as usize);
+        let member = first.and_then(|first| tests.get(first.test as usize)?.member);
+        let (Some(first), Some(member)) = (first, member) else {
+            unrouted.push(program as u32);
+            continue;
+        };
+        let routable = member.equal && first.on_false >= REJECT;
+        match routes.get_mut(member.group as usize) {
+            Some(Routes { by_slot, all }) if routable => {
+                match by_slot.get_mut(member.slot as usize) {
+                    Some(slot) => {
+                        defaults[program] = first.on_false == ACCEPT;
+                        slot.push(program as u32);
+                        all.push(program as u32);
+                    }
+                    None => unrouted.push(program as u32),
+                }
             }
             _ => unrouted.push(program as u32),
         }
