@@ -157,7 +157,7 @@ fn fifty_expressions() -> Vec<String> {
 /// Fifty filters that each route one message type, the commonest Heka configuration.
 fn fifty_routes() -> Vec<String> {
     let mut expressions: Vec<String> = (0..49)
-        .map(|index| format!("Type == 'app.service{index}' && Severity <= 4"))
+        .map(|index| format!("Type == 'app.service{index}' && Severity < 7"))
         .collect();
     expressions.push("Type == 'nginx.access' && Fields[status] >= 500".into());
     expressions

@@ -229,6 +229,19 @@ impl Test {
     /// Runs the test. Never panics and never allocates.
     #[inline]
     pub fn eval(&self, message: &MessageView<'_>) -> bool {
+        // The commonest test, a string header against a string, skips the general dispatch.
+        if let (Read::Str(header), Predicate::Bytes { relation, literal }) =
+            (&self.read, &self.predicate)
+        {
+            return match message.str_header(*header) {
+                Some(bytes) => match relation {
+                    Relation::Equal => bytes == &literal[..],
+                    Relation::NotEqual => bytes != &literal[..],
+                    _ => relation.holds(bytes.cmp(literal)),
+                },
+                None => self.absent,
+            };
+        }
         let mut text = [0u8; 36];
         match read(&self.read, message, &mut text) {
             Some(value) => self.predicate.apply(value),

@@ -14,9 +14,9 @@
 //!
 //! `docs/matcher.md` describes both grammars, the bytecode and the measured speed.
 //!
-//! Pipeline: [`lexer`] → [`parser`] (both dialects) → [`ast`] → [`compile`](compile.rs) →
-//! [`bytecode`] → [`vm`]. The straightforward tree evaluator in `tree.rs` is the test oracle the
-//! compiled programs are checked against.
+//! Pipeline: [`lexer`] → [`parser`] (both dialects) → [`ast`] → `compile.rs` → [`bytecode`] →
+//! [`vm`]; `set.rs` holds [`MatcherSet`]. The straightforward tree evaluator in `tree.rs` is the
+//! test oracle the compiled programs are checked against.
 //!
 //! Invariants and limits:
 //! - A program is a flat array of at most [`MATCHER_OPS_MAX`] ops whose jumps only go forward;

@@ -11,7 +11,7 @@
 //!
 //! The heka dialect accepts a sequence of expressions and keeps the last one, as Go's
 //! `spec := expr | spec expr` rule does; the lsb dialect requires exactly one. Which literal may
-//! follow which variable and operator is each dialect's table, in [`Parser::literal`].
+//! follow which variable and operator is each dialect's table, in `Parser::literal`.
 //! Recursion is bounded by [`MATCHER_NESTING_MAX`], and the number of tests by
 //! [`MATCHER_TESTS_MAX`] (heka) or [`MATCHER_TESTS_LSB_MAX`] (lsb).
 

@@ -4,7 +4,7 @@
 //! across them (`Type == 'nginx.access'` in ten filters; fifty filters each picking one `Type`;
 //! `Fields[status]` compared with eight different bounds). Evaluated one by one, each program
 //! pays for every read and every test again, and the cost grows with the number of filters
-//! (Heka's complaint #9). A [`MatcherSet`] shares that work three ways:
+//! (Heka's complaint #9). A [`MatcherSet`] shares that work four ways:
 //!
 //! 1. **Each subject is read once per message.** Reads (a header, `Fields[name][f][a]`) are
 //!    deduplicated across programs when the set is built; the first test that needs one reads
@@ -14,12 +14,16 @@
 //!    is cached for the rest of the message.
 //! 3. **Equality tests on one subject become one lookup.** When at least
 //!    [`GROUP_LITERALS_MIN`] distinct `==`/`!=` string literals are compared with the same
-//!    subject, its value is looked up once in a hash table of those literals; each such test is
-//!    then decided by whether its literal was the one found. Fifty `Type == '…'` tests cost one
-//!    header read and one hash lookup.
+//!    subject, its value is looked up once in a hash table of those literals, and every such
+//!    test is then decided by whether its literal was the one found. Fifty `Type == '…'` tests
+//!    cost one header read and one hash lookup.
+//! 4. **Programs that start with such an equality are routed.** A program whose first test is
+//!    one of a group's `==` tests, and which stops when that test is false, only runs when the
+//!    lookup found its literal; every other one takes the verdict of its false branch without
+//!    running. Fifty filters that each pick one `Type` cost one lookup and one program run.
 //!
-//! Everything is lazy: a program that short-circuits never causes the reads and tests it skips.
-//! Evaluation allocates nothing: the caches are vectors sized when the set is built and reset
+//! Everything else is lazy: a program that short-circuits never causes the reads and tests it
+//! skips. Evaluation allocates nothing: the caches are vectors sized when the set is built and reset
 //! (a `fill`) at the start of each message. Each program still runs its own ops, in order, with
 //! forward jumps only, so the verdicts are exactly those of
 //! [`Program::matches`](super::Program::matches).
@@ -44,6 +48,12 @@ pub struct MatcherSet {
     starts: Vec<u32>,
     /// Every program's ops, one after the other, with absolute targets.
     steps: Vec<SetStep>,
+    /// Per program, its verdict when it is not run (routed programs; constant programs).
+    defaults: Vec<bool>,
+    /// The programs that run for every message.
+    unrouted: Vec<u32>,
+    /// Per group, the programs routed by its lookup.
+    routes: Vec<Routes>,
     tests: Vec<SharedTest>,
     reads: Vec<Read>,
     groups: Vec<Group>,
@@ -88,6 +98,16 @@ struct Member {
 struct Group {
     read: u32,
     literals: HashMap<Box<[u8]>, u32, BuildHasherDefault<FoldHasher>>,
+}
+
+/// The programs that start with one of a group's `==` tests and stop when it is false: only
+/// those whose literal the lookup found need to run; the others take their default verdict.
+#[derive(Default)]
+struct Routes {
+    /// By the slot of the first test's literal.
+    by_slot: Vec<Vec<u32>>,
+    /// All of them, for a message where the subject is absent.
+    all: Vec<u32>,
 }
 
 /// A value read for the current message, kept without borrowing the message.
@@ -167,7 +187,11 @@ impl MatcherSet {
             "too many steps in one matcher set"
         );
         let groups = build_groups(&mut tests);
+        let (defaults, unrouted, routes) = route(&starts, &steps, &tests, &groups);
         MatcherSet {
+            defaults,
+            unrouted,
+            routes,
             verdicts: vec![0; tests.len()],
             values: vec![Cached::Unknown; reads.len()],
             lookups: vec![Lookup::Unknown; groups.len()],
@@ -227,9 +251,12 @@ impl MatcherSet {
             MessageView::Proto(view) => view.bytes(),
             MessageView::Line(_) => &[],
         };
+        matched.copy_from_slice(&self.defaults);
         let MatcherSet {
             starts,
             steps,
+            unrouted,
+            routes,
             tests,
             reads,
             groups,
@@ -250,10 +277,76 @@ impl MatcherSet {
             base,
             text,
         };
-        for (&start, verdict) in starts.iter().zip(matched.iter_mut()) {
-            *verdict = run(steps, start, &mut context);
+        let mut run_program = |program: u32, context: &mut Context<'_, '_, '_>| {
+            let index = program as usize;
+            if let (Some(&start), Some(verdict)) = (starts.get(index), matched.get_mut(index)) {
+                *verdict = run(steps, start, context);
+            }
+        };
+        for &program in unrouted.iter() {
+            run_program(program, &mut context);
+        }
+        for (group, routes) in routes.iter().enumerate() {
+            if routes.all.is_empty() {
+                continue;
+            }
+            let chosen: &[u32] = match context.lookup(group) {
+                Lookup::Found(slot) => routes.by_slot.get(slot as usize).map_or(&[], Vec::as_slice),
+                // Every first test is false: the defaults stand.
+                Lookup::NotFound | Lookup::NotText => &[],
+                Lookup::Absent | Lookup::Unknown => &routes.all,
+            };
+            for &program in chosen {
+                run_program(program, &mut context);
+            }
         }
     }
+}
+
+/// Sorts the programs into those routed by a group's lookup and those that always run; the
+/// default verdicts are what routed programs return when their first test is false.
+fn route(
+    starts: &[u32],
+    steps: &[SetStep],
+    tests: &[SharedTest],
+    groups: &[Group],
+) -> (Vec<bool>, Vec<u32>, Vec<Routes>) {
+    let mut defaults = vec![false; starts.len()];
+    let mut unrouted = Vec::new();
+    let mut routes: Vec<Routes> = groups
+        .iter()
+        .map(|group| Routes {
+            by_slot: vec![Vec::new(); group.literals.len()],
+            all: Vec::new(),
+        })
+        .collect();
+    for (program, &start) in starts.iter().enumerate() {
+        if start >= REJECT {
+            defaults[program] = start == ACCEPT;
+            continue;
+        }
+        let first = steps.get(start as usize);
+        let member = first.and_then(|first| tests.get(first.test as usize)?.member);
+        let (Some(first), Some(member)) = (first, member) else {
+            unrouted.push(program as u32);
+            continue;
+        };
+        let routable = member.equal && first.on_false >= REJECT;
+        match routes.get_mut(member.group as usize) {
+            Some(Routes { by_slot, all }) if routable => {
+                match by_slot.get_mut(member.slot as usize) {
+                    Some(slot) => {
+                        defaults[program] = first.on_false == ACCEPT;
+                        slot.push(program as u32);
+                        all.push(program as u32);
+                    }
+                    None => unrouted.push(program as u32),
+                }
+            }
+            _ => unrouted.push(program as u32),
+        }
+    }
+    (defaults, unrouted, routes)
 }
 
 /// Runs one program from its first step. Bounded: every step moves to a later step (a target
@@ -340,12 +433,7 @@ impl<'m> Context<'_, 'm, '_> {
     }
 
     fn member_verdict(&mut self, test: &Test, member: Member) -> bool {
-        match self.lookup(member.group as usize) {
-            Lookup::Absent => test.absent,
-            Lookup::Found(slot) => (slot == member.slot) == member.equal,
-            Lookup::NotFound => !member.equal,
-            Lookup::NotText | Lookup::Unknown => false,
-        }
+        decide(test, member, self.lookup(member.group as usize))
     }
 
     fn lookup(&mut self, id: usize) -> Lookup {
@@ -369,6 +457,16 @@ impl<'m> Context<'_, 'm, '_> {
             *slot = lookup;
         }
         lookup
+    }
+}
+
+/// A group member's verdict, given what the group's lookup found.
+fn decide(test: &Test, member: Member, lookup: Lookup) -> bool {
+    match lookup {
+        Lookup::Absent => test.absent,
+        Lookup::Found(slot) => (slot == member.slot) == member.equal,
+        Lookup::NotFound => !member.equal,
+        Lookup::NotText | Lookup::Unknown => false,
     }
 }
 

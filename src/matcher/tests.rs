@@ -1130,6 +1130,40 @@ fn set_shares_tests_and_groups_equalities() {
 }
 
 #[test]
+fn set_routes_programs_by_their_first_equality() {
+    let mut expressions: Vec<String> = (0..20)
+        .map(|index| format!("Type == 'app.{index}' && Severity < 5"))
+        .collect();
+    expressions.push("Type == '' && Severity == 7".into());
+    expressions.push("Type == 'app.3' || Logger == 'nginx'".into());
+    expressions.push("Type != 'app.4'".into());
+    expressions.push("FALSE".into());
+    expressions.push("Type == 'app.5' && FALSE || TRUE".into());
+    let programs: Vec<Program> = expressions
+        .iter()
+        .map(|text| compile(text, Dialect::Heka).unwrap())
+        .collect();
+    let mut set = MatcherSet::new(programs.clone());
+    assert_eq!(set.group_count(), 1);
+    let (full, empty) = full_and_empty();
+    let mut messages = vec![full.clone(), empty];
+    for (index, type_) in ["app.3", "app.4", "app.19", "other", ""].iter().enumerate() {
+        let mut message = full.clone();
+        message.r#type = Some(type_.to_string());
+        message.severity = Some(index as i32 * 2);
+        messages.push(message);
+    }
+    let mut matched = vec![false; set.len()];
+    for dialect_message in &messages {
+        let bytes = dialect_message.encode_to_vec();
+        let view = MessageView::Proto(ProtoView::new(&bytes));
+        set.evaluate(&view, &mut matched);
+        let expected: Vec<bool> = programs.iter().map(|p| p.matches(&view)).collect();
+        assert_eq!(matched, expected, "{:?}", dialect_message.r#type);
+    }
+}
+
+#[test]
 fn set_reads_each_subject_once_and_forgets_it_between_messages() {
     let expressions = [
         "Fields[s] == 'abc' && Fields[i] > 0",

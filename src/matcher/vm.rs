@@ -8,8 +8,8 @@
 use super::bytecode::{Op, Target};
 use crate::message::MessageView;
 
-/// Something with a test's two targets: a program's own [`Op`], or a `MatcherSet` step that
-/// names a shared test.
+/// Something with a test's two targets (a program's [`Op`]); the evaluator is written over this
+/// so that it could run other step encodings unchanged.
 pub trait Step {
     fn targets(&self) -> (Target, Target);
 }

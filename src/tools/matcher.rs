@@ -33,7 +33,7 @@ pub struct MatcherArgs {
     /// Hindsight).
     #[arg(long, value_name = "DIALECT", default_value = "heka", value_parser = parse_dialect)]
     pub dialect: Dialect,
-    /// The matcher expression, e.g. "Type == 'nginx.access' && Fields[status] >= 500".
+    /// The matcher expression, e.g. `Type == 'nginx.access' && Fields[status] >= 500`.
     #[arg(value_name = "EXPR")]
     pub expression: String,
     /// One message to test EXPR against: JSON (as `gyges cat` prints it) or Heka protobuf,
