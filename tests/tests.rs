@@ -11,3 +11,10 @@ mod alloc;
 
 /// The Heka tools: `gyges cat`, `gyges inject`, `gyges flood`.
 mod tools;
+
+/// The bench programs' shared report code (`bench/common`), compiled here for its tests.
+#[path = "../bench/common/mod.rs"]
+mod bench_common;
+
+/// The report's dates, slugs, sections and tables.
+mod bench_report;
