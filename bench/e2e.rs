@@ -81,8 +81,8 @@ const P99_NS_TARGET: u64 = 1_000_000;
 // -------------------------------------------------------------------------------------------
 // Processes and /proc.
 
-/// utime + stime of a process in seconds, from /proc/PID/stat.
-fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Option<f64> {
+/// (utime, stime) of a process in seconds, from /proc/PID/stat.
+fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: fields are counted after the last ')'.
     let after = &stat[stat.rfind(')')? + 1..];
@@ -90,7 +90,7 @@ fn cpu_seconds(pid: u32, ticks_per_second: f64) -> Option<f64> {
     // After the name: state is field 3 of the full line, utime 14 and stime 15.
     let utime: f64 = fields.get(11)?.parse().ok()?;
     let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / ticks_per_second)
+    Some((utime / ticks_per_second, stime / ticks_per_second))
 }
 
 /// VmHWM (peak resident set) of a process in bytes.
@@ -110,8 +110,19 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
+/// Ports the bench picks from: below Linux's ephemeral range, where tests that bind port 0
+/// (and gyges binds with SO_REUSEPORT, which lets two processes of one user share a port)
+/// do not land.
+const BENCH_PORTS: std::ops::Range<u16> = 20_000..30_000;
+
 /// A loopback port that was free a moment ago.
 fn free_port() -> u16 {
+    for _ in 0..1000 {
+        let port = fastrand::u16(BENCH_PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())
@@ -145,6 +156,13 @@ impl Daemon {
 
     fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// The exit status, if the daemon has exited.
+    fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|child| child.try_wait().ok().flatten())
     }
 
     fn stderr_tail(&self) -> String {
@@ -672,7 +690,9 @@ impl Rsyslog {
             .ok()
             .and_then(|output| {
                 let text = String::from_utf8_lossy(&output.stdout).into_owned();
-                text.lines().next().map(|line| line.trim().to_string())
+                let first = text.lines().next()?;
+                let version = first.split(" compiled with").next().unwrap_or(first);
+                Some(version.split_whitespace().collect::<Vec<_>>().join(" "))
             })
             .unwrap_or_else(|| "rsyslogd (version unknown)".into())
     }
@@ -697,7 +717,10 @@ struct Outcome {
     seconds: f64,
     delivered: u64,
     bytes: u64,
+    /// utime + stime of the daemons over the window.
     cpu_seconds: f64,
+    /// The stime part.
+    system_seconds: f64,
     peak_rss_bytes: u64,
     p50_ns: u64,
     p99_ns: u64,
@@ -799,12 +822,14 @@ fn start_daemons(
     for (name, text, port) in &configs.daemons {
         let config_path = dir.join(format!("{name}.toml"));
         std::fs::write(&config_path, text).expect("write a config");
+        // Info is a few lines per run (start, stop, the counters); GYGES_BENCH_LOG changes it.
+        let log = std::env::var("GYGES_BENCH_LOG").unwrap_or_else(|_| "info".into());
         let mut command = Command::new(GYGES);
         command
             .arg("run")
             .arg("-c")
             .arg(&config_path)
-            .env("GYGES_LOG", "warn");
+            .env("GYGES_LOG", log);
         if name == "gyges" {
             command.arg("--tuning").arg(&profile.path);
         } else if let Some(last) = online_cores().last() {
@@ -834,10 +859,10 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         std::thread::spawn(move || tail(&output, format, count, &shared))
     };
     let pids: Vec<u32> = daemons.iter().map(Daemon::pid).collect();
-    let cpu_total = |pids: &[u32]| -> f64 {
+    let cpu_total = |pids: &[u32]| -> (f64, f64) {
         pids.iter()
             .filter_map(|pid| cpu_seconds(*pid, ticks_per_second))
-            .sum()
+            .fold((0.0, 0.0), |(user, system), (u, s)| (user + u, system + s))
     };
     let cpu_before = cpu_total(&pids);
     let (mut command, flood_cpu) = flood_command(setup, port, &busy);
@@ -862,6 +887,13 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         if flood_done.is_some() && last_progress.1.elapsed() > STALL_TIMEOUT {
             break false;
         }
+        if let Some((name, status)) = daemons
+            .iter_mut()
+            .find_map(|daemon| Some((daemon.name.clone(), daemon.exited()?)))
+        {
+            eprintln!("e2e: {name} exited during the run with {status}");
+            break false;
+        }
         std::thread::sleep(Duration::from_micros(200));
     };
     let seconds = if complete {
@@ -869,7 +901,8 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
     } else {
         last_progress.1.duration_since(started).as_secs_f64()
     };
-    let cpu_seconds = cpu_total(&pids) - cpu_before;
+    let cpu_after = cpu_total(&pids);
+    let (user_seconds, system_seconds) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
     let peak_rss_bytes = pids.iter().filter_map(|pid| peak_rss_bytes(*pid)).sum();
     let flood_output = flood.wait_with_output();
     if let Ok(result) = &flood_output {
@@ -900,7 +933,8 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         seconds,
         delivered: check.received - check.duplicates,
         bytes: tally.bytes,
-        cpu_seconds,
+        cpu_seconds: user_seconds + system_seconds,
+        system_seconds,
         peak_rss_bytes,
         p50_ns: quantile(0.5),
         p99_ns: quantile(0.99),
@@ -957,7 +991,11 @@ fn outcome_row(outcome: &Outcome) -> Vec<String> {
         outcome.delivered.to_string(),
         format!("{:.2}", outcome.messages_per_second() / 1e6),
         format!("{:.0}", outcome.bytes_per_second() / 1e6),
-        format!("{:.2}", outcome.cpu_seconds_per_gb()),
+        format!(
+            "{:.2} ({:.0} % sys)",
+            outcome.cpu_seconds_per_gb(),
+            outcome.system_seconds / outcome.cpu_seconds.max(1e-9) * 100.0
+        ),
         format!("{:.1}", outcome.peak_rss_bytes as f64 / f64::from(1 << 20)),
         format_ns(outcome.p50_ns),
         format_ns(outcome.p99_ns),

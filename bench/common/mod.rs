@@ -27,7 +27,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The order sections take in a report; a section not listed goes after these.
 pub const SECTION_ORDER: &[&str] = &[
-    "splitter", "view", "matcher", "sandbox", "ring", "queue", "flood", "e2e",
+    "splitter", "view", "matcher", "sandbox", "ring", "queue", "flood", "e2e", "notes",
 ];
 
 /// The longest machine slug, in characters.
@@ -299,10 +299,11 @@ impl Section {
         let mut body = format!("## {title}\n\n");
         let _ = writeln!(
             body,
-            "_`cargo bench --bench {name}`, mode {}, commit {}, at {} UTC._\n",
+            "_`cargo bench --bench {name}`, mode {}, commit {}, at {} UTC, load average {}._\n",
             mode.name(),
             git_commit(),
-            time_of_day_utc()
+            time_of_day_utc(),
+            load_average()
         );
         Section { name, mode, body }
     }
@@ -471,6 +472,14 @@ pub fn git_commit() -> String {
     } else {
         commit
     }
+}
+
+/// The 1-minute load average from /proc/loadavg (how busy a shared machine was), or "?".
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn time_of_day_utc() -> String {
