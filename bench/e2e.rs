@@ -574,8 +574,33 @@ const ROUTING_MATCHERS: [&str; 19] = [
 /// The matcher of case 3's measured output: everything flood sends.
 const ROUTING_MATCH_ALL: &str = "Type == 'flood' && Logger == 'gyges-flood'";
 
+/// Extra `[gyges]` options for every gyges of the run, from `GYGES_BENCH_E2E_GLOBAL` (one
+/// TOML line per option, `;` between them), for experiments; the report prints them.
+fn global_extra() -> String {
+    std::env::var("GYGES_BENCH_E2E_GLOBAL")
+        .map(|value| {
+            value
+                .split(';')
+                .map(|option| format!("{}\n", option.trim()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn global_section(extra: &str) -> String {
-    format!("[gyges]\nstats_interval = 0\nbase_dir = \"data\"\n{extra}")
+    format!(
+        "[gyges]\nstats_interval = 0\nbase_dir = \"data\"\n{extra}{}",
+        global_extra()
+    )
+}
+
+/// Which parts run, from `GYGES_BENCH_E2E_CASES` (e.g. `1,2,latency`; default: all of
+/// 1, 2, 3, 4, rsyslog, latency).
+fn selected(part: &str) -> bool {
+    match std::env::var("GYGES_BENCH_E2E_CASES") {
+        Ok(list) if !list.trim().is_empty() => list.split(',').any(|item| item.trim() == part),
+        _ => true,
+    }
 }
 
 fn tcp_input(name: &str, port: u16, lines: bool) -> String {
@@ -913,11 +938,9 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
             );
         }
     }
-    let clean_stop = daemons
-        .iter_mut()
-        .rev()
-        .map(Daemon::stop)
-        .fold(true, |all, ok| all && ok);
+    // Every daemon is stopped, whatever the others did (no short-circuit).
+    let stops: Vec<bool> = daemons.iter_mut().rev().map(Daemon::stop).collect();
+    let clean_stop = stops.iter().all(|ok| *ok);
     if !complete || !clean_stop {
         for daemon in &daemons {
             eprintln!("e2e: {} log tail:\n{}", daemon.name, daemon.stderr_tail());
@@ -1064,17 +1087,27 @@ fn best_of_case<'a>(
 
 fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
     section.line("### Targets (issue 4)\n");
-    if let Some(case1) = best_of_case(outcomes, Case::Framed, Some("single-core")) {
+    let one_core = best_of_case(outcomes, Case::Framed, Some("single-core"));
+    if let Some(case1) = one_core.or_else(|| best_of_case(outcomes, Case::Framed, None)) {
+        let profile = case1.setup.profile.as_ref().map_or("", |p| p.name.as_str());
+        let caveat = if one_core.is_none() {
+            " (no single-core run in this mode: the best run stands in)"
+        } else {
+            ""
+        };
         section.line(format!(
             "- Case 1 ≥ 1 GB/s end to end into the file with gyges on one core: {:.0} MB/s \
-             (single-core, {} conn) → {}.",
+             ({profile}, {} conn){caveat} → {}. At its {:.2} CPU s/GB, one fully busy core \
+             would carry {:.0} MB/s.",
             case1.bytes_per_second() / 1e6,
             case1.setup.connections,
             verdict(
                 case1.bytes_per_second(),
                 CASE1_BYTES_PER_SECOND_TARGET,
                 true
-            )
+            ),
+            case1.cpu_seconds_per_gb(),
+            1e3 / case1.cpu_seconds_per_gb().max(1e-9),
         ));
     }
     for profile in ["single-core", "dev-2core"] {
@@ -1098,12 +1131,20 @@ fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
     }
     if rsyslog_row {
         let rsyslog = best_of_case(outcomes, Case::Rsyslog, None);
-        let gyges = best_of_case(outcomes, Case::Lines, Some("dev-2core"));
-        if let (Some(rsyslog), Some(gyges)) = (rsyslog, gyges) {
+        for (profile, how) in [
+            (Some("dev-2core"), "gyges on both cores, as rsyslog"),
+            (None, "gyges's best profile"),
+        ] {
+            let gyges = best_of_case(outcomes, Case::Lines, profile);
+            let (Some(rsyslog), Some(gyges)) = (rsyslog, gyges) else {
+                continue;
+            };
             let ratio = gyges.messages_per_second() / rsyslog.messages_per_second().max(1e-9);
             section.line(format!(
-                "- Case 2 ≥ 5× rsyslog in the same run (best of each, both free on every \
-                 core): gyges/rsyslog = **{ratio:.1}x** → {}.",
+                "- Case 2 ≥ 5× rsyslog in the same run (best run of each; {how}: {}, {} conn): \
+                 gyges/rsyslog = **{ratio:.1}x** → {}.",
+                gyges.setup.profile.as_ref().map_or("", |p| p.name.as_str()),
+                gyges.setup.connections,
                 verdict(ratio, RSYSLOG_RATIO_TARGET, true)
             ));
         }
@@ -1225,6 +1266,21 @@ fn main() {
         &[Case::Framed, Case::Lines, Case::Routing, Case::Relay],
         &[Case::Framed, Case::Lines],
     );
+    let case_names = [
+        (Case::Framed, "1"),
+        (Case::Lines, "2"),
+        (Case::Routing, "3"),
+        (Case::Relay, "4"),
+    ];
+    let cases: Vec<Case> = cases
+        .iter()
+        .copied()
+        .filter(|case| {
+            case_names
+                .iter()
+                .any(|(known, name)| known == case && selected(name))
+        })
+        .collect();
     let online = online_cores();
     let mut section = Section::new("e2e", "End to end: gyges run loaded by gyges flood", mode);
     let mut notes = Vec::new();
@@ -1248,7 +1304,7 @@ fn main() {
     };
 
     let mut setups = Vec::new();
-    for &case in cases {
+    for &case in &cases {
         for profile in &profiles {
             for &connections in connection_counts {
                 let count = if case == Case::Lines {
@@ -1266,7 +1322,7 @@ fn main() {
             }
         }
     }
-    if rsyslog.is_some() {
+    if rsyslog.is_some() && selected("rsyslog") {
         for &connections in connection_counts {
             setups.push(Setup {
                 case: Case::Rsyslog,
@@ -1284,18 +1340,19 @@ fn main() {
         outcomes.push(outcome);
     }
     // Latency under load: half the best rate of cases 1 and 2, one connection, first profile.
-    if let Some(profile) = profiles.first() {
+    if let Some(profile) = profiles.first().filter(|_| selected("latency")) {
         for case in [Case::Framed, Case::Lines] {
             let Some(best) = best_of_case(&outcomes, case, None) else {
                 continue;
             };
             let rate = (best.messages_per_second() / 2.0).max(1000.0) as u64;
-            let seconds = mode.pick(3, 1, 1);
+            // About 3 s of load (1 s in quick mode; a moment in a smoke run).
+            let (seconds, count_max) = mode.pick((3, u64::MAX), (1, u64::MAX), (1, 50_000));
             let setup = Setup {
                 case,
                 profile: Some(profile.clone()),
                 connections: 1,
-                count: (rate * seconds).max(10_000),
+                count: (rate * seconds).clamp(10_000, count_max.max(10_000)),
                 rate: Some(rate),
             };
             let outcome = run(&setup, rsyslog.as_ref(), ticks_per_second);
@@ -1346,7 +1403,8 @@ fn write_section(
          poll that found the last one. Latency: poll time minus the record's send time (Heka \
          Timestamp / `ts=`), resolution = mean gap between polls, at most {poll_gap:.0} µs in \
          these runs; at full load it includes the time records queue in flood's socket. CPU is \
-         utime+stime of the daemon process(es), per GB delivered; case 4 sums both gyges.\n"
+         utime+stime of the daemon process(es), per GB delivered; case 4 sums both gyges' CPU \
+         and RSS.\n"
     ));
     let mut table = Table::new(&COLUMNS);
     for outcome in outcomes
