@@ -15,8 +15,8 @@
 //! Every case runs with 1 and 8 connections under `tuning/dev-2core.toml` and
 //! `tuning/single-core.toml`; then rsyslog (imtcp → omfile, `bench/rsyslog.conf`) on case 2's
 //! workload when `scripts/install-rsyslog.sh` has unpacked it; then cases 1 and 2 again,
-//! rate-limited (`flood --rate`) at half the best rate this run measured, for latency under
-//! load. Quick mode: small counts, 1 connection, dev-2core only.
+//! rate-limited (`flood --rate`) under the first profile at half the best rate it reached in
+//! this run, for latency under load. Quick mode: small counts, 1 connection, dev-2core only.
 //!
 //! How each figure is taken:
 //! - messages/s and MB/s: records and bytes found in the output file, from the start of flood
@@ -1339,10 +1339,11 @@ fn main() {
         println!("e2e: {}", outcome_row(&outcome).join(" | "));
         outcomes.push(outcome);
     }
-    // Latency under load: half the best rate of cases 1 and 2, one connection, first profile.
+    // Latency under load: cases 1 and 2 under the first profile, one connection, at half the
+    // best rate that profile reached above.
     if let Some(profile) = profiles.first().filter(|_| selected("latency")) {
         for case in [Case::Framed, Case::Lines] {
-            let Some(best) = best_of_case(&outcomes, case, None) else {
+            let Some(best) = best_of_case(&outcomes, case, Some(&profile.name)) else {
                 continue;
             };
             let rate = (best.messages_per_second() / 2.0).max(1000.0) as u64;
@@ -1428,7 +1429,9 @@ fn write_section(
     }
     let loaded: Vec<&Outcome> = outcomes.iter().filter(|o| o.setup.rate.is_some()).collect();
     if !loaded.is_empty() {
-        section.line("### Latency under load (flood --rate at 50 % of the best rate above)\n");
+        section.line(
+            "### Latency under load (flood --rate at 50 % of the best rate above, same profile)\n",
+        );
         let mut table = Table::new(&COLUMNS);
         for outcome in &loaded {
             let mut row = outcome_row(outcome);
