@@ -1121,16 +1121,19 @@ fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
             .map_or(1, |p| p.cpus.len())
             .max(1);
         let per_core = case2.messages_per_second() / cores as f64;
+        let per_cpu_second = case2.delivered as f64 / case2.cpu_seconds.max(1e-9);
         section.line(format!(
             "- Case 2 ≥ 5 M lines/s per core ({profile}, {cores} core(s), {} conn): {:.2} M \
-             lines/s per core → {}.",
+             lines/s per core → {}. Per CPU second gyges used: {:.2} M lines.",
             case2.setup.connections,
             per_core / 1e6,
-            verdict(per_core, CASE2_LINES_PER_SECOND_PER_CORE_TARGET, true)
+            verdict(per_core, CASE2_LINES_PER_SECOND_PER_CORE_TARGET, true),
+            per_cpu_second / 1e6,
         ));
     }
     if rsyslog_row {
         let rsyslog = best_of_case(outcomes, Case::Rsyslog, None);
+        let both_cores = best_of_case(outcomes, Case::Lines, Some("dev-2core"));
         for (profile, how) in [
             (Some("dev-2core"), "gyges on both cores, as rsyslog"),
             (None, "gyges's best profile"),
@@ -1139,6 +1142,10 @@ fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
             let (Some(rsyslog), Some(gyges)) = (rsyslog, gyges) else {
                 continue;
             };
+            if profile.is_none() && both_cores.is_some_and(|other| std::ptr::eq(other, gyges)) {
+                // The best run is the dev-2core one, already stated.
+                continue;
+            }
             let ratio = gyges.messages_per_second() / rsyslog.messages_per_second().max(1e-9);
             section.line(format!(
                 "- Case 2 ≥ 5× rsyslog in the same run (best run of each; {how}: {}, {} conn): \
