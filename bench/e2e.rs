@@ -1392,6 +1392,16 @@ fn write_section(
         .iter()
         .map(|outcome| outcome.poll_gap_us)
         .fold(0.0, f64::max);
+    for knob in ["GYGES_BENCH_E2E_CASES", "GYGES_BENCH_E2E_GLOBAL"] {
+        if let Ok(value) = std::env::var(knob) {
+            section.line(format!("**Set for this run: `{knob}={value}`.**\n"));
+        }
+    }
+    section.line(format!(
+        "Load average when the runs ended: {} (the line above gives it when they began); other \
+         work on a shared machine takes cores from gyges, flood and the tailer alike.\n",
+        common::load_average()
+    ));
     section.line(format!(
         "The release `gyges run` on a config written per case (FileOutput `flush_interval = 1` \
          ms, everything else default), under the tuning profile named; `gyges flood` as a \
