@@ -867,6 +867,61 @@ fn start_daemons(
     (daemons, configs.port, configs.output, busy)
 }
 
+/// utime and stime of `pids`, summed.
+fn cpu_total(pids: &[u32], ticks_per_second: f64) -> (f64, f64) {
+    pids.iter()
+        .filter_map(|pid| cpu_seconds(*pid, ticks_per_second))
+        .fold((0.0, 0.0), |(user, system), (u, s)| (user + u, system + s))
+}
+
+/// Waits until the tailer has seen `count` distinct numbers (true), or gives up (false) when
+/// the output has not grown for `STALL_TIMEOUT` after flood finished, or a daemon exited.
+/// Returns that and when the output last grew.
+fn wait_for_delivery(
+    shared: &TailShared,
+    count: u64,
+    flood: &mut Child,
+    daemons: &mut [Daemon],
+) -> (bool, Instant) {
+    let mut flood_done = false;
+    let mut last_progress = (0u64, Instant::now());
+    loop {
+        if shared.distinct.load(Ordering::Acquire) >= count {
+            return (true, last_progress.1);
+        }
+        let records = shared.records.load(Ordering::Acquire);
+        if records != last_progress.0 {
+            last_progress = (records, Instant::now());
+        }
+        flood_done = flood_done || matches!(flood.try_wait(), Ok(Some(_)));
+        if flood_done && last_progress.1.elapsed() > STALL_TIMEOUT {
+            return (false, last_progress.1);
+        }
+        if let Some((name, status)) = daemons
+            .iter_mut()
+            .find_map(|daemon| Some((daemon.name.clone(), daemon.exited()?)))
+        {
+            eprintln!("e2e: {name} exited during the run with {status}");
+            return (false, last_progress.1);
+        }
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
+/// Stops every daemon (whatever the others did) and says whether all exited cleanly; prints
+/// their log tails when something went wrong.
+fn stop_all(daemons: &mut [Daemon], complete: bool) -> bool {
+    let stops: Vec<bool> = daemons.iter_mut().rev().map(Daemon::stop).collect();
+    let clean_stop = stops.iter().all(|ok| *ok);
+    if !complete || !clean_stop {
+        for daemon in daemons.iter() {
+            eprintln!("e2e: {} log tail:\n{}", daemon.name, daemon.stderr_tail());
+        }
+    }
+    clean_stop
+}
+
+/// One run: daemons up, tailer on, flood, wait, measure, stop, count.
 fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outcome {
     let dir = tempfile::Builder::new()
         .prefix("gyges-e2e-")
@@ -884,68 +939,26 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         std::thread::spawn(move || tail(&output, format, count, &shared))
     };
     let pids: Vec<u32> = daemons.iter().map(Daemon::pid).collect();
-    let cpu_total = |pids: &[u32]| -> (f64, f64) {
-        pids.iter()
-            .filter_map(|pid| cpu_seconds(*pid, ticks_per_second))
-            .fold((0.0, 0.0), |(user, system), (u, s)| (user + u, system + s))
-    };
-    let cpu_before = cpu_total(&pids);
+    let cpu_before = cpu_total(&pids, ticks_per_second);
     let (mut command, flood_cpu) = flood_command(setup, port, &busy);
     let started = Instant::now();
     let mut flood = command.spawn().expect("start gyges flood");
-    // Wait for the last number, giving up when the output stalls after flood is done.
-    let mut flood_done = None;
-    let mut last_progress = (0u64, Instant::now());
-    let complete = loop {
-        if shared.distinct.load(Ordering::Acquire) >= setup.count {
-            break true;
-        }
-        let records = shared.records.load(Ordering::Acquire);
-        if records != last_progress.0 {
-            last_progress = (records, Instant::now());
-        }
-        if flood_done.is_none() {
-            if let Ok(Some(status)) = flood.try_wait() {
-                flood_done = Some(status);
-            }
-        }
-        if flood_done.is_some() && last_progress.1.elapsed() > STALL_TIMEOUT {
-            break false;
-        }
-        if let Some((name, status)) = daemons
-            .iter_mut()
-            .find_map(|daemon| Some((daemon.name.clone(), daemon.exited()?)))
-        {
-            eprintln!("e2e: {name} exited during the run with {status}");
-            break false;
-        }
-        std::thread::sleep(Duration::from_micros(200));
-    };
+    let (complete, last_progress) =
+        wait_for_delivery(&shared, setup.count, &mut flood, &mut daemons);
     let seconds = if complete {
-        started.elapsed().as_secs_f64()
+        started.elapsed()
     } else {
-        last_progress.1.duration_since(started).as_secs_f64()
+        last_progress.duration_since(started)
     };
-    let cpu_after = cpu_total(&pids);
-    let (user_seconds, system_seconds) = (cpu_after.0 - cpu_before.0, cpu_after.1 - cpu_before.1);
+    let cpu_after = cpu_total(&pids, ticks_per_second);
     let peak_rss_bytes = pids.iter().filter_map(|pid| peak_rss_bytes(*pid)).sum();
-    let flood_output = flood.wait_with_output();
-    if let Ok(result) = &flood_output {
+    if let Ok(result) = flood.wait_with_output() {
         if !result.status.success() {
-            eprintln!(
-                "e2e: gyges flood failed: {}",
-                String::from_utf8_lossy(&result.stderr).trim()
-            );
+            let stderr = String::from_utf8_lossy(&result.stderr);
+            eprintln!("e2e: gyges flood failed: {}", stderr.trim());
         }
     }
-    // Every daemon is stopped, whatever the others did (no short-circuit).
-    let stops: Vec<bool> = daemons.iter_mut().rev().map(Daemon::stop).collect();
-    let clean_stop = stops.iter().all(|ok| *ok);
-    if !complete || !clean_stop {
-        for daemon in &daemons {
-            eprintln!("e2e: {} log tail:\n{}", daemon.name, daemon.stderr_tail());
-        }
-    }
+    let clean_stop = stop_all(&mut daemons, complete);
     shared.finish.store(true, Ordering::Release);
     let tally = tailer.join().expect("the tailer thread");
     let check = &tally.check;
@@ -953,11 +966,11 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
     Outcome {
         setup: setup.clone(),
         flood_cpu,
-        seconds,
+        seconds: seconds.as_secs_f64(),
         delivered: check.received - check.duplicates,
         bytes: tally.bytes,
-        cpu_seconds: user_seconds + system_seconds,
-        system_seconds,
+        cpu_seconds: (cpu_after.0 - cpu_before.0) + (cpu_after.1 - cpu_before.1),
+        system_seconds: cpu_after.1 - cpu_before.1,
         peak_rss_bytes,
         p50_ns: quantile(0.5),
         p99_ns: quantile(0.99),
@@ -1085,8 +1098,8 @@ fn best_of_case<'a>(
         .max_by(|a, b| a.messages_per_second().total_cmp(&b.messages_per_second()))
 }
 
-fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
-    section.line("### Targets (issue 4)\n");
+/// Case 1's target: 1 GB/s into the file on one core.
+fn target_case1(section: &mut Section, outcomes: &[Outcome]) {
     let one_core = best_of_case(outcomes, Case::Framed, Some("single-core"));
     if let Some(case1) = one_core.or_else(|| best_of_case(outcomes, Case::Framed, None)) {
         let profile = case1.setup.profile.as_ref().map_or("", |p| p.name.as_str());
@@ -1110,6 +1123,10 @@ fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
             1e3 / case1.cpu_seconds_per_gb().max(1e-9),
         ));
     }
+}
+
+/// Case 2's target: 5 M lines/s per core, under each profile.
+fn target_case2(section: &mut Section, outcomes: &[Outcome]) {
     for profile in ["single-core", "dev-2core"] {
         let Some(case2) = best_of_case(outcomes, Case::Lines, Some(profile)) else {
             continue;
@@ -1131,31 +1148,37 @@ fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
             per_cpu_second / 1e6,
         ));
     }
-    if rsyslog_row {
-        let rsyslog = best_of_case(outcomes, Case::Rsyslog, None);
-        let both_cores = best_of_case(outcomes, Case::Lines, Some("dev-2core"));
-        for (profile, how) in [
-            (Some("dev-2core"), "gyges on both cores, as rsyslog"),
-            (None, "gyges's best profile"),
-        ] {
-            let gyges = best_of_case(outcomes, Case::Lines, profile);
-            let (Some(rsyslog), Some(gyges)) = (rsyslog, gyges) else {
-                continue;
-            };
-            if profile.is_none() && both_cores.is_some_and(|other| std::ptr::eq(other, gyges)) {
-                // The best run is the dev-2core one, already stated.
-                continue;
-            }
-            let ratio = gyges.messages_per_second() / rsyslog.messages_per_second().max(1e-9);
-            section.line(format!(
-                "- Case 2 ≥ 5× rsyslog in the same run (best run of each; {how}: {}, {} conn): \
-                 gyges/rsyslog = **{ratio:.1}x** → {}.",
-                gyges.setup.profile.as_ref().map_or("", |p| p.name.as_str()),
-                gyges.setup.connections,
-                verdict(ratio, RSYSLOG_RATIO_TARGET, true)
-            ));
+}
+
+/// Case 2 against rsyslog: 5x.
+fn target_rsyslog(section: &mut Section, outcomes: &[Outcome]) {
+    let rsyslog = best_of_case(outcomes, Case::Rsyslog, None);
+    let both_cores = best_of_case(outcomes, Case::Lines, Some("dev-2core"));
+    for (profile, how) in [
+        (Some("dev-2core"), "gyges on both cores, as rsyslog"),
+        (None, "gyges's best profile"),
+    ] {
+        let gyges = best_of_case(outcomes, Case::Lines, profile);
+        let (Some(rsyslog), Some(gyges)) = (rsyslog, gyges) else {
+            continue;
+        };
+        if profile.is_none() && both_cores.is_some_and(|other| std::ptr::eq(other, gyges)) {
+            // The best run is the dev-2core one, already stated.
+            continue;
         }
+        let ratio = gyges.messages_per_second() / rsyslog.messages_per_second().max(1e-9);
+        section.line(format!(
+            "- Case 2 ≥ 5× rsyslog in the same run (best run of each; {how}: {}, {} conn): \
+             gyges/rsyslog = **{ratio:.1}x** → {}.",
+            gyges.setup.profile.as_ref().map_or("", |p| p.name.as_str()),
+            gyges.setup.connections,
+            verdict(ratio, RSYSLOG_RATIO_TARGET, true)
+        ));
     }
+}
+
+/// RSS, latency at 50 % load, and loss.
+fn target_rss_latency_loss(section: &mut Section, outcomes: &[Outcome]) {
     let full_load: Vec<&Outcome> = outcomes
         .iter()
         .filter(|outcome| {
@@ -1201,6 +1224,16 @@ fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
         outcomes.len(),
         total_errors
     ));
+}
+
+fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
+    section.line("### Targets (issue 4)\n");
+    target_case1(section, outcomes);
+    target_case2(section, outcomes);
+    if rsyslog_row {
+        target_rsyslog(section, outcomes);
+    }
+    target_rss_latency_loss(section, outcomes);
 }
 
 /// Case 3 against case 1, same profile and connections.
@@ -1256,43 +1289,40 @@ fn routing_cost(section: &mut Section, outcomes: &[Outcome]) {
     }
 }
 
-fn main() {
-    let mode = Mode::detect();
-    let machine = common::Machine::detect();
-    let ticks_per_second = clock_ticks_per_second();
-    let heka_count = mode.pick(4_000_000u64, 300_000, 20_000);
-    let line_count = mode.pick(5_000_000u64, 300_000, 20_000);
-    let connection_counts: &[usize] = mode.pick(&[1, 8], &[1], &[1]);
-    let profile_names: &[&str] = mode.pick(
-        &["dev-2core", "single-core"],
-        &["dev-2core"],
-        &["dev-2core"],
-    );
+/// The cases this mode runs, less those `GYGES_BENCH_E2E_CASES` leaves out.
+fn cases_to_run(mode: Mode) -> Vec<Case> {
     let cases: &[Case] = mode.pick(
         &[Case::Framed, Case::Lines, Case::Routing, Case::Relay],
         &[Case::Framed, Case::Lines, Case::Routing, Case::Relay],
         &[Case::Framed, Case::Lines],
     );
-    let case_names = [
+    let names = [
         (Case::Framed, "1"),
         (Case::Lines, "2"),
         (Case::Routing, "3"),
         (Case::Relay, "4"),
     ];
-    let cases: Vec<Case> = cases
+    cases
         .iter()
         .copied()
         .filter(|case| {
-            case_names
+            names
                 .iter()
                 .any(|(known, name)| known == case && selected(name))
         })
-        .collect();
+        .collect()
+}
+
+/// The profiles this mode runs under that this machine can run; notes for the others.
+fn profiles_to_run(mode: Mode, notes: &mut Vec<String>) -> Vec<Profile> {
+    let names: &[&str] = mode.pick(
+        &["dev-2core", "single-core"],
+        &["dev-2core"],
+        &["dev-2core"],
+    );
     let online = online_cores();
-    let mut section = Section::new("e2e", "End to end: gyges run loaded by gyges flood", mode);
-    let mut notes = Vec::new();
     let mut profiles = Vec::new();
-    for name in profile_names {
+    for name in names {
         match Profile::load(name) {
             Ok(profile) if profile.cpus.iter().all(|cpu| online.contains(cpu)) => {
                 profiles.push(profile)
@@ -1304,90 +1334,110 @@ fn main() {
             Err(error) => notes.push(format!("- Profile {name} skipped: {error}.")),
         }
     }
+    profiles
+}
+
+/// Every full-speed run: each case under each profile with each connection count, then
+/// rsyslog with each connection count.
+fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Vec<Setup> {
+    let heka_count = mode.pick(4_000_000u64, 300_000, 20_000);
+    let line_count = mode.pick(5_000_000u64, 300_000, 20_000);
+    let connection_counts: &[usize] = mode.pick(&[1, 8], &[1], &[1]);
+    let mut setups = Vec::new();
+    for case in cases_to_run(mode) {
+        let count = if case == Case::Lines {
+            line_count
+        } else {
+            heka_count
+        };
+        for profile in profiles {
+            for &connections in connection_counts {
+                let profile = Some(profile.clone());
+                let rate = None;
+                setups.push(Setup {
+                    case,
+                    profile,
+                    connections,
+                    count,
+                    rate,
+                });
+            }
+        }
+    }
+    if with_rsyslog && selected("rsyslog") {
+        for &connections in connection_counts {
+            let (case, profile, count, rate) = (Case::Rsyslog, None, line_count, None);
+            setups.push(Setup {
+                case,
+                profile,
+                connections,
+                count,
+                rate,
+            });
+        }
+    }
+    setups
+}
+
+/// Latency under load: cases 1 and 2 under `profile`, one connection, at half the best rate
+/// that profile reached in `outcomes`.
+fn latency_setups(mode: Mode, profile: &Profile, outcomes: &[Outcome]) -> Vec<Setup> {
+    let mut setups = Vec::new();
+    for case in [Case::Framed, Case::Lines] {
+        let Some(best) = best_of_case(outcomes, case, Some(&profile.name)) else {
+            continue;
+        };
+        let rate = (best.messages_per_second() / 2.0).max(1000.0) as u64;
+        // About 3 s of load (1 s in quick mode; a moment in a smoke run).
+        let (seconds, count_max) = mode.pick((3, u64::MAX), (1, u64::MAX), (1, 50_000));
+        setups.push(Setup {
+            case,
+            profile: Some(profile.clone()),
+            connections: 1,
+            count: (rate * seconds).clamp(10_000, count_max.max(10_000)),
+            rate: Some(rate),
+        });
+    }
+    setups
+}
+
+fn run_all(setups: &[Setup], rsyslog: Option<&Rsyslog>, ticks: f64, outcomes: &mut Vec<Outcome>) {
+    for setup in setups {
+        let outcome = run(setup, rsyslog, ticks);
+        let rate = setup
+            .rate
+            .map_or(String::new(), |rate| format!(" (rate {rate}/s)"));
+        println!("e2e: {}{rate}", outcome_row(&outcome).join(" | "));
+        outcomes.push(outcome);
+    }
+}
+
+fn main() {
+    let mode = Mode::detect();
+    let machine = common::Machine::detect();
+    let ticks_per_second = clock_ticks_per_second();
+    let mut section = Section::new("e2e", "End to end: gyges run loaded by gyges flood", mode);
+    let mut notes = Vec::new();
+    let profiles = profiles_to_run(mode, &mut notes);
     let rsyslog = if mode == Mode::Smoke {
         None
     } else {
         Rsyslog::find()
     };
-
-    let mut setups = Vec::new();
-    for &case in &cases {
-        for profile in &profiles {
-            for &connections in connection_counts {
-                let count = if case == Case::Lines {
-                    line_count
-                } else {
-                    heka_count
-                };
-                setups.push(Setup {
-                    case,
-                    profile: Some(profile.clone()),
-                    connections,
-                    count,
-                    rate: None,
-                });
-            }
-        }
-    }
-    if rsyslog.is_some() && selected("rsyslog") {
-        for &connections in connection_counts {
-            setups.push(Setup {
-                case: Case::Rsyslog,
-                profile: None,
-                connections,
-                count: line_count,
-                rate: None,
-            });
-        }
-    }
     let mut outcomes = Vec::new();
-    for setup in &setups {
-        let outcome = run(setup, rsyslog.as_ref(), ticks_per_second);
-        println!("e2e: {}", outcome_row(&outcome).join(" | "));
-        outcomes.push(outcome);
-    }
-    // Latency under load: cases 1 and 2 under the first profile, one connection, at half the
-    // best rate that profile reached above.
+    let setups = full_speed_setups(mode, &profiles, rsyslog.is_some());
+    run_all(&setups, rsyslog.as_ref(), ticks_per_second, &mut outcomes);
     if let Some(profile) = profiles.first().filter(|_| selected("latency")) {
-        for case in [Case::Framed, Case::Lines] {
-            let Some(best) = best_of_case(&outcomes, case, Some(&profile.name)) else {
-                continue;
-            };
-            let rate = (best.messages_per_second() / 2.0).max(1000.0) as u64;
-            // About 3 s of load (1 s in quick mode; a moment in a smoke run).
-            let (seconds, count_max) = mode.pick((3, u64::MAX), (1, u64::MAX), (1, 50_000));
-            let setup = Setup {
-                case,
-                profile: Some(profile.clone()),
-                connections: 1,
-                count: (rate * seconds).clamp(10_000, count_max.max(10_000)),
-                rate: Some(rate),
-            };
-            let outcome = run(&setup, rsyslog.as_ref(), ticks_per_second);
-            println!("e2e: {} (rate {rate}/s)", outcome_row(&outcome).join(" | "));
-            outcomes.push(outcome);
-        }
+        let setups = latency_setups(mode, profile, &outcomes);
+        run_all(&setups, rsyslog.as_ref(), ticks_per_second, &mut outcomes);
     }
-
-    write_section(
-        &mut section,
-        &machine,
-        &outcomes,
-        &notes,
-        rsyslog.as_ref(),
-        mode,
-    );
+    let rsyslog = rsyslog.as_ref();
+    write_section(&mut section, &machine, &outcomes, &notes, rsyslog, mode);
     section.publish();
 }
 
-fn write_section(
-    section: &mut Section,
-    machine: &common::Machine,
-    outcomes: &[Outcome],
-    notes: &[String],
-    rsyslog: Option<&Rsyslog>,
-    mode: Mode,
-) {
+/// What was measured and how: knobs set, load, placement, method.
+fn write_method(section: &mut Section, machine: &common::Machine, outcomes: &[Outcome]) {
     let poll_gap = outcomes
         .iter()
         .map(|outcome| outcome.poll_gap_us)
@@ -1424,26 +1474,10 @@ fn write_section(
          utime+stime of the daemon process(es), per GB delivered; case 4 sums both gyges' CPU \
          and RSS.\n"
     ));
-    let mut table = Table::new(&COLUMNS);
-    for outcome in outcomes
-        .iter()
-        .filter(|outcome| outcome.setup.rate.is_none())
-    {
-        table.row(outcome_row(outcome));
-    }
-    section.table(&table);
-    match rsyslog {
-        Some(rsyslog) => section.line(format!(
-            "rsyslog row: {} (Debian's package unpacked by `scripts/install-rsyslog.sh`), \
-             `bench/rsyslog.conf`: imtcp → omfile `%rawmsg%\\n`, default queues; not pinned.\n",
-            rsyslog.version()
-        )),
-        None if mode == Mode::Smoke => {}
-        None => section.line(
-            "rsyslog row: **skipped**, rsyslog is not installed (run \
-             `scripts/install-rsyslog.sh`, then `cargo bench --bench e2e`).\n",
-        ),
-    }
+}
+
+/// The rate-limited runs.
+fn write_latency(section: &mut Section, outcomes: &[Outcome]) {
     let loaded: Vec<&Outcome> = outcomes.iter().filter(|o| o.setup.rate.is_some()).collect();
     if !loaded.is_empty() {
         section.line(
@@ -1472,6 +1506,38 @@ fn write_section(
             .collect();
         section.line(format!("Largest latency seen: {}.\n", max_line.join("; ")));
     }
+}
+
+fn write_section(
+    section: &mut Section,
+    machine: &common::Machine,
+    outcomes: &[Outcome],
+    notes: &[String],
+    rsyslog: Option<&Rsyslog>,
+    mode: Mode,
+) {
+    write_method(section, machine, outcomes);
+    let mut table = Table::new(&COLUMNS);
+    for outcome in outcomes
+        .iter()
+        .filter(|outcome| outcome.setup.rate.is_none())
+    {
+        table.row(outcome_row(outcome));
+    }
+    section.table(&table);
+    match rsyslog {
+        Some(rsyslog) => section.line(format!(
+            "rsyslog row: {} (Debian's package unpacked by `scripts/install-rsyslog.sh`), \
+             `bench/rsyslog.conf`: imtcp → omfile `%rawmsg%\\n`, default queues; not pinned.\n",
+            rsyslog.version()
+        )),
+        None if mode == Mode::Smoke => {}
+        None => section.line(
+            "rsyslog row: **skipped**, rsyslog is not installed (run \
+             `scripts/install-rsyslog.sh`, then `cargo bench --bench e2e`).\n",
+        ),
+    }
+    write_latency(section, outcomes);
     routing_cost(section, outcomes);
     targets(section, outcomes, rsyslog.is_some());
     for note in notes {
