@@ -14,6 +14,9 @@
 //! so that some rounds run undisturbed on a busy machine); each figure is the fastest round,
 //! with the median round in parentheses.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::Instant;
@@ -27,6 +30,10 @@ use prost::Message as _;
 const ROUNDS: usize = 41;
 
 fn main() {
+    // Under `cargo test` (no `--bench` argument) a bench only has to prove it still runs.
+    if common::Mode::detect() == common::Mode::Smoke {
+        std::env::set_var("GYGES_BENCH_QUICK", "1");
+    }
     let quick = std::env::var("GYGES_BENCH_QUICK").is_ok_and(|value| value == "1");
     let scale = if quick { 1 } else { 5 };
     let mut report = String::new();
@@ -43,17 +50,11 @@ fn main() {
     single_cases(&mut report, &bytes, scale);
     set_cases(&mut report, scale);
 
-    print!("{report}");
-    let path = format!(
-        "{}/bench/results/{}-{}-matcher.md",
-        env!("CARGO_MANIFEST_DIR"),
-        hostname(),
-        today()
-    );
-    match std::fs::write(&path, &report) {
-        Ok(()) => eprintln!("wrote {path}"),
-        Err(error) => eprintln!("could not write {path}: {error}"),
-    }
+    // One dated report for every bench: this bench's section of it (bench/common).
+    let mode = common::Mode::detect();
+    let mut section = common::Section::new("matcher", "Matcher evaluation", mode);
+    section.line(&report);
+    section.publish();
 }
 
 const CASES: &[(&str, &str)] = &[

@@ -7,6 +7,9 @@
 //! tmpfs would make every fsync free). Prints a table and writes
 //! `bench/results/<hostname>-<YYYY-MM-DD>-queue.md`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -357,6 +360,10 @@ fn table(rows: &[Row]) -> String {
 }
 
 fn main() {
+    // Under `cargo test` (no `--bench` argument) a bench only has to prove it still runs.
+    if common::Mode::detect() == common::Mode::Smoke {
+        std::env::set_var("GYGES_BENCH_QUICK", "1");
+    }
     let quick = std::env::var("GYGES_BENCH_QUICK").is_ok_and(|value| value != "0");
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let dir = std::env::var_os("GYGES_BENCH_DIR")
@@ -442,13 +449,9 @@ fn main() {
          Batch latencies are per `append_batch` call (with its `tick`), or per read for the \
          read-back rows. Read-back reads what the append run left in the page cache.\n"
     );
-    let results_dir = manifest.join("bench/results");
-    std::fs::create_dir_all(&results_dir).expect("create bench/results");
-    let file = results_dir.join(format!(
-        "{}-{}-queue.md",
-        read_trimmed("/proc/sys/kernel/hostname"),
-        today()
-    ));
-    std::fs::write(&file, report).expect("write the results");
-    println!("written to {}", file.display());
+    // One dated report for every bench: this bench's section of it (bench/common).
+    let mode = common::Mode::detect();
+    let mut section = common::Section::new("queue", "Disk queue", mode);
+    section.line(&report);
+    section.publish();
 }

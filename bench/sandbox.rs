@@ -9,6 +9,9 @@
 //! `GYGES_BENCH_QUICK=1` runs a tenth of the iterations. Results are printed and written to
 //! `bench/results/<hostname>-<YYYY-MM-DD>-sandbox.md`.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Instant;
@@ -200,6 +203,10 @@ fn today() -> String {
 }
 
 fn main() {
+    // Under `cargo test` (no `--bench` argument) a bench only has to prove it still runs.
+    if common::Mode::detect() == common::Mode::Smoke {
+        std::env::set_var("GYGES_BENCH_QUICK", "1");
+    }
     let quick = std::env::var("GYGES_BENCH_QUICK").is_ok_and(|value| value == "1");
     let scale = if quick { 10 } else { 1 };
     let dir = std::env::temp_dir().join(format!("gyges-bench-sandbox-{}", std::process::id()));
@@ -284,13 +291,10 @@ fn main() {
             result.seconds * 1e9 / result.count as f64
         );
     }
-    print!("{report}");
-    let results_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/results");
-    let _ = std::fs::create_dir_all(&results_dir);
-    let path = results_dir.join(format!("{hostname}-{date}-sandbox.md"));
-    match std::fs::write(&path, &report) {
-        Ok(()) => println!("\nwritten to {}", path.display()),
-        Err(error) => eprintln!("could not write {}: {error}", path.display()),
-    }
+    // One dated report for every bench: this bench's section of it (bench/common).
+    let mode = common::Mode::detect();
+    let mut section = common::Section::new("sandbox", "Lua sandbox", mode);
+    section.line(&report);
+    section.publish();
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,12 +1,17 @@
 //! Splitter and encoder throughput on one core: the numbers the ingest path is built on.
 //!
 //! Corpora are built in memory from `gyges flood`'s templates: 200-byte lines and 300-byte
-//! Heka frames, 64 MiB each. Each case runs `PASSES` (5) times; the best pass is reported.
-//! Run with `cargo bench --bench splitter`.
+//! Heka frames, 64 MiB each (8 MiB in quick mode). Each case runs 5 times (2 in quick mode);
+//! the best pass is reported. Run with `cargo bench --bench splitter`; the figures go to the
+//! `splitter` section of the report (see `bench/README.md`).
+
+#[path = "common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Instant;
+
+use common::{best_of, Mode, Section, Table};
 
 use gyges::encoder::{Encoder, PayloadEncoder, PayloadOptions, ProtobufEncoder};
 use gyges::limits::{MESSAGE_BYTES_DEFAULT, READ_BUFFER_BYTES_DEFAULT};
@@ -15,27 +20,25 @@ use gyges::message::{LineMeta, LineView, MessageView, ProtoView};
 use gyges::splitter::{HekaFrameSplitter, Splitter, StreamBuffer, TokenSplitter};
 use gyges::tools::flood::Template;
 
-const CORPUS_BYTES: usize = 64 << 20;
-const PASSES: usize = 5;
-
-fn corpus(record: &[u8]) -> Vec<u8> {
-    record.repeat(CORPUS_BYTES / record.len())
+/// Bytes of each corpus, by mode.
+fn corpus_bytes(mode: Mode) -> usize {
+    mode.pick(64 << 20, 8 << 20, 1 << 20)
 }
 
-/// Runs `pass` (which returns the records it saw) and prints the best of `PASSES`.
-fn measure(name: &str, bytes: usize, mut pass: impl FnMut() -> u64) {
-    let mut best = f64::MAX;
-    let mut records = 0;
-    for _ in 0..PASSES {
-        let started = Instant::now();
-        records = black_box(pass());
-        best = best.min(started.elapsed().as_secs_f64());
-    }
-    println!(
-        "{name:<44} {:>6.2} GB/s {:>6.2} M records/s ({records} records, {bytes} B)",
-        bytes as f64 / best / 1e9,
-        records as f64 / best / 1e6,
-    );
+fn corpus(record: &[u8], bytes: usize) -> Vec<u8> {
+    record.repeat(bytes / record.len())
+}
+
+/// Runs `pass` (which returns the records it saw), keeps the best of `passes`, and adds a row.
+fn measure(table: &mut Table, passes: usize, name: &str, bytes: usize, pass: impl FnMut() -> u64) {
+    let (best, records) = best_of(passes, pass);
+    table.row(vec![
+        name.to_string(),
+        format!("{:.2}", bytes as f64 / best / 1e9),
+        format!("{:.2}", records as f64 / best / 1e6),
+        format!("{:.1}", best / records.max(1) as f64 * 1e9),
+        records.to_string(),
+    ]);
 }
 
 /// Feeds `corpus` through a StreamBuffer in reads of `READ_BUFFER_BYTES_DEFAULT`, the way an
@@ -62,45 +65,62 @@ fn through_buffer(splitter: &mut Splitter, corpus: &[u8]) -> u64 {
 }
 
 fn main() {
-    let lines = corpus(&Template::lines(200).unwrap().record);
+    let mode = Mode::detect();
+    let corpus_bytes = corpus_bytes(mode);
+    let passes = mode.pick(5, 2, 1);
+    let lines = corpus(&Template::lines(200).unwrap().record, corpus_bytes);
     let heka_template = Template::heka(300, [1; 16]).unwrap();
-    let frames = corpus(&heka_template.record);
+    let frames = corpus(&heka_template.record, corpus_bytes);
     let signer = Signer::new("ops", 1, HashFunction::Md5, b"key").unwrap();
     let mut signed = Vec::new();
     let message = &heka_template.record[5..];
-    while signed.len() < CORPUS_BYTES {
+    while signed.len() < corpus_bytes {
         gyges::message::framing::write_frame(&mut signed, message, Some(&signer)).unwrap();
     }
-    println!(
-        "gyges splitter bench: {} MiB corpora, read size {} bytes",
-        CORPUS_BYTES >> 20,
+    let mut section = Section::new("splitter", "Splitters and encoders, one core", mode);
+    section.line(format!(
+        "In memory, one thread: {} MiB corpora built from `gyges flood`'s templates, best of \
+         {passes} passes; splitters are fed through a StreamBuffer in reads of {} bytes, as an \
+         input does (the copy stands in for the socket read).\n",
+        corpus_bytes >> 20,
         READ_BUFFER_BYTES_DEFAULT
-    );
+    ));
+    let mut table = Table::new(&["case", "GB/s", "M records/s", "ns/record", "records"]);
 
     let mut token = Splitter::Token(TokenSplitter::lines(MESSAGE_BYTES_DEFAULT).unwrap());
-    measure("token, 200 B lines, via StreamBuffer", lines.len(), || {
-        through_buffer(&mut token, &lines)
-    });
+    measure(
+        &mut table,
+        passes,
+        "token, 200 B lines, via StreamBuffer",
+        lines.len(),
+        || through_buffer(&mut token, &lines),
+    );
 
     let verifier = Arc::new(Verifier::new([("ops_1", &b"key"[..])]).unwrap());
     let mut framing = Splitter::HekaFrame(
         HekaFrameSplitter::new(verifier.clone(), false, MESSAGE_BYTES_DEFAULT).unwrap(),
     );
     measure(
+        &mut table,
+        passes,
         "heka framing, 300 B frames, via StreamBuffer",
         frames.len(),
         || through_buffer(&mut framing, &frames),
     );
     measure(
+        &mut table,
+        passes,
         "heka framing, 300 B frames, HMAC-MD5 verified",
         signed.len(),
         || through_buffer(&mut framing, &signed),
     );
 
     let mut encoder = Encoder::Protobuf(ProtobufEncoder::new(MESSAGE_BYTES_DEFAULT).unwrap());
-    let mut out = Vec::with_capacity(2 * CORPUS_BYTES);
-    let count = CORPUS_BYTES / message.len();
+    let mut out = Vec::with_capacity(2 * corpus_bytes);
+    let count = corpus_bytes / message.len();
     measure(
+        &mut table,
+        passes,
         "protobuf encoder, framed, 295 B messages",
         count * heka_template.record.len(),
         || {
@@ -126,10 +146,12 @@ fn main() {
         .unwrap(),
     );
     let line = &lines[..200];
-    let count = CORPUS_BYTES / line.len();
+    let count = corpus_bytes / line.len();
     measure(
+        &mut table,
+        passes,
         "payload encoder, prefix_ts, 200 B lines",
-        CORPUS_BYTES,
+        count * line.len(),
         || {
             out.clear();
             for index in 0..count {
@@ -144,4 +166,6 @@ fn main() {
             count as u64
         },
     );
+    section.table(&table);
+    section.publish();
 }

@@ -5,6 +5,26 @@
 //! sample rates, timers, gauges, sets). Each case runs `PASSES` (5) times; the best pass is
 //! reported. Run with `cargo bench --bench stats`.
 
+#[path = "common/mod.rs"]
+mod common;
+
+thread_local! {
+    /// The lines this bench reports, gathered for its section of the shared report.
+    static REPORT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Prints a line and keeps it for the report.
+macro_rules! out {
+    ($($argument:tt)*) => {{
+        let line = format!($($argument)*);
+        println!("{line}");
+        REPORT.with(|report| {
+            report.borrow_mut().push_str(&line);
+            report.borrow_mut().push('\n');
+        });
+    }};
+}
+
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -28,7 +48,7 @@ fn measure(name: &str, unit: &str, mut pass: impl FnMut() -> u64) {
         items = black_box(pass());
         best = best.min(started.elapsed().as_secs_f64());
     }
-    println!(
+    out!(
         "{name:<48} {:>7.2} M {unit}/s {:>8.1} ns/{unit} ({items} {unit})",
         items as f64 / best / 1e6,
         best * 1e9 / items as f64,
@@ -55,9 +75,13 @@ fn corpus() -> Vec<Vec<u8>> {
 }
 
 fn main() {
+    // Under `cargo test` (no `--bench` argument) a bench only has to prove it still runs.
+    if common::Mode::detect() == common::Mode::Smoke {
+        std::env::set_var("GYGES_BENCH_QUICK", "1");
+    }
     let datagrams = corpus();
     let bytes: usize = datagrams.iter().map(Vec::len).sum();
-    println!("statsd corpus: {DATAGRAMS} datagrams, {bytes} bytes, {NAMES} names per kind");
+    out!("statsd corpus: {DATAGRAMS} datagrams, {bytes} bytes, {NAMES} names per kind");
     let mut batch = Vec::with_capacity(1 << 20);
     measure("statsd parse + encode_stat (ingest core)", "stat", || {
         let mut stats = 0u64;
@@ -104,7 +128,7 @@ fn main() {
     }
     let started = Instant::now();
     fresh.flush_into(0, &mut rollup);
-    println!(
+    out!(
         "{:<48} {:>7.2} ms for {} stats, {} lines, {} payload bytes",
         "Accumulator::flush_into (one interval)",
         started.elapsed().as_secs_f64() * 1e3,
@@ -194,4 +218,11 @@ fn main() {
             messages
         },
     );
+    let mode = common::Mode::detect();
+    let mut section =
+        common::Section::new("stats", "Stats (statsd, accumulator, StatFilter)", mode);
+    section.line("```");
+    section.line(REPORT.with(|report| report.borrow().clone()));
+    section.line("```");
+    section.publish();
 }

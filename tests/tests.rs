@@ -32,3 +32,10 @@ mod queue_tool;
 /// The built-in aggregations (statsd, StatAccumInput, CounterFilter, CarbonOutput) through the
 /// daemon.
 mod stats;
+
+/// The bench programs' shared report code (`bench/common`), compiled here for its tests.
+#[path = "../bench/common/mod.rs"]
+mod bench_common;
+
+/// The report's dates, slugs, sections and tables.
+mod bench_report;
