@@ -27,6 +27,12 @@ use crate::message::MessageView;
 use crate::runtime::ring::BatchProducer;
 use crate::telemetry::{Metric, Telemetry};
 
+/// Room for a batch: it ships once past `batch_bytes`, so it must also hold the record that
+/// crosses the line (the largest message, framed) without growing, which would copy it all.
+fn batch_capacity(batch_bytes: usize, message_bytes_max: usize) -> usize {
+    batch_bytes + message_bytes_max + crate::limits::FRAME_OVERHEAD_BYTES_MAX
+}
+
 /// An output's encoder on one core.
 pub enum SinkEncoder {
     Builtin(Encoder),
@@ -149,18 +155,20 @@ pub struct Sink {
     use_framing: bool,
     batch: Batch,
     batch_bytes: usize,
+    message_bytes_max: usize,
     policy: FlushPolicy,
     last_flush: Instant,
     pub target: Target,
 }
 
 impl Sink {
-    /// A sink encoding with `encoder` into batches of about `batch_bytes`.
+    /// A sink encoding with `encoder` into batches of about `batch_bytes`, for messages of at
+    /// most `message_bytes_max`.
     pub fn new(
         plugin: usize,
         encoder: SinkEncoder,
         use_framing: bool,
-        batch_bytes: usize,
+        (batch_bytes, message_bytes_max): (usize, usize),
         policy: FlushPolicy,
         target: Target,
     ) -> Sink {
@@ -168,8 +176,9 @@ impl Sink {
             plugin,
             encoder,
             use_framing,
-            batch: Batch::with_capacity(batch_bytes),
+            batch: Batch::with_capacity(batch_capacity(batch_bytes, message_bytes_max)),
             batch_bytes,
+            message_bytes_max,
             policy,
             last_flush: Instant::now(),
             target,
@@ -226,7 +235,8 @@ impl Sink {
         if self.batch.is_empty() {
             return None;
         }
-        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(self.batch_bytes));
+        let capacity = batch_capacity(self.batch_bytes, self.message_bytes_max);
+        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(capacity));
         let to = match &self.target {
             Target::File(writer) => ShipTo::File(writer.clone()),
             Target::Ring(producer) => ShipTo::Ring(producer.clone()),

@@ -292,7 +292,7 @@ async fn run_core(
             plugin,
             encoder,
             output.use_framing,
-            batch_bytes,
+            (batch_bytes, plan.global.max_message_size),
             policy,
             target,
         ));
