@@ -158,3 +158,50 @@ fn runaway_filters_are_terminated_and_the_rest_of_the_pipeline_loses_nothing() {
         .collect();
     assert_eq!(loggers.len(), 3, "{loggers:?}");
 }
+
+#[test]
+fn a_lua_decoder_and_a_lua_encoder_run_on_the_data_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [access]\ntype = \"UdpInput\"\naddress = \"127.0.0.1:{port}\"\ndecoder = \"AccessDecoder\"\n\
+         [AccessDecoder]\ntype = \"SandboxDecoder\"\nfilename = \"{decoder}\"\n\
+         [LineEncoder]\ntype = \"SandboxEncoder\"\nfilename = \"{encoder}\"\n\
+         [lines]\ntype = \"FileOutput\"\nmessage_matcher = \"Type == 'nginx.access' && Fields[status] >= 500\"\n\
+         path = \"errors.txt\"\nencoder = \"LineEncoder\"\nflush_interval = 10\n",
+        decoder = script("access_decoder.lua"),
+        encoder = script("line_encoder.lua"),
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let lines = [
+        "10.0.0.1 - alice [10/Oct/2000:13:55:36 +0000] \"GET /index.html HTTP/1.1\" 200 2326",
+        "10.0.0.2 - - [01/Jan/2024:00:00:01 +0000] \"POST /api HTTP/2\" 503 -",
+        "not an access log line",
+        "10.0.0.3 - bob [01/Jan/2024:00:00:02 +0000] \"GET /x HTTP/1.1\" 500 12",
+    ];
+    for line in lines {
+        socket.send_to(line.as_bytes(), ("127.0.0.1", port)).unwrap();
+    }
+    let output = dir.path().join("errors.txt");
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "the two 5xx lines",
+        || std::fs::read_to_string(&output).map(|text| text.lines().count() >= 2).unwrap_or(false),
+        || daemon.stderr(),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let text = std::fs::read_to_string(&output).unwrap();
+    let mut written: Vec<&str> = text.lines().collect();
+    written.sort_unstable();
+    assert_eq!(
+        written,
+        // The decoder sets no Payload, and Heka copies only Timestamp, Type, Hostname,
+        // Logger, Severity and Pid from the original record: the encoder sees an empty one.
+        ["nginx.access  status=500", "nginx.access  status=503"]
+    );
+    assert_eq!(daemon.counter("access.decode_failures_total"), 1, "{}", daemon.stderr());
+    assert_eq!(daemon.counter("access.records_total"), 4);
+}
