@@ -183,13 +183,19 @@ fn a_lua_decoder_and_a_lua_encoder_run_on_the_data_path() {
         "10.0.0.3 - bob [01/Jan/2024:00:00:02 +0000] \"GET /x HTTP/1.1\" 500 12",
     ];
     for line in lines {
-        socket.send_to(line.as_bytes(), ("127.0.0.1", port)).unwrap();
+        socket
+            .send_to(line.as_bytes(), ("127.0.0.1", port))
+            .unwrap();
     }
     let output = dir.path().join("errors.txt");
     wait_for_or_explain(
         Duration::from_secs(20),
         "the two 5xx lines",
-        || std::fs::read_to_string(&output).map(|text| text.lines().count() >= 2).unwrap_or(false),
+        || {
+            std::fs::read_to_string(&output)
+                .map(|text| text.lines().count() >= 2)
+                .unwrap_or(false)
+        },
         || daemon.stderr(),
     );
     assert!(daemon.stop().success(), "{}", daemon.stderr());
@@ -202,6 +208,11 @@ fn a_lua_decoder_and_a_lua_encoder_run_on_the_data_path() {
         // Logger, Severity and Pid from the original record: the encoder sees an empty one.
         ["nginx.access  status=500", "nginx.access  status=503"]
     );
-    assert_eq!(daemon.counter("access.decode_failures_total"), 1, "{}", daemon.stderr());
+    assert_eq!(
+        daemon.counter("access.decode_failures_total"),
+        1,
+        "{}",
+        daemon.stderr()
+    );
     assert_eq!(daemon.counter("access.records_total"), 4);
 }

@@ -379,6 +379,36 @@ fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, emitted: &m
     }
 }
 
+/// Heka's InChanLength and InChanCapacity for each filter on this core: the batches waiting
+/// in the rings (and local inbox) toward this core, and what they can hold.
+fn publish_ring_gauges(shard: &Shard, host: &Host) {
+    let waiting: usize = host
+        .consumers
+        .iter()
+        .map(rtrb::Consumer::slots)
+        .sum::<usize>()
+        + host.inbox.len();
+    let capacity: usize = host
+        .consumers
+        .iter()
+        .map(|consumer| consumer.buffer().capacity())
+        .sum();
+    for hosted in host.filters.iter().flatten() {
+        shard.telemetry.set(
+            shard.core,
+            hosted.plugin,
+            Metric::RingLength,
+            waiting as u64,
+        );
+        shard.telemetry.set(
+            shard.core,
+            hosted.plugin,
+            Metric::RingCapacity,
+            capacity as u64,
+        );
+    }
+}
+
 /// Runs this core's filters until every core is done and nothing is in flight, then their
 /// shutdown hooks.
 pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared>) {
@@ -399,6 +429,7 @@ pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared
             glommio::yield_if_needed().await;
         }
         run_timers(&shard, &mut host, &shared, &mut emitted);
+        publish_ring_gauges(&shard, &host);
         if moved {
             sleep = POLL_SLEEP_MIN;
             continue;

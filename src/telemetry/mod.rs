@@ -51,10 +51,14 @@ pub enum Metric {
     ProcessNanos,
     /// Filter: times it terminated (0 or 1).
     Terminations,
+    /// Filter (gauge): batches waiting in the rings toward its core (Heka's InChanLength).
+    RingLength,
+    /// Filter (gauge): batches those rings can hold (InChanCapacity).
+    RingCapacity,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 19;
+pub const METRICS_PER_PLUGIN: usize = 21;
 
 impl Metric {
     /// Every metric, in index order.
@@ -78,6 +82,8 @@ impl Metric {
         Metric::Injected,
         Metric::ProcessNanos,
         Metric::Terminations,
+        Metric::RingLength,
+        Metric::RingCapacity,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -102,6 +108,8 @@ impl Metric {
             Metric::Injected => "injected_total",
             Metric::ProcessNanos => "process_nanoseconds_total",
             Metric::Terminations => "terminations_total",
+            Metric::RingLength => "ring_length",
+            Metric::RingCapacity => "ring_capacity",
         }
     }
 }
@@ -151,6 +159,13 @@ impl Telemetry {
             slot.load(Ordering::Relaxed).wrapping_add(count),
             Ordering::Relaxed,
         );
+    }
+
+    /// Sets a gauge. Only the core that owns row `core` may call this.
+    #[inline]
+    pub fn set(&self, core: usize, plugin: usize, metric: Metric, value: u64) {
+        self.slot(core, plugin, metric)
+            .store(value, Ordering::Relaxed);
     }
 
     /// One core's value of a counter.
@@ -209,6 +224,10 @@ mod tests {
             telemetry.report(),
             "in.records_total 12\nout.sent_total 3\n"
         );
+        // A gauge is replaced, not added to.
+        telemetry.set(1, 1, Metric::RingLength, 9);
+        telemetry.set(1, 1, Metric::RingLength, 4);
+        assert_eq!(telemetry.sum(1, Metric::RingLength), 4);
         // Rows start on separate cache lines.
         assert_eq!(telemetry.row_words % LINE_WORDS, 0);
     }
