@@ -901,6 +901,15 @@ fn resolve_encoder_plan(
     }
 }
 
+/// The core that writes a single-writer output: its placement, or the default output core.
+fn owner_core(section: &Section, global: &GlobalPlan) -> usize {
+    global
+        .placement
+        .get(&section.name)
+        .copied()
+        .unwrap_or(global.output_core)
+}
+
 fn compile_matcher(
     section: &Section,
     expression: Option<&str>,
@@ -975,11 +984,7 @@ fn output_plan(
             }
             Ok(OutputPlan {
                 name: section.name.clone(),
-                owner_core: global
-                    .placement
-                    .get(&section.name)
-                    .copied()
-                    .unwrap_or(global.output_core),
+                owner_core: owner_core(section, global),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
                 encoder: resolve_encoder(
                     section,
@@ -1048,11 +1053,7 @@ fn output_plan(
             };
             Ok(OutputPlan {
                 name: section.name.clone(),
-                owner_core: global
-                    .placement
-                    .get(&section.name)
-                    .copied()
-                    .unwrap_or(global.output_core),
+                owner_core: owner_core(section, global),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
                 encoder: resolve_encoder(
                     section,
@@ -1080,11 +1081,7 @@ fn output_plan(
             )?;
             Ok(OutputPlan {
                 name: section.name.clone(),
-                owner_core: global
-                    .placement
-                    .get(&section.name)
-                    .copied()
-                    .unwrap_or(global.output_core),
+                owner_core: owner_core(section, global),
                 matcher: compile_matcher(section, raw.message_matcher.as_deref(), global.dialect)?,
                 encoder: resolve_encoder(
                     section,

@@ -81,9 +81,9 @@ pub async fn serve(shard: Rc<Shard>, input: Rc<InputContext>, socket: UdpSocket)
             let mut router = shard.router.borrow_mut();
             let mut uuids = shard.uuids.borrow_mut();
             let (telemetry, core, now) = (&shard.telemetry, shard.core, now_ns());
-            while let Some(record) = buffer.next_record(&mut splitter) {
+            let mut deliver = |bytes: &[u8]| {
                 deliver_record(
-                    record.bytes,
+                    bytes,
                     &input,
                     &meta,
                     now,
@@ -91,19 +91,13 @@ pub async fn serve(shard: Rc<Shard>, input: Rc<InputContext>, socket: UdpSocket)
                     &mut router,
                     telemetry,
                     core,
-                );
+                )
+            };
+            while let Some(record) = buffer.next_record(&mut splitter) {
+                deliver(record.bytes);
             }
             if let Some(record) = buffer.finish(&mut splitter) {
-                deliver_record(
-                    record.bytes,
-                    &input,
-                    &meta,
-                    now,
-                    &mut uuids,
-                    &mut router,
-                    telemetry,
-                    core,
-                );
+                deliver(record.bytes);
             }
         }
         publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);
