@@ -22,13 +22,26 @@ pub fn gyges_binary() -> &'static str {
     env!("CARGO_BIN_EXE_gyges")
 }
 
-/// A loopback port that was free a moment ago.
+/// A loopback port for one test's daemon, never handed out twice by this process.
+///
+/// gyges binds with SO_REUSEPORT, so two daemons can share a port and the kernel would split
+/// connections between them. Ports from the kernel's ephemeral range can come back to another
+/// test while a daemon is restarting; these come from a counter over 20000..30000 instead
+/// (outside the ephemeral range), start where this process's id points, and are checked free
+/// for both TCP and UDP first.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    let port = listener.local_addr().expect("local address").port();
-    // UDP too, since inputs often bind both.
-    drop(listener);
-    port
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = (std::process::id() % 400) * 25;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + ((start + offset) % 10_000) as u16;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` passes.
