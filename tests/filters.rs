@@ -76,16 +76,23 @@ fn a_lua_filter_counts_by_type_injects_every_tick_and_keeps_its_counts_across_a_
     // preserve_data: the counts carry on after a restart.
     daemon.restart(&[port]);
     send_numbered(port, 300, 500);
-    wait_for_or_explain(
-        Duration::from_secs(20),
-        "a report counting 500",
-        || {
-            payloads(&reports)
-                .iter()
-                .any(|payload| payload.contains("total\t500"))
-        },
-        || format!("{:?}\n{}", payloads(&reports), daemon.stderr()),
-    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let counted_500 = || {
+        payloads(&reports)
+            .iter()
+            .any(|payload| payload.contains("total\t500"))
+    };
+    while !counted_500() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if !counted_500() {
+        daemon.stop();
+        panic!(
+            "no report counting 500 after the restart\n{:?}\n{}",
+            payloads(&reports),
+            daemon.stderr()
+        );
+    }
     assert!(daemon.stop().success());
 }
 

@@ -90,6 +90,23 @@ pub fn peer_closed(socket: &impl AsRawFd) -> bool {
 /// The listen backlog requested; the kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 4096;
 
+/// A listening socket handed to glommio, plus a second handle on the same socket to stop it.
+pub struct Listener {
+    /// The listener glommio accepts on.
+    pub listener: glommio::net::TcpListener,
+    control: socket2::Socket,
+}
+
+impl Listener {
+    /// Stops listening now. Closing alone is not enough: while an io_uring accept still holds
+    /// the socket, the kernel keeps it in the SO_REUSEPORT group after this process has gone,
+    /// and connections a restarted gyges should get would land in a queue nobody reads.
+    /// `shutdown` takes it out of the group at once, whatever still refers to it.
+    pub fn stop(&self) {
+        let _ = self.control.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 /// Binds a TCP listener for this core with `SO_REUSEPORT` (so every core can bind the same
 /// address and the kernel spreads connections), the requested `SO_RCVBUF` set before
 /// `listen` so accepted connections inherit it, and hands it to glommio.
@@ -102,7 +119,7 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 pub fn tcp_listener(
     address: std::net::SocketAddr,
     receive_buffer: Option<usize>,
-) -> io::Result<glommio::net::TcpListener> {
+) -> io::Result<Listener> {
     use std::os::fd::{FromRawFd, IntoRawFd};
 
     let domain = socket2::Domain::for_address(address);
@@ -114,10 +131,13 @@ pub fn tcp_listener(
     }
     socket.bind(&address.into())?;
     socket.listen(LISTEN_BACKLOG)?;
+    let control = socket.try_clone()?;
     let fd = socket.into_raw_fd();
     // SAFETY: `fd` was just released by `into_raw_fd`, so it is a live, bound, listening TCP
-    // socket that nothing else owns; ownership passes to the glommio listener.
-    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(fd) })
+    // socket that nothing else owns; ownership passes to the glommio listener. `control` is a
+    // separate descriptor (from `dup`) for the same socket.
+    let listener = unsafe { glommio::net::TcpListener::from_raw_fd(fd) };
+    Ok(Listener { listener, control })
 }
 
 #[cfg(test)]

@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 
 use futures_lite::AsyncReadExt;
-use glommio::net::{TcpListener, TcpStream};
+use glommio::net::TcpStream;
+use gyges_io_uring::socket::Listener;
 
 use super::{deliver_record, publish_splitter_stats, InputContext};
 use crate::config::plan::InputKind;
@@ -18,7 +19,7 @@ use crate::telemetry::Metric;
 ///
 /// # Errors
 /// The address cannot be bound (in use, not local, no permission).
-pub fn bind(address: SocketAddr, receive_buffer: Option<usize>) -> std::io::Result<TcpListener> {
+pub fn bind(address: SocketAddr, receive_buffer: Option<usize>) -> std::io::Result<Listener> {
     gyges_io_uring::socket::tcp_listener(address, receive_buffer)
 }
 
@@ -26,16 +27,17 @@ pub fn bind(address: SocketAddr, receive_buffer: Option<usize>) -> std::io::Resu
 pub async fn serve(
     shard: Rc<Shard>,
     input: Rc<InputContext>,
-    listener: TcpListener,
+    listener: Listener,
     max_connections: usize,
 ) {
     let open = Rc::new(std::cell::Cell::new(0usize));
     while !shard.stop.is_stopping() {
-        let accepted = futures_lite::future::or(async { Some(listener.accept().await) }, async {
-            shard.stop.wait().await;
-            None
-        })
-        .await;
+        let accepted =
+            futures_lite::future::or(async { Some(listener.listener.accept().await) }, async {
+                shard.stop.wait().await;
+                None
+            })
+            .await;
         let stream = match accepted {
             None => break,
             Some(Ok(stream)) => stream,
@@ -63,6 +65,8 @@ pub async fn serve(
         })
         .detach();
     }
+    // Leave the SO_REUSEPORT group now, so new connections go to whoever still listens.
+    listener.stop();
 }
 
 async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStream) {
