@@ -32,3 +32,6 @@ mod queue_tool;
 /// The built-in aggregations (statsd, StatAccumInput, CounterFilter, CarbonOutput) through the
 /// daemon.
 mod stats;
+
+/// Durable outputs: kill -9 and restart mid-stream, a TcpOutput receiver that is down.
+mod durable;

@@ -1,0 +1,335 @@
+//! Durable outputs (`use_buffering = true`): every core appends what it ships for the output to
+//! its own disk queue, and consumer tasks deliver the queues to the destination.
+//!
+//! Design (see also `docs/architecture.md`):
+//! - **Append side.** A durable output's [`super::Sink`] ships each batch to a
+//!   [`DurableQueue`] on its own core: the batch's bytes become one queue record in
+//!   `source_dir(queue_dir, output, core_row)`. Nothing is shared between cores. A batch is
+//!   a whole number of encoded messages, so a record never splits a message.
+//! - **Consume side.** One [`run_consumer`] task per source queue reads records from the
+//!   consumer's checkpoint on and delivers them: for a single-writer FileOutput, every queue's
+//!   consumer runs on the owner core and writes through the owner's one file writer (so the
+//!   file still has one writer); for a `%{core}` FileOutput and for TcpOutput, each core
+//!   consumes its own queue into its own file or connection.
+//! - **At least once.** The cursor is committed only after the write (file) or send (TCP)
+//!   of the records succeeded; it is checkpointed every `checkpoint_interval` (or
+//!   `cursor_update_count` records) and at clean shutdown. After a crash, what was committed
+//!   after the last checkpoint is delivered again: duplicates, never losses. A failed
+//!   delivery is retried (the same bytes, after a backoff) until it succeeds or shutdown gives
+//!   up after [`DRAIN_TIMEOUT`]; the records then stay queued for the next start.
+//!
+//! Limits:
+//! - "Written" means handed to the kernel: the output file is not fsynced, so a power loss
+//!   may lose file data the queue already counts as delivered. TCP without acknowledgements
+//!   cannot see a receiver that dies after reading: that is the ack protocol's job (not here).
+//! - A record holds at most one batch plus one message (the queue's record bound is set
+//!   from `batch_size` and `max_message_size`); a larger batch is dropped and counted.
+//! - `sent_total` counts bytes (`sent_bytes_total`) but not messages for durable outputs: a
+//!   record does not say how many messages it holds. `dropped_total` counts messages the
+//!   queue refused (full with `full_action = "drop"`, or an I/O error).
+//! - TcpOutput's `reconnect_after` is not applied to durable delivery.
+
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+use glommio::sync::RwLock;
+
+use super::file::FileWriter;
+use super::Batch;
+use crate::config::plan::TcpPlan;
+use crate::queue::{QueueError, QueueHandle, QueueOptions, ReadBatch, Reader, Writer};
+use crate::runtime::stop::LocalStop;
+use crate::telemetry::{Metric, Telemetry};
+
+/// The one consumer of a durable output's queues: its delivery task.
+pub const CONSUMER: &str = "delivery";
+/// How long a stopping core keeps delivering what is queued; the rest waits on disk.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Shortest and longest wait before a failed delivery is tried again.
+const RETRY_DELAY_MIN: Duration = Duration::from_millis(50);
+const RETRY_DELAY_MAX: Duration = Duration::from_secs(2);
+/// How long a consumer waits for records before it ticks its checkpoint.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// How often the writer side ticks (interval syncs, disk-free refresh).
+const WRITER_TICK: Duration = Duration::from_millis(100);
+/// How long a consumer waits for the writer of its queue to open at startup.
+const OPEN_WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// The queue handles of one durable output, one slot per core row: each core publishes its
+/// writer's handle here so that consumers on other cores can open readers.
+#[derive(Debug)]
+pub struct HandleBoard {
+    slots: Mutex<Vec<Option<QueueHandle>>>,
+}
+
+impl HandleBoard {
+    /// A board with `rows` empty slots.
+    pub fn new(rows: usize) -> Arc<HandleBoard> {
+        Arc::new(HandleBoard {
+            slots: Mutex::new(vec![None; rows]),
+        })
+    }
+
+    /// Publishes the handle of core row `row`'s queue.
+    pub fn publish(&self, row: usize, handle: QueueHandle) {
+        if let Ok(mut slots) = self.slots.lock() {
+            if let Some(slot) = slots.get_mut(row) {
+                *slot = Some(handle);
+            }
+        }
+    }
+
+    fn get(&self, row: usize) -> Option<QueueHandle> {
+        self.slots.lock().ok()?.get(row).cloned().flatten()
+    }
+}
+
+/// The append side of one core's queue for one durable output.
+pub struct DurableQueue {
+    /// `None` once closed. The lock serialises appends from this core's tasks.
+    writer: RwLock<Option<Writer>>,
+    handle: QueueHandle,
+}
+
+impl DurableQueue {
+    /// Opens (recovering) core row `row`'s queue of output `output` under `queue_dir`.
+    ///
+    /// # Errors
+    /// The queue cannot be opened or recovered.
+    pub async fn open(
+        queue_dir: &Path,
+        output: &str,
+        row: usize,
+        options: &QueueOptions,
+    ) -> Result<Rc<DurableQueue>, QueueError> {
+        // Relative to the working directory; made absolute because the queue opens its
+        // directory through io_uring, which does not resolve relative directory paths.
+        let queue_dir = match queue_dir.is_absolute() {
+            true => queue_dir.to_path_buf(),
+            false => std::env::current_dir()
+                .map_err(|error| QueueError::io("find the working directory", queue_dir, error))?
+                .join(queue_dir),
+        };
+        let dir = crate::queue::source_dir(&queue_dir, output, row);
+        let writer = Writer::open(&dir, options, &[CONSUMER.to_string()]).await?;
+        let handle = writer.handle();
+        Ok(Rc::new(DurableQueue {
+            writer: RwLock::new(Some(writer)),
+            handle,
+        }))
+    }
+
+    /// A handle for readers on any core.
+    pub fn handle(&self) -> QueueHandle {
+        self.handle.clone()
+    }
+
+    /// Appends a shipped batch as one record; what the queue refuses is counted as dropped.
+    pub async fn append(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
+        let Ok(mut guard) = self.writer.write().await else {
+            telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            return;
+        };
+        let Some(writer) = guard.as_mut() else {
+            telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            return;
+        };
+        match writer.append_batch([batch.bytes.as_slice()]).await {
+            Ok(outcome) if outcome.appended == 1 => {}
+            Ok(outcome) => {
+                tracing::warn!(
+                    queue = %self.handle.dir().display(),
+                    dropped = outcome.dropped,
+                    rejected = outcome.rejected,
+                    "durable queue refused a batch"
+                );
+                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            }
+            Err(error) => {
+                tracing::error!(queue = %self.handle.dir().display(), %error,
+                    "durable queue append failed; batch dropped");
+                telemetry.add(core, plugin, Metric::Errors, 1);
+                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            }
+        }
+    }
+
+    /// Ticks the writer (interval syncs) until it is closed; once the core is stopping and
+    /// [`DRAIN_TIMEOUT`] has passed, makes a writer blocked on a full queue give up.
+    pub async fn run_ticker(self: Rc<Self>, stop: Rc<LocalStop>) {
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            glommio::timer::sleep(WRITER_TICK).await;
+            if stop.is_stopping() {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > DRAIN_TIMEOUT {
+                    self.handle.stop_blocking();
+                }
+            }
+            // A writer busy appending (or blocked) is not ticked now; it syncs on its own.
+            let Ok(mut guard) = self.writer.try_write() else {
+                continue;
+            };
+            let Some(writer) = guard.as_mut() else {
+                return;
+            };
+            if let Err(error) = writer.tick().await {
+                tracing::warn!(queue = %self.handle.dir().display(), %error, "queue tick failed");
+            }
+        }
+    }
+
+    /// Closes the writer (syncing it): readers then see the end of the queue.
+    pub async fn close(&self) {
+        self.handle.stop_blocking();
+        let Ok(mut guard) = self.writer.write().await else {
+            return;
+        };
+        if let Some(writer) = guard.take() {
+            if let Err(error) = writer.close().await {
+                tracing::error!(queue = %self.handle.dir().display(), %error,
+                    "closing the durable queue failed");
+            }
+        }
+    }
+}
+
+/// Where a consumer delivers records.
+pub enum Delivery {
+    /// A file written by this core's single writer.
+    File(Rc<FileWriter>),
+    /// This consumer's own connection.
+    Tcp {
+        plan: TcpPlan,
+        stream: Option<TcpStream>,
+    },
+}
+
+impl Delivery {
+    async fn deliver(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Delivery::File(writer) => writer.append(bytes.to_vec()).await,
+            Delivery::Tcp { plan, stream } => {
+                if stream
+                    .as_ref()
+                    .is_some_and(gyges_io_uring::socket::peer_closed)
+                {
+                    *stream = None;
+                }
+                let connected = match stream.take() {
+                    Some(connected) => connected,
+                    None => super::tcp::connect(&plan.address, plan.keep_alive).await?,
+                };
+                let connected = stream.insert(connected);
+                if let Err(error) = connected.write_all(bytes).await {
+                    *stream = None;
+                    return Err(error);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Delivery::Tcp { stream, .. } = self {
+            if let Some(mut connected) = stream.take() {
+                let _ = connected.close().await;
+            }
+        }
+    }
+}
+
+/// Delivers core row `source_row`'s queue (published on `board`) to `delivery`, committing
+/// after each successful delivery, until the core stops and the queue is closed and empty (or
+/// [`DRAIN_TIMEOUT`] has passed since the stop).
+#[allow(clippy::too_many_arguments)]
+pub async fn run_consumer(
+    board: Arc<HandleBoard>,
+    source_row: usize,
+    mut delivery: Delivery,
+    stop: Rc<LocalStop>,
+    telemetry: Arc<Telemetry>,
+    core: usize,
+    plugin: usize,
+) {
+    let started = Instant::now();
+    let handle = loop {
+        if let Some(handle) = board.get(source_row) {
+            break handle;
+        }
+        if started.elapsed() > OPEN_WAIT_MAX
+            || (stop.is_stopping() && started.elapsed() > DRAIN_TIMEOUT)
+        {
+            tracing::error!(source_row, "durable output: the core's queue never opened");
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    };
+    let mut reader = match Reader::open(&handle, CONSUMER) {
+        Ok(reader) => reader,
+        Err(error) => {
+            tracing::error!(queue = %handle.dir().display(), %error, "cannot open queue reader");
+            return;
+        }
+    };
+    let mut records = ReadBatch::new();
+    let mut bytes = Vec::new();
+    let mut stopping_since: Option<Instant> = None;
+    let give_up = |since: &mut Option<Instant>| {
+        stop.is_stopping() && since.get_or_insert_with(Instant::now).elapsed() > DRAIN_TIMEOUT
+    };
+    'serve: loop {
+        if stop.is_stopping() {
+            stopping_since.get_or_insert_with(Instant::now);
+            if handle.is_closed() && !reader.has_data() {
+                break;
+            }
+        }
+        if give_up(&mut stopping_since) {
+            break;
+        }
+        if !reader.wait(IDLE_WAIT).await {
+            if let Err(error) = reader.tick().await {
+                tracing::warn!(queue = %handle.dir().display(), %error, "checkpoint failed");
+            }
+            continue;
+        }
+        match reader.read(&mut records).await {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(queue = %handle.dir().display(), %error, "queue read failed");
+                telemetry.add(core, plugin, Metric::Errors, 1);
+                glommio::timer::sleep(RETRY_DELAY_MAX).await;
+                continue;
+            }
+        }
+        bytes.clear();
+        for record in records.iter() {
+            bytes.extend_from_slice(record);
+        }
+        let mut delay = RETRY_DELAY_MIN;
+        while let Err(error) = delivery.deliver(&bytes).await {
+            tracing::warn!(queue = %handle.dir().display(), %error,
+                "durable delivery failed; retrying");
+            telemetry.add(core, plugin, Metric::Errors, 1);
+            if give_up(&mut stopping_since) {
+                break 'serve;
+            }
+            glommio::timer::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_DELAY_MAX);
+        }
+        telemetry.add(core, plugin, Metric::SentBytes, bytes.len() as u64);
+        if let Err(error) = reader.commit(records.end()).await {
+            tracing::warn!(queue = %handle.dir().display(), %error, "checkpoint failed");
+        }
+    }
+    delivery.close().await;
+    if let Err(error) = reader.close().await {
+        tracing::error!(queue = %handle.dir().display(), %error, "final checkpoint failed");
+    }
+}
