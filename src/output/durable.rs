@@ -246,7 +246,6 @@ impl Delivery {
 /// Delivers core row `source_row`'s queue (published on `board`) to `delivery`, committing
 /// after each successful delivery, until the core stops and the queue is closed and empty (or
 /// [`DRAIN_TIMEOUT`] has passed since the stop).
-#[allow(clippy::too_many_arguments)]
 pub async fn run_consumer(
     board: Arc<HandleBoard>,
     source_row: usize,
@@ -314,8 +313,11 @@ pub async fn run_consumer(
         }
         let mut delay = RETRY_DELAY_MIN;
         while let Err(error) = delivery.deliver(&bytes).await {
-            tracing::warn!(queue = %handle.dir().display(), %error,
-                "durable delivery failed; retrying");
+            // Once per run of failures, not once per retry.
+            if delay == RETRY_DELAY_MIN {
+                tracing::warn!(queue = %handle.dir().display(), %error,
+                    "durable delivery failed; retrying until it succeeds");
+            }
             telemetry.add(core, plugin, Metric::Errors, 1);
             if give_up(&mut stopping_since) {
                 break 'serve;
