@@ -210,7 +210,7 @@ fn durable_file_output_survives_kill_9_and_restart() {
     // The queue really was used: each core's source queue and its consumer's checkpoint.
     let queue = dir.path().join("gyges-data/queue/FileOutput/0");
     assert!(
-        queue.join("delivery.cp").exists(),
+        queue.join("FileOutput.cp").exists(),
         "no checkpoint in {}",
         queue.display()
     );

@@ -7,7 +7,8 @@
 //!   `source_dir(queue_dir, output, core_row)`. Nothing is shared between cores. A batch is
 //!   a whole number of encoded messages, so a record never splits a message.
 //! - **Consume side.** One [`run_consumer`] task per source queue reads records from the
-//!   consumer's checkpoint on and delivers them: for a single-writer FileOutput, every queue's
+//!   output's checkpoint (the output is the queue's one consumer, under its own name) on and
+//!   delivers them: for a single-writer FileOutput, every queue's
 //!   consumer runs on the owner core and writes through the owner's one file writer (so the
 //!   file still has one writer); for a `%{core}` FileOutput and for TcpOutput, each core
 //!   consumes its own queue into its own file or connection.
@@ -45,8 +46,6 @@ use crate::queue::{QueueError, QueueHandle, QueueOptions, ReadBatch, Reader, Wri
 use crate::runtime::stop::LocalStop;
 use crate::telemetry::{Metric, Telemetry};
 
-/// The one consumer of a durable output's queues: its delivery task.
-pub const CONSUMER: &str = "delivery";
 /// How long a stopping core keeps delivering what is queued; the rest waits on disk.
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Shortest and longest wait before a failed delivery is tried again.
@@ -63,13 +62,16 @@ const OPEN_WAIT_MAX: Duration = Duration::from_secs(30);
 /// writer's handle here so that consumers on other cores can open readers.
 #[derive(Debug)]
 pub struct HandleBoard {
+    /// The output's name: its queues' directory and their consumer.
+    output: String,
     slots: Mutex<Vec<Option<QueueHandle>>>,
 }
 
 impl HandleBoard {
-    /// A board with `rows` empty slots.
-    pub fn new(rows: usize) -> Arc<HandleBoard> {
+    /// The board of output `output`, with `rows` empty slots.
+    pub fn new(output: &str, rows: usize) -> Arc<HandleBoard> {
         Arc::new(HandleBoard {
+            output: output.to_string(),
             slots: Mutex::new(vec![None; rows]),
         })
     }
@@ -115,7 +117,9 @@ impl DurableQueue {
                 .join(queue_dir),
         };
         let dir = crate::queue::source_dir(&queue_dir, output, row);
-        let writer = Writer::open(&dir, options, &[CONSUMER.to_string()]).await?;
+        // The output is the queue's one consumer, under its own name (as `gyges queue`
+        // expects of a durable section).
+        let writer = Writer::open(&dir, options, &[output.to_string()]).await?;
         let handle = writer.handle();
         Ok(Rc::new(DurableQueue {
             writer: RwLock::new(Some(writer)),
@@ -268,7 +272,7 @@ pub async fn run_consumer(
         }
         glommio::timer::sleep(Duration::from_millis(5)).await;
     };
-    let mut reader = match Reader::open(&handle, CONSUMER) {
+    let mut reader = match Reader::open(&handle, &board.output) {
         Ok(reader) => reader,
         Err(error) => {
             tracing::error!(queue = %handle.dir().display(), %error, "cannot open queue reader");

@@ -125,7 +125,7 @@ pub fn start(
             output
                 .durable
                 .as_ref()
-                .map(|_| HandleBoard::new(cores.len()))
+                .map(|_| HandleBoard::new(&output.name, cores.len()))
         })
         .collect();
     let mut setups: Vec<CoreSetup> = cores
