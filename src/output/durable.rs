@@ -23,8 +23,10 @@
 //! - "Written" means handed to the kernel: the output file is not fsynced, so a power loss
 //!   may lose file data the queue already counts as delivered. TCP without acknowledgements
 //!   cannot see a receiver that dies after reading: that is the ack protocol's job (not here).
-//! - A record holds at most one batch plus one message (the queue's record bound is set
-//!   from `batch_size` and `max_message_size`); a larger batch is dropped and counted.
+//! - A record holds at most `batch_size` + `max_message_size` + 4 KiB. A batch can outgrow
+//!   that (it is shipped after a whole read is routed, and lines grow when encoded as
+//!   protobuf); it is then cut into several records at Heka frame boundaries (framed output),
+//!   else after newlines, else anywhere: unframed, undelimited bytes have no boundaries.
 //! - `sent_total` counts bytes (`sent_bytes_total`) but not messages for durable outputs: a
 //!   record does not say how many messages it holds. `dropped_total` counts messages the
 //!   queue refused (full with `full_action = "drop"`, or an I/O error).
@@ -95,6 +97,8 @@ pub struct DurableQueue {
     /// `None` once closed. The lock serialises appends from this core's tasks.
     writer: RwLock<Option<Writer>>,
     handle: QueueHandle,
+    /// The largest record the queue takes; a larger batch is cut into pieces.
+    record_bytes_max: usize,
 }
 
 impl DurableQueue {
@@ -124,6 +128,7 @@ impl DurableQueue {
         Ok(Rc::new(DurableQueue {
             writer: RwLock::new(Some(writer)),
             handle,
+            record_bytes_max: options.max_message_size,
         }))
     }
 
@@ -142,9 +147,24 @@ impl DurableQueue {
             telemetry.add(core, plugin, Metric::Dropped, batch.messages);
             return;
         };
-        match writer.append_batch([batch.bytes.as_slice()]).await {
-            Ok(outcome) if outcome.appended == 1 => {}
-            Ok(outcome) => {
+        let result = if batch.bytes.len() <= self.record_bytes_max {
+            writer
+                .append_batch([batch.bytes.as_slice()])
+                .await
+                .map(|outcome| (outcome, 1))
+        } else {
+            // Rare: a batch grows past its size by what one read adds. Cut it, at message
+            // boundaries where they can be seen.
+            let pieces = pieces(&batch.bytes, self.record_bytes_max);
+            let count = pieces.len() as u64;
+            writer
+                .append_batch(pieces)
+                .await
+                .map(|outcome| (outcome, count))
+        };
+        match result {
+            Ok((outcome, pieces)) if outcome.appended == pieces => {}
+            Ok((outcome, _)) => {
                 tracing::warn!(
                     queue = %self.handle.dir().display(),
                     dropped = outcome.dropped,
@@ -200,6 +220,59 @@ impl DurableQueue {
             }
         }
     }
+}
+
+/// `bytes` cut into pieces of at most `piece_bytes_max` (at least 1), each ending at a message
+/// boundary where one can be seen: after a whole Heka frame when the bytes are framed, else
+/// after a newline, else anywhere (unframed, undelimited bytes have no boundaries to keep).
+fn pieces(bytes: &[u8], piece_bytes_max: usize) -> Vec<&[u8]> {
+    let piece_bytes_max = piece_bytes_max.max(1);
+    let mut pieces = Vec::with_capacity(bytes.len() / piece_bytes_max + 1);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let cut = next_cut(rest, piece_bytes_max);
+        let (piece, after) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = after;
+    }
+    pieces
+}
+
+/// The length of the next piece of `bytes` (see [`pieces`]); between 1 and `piece_bytes_max`.
+fn next_cut(bytes: &[u8], piece_bytes_max: usize) -> usize {
+    if bytes.len() <= piece_bytes_max {
+        return bytes.len();
+    }
+    let mut at = 0;
+    while let Some(end) = frame_end(bytes, at) {
+        if end > piece_bytes_max {
+            break;
+        }
+        at = end;
+    }
+    if at > 0 {
+        return at;
+    }
+    match memchr::memrchr(b'\n', &bytes[..piece_bytes_max]) {
+        Some(newline) => newline + 1,
+        None => piece_bytes_max,
+    }
+}
+
+/// The end of the whole Heka frame starting at `at`, if one does.
+fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
+    if *bytes.get(at)? != 0x1e {
+        return None;
+    }
+    let header_length = usize::from(*bytes.get(at + 1)?);
+    let header = bytes.get(at + 2..at + 2 + header_length)?;
+    if header.first() != Some(&0x08) || *bytes.get(at + 2 + header_length)? != 0x1f {
+        return None;
+    }
+    let mut position = 1;
+    let length = usize::try_from(crate::message::wire::read_varint(header, &mut position)?).ok()?;
+    let end = (at + 3 + header_length).checked_add(length)?;
+    (end <= bytes.len()).then_some(end)
 }
 
 /// Where a consumer delivers records.
@@ -358,6 +431,67 @@ mod tests {
             min_disk_free: 0,
             sync: crate::queue::SyncPolicy::None,
             ..QueueOptions::default()
+        }
+    }
+
+    fn framed(message: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        crate::message::framing::write_frame(&mut bytes, message, None).expect("frame");
+        bytes
+    }
+
+    #[test]
+    fn pieces_are_bounded_and_keep_message_boundaries() {
+        // Framed: 30 frames of 100-byte messages, cut between frames.
+        let mut stream = Vec::new();
+        for number in 0..30u8 {
+            stream.extend(framed(&[number; 100]));
+        }
+        let frame_bytes = framed(&[0; 100]).len();
+        for bound in [
+            frame_bytes,
+            frame_bytes + 1,
+            3 * frame_bytes + 7,
+            stream.len(),
+        ] {
+            let cut = pieces(&stream, bound);
+            assert_eq!(cut.concat(), stream, "bound {bound}");
+            for piece in &cut {
+                assert!(
+                    piece.len() <= bound && piece.len() % frame_bytes == 0,
+                    "bound {bound}"
+                );
+            }
+        }
+        // Lines: cut after newlines.
+        let lines: Vec<u8> = (0..100)
+            .flat_map(|n| format!("line {n}\n").into_bytes())
+            .collect();
+        let cut = pieces(&lines, 50);
+        assert_eq!(cut.concat(), lines);
+        assert!(cut
+            .iter()
+            .all(|piece| piece.len() <= 50 && piece.ends_with(b"\n")));
+        // Neither: cut anywhere, bounded; and degenerate bounds still terminate.
+        let blob = vec![7u8; 1000];
+        let cut = pieces(&blob, 300);
+        assert_eq!(
+            cut.iter().map(|piece| piece.len()).collect::<Vec<_>>(),
+            [300, 300, 300, 100]
+        );
+        assert_eq!(pieces(&blob, 0).len(), 1000);
+        assert!(pieces(&[], 10).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pieces_rebuild_the_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+            bound in 1usize..400,
+        ) {
+            let cut = pieces(&bytes, bound);
+            proptest::prop_assert_eq!(cut.concat(), bytes.clone());
+            proptest::prop_assert!(cut.iter().all(|piece| !piece.is_empty() && piece.len() <= bound));
         }
     }
 
