@@ -39,3 +39,6 @@ mod bench_common;
 
 /// The report's dates, slugs, sections and tables.
 mod bench_report;
+
+/// Durable outputs: kill -9 and restart mid-stream, a TcpOutput receiver that is down.
+mod durable;

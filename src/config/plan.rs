@@ -68,6 +68,10 @@ pub struct GlobalPlan {
     pub read_buffer_bytes: usize,
     pub socket_receive_buffer_bytes: Option<usize>,
     pub stats_interval: Option<Duration>,
+    /// The queue options of the global section (`queue_dir`, `sync`, ...).
+    pub queue: crate::queue::config::QueueGlobal,
+    /// Where durable outputs keep their disk queues.
+    pub queue_dir: PathBuf,
 }
 
 /// One input.
@@ -198,6 +202,8 @@ pub struct OutputPlan {
     pub encoder: EncoderPlan,
     pub use_framing: bool,
     pub kind: OutputKind,
+    /// With `use_buffering`: each core's disk queue for this output.
+    pub durable: Option<crate::queue::QueueOptions>,
 }
 
 /// Where an output delivers.
@@ -537,12 +543,18 @@ fn global_plan(
     let socket_receive_buffer = from_profile(raw.socket_receive_buffer, |profile| {
         profile.io.socket_receive_buffer
     });
+    let base_dir = PathBuf::from(raw.base_dir.as_deref().unwrap_or("./gyges-data"));
+    let queue = crate::queue::config::QueueGlobal {
+        queue_dir: raw.queue_dir.clone(),
+        sync: raw.sync,
+        checkpoint_interval: raw.checkpoint_interval,
+        min_disk_free: raw.min_disk_free,
+    };
     Ok(GlobalPlan {
         max_message_size: max_message_size as usize,
         max_message_loops: raw.max_message_loops.unwrap_or(4),
         max_process_inject: raw.max_process_inject.unwrap_or(1),
         max_timer_inject: raw.max_timer_inject.unwrap_or(10),
-        base_dir: PathBuf::from(raw.base_dir.as_deref().unwrap_or("./gyges-data")),
         share_dir: PathBuf::from(raw.share_dir.as_deref().unwrap_or("/usr/share/gyges")),
         hostname,
         pid_file: raw.pid_file.as_ref().map(PathBuf::from),
@@ -606,6 +618,9 @@ fn global_plan(
             0 => None,
             seconds => Some(Duration::from_secs(seconds)),
         },
+        queue_dir: queue.queue_dir(&base_dir),
+        base_dir,
+        queue,
     })
 }
 
@@ -921,6 +936,64 @@ fn compile_matcher(
         .map_err(|error| section.error(Some("message_matcher"), error.to_string()))
 }
 
+/// The disk queue options of an output with `use_buffering = true` or `delivery = "durable"`,
+/// or `None` without. A `[name.buffering]` table on an output that does not buffer is an error:
+/// it would silently do nothing.
+fn durable_options(
+    section: &Section,
+    global: &GlobalPlan,
+    use_buffering: Option<bool>,
+    delivery: Option<&str>,
+    buffering: Option<&crate::queue::config::Buffering>,
+) -> Result<Option<crate::queue::QueueOptions>, ConfigError> {
+    let by_delivery = match delivery {
+        None => None,
+        Some("durable") => Some(true),
+        Some("fast") => Some(false),
+        Some(other) => {
+            return Err(section.error(
+                Some("delivery"),
+                format!("`{other}` is not \"durable\" or \"fast\""),
+            ))
+        }
+    };
+    if let (Some(buffer), Some(durable)) = (use_buffering, by_delivery) {
+        if buffer != durable {
+            return Err(section.error(
+                Some("delivery"),
+                "contradicts use_buffering; set only one of them",
+            ));
+        }
+    }
+    if !use_buffering.or(by_delivery).unwrap_or(false) {
+        if buffering.is_some() {
+            return Err(section.error(
+                Some("buffering"),
+                "is set but use_buffering is not true; set use_buffering = true or remove it",
+            ));
+        }
+        return Ok(None);
+    }
+    // One queue record holds one shipped batch: a full batch plus the message that overflowed
+    // it, plus framing.
+    let record_bytes = (global.batch_bytes + global.max_message_size + DURABLE_RECORD_SLACK_BYTES)
+        .min(limits::MESSAGE_BYTES_CEILING);
+    let default_buffering = crate::queue::config::Buffering::default();
+    let buffering = buffering.unwrap_or(&default_buffering);
+    crate::queue::config::resolve(&global.queue, buffering, record_bytes)
+        .map(Some)
+        .map_err(|error| {
+            let key = match error.key {
+                "buffering" => "buffering".to_string(),
+                key => format!("buffering.{key}"),
+            };
+            section.error(Some(&key), error.message)
+        })
+}
+
+/// Framing and encoder overhead allowed on top of a batch and one message in a queue record.
+const DURABLE_RECORD_SLACK_BYTES: usize = 4096;
+
 fn unsupported(section: &Section, key: &str, set: bool, message: &str) -> Result<(), ConfigError> {
     if set {
         return Err(section.error(Some(key), message.to_string()));
@@ -933,16 +1006,16 @@ fn output_plan(
     sections: &std::collections::BTreeMap<&str, &Section>,
     global: &GlobalPlan,
 ) -> Result<OutputPlan, ConfigError> {
-    let buffering = "durable buffering is not available yet; remove it or set it to false";
     let signer = "message_signer is not supported yet";
     match section.plugin_type()? {
         "FileOutput" => {
             let raw: raw::FileOutput = section.parse()?;
-            unsupported(
+            let durable = durable_options(
                 section,
-                "use_buffering",
-                raw.use_buffering == Some(true),
-                buffering,
+                global,
+                raw.use_buffering,
+                raw.delivery.as_deref(),
+                raw.buffering.as_ref(),
             )?;
             unsupported(
                 section,
@@ -1003,15 +1076,17 @@ fn output_plan(
                     perm: octal("perm", raw.perm.as_deref(), 0o644)?,
                     folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
                 }),
+                durable,
             })
         }
         "TcpOutput" => {
             let raw: raw::TcpOutput = section.parse()?;
-            unsupported(
+            let durable = durable_options(
                 section,
-                "use_buffering",
-                raw.use_buffering == Some(true),
-                buffering,
+                global,
+                raw.use_buffering,
+                raw.delivery.as_deref(),
+                raw.buffering.as_ref(),
             )?;
             unsupported(
                 section,
@@ -1069,6 +1144,7 @@ fn output_plan(
                     buffer_bytes: buffer_bytes as usize,
                     keep_alive,
                 }),
+                durable,
             })
         }
         _ => {
@@ -1092,6 +1168,7 @@ fn output_plan(
                 )?,
                 use_framing: raw.use_framing.unwrap_or(false),
                 kind: OutputKind::Log,
+                durable: None,
             })
         }
     }
@@ -1333,6 +1410,7 @@ fn carbon_output_plan(section: &Section, global: &GlobalPlan) -> Result<OutputPl
         encoder: EncoderPlan::Carbon,
         use_framing: false,
         kind,
+        durable: None,
     })
 }
 

@@ -49,6 +49,14 @@ pub struct Global {
     pub socket_receive_buffer: Option<u64>,
     /// Seconds between throughput summaries in the log; 0 turns them off (default 10).
     pub stats_interval: Option<u64>,
+    /// Where durable outputs keep their disk queues (default `<base_dir>/queue`).
+    pub queue_dir: Option<String>,
+    /// When queue data is synced: `none`, `interval` (default) or `every_batch`.
+    pub sync: Option<crate::queue::SyncPolicy>,
+    /// Milliseconds between queue checkpoints and interval syncs (default 1000).
+    pub checkpoint_interval: Option<u64>,
+    /// Bytes that must stay free on the queue's disk; 0 turns the check off.
+    pub min_disk_free: Option<u64>,
     /// A tuning profile file; see `tuning/README.md`.
     pub tuning: Option<String>,
     /// Accepted for Heka compatibility and ignored: gyges has no goroutines.
@@ -258,7 +266,12 @@ pub struct FileOutput {
     pub rotation_interval: Option<u64>,
     pub ticker_interval: Option<u64>,
     pub can_exit: Option<bool>,
+    /// Keep what is routed here in a disk queue until it is delivered (default false).
     pub use_buffering: Option<bool>,
+    /// `"durable"` is the same as `use_buffering = true`; `"fast"` (default) is without.
+    pub delivery: Option<String>,
+    /// The disk queue's options (with `use_buffering`).
+    pub buffering: Option<crate::queue::config::Buffering>,
 }
 
 /// `TcpOutput`.
@@ -287,7 +300,12 @@ pub struct TcpOutput {
     pub use_tls: Option<bool>,
     pub ticker_interval: Option<u64>,
     pub can_exit: Option<bool>,
+    /// Keep what is routed here in a disk queue until it is delivered (default false).
     pub use_buffering: Option<bool>,
+    /// `"durable"` is the same as `use_buffering = true`; `"fast"` (default) is without.
+    pub delivery: Option<String>,
+    /// The disk queue's options (with `use_buffering`).
+    pub buffering: Option<crate::queue::config::Buffering>,
 }
 
 /// `LogOutput`: writes encoded messages to stdout.

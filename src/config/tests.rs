@@ -337,3 +337,80 @@ fn the_shipped_profiles_parse() {
         assert!(!plan.global.ingest_cores.is_empty(), "{name}");
     }
 }
+
+#[test]
+fn durable_outputs_resolve_their_queue_options() {
+    let plan = plan_of(&format!(
+        "[hekad]\nbase_dir = \"/data\"\nsync = \"every_batch\"\ncheckpoint_interval = 250\n\
+         {INPUT}[FileOutput]\npath = \"x\"\nuse_buffering = true\n\
+         [FileOutput.buffering]\nmax_file_size = 1048576\nfull_action = \"drop\"\n\
+         [TcpOutput]\naddress = \"127.0.0.1:1\"\ndelivery = \"durable\"\n\
+         [plain]\ntype = \"FileOutput\"\npath = \"y\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        plan.global.queue_dir,
+        std::path::PathBuf::from("/data/queue")
+    );
+    let file = plan.outputs[0]
+        .durable
+        .as_ref()
+        .expect("FileOutput is durable");
+    assert_eq!(file.max_file_size, 1_048_576);
+    assert_eq!(file.full_action, crate::queue::FullAction::Drop);
+    assert_eq!(file.sync, crate::queue::SyncPolicy::EveryBatch);
+    assert_eq!(
+        file.checkpoint_interval,
+        std::time::Duration::from_millis(250)
+    );
+    // A record holds a whole shipped batch.
+    assert!(file.max_message_size > plan.global.batch_bytes);
+    let tcp = plan.outputs[1]
+        .durable
+        .as_ref()
+        .expect("TcpOutput is durable");
+    assert_eq!(tcp.full_action, crate::queue::FullAction::Block);
+    assert!(plan.outputs[2].durable.is_none());
+}
+
+#[test]
+fn durable_output_errors_name_the_key() {
+    let cases = [
+        (
+            "[FileOutput]\npath = \"x\"\nuse_buffering = true\n\
+             [FileOutput.buffering]\nmax_file_size = 10\n",
+            "buffering.max_file_size",
+        ),
+        (
+            "[FileOutput]\npath = \"x\"\nuse_buffering = true\n\
+             [FileOutput.buffering]\nmax_file_sise = 10\n",
+            "max_file_sise",
+        ),
+        (
+            "[FileOutput]\npath = \"x\"\n[FileOutput.buffering]\nmax_file_size = 1048576\n",
+            "buffering",
+        ),
+        (
+            "[TcpOutput]\naddress = \"127.0.0.1:1\"\ndelivery = \"eventually\"\n",
+            "delivery",
+        ),
+        (
+            "[TcpOutput]\naddress = \"127.0.0.1:1\"\ndelivery = \"durable\"\nuse_buffering = false\n",
+            "delivery",
+        ),
+    ];
+    for (text, key) in cases {
+        let error = error_of(&format!("{INPUT}{text}"));
+        let shown = error.to_string();
+        assert!(shown.contains(key), "{key} not in {shown:?}");
+        assert!(
+            error
+                .section
+                .as_deref()
+                .is_some_and(|section| section.ends_with("Output")),
+            "{shown}"
+        );
+    }
+    let error = error_of(&format!("[hekad]\nsync = \"sometimes\"\n{INPUT}"));
+    assert!(error.to_string().contains("sync"), "{error}");
+}

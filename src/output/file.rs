@@ -74,6 +74,22 @@ impl FileWriter {
         }
     }
 
+    /// Appends `bytes` at the next offset and reports whether the whole write succeeded
+    /// (durable delivery retries what failed). A failed write leaves its reserved range behind:
+    /// a hole or a partial record that readers of the file resynchronise over.
+    ///
+    /// # Errors
+    /// The write failed or was short.
+    pub async fn append(&self, bytes: Vec<u8>) -> std::io::Result<()> {
+        let length = bytes.len() as u64;
+        let offset = self.offset.get();
+        self.offset.set(offset + length);
+        self.in_flight.set(self.in_flight.get() + 1);
+        let result = self.write_all_at(bytes, offset).await;
+        self.in_flight.set(self.in_flight.get() - 1);
+        result
+    }
+
     async fn write_all_at(&self, bytes: Vec<u8>, offset: u64) -> std::io::Result<()> {
         let length = bytes.len();
         // The write takes the buffer, so a short write cannot be resumed without a copy of

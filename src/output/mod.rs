@@ -9,10 +9,12 @@
 //!   ([`crate::runtime::ring`]); a full ring makes this core wait, so it stops reading its
 //!   sockets and TCP pushes back on the senders;
 //! - a TCP destination: queued for this core's own connection ([`tcp`]);
-//! - stdout ([`log`]).
+//! - stdout ([`log`]);
+//! - a durable output's disk queue on this core ([`durable`]), delivered by consumer tasks.
 //!
 //! Memory per sink is bounded by one batch being filled plus what its destination holds.
 
+pub mod durable;
 pub mod file;
 pub mod log;
 pub mod tcp;
@@ -145,6 +147,8 @@ pub enum Target {
     Udp(Rc<udp::UdpSender>),
     /// Standard output.
     Log,
+    /// This core's disk queue of a durable output.
+    Durable(Rc<durable::DurableQueue>),
 }
 
 /// One output as seen from one core.
@@ -243,6 +247,7 @@ impl Sink {
             Target::Tcp(queue) => ShipTo::Tcp(queue.clone()),
             Target::Udp(sender) => ShipTo::Udp(sender.clone()),
             Target::Log => ShipTo::Log,
+            Target::Durable(queue) => ShipTo::Durable(queue.clone()),
         };
         Some((batch, to))
     }
@@ -255,6 +260,7 @@ pub enum ShipTo {
     Tcp(Rc<tcp::TcpQueue>),
     Udp(Rc<udp::UdpSender>),
     Log,
+    Durable(Rc<durable::DurableQueue>),
 }
 
 impl ShipTo {
@@ -266,6 +272,7 @@ impl ShipTo {
             ShipTo::Tcp(queue) => queue.enqueue(batch, telemetry, core, plugin).await,
             ShipTo::Udp(sender) => sender.send(batch, telemetry, core, plugin).await,
             ShipTo::Log => log::write(batch, telemetry, core, plugin),
+            ShipTo::Durable(queue) => queue.append(batch, telemetry, core, plugin).await,
         }
     }
 }

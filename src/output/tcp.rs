@@ -95,7 +95,10 @@ impl TcpQueue {
     }
 }
 
-async fn connect(address: &str, keep_alive: Option<Duration>) -> std::io::Result<TcpStream> {
+pub(crate) async fn connect(
+    address: &str,
+    keep_alive: Option<Duration>,
+) -> std::io::Result<TcpStream> {
     let target = address.to_socket_addrs()?.next().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::NotFound, "address resolves to nothing")
     })?;

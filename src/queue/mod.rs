@@ -343,6 +343,13 @@ impl QueueHandle {
             .map(|slot| slot.name.as_str())
     }
 
+    /// Whether the queue's writer has closed: once a reader has no data, nothing more comes.
+    pub fn is_closed(&self) -> bool {
+        self.shared
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Makes a writer waiting for room (`full_action = "block"`) return
     /// [`QueueError::Stopped`], now and from then on. For shutdown.
     pub fn stop_blocking(&self) {

@@ -28,6 +28,7 @@ use crate::config::plan::{InputKind, OutputKind, Plan};
 use crate::filter::Filter;
 use crate::input::{self, InputContext};
 use crate::matcher::MatcherSet;
+use crate::output::durable::{self, DurableQueue, HandleBoard};
 use crate::output::file::FileWriter;
 use crate::output::tcp::{self, TcpQueue};
 use crate::output::{build_encoder, Batch, FlushPolicy, Sink, Target};
@@ -60,6 +61,8 @@ struct CoreSetup {
     producers: Vec<Option<rtrb::Producer<Batch>>>,
     /// Per output: the rings this core drains, if it owns the output.
     consumers: Vec<Vec<rtrb::Consumer<Batch>>>,
+    /// Per output: where a durable output's cores publish their queue handles.
+    boards: Vec<Option<Arc<HandleBoard>>>,
 }
 
 /// The running engine.
@@ -115,6 +118,16 @@ pub fn start(
     stop: Arc<StopFlag>,
 ) -> Result<Running, RuntimeError> {
     let cores = &plan.global.cores;
+    let boards: Vec<Option<Arc<HandleBoard>>> = plan
+        .outputs
+        .iter()
+        .map(|output| {
+            output
+                .durable
+                .as_ref()
+                .map(|_| HandleBoard::new(&output.name, cores.len()))
+        })
+        .collect();
     let mut setups: Vec<CoreSetup> = cores
         .iter()
         .enumerate()
@@ -125,6 +138,7 @@ pub fn start(
             consumers: plan.outputs.iter().map(|_| Vec::new()).collect(),
             lane_producers: Vec::new(),
             lane_consumers: Vec::new(),
+            boards: boards.clone(),
         })
         .collect();
     for &host in &filter_hosts(&plan) {
@@ -141,7 +155,9 @@ pub fn start(
     }
     let shared = FilterShared::new(plan.filters.len());
     for (index, output) in plan.outputs.iter().enumerate() {
-        if matches!(&output.kind, OutputKind::File(file) if !file.per_core) {
+        // A durable output's cores never hand batches over: each appends to its own queue.
+        let single_file = matches!(&output.kind, OutputKind::File(file) if !file.per_core);
+        if single_file && output.durable.is_none() {
             let owner_row = row_of(&plan, output.owner_core);
             for row in (0..cores.len()).filter(|&row| row != owner_row) {
                 let (producer, consumer) = ring::ring(plan.global.ring_slots);
@@ -216,9 +232,40 @@ async fn run_core(
     let mut matchers = Vec::new();
     let mut drains = Vec::new();
     let mut senders = Vec::new();
+    let mut durables = Vec::new();
+    let mut deliveries = Vec::new();
     for (index, output) in plan.outputs.iter().enumerate() {
         let plugin = plan.inputs.len() + index;
+        let durable = match (&output.durable, &setup.boards[index]) {
+            (Some(options), Some(board)) => {
+                let place = DurablePlace {
+                    plan: &plan,
+                    output,
+                    options,
+                    board,
+                    row,
+                    cpu,
+                    plugin,
+                };
+                match open_durable(place, &stop, &telemetry).await {
+                    Ok(opened) => Some(opened),
+                    Err(message) => {
+                        let _ = ready.send(Err(core_error(message)));
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
         let (target, policy) = match &output.kind {
+            _ if durable.is_some() => {
+                let Some((queue, policy, consumers)) = durable else {
+                    return;
+                };
+                durables.push(queue.clone());
+                deliveries.extend(consumers);
+                (Target::Durable(queue), policy)
+            }
             OutputKind::File(file) => {
                 let policy = FlushPolicy {
                     interval: file.flush_interval,
@@ -439,8 +486,119 @@ async fn run_core(
     for drain in drains {
         drain.await;
     }
+    // Durable outputs: close this core's queues (readers then see their end), then let the
+    // consumers here deliver what is left (bounded by the drain timeout) and checkpoint.
+    for queue in &durables {
+        queue.close().await;
+    }
+    for delivery in deliveries {
+        delivery.await;
+    }
     for (queue, sender) in senders {
         queue.close();
         sender.await;
     }
+}
+
+/// A durable output as one core sees it.
+struct DurablePlace<'a> {
+    plan: &'a Plan,
+    output: &'a crate::config::plan::OutputPlan,
+    options: &'a crate::queue::QueueOptions,
+    board: &'a Arc<HandleBoard>,
+    row: usize,
+    cpu: usize,
+    plugin: usize,
+}
+
+/// What [`open_durable`] starts on one core: its queue, its flush policy and the tasks that
+/// deliver (from this core's queue, or from every core's queue on a single file's owner).
+type OpenedDurable = (
+    Rc<DurableQueue>,
+    FlushPolicy,
+    Vec<glommio::task::JoinHandle<()>>,
+);
+
+/// Opens this core's queue of a durable output, publishes it, starts its ticker and the
+/// consumers this core runs (see [`crate::output::durable`] for who consumes what).
+async fn open_durable(
+    place: DurablePlace<'_>,
+    stop: &Rc<LocalStop>,
+    telemetry: &Arc<Telemetry>,
+) -> Result<OpenedDurable, String> {
+    let DurablePlace {
+        plan,
+        output,
+        options,
+        board,
+        row,
+        cpu,
+        plugin,
+    } = place;
+    let queue_dir = &plan.global.queue_dir;
+    let queue = DurableQueue::open(queue_dir, &output.name, row, options)
+        .await
+        .map_err(|error| format!("output [{}]: durable queue: {error}", output.name))?;
+    board.publish(row, queue.handle());
+    glommio::spawn_local(queue.clone().run_ticker(stop.clone())).detach();
+    let mut sources = Vec::new();
+    let policy = match &output.kind {
+        OutputKind::File(file) => {
+            let policy = FlushPolicy {
+                interval: file.flush_interval,
+                count: file.flush_count,
+                either: file.flush_either,
+            };
+            let rows: Vec<usize> = if file.per_core {
+                vec![row]
+            } else if output.owner_core == cpu {
+                (0..plan.global.cores.len()).collect()
+            } else {
+                Vec::new()
+            };
+            if !rows.is_empty() {
+                let path = file.path.replace("%{core}", &cpu.to_string());
+                let writer = FileWriter::open(path.as_ref(), file.perm, file.folder_perm)
+                    .await
+                    .map(Rc::new)
+                    .map_err(|error| {
+                        format!("output [{}]: cannot open {path}: {error}", output.name)
+                    })?;
+                for source in rows {
+                    sources.push((source, durable::Delivery::File(writer.clone())));
+                }
+            }
+            policy
+        }
+        OutputKind::Tcp(tcp_plan) => {
+            let delivery = durable::Delivery::Tcp {
+                plan: tcp_plan.clone(),
+                stream: None,
+            };
+            sources.push((row, delivery));
+            FlushPolicy::PROMPT
+        }
+        OutputKind::Udp { .. } | OutputKind::Log => {
+            return Err(format!(
+                "output [{}]: durable buffering is only available on FileOutput and TcpOutput",
+                output.name
+            ))
+        }
+    };
+    let consumers = sources
+        .into_iter()
+        .map(|(source, delivery)| {
+            glommio::spawn_local(durable::run_consumer(
+                board.clone(),
+                source,
+                delivery,
+                stop.clone(),
+                telemetry.clone(),
+                row,
+                plugin,
+            ))
+            .detach()
+        })
+        .collect();
+    Ok((queue, policy, consumers))
 }

@@ -1,0 +1,626 @@
+//! Durable outputs (`use_buffering = true`): every core appends what it ships for the output to
+//! its own disk queue, and consumer tasks deliver the queues to the destination.
+//!
+//! Design (see also `docs/architecture.md`):
+//! - **Append side.** A durable output's [`super::Sink`] ships each batch to a
+//!   [`DurableQueue`] on its own core: the batch's bytes become one queue record in
+//!   `source_dir(queue_dir, output, core_row)`. Nothing is shared between cores. A batch is
+//!   a whole number of encoded messages, so a record never splits a message.
+//! - **Consume side.** One [`run_consumer`] task per source queue reads records from the
+//!   output's checkpoint (the output is the queue's one consumer, under its own name) on and
+//!   delivers them: for a single-writer FileOutput, every queue's
+//!   consumer runs on the owner core and writes through the owner's one file writer (so the
+//!   file still has one writer); for a `%{core}` FileOutput and for TcpOutput, each core
+//!   consumes its own queue into its own file or connection.
+//! - **At least once.** The cursor is committed only after the write (file) or send (TCP)
+//!   of the records succeeded; it is checkpointed every `checkpoint_interval` (or
+//!   `cursor_update_count` records) and at clean shutdown. After a crash, what was committed
+//!   after the last checkpoint is delivered again: duplicates, never losses. A failed
+//!   delivery is retried (the same bytes, after a backoff) until it succeeds or shutdown gives
+//!   up after [`DRAIN_TIMEOUT`]; the records then stay queued for the next start.
+//!
+//! Limits:
+//! - "Written" means handed to the kernel: the output file is not fsynced, so a power loss
+//!   may lose file data the queue already counts as delivered. TCP without acknowledgements
+//!   cannot see a receiver that dies after reading: that is the ack protocol's job (not here).
+//! - A record holds at most `batch_size` + `max_message_size` + 4 KiB. A batch can outgrow
+//!   that (it is shipped after a whole read is routed, and lines grow when encoded as
+//!   protobuf); it is then cut into several records at Heka frame boundaries (framed output),
+//!   else after newlines, else anywhere: unframed, undelimited bytes have no boundaries.
+//! - `sent_total` counts bytes (`sent_bytes_total`) but not messages for durable outputs: a
+//!   record does not say how many messages it holds. `dropped_total` counts messages the
+//!   queue refused (full with `full_action = "drop"`, or an I/O error).
+//! - TcpOutput's `reconnect_after` is not applied to durable delivery.
+
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_lite::AsyncWriteExt;
+use glommio::net::TcpStream;
+use glommio::sync::RwLock;
+
+use super::file::FileWriter;
+use super::Batch;
+use crate::config::plan::TcpPlan;
+use crate::queue::{QueueError, QueueHandle, QueueOptions, ReadBatch, Reader, Writer};
+use crate::runtime::stop::LocalStop;
+use crate::telemetry::{Metric, Telemetry};
+
+/// How long a stopping core keeps delivering what is queued; the rest waits on disk.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Shortest and longest wait before a failed delivery is tried again.
+const RETRY_DELAY_MIN: Duration = Duration::from_millis(50);
+const RETRY_DELAY_MAX: Duration = Duration::from_secs(2);
+/// How long a consumer waits for records before it ticks its checkpoint.
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// How often the writer side ticks (interval syncs, disk-free refresh).
+const WRITER_TICK: Duration = Duration::from_millis(100);
+/// How long a consumer waits for the writer of its queue to open at startup.
+const OPEN_WAIT_MAX: Duration = Duration::from_secs(30);
+
+/// The queue handles of one durable output, one slot per core row: each core publishes its
+/// writer's handle here so that consumers on other cores can open readers.
+#[derive(Debug)]
+pub struct HandleBoard {
+    /// The output's name: its queues' directory and their consumer.
+    output: String,
+    slots: Mutex<Vec<Option<QueueHandle>>>,
+}
+
+impl HandleBoard {
+    /// The board of output `output`, with `rows` empty slots.
+    pub fn new(output: &str, rows: usize) -> Arc<HandleBoard> {
+        Arc::new(HandleBoard {
+            output: output.to_string(),
+            slots: Mutex::new(vec![None; rows]),
+        })
+    }
+
+    /// Publishes the handle of core row `row`'s queue.
+    pub fn publish(&self, row: usize, handle: QueueHandle) {
+        if let Ok(mut slots) = self.slots.lock() {
+            if let Some(slot) = slots.get_mut(row) {
+                *slot = Some(handle);
+            }
+        }
+    }
+
+    fn get(&self, row: usize) -> Option<QueueHandle> {
+        self.slots.lock().ok()?.get(row).cloned().flatten()
+    }
+}
+
+/// The append side of one core's queue for one durable output.
+pub struct DurableQueue {
+    /// `None` once closed. The lock serialises appends from this core's tasks.
+    writer: RwLock<Option<Writer>>,
+    handle: QueueHandle,
+    /// The largest record the queue takes; a larger batch is cut into pieces.
+    record_bytes_max: usize,
+}
+
+impl DurableQueue {
+    /// Opens (recovering) core row `row`'s queue of output `output` under `queue_dir`.
+    ///
+    /// # Errors
+    /// The queue cannot be opened or recovered.
+    pub async fn open(
+        queue_dir: &Path,
+        output: &str,
+        row: usize,
+        options: &QueueOptions,
+    ) -> Result<Rc<DurableQueue>, QueueError> {
+        // Relative to the working directory; made absolute because the queue opens its
+        // directory through io_uring, which does not resolve relative directory paths.
+        let queue_dir = match queue_dir.is_absolute() {
+            true => queue_dir.to_path_buf(),
+            false => std::env::current_dir()
+                .map_err(|error| QueueError::io("find the working directory", queue_dir, error))?
+                .join(queue_dir),
+        };
+        let dir = crate::queue::source_dir(&queue_dir, output, row);
+        // The output is the queue's one consumer, under its own name (as `gyges queue`
+        // expects of a durable section).
+        let writer = Writer::open(&dir, options, &[output.to_string()]).await?;
+        let handle = writer.handle();
+        Ok(Rc::new(DurableQueue {
+            writer: RwLock::new(Some(writer)),
+            handle,
+            record_bytes_max: options.max_message_size,
+        }))
+    }
+
+    /// A handle for readers on any core.
+    pub fn handle(&self) -> QueueHandle {
+        self.handle.clone()
+    }
+
+    /// Appends a shipped batch as one record; what the queue refuses is counted as dropped.
+    pub async fn append(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
+        let Ok(mut guard) = self.writer.write().await else {
+            telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            return;
+        };
+        let Some(writer) = guard.as_mut() else {
+            telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            return;
+        };
+        let result = if batch.bytes.len() <= self.record_bytes_max {
+            writer
+                .append_batch([batch.bytes.as_slice()])
+                .await
+                .map(|outcome| (outcome, 1))
+        } else {
+            // Rare: a batch grows past its size by what one read adds. Cut it, at message
+            // boundaries where they can be seen.
+            let pieces = pieces(&batch.bytes, self.record_bytes_max);
+            let count = pieces.len() as u64;
+            writer
+                .append_batch(pieces)
+                .await
+                .map(|outcome| (outcome, count))
+        };
+        match result {
+            Ok((outcome, pieces)) if outcome.appended == pieces => {}
+            Ok((outcome, _)) => {
+                tracing::warn!(
+                    queue = %self.handle.dir().display(),
+                    dropped = outcome.dropped,
+                    rejected = outcome.rejected,
+                    "durable queue refused a batch"
+                );
+                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            }
+            Err(error) => {
+                tracing::error!(queue = %self.handle.dir().display(), %error,
+                    "durable queue append failed; batch dropped");
+                telemetry.add(core, plugin, Metric::Errors, 1);
+                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            }
+        }
+    }
+
+    /// Ticks the writer (interval syncs) until it is closed; once the core is stopping and
+    /// [`DRAIN_TIMEOUT`] has passed, makes a writer blocked on a full queue give up.
+    pub async fn run_ticker(self: Rc<Self>, stop: Rc<LocalStop>) {
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            glommio::timer::sleep(WRITER_TICK).await;
+            if stop.is_stopping() {
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > DRAIN_TIMEOUT {
+                    self.handle.stop_blocking();
+                }
+            }
+            // A writer busy appending (or blocked) is not ticked now; it syncs on its own.
+            let Ok(mut guard) = self.writer.try_write() else {
+                continue;
+            };
+            let Some(writer) = guard.as_mut() else {
+                return;
+            };
+            if let Err(error) = writer.tick().await {
+                tracing::warn!(queue = %self.handle.dir().display(), %error, "queue tick failed");
+            }
+        }
+    }
+
+    /// Closes the writer (syncing it): readers then see the end of the queue.
+    pub async fn close(&self) {
+        self.handle.stop_blocking();
+        let Ok(mut guard) = self.writer.write().await else {
+            return;
+        };
+        if let Some(writer) = guard.take() {
+            if let Err(error) = writer.close().await {
+                tracing::error!(queue = %self.handle.dir().display(), %error,
+                    "closing the durable queue failed");
+            }
+        }
+    }
+}
+
+/// `bytes` cut into pieces of at most `piece_bytes_max` (at least 1), each ending at a message
+/// boundary where one can be seen: after a whole Heka frame when the bytes are framed, else
+/// after a newline, else anywhere (unframed, undelimited bytes have no boundaries to keep).
+fn pieces(bytes: &[u8], piece_bytes_max: usize) -> Vec<&[u8]> {
+    let piece_bytes_max = piece_bytes_max.max(1);
+    let mut pieces = Vec::with_capacity(bytes.len() / piece_bytes_max + 1);
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let cut = next_cut(rest, piece_bytes_max);
+        let (piece, after) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = after;
+    }
+    pieces
+}
+
+/// The length of the next piece of `bytes` (see [`pieces`]); between 1 and `piece_bytes_max`.
+fn next_cut(bytes: &[u8], piece_bytes_max: usize) -> usize {
+    if bytes.len() <= piece_bytes_max {
+        return bytes.len();
+    }
+    let mut at = 0;
+    while let Some(end) = frame_end(bytes, at) {
+        if end > piece_bytes_max {
+            break;
+        }
+        at = end;
+    }
+    if at > 0 {
+        return at;
+    }
+    match memchr::memrchr(b'\n', &bytes[..piece_bytes_max]) {
+        Some(newline) => newline + 1,
+        None => piece_bytes_max,
+    }
+}
+
+/// The end of the whole Heka frame starting at `at`, if one does.
+fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
+    if *bytes.get(at)? != 0x1e {
+        return None;
+    }
+    let header_length = usize::from(*bytes.get(at + 1)?);
+    let header = bytes.get(at + 2..at + 2 + header_length)?;
+    if header.first() != Some(&0x08) || *bytes.get(at + 2 + header_length)? != 0x1f {
+        return None;
+    }
+    let mut position = 1;
+    let length = usize::try_from(crate::message::wire::read_varint(header, &mut position)?).ok()?;
+    let end = (at + 3 + header_length).checked_add(length)?;
+    (end <= bytes.len()).then_some(end)
+}
+
+/// Where a consumer delivers records.
+pub enum Delivery {
+    /// A file written by this core's single writer.
+    File(Rc<FileWriter>),
+    /// This consumer's own connection.
+    Tcp {
+        plan: TcpPlan,
+        stream: Option<TcpStream>,
+    },
+}
+
+impl Delivery {
+    async fn deliver(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Delivery::File(writer) => writer.append(bytes.to_vec()).await,
+            Delivery::Tcp { plan, stream } => {
+                if stream
+                    .as_ref()
+                    .is_some_and(gyges_io_uring::socket::peer_closed)
+                {
+                    *stream = None;
+                }
+                let connected = match stream.take() {
+                    Some(connected) => connected,
+                    None => super::tcp::connect(&plan.address, plan.keep_alive).await?,
+                };
+                let connected = stream.insert(connected);
+                if let Err(error) = connected.write_all(bytes).await {
+                    *stream = None;
+                    return Err(error);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Delivery::Tcp { stream, .. } = self {
+            if let Some(mut connected) = stream.take() {
+                let _ = connected.close().await;
+            }
+        }
+    }
+}
+
+/// Delivers core row `source_row`'s queue (published on `board`) to `delivery`, committing
+/// after each successful delivery, until the core stops and the queue is closed and empty (or
+/// [`DRAIN_TIMEOUT`] has passed since the stop).
+pub async fn run_consumer(
+    board: Arc<HandleBoard>,
+    source_row: usize,
+    mut delivery: Delivery,
+    stop: Rc<LocalStop>,
+    telemetry: Arc<Telemetry>,
+    core: usize,
+    plugin: usize,
+) {
+    let started = Instant::now();
+    let handle = loop {
+        if let Some(handle) = board.get(source_row) {
+            break handle;
+        }
+        if started.elapsed() > OPEN_WAIT_MAX
+            || (stop.is_stopping() && started.elapsed() > DRAIN_TIMEOUT)
+        {
+            tracing::error!(source_row, "durable output: the core's queue never opened");
+            return;
+        }
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    };
+    let mut reader = match Reader::open(&handle, &board.output) {
+        Ok(reader) => reader,
+        Err(error) => {
+            tracing::error!(queue = %handle.dir().display(), %error, "cannot open queue reader");
+            return;
+        }
+    };
+    let mut records = ReadBatch::new();
+    let mut bytes = Vec::new();
+    let mut stopping_since: Option<Instant> = None;
+    let give_up = |since: &mut Option<Instant>| {
+        stop.is_stopping() && since.get_or_insert_with(Instant::now).elapsed() > DRAIN_TIMEOUT
+    };
+    'serve: loop {
+        glommio::yield_if_needed().await;
+        if stop.is_stopping() {
+            stopping_since.get_or_insert_with(Instant::now);
+            if handle.is_closed() && !reader.has_data() {
+                break;
+            }
+        }
+        if give_up(&mut stopping_since) {
+            break;
+        }
+        if !reader.wait(IDLE_WAIT).await {
+            if let Err(error) = reader.tick().await {
+                tracing::warn!(queue = %handle.dir().display(), %error, "checkpoint failed");
+            }
+            continue;
+        }
+        match reader.read(&mut records).await {
+            // The tail says there is data but no whole record is readable yet (a record still
+            // being written, or damage the reader skips): back off instead of spinning, which
+            // would starve this core's other tasks, the stop watcher among them.
+            Ok(0) => {
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+                continue;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(queue = %handle.dir().display(), %error, "queue read failed");
+                telemetry.add(core, plugin, Metric::Errors, 1);
+                glommio::timer::sleep(RETRY_DELAY_MAX).await;
+                continue;
+            }
+        }
+        bytes.clear();
+        for record in records.iter() {
+            bytes.extend_from_slice(record);
+        }
+        let mut delay = RETRY_DELAY_MIN;
+        while let Err(error) = delivery.deliver(&bytes).await {
+            // Once per run of failures, not once per retry.
+            if delay == RETRY_DELAY_MIN {
+                tracing::warn!(queue = %handle.dir().display(), %error,
+                    "durable delivery failed; retrying until it succeeds");
+            }
+            telemetry.add(core, plugin, Metric::Errors, 1);
+            if give_up(&mut stopping_since) {
+                break 'serve;
+            }
+            glommio::timer::sleep(delay).await;
+            delay = (delay * 2).min(RETRY_DELAY_MAX);
+        }
+        telemetry.add(core, plugin, Metric::SentBytes, bytes.len() as u64);
+        if let Err(error) = reader.commit(records.end()).await {
+            tracing::warn!(queue = %handle.dir().display(), %error, "checkpoint failed");
+        }
+    }
+    delivery.close().await;
+    if let Err(error) = reader.close().await {
+        tracing::error!(queue = %handle.dir().display(), %error, "final checkpoint failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<T: 'static>(future: impl std::future::Future<Output = T> + 'static) -> T {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(0)
+            .make()
+            .expect("an executor for the test")
+            .run(future)
+    }
+
+    fn options() -> QueueOptions {
+        QueueOptions {
+            max_file_size: 4096,
+            min_disk_free: 0,
+            sync: crate::queue::SyncPolicy::None,
+            ..QueueOptions::default()
+        }
+    }
+
+    fn framed(message: &[u8]) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        crate::message::framing::write_frame(&mut bytes, message, None).expect("frame");
+        bytes
+    }
+
+    #[test]
+    fn pieces_are_bounded_and_keep_message_boundaries() {
+        // Framed: 30 frames of 100-byte messages, cut between frames.
+        let mut stream = Vec::new();
+        for number in 0..30u8 {
+            stream.extend(framed(&[number; 100]));
+        }
+        let frame_bytes = framed(&[0; 100]).len();
+        for bound in [
+            frame_bytes,
+            frame_bytes + 1,
+            3 * frame_bytes + 7,
+            stream.len(),
+        ] {
+            let cut = pieces(&stream, bound);
+            assert_eq!(cut.concat(), stream, "bound {bound}");
+            for piece in &cut {
+                assert!(
+                    piece.len() <= bound && piece.len() % frame_bytes == 0,
+                    "bound {bound}"
+                );
+            }
+        }
+        // Lines: cut after newlines.
+        let lines: Vec<u8> = (0..100)
+            .flat_map(|n| format!("line {n}\n").into_bytes())
+            .collect();
+        let cut = pieces(&lines, 50);
+        assert_eq!(cut.concat(), lines);
+        assert!(cut
+            .iter()
+            .all(|piece| piece.len() <= 50 && piece.ends_with(b"\n")));
+        // Neither: cut anywhere, bounded; and degenerate bounds still terminate.
+        let blob = vec![7u8; 1000];
+        let cut = pieces(&blob, 300);
+        assert_eq!(
+            cut.iter().map(|piece| piece.len()).collect::<Vec<_>>(),
+            [300, 300, 300, 100]
+        );
+        assert_eq!(pieces(&blob, 0).len(), 1000);
+        assert!(pieces(&[], 10).is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn pieces_rebuild_the_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+            bound in 1usize..400,
+        ) {
+            let cut = pieces(&bytes, bound);
+            proptest::prop_assert_eq!(cut.concat(), bytes.clone());
+            proptest::prop_assert!(cut.iter().all(|piece| !piece.is_empty() && piece.len() <= bound));
+        }
+    }
+
+    /// Batches of `count` lines each, numbered from `first`.
+    fn batch(first: usize, count: usize) -> Batch {
+        let mut batch = Batch::default();
+        for number in first..first + count {
+            batch
+                .bytes
+                .extend_from_slice(format!("line {number}\n").as_bytes());
+            batch.messages += 1;
+        }
+        batch
+    }
+
+    /// Appends, delivers to a file, stops cleanly; then a restart finds nothing to replay.
+    #[test]
+    fn delivers_in_order_and_checkpoints_at_stop() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let delivered = run(async move {
+            let telemetry = Telemetry::new(1, vec!["out".into()]);
+            let queue = DurableQueue::open(&root, "out", 0, &options())
+                .await
+                .expect("open the queue");
+            let board = HandleBoard::new("out", 1);
+            board.publish(0, queue.handle());
+            let path = root.join("out.log");
+            let writer = Rc::new(FileWriter::open(&path, 0o644, 0o700).await.expect("file"));
+            let stop = LocalStop::new();
+            let consumer = glommio::spawn_local(run_consumer(
+                board.clone(),
+                0,
+                Delivery::File(writer),
+                stop.clone(),
+                telemetry.clone(),
+                0,
+                0,
+            ));
+            let mut expected = Vec::new();
+            for first in (0..2000).step_by(100) {
+                let batch = batch(first, 100);
+                expected.extend_from_slice(&batch.bytes);
+                queue.append(batch, &telemetry, 0, 0).await;
+            }
+            stop.raise();
+            queue.close().await;
+            consumer.await;
+            assert_eq!(telemetry.get(0, 0, Metric::Dropped), 0);
+            assert_eq!(
+                telemetry.get(0, 0, Metric::SentBytes),
+                expected.len() as u64
+            );
+            let written = std::fs::read(&path).expect("read the output");
+            assert_eq!(written, expected, "every batch, once, in order");
+            // Reopened: the clean stop checkpointed the end, so nothing is delivered again.
+            let queue = DurableQueue::open(&root, "out", 0, &options())
+                .await
+                .expect("reopen the queue");
+            let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
+            let replay = reader.has_data();
+            queue.close().await;
+            written.len() as u64 + u64::from(replay)
+        });
+        let lines: usize = (0..2000)
+            .map(|number| format!("line {number}\n").len())
+            .sum();
+        assert_eq!(delivered, lines as u64, "no replay after a clean stop");
+    }
+
+    /// A destination that never accepts: nothing is committed, so everything is still queued
+    /// for the next start.
+    #[test]
+    fn undelivered_records_stay_queued() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let lag = run(async move {
+            let telemetry = Telemetry::new(1, vec!["out".into()]);
+            let queue = DurableQueue::open(&root, "out", 0, &options())
+                .await
+                .expect("open the queue");
+            let board = HandleBoard::new("out", 1);
+            board.publish(0, queue.handle());
+            let plan = TcpPlan {
+                address: format!("127.0.0.1:{port}"),
+                reconnect_after: 0,
+                buffer_bytes: 1 << 20,
+                keep_alive: None,
+            };
+            let stop = LocalStop::new();
+            let consumer = glommio::spawn_local(run_consumer(
+                board,
+                0,
+                Delivery::Tcp { plan, stream: None },
+                stop.clone(),
+                telemetry.clone(),
+                0,
+                0,
+            ));
+            queue.append(batch(0, 10), &telemetry, 0, 0).await;
+            queue.append(batch(10, 10), &telemetry, 0, 0).await;
+            glommio::timer::sleep(Duration::from_millis(200)).await;
+            stop.raise();
+            queue.close().await;
+            consumer.await;
+            assert!(telemetry.get(0, 0, Metric::Errors) >= 1);
+            assert_eq!(telemetry.get(0, 0, Metric::SentBytes), 0);
+            let queue = DurableQueue::open(&root, "out", 0, &options())
+                .await
+                .expect("reopen the queue");
+            let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
+            let mut records = ReadBatch::new();
+            let read = reader.read(&mut records).await.expect("read");
+            let first = records.get(0).map(<[u8]>::to_vec);
+            queue.close().await;
+            (read, first)
+        });
+        assert_eq!(lag.0, 2, "both batches are still queued");
+        assert_eq!(lag.1, Some(batch(0, 10).bytes));
+    }
+}
