@@ -9,8 +9,8 @@
 
 use crate::message::MessageView;
 use crate::sandbox::{
-    push_record, terminated_message, CallStatus, HostInfo, Sandbox, SandboxConfig, SandboxError,
-    SandboxKind, SandboxStats, Terminated,
+    push_record, CallStatus, HostInfo, Sandbox, SandboxConfig, SandboxError, SandboxKind,
+    SandboxStats, Terminated,
 };
 
 /// What one record decoded to.
@@ -103,12 +103,7 @@ impl SandboxDecoder {
 
     /// Heka's `heka.sandbox-terminated` message for this decoder, once terminated.
     pub fn termination_message(&self) -> Option<Vec<u8>> {
-        let reason = self.sandbox.termination_reason()?;
-        Some(terminated_message(
-            self.sandbox.name(),
-            reason,
-            self.sandbox.stats(),
-        ))
+        self.sandbox.termination_message()
     }
 }
 

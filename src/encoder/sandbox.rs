@@ -8,8 +8,8 @@
 
 use crate::message::MessageView;
 use crate::sandbox::{
-    terminated_message, CallStatus, HostInfo, Sandbox, SandboxConfig, SandboxError, SandboxKind,
-    SandboxStats, Terminated,
+    CallStatus, HostInfo, Sandbox, SandboxConfig, SandboxError, SandboxKind, SandboxStats,
+    Terminated,
 };
 
 /// What one message encoded to.
@@ -101,12 +101,7 @@ impl SandboxEncoder {
 
     /// Heka's `heka.sandbox-terminated` message for this encoder, once terminated.
     pub fn termination_message(&self) -> Option<Vec<u8>> {
-        let reason = self.sandbox.termination_reason()?;
-        Some(terminated_message(
-            self.sandbox.name(),
-            reason,
-            self.sandbox.stats(),
-        ))
+        self.sandbox.termination_message()
     }
 }
 

@@ -14,8 +14,8 @@
 
 use crate::message::MessageView;
 use crate::sandbox::{
-    terminated_message, CallStatus, HostInfo, Sandbox, SandboxConfig, SandboxError, SandboxKind,
-    SandboxStats, Terminated,
+    CallStatus, HostInfo, Sandbox, SandboxConfig, SandboxError, SandboxKind, SandboxStats,
+    Terminated,
 };
 
 /// A Lua filter.
@@ -110,11 +110,6 @@ impl SandboxFilter {
 
     /// Heka's `heka.sandbox-terminated` message for this filter, once terminated.
     pub fn termination_message(&self) -> Option<Vec<u8>> {
-        let reason = self.sandbox.termination_reason()?;
-        Some(terminated_message(
-            self.sandbox.name(),
-            reason,
-            self.sandbox.stats(),
-        ))
+        self.sandbox.termination_message()
     }
 }

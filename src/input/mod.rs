@@ -12,7 +12,8 @@ use crate::decoder;
 use crate::message::{LineMeta, LineView, MessageView, UuidSource};
 use crate::runtime::router::Router;
 use crate::splitter::{
-    HekaFrameSplitter, NullSplitter, Splitter, SplitterError, SplitterStats, TokenSplitter,
+    HekaFrameSplitter, NullSplitter, Splitter, SplitterError, SplitterStats, StreamBuffer,
+    TokenSplitter,
 };
 use crate::telemetry::{Metric, Telemetry};
 
@@ -99,6 +100,21 @@ impl InputContext {
             )?),
             SplitterPlan::Null => Splitter::Null(NullSplitter::new(max)?),
         })
+    }
+
+    /// A fresh splitter and its bounded buffer, read `read_bytes` at a time. A failure (only
+    /// for sizes the config loader already rejects) is logged.
+    pub fn stream_parts(&self, read_bytes: usize) -> Option<(Splitter, StreamBuffer)> {
+        let parts = self.splitter().and_then(|splitter| {
+            StreamBuffer::for_splitter(&splitter, read_bytes).map(|buffer| (splitter, buffer))
+        });
+        match parts {
+            Ok(parts) => Some(parts),
+            Err(error) => {
+                tracing::error!(input = %self.plan.name, %error, "cannot build the splitter");
+                None
+            }
+        }
     }
 
     /// Per-connection headers for records without a decoder.

@@ -12,7 +12,6 @@ use super::{deliver_record, publish_splitter_stats, InputContext};
 use crate::config::plan::InputKind;
 use crate::message::now_ns;
 use crate::runtime::shard::Shard;
-use crate::splitter::StreamBuffer;
 use crate::telemetry::Metric;
 
 /// Binds the input's address on this core.
@@ -82,16 +81,8 @@ async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStr
         let _ = gyges_io_uring::socket::set_keepalive(&stream, Some(idle));
     }
     let meta = input.line_meta(peer);
-    let buffers = input.splitter().and_then(|splitter| {
-        StreamBuffer::for_splitter(&splitter, shard.read_buffer_bytes)
-            .map(|buffer| (splitter, buffer))
-    });
-    let (mut splitter, mut buffer) = match buffers {
-        Ok(buffers) => buffers,
-        Err(error) => {
-            tracing::error!(input = %input.plan.name, %error, "cannot build the splitter");
-            return;
-        }
+    let Some((mut splitter, mut buffer)) = input.stream_parts(shard.read_buffer_bytes) else {
+        return;
     };
     while !shard.stop.is_stopping() {
         let read = {

@@ -10,7 +10,6 @@ use super::{deliver_record, publish_splitter_stats, InputContext};
 use crate::config::plan::InputKind;
 use crate::message::now_ns;
 use crate::runtime::shard::Shard;
-use crate::splitter::StreamBuffer;
 use crate::telemetry::Metric;
 
 /// The largest UDP payload.
@@ -38,15 +37,8 @@ pub async fn serve(shard: Rc<Shard>, input: Rc<InputContext>, socket: UdpSocket)
             ..
         }
     );
-    let buffers = input.splitter().and_then(|splitter| {
-        StreamBuffer::for_splitter(&splitter, DATAGRAM_BYTES_MAX).map(|buffer| (splitter, buffer))
-    });
-    let (mut splitter, mut buffer) = match buffers {
-        Ok(buffers) => buffers,
-        Err(error) => {
-            tracing::error!(input = %input.plan.name, %error, "cannot build the splitter");
-            return;
-        }
+    let Some((mut splitter, mut buffer)) = input.stream_parts(DATAGRAM_BYTES_MAX) else {
+        return;
     };
     let mut last_sender: Option<SocketAddr> = None;
     let mut meta = input.line_meta(String::new());

@@ -585,6 +585,12 @@ impl Sandbox {
         }
     }
 
+    /// Heka's `heka.sandbox-terminated` message for this sandbox, once it has terminated.
+    pub fn termination_message(&self) -> Option<Vec<u8>> {
+        let reason = self.termination_reason()?;
+        Some(terminated_message(self.name(), reason, self.stats()))
+    }
+
     /// Whether the script defines a global function `name`.
     pub fn has_function(&self, name: &str) -> bool {
         matches!(
