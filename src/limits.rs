@@ -209,3 +209,13 @@ const _: () = assert!(QUEUE_BUFFER_BYTES_DEFAULT >= 2 * QUEUE_FILE_BYTES_DEFAULT
 const _: () = assert!(QUEUE_IO_BYTES_MIN <= QUEUE_READ_BYTES_DEFAULT);
 const _: () = assert!(QUEUE_READ_BYTES_DEFAULT <= QUEUE_IO_BYTES_MAX);
 const _: () = assert!(QUEUE_IO_BYTES_MAX >= BATCH_BYTES_DEFAULT);
+
+/// Default `ack_timeout` of an acknowledging TcpOutput: how long it waits for the receiver's
+/// welcome (then it sends unacknowledged) and for each acknowledgement (then it reconnects and
+/// sends again what was not acknowledged).
+pub const ACK_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+pub const ACK_TIMEOUT_MS_MIN: u64 = 100;
+pub const ACK_TIMEOUT_MS_MAX: u64 = 600_000;
+/// Batches an acknowledging TcpOutput sends ahead of the oldest acknowledgement. Each is one
+/// queue record, at most `batch_size` plus a message.
+pub const ACK_WINDOW_BATCHES: usize = 8;

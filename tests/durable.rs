@@ -264,3 +264,138 @@ fn durable_tcp_output_delivers_once_its_receiver_comes_back() {
         "durable TcpOutput: {TOTAL} messages through a receiver outage, {duplicates} duplicates"
     );
 }
+
+/// A receiver for the acknowledged chain: a durable FileOutput, so that what it acknowledged
+/// survives its own kill -9.
+fn acknowledging_receiver_config(port: u16) -> String {
+    format!(
+        "[hekad]\nstats_interval = 0\ncheckpoint_interval = 100\nmin_disk_free = 0\n\
+         [TcpInput]\naddress = \"127.0.0.1:{port}\"\n\
+         [FileOutput]\nmessage_matcher = \"TRUE\"\npath = \"in.log\"\n\
+         encoder = \"ProtobufEncoder\"\nuse_framing = true\nflush_interval = 20\n\
+         use_buffering = true\n\
+         [FileOutput.buffering]\nmax_file_size = 1048576\nmax_buffer_size = 67108864\n"
+    )
+}
+
+fn acknowledging_forwarder_config(port: u16, receiver_port: u16, ack_timeout_ms: u64) -> String {
+    format!(
+        "[hekad]\nstats_interval = 0\ncheckpoint_interval = 100\nmin_disk_free = 0\n\
+         [TcpInput]\naddress = \"127.0.0.1:{port}\"\n\
+         [TcpOutput]\nmessage_matcher = \"TRUE\"\naddress = \"127.0.0.1:{receiver_port}\"\n\
+         use_buffering = true\nack = true\nack_timeout = {ack_timeout_ms}\n"
+    )
+}
+
+/// gyges → gyges with `ack = true`, and the receiver killed with -9 again and again while the
+/// stream flows: nothing the forwarder accepted is lost. Without acknowledgements, what the
+/// receiver had read but not yet queued at each kill would be gone.
+#[test]
+fn acknowledged_chain_loses_nothing_when_the_receiver_is_killed() {
+    const CHUNKS: usize = 60;
+    const TOTAL: usize = CHUNKS * CHUNK_MESSAGES;
+    const KILL_AFTER_CHUNKS: [usize; 4] = [10, 25, 40, 50];
+    let (forwarder_dir, receiver_dir) =
+        (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (forwarder_port, receiver_port) = (free_port(), free_port());
+    let mut receiver = Daemon::start(
+        receiver_dir.path(),
+        &acknowledging_receiver_config(receiver_port),
+        &[receiver_port],
+    );
+    let mut forwarder = Daemon::start(
+        forwarder_dir.path(),
+        &acknowledging_forwarder_config(forwarder_port, receiver_port, 2000),
+        &[forwarder_port],
+    );
+    let sent = Arc::new(AtomicUsize::new(0));
+    let sender = {
+        let sent = sent.clone();
+        std::thread::spawn(move || {
+            for chunk in 0..CHUNKS {
+                send_chunk(forwarder_port, &chunk_bytes(chunk)).expect("send to the forwarder");
+                sent.fetch_add(1, Ordering::AcqRel);
+                std::thread::sleep(Duration::from_millis(15));
+            }
+        })
+    };
+    let output = receiver_dir.path().join("in.log");
+    let arrived = || tally(&sequences_in(&std::fs::read(&output).unwrap_or_default())).len();
+    for kill_after in KILL_AFTER_CHUNKS {
+        wait_for(Duration::from_secs(60), "the stream to progress", || {
+            sent.load(Ordering::Acquire) >= kill_after
+        });
+        // Kill while the forwarder is still delivering, not after it caught up.
+        receiver.kill();
+        std::thread::sleep(Duration::from_millis(150));
+        receiver.restart(&[receiver_port]);
+    }
+    sender.join().expect("sender");
+    wait_for_or_explain(
+        Duration::from_secs(60),
+        "every number at the receiver",
+        || arrived() >= TOTAL,
+        || {
+            format!(
+                "{} of {TOTAL} arrived\nforwarder:\n{}\nreceiver:\n{}",
+                arrived(),
+                forwarder.stderr(),
+                receiver.stderr()
+            )
+        },
+    );
+    assert!(forwarder.stop().success(), "{}", forwarder.stderr());
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    let counts = tally(&sequences_in(&std::fs::read(&output).unwrap()));
+    let duplicates = assert_at_least_once(&counts, TOTAL, "acknowledged chain");
+    let acks = forwarder.counter("TcpOutput.acks_total");
+    assert!(acks > 0, "the forwarder counted no acknowledgement");
+    assert!(
+        !forwarder
+            .stderr()
+            .contains("did not answer the acknowledgement hello"),
+        "a gyges receiver must welcome the hello:\n{}",
+        forwarder.stderr()
+    );
+    println!(
+        "acknowledged chain: {TOTAL} messages, {} receiver kills, {acks} acknowledgements \
+         counted at the last run, {duplicates} duplicates",
+        KILL_AFTER_CHUNKS.len()
+    );
+}
+
+/// A receiver that never answers the hello (as Heka's TcpInput does not): after `ack_timeout`
+/// the forwarder sends unacknowledged, and everything arrives. The hello is the first thing on
+/// the connection, and a Heka-framed reader skips it as a bad header.
+#[test]
+fn acknowledged_output_falls_back_for_a_receiver_that_does_not_answer() {
+    const TOTAL: usize = 2 * CHUNK_MESSAGES;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (receiver, collected) = collect_listener(1);
+    let config = acknowledging_forwarder_config(port, receiver.port(), 300);
+    let mut forwarder = Daemon::start(dir.path(), &config, &[port]);
+    for chunk in 0..TOTAL / CHUNK_MESSAGES {
+        send_chunk(port, &chunk_bytes(chunk)).expect("send to the forwarder");
+    }
+    // The receiver's connection ends when the forwarder stops.
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(forwarder.stop().success(), "{}", forwarder.stderr());
+    let stream = collected.join().expect("collector").concat();
+    assert!(
+        matches!(
+            gyges::message::ack::parse(&stream),
+            gyges::message::ack::Parsed::Control {
+                control: gyges::message::ack::Control::Hello { .. },
+                ..
+            }
+        ),
+        "the connection starts with the hello"
+    );
+    let counts = tally(&sequences_in(&stream));
+    let duplicates = assert_at_least_once(&counts, TOTAL, "unacknowledged fallback");
+    assert_eq!(duplicates, 0);
+    assert!(forwarder
+        .stderr()
+        .contains("did not answer the acknowledgement hello"));
+}

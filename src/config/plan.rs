@@ -241,6 +241,9 @@ pub struct TcpPlan {
     pub reconnect_after: u64,
     pub buffer_bytes: usize,
     pub keep_alive: Option<Duration>,
+    /// `ack = true`: how long to wait for the receiver's welcome and for each
+    /// acknowledgement (`ack_timeout`).
+    pub ack: Option<Duration>,
 }
 
 const GLOBAL_SECTIONS: [&str; 2] = ["hekad", "gyges"];
@@ -991,6 +994,50 @@ fn durable_options(
         })
 }
 
+/// A TcpOutput's `ack` and `ack_timeout`: the timeout when acknowledgements are asked for.
+/// They need a durable output (the sender commits on acknowledgement) and framing (control
+/// frames are frames).
+fn ack_plan(
+    section: &Section,
+    raw: &raw::TcpOutput,
+    durable: bool,
+    use_framing: bool,
+) -> Result<Option<Duration>, ConfigError> {
+    if raw.ack != Some(true) {
+        if raw.ack_timeout.is_some() {
+            return Err(section.error(
+                Some("ack_timeout"),
+                "is set but ack is not true; set ack = true or remove it",
+            ));
+        }
+        return Ok(None);
+    }
+    if !durable {
+        return Err(section.error(
+            Some("ack"),
+            "needs use_buffering = true: the sender keeps what is not acknowledged in its queue",
+        ));
+    }
+    if !use_framing {
+        return Err(section.error(
+            Some("ack"),
+            "needs use_framing = true: acknowledgements are asked for with Heka frames",
+        ));
+    }
+    let millis = raw.ack_timeout.unwrap_or(limits::ACK_TIMEOUT_MS_DEFAULT);
+    if !(limits::ACK_TIMEOUT_MS_MIN..=limits::ACK_TIMEOUT_MS_MAX).contains(&millis) {
+        return Err(section.error(
+            Some("ack_timeout"),
+            format!(
+                "{millis} is outside {}..={} milliseconds",
+                limits::ACK_TIMEOUT_MS_MIN,
+                limits::ACK_TIMEOUT_MS_MAX
+            ),
+        ));
+    }
+    Ok(Some(Duration::from_millis(millis)))
+}
+
 /// Framing and encoder overhead allowed on top of a batch and one message in a queue record.
 const DURABLE_RECORD_SLACK_BYTES: usize = 4096;
 
@@ -1126,6 +1173,8 @@ fn output_plan(
                 Some(true) => Some(Duration::from_secs(raw.keep_alive_period.unwrap_or(7200))),
                 _ => None,
             };
+            let use_framing = raw.use_framing.unwrap_or(true);
+            let ack = ack_plan(section, &raw, durable.is_some(), use_framing)?;
             Ok(OutputPlan {
                 name: section.name.clone(),
                 owner_core: owner_core(section, global),
@@ -1137,12 +1186,13 @@ fn output_plan(
                     "ProtobufEncoder",
                     global,
                 )?,
-                use_framing: raw.use_framing.unwrap_or(true),
+                use_framing,
                 kind: OutputKind::Tcp(TcpPlan {
                     address: raw.address,
                     reconnect_after: raw.reconnect_after.unwrap_or(0),
                     buffer_bytes: buffer_bytes as usize,
                     keep_alive,
+                    ack,
                 }),
                 durable,
             })
@@ -1393,6 +1443,7 @@ fn carbon_output_plan(section: &Section, global: &GlobalPlan) -> Result<OutputPl
             reconnect_after: 0,
             buffer_bytes: limits::TCP_OUTPUT_BUFFER_BYTES_DEFAULT,
             keep_alive: carbon.tcp_keep_alive.then_some(Duration::from_secs(7200)),
+            ack: None,
         }),
         CarbonProtocol::Udp => OutputKind::Udp {
             address: carbon.address,

@@ -306,6 +306,11 @@ pub struct TcpOutput {
     pub delivery: Option<String>,
     /// The disk queue's options (with `use_buffering`).
     pub buffering: Option<crate::queue::config::Buffering>,
+    /// Ask the receiver to acknowledge what it has queued, and commit only then (gyges
+    /// receivers; a Heka receiver is sent to unacknowledged). Needs `use_buffering`.
+    pub ack: Option<bool>,
+    /// Milliseconds to wait for the receiver's welcome and for each acknowledgement.
+    pub ack_timeout: Option<u64>,
 }
 
 /// `LogOutput`: writes encoded messages to stdout.

@@ -414,3 +414,42 @@ fn durable_output_errors_name_the_key() {
     let error = error_of(&format!("[hekad]\nsync = \"sometimes\"\n{INPUT}"));
     assert!(error.to_string().contains("sync"), "{error}");
 }
+
+#[test]
+fn acknowledged_tcp_output_needs_a_queue_and_framing() {
+    let plan = plan_of(&format!(
+        "{INPUT}[TcpOutput]\naddress = \"127.0.0.1:1\"\nuse_buffering = true\nack = true\n\
+         ack_timeout = 250\n"
+    ))
+    .expect("a valid acknowledged output");
+    let OutputKind::Tcp(tcp) = &plan.outputs[0].kind else {
+        panic!("a TcpOutput");
+    };
+    assert_eq!(tcp.ack, Some(std::time::Duration::from_millis(250)));
+    let cases = [
+        ("ack = true\n", "ack", "use_buffering"),
+        (
+            "use_buffering = true\nack = true\nuse_framing = false\n",
+            "ack",
+            "use_framing",
+        ),
+        (
+            "use_buffering = true\nack_timeout = 100\n",
+            "ack_timeout",
+            "ack",
+        ),
+        (
+            "use_buffering = true\nack = true\nack_timeout = 5\n",
+            "ack_timeout",
+            "outside",
+        ),
+    ];
+    for (keys, key, why) in cases {
+        let error = error_of(&format!(
+            "{INPUT}[TcpOutput]\naddress = \"127.0.0.1:1\"\n{keys}"
+        ));
+        let shown = error.to_string();
+        assert_eq!(error.key.as_deref(), Some(key), "{shown}");
+        assert!(shown.contains(why), "{why} not in {shown:?}");
+    }
+}

@@ -4,13 +4,13 @@
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use futures_lite::AsyncReadExt;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use gyges_io_uring::socket::Listener;
 
 use super::{deliver_record, publish_splitter_stats, InputContext};
 use crate::config::plan::InputKind;
-use crate::message::now_ns;
+use crate::message::{ack, now_ns};
 use crate::runtime::shard::Shard;
 use crate::telemetry::Metric;
 
@@ -123,6 +123,12 @@ async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStr
             }
         }
         publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);
+        if let Some(requests) = splitter.take_requests() {
+            if let Err(error) = answer(shard, input, &mut stream, requests).await {
+                tracing::debug!(input = %input.plan.name, %error, "acknowledgement failed");
+                break;
+            }
+        }
         shard.ship_full().await;
         glommio::yield_if_needed().await;
     }
@@ -148,4 +154,30 @@ async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStr
     // process has exited (io_uring releases its file references late), and a sender that
     // checks for a closed peer before writing would write into a dead connection meanwhile.
     let _ = stream.shutdown(std::net::Shutdown::Both).await;
+}
+
+/// Answers an acknowledging sender (`docs/ack.md`): a hello gets a welcome; a mark gets its ack
+/// once everything read before it has been shipped and, for durable routes, appended to this
+/// core's queues.
+async fn answer(
+    shard: &Shard,
+    input: &InputContext,
+    stream: &mut TcpStream,
+    requests: ack::Requests,
+) -> std::io::Result<()> {
+    let mut reply = Vec::with_capacity(2 * ack::CONTROL_BYTES_MAX);
+    if requests.hello.is_some() {
+        ack::Control::Welcome {
+            version: ack::VERSION,
+        }
+        .encode(&mut reply);
+    }
+    if let Some(seq) = requests.mark {
+        shard.settle().await;
+        ack::Control::Ack { seq }.encode(&mut reply);
+        shard
+            .telemetry
+            .add(shard.core, input.plugin, Metric::Acks, 1);
+    }
+    stream.write_all(&reply).await
 }

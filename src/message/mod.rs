@@ -5,7 +5,9 @@
 //! - [`wire`]: protobuf primitives used by the view and by the encoders.
 //! - [`json`]: the one-object-per-line JSON form printed by `gyges cat`.
 //! - [`framing`]: Heka stream framing and HMAC signing, the one owner of that format.
+//! - [`ack`]: the control frames of the acknowledgement protocol between gyges peers.
 
+pub mod ack;
 pub mod framing;
 pub mod json;
 pub mod proto;

@@ -31,6 +31,7 @@
 //!   record does not say how many messages it holds. `dropped_total` counts messages the
 //!   queue refused (full with `full_action = "drop"`, or an I/O error).
 //! - TcpOutput's `reconnect_after` is not applied to durable delivery.
+//! - With `ack = true`, a TcpOutput's consumers are [`super::acked`]'s instead.
 
 use std::path::Path;
 use std::rc::Rc;
@@ -182,6 +183,13 @@ impl DurableQueue {
         }
     }
 
+    /// Waits until every append that started before this call has finished (appends take the
+    /// writer's lock in the order they start). A batch shipped here before the call is then in
+    /// the queue, as far as the sync policy puts it.
+    pub async fn settled(&self) {
+        drop(self.writer.write().await);
+    }
+
     /// Ticks the writer (interval syncs) until it is closed; once the core is stopping and
     /// [`DRAIN_TIMEOUT`] has passed, makes a writer blocked on a full queue give up.
     pub async fn run_ticker(self: Rc<Self>, stop: Rc<LocalStop>) {
@@ -320,6 +328,35 @@ impl Delivery {
     }
 }
 
+/// Waits for core row `source_row` to publish its queue on `board`, then opens the output's
+/// reader of it. `None` (logged) when the queue never opens or the reader cannot be opened.
+pub(super) async fn open_reader(
+    board: &HandleBoard,
+    source_row: usize,
+    stop: &LocalStop,
+) -> Option<(QueueHandle, Reader)> {
+    let started = Instant::now();
+    let handle = loop {
+        if let Some(handle) = board.get(source_row) {
+            break handle;
+        }
+        if started.elapsed() > OPEN_WAIT_MAX
+            || (stop.is_stopping() && started.elapsed() > DRAIN_TIMEOUT)
+        {
+            tracing::error!(source_row, "durable output: the core's queue never opened");
+            return None;
+        }
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    };
+    match Reader::open(&handle, &board.output) {
+        Ok(reader) => Some((handle, reader)),
+        Err(error) => {
+            tracing::error!(queue = %handle.dir().display(), %error, "cannot open queue reader");
+            None
+        }
+    }
+}
+
 /// Delivers core row `source_row`'s queue (published on `board`) to `delivery`, committing
 /// after each successful delivery, until the core stops and the queue is closed and empty (or
 /// [`DRAIN_TIMEOUT`] has passed since the stop).
@@ -332,25 +369,8 @@ pub async fn run_consumer(
     core: usize,
     plugin: usize,
 ) {
-    let started = Instant::now();
-    let handle = loop {
-        if let Some(handle) = board.get(source_row) {
-            break handle;
-        }
-        if started.elapsed() > OPEN_WAIT_MAX
-            || (stop.is_stopping() && started.elapsed() > DRAIN_TIMEOUT)
-        {
-            tracing::error!(source_row, "durable output: the core's queue never opened");
-            return;
-        }
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    };
-    let mut reader = match Reader::open(&handle, &board.output) {
-        Ok(reader) => reader,
-        Err(error) => {
-            tracing::error!(queue = %handle.dir().display(), %error, "cannot open queue reader");
-            return;
-        }
+    let Some((handle, mut reader)) = open_reader(&board, source_row, &stop).await else {
+        return;
     };
     let mut records = ReadBatch::new();
     let mut bytes = Vec::new();
@@ -591,6 +611,7 @@ mod tests {
                 reconnect_after: 0,
                 buffer_bytes: 1 << 20,
                 keep_alive: None,
+                ack: None,
             };
             let stop = LocalStop::new();
             let consumer = glommio::spawn_local(run_consumer(

@@ -14,6 +14,7 @@
 //!
 //! Memory per sink is bounded by one batch being filled plus what its destination holds.
 
+pub mod acked;
 pub mod durable;
 pub mod file;
 pub mod log;

@@ -155,6 +155,13 @@ impl Reader {
         self.committed
     }
 
+    /// Moves the read position back to the last commit: what was read but not committed is
+    /// read again (a sender whose unacknowledged batches were lost with a connection).
+    pub fn rewind(&mut self) {
+        self.position = self.committed;
+        self.record_bytes = 0;
+    }
+
     /// Whether the writer has published records past this reader's position.
     pub fn has_data(&mut self) -> bool {
         self.tail = self.shared.tail(self.tail);

@@ -960,3 +960,33 @@ fn each_sync_policy_syncs_what_it_promises() {
         assert_eq!(fsyncs[2], (23 + 3, 27));
     });
 }
+
+#[test]
+fn rewind_reads_again_what_was_read_but_not_committed_across_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(async move {
+        let consumers = names(&["out"]);
+        let mut writer = Writer::open(&path, &options(), &consumers).await.unwrap();
+        append_range(&mut writer, 0..200, 100).await;
+        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        let mut batch = ReadBatch::new();
+        let mut committed = Vec::new();
+        while committed.len() < 30 {
+            reader.read(&mut batch).await.unwrap();
+            committed.extend(batch.iter().map(index_of));
+            reader.commit(batch.end()).await.unwrap();
+        }
+        // Read on past several segment boundaries without committing, then rewind.
+        let mut uncommitted = 0;
+        while uncommitted < 80 {
+            uncommitted += reader.read(&mut batch).await.unwrap();
+        }
+        assert!(reader.position().segment > reader.committed().segment);
+        reader.rewind();
+        assert_eq!(reader.position(), reader.committed());
+        let rest = drain(&mut reader).await;
+        let first = committed.len() as u64;
+        assert_eq!(rest, (first..200).collect::<Vec<_>>());
+    });
+}

@@ -587,8 +587,20 @@ async fn open_durable(
     };
     let consumers = sources
         .into_iter()
-        .map(|(source, delivery)| {
-            glommio::spawn_local(durable::run_consumer(
+        .map(|(source, delivery)| match delivery {
+            durable::Delivery::Tcp { plan: tcp, .. } if tcp.ack.is_some() => {
+                glommio::spawn_local(crate::output::acked::run_consumer(
+                    board.clone(),
+                    source,
+                    tcp,
+                    stop.clone(),
+                    telemetry.clone(),
+                    row,
+                    plugin,
+                ))
+                .detach()
+            }
+            delivery => glommio::spawn_local(durable::run_consumer(
                 board.clone(),
                 source,
                 delivery,
@@ -597,7 +609,7 @@ async fn open_durable(
                 row,
                 plugin,
             ))
-            .detach()
+            .detach(),
         })
         .collect();
     Ok((queue, policy, consumers))

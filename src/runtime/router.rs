@@ -1,13 +1,15 @@
 //! The per-core router: every output's matcher is evaluated here, on the ingest core, against
 //! the lazy view; a match encodes the message into that output's batch on this core.
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::filters::{FilterShared, Lane, LaneShip};
 use crate::matcher::MatcherSet;
 use crate::message::MessageView;
-use crate::output::{Batch, ShipTo, Sink};
+use crate::output::durable::DurableQueue;
+use crate::output::{Batch, ShipTo, Sink, Target};
 use crate::telemetry::{Metric, Telemetry};
 
 /// One filter as seen from one core: which lane its records take.
@@ -159,6 +161,17 @@ impl Router {
                 .map(|(batch, to)| Ready::Output(batch, to, sink.plugin))
         });
         output.or_else(|| self.take_lane())
+    }
+
+    /// This core's queues of durable outputs.
+    pub fn durable_queues(&self) -> Vec<Rc<DurableQueue>> {
+        self.sinks
+            .iter()
+            .filter_map(|sink| match &sink.target {
+                Target::Durable(queue) => Some(queue.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Drops every sink and lane, releasing ring producers so owners see this core finish.

@@ -135,6 +135,17 @@ impl Shard {
         }
     }
 
+    /// Ships everything, then waits until what went to durable queues is appended: what this
+    /// core had routed before the call is then as safe as its route makes it. An
+    /// acknowledgement to a sender waits for this.
+    pub async fn settle(&self) {
+        self.ship_all().await;
+        let queues = self.router.borrow().durable_queues();
+        for queue in queues {
+            queue.settled().await;
+        }
+    }
+
     /// Ships due batches every [`TICK`] until the core stops.
     pub async fn tick(self: Rc<Self>) {
         while !self.stop.is_stopping() {

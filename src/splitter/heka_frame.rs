@@ -15,6 +15,11 @@
 //! signed one passes only when the [`Verifier`] knows its `"<signer>_<version>"` key and the
 //! HMAC matches; otherwise it is dropped and counted in `auth_failures`.
 //!
+//! Control frames (`message_length = 0` with gyges's control fields, see
+//! [`crate::message::ack`]) are not records: they are consumed and noted, and the connection
+//! takes them with [`HekaFrameSplitter::take_requests`] after routing what it read. Any other
+//! header with `message_length = 0` is a bad header, as in Heka.
+//!
 //! Limits: a frame is at most `max_message_size + FRAME_OVERHEAD_BYTES_MAX` bytes, which is
 //! the most this splitter leaves unconsumed.
 
@@ -23,8 +28,9 @@ use std::sync::Arc;
 use memchr::memchr;
 
 use super::{check_message_bytes_max, SplitterError, SplitterStats, Step};
+use crate::message::ack::{self, Requests};
 use crate::message::framing::RECORD_SEPARATOR;
-use crate::message::framing::{parse_header, Authentication, SignerId, Verifier};
+use crate::message::framing::{parse_header, Authentication, HeaderError, SignerId, Verifier};
 
 /// Splits a Heka-framed stream into its messages.
 #[derive(Debug)]
@@ -38,6 +44,8 @@ pub struct HekaFrameSplitter {
     /// Bytes of a dropped oversize message still to skip.
     skip_bytes: usize,
     pub(super) stats: SplitterStats,
+    /// Acknowledgement requests read since the connection last took them.
+    requests: Requests,
 }
 
 impl HekaFrameSplitter {
@@ -58,12 +66,18 @@ impl HekaFrameSplitter {
             frame_bytes_pending: 0,
             skip_bytes: 0,
             stats: SplitterStats::default(),
+            requests: Requests::default(),
         })
     }
 
     /// The name of a signer this splitter verified.
     pub fn signer_name(&self, id: SignerId) -> Option<&[u8]> {
         self.verifier.signer_name(id)
+    }
+
+    /// The acknowledgement requests read since the last call, if any.
+    pub fn take_requests(&mut self) -> Option<Requests> {
+        self.requests.take()
     }
 
     /// See [`super::Splitter::split`].
@@ -100,6 +114,17 @@ impl HekaFrameSplitter {
             let header = match parse_header(&window[start..]) {
                 Ok(Some(header)) => header,
                 Ok(None) => return Step::NeedMore { consumed: start },
+                // A control frame has no message (module docs).
+                Err(HeaderError::EmptyMessage) => {
+                    if let ack::Parsed::Control { control, bytes } = ack::parse(&window[start..]) {
+                        self.requests.note(control);
+                        start += bytes;
+                        continue;
+                    }
+                    self.stats.discarded_bytes += 1;
+                    start += 1;
+                    continue;
+                }
                 Err(_) => {
                     self.stats.discarded_bytes += 1;
                     start += 1;

@@ -146,6 +146,14 @@ impl Splitter {
         }
     }
 
+    /// The acknowledgement requests a Heka-framed stream carried since the last call.
+    pub fn take_requests(&mut self) -> Option<crate::message::ack::Requests> {
+        match self {
+            Splitter::HekaFrame(splitter) => splitter.take_requests(),
+            Splitter::Token(_) | Splitter::Null(_) => None,
+        }
+    }
+
     /// The counters since the last [`Splitter::take_stats`].
     pub fn stats(&self) -> &SplitterStats {
         match self {

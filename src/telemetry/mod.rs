@@ -55,10 +55,13 @@ pub enum Metric {
     RingLength,
     /// Filter (gauge): batches those rings can hold (InChanCapacity).
     RingCapacity,
+    /// Input: acknowledgements sent to acknowledging senders. Output: acknowledgements
+    /// received from the receiver (`ack = true`).
+    Acks,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 21;
+pub const METRICS_PER_PLUGIN: usize = 22;
 
 impl Metric {
     /// Every metric, in index order.
@@ -84,6 +87,7 @@ impl Metric {
         Metric::Terminations,
         Metric::RingLength,
         Metric::RingCapacity,
+        Metric::Acks,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -110,6 +114,7 @@ impl Metric {
             Metric::Terminations => "terminations_total",
             Metric::RingLength => "ring_length",
             Metric::RingCapacity => "ring_capacity",
+            Metric::Acks => "acks_total",
         }
     }
 }

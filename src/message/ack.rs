@@ -1,0 +1,238 @@
+//! Control frames of gyges's acknowledgement protocol (`ack = true` on a TcpOutput). The
+//! protocol itself, who sends what and when, is described in `docs/ack.md`; this module owns
+//! the bytes.
+//!
+//! A control frame is a Heka stream frame with no message: its header says
+//! `message_length = 0` and carries two fields Heka's schema does not define, the kind (field 14)
+//! and a value (field 12):
+//!
+//! ```text
+//! 0x1E  H  [0x08 0x00] [0x70 kind] [0x60 value varint]  0x1F        H = 4 + varint length
+//! ```
+//!
+//! Heka's readers and lua_sandbox treat a frame with `message_length = 0` as a bad header: they
+//! skip one byte, resynchronise, and count the few bytes as discarded. A sender therefore only
+//! sends [`Control::Hello`] to a peer it does not know; everything else goes only to a peer
+//! that answered with [`Control::Welcome`]. The hello is made of bytes below `0x1E` after its
+//! separator, so such a reader cannot find a false frame inside it.
+
+use super::framing::{RECORD_SEPARATOR, UNIT_SEPARATOR};
+use super::wire;
+
+/// The protocol version this gyges speaks.
+pub const VERSION: u64 = 1;
+
+/// The header key of the kind field (field 14, varint).
+const KIND_KEY: u8 = 14 << 3;
+/// The header key of the value field (field 12, varint).
+const VALUE_KEY: u8 = 12 << 3;
+/// `message_length = 0`: field 1, varint, value 0.
+const EMPTY_LENGTH: [u8; 2] = [0x08, 0x00];
+
+/// The largest control frame: separators, the header length byte, `message_length`, the kind
+/// and a ten-byte varint.
+pub const CONTROL_BYTES_MAX: usize = 3 + 2 + 2 + 1 + 10;
+
+/// One control frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Sender to receiver, first on a connection: "I can ask for acknowledgements".
+    Hello { version: u64 },
+    /// Receiver to sender, the answer to a hello: "I will acknowledge".
+    Welcome { version: u64 },
+    /// Sender to receiver, after a batch: "acknowledge everything before this mark".
+    Mark { seq: u64 },
+    /// Receiver to sender: everything before mark `seq` is in the receiver's queues.
+    Ack { seq: u64 },
+}
+
+impl Control {
+    fn kind_and_value(self) -> (u8, u64) {
+        match self {
+            Control::Hello { version } => (1, version),
+            Control::Welcome { version } => (2, version),
+            Control::Mark { seq } => (3, seq),
+            Control::Ack { seq } => (4, seq),
+        }
+    }
+
+    fn from_kind(kind: u64, value: u64) -> Option<Control> {
+        Some(match kind {
+            1 => Control::Hello { version: value },
+            2 => Control::Welcome { version: value },
+            3 => Control::Mark { seq: value },
+            4 => Control::Ack { seq: value },
+            _ => return None,
+        })
+    }
+
+    /// Appends the frame to `out`.
+    pub fn encode(self, out: &mut Vec<u8>) {
+        let (kind, value) = self.kind_and_value();
+        let header_bytes = EMPTY_LENGTH.len() + 2 + 1 + wire::varint_len(value);
+        out.push(RECORD_SEPARATOR);
+        // At most 2 + 2 + 1 + 10 bytes.
+        out.push(header_bytes as u8);
+        out.extend_from_slice(&EMPTY_LENGTH);
+        out.extend_from_slice(&[KIND_KEY, kind, VALUE_KEY]);
+        wire::put_varint(out, value);
+        out.push(UNIT_SEPARATOR);
+    }
+}
+
+/// What a receiver has been asked on one connection since it last looked. Marks are
+/// cumulative, so only the latest one matters; the size is fixed whatever the sender sends.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Requests {
+    /// A hello's version: answer with a welcome.
+    pub hello: Option<u64>,
+    /// The latest mark: acknowledge it once everything read before it is queued.
+    pub mark: Option<u64>,
+}
+
+impl Requests {
+    /// Notes a control frame read from a sender. Frames a sender never sends (a welcome, an
+    /// ack) are ignored.
+    pub fn note(&mut self, control: Control) {
+        match control {
+            Control::Hello { version } => self.hello = Some(version),
+            Control::Mark { seq } => self.mark = Some(self.mark.map_or(seq, |mark| mark.max(seq))),
+            Control::Welcome { .. } | Control::Ack { .. } => {}
+        }
+    }
+
+    /// What was asked, leaving nothing; `None` when nothing was.
+    pub fn take(&mut self) -> Option<Requests> {
+        let requests = std::mem::take(self);
+        (requests != Requests::default()).then_some(requests)
+    }
+}
+
+/// What [`parse`] found at the start of a window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A control frame of `bytes` bytes.
+    Control { control: Control, bytes: usize },
+    /// The window ends inside what may be a control frame.
+    Incomplete,
+    /// Not a control frame.
+    Not,
+}
+
+/// Reads the control frame at the start of `window`.
+pub fn parse(window: &[u8]) -> Parsed {
+    match window.first() {
+        None => return Parsed::Incomplete,
+        Some(&RECORD_SEPARATOR) => {}
+        Some(_) => return Parsed::Not,
+    }
+    let Some(&header_bytes) = window.get(1) else {
+        return Parsed::Incomplete;
+    };
+    let header_bytes = usize::from(header_bytes);
+    if header_bytes > CONTROL_BYTES_MAX - 3 {
+        return Parsed::Not;
+    }
+    let frame_bytes = 3 + header_bytes;
+    let Some(frame) = window.get(..frame_bytes) else {
+        return Parsed::Incomplete;
+    };
+    if frame[frame_bytes - 1] != UNIT_SEPARATOR {
+        return Parsed::Not;
+    }
+    let header = &frame[2..frame_bytes - 1];
+    let (mut length, mut kind, mut value) = (None, None, None);
+    let mut position = 0;
+    while position < header.len() {
+        let Some((tag, wire_type)) = wire::read_key(header, &mut position) else {
+            return Parsed::Not;
+        };
+        if wire_type != 0 {
+            return Parsed::Not;
+        }
+        let Some(number) = wire::read_varint(header, &mut position) else {
+            return Parsed::Not;
+        };
+        match tag {
+            1 => length = Some(number),
+            14 => kind = Some(number),
+            12 => value = Some(number),
+            _ => return Parsed::Not,
+        }
+    }
+    match (length, kind, value) {
+        (Some(0), Some(kind), Some(value)) => match Control::from_kind(kind, value) {
+            Some(control) => Parsed::Control {
+                control,
+                bytes: frame_bytes,
+            },
+            None => Parsed::Not,
+        },
+        _ => Parsed::Not,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::framing::{parse_header, HeaderError};
+
+    #[test]
+    fn every_control_round_trips() {
+        for control in [
+            Control::Hello { version: VERSION },
+            Control::Welcome { version: VERSION },
+            Control::Mark { seq: 0 },
+            Control::Mark { seq: 300 },
+            Control::Ack { seq: u64::MAX },
+        ] {
+            let mut bytes = Vec::new();
+            control.encode(&mut bytes);
+            assert!(bytes.len() <= CONTROL_BYTES_MAX);
+            bytes.extend_from_slice(b"after");
+            assert_eq!(
+                parse(&bytes),
+                Parsed::Control {
+                    control,
+                    bytes: bytes.len() - 5
+                }
+            );
+            // Every prefix is incomplete, never mistaken for something else.
+            for cut in 0..bytes.len() - 5 {
+                assert_eq!(
+                    parse(&bytes[..cut]),
+                    Parsed::Incomplete,
+                    "{control:?} {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_heka_reader_sees_a_bad_header_and_no_false_frame_in_a_hello() {
+        let mut hello = Vec::new();
+        Control::Hello { version: VERSION }.encode(&mut hello);
+        // Exactly what Heka's readers resync on: message_length 0.
+        assert_eq!(parse_header(&hello), Err(HeaderError::EmptyMessage));
+        assert!(!hello[1..].contains(&RECORD_SEPARATOR));
+    }
+
+    #[test]
+    fn messages_and_garbage_are_not_controls() {
+        let mut frame = Vec::new();
+        crate::message::framing::write_frame(&mut frame, b"a message", None).expect("frame");
+        assert_eq!(parse(&frame), Parsed::Not);
+        assert_eq!(parse(b"plain line\n"), Parsed::Not);
+        // An unknown kind, an unknown field, a length that is not 0.
+        for header in [
+            &[0x08, 0x00, 0x70, 0x09, 0x60, 0x01][..],
+            &[0x08, 0x00, 0x70, 0x03, 0x58, 0x01],
+            &[0x08, 0x01, 0x70, 0x03, 0x60, 0x01],
+        ] {
+            let mut bytes = vec![RECORD_SEPARATOR, header.len() as u8];
+            bytes.extend_from_slice(header);
+            bytes.push(UNIT_SEPARATOR);
+            assert_eq!(parse(&bytes), Parsed::Not, "{header:?}");
+        }
+    }
+}
