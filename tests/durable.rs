@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use crate::util::*;
 
 /// Messages per connection; a failed connection's whole chunk is sent again.
-const CHUNK_MESSAGES: usize = 500;
+pub(crate) const CHUNK_MESSAGES: usize = 500;
 
 /// The framed bytes of chunk `chunk`: messages `chunk * CHUNK_MESSAGES ..`.
-fn chunk_bytes(chunk: usize) -> Vec<u8> {
+pub(crate) fn chunk_bytes(chunk: usize) -> Vec<u8> {
     let first = chunk * CHUNK_MESSAGES;
     let mut bytes = Vec::new();
     for sequence in first..first + CHUNK_MESSAGES {
@@ -38,7 +38,7 @@ fn send_chunk(port: u16, bytes: &[u8]) -> std::io::Result<()> {
 
 /// The `seq` of every whole, decodable frame in `bytes`. Unlike `read_frames` this resyncs
 /// over anything else: a write cut by kill -9 may leave a partial frame behind.
-fn sequences_in(bytes: &[u8]) -> Vec<i64> {
+pub(crate) fn sequences_in(bytes: &[u8]) -> Vec<i64> {
     let mut sequences = Vec::new();
     let mut at = 0;
     while at + 3 <= bytes.len() {
@@ -72,7 +72,7 @@ fn sequences_in(bytes: &[u8]) -> Vec<i64> {
 }
 
 /// How many times each number arrived.
-fn tally(sequences: &[i64]) -> BTreeMap<i64, u64> {
+pub(crate) fn tally(sequences: &[i64]) -> BTreeMap<i64, u64> {
     let mut counts = BTreeMap::new();
     for &sequence in sequences {
         *counts.entry(sequence).or_insert(0) += 1;
@@ -258,8 +258,17 @@ fn durable_tcp_output_delivers_once_its_receiver_comes_back() {
     );
     assert!(forwarder.stop().success(), "{}", forwarder.stderr());
     assert!(receiver.stop().success(), "{}", receiver.stderr());
-    let counts = tally(&sequences_in(&std::fs::read(&output).unwrap()));
+    let received = sequences_in(&std::fs::read(&output).unwrap());
+    let counts = tally(&received);
     let duplicates = assert_at_least_once(&counts, TOTAL, "durable TcpOutput");
+    // The restarted forwarder delivered everything (the receiver was down before): its
+    // sent_total counts each message it sent, from the records' message counts.
+    assert_eq!(
+        forwarder.counter("TcpOutput.sent_total"),
+        received.len() as u64,
+        "{}",
+        forwarder.stderr()
+    );
     println!(
         "durable TcpOutput: {TOTAL} messages through a receiver outage, {duplicates} duplicates"
     );
@@ -350,6 +359,8 @@ fn acknowledged_chain_loses_nothing_when_the_receiver_is_killed() {
     let duplicates = assert_at_least_once(&counts, TOTAL, "acknowledged chain");
     let acks = forwarder.counter("TcpOutput.acks_total");
     assert!(acks > 0, "the forwarder counted no acknowledgement");
+    let acked_messages = forwarder.counter("TcpOutput.sent_total");
+    assert!(acked_messages > 0, "the forwarder counted nothing as sent");
     assert!(
         !forwarder
             .stderr()

@@ -42,3 +42,7 @@ mod bench_report;
 
 /// Durable outputs: kill -9 and restart mid-stream, a TcpOutput receiver that is down.
 mod durable;
+
+/// Durable outputs whose queue fills: `full_action` block, drop and shutdown through the daemon,
+/// by `max_buffer_size` and by `min_disk_free` on a small tmpfs.
+mod durable_full;

@@ -171,6 +171,23 @@ impl Daemon {
         }
     }
 
+    /// Waits (at most `timeout`) for the daemon to exit on its own, and returns its status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("gyges did not exit within {timeout:?}:\n{}", self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the daemon with SIGKILL.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

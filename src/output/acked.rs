@@ -47,6 +47,8 @@ struct Pending {
     seq: u64,
     /// The queue position after the batch: committed when it is acknowledged.
     end: Position,
+    /// The messages its records say they hold: counted as sent when it is acknowledged.
+    messages: u64,
 }
 
 /// One connection to the receiver.
@@ -144,10 +146,12 @@ impl Session {
         Ok(count > 0)
     }
 
-    /// The newest batch acknowledged by what is in the inbox, if any; consumes the acks.
-    fn take_acked(&mut self) -> Result<Option<Pending>, SessionError> {
+    /// The newest batch acknowledged by what is in the inbox, if any, and the messages of
+    /// every batch acknowledged; consumes the acks.
+    fn take_acked(&mut self) -> Result<Option<(Pending, u64)>, SessionError> {
         let mut at = 0;
         let mut newest = None;
+        let mut messages = 0;
         loop {
             match ack::parse(&self.inbox[at..]) {
                 ack::Parsed::Control {
@@ -157,6 +161,7 @@ impl Session {
                     at += bytes;
                     while self.pending.front().is_some_and(|oldest| oldest.seq <= seq) {
                         newest = self.pending.pop_front();
+                        messages += newest.as_ref().map_or(0, |batch| batch.messages);
                     }
                 }
                 ack::Parsed::Incomplete => break,
@@ -166,7 +171,7 @@ impl Session {
             }
         }
         self.inbox.drain(..at);
-        Ok(newest)
+        Ok(newest.map(|batch| (batch, messages)))
     }
 
     async fn close(mut self) {
@@ -240,6 +245,7 @@ impl Consumer {
             session.pending.push_back(Pending {
                 seq,
                 end: self.records.end(),
+                messages: self.records.message_count(),
             });
             self.telemetry.add(
                 self.core,
@@ -254,8 +260,10 @@ impl Consumer {
             return Ok(());
         }
         session.receive(ACK_POLL).await?;
-        if let Some(acked) = session.take_acked()? {
+        if let Some((acked, messages)) = session.take_acked()? {
             self.telemetry.add(self.core, self.plugin, Metric::Acks, 1);
+            self.telemetry
+                .add(self.core, self.plugin, Metric::Sent, messages);
             session.waiting_since = Instant::now();
             self.commit(acked.end).await;
         } else if session.waiting_since.elapsed() > timeout {
@@ -284,6 +292,9 @@ impl Consumer {
             Metric::SentBytes,
             self.bytes.len() as u64,
         );
+        let messages = self.records.message_count();
+        self.telemetry
+            .add(self.core, self.plugin, Metric::Sent, messages);
         let end = self.records.end();
         self.commit(end).await;
         Ok(())

@@ -27,12 +27,22 @@
 //!   that (it is shipped after a whole read is routed, and lines grow when encoded as
 //!   protobuf); it is then cut into several records at Heka frame boundaries (framed output),
 //!   else after newlines, else anywhere: unframed, undelimited bytes have no boundaries.
-//! - `sent_total` counts bytes (`sent_bytes_total`) but not messages for durable outputs: a
-//!   record does not say how many messages it holds. `dropped_total` counts messages the
-//!   queue refused (full with `full_action = "drop"`, or an I/O error).
+//! - A full queue: `full_action = "block"` makes [`DurableQueue::append`] wait (the core stops
+//!   reading: backpressure); `"drop"` drops what does not fit; `"shutdown"` logs one error
+//!   (output, limit and values, queue directory) and raises the daemon's [`StopFlag`] with
+//!   [`StopFlag::fail`]: the graceful stop SIGTERM gives, then exit status 1. Batches shipped
+//!   during that stop do not fit either and are dropped.
+//! - Each record says how many messages it holds (queue header field 13, see
+//!   [`crate::queue::record`]); delivery counts them in `sent_total`, and the bytes in
+//!   `sent_bytes_total`. A record written without the field (before it existed) counts 0
+//!   messages. A batch cut into pieces gives each piece its whole frames or lines, or, when
+//!   those do not add up, all its messages to the last piece. `dropped_total` counts the
+//!   messages of what the queue refused (full with `"drop"` or `"shutdown"`, a shutdown ending
+//!   a `"block"` wait, or an I/O error: then the whole batch).
 //! - TcpOutput's `reconnect_after` is not applied to durable delivery.
 //! - With `ack = true`, a TcpOutput's consumers are [`super::acked`]'s instead.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
@@ -45,8 +55,8 @@ use glommio::sync::RwLock;
 use super::file::FileWriter;
 use super::Batch;
 use crate::config::plan::TcpPlan;
-use crate::queue::{QueueError, QueueHandle, QueueOptions, ReadBatch, Reader, Writer};
-use crate::runtime::stop::LocalStop;
+use crate::queue::{FullReason, QueueError, QueueHandle, QueueOptions, ReadBatch, Reader, Writer};
+use crate::runtime::stop::{LocalStop, StopFlag};
 use crate::telemetry::{Metric, Telemetry};
 
 /// How long a stopping core keeps delivering what is queued; the rest waits on disk.
@@ -100,10 +110,17 @@ pub struct DurableQueue {
     handle: QueueHandle,
     /// The largest record the queue takes; a larger batch is cut into pieces.
     record_bytes_max: usize,
+    /// The output's name, for the error a full queue logs.
+    output: String,
+    /// The daemon's stop flag: a full queue with `full_action = "shutdown"` raises it.
+    stop: Arc<StopFlag>,
+    /// Whether this queue has reported being full (`shutdown`): it logs the error once.
+    full_reported: Cell<bool>,
 }
 
 impl DurableQueue {
-    /// Opens (recovering) core row `row`'s queue of output `output` under `queue_dir`.
+    /// Opens (recovering) core row `row`'s queue of output `output` under `queue_dir`. A full
+    /// queue with `full_action = "shutdown"` stops the daemon through `stop`.
     ///
     /// # Errors
     /// The queue cannot be opened or recovered.
@@ -112,6 +129,7 @@ impl DurableQueue {
         output: &str,
         row: usize,
         options: &QueueOptions,
+        stop: Arc<StopFlag>,
     ) -> Result<Rc<DurableQueue>, QueueError> {
         // Relative to the working directory; made absolute because the queue opens its
         // directory through io_uring, which does not resolve relative directory paths.
@@ -121,6 +139,8 @@ impl DurableQueue {
                 .map_err(|error| QueueError::io("find the working directory", queue_dir, error))?
                 .join(queue_dir),
         };
+        // Without `.` components (`./gyges-data`), for the paths in logs.
+        let queue_dir: std::path::PathBuf = queue_dir.components().collect();
         let dir = crate::queue::source_dir(&queue_dir, output, row);
         // The output is the queue's one consumer, under its own name (as `gyges queue`
         // expects of a durable section).
@@ -130,6 +150,9 @@ impl DurableQueue {
             writer: RwLock::new(Some(writer)),
             handle,
             record_bytes_max: options.max_message_size,
+            output: output.to_string(),
+            stop,
+            full_reported: Cell::new(false),
         }))
     }
 
@@ -138,7 +161,9 @@ impl DurableQueue {
         self.handle.clone()
     }
 
-    /// Appends a shipped batch as one record; what the queue refuses is counted as dropped.
+    /// Appends a shipped batch as one record (saying how many messages it holds); what the
+    /// queue refuses is counted as dropped. A queue full with `full_action = "shutdown"` stops
+    /// the daemon.
     pub async fn append(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
         let Ok(mut guard) = self.writer.write().await else {
             telemetry.add(core, plugin, Metric::Dropped, batch.messages);
@@ -148,37 +173,49 @@ impl DurableQueue {
             telemetry.add(core, plugin, Metric::Dropped, batch.messages);
             return;
         };
-        let result = if batch.bytes.len() <= self.record_bytes_max {
-            writer
-                .append_batch([batch.bytes.as_slice()])
-                .await
-                .map(|outcome| (outcome, 1))
+        let (result, counts) = if batch.bytes.len() <= self.record_bytes_max {
+            let result = writer
+                .append_counted([(batch.bytes.as_slice(), batch.messages)])
+                .await;
+            (result, vec![batch.messages])
         } else {
             // Rare: a batch grows past its size by what one read adds. Cut it, at message
             // boundaries where they can be seen.
             let pieces = pieces(&batch.bytes, self.record_bytes_max);
-            let count = pieces.len() as u64;
-            writer
-                .append_batch(pieces)
-                .await
-                .map(|outcome| (outcome, count))
+            let counts = piece_counts(&pieces, batch.messages);
+            let records = pieces.iter().copied().zip(counts.iter().copied());
+            (writer.append_counted(records).await, counts)
+        };
+        // Messages in the pieces after the first `appended` ones: not in the queue.
+        let lost = |appended: u64| -> u64 {
+            let appended = usize::try_from(appended).unwrap_or(usize::MAX);
+            counts.iter().skip(appended).sum()
         };
         match result {
-            Ok((outcome, pieces)) if outcome.appended == pieces => {}
-            Ok((outcome, _)) => {
+            Ok(outcome) if outcome.appended == counts.len() as u64 => {}
+            Ok(outcome) => {
                 tracing::warn!(
+                    output = %self.output,
                     queue = %self.handle.dir().display(),
                     dropped = outcome.dropped,
                     rejected = outcome.rejected,
                     "durable queue refused a batch"
                 );
-                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+                telemetry.add(core, plugin, Metric::Dropped, outcome.refused_count);
+            }
+            Err(QueueError::Full { reason, appended }) => {
+                telemetry.add(core, plugin, Metric::Dropped, lost(appended));
+                self.full(reason);
             }
             Err(error) => {
-                tracing::error!(queue = %self.handle.dir().display(), %error,
-                    "durable queue append failed; batch dropped");
+                let appended = match &error {
+                    QueueError::Stopped { appended } => *appended,
+                    _ => 0,
+                };
+                tracing::error!(output = %self.output, queue = %self.handle.dir().display(),
+                    %error, "durable queue append failed; batch dropped");
                 telemetry.add(core, plugin, Metric::Errors, 1);
-                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+                telemetry.add(core, plugin, Metric::Dropped, lost(appended));
             }
         }
     }
@@ -188,6 +225,27 @@ impl DurableQueue {
     /// the queue, as far as the sync policy puts it.
     pub async fn settled(&self) {
         drop(self.writer.write().await);
+    }
+
+    /// The queue is full and its `full_action` is `shutdown`: logs it (once) and stops the
+    /// daemon, which then exits with a non-zero status.
+    fn full(&self, reason: FullReason) {
+        if self.full_reported.replace(true) {
+            tracing::debug!(output = %self.output, "durable queue still full; batch dropped");
+            return;
+        }
+        let limit = match reason {
+            FullReason::BufferSize { .. } => "max_buffer_size",
+            FullReason::DiskFree { .. } => "min_disk_free",
+        };
+        let message = format!(
+            "output [{}]: durable queue {} is full ({reason}) and full_action is \"shutdown\": \
+             stopping gyges; what the queue accepted stays on disk for the next start",
+            self.output,
+            self.handle.dir().display()
+        );
+        tracing::error!(output = %self.output, limit, "{message}");
+        self.stop.fail(message);
     }
 
     /// Ticks the writer (interval syncs) until it is closed; once the core is stopping and
@@ -244,6 +302,36 @@ fn pieces(bytes: &[u8], piece_bytes_max: usize) -> Vec<&[u8]> {
         rest = after;
     }
     pieces
+}
+
+/// How many of a batch's `messages` each piece holds: its whole Heka frames, else its lines,
+/// when those add up to `messages`; otherwise (boundaries that cannot be seen) every message
+/// is put on the last piece, so that the counts still add up once the whole batch is
+/// delivered.
+fn piece_counts(pieces: &[&[u8]], messages: u64) -> Vec<u64> {
+    let seen: Vec<u64> = pieces
+        .iter()
+        .map(|piece| {
+            let mut frames = 0;
+            let mut at = 0;
+            while let Some(end) = frame_end(piece, at) {
+                frames += 1;
+                at = end;
+            }
+            match at == piece.len() && frames > 0 {
+                true => frames,
+                false => memchr::memchr_iter(b'\n', piece).count() as u64,
+            }
+        })
+        .collect();
+    if seen.iter().sum::<u64>() == messages {
+        return seen;
+    }
+    let mut counts = vec![0; pieces.len()];
+    if let Some(last) = counts.last_mut() {
+        *last = messages;
+    }
+    counts
 }
 
 /// The length of the next piece of `bytes` (see [`pieces`]); between 1 and `piece_bytes_max`.
@@ -430,6 +518,7 @@ pub async fn run_consumer(
             delay = (delay * 2).min(RETRY_DELAY_MAX);
         }
         telemetry.add(core, plugin, Metric::SentBytes, bytes.len() as u64);
+        telemetry.add(core, plugin, Metric::Sent, records.message_count());
         if let Err(error) = reader.commit(records.end()).await {
             tracing::warn!(queue = %handle.dir().display(), %error, "checkpoint failed");
         }
@@ -510,6 +599,27 @@ mod tests {
         assert!(pieces(&[], 10).is_empty());
     }
 
+    #[test]
+    fn piece_counts_follow_frames_or_lines_and_always_add_up() {
+        let mut framed_stream = Vec::new();
+        for number in 0..10u8 {
+            framed_stream.extend(framed(&[number; 50]));
+        }
+        let frame_bytes = framed(&[0; 50]).len();
+        let cut = pieces(&framed_stream, 3 * frame_bytes);
+        assert_eq!(piece_counts(&cut, 10), [3, 3, 3, 1]);
+        let lines: Vec<u8> = (0..10)
+            .flat_map(|n| format!("line {n}\n").into_bytes())
+            .collect();
+        let cut = pieces(&lines, 14);
+        assert_eq!(piece_counts(&cut, 10).iter().sum::<u64>(), 10);
+        assert!(piece_counts(&cut, 10).iter().all(|&count| count == 2));
+        // Boundaries that do not add up: everything on the last piece.
+        let blob = vec![7u8; 1000];
+        assert_eq!(piece_counts(&pieces(&blob, 300), 4), [0, 0, 0, 4]);
+        assert!(piece_counts(&[], 0).is_empty());
+    }
+
     proptest::proptest! {
         #[test]
         fn pieces_rebuild_the_bytes(
@@ -541,7 +651,7 @@ mod tests {
         let root = dir.path().to_path_buf();
         let delivered = run(async move {
             let telemetry = Telemetry::new(1, vec!["out".into()]);
-            let queue = DurableQueue::open(&root, "out", 0, &options())
+            let queue = DurableQueue::open(&root, "out", 0, &options(), StopFlag::new())
                 .await
                 .expect("open the queue");
             let board = HandleBoard::new("out", 1);
@@ -572,10 +682,15 @@ mod tests {
                 telemetry.get(0, 0, Metric::SentBytes),
                 expected.len() as u64
             );
+            assert_eq!(
+                telemetry.get(0, 0, Metric::Sent),
+                2000,
+                "messages, from field 13"
+            );
             let written = std::fs::read(&path).expect("read the output");
             assert_eq!(written, expected, "every batch, once, in order");
             // Reopened: the clean stop checkpointed the end, so nothing is delivered again.
-            let queue = DurableQueue::open(&root, "out", 0, &options())
+            let queue = DurableQueue::open(&root, "out", 0, &options(), StopFlag::new())
                 .await
                 .expect("reopen the queue");
             let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
@@ -601,7 +716,7 @@ mod tests {
             .port();
         let lag = run(async move {
             let telemetry = Telemetry::new(1, vec!["out".into()]);
-            let queue = DurableQueue::open(&root, "out", 0, &options())
+            let queue = DurableQueue::open(&root, "out", 0, &options(), StopFlag::new())
                 .await
                 .expect("open the queue");
             let board = HandleBoard::new("out", 1);
@@ -631,7 +746,7 @@ mod tests {
             consumer.await;
             assert!(telemetry.get(0, 0, Metric::Errors) >= 1);
             assert_eq!(telemetry.get(0, 0, Metric::SentBytes), 0);
-            let queue = DurableQueue::open(&root, "out", 0, &options())
+            let queue = DurableQueue::open(&root, "out", 0, &options(), StopFlag::new())
                 .await
                 .expect("reopen the queue");
             let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
@@ -643,5 +758,55 @@ mod tests {
         });
         assert_eq!(lag.0, 2, "both batches are still queued");
         assert_eq!(lag.1, Some(batch(0, 10).bytes));
+    }
+
+    /// A full queue with `full_action = "shutdown"`: the first refused batch stops the daemon
+    /// (the flag carries the reason), what was accepted stays, the rest is counted as dropped.
+    #[test]
+    fn a_full_queue_with_shutdown_stops_the_daemon() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let (reason, dropped, queued) = run(async move {
+            let telemetry = Telemetry::new(1, vec!["out".into()]);
+            let options = QueueOptions {
+                max_buffer_size: 8192,
+                max_message_size: 1024,
+                full_action: crate::queue::FullAction::Shutdown,
+                ..options()
+            };
+            let stop = StopFlag::new();
+            let queue = DurableQueue::open(&root, "out", 0, &options, stop.clone())
+                .await
+                .expect("open the queue");
+            let mut first = 0;
+            while !stop.is_raised() && first < 10_000 {
+                queue.append(batch(first, 20), &telemetry, 0, 0).await;
+                first += 20;
+            }
+            // Another batch after the stop: dropped too, and not reported again.
+            queue.append(batch(first, 20), &telemetry, 0, 0).await;
+            let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
+            let mut records = ReadBatch::new();
+            let mut queued = 0;
+            while reader.has_data() {
+                reader.read(&mut records).await.expect("read");
+                queued += records.message_count();
+            }
+            drop(reader);
+            queue.close().await;
+            let dropped = telemetry.get(0, 0, Metric::Dropped);
+            (stop.failure(), dropped, (queued, first as u64 + 20))
+        });
+        let reason = reason.expect("the stop flag carries the reason");
+        assert!(
+            reason.contains("output [out]")
+                && reason.contains("max_buffer_size is 8192")
+                && reason.contains("shutdown"),
+            "{reason}"
+        );
+        let (queued, offered) = queued;
+        assert!(queued > 0);
+        assert_eq!(dropped, 40, "the refused batch and the one after it");
+        assert_eq!(queued + dropped, offered, "every message queued or counted");
     }
 }

@@ -37,7 +37,7 @@
 //! struct Segment { records: [Record] }           // append-only, sealed at max_file_size
 //! struct Record {                                // a Heka stream frame
 //!     0x1E, header_length: u8,
-//!     header: { 0x08 message_length: varint, 0x7D crc32c: fixed32 le },
+//!     header: { 0x08 message_length: varint, [0x68 messages: varint,] 0x7D crc32c: fixed32 le },
 //!     0x1F, message: [u8; message_length],
 //! }
 //! ```
@@ -169,9 +169,9 @@ impl Default for QueueOptions {
 }
 
 impl QueueOptions {
-    /// The largest record the writer can produce.
+    /// The largest record the writer can produce (message count field included).
     pub fn record_bytes_max(&self) -> u64 {
-        record::encoded_length(self.max_message_size) as u64
+        record::encoded_length_counted(self.max_message_size, u64::MAX) as u64
     }
 
     /// Checks the options for sense.

@@ -42,6 +42,8 @@ const WAIT_SLEEP_MAX: Duration = Duration::from_millis(1);
 pub struct ReadBatch {
     data: Option<ReadResult>,
     messages: Vec<Range<usize>>,
+    /// Per record, the messages its header says it holds (0: not said).
+    counts: Vec<u64>,
     end: Position,
 }
 
@@ -73,6 +75,17 @@ impl ReadBatch {
             .filter_map(move |range| data.get(range.clone()))
     }
 
+    /// The messages the `index`-th record says it holds (header field 13); 0 when it does not
+    /// say (a queue whose records are single messages, or a record from before the field).
+    pub fn count(&self, index: usize) -> Option<u64> {
+        self.counts.get(index).copied()
+    }
+
+    /// The messages the records say they hold, summed (records that do not say count 0).
+    pub fn message_count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
     /// The position after the last record: what to commit once the batch is delivered.
     pub fn end(&self) -> Position {
         self.end
@@ -81,6 +94,7 @@ impl ReadBatch {
     fn clear(&mut self) {
         self.data = None;
         self.messages.clear();
+        self.counts.clear();
     }
 }
 
@@ -296,8 +310,13 @@ impl Reader {
         let (mut at, mut skipped) = (0usize, 0u64);
         loop {
             match record::step(&data, at, complete) {
-                Step::Record { message, next } => {
+                Step::Record {
+                    message,
+                    next,
+                    count,
+                } => {
                     batch.messages.push(message);
+                    batch.counts.push(count);
                     at = next;
                 }
                 Step::Skip { next } => {

@@ -1,12 +1,13 @@
 //! One queue record: a plain Heka stream frame whose header also carries the CRC32C of the
-//! message.
+//! message and, optionally, how many messages the record holds.
 //!
 //! ```text
 //! struct Record {
 //!     separator:      u8 = 0x1E,
-//!     header_length:  u8,                 // H: bytes of the header protobuf, 7..=11
+//!     header_length:  u8,                 // H: bytes of the header protobuf, 7..=22
 //!     header: Header {                    // protobuf, H bytes, written in this order:
 //!         0x08 message_length: varint,    //   field 1, required; Heka readers want it first
+//!         0x68 messages:       varint,    //   field 13, optional: messages in this record
 //!         0x7D crc32c:         fixed32,   //   field 15, little endian: CRC32C of `message`
 //!     },
 //!     unit_separator: u8 = 0x1F,
@@ -19,6 +20,11 @@
 //! unknown to them; protobuf decoders skip unknown fields, and lua_sandbox reads only the
 //! length. The checksum covers the message only: a damaged length or separator is caught by
 //! the framing itself (the message then ends in the wrong place, and its checksum fails).
+//!
+//! Field 13 is written only when the appender gives a count (a durable output's record is one
+//! shipped batch of encoded messages, and says how many, for `sent_total` at delivery). A
+//! record without it reads as a count of 0: "not said". Field 14 is reserved (acknowledged
+//! forwarding); the parser skips it like any other unknown field.
 //!
 //! Invariants:
 //! - Parsing never panics and never allocates, whatever the bytes.
@@ -42,20 +48,28 @@ const KEY_MESSAGE_LENGTH: u8 = 0x08;
 pub const CRC32C_FIELD: u32 = 15;
 /// Its key: field 15, wire type fixed32.
 const KEY_CRC32C: u8 = ((CRC32C_FIELD as u8) << 3) | wire::WIRE_FIXED32;
+/// The optional header field that says how many messages the record holds.
+pub const MESSAGES_FIELD: u32 = 13;
+/// Its key: field 13, wire type varint.
+const KEY_MESSAGES: u8 = ((MESSAGES_FIELD as u8) << 3) | wire::WIRE_VARINT;
 
-/// The most bytes a record adds around its message: separators, header length, header.
-pub const RECORD_OVERHEAD_BYTES_MAX: usize = 3 + 1 + 10 + 1 + 4;
+/// The most bytes a record adds around its message: separators, header length, header
+/// (length, message count, checksum).
+pub const RECORD_OVERHEAD_BYTES_MAX: usize = 3 + 1 + 10 + 1 + 10 + 1 + 4;
 
 const _: () = assert!(KEY_CRC32C == 0x7D);
+const _: () = assert!(KEY_MESSAGES == 0x68);
 const _: () = assert!(RECORD_OVERHEAD_BYTES_MAX <= crate::limits::FRAME_OVERHEAD_BYTES_MAX);
 
 /// What is at the start of some bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Parsed {
-    /// A whole, intact record: `message` indexes the input, `length` is the record's size.
+    /// A whole, intact record: `message` indexes the input, `length` is the record's size,
+    /// `count` the messages it says it holds (0 when its header does not say).
     Record {
         message: Range<usize>,
         length: usize,
+        count: u64,
     },
     /// The bytes end before the record does; `needed` is the size known so far.
     Incomplete { needed: usize },
@@ -97,35 +111,60 @@ pub fn checksum(message: &[u8]) -> u32 {
 /// The size [`encode`] writes for a message of `message_length` bytes.
 #[inline]
 pub fn encoded_length(message_length: usize) -> usize {
-    3 + header_length(message_length) + message_length
+    encoded_length_counted(message_length, 0)
+}
+
+/// The size [`encode_counted`] writes for a message of `message_length` bytes holding `count`
+/// messages.
+#[inline]
+pub fn encoded_length_counted(message_length: usize, count: u64) -> usize {
+    3 + header_length(message_length, count) + message_length
 }
 
 #[inline]
-fn header_length(message_length: usize) -> usize {
-    1 + wire::varint_len(message_length as u64) + 1 + 4
+fn header_length(message_length: usize, count: u64) -> usize {
+    let count_bytes = match count {
+        0 => 0,
+        count => 1 + wire::varint_len(count),
+    };
+    1 + wire::varint_len(message_length as u64) + count_bytes + 1 + 4
 }
 
-/// Appends the record for `message` to `out`.
+/// Appends the record for `message` to `out`, without a message count.
 ///
 /// The caller keeps `message.len()` within `1..=MESSAGE_BYTES_CEILING`; a longer message
 /// would still be framed correctly but [`parse`] would reject it.
 #[inline]
 pub fn encode(message: &[u8], out: &mut Vec<u8>) {
+    encode_counted(message, 0, out);
+}
+
+/// Appends the record for `message` to `out`, saying it holds `count` messages (header field
+/// 13); a count of 0 writes no field, as [`encode`].
+#[inline]
+pub fn encode_counted(message: &[u8], count: u64, out: &mut Vec<u8>) {
     // Debug-only checks: this runs once per message, and the writer refuses empty and
     // oversized messages before it gets here.
     debug_assert!(!message.is_empty() && message.len() <= MESSAGE_BYTES_CEILING);
-    let header = header_length(message.len());
+    let header = header_length(message.len(), count);
     out.reserve(3 + header + message.len());
     let start = out.len();
     out.push(RECORD_SEPARATOR);
     out.push(header as u8);
     out.push(KEY_MESSAGE_LENGTH);
     wire::put_varint(out, message.len() as u64);
+    if count != 0 {
+        out.push(KEY_MESSAGES);
+        wire::put_varint(out, count);
+    }
     out.push(KEY_CRC32C);
     out.extend_from_slice(&checksum(message).to_le_bytes());
     out.push(UNIT_SEPARATOR);
     out.extend_from_slice(message);
-    debug_assert_eq!(out.len() - start, encoded_length(message.len()));
+    debug_assert_eq!(
+        out.len() - start,
+        encoded_length_counted(message.len(), count)
+    );
 }
 
 /// Parses the record at the start of `bytes`.
@@ -152,7 +191,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     if bytes[message_start - 1] != UNIT_SEPARATOR {
         return Parsed::Corrupt(Corruption::UnitSeparator);
     }
-    let (length, crc) = match parse_header(&bytes[2..message_start - 1]) {
+    let Header { length, crc, count } = match parse_header(&bytes[2..message_start - 1]) {
         Ok(fields) => fields,
         Err(corruption) => return Parsed::Corrupt(corruption),
     };
@@ -169,17 +208,28 @@ pub fn parse(bytes: &[u8]) -> Parsed {
     Parsed::Record {
         message: message_start..end,
         length: end,
+        count,
     }
 }
 
-/// Reads `(message_length, crc32c)` from a header protobuf. Other fields (Heka's HMAC
-/// fields) are skipped; the first byte must be the `message_length` key, as Heka requires.
-fn parse_header(header: &[u8]) -> Result<(usize, Option<u32>), Corruption> {
+/// The fields of a record header gyges reads.
+struct Header {
+    length: usize,
+    crc: Option<u32>,
+    /// Field 13; 0 when absent.
+    count: u64,
+}
+
+/// Reads the message length, CRC32C and message count from a header protobuf. Other fields
+/// (Heka's HMAC fields, field 14) are skipped; the first byte must be the `message_length`
+/// key, as Heka requires.
+fn parse_header(header: &[u8]) -> Result<Header, Corruption> {
     if header.first() != Some(&KEY_MESSAGE_LENGTH) {
         return Err(Corruption::Header);
     }
     let mut length = None;
     let mut crc = None;
+    let mut count = 0;
     let mut pos = 0;
     while pos < header.len() {
         let (tag, wire_type) = wire::read_key(header, &mut pos).ok_or(Corruption::Header)?;
@@ -192,6 +242,9 @@ fn parse_header(header: &[u8]) -> Result<(usize, Option<u32>), Corruption> {
                 crc = Some(u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]));
                 pos += 4;
             }
+            (MESSAGES_FIELD, wire::WIRE_VARINT) => {
+                count = wire::read_varint(header, &mut pos).ok_or(Corruption::Header)?;
+            }
             (_, wire_type) => wire::skip(header, &mut pos, wire_type).ok_or(Corruption::Header)?,
         }
     }
@@ -199,14 +252,23 @@ fn parse_header(header: &[u8]) -> Result<(usize, Option<u32>), Corruption> {
     if length == 0 || length > MESSAGE_BYTES_CEILING as u64 {
         return Err(Corruption::Length);
     }
-    Ok((length as usize, crc))
+    Ok(Header {
+        length: length as usize,
+        crc,
+        count,
+    })
 }
 
 /// One step of a walk over queue bytes, from [`step`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Step {
-    /// A record: its message, and where the next record starts.
-    Record { message: Range<usize>, next: usize },
+    /// A record: its message, where the next record starts, and the messages it says it
+    /// holds (0: not said).
+    Record {
+        message: Range<usize>,
+        next: usize,
+        count: u64,
+    },
     /// Damaged bytes up to `next`, where the next candidate record starts (or the end).
     Skip { next: usize },
     /// The record at `at` goes past the bytes given; read at least `needed` bytes from `at`.
@@ -225,9 +287,14 @@ pub fn step(bytes: &[u8], at: usize, complete: bool) -> Step {
         return Step::End;
     };
     match parse(rest) {
-        Parsed::Record { message, length } => Step::Record {
+        Parsed::Record {
+            message,
+            length,
+            count,
+        } => Step::Record {
             message: at + message.start..at + message.end,
             next: at + length,
+            count,
         },
         Parsed::Incomplete { needed } if !complete => Step::NeedMore { at, needed },
         Parsed::Incomplete { .. } | Parsed::Corrupt(_) => Step::Skip {
@@ -267,7 +334,7 @@ pub fn count_frames(bytes: &[u8]) -> u64 {
             let fields = rest.get(2..2 + header)?;
             parse_header(fields)
                 .ok()
-                .map(|(length, _)| 3 + header + length)
+                .map(|fields| 3 + header + fields.length)
         });
         match length {
             Some(length) if rest[0] == RECORD_SEPARATOR => at += length,
@@ -334,6 +401,7 @@ mod tests {
                 Parsed::Record {
                     message: 10..15,
                     length: 15,
+                    count: 0,
                 },
             ),
         ];
@@ -353,6 +421,56 @@ mod tests {
         bytes.push(0x1F);
         bytes.extend_from_slice(message);
         assert!(matches!(parse(&bytes), Parsed::Record { .. }));
+    }
+
+    #[test]
+    fn a_counted_record_says_its_messages_and_stays_a_heka_frame() {
+        let mut bytes = Vec::new();
+        encode_counted(&[0xCD; 300], 1234, &mut bytes);
+        // Length (300 = 2-byte varint), then field 13 (0x68) = 1234, then the checksum.
+        assert_eq!(&bytes[..5], &[0x1E, 11, 0x08, 0xAC, 0x02]);
+        assert_eq!(&bytes[5..8], &[0x68, 0xD2, 0x09]);
+        assert_eq!(bytes[8], 0x7D);
+        assert_eq!(bytes.len(), encoded_length_counted(300, 1234));
+        assert_eq!(
+            parse(&bytes),
+            Parsed::Record {
+                message: 14..314,
+                length: 314,
+                count: 1234
+            }
+        );
+        // Heka's header decoder skips field 13.
+        assert_eq!(proto_header(&bytes).message_length, 300);
+        // A count of 0 writes the same bytes as an uncounted record.
+        let mut zero = Vec::new();
+        encode_counted(b"same", 0, &mut zero);
+        assert_eq!(zero, record(b"same"));
+        assert!(matches!(parse(&zero), Parsed::Record { count: 0, .. }));
+        // The largest count fits the header-length byte and the overhead bound.
+        let mut huge = Vec::new();
+        encode_counted(&[1; 1], u64::MAX, &mut huge);
+        assert_eq!(huge.len() - 1, RECORD_OVERHEAD_BYTES_MAX - 10 + 1);
+        assert!(matches!(
+            parse(&huge),
+            Parsed::Record {
+                count: u64::MAX,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn field_14_is_skipped() {
+        // Reserved for acknowledged forwarding: a varint field 14 between length and checksum.
+        let message = b"acked";
+        let mut header = vec![0x08, message.len() as u8, 0x70, 0x05, 0x7D];
+        header.extend_from_slice(&checksum(message).to_le_bytes());
+        let mut bytes = vec![0x1E, header.len() as u8];
+        bytes.extend_from_slice(&header);
+        bytes.push(0x1F);
+        bytes.extend_from_slice(message);
+        assert!(matches!(parse(&bytes), Parsed::Record { count: 0, .. }));
     }
 
     #[test]
@@ -395,7 +513,7 @@ mod tests {
             let mut seen = Vec::new();
             loop {
                 match step(&bytes, at, true) {
-                    Step::Record { message, next } => {
+                    Step::Record { message, next, .. } => {
                         seen.push(bytes[message].to_vec());
                         at = next;
                     }
@@ -428,7 +546,7 @@ mod tests {
                 steps += 1;
                 prop_assert!(steps <= bytes.len() + 1, "the walk always advances");
                 match step(&bytes, at, true) {
-                    Step::Record { message, next } => {
+                    Step::Record { message, next, .. } => {
                         // Every record found is one that was written (CRC32C over random
                         // damage could collide, but not with these few flips).
                         prop_assert!(messages.iter().any(|m| m[..] == bytes[message.clone()]));

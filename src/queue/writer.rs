@@ -55,6 +55,9 @@ pub struct AppendOutcome {
     pub dropped: u64,
     /// Empty or oversized messages refused.
     pub rejected: u64,
+    /// The message counts of the dropped and refused records, summed
+    /// ([`Writer::append_counted`]; 0 for uncounted records).
+    pub refused_count: u64,
 }
 
 /// The single writer of one source queue.
@@ -200,21 +203,37 @@ impl Writer {
     where
         I: IntoIterator<Item = &'m [u8]>,
     {
+        self.append_counted(messages.into_iter().map(|message| (message, 0)))
+            .await
+    }
+
+    /// As [`Writer::append_batch`], each record also saying how many messages it holds
+    /// (header field 13, see [`record`]); a count of 0 writes no count. For records that are
+    /// batches of messages, such as a durable output's.
+    ///
+    /// # Errors
+    /// As [`Writer::append_batch`].
+    pub async fn append_counted<'m, I>(&mut self, records: I) -> Result<AppendOutcome, QueueError>
+    where
+        I: IntoIterator<Item = (&'m [u8], u64)>,
+    {
         if self.file.is_none() {
             return Err(QueueError::Closed);
         }
         let mut outcome = AppendOutcome::default();
-        for message in messages {
+        for (message, count) in records {
             if message.is_empty() || message.len() > self.options.max_message_size {
                 outcome.rejected += 1;
+                outcome.refused_count += count;
                 self.counters.rejected_records += 1;
                 continue;
             }
-            let length = record::encoded_length(message.len()) as u64;
+            let length = record::encoded_length_counted(message.len(), count) as u64;
             if let Some(reason) = self.full_reason(length) {
                 match self.options.full_action {
                     FullAction::Drop => {
                         outcome.dropped += 1;
+                        outcome.refused_count += count;
                         self.counters.dropped_full_records += 1;
                         continue;
                     }
@@ -235,7 +254,7 @@ impl Writer {
                 self.flush(&mut outcome).await?;
                 self.rotate().await?;
             }
-            record::encode(message, &mut self.pending);
+            record::encode_counted(message, count, &mut self.pending);
             self.pending_records += 1;
             if self.pending.len() >= self.options.write_bytes {
                 self.flush(&mut outcome).await?;

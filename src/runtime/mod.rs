@@ -8,7 +8,8 @@
 //! Stop (graceful): every core stops its inputs, finishes the records it has read, ships every
 //! batch, and releases its rings; owners drain their rings to the end; TCP senders deliver
 //! what is queued (for at most [`crate::output::tcp::DRAIN_TIMEOUT`]). Then the executors
-//! return and the process exits 0.
+//! return and the process exits 0 — or 1 when a core stopped the daemon because of an error
+//! ([`stop::StopFlag::fail`]: a durable queue full with `full_action = "shutdown"`).
 
 pub mod filters;
 pub mod notify;
@@ -225,7 +226,7 @@ async fn run_core(
 ) {
     let (row, cpu) = (setup.row, setup.cpu);
     let stop = LocalStop::new();
-    glommio::spawn_local(stop.clone().watch(stop_flag)).detach();
+    glommio::spawn_local(stop.clone().watch(stop_flag.clone())).detach();
     let core_error = |message: String| RuntimeError::Core { cpu, message };
 
     let mut sinks = Vec::new();
@@ -247,7 +248,7 @@ async fn run_core(
                     cpu,
                     plugin,
                 };
-                match open_durable(place, &stop, &telemetry).await {
+                match open_durable(place, &stop, &stop_flag, &telemetry).await {
                     Ok(opened) => Some(opened),
                     Err(message) => {
                         let _ = ready.send(Err(core_error(message)));
@@ -524,6 +525,7 @@ type OpenedDurable = (
 async fn open_durable(
     place: DurablePlace<'_>,
     stop: &Rc<LocalStop>,
+    stop_flag: &Arc<StopFlag>,
     telemetry: &Arc<Telemetry>,
 ) -> Result<OpenedDurable, String> {
     let DurablePlace {
@@ -536,7 +538,7 @@ async fn open_durable(
         plugin,
     } = place;
     let queue_dir = &plan.global.queue_dir;
-    let queue = DurableQueue::open(queue_dir, &output.name, row, options)
+    let queue = DurableQueue::open(queue_dir, &output.name, row, options, stop_flag.clone())
         .await
         .map_err(|error| format!("output [{}]: durable queue: {error}", output.name))?;
     board.publish(row, queue.handle());

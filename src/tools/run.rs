@@ -216,7 +216,8 @@ pub fn describe(plan: &Plan) -> String {
 }
 
 /// `gyges run`: runs until SIGINT or SIGTERM, then stops gracefully; a second signal forces
-/// an exit.
+/// an exit. A core can also stop it (a durable queue full with `full_action = "shutdown"`):
+/// the same graceful stop, then exit status 1.
 pub fn run(args: &RunArgs) -> ExitCode {
     init_logging();
     let plan = match load(args.config.as_ref(), args.tuning.as_ref(), false) {
@@ -266,6 +267,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
             );
             break 'wait;
         }
+        if stop.is_raised() {
+            // A core stopped the daemon (see below for the exit status).
+            break 'wait;
+        }
         std::thread::sleep(Duration::from_millis(50));
         if let (Some(due), Some(interval)) = (next_summary, plan.global.stats_interval) {
             if Instant::now() >= due {
@@ -289,7 +294,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if let Some(pid_file) = &plan.global.pid_file {
         let _ = std::fs::remove_file(pid_file);
     }
-    ExitCode::SUCCESS
+    match stop.failure() {
+        // Logged as an error where it happened; said again as the reason for the status.
+        Some(reason) => {
+            tracing::warn!(%reason, "stopped because of an error: exit status 1");
+            ExitCode::from(1)
+        }
+        None => ExitCode::SUCCESS,
+    }
 }
 
 fn check_memlock(plan: &Plan) {
