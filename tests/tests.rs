@@ -42,3 +42,6 @@ mod bench_report;
 
 /// Durable outputs: kill -9 and restart mid-stream, a TcpOutput receiver that is down.
 mod durable;
+
+/// Delivery classes: best_effort drops for a stuck receiver, memory pushes back; config errors.
+mod delivery;
