@@ -41,6 +41,10 @@
 #[path = "common/mod.rs"]
 mod common;
 
+/// The delivery classes compared in one run, and kill -9 at scale (their own report section).
+#[path = "e2e_delivery.rs"]
+mod delivery;
+
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -163,6 +167,11 @@ impl Daemon {
         self.child
             .as_mut()
             .and_then(|child| child.try_wait().ok().flatten())
+    }
+
+    /// Everything the daemon wrote to stderr.
+    fn stderr_text(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
     fn stderr_tail(&self) -> String {
@@ -455,6 +464,8 @@ enum Case {
     Relay,
     /// Case 2's workload into rsyslog.
     Rsyslog,
+    /// Case 1 with the FileOutput's `delivery` class set (see [`delivery`]).
+    Class(delivery::Class),
 }
 
 impl Case {
@@ -465,6 +476,7 @@ impl Case {
             Case::Routing => "3 heka→20 outputs",
             Case::Relay => "4 heka→tcp→gyges→file",
             Case::Rsyslog => "rsyslog lines→file",
+            Case::Class(class) => class.label(),
         }
     }
 
@@ -665,6 +677,13 @@ fn configs(case: Case, dir: &Path) -> Configs {
                 );
             daemons.push(("gyges".into(), sender, port));
         }
+        Case::Class(class) => {
+            let text = global_section("")
+                + &tcp_input("FloodIn", port, false)
+                + &file_output("Out", "TRUE", &output, "ProtobufEncoder", true)
+                + &class.output_options("Out");
+            daemons.push(("gyges".into(), text, port));
+        }
         Case::Rsyslog => unreachable!("rsyslog runs from its own config"),
     }
     Configs {
@@ -758,6 +777,8 @@ struct Outcome {
     poll_gap_us: f64,
     clean_stop: bool,
     complete: bool,
+    /// What the daemons said and did besides the output file (delivery classes).
+    daemon: delivery::DaemonFigures,
 }
 
 impl Outcome {
@@ -876,10 +897,11 @@ fn cpu_total(pids: &[u32], ticks_per_second: f64) -> (f64, f64) {
 
 /// Waits until the tailer has seen `count` distinct numbers (true), or gives up (false) when
 /// the output has not grown for `STALL_TIMEOUT` after flood finished, or a daemon exited.
-/// Returns that and when the output last grew.
+/// With `settle` (a class that may drop), an output that has not grown for that long after
+/// flood finished is complete too. Returns that and when the output last grew.
 fn wait_for_delivery(
     shared: &TailShared,
-    count: u64,
+    (count, settle): (u64, Option<Duration>),
     flood: &mut Child,
     daemons: &mut [Daemon],
 ) -> (bool, Instant) {
@@ -894,6 +916,9 @@ fn wait_for_delivery(
             last_progress = (records, Instant::now());
         }
         flood_done = flood_done || matches!(flood.try_wait(), Ok(Some(_)));
+        if flood_done && settle.is_some_and(|settle| last_progress.1.elapsed() > settle) {
+            return (true, last_progress.1);
+        }
         if flood_done && last_progress.1.elapsed() > STALL_TIMEOUT {
             return (false, last_progress.1);
         }
@@ -940,16 +965,23 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
     };
     let pids: Vec<u32> = daemons.iter().map(Daemon::pid).collect();
     let cpu_before = cpu_total(&pids, ticks_per_second);
+    let write_bytes_before = delivery::disk_write_bytes(&pids);
     let (mut command, flood_cpu) = flood_command(setup, port, &busy);
     let started = Instant::now();
     let mut flood = command.spawn().expect("start gyges flood");
+    let settle = match setup.case {
+        Case::Class(class) => class.settle(),
+        _ => None,
+    };
     let (complete, last_progress) =
-        wait_for_delivery(&shared, setup.count, &mut flood, &mut daemons);
-    let seconds = if complete {
+        wait_for_delivery(&shared, (setup.count, settle), &mut flood, &mut daemons);
+    let all_seen = shared.distinct.load(Ordering::Acquire) >= setup.count;
+    let seconds = if complete && all_seen {
         started.elapsed()
     } else {
         last_progress.duration_since(started)
     };
+    let disk_write_bytes = delivery::disk_write_bytes(&pids).saturating_sub(write_bytes_before);
     let cpu_after = cpu_total(&pids, ticks_per_second);
     let peak_rss_bytes = pids.iter().filter_map(|pid| peak_rss_bytes(*pid)).sum();
     if let Ok(result) = flood.wait_with_output() {
@@ -959,6 +991,8 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         }
     }
     let clean_stop = stop_all(&mut daemons, complete);
+    let logs: Vec<String> = daemons.iter().map(Daemon::stderr_text).collect();
+    let daemon = delivery::DaemonFigures::from_logs(&logs, disk_write_bytes);
     shared.finish.store(true, Ordering::Release);
     let tally = tailer.join().expect("the tailer thread");
     let check = &tally.check;
@@ -982,6 +1016,7 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         poll_gap_us: tally.polling_seconds / tally.polls.max(1) as f64 * 1e6,
         clean_stop,
         complete,
+        daemon,
     }
 }
 
@@ -1217,6 +1252,7 @@ fn target_rss_latency_loss(section: &mut Section, outcomes: &[Outcome]) {
     }
     let total_errors: u64 = outcomes
         .iter()
+        .filter(|outcome| !matches!(outcome.setup.case, Case::Class(class) if class.may_drop()))
         .map(|outcome| outcome.lost + outcome.duplicates + outcome.other_errors)
         .sum();
     section.line(format!(
@@ -1432,8 +1468,13 @@ fn main() {
         run_all(&setups, rsyslog.as_ref(), ticks_per_second, &mut outcomes);
     }
     let rsyslog = rsyslog.as_ref();
-    write_section(&mut section, &machine, &outcomes, &notes, rsyslog, mode);
-    section.publish();
+    // Only the parts that ran replace their sections (`GYGES_BENCH_E2E_CASES=delivery,crash`
+    // leaves the main e2e section of the day as it was).
+    if !outcomes.is_empty() {
+        write_section(&mut section, &machine, &outcomes, &notes, rsyslog, mode);
+        section.publish();
+    }
+    delivery::run_part(mode, &profiles, ticks_per_second);
 }
 
 /// What was measured and how: knobs set, load, placement, method.

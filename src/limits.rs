@@ -47,6 +47,11 @@ pub const TCP_OUTPUT_BUFFER_BYTES_DEFAULT: usize = 8 * 1024 * 1024;
 /// Largest `buffer_size` accepted for a TcpOutput.
 pub const TCP_OUTPUT_BUFFER_BYTES_MAX: usize = 1 << 30;
 
+/// Writes a core may have in flight to one file of a `delivery = "best_effort"` FileOutput
+/// (each one batch, `batch_size`, from one connection waiting for it): a batch that would be
+/// one more is dropped and counted, so a stalled disk makes the core drop, not pile up.
+pub const BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX: usize = 16;
+
 /// Records an ingest core processes before it yields to its other tasks.
 pub const RECORDS_PER_YIELD_MAX: usize = 4096;
 

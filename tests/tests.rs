@@ -46,3 +46,6 @@ mod durable;
 /// Durable outputs whose queue fills: `full_action` block, drop and shutdown through the daemon,
 /// by `max_buffer_size` and by `min_disk_free` on a small tmpfs.
 mod durable_full;
+
+/// Delivery classes: best_effort drops for a stuck receiver, memory pushes back; config errors.
+mod delivery;

@@ -27,7 +27,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The order sections take in a report; a section not listed goes after these.
 pub const SECTION_ORDER: &[&str] = &[
-    "splitter", "view", "matcher", "sandbox", "stats", "ring", "queue", "flood", "e2e", "notes",
+    "splitter", "view", "matcher", "sandbox", "stats", "ring", "queue", "flood", "e2e", "delivery",
+    "notes",
 ];
 
 /// The longest machine slug, in characters.
@@ -296,10 +297,15 @@ pub struct Section {
 impl Section {
     /// A section headed `## title`, with a line saying when and how it was measured.
     pub fn new(name: &'static str, title: &str, mode: Mode) -> Section {
+        Section::with_command(name, &format!("cargo bench --bench {name}"), title, mode)
+    }
+
+    /// A section written by a bench program not named `name` (`command` runs it).
+    pub fn with_command(name: &'static str, command: &str, title: &str, mode: Mode) -> Section {
         let mut body = format!("## {title}\n\n");
         let _ = writeln!(
             body,
-            "_`cargo bench --bench {name}`, mode {}, commit {}, at {} UTC, load average {}._\n",
+            "_`{command}`, mode {}, commit {}, at {} UTC, load average {}._\n",
             mode.name(),
             git_commit(),
             time_of_day_utc(),

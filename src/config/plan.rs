@@ -202,8 +202,33 @@ pub struct OutputPlan {
     pub encoder: EncoderPlan,
     pub use_framing: bool,
     pub kind: OutputKind,
-    /// With `use_buffering`: each core's disk queue for this output.
+    /// How batches reach the destination (`delivery`).
+    pub delivery: DeliveryClass,
+    /// With `use_buffering` (`delivery = "durable"`): each core's disk queue for this output.
     pub durable: Option<crate::queue::QueueOptions>,
+}
+
+/// An output's delivery class (`delivery`; see `docs/delivery.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryClass {
+    /// Bounded memory; a full destination makes the ingest cores wait (backpressure).
+    Memory,
+    /// Bounded memory; a batch that finds its destination full is dropped and counted, so an
+    /// ingest core never waits on the destination.
+    BestEffort,
+    /// A disk queue per core (`use_buffering = true`), delivered at least once.
+    Durable,
+}
+
+impl DeliveryClass {
+    /// The config value naming it.
+    pub fn name(self) -> &'static str {
+        match self {
+            DeliveryClass::Memory => "memory",
+            DeliveryClass::BestEffort => "best_effort",
+            DeliveryClass::Durable => "durable",
+        }
+    }
 }
 
 /// Where an output delivers.
@@ -939,43 +964,72 @@ fn compile_matcher(
         .map_err(|error| section.error(Some("message_matcher"), error.to_string()))
 }
 
-/// The disk queue options of an output with `use_buffering = true` or `delivery = "durable"`,
-/// or `None` without. A `[name.buffering]` table on an output that does not buffer is an error:
-/// it would silently do nothing.
-fn durable_options(
+/// The delivery class `delivery` names (default `memory`), checked against `use_buffering`
+/// (`true` is `durable`) and against what the output can do (`durable_available`).
+fn delivery_class(
     section: &Section,
-    global: &GlobalPlan,
     use_buffering: Option<bool>,
     delivery: Option<&str>,
-    buffering: Option<&crate::queue::config::Buffering>,
-) -> Result<Option<crate::queue::QueueOptions>, ConfigError> {
-    let by_delivery = match delivery {
+    durable_available: bool,
+) -> Result<DeliveryClass, ConfigError> {
+    let named = match delivery {
         None => None,
-        Some("durable") => Some(true),
-        Some("fast") => Some(false),
+        Some("memory") => Some(DeliveryClass::Memory),
+        Some("best_effort") => Some(DeliveryClass::BestEffort),
+        Some("durable") => Some(DeliveryClass::Durable),
         Some(other) => {
             return Err(section.error(
                 Some("delivery"),
-                format!("`{other}` is not \"durable\" or \"fast\""),
+                format!("`{other}` is not \"memory\", \"best_effort\" or \"durable\""),
             ))
         }
     };
-    if let (Some(buffer), Some(durable)) = (use_buffering, by_delivery) {
-        if buffer != durable {
+    if let (Some(buffer), Some(class)) = (use_buffering, named) {
+        if buffer != (class == DeliveryClass::Durable) {
             return Err(section.error(
                 Some("delivery"),
                 "contradicts use_buffering; set only one of them",
             ));
         }
     }
-    if !use_buffering.or(by_delivery).unwrap_or(false) {
+    let class = match (named, use_buffering) {
+        (Some(class), _) => class,
+        (None, Some(true)) => DeliveryClass::Durable,
+        (None, _) => DeliveryClass::Memory,
+    };
+    if class == DeliveryClass::Durable && !durable_available {
+        let key = if named.is_some() {
+            "delivery"
+        } else {
+            "use_buffering"
+        };
+        return Err(section.error(
+            Some(key),
+            "durable delivery is not available for this output type",
+        ));
+    }
+    Ok(class)
+}
+
+/// The delivery class of a FileOutput or TcpOutput and, for `durable`, its disk queue options.
+/// A `[name.buffering]` table on an output that does not buffer is an error: it would silently
+/// do nothing.
+fn durable_options(
+    section: &Section,
+    global: &GlobalPlan,
+    use_buffering: Option<bool>,
+    delivery: Option<&str>,
+    buffering: Option<&crate::queue::config::Buffering>,
+) -> Result<(DeliveryClass, Option<crate::queue::QueueOptions>), ConfigError> {
+    let class = delivery_class(section, use_buffering, delivery, true)?;
+    if class != DeliveryClass::Durable {
         if buffering.is_some() {
             return Err(section.error(
                 Some("buffering"),
-                "is set but use_buffering is not true; set use_buffering = true or remove it",
+                "is set but delivery is not durable; set delivery = \"durable\" or remove it",
             ));
         }
-        return Ok(None);
+        return Ok((class, None));
     }
     // One queue record holds one shipped batch: a full batch plus the message that overflowed
     // it, plus framing.
@@ -984,7 +1038,7 @@ fn durable_options(
     let default_buffering = crate::queue::config::Buffering::default();
     let buffering = buffering.unwrap_or(&default_buffering);
     crate::queue::config::resolve(&global.queue, buffering, record_bytes)
-        .map(Some)
+        .map(|options| (class, Some(options)))
         .map_err(|error| {
             let key = match error.key {
                 "buffering" => "buffering".to_string(),
@@ -1057,7 +1111,7 @@ fn output_plan(
     match section.plugin_type()? {
         "FileOutput" => {
             let raw: raw::FileOutput = section.parse()?;
-            let durable = durable_options(
+            let (delivery, durable) = durable_options(
                 section,
                 global,
                 raw.use_buffering,
@@ -1123,12 +1177,13 @@ fn output_plan(
                     perm: octal("perm", raw.perm.as_deref(), 0o644)?,
                     folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
                 }),
+                delivery,
                 durable,
             })
         }
         "TcpOutput" => {
             let raw: raw::TcpOutput = section.parse()?;
-            let durable = durable_options(
+            let (delivery, durable) = durable_options(
                 section,
                 global,
                 raw.use_buffering,
@@ -1194,6 +1249,7 @@ fn output_plan(
                     keep_alive,
                     ack,
                 }),
+                delivery,
                 durable,
             })
         }
@@ -1205,6 +1261,15 @@ fn output_plan(
                 raw.message_signer.is_some(),
                 signer,
             )?;
+            // stdout is written synchronously: LogOutput cannot drop instead of waiting.
+            if delivery_class(section, None, raw.delivery.as_deref(), false)?
+                != DeliveryClass::Memory
+            {
+                return Err(section.error(
+                    Some("delivery"),
+                    "LogOutput writes stdout synchronously; only \"memory\" is available",
+                ));
+            }
             Ok(OutputPlan {
                 name: section.name.clone(),
                 owner_core: owner_core(section, global),
@@ -1218,6 +1283,7 @@ fn output_plan(
                 )?,
                 use_framing: raw.use_framing.unwrap_or(false),
                 kind: OutputKind::Log,
+                delivery: DeliveryClass::Memory,
                 durable: None,
             })
         }
@@ -1428,6 +1494,7 @@ fn carbon_output_plan(section: &Section, global: &GlobalPlan) -> Result<OutputPl
         raw.use_buffering == Some(true),
         "durable buffering is not available yet; remove it or set it to false",
     )?;
+    let delivery = delivery_class(section, raw.use_buffering, raw.delivery.as_deref(), false)?;
     let settings = raw.settings().map_err(stats_error(section))?;
     unsupported(
         section,
@@ -1461,6 +1528,7 @@ fn carbon_output_plan(section: &Section, global: &GlobalPlan) -> Result<OutputPl
         encoder: EncoderPlan::Carbon,
         use_framing: false,
         kind,
+        delivery,
         durable: None,
     })
 }

@@ -268,7 +268,8 @@ pub struct FileOutput {
     pub can_exit: Option<bool>,
     /// Keep what is routed here in a disk queue until it is delivered (default false).
     pub use_buffering: Option<bool>,
-    /// `"durable"` is the same as `use_buffering = true`; `"fast"` (default) is without.
+    /// `"memory"` (default), `"best_effort"` or `"durable"` (the same as `use_buffering =
+    /// true`); see `docs/delivery.md`.
     pub delivery: Option<String>,
     /// The disk queue's options (with `use_buffering`).
     pub buffering: Option<crate::queue::config::Buffering>,
@@ -302,7 +303,8 @@ pub struct TcpOutput {
     pub can_exit: Option<bool>,
     /// Keep what is routed here in a disk queue until it is delivered (default false).
     pub use_buffering: Option<bool>,
-    /// `"durable"` is the same as `use_buffering = true`; `"fast"` (default) is without.
+    /// `"memory"` (default), `"best_effort"` or `"durable"` (the same as `use_buffering =
+    /// true`); see `docs/delivery.md`.
     pub delivery: Option<String>,
     /// The disk queue's options (with `use_buffering`).
     pub buffering: Option<crate::queue::config::Buffering>,
@@ -326,4 +328,6 @@ pub struct LogOutput {
     pub use_framing: Option<bool>,
     pub ticker_interval: Option<u64>,
     pub can_exit: Option<bool>,
+    /// Only `"memory"` (the default): stdout is written synchronously.
+    pub delivery: Option<String>,
 }

@@ -280,6 +280,12 @@ impl DurableQueue {
             return;
         };
         if let Some(writer) = guard.take() {
+            // What the queue cost this core (the bench reads it): bytes and fsyncs.
+            let counters = writer.counters();
+            tracing::info!(queue = %self.handle.dir().display(),
+                appended_records = counters.appended_records,
+                appended_bytes = counters.appended_bytes, fsyncs = counters.fsyncs,
+                "durable queue closed");
             if let Err(error) = writer.close().await {
                 tracing::error!(queue = %self.handle.dir().display(), %error,
                     "closing the durable queue failed");

@@ -13,6 +13,15 @@
 //! - a durable output's disk queue on this core ([`durable`]), delivered by consumer tasks.
 //!
 //! Memory per sink is bounded by one batch being filled plus what its destination holds.
+//!
+//! Delivery classes (`delivery`, `docs/delivery.md`): `memory` waits where a destination is
+//! full, as above; `best_effort` never makes the core wait on a destination: a batch for a
+//! full ring or a full TCP queue is dropped and counted (`dropped_total`). A file this core
+//! writes itself is the core's own io_uring write (to the page cache): the connection that
+//! shipped the batch waits for it as with `memory`, while the core serves its other
+//! connections; at most [`crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX`] such writes
+//! are in flight per file, and a batch that would be one more is dropped and counted (a stalled
+//! disk makes the core drop, never pile up). `durable` ships to the disk queue.
 
 pub mod acked;
 pub mod durable;
@@ -26,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::plan::{EncoderPlan, GlobalPlan};
 use crate::encoder::{Encoder, EncoderError, PayloadEncoder, PayloadOptions, ProtobufEncoder};
+use crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX as BEST_EFFORT_FILE_WRITES_MAX;
 use crate::message::MessageView;
 use crate::runtime::ring::BatchProducer;
 use crate::telemetry::{Metric, Telemetry};
@@ -164,6 +174,8 @@ pub struct Sink {
     policy: FlushPolicy,
     last_flush: Instant,
     pub target: Target,
+    /// `delivery = "best_effort"`: drop a batch rather than wait for its destination.
+    drop_when_full: bool,
 }
 
 impl Sink {
@@ -187,7 +199,17 @@ impl Sink {
             policy,
             last_flush: Instant::now(),
             target,
+            drop_when_full: false,
         }
+    }
+
+    /// `delivery = "best_effort"`: batches that would wait for a full ring, or find the most
+    /// writes in flight to a file this core owns, are dropped and counted instead (a TCP queue
+    /// is told when built).
+    #[must_use = "the sink is returned changed"]
+    pub fn dropping_when_full(mut self, drop_when_full: bool) -> Sink {
+        self.drop_when_full = drop_when_full;
+        self
     }
 
     /// Encodes one message into the current batch. A message the encoder has nothing for
@@ -243,8 +265,8 @@ impl Sink {
         let capacity = batch_capacity(self.batch_bytes, self.message_bytes_max);
         let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(capacity));
         let to = match &self.target {
-            Target::File(writer) => ShipTo::File(writer.clone()),
-            Target::Ring(producer) => ShipTo::Ring(producer.clone()),
+            Target::File(writer) => ShipTo::File(writer.clone(), self.drop_when_full),
+            Target::Ring(producer) => ShipTo::Ring(producer.clone(), self.drop_when_full),
             Target::Tcp(queue) => ShipTo::Tcp(queue.clone()),
             Target::Udp(sender) => ShipTo::Udp(sender.clone()),
             Target::Log => ShipTo::Log,
@@ -256,8 +278,10 @@ impl Sink {
 
 /// A batch's destination, detached from the sink so the router can be used while it ships.
 pub enum ShipTo {
-    File(Rc<file::FileWriter>),
-    Ring(Rc<BatchProducer>),
+    /// With `true` (best effort): dropped if the most writes are in flight.
+    File(Rc<file::FileWriter>, bool),
+    /// With `true` (best effort): dropped if the ring is full.
+    Ring(Rc<BatchProducer>, bool),
     Tcp(Rc<tcp::TcpQueue>),
     Udp(Rc<udp::UdpSender>),
     Log,
@@ -265,11 +289,21 @@ pub enum ShipTo {
 }
 
 impl ShipTo {
-    /// Delivers `batch`, waiting while the destination is full.
+    /// Delivers `batch`, waiting while the destination is full (best effort: dropping and
+    /// counting it instead).
     pub async fn ship(self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
         match self {
-            ShipTo::File(writer) => writer.write(batch, telemetry, core, plugin).await,
-            ShipTo::Ring(producer) => producer.push(batch).await,
+            ShipTo::File(writer, false) => writer.write(batch, telemetry, core, plugin).await,
+            ShipTo::File(writer, true) if writer.in_flight() >= BEST_EFFORT_FILE_WRITES_MAX => {
+                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            }
+            ShipTo::File(writer, true) => writer.write(batch, telemetry, core, plugin).await,
+            ShipTo::Ring(producer, false) => producer.push(batch).await,
+            ShipTo::Ring(producer, true) => {
+                if let Err(batch) = producer.try_push(batch) {
+                    telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+                }
+            }
             ShipTo::Tcp(queue) => queue.enqueue(batch, telemetry, core, plugin).await,
             ShipTo::Udp(sender) => sender.send(batch, telemetry, core, plugin).await,
             ShipTo::Log => log::write(batch, telemetry, core, plugin),

@@ -1,8 +1,10 @@
 //! TcpOutput: each core keeps its own connection to the destination.
 //!
 //! Batches wait in a bounded per-core queue. While connected, a full queue makes the cores
-//! wait (backpressure to their senders). While the destination is unreachable, the queue
-//! fills to its bound and then new batches are dropped and counted. The sender reconnects
+//! wait (backpressure to their senders), unless the output has `delivery = "best_effort"`:
+//! then a batch that does not fit is dropped and counted, connected or not, and the core never
+//! waits. While the destination is unreachable, the queue fills to its bound and then new
+//! batches are dropped and counted. The sender reconnects
 //! with exponential backoff, and before each batch checks, without blocking, that the
 //! receiver has not closed the connection, so a batch is not written into a dead socket.
 //! Heka framing without acknowledgements cannot see a receiver that dies after reading a
@@ -36,37 +38,46 @@ pub struct TcpQueue {
     batches: RefCell<VecDeque<Batch>>,
     bytes: Cell<usize>,
     bytes_max: usize,
+    /// `delivery = "best_effort"`: drop what does not fit instead of waiting.
+    drop_when_full: bool,
     connected: Cell<bool>,
     closing: Cell<bool>,
+    /// When [`TcpQueue::close`] was called.
+    closed_at: Cell<Option<Instant>>,
     has_work: Rc<LocalNotify>,
     has_room: Rc<LocalNotify>,
 }
 
 impl TcpQueue {
-    /// A queue holding at most about `bytes_max` bytes.
-    pub fn new(bytes_max: usize) -> Rc<TcpQueue> {
+    /// A queue holding at most about `bytes_max` bytes; with `drop_when_full`, at most
+    /// `bytes_max` and producers never wait.
+    pub fn new(bytes_max: usize, drop_when_full: bool) -> Rc<TcpQueue> {
         Rc::new(TcpQueue {
             batches: RefCell::new(VecDeque::new()),
             bytes: Cell::new(0),
             bytes_max,
+            drop_when_full,
             connected: Cell::new(false),
             closing: Cell::new(false),
+            closed_at: Cell::new(None),
             has_work: LocalNotify::new(),
             has_room: LocalNotify::new(),
         })
     }
 
     /// Queues a batch. Waits while connected and over the bound; drops and counts the batch
-    /// when the destination is unreachable and the queue is full.
+    /// when the destination is unreachable (or the output is best effort) and the queue is
+    /// full.
     pub async fn enqueue(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
-        if !self.connected.get() && self.bytes.get() + batch.bytes.len() > self.bytes_max {
+        let may_wait = self.connected.get() && !self.drop_when_full;
+        if !may_wait && self.bytes.get() + batch.bytes.len() > self.bytes_max {
             telemetry.add(core, plugin, Metric::Dropped, batch.messages);
             return;
         }
         self.bytes.set(self.bytes.get() + batch.bytes.len());
         self.batches.borrow_mut().push_back(batch);
         self.has_work.notify();
-        while self.connected.get() && self.bytes.get() > self.bytes_max {
+        while self.connected.get() && !self.drop_when_full && self.bytes.get() > self.bytes_max {
             self.has_room.wait_timeout(Duration::from_millis(10)).await;
         }
     }
@@ -85,7 +96,23 @@ impl TcpQueue {
     /// Asks the sender to deliver what is queued and stop.
     pub fn close(&self) {
         self.closing.set(true);
+        self.closed_at.set(Some(Instant::now()));
         self.has_work.notify();
+    }
+
+    /// Returns once the queue has been closed for [`DRAIN_TIMEOUT`]: a write blocked on a
+    /// receiver that accepts but never reads gives up then.
+    async fn drain_expired(&self) {
+        loop {
+            if self
+                .closed_at
+                .get()
+                .is_some_and(|at| at.elapsed() > DRAIN_TIMEOUT)
+            {
+                return;
+            }
+            glommio::timer::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     fn drop_all(&self, telemetry: &Telemetry, core: usize, plugin: usize) {
@@ -161,7 +188,21 @@ pub async fn run_sender(
                 queue.push_front(batch);
                 break;
             }
-            if let Err(error) = stream.write_all(&batch.bytes).await {
+            let written = futures_lite::future::or(
+                async { Some(stream.write_all(&batch.bytes).await) },
+                async {
+                    queue.drain_expired().await;
+                    None
+                },
+            )
+            .await;
+            let Some(written) = written else {
+                // Stopping, and the receiver has not taken this batch for the drain timeout.
+                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+                queue.drop_all(&telemetry, core, plugin);
+                return;
+            };
+            if let Err(error) = written {
                 tracing::warn!(address = %plan.address, %error, "TcpOutput write failed; reconnecting");
                 telemetry.add(core, plugin, Metric::Errors, 1);
                 queue.push_front(batch);

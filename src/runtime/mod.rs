@@ -25,7 +25,7 @@ use std::sync::Arc;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::config::plan::RingFull;
-use crate::config::plan::{InputKind, OutputKind, Plan};
+use crate::config::plan::{DeliveryClass, InputKind, OutputKind, Plan};
 use crate::filter::Filter;
 use crate::input::{self, InputContext};
 use crate::matcher::MatcherSet;
@@ -303,7 +303,8 @@ async fn run_core(
                 }
             }
             OutputKind::Tcp(tcp_plan) => {
-                let queue = TcpQueue::new(tcp_plan.buffer_bytes);
+                let best_effort = output.delivery == DeliveryClass::BestEffort;
+                let queue = TcpQueue::new(tcp_plan.buffer_bytes, best_effort);
                 let sender = tcp::run_sender(
                     queue.clone(),
                     tcp_plan.clone(),
@@ -336,14 +337,17 @@ async fn run_core(
                 return;
             }
         };
-        sinks.push(Sink::new(
-            plugin,
-            encoder,
-            output.use_framing,
-            (batch_bytes, plan.global.max_message_size),
-            policy,
-            target,
-        ));
+        sinks.push(
+            Sink::new(
+                plugin,
+                encoder,
+                output.use_framing,
+                (batch_bytes, plan.global.max_message_size),
+                policy,
+                target,
+            )
+            .dropping_when_full(output.delivery == DeliveryClass::BestEffort),
+        );
         matchers.push(output.matcher.clone());
     }
     // Filters: one lane per host core; the host's own lane is its local inbox.

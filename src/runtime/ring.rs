@@ -4,7 +4,9 @@
 //! waits, polling with a short, growing sleep; while it waits, the connection that produced the
 //! batch reads nothing more, so TCP pushes back on its sender. Batches leave a core in the order
 //! they were taken, even when several tasks of that core ship at once: each push is queued
-//! locally first and moved to the ring in FIFO order.
+//! locally first and moved to the ring in FIFO order. An output with `delivery =
+//! "best_effort"` uses [`BatchProducer::try_push`] instead: a batch that would wait is given
+//! back, and the caller drops and counts it.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -62,6 +64,25 @@ impl BatchProducer {
         !self.pending.borrow().is_empty() || self.ring.borrow().is_full()
     }
 
+    /// Hands `batch` to the owning core if the ring has room now and no earlier batch is
+    /// waiting; otherwise gives it back (for `delivery = "best_effort"`, which drops it).
+    ///
+    /// # Errors
+    /// The batch, when it would have to wait.
+    pub fn try_push(&self, batch: Batch) -> Result<(), Batch> {
+        if !self.pending.borrow().is_empty() {
+            return Err(batch);
+        }
+        match self.ring.borrow_mut().push(batch) {
+            Ok(()) => {
+                self.queued.set(self.queued.get() + 1);
+                self.pushed.set(self.pushed.get() + 1);
+                Ok(())
+            }
+            Err(rtrb::PushError::Full(batch)) => Err(batch),
+        }
+    }
+
     /// Hands `batch` to the owning core, waiting while the ring is full.
     pub async fn push(&self, batch: Batch) {
         let sequence = self.queued.get();
@@ -117,5 +138,26 @@ mod tests {
                 }
                 assert_eq!(seen, vec![0, 1, 2, 3, 4]);
             });
+    }
+
+    #[test]
+    fn try_push_gives_a_batch_back_when_the_ring_is_full_and_keeps_order() {
+        let (producer, mut consumer) = ring(2);
+        let producer = BatchProducer::new(producer);
+        let batch = |index: u8| Batch {
+            bytes: vec![index],
+            messages: 1,
+        };
+        assert!(producer.try_push(batch(0)).is_ok());
+        assert!(producer.try_push(batch(1)).is_ok());
+        let refused = producer.try_push(batch(2)).expect_err("the ring is full");
+        assert_eq!(refused.bytes, vec![2]);
+        assert!(producer.is_congested());
+        assert_eq!(consumer.pop().map(|batch| batch.bytes), Ok(vec![0]));
+        assert!(producer.try_push(batch(3)).is_ok());
+        let seen: Vec<u8> = std::iter::from_fn(|| consumer.pop().ok())
+            .map(|batch| batch.bytes[0])
+            .collect();
+        assert_eq!(seen, vec![1, 3]);
     }
 }

@@ -395,6 +395,8 @@ pub struct CarbonOutput {
     pub ticker_interval: Option<u64>,
     pub can_exit: Option<bool>,
     pub use_buffering: Option<bool>,
+    /// `"memory"` (default) or `"best_effort"`; see `docs/delivery.md`.
+    pub delivery: Option<String>,
 }
 
 /// CarbonOutput's checked settings.
