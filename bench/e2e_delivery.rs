@@ -177,11 +177,36 @@ pub fn run_part(mode: Mode, profiles: &[Profile], ticks_per_second: f64) {
     section.publish();
 }
 
+/// The steady rate of the light-load runs, messages per second: a stream of events, far
+/// below every class's capacity, so that latency is the path's own and not a backlog's.
+const LIGHT_RATE: u64 = 20_000;
+
+/// Which runs [`best`] picks from: full load (no rate), half of memory's rate, or light load.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Load {
+    Full,
+    Half,
+    Light,
+}
+
+fn load_of(outcome: &Outcome) -> Load {
+    match outcome.setup.rate {
+        None => Load::Full,
+        Some(LIGHT_RATE) => Load::Light,
+        Some(_) => Load::Half,
+    }
+}
+
 fn best(outcomes: &[Outcome], class: Class, loaded: bool) -> Option<&Outcome> {
+    let load = if loaded { Load::Half } else { Load::Full };
+    best_at(outcomes, class, load)
+}
+
+fn best_at(outcomes: &[Outcome], class: Class, load: Load) -> Option<&Outcome> {
     outcomes
         .iter()
         .filter(|outcome| outcome.setup.case == Case::Class(class))
-        .filter(|outcome| outcome.setup.rate.is_some() == loaded)
+        .filter(|outcome| load_of(outcome) == load)
         .max_by(|a, b| a.messages_per_second().total_cmp(&b.messages_per_second()))
 }
 
@@ -218,6 +243,18 @@ fn classes(section: &mut Section, mode: Mode, profile: &Profile, ticks_per_secon
                 .collect();
             super::run_all(&setups, None, ticks_per_second, &mut outcomes);
         }
+        let seconds = mode.pick(5, 2, 1);
+        let setups: Vec<Setup> = Class::ALL
+            .iter()
+            .map(|&class| Setup {
+                case: Case::Class(class),
+                profile: Some(profile.clone()),
+                connections: 1,
+                count: LIGHT_RATE * seconds,
+                rate: Some(LIGHT_RATE),
+            })
+            .collect();
+        super::run_all(&setups, None, ticks_per_second, &mut outcomes);
     }
     write_classes(section, profile, count, rounds, &outcomes);
 }
@@ -236,7 +273,9 @@ fn write_classes(
          best run of each shown. Durable: the output's `[Out.buffering] sync = \"interval\"`, \
          every other queue option the default (checkpoint_interval 1 s). Latency: the tailer's \
          poll time minus the send time stamped by flood, as in the e2e section; `50 %` runs \
-         send at half the memory class's best rate, the same rate for all three. Disk write \
+         send at half the memory class's best rate, the same rate for all three; `light` runs \
+         send {LIGHT_RATE} messages/s, a stream of events far below every class's capacity. \
+         Disk write \
          B/msg: /proc/PID/io `write_bytes` per delivered message (output file + queue). Queue \
          B/msg and fsyncs/s: the queue writers' own counters, logged at stop.\n",
         profile.name
@@ -252,6 +291,7 @@ fn write_classes(
         "CPU s/GB",
         "p50 / p99 full load",
         "p50 / p99 at 50 %",
+        "p50 / p99 light",
         "disk write B/msg",
         "queue B/msg",
         "fsyncs/s",
@@ -305,6 +345,13 @@ fn write_classes(
                 super::format_ns(full.p99_ns)
             ),
             loaded,
+            best_at(outcomes, class, Load::Light).map_or("—".to_string(), |outcome| {
+                format!(
+                    "{} / {}",
+                    super::format_ns(outcome.p50_ns),
+                    super::format_ns(outcome.p99_ns)
+                )
+            }),
             per_message(full.daemon.disk_write_bytes),
             per_message(full.daemon.queue_bytes),
             format!("{:.1}", full.daemon.fsyncs as f64 / full.seconds.max(1e-9)),
