@@ -259,6 +259,21 @@ fn durable_tcp_output_delivers_once_its_receiver_comes_back() {
     assert!(forwarder.stop().success(), "{}", forwarder.stderr());
     assert!(receiver.stop().success(), "{}", receiver.stderr());
     let received = sequences_in(&std::fs::read(&output).unwrap());
+    // In order per source core: one chunk is one connection, read by one core, so its
+    // messages first arrive in the order they were sent (a replay may repeat a stretch).
+    for chunk in 0..TOTAL / CHUNK_MESSAGES {
+        let range = (chunk * CHUNK_MESSAGES) as i64..((chunk + 1) * CHUNK_MESSAGES) as i64;
+        let mut seen = std::collections::BTreeSet::new();
+        let order: Vec<i64> = received
+            .iter()
+            .copied()
+            .filter(|sequence| range.contains(sequence) && seen.insert(*sequence))
+            .collect();
+        assert!(
+            order.windows(2).all(|pair| pair[0] < pair[1]),
+            "chunk {chunk} arrived out of order"
+        );
+    }
     let counts = tally(&received);
     let duplicates = assert_at_least_once(&counts, TOTAL, "durable TcpOutput");
     // The restarted forwarder delivered everything (the receiver was down before): its
