@@ -42,6 +42,8 @@ const WAIT_SLEEP_MAX: Duration = Duration::from_millis(1);
 pub struct ReadBatch {
     data: Option<ReadResult>,
     messages: Vec<Range<usize>>,
+    /// Where the read started: the first record's position, unless damaged bytes came first.
+    start: Position,
     end: Position,
 }
 
@@ -76,6 +78,21 @@ impl ReadBatch {
     /// The position after the last record: what to commit once the batch is delivered.
     pub fn end(&self) -> Position {
         self.end
+    }
+
+    /// The position after the `index`-th record: what to commit once the records up to it
+    /// are delivered (a consumer that stops part way through a batch). `None` past the end.
+    pub fn end_of(&self, index: usize) -> Option<Position> {
+        if index + 1 == self.messages.len() {
+            return Some(self.end);
+        }
+        // A batch comes from one read of one segment; a record ends where its message does.
+        let message = self.messages.get(index)?;
+        Some(Position {
+            segment: self.start.segment,
+            offset: self.start.offset + message.end as u64,
+            seq: self.start.seq + index as u64 + 1,
+        })
     }
 
     fn clear(&mut self) {
@@ -270,6 +287,7 @@ impl Reader {
 
     /// One read at the current position, up to `limit`. Returns whether `batch` got records.
     async fn read_once(&mut self, limit: u64, batch: &mut ReadBatch) -> Result<bool, QueueError> {
+        let started = self.position;
         let read_bytes = self.shared.reader.read_bytes.max(self.record_bytes);
         let wanted = (limit - self.position.offset).min(read_bytes as u64) as usize;
         let offset = self.position.offset;
@@ -336,6 +354,7 @@ impl Reader {
             return Ok(false);
         }
         batch.data = Some(data);
+        batch.start = started;
         batch.end = self.position;
         Ok(true)
     }
