@@ -42,3 +42,7 @@ mod bench_report;
 
 /// Durable outputs: kill -9 and restart mid-stream, a TcpOutput receiver that is down.
 mod durable;
+
+/// Durable filters: kill -9 and restart mid-stream, a clean stop that leaves a backlog.
+#[cfg(feature = "lua")]
+mod durable_filters;
