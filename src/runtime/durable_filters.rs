@@ -1,5 +1,5 @@
 //! Durable filters (`use_buffering = true` or `delivery = "durable"` on a filter): a disk queue
-//! per ingest core in place of the filter's lane ring, and consumers on the host core that feed
+//! per core in place of the filter's lane ring, and consumers on the host core that feed
 //! the queued records to the filter exactly as lane batches, committing after processing.
 //!
 //! Design (see also `docs/architecture.md`, step 7 and "Durable filters"):
@@ -11,9 +11,9 @@
 //!   injecting filter's host), to that core's queue.
 //! - **Consume side.** The host task runs one [`DurableSource`] per core row. Each reads
 //!   records from the filter's checkpoint on (the filter is the queue's one consumer, under
-//!   its own name), runs them through the filter as a lane batch would be run, ships every
-//!   batch this core holds (so what the filter injected is in its durable queues), and only
-//!   then commits the cursor: at least once. Commits are
+//!   its own name), one record per turn of the host loop, runs each through the filter as a
+//!   lane batch would be run, ships every batch this core holds (so what the filter injected
+//!   is in its durable queues), and only then commits the cursor: at least once. Commits are
 //!   checkpointed every `checkpoint_interval` (or `cursor_update_count` records) and when the
 //!   host stops.
 //! - **Records of another configuration.** The filter index inside a queued record is that of

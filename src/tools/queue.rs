@@ -429,9 +429,15 @@ mod tests {
             consumers: vec!["FileOutput".into(), "Numbered".into()],
         };
         assert_eq!(narrow(&configured, "Numbered/1").consumers, ["Numbered"]);
-        assert_eq!(narrow(&configured, "FileOutput/0").consumers, ["FileOutput"]);
+        assert_eq!(
+            narrow(&configured, "FileOutput/0").consumers,
+            ["FileOutput"]
+        );
         // Any other queue: every durable section may read it.
-        assert_eq!(narrow(&configured, "input/3").consumers, configured.consumers);
+        assert_eq!(
+            narrow(&configured, "input/3").consumers,
+            configured.consumers
+        );
         assert_eq!(narrow(&configured, ".").consumers, configured.consumers);
     }
 
