@@ -11,9 +11,10 @@
 //!   injecting filter's host), to that core's queue.
 //! - **Consume side.** The host task runs one [`DurableSource`] per core row. Each reads
 //!   records from the filter's checkpoint on (the filter is the queue's one consumer, under
-//!   its own name), one record per turn of the host loop, runs each through the filter as a
-//!   lane batch would be run, ships every batch this core holds (so what the filter injected
-//!   is in its durable queues), and only then commits the cursor: at least once. Commits are
+//!   its own name), runs each through the filter as a lane batch would be run (at most
+//!   [`TURN_RECORDS_MAX`] messages or about [`TURN_TIME_MAX`] per turn of the host loop), ships every batch this
+//!   core holds (so what the filter injected is in its durable queues), and only then commits
+//!   the end of the record: at least once. Commits are
 //!   checkpointed every `checkpoint_interval` (or `cursor_update_count` records) and when the
 //!   host stops.
 //! - **Records of another configuration.** The filter index inside a queued record is that of
@@ -45,6 +46,15 @@ use crate::queue::{QueueError, QueueOptions, ReadBatch, Reader};
 use crate::telemetry::{Metric, Telemetry};
 
 pub use crate::output::durable::DRAIN_TIMEOUT;
+
+/// What a source processes per turn of the host loop: a queue record (a lane batch of up to
+/// 64 KiB) can hold hundreds of messages, and a slow filter must not hold its core (its
+/// inputs, its stop) for all of them. A turn takes steps of [`TURN_STEP_RECORDS`] filter
+/// records until [`TURN_RECORDS_MAX`] or [`TURN_TIME_MAX`], whichever comes first; the clock
+/// is read once per step.
+const TURN_STEP_RECORDS: usize = 8;
+const TURN_RECORDS_MAX: usize = 256;
+const TURN_TIME_MAX: Duration = Duration::from_millis(2);
 
 /// How long a source waits for its core's queue to be published at startup.
 const OPEN_WAIT_MAX: Duration = Duration::from_secs(30);
@@ -127,6 +137,18 @@ fn record_pieces(bytes: &[u8], piece_bytes_max: usize) -> Vec<&[u8]> {
     pieces
 }
 
+/// The bytes of the first `count` filter records of `bytes` (all of them if fewer).
+fn chunk_bytes(bytes: &[u8], count: usize) -> usize {
+    let mut at = 0;
+    for _ in 0..count {
+        match bytes.get(at..).and_then(filter_record_bytes) {
+            Some(length) => at += length,
+            None => return bytes.len(),
+        }
+    }
+    at
+}
+
 /// Where a source stands.
 enum SourceState {
     /// The core's queue is not published yet.
@@ -148,9 +170,11 @@ pub struct DurableSource {
     /// The core row whose queue this is.
     row: usize,
     state: SourceState,
-    /// The last read, and the index of its next record to process.
+    /// The last read, the index of its next record to process, and how many bytes of that
+    /// record are processed already.
     records: ReadBatch,
     next: usize,
+    offset: usize,
     /// Counted in [`FilterShared::durable_busy`].
     busy: bool,
 }
@@ -169,6 +193,7 @@ impl DurableSource {
             },
             records: ReadBatch::new(),
             next: 0,
+            offset: 0,
             busy: false,
         }
     }
@@ -209,10 +234,12 @@ impl DurableSource {
         }
     }
 
-    /// Runs the next queued record (one lane batch) through the filter, if there is one and
-    /// filters are not finishing; ships what it injected and commits. Returns whether it
-    /// processed anything. One record per call, so the host goes round its other work (and
-    /// its stop checks) between records.
+    /// Runs the next filter records of the next queued record (one lane batch) through the
+    /// filter, if there are some and filters are not finishing; ships what it injected and,
+    /// at the end of the record, commits. Returns whether it processed anything. At most
+    /// [`TURN_RECORDS_MAX`] messages or about [`TURN_TIME_MAX`] per call, so the host goes round its other work (and its
+    /// stop checks) between them. A record left part way at stop is not committed: the next
+    /// start processes all of it again.
     pub async fn poll(
         &mut self,
         shard: &Shard,
@@ -247,8 +274,8 @@ impl DurableSource {
         processed
     }
 
-    /// Reads more records if the last read is used up, then processes the next one, ships
-    /// what the filter injected, and commits the end of that record.
+    /// Reads more records if the last read is used up, then processes the next filter records
+    /// of the current one, ships what the filter injected, and commits a finished record.
     async fn process_next(
         &mut self,
         shard: &Shard,
@@ -260,7 +287,7 @@ impl DurableSource {
             return false;
         };
         if self.next >= self.records.len() {
-            self.next = 0;
+            (self.next, self.offset) = (0, 0);
             match reader.read(&mut self.records).await {
                 Ok(0) => return false,
                 Ok(_) => {}
@@ -277,9 +304,26 @@ impl DurableSource {
         let Some(record) = self.records.get(index) else {
             return false;
         };
-        let only = Some(self.filter);
-        super::filters::process_records(shard, host, shared, record, only, emitted);
+        let rest = record.get(self.offset..).unwrap_or_default();
+        let (started, mut chunk) = (Instant::now(), 0);
+        for _ in 0..TURN_RECORDS_MAX / TURN_STEP_RECORDS {
+            let step = chunk_bytes(&rest[chunk..], TURN_STEP_RECORDS);
+            let bytes = &rest[chunk..chunk + step];
+            super::filters::process_records(shard, host, shared, bytes, Some(self.filter), emitted);
+            chunk += step;
+            if chunk == rest.len() || started.elapsed() >= TURN_TIME_MAX {
+                break;
+            }
+        }
+        if chunk < rest.len() {
+            // More of this record next turn; what was injected toward other filters leaves
+            // now, before the reservation that keeps hosts waiting is released.
+            self.offset += chunk;
+            shard.ship_lanes().await;
+            return true;
+        }
         self.next += 1;
+        self.offset = 0;
         // Everything the filter injected leaves this core before the commit: into a durable
         // output's or filter's queue, it then survives a kill as the record would have.
         shard.ship_all().await;
@@ -340,5 +384,18 @@ mod tests {
             }
         }
         assert!(record_pieces(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn chunks_end_after_whole_filter_records() {
+        let bytes = lane_bytes(10, 50);
+        let record = 7 + 50;
+        assert_eq!(chunk_bytes(&bytes, 0), 0);
+        assert_eq!(chunk_bytes(&bytes, 3), 3 * record);
+        assert_eq!(chunk_bytes(&bytes, 10), bytes.len());
+        assert_eq!(chunk_bytes(&bytes, 64), bytes.len());
+        // A torn record at the end goes with the last chunk (the filter skips it).
+        assert_eq!(chunk_bytes(&bytes[..bytes.len() - 1], 64), bytes.len() - 1);
+        assert_eq!(chunk_bytes(&[], 4), 0);
     }
 }

@@ -481,6 +481,7 @@ fn raise_finishing_when_quiet(shared: &FilterShared, everyone_done_since: Instan
     }
     let durable_idle = shared.durable_busy.load(Ordering::SeqCst) == 0;
     if durable_idle || everyone_done_since.elapsed() > DRAIN_TIMEOUT {
+        tracing::debug!(durable_idle, "filters finishing");
         shared.finishing.store(true, Ordering::SeqCst);
     }
 }
@@ -513,7 +514,10 @@ pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared
         run_timers(&shard, &mut host, &shared, &mut emitted);
         publish_ring_gauges(&shard, &host);
         if shared.cores_done.load(Ordering::Acquire) >= host.cores {
-            let since = *everyone_done_since.get_or_insert_with(Instant::now);
+            let since = *everyone_done_since.get_or_insert_with(|| {
+                tracing::debug!(core = shard.core, "every core is done");
+                Instant::now()
+            });
             raise_finishing_when_quiet(&shared, since);
         }
         if moved {

@@ -535,7 +535,9 @@ async fn run_core(
     shard.stop.wait().await;
     shard.inputs_closed().await;
     ticker.await;
-    shard.ship_all().await;
+    // What the inputs left; not what a filter host on this core keeps adding meanwhile (it
+    // ships that itself), or a busy host would keep this core from ever being done.
+    shard.ship_present().await;
     shared
         .cores_done
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

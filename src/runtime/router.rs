@@ -152,6 +152,11 @@ impl Router {
             .find_map(|lane| lane.take().map(|(batch, to)| Ready::Lane(batch, to)))
     }
 
+    /// How many batches this core fills: one per sink and one per lane.
+    pub fn batch_count(&self) -> usize {
+        self.sinks.len() + self.lanes.len()
+    }
+
     /// Takes the first non-empty batch.
     pub fn take_any(&mut self) -> Option<Ready> {
         let output = self.sinks.iter_mut().find_map(|sink| {
