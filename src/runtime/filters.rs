@@ -486,7 +486,8 @@ fn raise_finishing_when_quiet(shared: &FilterShared, everyone_done_since: Instan
     }
 }
 
-/// Runs this core's filters until every core is done and nothing is in flight, then their
+/// Runs this core's filters (ring batches, local inbox, durable queues, timers) until filters
+/// are finishing (see [`raise_finishing_when_quiet`]) and nothing is in flight, then their
 /// shutdown hooks.
 pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared>) {
     let mut emitted = Emitted::default();
