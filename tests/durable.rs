@@ -26,7 +26,7 @@ pub(crate) fn chunk_bytes(chunk: usize) -> Vec<u8> {
 
 /// Sends one chunk on a new connection and waits until the daemon has read all of it and
 /// closed its side.
-fn send_chunk(port: u16, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn send_chunk(port: u16, bytes: &[u8]) -> std::io::Result<()> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
     stream.write_all(bytes)?;
@@ -81,7 +81,7 @@ pub(crate) fn tally(sequences: &[i64]) -> BTreeMap<i64, u64> {
 }
 
 /// Asserts every number below `total` arrived and nothing else did; returns the duplicates.
-fn assert_at_least_once(counts: &BTreeMap<i64, u64>, total: usize, what: &str) -> u64 {
+pub(crate) fn assert_at_least_once(counts: &BTreeMap<i64, u64>, total: usize, what: &str) -> u64 {
     let missing: Vec<i64> = (0..total as i64)
         .filter(|sequence| !counts.contains_key(sequence))
         .collect();
@@ -113,7 +113,7 @@ fn durable_file_config(port: u16, path: &str) -> String {
 /// Chunks sent this long before a kill were read, batched and appended to the disk queue by
 /// then (flush_interval is 20 ms); later ones may have been in the daemon's memory only, since
 /// plain Heka framing has no acknowledgement, so they are sent again.
-const UNACKNOWLEDGED_WINDOW: Duration = Duration::from_millis(300);
+pub(crate) const UNACKNOWLEDGED_WINDOW: Duration = Duration::from_millis(300);
 
 #[test]
 fn durable_file_output_survives_kill_9_and_restart() {

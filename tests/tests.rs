@@ -49,3 +49,7 @@ mod durable_full;
 
 /// Delivery classes: best_effort drops for a stuck receiver, memory pushes back; config errors.
 mod delivery;
+
+/// Durable filters: kill -9 and restart mid-stream, a clean stop that leaves a backlog.
+#[cfg(feature = "lua")]
+mod durable_filters;

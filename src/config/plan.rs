@@ -174,6 +174,9 @@ pub struct FilterPlan {
     pub host_core: usize,
     pub ring_full: RingFull,
     pub kind: FilterKind,
+    /// With `use_buffering` (or `delivery = "durable"`): each core's disk queue for this
+    /// filter's records, instead of the lane ring.
+    pub durable: Option<crate::queue::QueueOptions>,
 }
 
 /// The kinds of filter.
@@ -1297,6 +1300,8 @@ const FILTER_COMMON_KEYS: &[&str] = &[
     "message_signer",
     "use_buffering",
     "ring_full_action",
+    "delivery",
+    "buffering",
 ];
 
 /// Parses a sandbox plugin's section into its sandbox config, after taking out the keys in
@@ -1340,27 +1345,7 @@ fn filter_plan(section: &Section, global: &GlobalPlan) -> Result<FilterPlan, Con
         section.table.contains_key("message_signer"),
         "message_signer is not supported yet",
     )?;
-    let buffering = section
-        .table
-        .get("use_buffering")
-        .and_then(toml::Value::as_bool)
-        == Some(true);
-    unsupported(
-        section,
-        "use_buffering",
-        buffering,
-        "durable buffering is not available yet; remove it or set it to false",
-    )?;
-    let ring_full = match string("ring_full_action")? {
-        None | Some("block") => RingFull::Block,
-        Some("drop") => RingFull::Drop,
-        Some(other) => {
-            return Err(section.error(
-                Some("ring_full_action"),
-                format!("`{other}` is not block or drop"),
-            ))
-        }
-    };
+    let (ring_full, durable) = filter_delivery(section, global)?;
     let matcher = compile_matcher(section, string("message_matcher")?, global.dialect)?;
     let host_core = global
         .placement
@@ -1380,7 +1365,93 @@ fn filter_plan(section: &Section, global: &GlobalPlan) -> Result<FilterPlan, Con
         host_core,
         ring_full,
         kind,
+        durable,
     })
+}
+
+/// A filter's delivery keys: `delivery` (`"memory"`, `"best_effort"` or `"durable"`),
+/// `ring_full_action` (`"block"` or `"drop"`), `use_buffering` and the `[name.buffering]` table.
+/// `delivery` is a shorthand: `"memory"` is `ring_full_action = "block"`, `"best_effort"` is
+/// `"drop"`, `"durable"` is `use_buffering = true`; a key that says otherwise is an error naming
+/// it, and so is a durable filter with `ring_full_action = "drop"` (a full disk queue does what
+/// `buffering.full_action` says).
+fn filter_delivery(
+    section: &Section,
+    global: &GlobalPlan,
+) -> Result<(RingFull, Option<crate::queue::QueueOptions>), ConfigError> {
+    let string = |key: &str| -> Result<Option<&str>, ConfigError> {
+        match section.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(text)) => Ok(Some(text.as_str())),
+            Some(_) => Err(section.error(Some(key), "expected a string")),
+        }
+    };
+    let use_buffering = match section.table.get("use_buffering") {
+        None => None,
+        Some(toml::Value::Boolean(value)) => Some(*value),
+        Some(_) => return Err(section.error(Some("use_buffering"), "expected true or false")),
+    };
+    let ring_full = match string("ring_full_action")? {
+        None => None,
+        Some("block") => Some(RingFull::Block),
+        Some("drop") => Some(RingFull::Drop),
+        Some(other) => {
+            return Err(section.error(
+                Some("ring_full_action"),
+                format!("`{other}` is not block or drop"),
+            ))
+        }
+    };
+    // (durable, the ring_full_action it implies)
+    let by_delivery = match string("delivery")? {
+        None => None,
+        Some("memory") => Some((false, Some(RingFull::Block))),
+        Some("best_effort") => Some((false, Some(RingFull::Drop))),
+        Some("durable") => Some((true, None)),
+        Some(other) => {
+            return Err(section.error(
+                Some("delivery"),
+                format!("`{other}` is not \"memory\", \"best_effort\" or \"durable\""),
+            ))
+        }
+    };
+    if let Some((durable, implied)) = by_delivery {
+        if use_buffering.is_some_and(|buffer| buffer != durable) {
+            return Err(section.error(
+                Some("delivery"),
+                "contradicts use_buffering; set only one of them",
+            ));
+        }
+        if implied.is_some() && ring_full.is_some() && implied != ring_full {
+            return Err(section.error(
+                Some("delivery"),
+                "contradicts ring_full_action; set only one of them",
+            ));
+        }
+    }
+    let durable = use_buffering
+        .or(by_delivery.map(|(durable, _)| durable))
+        .unwrap_or(false);
+    if durable && ring_full == Some(RingFull::Drop) {
+        return Err(section.error(
+            Some("ring_full_action"),
+            "a durable filter has no ring; set buffering.full_action = \"drop\" instead",
+        ));
+    }
+    let buffering = match section.table.get("buffering") {
+        None => None,
+        Some(value) => Some(
+            value
+                .clone()
+                .try_into::<crate::queue::config::Buffering>()
+                .map_err(|error| section.error(Some("buffering"), error.to_string()))?,
+        ),
+    };
+    let (_, options) = durable_options(section, global, Some(durable), None, buffering.as_ref())?;
+    let ring_full = ring_full
+        .or(by_delivery.and_then(|(_, implied)| implied))
+        .unwrap_or(RingFull::Block);
+    Ok((ring_full, options))
 }
 
 /// What a Lua sandbox needs to know about the daemon.
@@ -1458,6 +1529,7 @@ fn stats_filter_plan(section: &Section, global: &GlobalPlan) -> Result<FilterPla
             .unwrap_or(global.filter_core),
         ring_full: RingFull::Block,
         kind,
+        durable: None,
     })
 }
 

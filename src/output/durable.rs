@@ -98,7 +98,8 @@ impl HandleBoard {
         }
     }
 
-    fn get(&self, row: usize) -> Option<QueueHandle> {
+    /// The handle core row `row` published, if it has.
+    pub fn get(&self, row: usize) -> Option<QueueHandle> {
         self.slots.lock().ok()?.get(row).cloned().flatten()
     }
 }

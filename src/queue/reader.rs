@@ -44,6 +44,8 @@ pub struct ReadBatch {
     messages: Vec<Range<usize>>,
     /// Per record, the messages its header says it holds (0: not said).
     counts: Vec<u64>,
+    /// Where the read started: the first record's position, unless damaged bytes came first.
+    start: Position,
     end: Position,
 }
 
@@ -89,6 +91,21 @@ impl ReadBatch {
     /// The position after the last record: what to commit once the batch is delivered.
     pub fn end(&self) -> Position {
         self.end
+    }
+
+    /// The position after the `index`-th record: what to commit once the records up to it
+    /// are delivered (a consumer that stops part way through a batch). `None` past the end.
+    pub fn end_of(&self, index: usize) -> Option<Position> {
+        if index + 1 == self.messages.len() {
+            return Some(self.end);
+        }
+        // A batch comes from one read of one segment; a record ends where its message does.
+        let message = self.messages.get(index)?;
+        Some(Position {
+            segment: self.start.segment,
+            offset: self.start.offset + message.end as u64,
+            seq: self.start.seq + index as u64 + 1,
+        })
     }
 
     fn clear(&mut self) {
@@ -291,6 +308,7 @@ impl Reader {
 
     /// One read at the current position, up to `limit`. Returns whether `batch` got records.
     async fn read_once(&mut self, limit: u64, batch: &mut ReadBatch) -> Result<bool, QueueError> {
+        let started = self.position;
         let read_bytes = self.shared.reader.read_bytes.max(self.record_bytes);
         let wanted = (limit - self.position.offset).min(read_bytes as u64) as usize;
         let offset = self.position.offset;
@@ -362,6 +380,7 @@ impl Reader {
             return Ok(false);
         }
         batch.data = Some(data);
+        batch.start = started;
         batch.end = self.position;
         Ok(true)
     }

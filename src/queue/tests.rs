@@ -106,6 +106,41 @@ fn heka_frames(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 use crate::message::proto;
 
+/// A consumer that stops part way through a read batch commits the end of the last record it
+/// handled (`ReadBatch::end_of`); the next reader starts right after it, in every segment.
+#[test]
+fn committing_part_of_a_batch_resumes_after_the_last_record_handled() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(async move {
+        let mut writer = Writer::open(&path, &options(), &names(&["out"]))
+            .await
+            .unwrap();
+        append_range(&mut writer, 0..200, 60).await;
+        let mut batch = ReadBatch::new();
+        let mut next = 0u64;
+        // Handle two records of each batch (one if it has one), then start a new reader.
+        while next < 200 {
+            let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+            let count = reader.read(&mut batch).await.unwrap();
+            assert!(count > 0, "records left from {next}");
+            assert_eq!(
+                index_of(batch.get(0).unwrap()),
+                next,
+                "resumed where it stopped"
+            );
+            let handled = count.min(2);
+            assert!(batch.end_of(count).is_none());
+            assert_eq!(batch.end_of(count - 1), Some(batch.end()));
+            let position = batch.end_of(handled - 1).unwrap();
+            assert_eq!(position.seq, next + handled as u64);
+            reader.commit(position).await.unwrap();
+            next += handled as u64;
+        }
+        writer.close().await.unwrap();
+    });
+}
+
 #[test]
 fn round_trip_across_rotations_in_plain_heka_frames() {
     let dir = tempfile::tempdir().unwrap();

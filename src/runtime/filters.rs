@@ -22,9 +22,14 @@
 //! A terminated filter's records are counted as dropped, on the ingest cores (which see its
 //! flag) and on the host (for what was already in flight).
 //!
+//! A durable filter's lane ships into this core's disk queue for it instead of a ring; the
+//! host reads the queues back (see [`super::durable_filters`]).
+//!
 //! Stopping: each core, once its inputs are closed and its lanes shipped, counts itself done;
-//! hosts keep going until every core is done and no filter record is in flight anywhere, then
-//! run each filter's shutdown hook (whose injections go to outputs only) and ship.
+//! hosts keep going until every core is done, no filter record is in flight anywhere and no
+//! durable filter's queue has records to read (or [`super::durable_filters::DRAIN_TIMEOUT`]
+//! has passed), then run each filter's shutdown hook (whose injections go to outputs only) and
+//! ship.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -33,10 +38,12 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::durable_filters::{DurableSource, FilterQueue, DRAIN_TIMEOUT};
 use super::ring::{BatchProducer, POLL_SLEEP_MAX, POLL_SLEEP_MIN};
 use super::shard::Shard;
 use crate::filter::{injected_records, Emitted, Filter, Outcome};
 use crate::message::{encode_line, encoded_line_len, MessageView, ProtoView};
+use crate::output::durable::DurableQueue;
 use crate::output::Batch;
 use crate::telemetry::{Metric, Telemetry};
 
@@ -59,6 +66,11 @@ pub struct FilterShared {
     pub in_flight: AtomicI64,
     /// Cores whose inputs are closed and whose lanes are shipped.
     pub cores_done: AtomicUsize,
+    /// Durable filter queues whose consumer has records to read.
+    pub durable_busy: AtomicUsize,
+    /// Raised once by the first host that finds everything quiet after every core is done:
+    /// durable consumers then stop reading, and hosts leave once nothing is in flight.
+    pub finishing: AtomicBool,
 }
 
 impl FilterShared {
@@ -68,6 +80,8 @@ impl FilterShared {
             terminated: (0..filters).map(|_| AtomicBool::new(false)).collect(),
             in_flight: AtomicI64::new(0),
             cores_done: AtomicUsize::new(0),
+            durable_busy: AtomicUsize::new(0),
+            finishing: AtomicBool::new(false),
         })
     }
 }
@@ -92,6 +106,8 @@ impl Inbox {
 pub enum LaneTarget {
     Local(Rc<Inbox>),
     Ring(Rc<BatchProducer>),
+    /// This core's disk queue for one durable filter.
+    Durable(Rc<FilterQueue>),
 }
 
 /// One core's lane toward one host core.
@@ -111,11 +127,21 @@ impl Lane {
         }
     }
 
+    /// This core's queue for a durable filter, when the lane ships to one.
+    pub fn durable_queue(&self) -> Option<&Rc<DurableQueue>> {
+        match &self.target {
+            LaneTarget::Durable(queue) => Some(queue.queue()),
+            LaneTarget::Local(_) | LaneTarget::Ring(_) => None,
+        }
+    }
+
     /// Whether the destination is full right now (for `drop` filters).
     pub fn is_congested(&self) -> bool {
         match &self.target {
             LaneTarget::Local(inbox) => inbox.len() >= self.slots,
             LaneTarget::Ring(producer) => producer.is_congested(),
+            // Durable filters have no `drop` lane: a full queue does its `full_action`.
+            LaneTarget::Durable(_) => false,
         }
     }
 
@@ -166,6 +192,7 @@ impl Lane {
         let to = match &self.target {
             LaneTarget::Local(inbox) => LaneShip::Local(inbox.clone(), self.slots),
             LaneTarget::Ring(producer) => LaneShip::Ring(producer.clone()),
+            LaneTarget::Durable(queue) => LaneShip::Durable(queue.clone()),
         };
         Some((batch, to))
     }
@@ -175,11 +202,18 @@ impl Lane {
 pub enum LaneShip {
     Local(Rc<Inbox>, usize),
     Ring(Rc<BatchProducer>),
+    Durable(Rc<FilterQueue>),
 }
 
 impl LaneShip {
     /// Delivers a batch, waiting while the destination is full.
     pub async fn ship(self, batch: Batch, shared: &FilterShared) {
+        // Queued records are not in flight: they wait on disk, and their consumers say when
+        // they have something to read (see `durable_filters`).
+        if let LaneShip::Durable(queue) = self {
+            queue.ship(batch).await;
+            return;
+        }
         shared
             .in_flight
             .fetch_add(batch.messages as i64, Ordering::AcqRel);
@@ -193,8 +227,16 @@ impl LaneShip {
                 inbox.batches.borrow_mut().push_back(batch);
             }
             LaneShip::Ring(producer) => producer.push(batch).await,
+            LaneShip::Durable(_) => unreachable!("shipped above"),
         }
     }
+}
+
+/// The length of the filter record at the start of `bytes`, header included, if it is whole.
+pub fn filter_record_bytes(bytes: &[u8]) -> Option<usize> {
+    let length = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let end = RECORD_HEADER_BYTES.checked_add(length)?;
+    (end <= bytes.len()).then_some(end)
 }
 
 /// Iterates the filter records of a batch: `(filter index, loop count, message)`.
@@ -252,8 +294,25 @@ pub struct Host {
     pub filters: Vec<Option<Hosted>>,
     pub consumers: Vec<rtrb::Consumer<Batch>>,
     pub inbox: Rc<Inbox>,
+    /// One per (durable filter hosted here, core row): its queue's consumer.
+    pub durable: Vec<DurableSource>,
     pub cores: usize,
     pub max_loops: u32,
+}
+
+impl Host {
+    /// Whether filter `index` (hosted here) has terminated.
+    pub fn is_terminated(&self, index: usize) -> bool {
+        matches!(self.filters.get(index), Some(Some(hosted)) if hosted.terminated)
+    }
+
+    /// The telemetry plugin index of filter `index`, if hosted here (else 0).
+    pub fn plugin_of(&self, index: usize) -> usize {
+        match self.filters.get(index) {
+            Some(Some(hosted)) => hosted.plugin,
+            _ => 0,
+        }
+    }
 }
 
 /// Routes the records a filter injected, one loop deeper than `loops`.
@@ -303,14 +362,19 @@ fn apply_outcome(shard: &Shard, hosted: &mut Hosted, shared: &FilterShared, outc
     }
 }
 
-fn process_batch(
+/// Runs the filter records in `bytes` through their filters and routes what they inject. With
+/// `only`, every record is for that filter, whatever index it carries (a durable filter's
+/// queue may hold records written under another configuration).
+pub(super) fn process_records(
     shard: &Shard,
     host: &mut Host,
     shared: &FilterShared,
-    batch: &Batch,
+    bytes: &[u8],
+    only: Option<u16>,
     emitted: &mut Emitted,
 ) {
-    for (index, loops, message) in filter_records(&batch.bytes) {
+    for (index, loops, message) in filter_records(bytes) {
+        let index = only.unwrap_or(index);
         let Some(Some(hosted)) = host.filters.get_mut(usize::from(index)) else {
             continue;
         };
@@ -358,7 +422,7 @@ async fn handle_batch(
     batch: Batch,
     emitted: &mut Emitted,
 ) {
-    process_batch(shard, host, shared, &batch, emitted);
+    process_records(shard, host, shared, &batch.bytes, None, emitted);
     shard.ship_lanes().await;
     shared
         .in_flight
@@ -417,11 +481,28 @@ fn publish_ring_gauges(shard: &Shard, host: &Host) {
     }
 }
 
-/// Runs this core's filters until every core is done and nothing is in flight, then their
+/// Once every core is done: raises [`FilterShared::finishing`] when nothing is in flight and no
+/// durable queue has records to read, or when durable consumers have had [`DRAIN_TIMEOUT`]
+/// since every core was done (what they have not read stays queued for the next start).
+fn raise_finishing_when_quiet(shared: &FilterShared, everyone_done_since: Instant) {
+    if shared.finishing.load(Ordering::SeqCst) || shared.in_flight.load(Ordering::SeqCst) > 0 {
+        return;
+    }
+    let durable_idle = shared.durable_busy.load(Ordering::SeqCst) == 0;
+    if durable_idle || everyone_done_since.elapsed() > DRAIN_TIMEOUT {
+        tracing::debug!(durable_idle, "filters finishing");
+        shared.finishing.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Runs this core's filters (ring batches, local inbox, durable queues, timers) until filters
+/// are finishing (see [`raise_finishing_when_quiet`]) and nothing is in flight, then their
 /// shutdown hooks.
 pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared>) {
     let mut emitted = Emitted::default();
     let mut sleep = POLL_SLEEP_MIN;
+    let mut sources = std::mem::take(&mut host.durable);
+    let mut everyone_done_since: Option<Instant> = None;
     loop {
         let mut moved = false;
         for consumer_index in 0..host.consumers.len() {
@@ -436,18 +517,32 @@ pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared
             moved = true;
             glommio::yield_if_needed().await;
         }
+        for source in &mut sources {
+            moved |= source.poll(&shard, &mut host, &shared, &mut emitted).await;
+            glommio::yield_if_needed().await;
+        }
         run_timers(&shard, &mut host, &shared, &mut emitted);
         publish_ring_gauges(&shard, &host);
+        if shared.cores_done.load(Ordering::Acquire) >= host.cores {
+            let since = *everyone_done_since.get_or_insert_with(|| {
+                tracing::debug!(core = shard.core, "every core is done");
+                Instant::now()
+            });
+            raise_finishing_when_quiet(&shared, since);
+        }
         if moved {
             sleep = POLL_SLEEP_MIN;
             continue;
         }
-        let everyone_done = shared.cores_done.load(Ordering::Acquire) >= host.cores;
-        if everyone_done && shared.in_flight.load(Ordering::Acquire) <= 0 {
+        // Sequentially consistent, paired with the durable sources' reservations.
+        if shared.finishing.load(Ordering::SeqCst) && shared.in_flight.load(Ordering::SeqCst) <= 0 {
             break;
         }
         glommio::timer::sleep(sleep).await;
         sleep = (sleep * 2).min(POLL_SLEEP_MAX);
+    }
+    for source in sources {
+        source.close(&shared).await;
     }
     let now = crate::message::now_ns();
     for hosted in host.filters.iter_mut().flatten() {

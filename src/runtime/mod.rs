@@ -11,6 +11,7 @@
 //! return and the process exits 0 — or 1 when a core stopped the daemon because of an error
 //! ([`stop::StopFlag::fail`]: a durable queue full with `full_action = "shutdown"`).
 
+pub mod durable_filters;
 pub mod filters;
 pub mod notify;
 pub mod ring;
@@ -34,6 +35,7 @@ use crate::output::file::FileWriter;
 use crate::output::tcp::{self, TcpQueue};
 use crate::output::{build_encoder, Batch, FlushPolicy, Sink, Target};
 use crate::telemetry::Telemetry;
+use durable_filters::{DurableSource, FilterQueue};
 use filters::{FilterShared, Host, Hosted, Inbox, Lane, LaneTarget};
 use ring::BatchProducer;
 use router::{FilterRoute, Router};
@@ -64,6 +66,8 @@ struct CoreSetup {
     consumers: Vec<Vec<rtrb::Consumer<Batch>>>,
     /// Per output: where a durable output's cores publish their queue handles.
     boards: Vec<Option<Arc<HandleBoard>>>,
+    /// Per filter: the same, for a durable filter.
+    filter_boards: Vec<Option<Arc<HandleBoard>>>,
 }
 
 /// The running engine.
@@ -129,6 +133,16 @@ pub fn start(
                 .map(|_| HandleBoard::new(&output.name, cores.len()))
         })
         .collect();
+    let filter_boards: Vec<Option<Arc<HandleBoard>>> = plan
+        .filters
+        .iter()
+        .map(|filter| {
+            filter
+                .durable
+                .as_ref()
+                .map(|_| HandleBoard::new(&filter.name, cores.len()))
+        })
+        .collect();
     let mut setups: Vec<CoreSetup> = cores
         .iter()
         .enumerate()
@@ -140,6 +154,7 @@ pub fn start(
             lane_producers: Vec::new(),
             lane_consumers: Vec::new(),
             boards: boards.clone(),
+            filter_boards: filter_boards.clone(),
         })
         .collect();
     for &host in &filter_hosts(&plan) {
@@ -363,13 +378,51 @@ async fn run_core(
         lanes.push(Lane::new(target, plan.global.ring_slots));
     }
     let first_filter_plugin = plan.inputs.len() + plan.outputs.len();
+    // Durable filters: a lane of their own into this core's queue for them.
+    let mut filter_queues = Vec::new();
+    let mut durable_lanes = vec![None; plan.filters.len()];
+    for (index, filter) in plan.filters.iter().enumerate() {
+        let (Some(options), Some(board)) = (&filter.durable, &setup.filter_boards[index]) else {
+            continue;
+        };
+        let plugin = first_filter_plugin + index;
+        let queue_dir = &plan.global.queue_dir;
+        let opened = FilterQueue::open(
+            queue_dir,
+            &filter.name,
+            row,
+            options,
+            (telemetry.clone(), stop_flag.clone()),
+            plugin,
+        )
+        .await;
+        let queue = match opened {
+            Ok(queue) => queue,
+            Err(error) => {
+                let message = format!("filter [{}]: durable queue: {error}", filter.name);
+                let _ = ready.send(Err(core_error(message)));
+                return;
+            }
+        };
+        board.publish(row, queue.queue().handle());
+        glommio::spawn_local(queue.queue().clone().run_ticker(stop.clone())).detach();
+        filter_queues.push(queue.clone());
+        durable_lanes[index] = Some(lanes.len());
+        lanes.push(Lane::new(
+            LaneTarget::Durable(queue),
+            plan.global.ring_slots,
+        ));
+    }
     let mut routes = Vec::new();
     let mut hosted = Vec::new();
+    let mut durable_sources = Vec::new();
     for (index, filter) in plan.filters.iter().enumerate() {
-        let lane = hosts
-            .iter()
-            .position(|host| *host == filter.host_core)
-            .unwrap_or(0);
+        let lane = durable_lanes[index].unwrap_or_else(|| {
+            hosts
+                .iter()
+                .position(|host| *host == filter.host_core)
+                .unwrap_or(0)
+        });
         let plugin = first_filter_plugin + index;
         let drop_when_full = filter.ring_full == RingFull::Drop;
         routes.push(FilterRoute {
@@ -382,6 +435,13 @@ async fn run_core(
         if filter.host_core != cpu {
             hosted.push(None);
             continue;
+        }
+        if let Some(board) = &setup.filter_boards[index] {
+            for source_row in 0..plan.global.cores.len() {
+                let source =
+                    DurableSource::new(index as u16, &filter.name, board.clone(), source_row);
+                durable_sources.push(source);
+            }
         }
         let by_name = |name: &str| plan.filters.iter().position(|other| other.name == name);
         match Filter::build(filter, &plan.global, by_name) {
@@ -470,6 +530,7 @@ async fn run_core(
             filters: hosted,
             consumers: std::mem::take(&mut setup.lane_consumers),
             inbox,
+            durable: durable_sources,
             cores: plan.global.cores.len(),
             max_loops: plan.global.max_message_loops,
         };
@@ -479,7 +540,9 @@ async fn run_core(
     shard.stop.wait().await;
     shard.inputs_closed().await;
     ticker.await;
-    shard.ship_all().await;
+    // What the inputs left; not what a filter host on this core keeps adding meanwhile (it
+    // ships that itself), or a busy host would keep this core from ever being done.
+    shard.ship_present().await;
     shared
         .cores_done
         .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -490,6 +553,12 @@ async fn run_core(
     shard.router.borrow_mut().clear();
     for drain in drains {
         drain.await;
+    }
+    // Durable filters' queues: this core's host, the last task that could append to them (its
+    // injections), has finished. Hosts on other cores may still be reading them; closing only
+    // seals the tail.
+    for queue in &filter_queues {
+        queue.queue().close().await;
     }
     // Durable outputs: close this core's queues (readers then see their end), then let the
     // consumers here deliver what is left (bounded by the drain timeout) and checkpoint.

@@ -154,6 +154,11 @@ impl Router {
             .find_map(|lane| lane.take().map(|(batch, to)| Ready::Lane(batch, to)))
     }
 
+    /// How many batches this core fills: one per sink and one per lane.
+    pub fn batch_count(&self) -> usize {
+        self.sinks.len() + self.lanes.len()
+    }
+
     /// Takes the first non-empty batch.
     pub fn take_any(&mut self) -> Option<Ready> {
         let output = self.sinks.iter_mut().find_map(|sink| {
@@ -163,15 +168,17 @@ impl Router {
         output.or_else(|| self.take_lane())
     }
 
-    /// This core's queues of durable outputs.
+    /// This core's queues of durable outputs and durable filters.
     pub fn durable_queues(&self) -> Vec<Rc<DurableQueue>> {
-        self.sinks
+        let outputs = self.sinks.iter().filter_map(|sink| match &sink.target {
+            Target::Durable(queue) => Some(queue.clone()),
+            _ => None,
+        });
+        let filters = self
+            .lanes
             .iter()
-            .filter_map(|sink| match &sink.target {
-                Target::Durable(queue) => Some(queue.clone()),
-                _ => None,
-            })
-            .collect()
+            .filter_map(|lane| lane.durable_queue().cloned());
+        outputs.chain(filters).collect()
     }
 
     /// Drops every sink and lane, releasing ring producers so owners see this core finish.

@@ -107,6 +107,17 @@ impl Shard {
         }
     }
 
+    /// Ships every batch that has anything now, each at most once: batches filled while
+    /// this runs wait for the next ship.
+    pub async fn ship_present(&self) {
+        let batches = self.router.borrow().batch_count();
+        for _ in 0..batches {
+            let ready = self.router.borrow_mut().take_any();
+            let Some(ready) = ready else { return };
+            self.ship(ready).await;
+        }
+    }
+
     /// Ships every batch whose flush policy is due.
     pub async fn ship_due(&self) {
         let now = Instant::now();

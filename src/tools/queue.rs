@@ -146,9 +146,26 @@ pub fn report(root: &Path, configured: Option<&ConfiguredQueues>) -> Result<Stri
         } else {
             name.display().to_string()
         };
-        describe(&mut out, &name, &inspection, configured);
+        let narrowed = configured.map(|configured| narrow(configured, &name));
+        describe(&mut out, &name, &inspection, narrowed.as_ref());
     }
     Ok(out)
+}
+
+/// The consumers the next start keeps in the queue named `name` (relative to the queue dir):
+/// a durable output's or filter's queues, `<section>/<core row>`, have that section as their
+/// one consumer; any other queue may be read by every durable section.
+fn narrow(configured: &ConfiguredQueues, name: &str) -> ConfiguredQueues {
+    let section = name.split('/').next().unwrap_or(name);
+    let mut narrowed = configured.clone();
+    if configured
+        .consumers
+        .iter()
+        .any(|consumer| consumer == section)
+    {
+        narrowed.consumers = vec![section.to_string()];
+    }
+    narrowed
 }
 
 /// Collects the directories below `dir` that hold segments or checkpoints.
@@ -403,6 +420,25 @@ mod tests {
         assert!(text.contains("\n.: 3 segments"), "{text}");
         assert!(text.contains("3 torn bytes (1 record)"), "{text}");
         assert!(report(&root.path().join("missing"), None).is_err());
+    }
+
+    #[test]
+    fn a_durable_sections_queues_expect_only_that_section() {
+        let configured = ConfiguredQueues {
+            queue_dir: PathBuf::from("q"),
+            consumers: vec!["FileOutput".into(), "Numbered".into()],
+        };
+        assert_eq!(narrow(&configured, "Numbered/1").consumers, ["Numbered"]);
+        assert_eq!(
+            narrow(&configured, "FileOutput/0").consumers,
+            ["FileOutput"]
+        );
+        // Any other queue: every durable section may read it.
+        assert_eq!(
+            narrow(&configured, "input/3").consumers,
+            configured.consumers
+        );
+        assert_eq!(narrow(&configured, ".").consumers, configured.consumers);
     }
 
     #[test]
