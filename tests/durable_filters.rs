@@ -296,7 +296,7 @@ fn contradicting_delivery_keys_are_refused_naming_the_key() {
         (
             "[F.buffering]\nmax_file_size = 1048576\n",
             "buffering",
-            "use_buffering is not true",
+            "delivery is not durable",
         ),
         (
             "use_buffering = true\n[F.buffering]\nmax_file_size = 1\n",
