@@ -400,8 +400,11 @@ fn acknowledged_output_falls_back_for_a_receiver_that_does_not_answer() {
     let port = free_port();
     let (receiver, collected) = collect_listener(1);
     // One core, so one consumer and one connection to the collector.
-    let config = acknowledging_forwarder_config(port, receiver.port(), 300)
-        .replacen("[hekad]\n", "[hekad]\ncores = [0]\n", 1);
+    let config = acknowledging_forwarder_config(port, receiver.port(), 300).replacen(
+        "[hekad]\n",
+        "[hekad]\ncores = [0]\n",
+        1,
+    );
     let mut forwarder = Daemon::start(dir.path(), &config, &[port]);
     for chunk in 0..TOTAL / CHUNK_MESSAGES {
         send_chunk(port, &chunk_bytes(chunk)).expect("send to the forwarder");

@@ -184,14 +184,15 @@ struct Consumer {
     handle: QueueHandle,
     reader: Reader,
     records: ReadBatch,
-    bytes: Vec<u8>,
+    /// Bytes of the records read last.
+    bytes: usize,
     telemetry: Arc<Telemetry>,
     core: usize,
     plugin: usize,
 }
 
 impl Consumer {
-    /// Reads the next records into `bytes`. Returns false when there were none.
+    /// Reads the next records. Returns false when there were none.
     async fn read(&mut self) -> Result<bool, SessionError> {
         let count = self
             .reader
@@ -201,11 +202,16 @@ impl Consumer {
         if count == 0 {
             return Ok(false);
         }
-        self.bytes.clear();
-        for record in self.records.iter() {
-            self.bytes.extend_from_slice(record);
-        }
+        self.bytes = self.records.iter().map(<[u8]>::len).sum();
         Ok(true)
+    }
+
+    /// Writes the records read last, as they were queued.
+    async fn send(&self, stream: &mut TcpStream) -> std::io::Result<()> {
+        for record in self.records.iter() {
+            stream.write_all(record).await?;
+        }
+        Ok(())
     }
 
     async fn commit(&mut self, position: Position) {
@@ -237,8 +243,10 @@ impl Consumer {
             }
             let seq = session.next_seq;
             session.next_seq += 1;
-            Control::Mark { seq }.encode(&mut self.bytes);
-            session.stream.write_all(&self.bytes).await?;
+            self.send(&mut session.stream).await?;
+            let mut mark = Vec::with_capacity(ack::CONTROL_BYTES_MAX);
+            Control::Mark { seq }.encode(&mut mark);
+            session.stream.write_all(&mark).await?;
             if session.pending.is_empty() {
                 session.waiting_since = Instant::now();
             }
@@ -247,12 +255,8 @@ impl Consumer {
                 end: self.records.end(),
                 messages: self.records.message_count(),
             });
-            self.telemetry.add(
-                self.core,
-                self.plugin,
-                Metric::SentBytes,
-                self.bytes.len() as u64,
-            );
+            self.telemetry
+                .add(self.core, self.plugin, Metric::SentBytes, self.bytes as u64);
             return Ok(());
         }
         if session.pending.is_empty() {
@@ -285,13 +289,9 @@ impl Consumer {
             glommio::timer::sleep(Duration::from_millis(1)).await;
             return Ok(());
         }
-        session.stream.write_all(&self.bytes).await?;
-        self.telemetry.add(
-            self.core,
-            self.plugin,
-            Metric::SentBytes,
-            self.bytes.len() as u64,
-        );
+        self.send(&mut session.stream).await?;
+        self.telemetry
+            .add(self.core, self.plugin, Metric::SentBytes, self.bytes as u64);
         let messages = self.records.message_count();
         self.telemetry
             .add(self.core, self.plugin, Metric::Sent, messages);
@@ -323,7 +323,7 @@ pub async fn run_consumer(
         handle,
         reader,
         records: ReadBatch::new(),
-        bytes: Vec::new(),
+        bytes: 0,
         telemetry,
         core,
         plugin,

@@ -390,9 +390,18 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    async fn deliver(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    /// Delivers the records of `records` as one stretch of bytes, `bytes` long. A file gets
+    /// them in one owned buffer (the one copy an io_uring write needs); a connection gets each
+    /// record as it was read.
+    async fn deliver(&mut self, records: &ReadBatch, bytes: usize) -> std::io::Result<()> {
         match self {
-            Delivery::File(writer) => writer.append(bytes.to_vec()).await,
+            Delivery::File(writer) => {
+                let mut owned = Vec::with_capacity(bytes);
+                for record in records.iter() {
+                    owned.extend_from_slice(record);
+                }
+                writer.append(owned).await
+            }
             Delivery::Tcp { plan, stream } => {
                 if stream
                     .as_ref()
@@ -405,9 +414,11 @@ impl Delivery {
                     None => super::tcp::connect(&plan.address, plan.keep_alive).await?,
                 };
                 let connected = stream.insert(connected);
-                if let Err(error) = connected.write_all(bytes).await {
-                    *stream = None;
-                    return Err(error);
+                for record in records.iter() {
+                    if let Err(error) = connected.write_all(record).await {
+                        *stream = None;
+                        return Err(error);
+                    }
                 }
                 Ok(())
             }
@@ -468,7 +479,6 @@ pub async fn run_consumer(
         return;
     };
     let mut records = ReadBatch::new();
-    let mut bytes = Vec::new();
     let mut stopping_since: Option<Instant> = None;
     let give_up = |since: &mut Option<Instant>| {
         stop.is_stopping() && since.get_or_insert_with(Instant::now).elapsed() > DRAIN_TIMEOUT
@@ -506,12 +516,9 @@ pub async fn run_consumer(
                 continue;
             }
         }
-        bytes.clear();
-        for record in records.iter() {
-            bytes.extend_from_slice(record);
-        }
+        let bytes: usize = records.iter().map(<[u8]>::len).sum();
         let mut delay = RETRY_DELAY_MIN;
-        while let Err(error) = delivery.deliver(&bytes).await {
+        while let Err(error) = delivery.deliver(&records, bytes).await {
             // Once per run of failures, not once per retry.
             if delay == RETRY_DELAY_MIN {
                 tracing::warn!(queue = %handle.dir().display(), %error,
@@ -524,7 +531,7 @@ pub async fn run_consumer(
             glommio::timer::sleep(delay).await;
             delay = (delay * 2).min(RETRY_DELAY_MAX);
         }
-        telemetry.add(core, plugin, Metric::SentBytes, bytes.len() as u64);
+        telemetry.add(core, plugin, Metric::SentBytes, bytes as u64);
         telemetry.add(core, plugin, Metric::Sent, records.message_count());
         if let Err(error) = reader.commit(records.end()).await {
             tracing::warn!(queue = %handle.dir().display(), %error, "checkpoint failed");
