@@ -115,39 +115,43 @@ fn durable_file_config(port: u16, path: &str) -> String {
 /// plain Heka framing has no acknowledgement, so they are sent again.
 pub(crate) const UNACKNOWLEDGED_WINDOW: Duration = Duration::from_millis(300);
 
-#[test]
-fn durable_file_output_survives_kill_9_and_restart() {
-    const CHUNKS: usize = 100;
-    const TOTAL: usize = CHUNKS * CHUNK_MESSAGES;
-    const KILL_AFTER_CHUNKS: [usize; 3] = [20, 45, 70];
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut daemon = Daemon::start(dir.path(), &durable_file_config(port, "out.log"), &[port]);
+/// Numbered chunks sent to a daemon that is killed with -9 now and then. Every chunk goes in
+/// order, each on its own connection, retried until it goes through; chunks completed shortly
+/// before a kill ([`UNACKNOWLEDGED_WINDOW`]) are sent again, since plain Heka framing cannot say
+/// whether the daemon had queued them.
+pub(crate) struct KillingSender {
+    completed: Arc<Mutex<Vec<(usize, Instant)>>>,
+    resend: Arc<Mutex<Vec<usize>>>,
+    sent: Arc<AtomicUsize>,
+    done: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+    chunks: usize,
+}
 
-    // The sender: every chunk in order, then whatever the main thread asks to resend. A chunk
-    // that fails (the daemon is down) is retried until it goes through.
-    let completed: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();
-    let resend: Arc<Mutex<Vec<usize>>> = Arc::default();
-    let sent = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let (completed, resend, sent, done) = (
+impl KillingSender {
+    /// Starts sending chunks `0..chunks` to `port`, paced so that kills land mid-stream.
+    pub(crate) fn start(port: u16, chunks: usize) -> KillingSender {
+        let completed: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();
+        let resend: Arc<Mutex<Vec<usize>>> = Arc::default();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let (thread_completed, thread_resend, thread_sent, thread_done) = (
             completed.clone(),
             resend.clone(),
             sent.clone(),
             done.clone(),
         );
-        std::thread::spawn(move || {
+        let thread = std::thread::spawn(move || {
             let mut failures = 0u64;
             let mut next = 0;
             loop {
-                let chunk = match resend.lock().unwrap().pop() {
+                let chunk = match thread_resend.lock().unwrap().pop() {
                     Some(chunk) => chunk,
-                    None if next < CHUNKS => {
+                    None if next < chunks => {
                         next += 1;
                         next - 1
                     }
-                    None if done.load(Ordering::Acquire) => return failures,
+                    None if thread_done.load(Ordering::Acquire) => return failures,
                     None => {
                         std::thread::sleep(Duration::from_millis(10));
                         continue;
@@ -158,36 +162,78 @@ fn durable_file_output_survives_kill_9_and_restart() {
                     failures += 1;
                     std::thread::sleep(Duration::from_millis(50));
                 }
-                completed.lock().unwrap().push((chunk, Instant::now()));
-                sent.fetch_add(1, Ordering::AcqRel);
-                // Paced, so that the kills land in the middle of the stream.
+                thread_completed
+                    .lock()
+                    .unwrap()
+                    .push((chunk, Instant::now()));
+                thread_sent.fetch_add(1, Ordering::AcqRel);
                 std::thread::sleep(Duration::from_millis(10));
             }
-        })
-    };
+        });
+        KillingSender {
+            completed,
+            resend,
+            sent,
+            done,
+            thread,
+            chunks,
+        }
+    }
 
-    for kill_after in KILL_AFTER_CHUNKS {
+    /// Waits until `chunks` chunks went, kills `daemon` with -9, queues the chunks completed
+    /// just before for resending, and restarts it after `pause`.
+    pub(crate) fn kill_after(
+        &self,
+        chunks: usize,
+        daemon: &mut Daemon,
+        ports: &[u16],
+        pause: Duration,
+    ) {
         wait_for(Duration::from_secs(60), "the sender to progress", || {
-            sent.load(Ordering::Acquire) >= kill_after
+            self.sent.load(Ordering::Acquire) >= chunks
         });
         daemon.kill();
         let killed_at = Instant::now();
-        let recent: Vec<usize> = completed
+        let recent: Vec<usize> = self
+            .completed
             .lock()
             .unwrap()
             .iter()
             .filter(|(_, at)| killed_at.duration_since(*at) < UNACKNOWLEDGED_WINDOW)
             .map(|(chunk, _)| *chunk)
             .collect();
-        resend.lock().unwrap().extend(recent);
-        std::thread::sleep(Duration::from_millis(200));
-        daemon.restart(&[port]);
+        self.resend.lock().unwrap().extend(recent);
+        std::thread::sleep(pause);
+        daemon.restart(ports);
     }
-    wait_for(Duration::from_secs(120), "every chunk to be sent", || {
-        sent.load(Ordering::Acquire) >= CHUNKS
-    });
-    done.store(true, Ordering::Release);
-    let failures = sender.join().expect("sender");
+
+    /// Waits until every chunk went, then stops. Returns the failed connections retried and
+    /// the messages sent again.
+    pub(crate) fn finish(self) -> (u64, usize) {
+        wait_for(Duration::from_secs(120), "every chunk to be sent", || {
+            self.sent.load(Ordering::Acquire) >= self.chunks
+        });
+        self.done.store(true, Ordering::Release);
+        let failures = self.thread.join().expect("sender");
+        let resent = (self.completed.lock().unwrap().len() - self.chunks) * CHUNK_MESSAGES;
+        (failures, resent)
+    }
+}
+
+#[test]
+fn durable_file_output_survives_kill_9_and_restart() {
+    const CHUNKS: usize = 100;
+    const TOTAL: usize = CHUNKS * CHUNK_MESSAGES;
+    const KILL_AFTER_CHUNKS: [usize; 3] = [20, 45, 70];
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut daemon = Daemon::start(dir.path(), &durable_file_config(port, "out.log"), &[port]);
+
+    let sender = KillingSender::start(port, CHUNKS);
+    for kill_after in KILL_AFTER_CHUNKS {
+        sender.kill_after(kill_after, &mut daemon, &[port], Duration::from_millis(200));
+    }
+    let (failures, resent) = sender.finish();
 
     let output = dir.path().join("out.log");
     wait_for_or_explain(
@@ -202,7 +248,6 @@ fn durable_file_output_survives_kill_9_and_restart() {
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     let counts = tally(&sequences_in(&std::fs::read(&output).unwrap()));
     let duplicates = assert_at_least_once(&counts, TOTAL, "durable FileOutput");
-    let resent = (completed.lock().unwrap().len() - CHUNKS) * CHUNK_MESSAGES;
     println!(
         "durable FileOutput: {TOTAL} messages, 3 kills, {failures} failed connections retried, \
          {resent} messages resent by the sender, {duplicates} duplicates in the output"

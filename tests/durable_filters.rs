@@ -3,14 +3,9 @@
 //! restarted, every number still arrives (duplicates counted); a clean stop leaves what the
 //! filter had not read on disk for the next start; contradicting keys are refused.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::durable::{
-    assert_at_least_once, chunk_bytes, send_chunk, sequences_in, tally, CHUNK_MESSAGES,
-    UNACKNOWLEDGED_WINDOW,
-};
+use crate::durable::{assert_at_least_once, sequences_in, tally, KillingSender, CHUNK_MESSAGES};
 use crate::util::*;
 
 fn script() -> String {
@@ -68,66 +63,11 @@ fn a_durable_filter_and_output_survive_kill_9_and_restart() {
     let port = free_port();
     let mut daemon = Daemon::start(dir.path(), &config(port, 0), &[port]);
 
-    // The sender: every chunk in order, then what the main thread asks to resend (chunks that
-    // may have been in memory only at a kill); a chunk that fails is retried until it goes.
-    let completed: Arc<Mutex<Vec<(usize, Instant)>>> = Arc::default();
-    let resend: Arc<Mutex<Vec<usize>>> = Arc::default();
-    let sent = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let sender = {
-        let (completed, resend, sent, done) = (
-            completed.clone(),
-            resend.clone(),
-            sent.clone(),
-            done.clone(),
-        );
-        std::thread::spawn(move || {
-            let mut next = 0;
-            loop {
-                let chunk = match resend.lock().unwrap().pop() {
-                    Some(chunk) => chunk,
-                    None if next < CHUNKS => {
-                        next += 1;
-                        next - 1
-                    }
-                    None if done.load(Ordering::Acquire) => return,
-                    None => {
-                        std::thread::sleep(Duration::from_millis(10));
-                        continue;
-                    }
-                };
-                let bytes = chunk_bytes(chunk);
-                while send_chunk(port, &bytes).is_err() {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                completed.lock().unwrap().push((chunk, Instant::now()));
-                sent.fetch_add(1, Ordering::AcqRel);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        })
-    };
+    let sender = KillingSender::start(port, CHUNKS);
     for kill_after in KILL_AFTER_CHUNKS {
-        wait_for(Duration::from_secs(60), "the sender to progress", || {
-            sent.load(Ordering::Acquire) >= kill_after
-        });
-        daemon.kill();
-        let killed_at = Instant::now();
-        let recent: Vec<usize> = completed
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, at)| killed_at.duration_since(*at) < UNACKNOWLEDGED_WINDOW)
-            .map(|(chunk, _)| *chunk)
-            .collect();
-        resend.lock().unwrap().extend(recent);
-        std::thread::sleep(Duration::from_millis(100));
-        daemon.restart(&[port]);
+        sender.kill_after(kill_after, &mut daemon, &[port], Duration::from_millis(100));
     }
-    wait_for(Duration::from_secs(60), "every chunk to be sent", || {
-        sent.load(Ordering::Acquire) >= CHUNKS
-    });
-    done.store(true, Ordering::Release);
-    sender.join().expect("sender");
+    let (_, resent) = sender.finish();
 
     let output = dir.path().join("out.log");
     wait_for_or_explain(
@@ -139,7 +79,6 @@ fn a_durable_filter_and_output_survive_kill_9_and_restart() {
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     let counts = tally(&sequences_in(&std::fs::read(&output).unwrap()));
     let duplicates = assert_at_least_once(&counts, TOTAL, "durable filter");
-    let resent = (completed.lock().unwrap().len() - CHUNKS) * CHUNK_MESSAGES;
     println!(
         "durable filter: {TOTAL} messages, 3 kills, {resent} messages resent by the sender, \
          {duplicates} duplicates in the output"
