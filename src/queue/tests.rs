@@ -76,6 +76,18 @@ async fn drain(reader: &mut Reader) -> Vec<u64> {
     }
 }
 
+/// Reads and commits batch after batch until at least `count` messages were read; returns
+/// their indexes. `batch` keeps the last batch read.
+async fn read_committing(reader: &mut Reader, batch: &mut ReadBatch, count: usize) -> Vec<u64> {
+    let mut read = Vec::new();
+    while read.len() < count {
+        reader.read(batch).await.unwrap();
+        read.extend(batch.iter().map(index_of));
+        reader.commit(batch.end()).await.unwrap();
+    }
+    read
+}
+
 fn segment_files(dir: &Path) -> Vec<u64> {
     segment::list(dir)
         .expect("list")
@@ -195,12 +207,7 @@ fn a_crash_loses_nothing_and_replays_only_what_was_not_checkpointed() {
         append_range(&mut writer, 0..100, 100).await;
         let mut reader = Reader::open(&writer.handle(), "out").unwrap();
         let mut batch = ReadBatch::new();
-        let mut delivered = Vec::new();
-        while delivered.len() < 60 {
-            reader.read(&mut batch).await.unwrap();
-            delivered.extend(batch.iter().map(index_of));
-            reader.commit(batch.end()).await.unwrap();
-        }
+        let delivered = read_committing(&mut reader, &mut batch, 60).await;
         reader.checkpoint().await.unwrap();
         let checkpointed = delivered.len() as u64;
         reader.read(&mut batch).await.unwrap();
@@ -1006,12 +1013,7 @@ fn rewind_reads_again_what_was_read_but_not_committed_across_segments() {
         append_range(&mut writer, 0..200, 100).await;
         let mut reader = Reader::open(&writer.handle(), "out").unwrap();
         let mut batch = ReadBatch::new();
-        let mut committed = Vec::new();
-        while committed.len() < 30 {
-            reader.read(&mut batch).await.unwrap();
-            committed.extend(batch.iter().map(index_of));
-            reader.commit(batch.end()).await.unwrap();
-        }
+        let committed = read_committing(&mut reader, &mut batch, 30).await;
         // Read on past several segment boundaries without committing, then rewind.
         let mut uncommitted = 0;
         while uncommitted < 80 {
