@@ -117,7 +117,13 @@ pub struct DurableQueue {
     stop: Arc<StopFlag>,
     /// Whether this queue has reported being full (`shutdown`): it logs the error once.
     full_reported: Cell<bool>,
+    /// When a refused batch (`full_action = "drop"`) was last logged, and the batches refused
+    /// since: a queue that stays full logs once per [`REFUSED_LOG_INTERVAL`], not per batch.
+    refused_logged: Cell<(Option<Instant>, u64)>,
 }
+
+/// How often a queue that keeps refusing batches says so.
+const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 impl DurableQueue {
     /// Opens (recovering) core row `row`'s queue of output `output` under `queue_dir`. A full
@@ -154,6 +160,7 @@ impl DurableQueue {
             output: output.to_string(),
             stop,
             full_reported: Cell::new(false),
+            refused_logged: Cell::new((None, 0)),
         }))
     }
 
@@ -195,13 +202,20 @@ impl DurableQueue {
         match result {
             Ok(outcome) if outcome.appended == counts.len() as u64 => {}
             Ok(outcome) => {
-                tracing::warn!(
-                    output = %self.output,
-                    queue = %self.handle.dir().display(),
-                    dropped = outcome.dropped,
-                    rejected = outcome.rejected,
-                    "durable queue refused a batch"
-                );
+                let (logged_at, refused) = self.refused_logged.get();
+                if logged_at.is_none_or(|at| at.elapsed() >= REFUSED_LOG_INTERVAL) {
+                    tracing::warn!(
+                        output = %self.output,
+                        queue = %self.handle.dir().display(),
+                        dropped = outcome.dropped,
+                        rejected = outcome.rejected,
+                        batches_refused_since_last_report = refused + 1,
+                        "durable queue refused a batch (dropped_total counts the messages)"
+                    );
+                    self.refused_logged.set((Some(Instant::now()), 0));
+                } else {
+                    self.refused_logged.set((logged_at, refused + 1));
+                }
                 telemetry.add(core, plugin, Metric::Dropped, outcome.refused_count);
             }
             Err(QueueError::Full { reason, appended }) => {
