@@ -244,9 +244,12 @@ impl MatcherSet {
             self.starts.len(),
             "one verdict slot per program"
         );
-        self.verdicts.fill(0);
-        self.values.fill(Cached::Unknown);
-        self.lookups.fill(Lookup::Unknown);
+        // A set of constant programs (`TRUE`) has nothing to reset: skip the calls.
+        if !self.verdicts.is_empty() {
+            self.verdicts.fill(0);
+            self.values.fill(Cached::Unknown);
+            self.lookups.fill(Lookup::Unknown);
+        }
         let base = match message {
             MessageView::Proto(view) => view.bytes(),
             MessageView::Line(_) => &[],
