@@ -1098,6 +1098,16 @@ fn ack_plan(
 /// Framing and encoder overhead allowed on top of a batch and one message in a queue record.
 const DURABLE_RECORD_SLACK_BYTES: usize = 4096;
 
+/// `message_signer` is not supported yet: refused wherever a plugin has it.
+fn refuse_signer(section: &Section, set: bool) -> Result<(), ConfigError> {
+    unsupported(
+        section,
+        "message_signer",
+        set,
+        "message_signer is not supported yet",
+    )
+}
+
 fn unsupported(section: &Section, key: &str, set: bool, message: &str) -> Result<(), ConfigError> {
     if set {
         return Err(section.error(Some(key), message.to_string()));
@@ -1110,7 +1120,6 @@ fn output_plan(
     sections: &std::collections::BTreeMap<&str, &Section>,
     global: &GlobalPlan,
 ) -> Result<OutputPlan, ConfigError> {
-    let signer = "message_signer is not supported yet";
     match section.plugin_type()? {
         "FileOutput" => {
             let raw: raw::FileOutput = section.parse()?;
@@ -1121,12 +1130,7 @@ fn output_plan(
                 raw.delivery.as_deref(),
                 raw.buffering.as_ref(),
             )?;
-            unsupported(
-                section,
-                "message_signer",
-                raw.message_signer.is_some(),
-                signer,
-            )?;
+            refuse_signer(section, raw.message_signer.is_some())?;
             unsupported(
                 section,
                 "rotation_interval",
@@ -1193,12 +1197,7 @@ fn output_plan(
                 raw.delivery.as_deref(),
                 raw.buffering.as_ref(),
             )?;
-            unsupported(
-                section,
-                "message_signer",
-                raw.message_signer.is_some(),
-                signer,
-            )?;
+            refuse_signer(section, raw.message_signer.is_some())?;
             unsupported(
                 section,
                 "use_tls",
@@ -1258,12 +1257,7 @@ fn output_plan(
         }
         _ => {
             let raw: raw::LogOutput = section.parse()?;
-            unsupported(
-                section,
-                "message_signer",
-                raw.message_signer.is_some(),
-                signer,
-            )?;
+            refuse_signer(section, raw.message_signer.is_some())?;
             // stdout is written synchronously: LogOutput cannot drop instead of waiting.
             if delivery_class(section, None, raw.delivery.as_deref(), false)?
                 != DeliveryClass::Memory
@@ -1339,12 +1333,7 @@ fn filter_plan(section: &Section, global: &GlobalPlan) -> Result<FilterPlan, Con
             Some(_) => Err(section.error(Some(key), "expected a string")),
         }
     };
-    unsupported(
-        section,
-        "message_signer",
-        section.table.contains_key("message_signer"),
-        "message_signer is not supported yet",
-    )?;
+    refuse_signer(section, section.table.contains_key("message_signer"))?;
     let (ring_full, durable) = filter_delivery(section, global)?;
     let matcher = compile_matcher(section, string("message_matcher")?, global.dialect)?;
     let host_core = global
@@ -1482,12 +1471,7 @@ fn stats_filter_plan(section: &Section, global: &GlobalPlan) -> Result<FilterPla
                 .parse::<config::CounterFilter>()?
                 .settings()
                 .map_err(stats_error(section))?;
-            unsupported(
-                section,
-                "message_signer",
-                settings.message_signer.is_some(),
-                "message_signer is not supported yet",
-            )?;
+            refuse_signer(section, settings.message_signer.is_some())?;
             let interval = Duration::from_secs(settings.ticker_interval_seconds.max(1));
             (
                 Some(settings.message_matcher),
@@ -1499,12 +1483,7 @@ fn stats_filter_plan(section: &Section, global: &GlobalPlan) -> Result<FilterPla
                 .parse::<config::StatFilter>()?
                 .settings()
                 .map_err(stats_error(section))?;
-            unsupported(
-                section,
-                "message_signer",
-                settings.message_signer.is_some(),
-                "message_signer is not supported yet",
-            )?;
+            refuse_signer(section, settings.message_signer.is_some())?;
             let kind = FilterKind::Stat {
                 metrics: settings.metrics,
                 accumulator: settings.stat_accum_name,
@@ -1568,12 +1547,7 @@ fn carbon_output_plan(section: &Section, global: &GlobalPlan) -> Result<OutputPl
     )?;
     let delivery = delivery_class(section, raw.use_buffering, raw.delivery.as_deref(), false)?;
     let settings = raw.settings().map_err(stats_error(section))?;
-    unsupported(
-        section,
-        "message_signer",
-        settings.message_signer.is_some(),
-        "message_signer is not supported yet",
-    )?;
+    refuse_signer(section, settings.message_signer.is_some())?;
     let carbon = settings.carbon;
     resolve(section, "address", &carbon.address)?;
     let kind = match carbon.protocol {
