@@ -38,6 +38,7 @@ use crate::encoder::{Encoder, EncoderError, PayloadEncoder, PayloadOptions, Prot
 use crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX as BEST_EFFORT_FILE_WRITES_MAX;
 use crate::message::MessageView;
 use crate::runtime::ring::BatchProducer;
+pub use crate::runtime::ring::Batch;
 use crate::telemetry::{Metric, Telemetry};
 
 /// Room for a batch: it ships once past `batch_bytes`, so it must also hold the record that
@@ -91,27 +92,6 @@ pub fn build_encoder(plan: &EncoderPlan, global: &GlobalPlan) -> Result<SinkEnco
     builtin
         .map(SinkEncoder::Builtin)
         .map_err(|error: EncoderError| error.to_string())
-}
-
-/// Encoded messages on their way to one destination.
-#[derive(Debug, Default)]
-pub struct Batch {
-    pub bytes: Vec<u8>,
-    pub messages: u64,
-}
-
-impl Batch {
-    /// An empty batch with room for `capacity` bytes.
-    pub fn with_capacity(capacity: usize) -> Batch {
-        Batch {
-            bytes: Vec::with_capacity(capacity),
-            messages: 0,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.messages == 0
-    }
 }
 
 /// When a partly filled batch is worth shipping (Heka's flush_interval, flush_count and

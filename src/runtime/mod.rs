@@ -11,6 +11,7 @@
 //! return and the process exits 0 — or 1 when a core stopped the daemon because of an error
 //! ([`stop::StopFlag::fail`]: a durable queue full with `full_action = "shutdown"`).
 
+pub mod backoff;
 pub mod durable_filters;
 pub mod filters;
 pub mod notify;

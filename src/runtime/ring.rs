@@ -12,7 +12,27 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::output::Batch;
+
+/// Encoded messages on their way to one destination.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub bytes: Vec<u8>,
+    pub messages: u64,
+}
+
+impl Batch {
+    /// An empty batch with room for `capacity` bytes.
+    pub fn with_capacity(capacity: usize) -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(capacity),
+            messages: 0,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.messages == 0
+    }
+}
 
 /// Shortest and longest sleep of a producer waiting for room, or an owner waiting for work.
 pub const POLL_SLEEP_MIN: Duration = Duration::from_micros(20);
