@@ -5,6 +5,7 @@
 //! [`encoder`] → [`output`]. [`runtime`] runs one pinned executor per core and owns the rings
 //! between cores; [`config`] turns Heka's TOML into a checked plan; [`telemetry`] counts.
 
+pub mod component;
 pub mod config;
 pub mod decoder;
 pub mod encoder;

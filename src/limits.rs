@@ -224,3 +224,16 @@ pub const ACK_TIMEOUT_MS_MAX: u64 = 600_000;
 /// Batches an acknowledging TcpOutput sends ahead of the oldest acknowledgement. Each is one
 /// queue record, at most `batch_size` plus a message.
 pub const ACK_WINDOW_BATCHES: usize = 8;
+
+/// Framing and encoder overhead allowed on top of a batch and one message in a durable queue
+/// record: a record holds one shipped batch, a full batch plus the message that overflowed it.
+pub const DURABLE_RECORD_SLACK_BYTES: usize = 4096;
+
+/// Default TCP keep-alive idle time (`keep_alive_period`), Heka's two hours, and its bound.
+pub const KEEP_ALIVE_SECONDS_DEFAULT: u64 = 7200;
+pub const KEEP_ALIVE_SECONDS_MAX: u64 = 86_400;
+
+/// Default `flush_interval` of a FileOutput (ms), and its bound: a partly filled batch waits
+/// at most this long.
+pub const FLUSH_INTERVAL_MS_DEFAULT: u64 = 1000;
+pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;

@@ -4,8 +4,11 @@
 //! Two phases: [`raw`] holds the serde structs exactly as written; [`plan`] turns them into the
 //! checked plan the runtime starts from. Every error names the file, the section and the key.
 
+pub mod delivery;
+pub mod global;
 pub mod plan;
 pub mod raw;
+mod section;
 pub mod tuning;
 
 use std::collections::BTreeMap;
@@ -71,6 +74,16 @@ impl Section {
             section: Some(self.name.clone()),
             key: key.map(str::to_string),
             message: message.into(),
+        }
+    }
+
+    /// An empty section named `name`, standing for a plugin a section refers to by type name
+    /// alone (`encoder = "PayloadEncoder"` with no `[PayloadEncoder]`): its defaults apply.
+    pub fn synthetic(referrer: &Section, name: &str) -> Section {
+        Section {
+            file: referrer.file.clone(),
+            name: name.to_string(),
+            table: toml::Table::new(),
         }
     }
 

@@ -1,4 +1,6 @@
-use super::plan::{DecoderPlan, EncoderPlan, InputKind, OutputKind, Overrides, SplitterPlan};
+use super::plan::{Overrides, SplitterPlan};
+use crate::input::tcp::TcpInputKind;
+use crate::output::tcp::TcpPlan;
 use super::*;
 
 fn plan_of(text: &str) -> Result<Plan, ConfigError> {
@@ -30,9 +32,10 @@ fn the_embedded_default_config_is_valid() {
             skip_authentication: false
         }
     );
-    assert!(matches!(plan.inputs[0].decoder, DecoderPlan::Protobuf));
-    assert!(matches!(plan.inputs[1].decoder, DecoderPlan::None));
-    assert!(matches!(plan.inputs[2].kind, InputKind::Udp { .. }));
+    let decoder = plan.inputs[0].decoder.as_ref().map(|decoder| decoder.type_name());
+    assert_eq!(decoder, Some("ProtobufDecoder"));
+    assert!(plan.inputs[1].decoder.is_none());
+    assert_eq!(plan.inputs[2].kind.type_name(), "UdpInput");
 }
 
 #[test]
@@ -52,14 +55,16 @@ fn type_comes_from_the_key_or_the_section_name() {
             deliver_incomplete_final: false
         }
     );
+    let payload = (*plan.outputs[0].encoder).as_any().downcast_ref();
     assert!(matches!(
-        plan.outputs[0].encoder,
-        EncoderPlan::Payload {
+        payload,
+        Some(crate::encoder::PayloadOptions {
             append_newlines: true,
             ..
-        }
+        })
     ));
-    assert!(matches!(&plan.outputs[0].kind, OutputKind::File(file) if !file.per_core));
+    let file = (*plan.outputs[0].kind).as_any().downcast_ref();
+    assert!(matches!(file, Some(crate::output::file::FileOutputKind { per_core: false, .. })));
 }
 
 #[test]
@@ -172,9 +177,8 @@ fn env_substitution_happens_before_parsing() {
         "a=5999 b=%ENV[NOT SET] c="
     );
     let plan = plan_of("[TcpInput]\naddress = \"127.0.0.1:%ENV[GYGES_TEST_PORT]\"\n").unwrap();
-    assert!(
-        matches!(plan.inputs[0].kind, InputKind::Tcp { address, .. } if address.port() == 5999)
-    );
+    let tcp = (*plan.inputs[0].kind).as_any().downcast_ref::<TcpInputKind>();
+    assert_eq!(tcp.map(|tcp| tcp.address.port()), Some(5999));
 }
 
 #[test]
@@ -422,7 +426,7 @@ fn acknowledged_tcp_output_needs_a_queue_and_framing() {
          ack_timeout = 250\n"
     ))
     .expect("a valid acknowledged output");
-    let OutputKind::Tcp(tcp) = &plan.outputs[0].kind else {
+    let Some(tcp) = (*plan.outputs[0].kind).as_any().downcast_ref::<TcpPlan>() else {
         panic!("a TcpOutput");
     };
     assert_eq!(tcp.ack, Some(std::time::Duration::from_millis(250)));

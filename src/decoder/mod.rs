@@ -2,9 +2,133 @@
 //!
 //! - [`protobuf`]: the record is a Heka protobuf message; it is checked, never decoded.
 //! - `sandbox` (feature `lua`): a Lua decoder, one Lua state per core.
+//! - [`statsd`]: StatsdInput's parser; its stats go to a StatAccumInput's core.
 //! - no decoder: the record becomes the Payload of a message the input fills in (Uuid,
 //!   Timestamp, Type and Logger = the input's name, Hostname = the sender), as Heka does.
+//!
+//! The contract ([`crate::component`]): each decoder kind is one module here owning its raw
+//! config, its plan (a [`DecoderKind`]) and its per-core build, a [`Decoder`]; [`KINDS`] lists
+//! the kinds a section can name.
 
 pub mod protobuf;
 #[cfg(feature = "lua")]
 pub mod sandbox;
+pub mod statsd;
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::component::{PlanContext, Registration};
+use crate::config::plan::{GlobalPlan, SplitterPlan};
+use crate::config::{ConfigError, Section};
+use crate::message::{LineMeta, LineView, UuidSource};
+use crate::runtime::router::Router;
+use crate::telemetry::Telemetry;
+
+/// Every decoder kind a section can name, by the Heka type names that select it.
+#[cfg(feature = "lua")]
+pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] =
+    &[protobuf::REGISTRATION, sandbox::REGISTRATION];
+/// Every decoder kind a section can name, by the Heka type names that select it.
+#[cfg(not(feature = "lua"))]
+pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[protobuf::REGISTRATION];
+
+/// One decoder kind's validated plan, and how a core builds its decoder.
+pub trait DecoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
+    /// The Heka type name (or what `gyges validate` shows for it).
+    fn type_name(&self) -> &'static str;
+
+    /// The StatAccumInput this decoder sends stats to, if it does.
+    fn stat_accumulator(&self) -> Option<&str> {
+        None
+    }
+
+    /// Builds the decoder of one core.
+    ///
+    /// # Errors
+    /// The decoder cannot start (a Lua script that does not load, a filter it names that
+    /// does not exist).
+    fn build(&self, build: &DecoderBuild<'_>) -> Result<Box<dyn Decoder>, String>;
+}
+
+/// What a decoder's per-core build is given.
+pub struct DecoderBuild<'a> {
+    pub global: &'a GlobalPlan,
+    /// The index of the filter named so, if any (a StatAccumInput).
+    pub filter_index: &'a dyn Fn(&str) -> Option<usize>,
+    /// This core's row.
+    pub row: usize,
+}
+
+/// What a decoder needs for one record besides its bytes: where to route, what to count, and
+/// the headers of the message the record makes without a decoder.
+pub struct DecodeContext<'a> {
+    pub router: &'a mut Router,
+    pub telemetry: &'a Telemetry,
+    pub core: usize,
+    pub plugin: usize,
+    pub meta: &'a LineMeta,
+    pub now_ns: i64,
+    pub uuids: &'a mut UuidSource,
+}
+
+impl<'a> DecodeContext<'a> {
+    /// The message `record` makes without a decoder: the record is its Payload.
+    pub fn line<'r>(&mut self, record: &'r [u8]) -> LineView<'r>
+    where
+        'a: 'r,
+    {
+        LineView {
+            payload: record,
+            uuid: self.uuids.next_uuid(),
+            timestamp: self.now_ns,
+            meta: self.meta,
+        }
+    }
+}
+
+/// One core's decoder of one input.
+pub trait Decoder {
+    /// Decodes one record and routes what it makes.
+    ///
+    /// # Errors
+    /// The record does not decode: a short code for the log (the caller counts it, and sends
+    /// the record on as a plain payload if the input says so).
+    fn decode(&mut self, record: &[u8], context: &mut DecodeContext<'_>)
+        -> Result<(), &'static str>;
+}
+
+/// The decoder an input names with `decoder`: a section of that name, or a kind of that type
+/// with its default options. With no `decoder`, Heka framing implies ProtobufDecoder and other
+/// splitters none; `decoder = ""` is none.
+///
+/// # Errors
+/// No such section or type, or the decoder's section is wrong.
+pub fn resolve(
+    input: &Section,
+    context: &PlanContext<'_>,
+    name: Option<&str>,
+    splitter: &SplitterPlan,
+) -> Result<Option<Arc<dyn DecoderKind>>, ConfigError> {
+    let name = match name {
+        None if matches!(splitter, SplitterPlan::HekaFrame { .. }) => "ProtobufDecoder",
+        None | Some("") => return Ok(None),
+        Some(name) => name,
+    };
+    let (section, synthetic) = match context.sections.get(name) {
+        Some(section) => ((*section).clone(), false),
+        None => (Section::synthetic(input, name), true),
+    };
+    let type_name = if synthetic { name } else { section.plugin_type()? };
+    let Some(registration) = Registration::find(KINDS, type_name) else {
+        return Err(input.error(Some("decoder"), format!("no decoder named `{name}`")));
+    };
+    let kind = (registration.plan)(&section, context).map_err(|error| {
+        if synthetic {
+            input.error(Some("decoder"), format!("`{name}` needs its own section: {error}"))
+        } else {
+            error
+        }
+    })?;
+    Ok(Some(kind))
+}

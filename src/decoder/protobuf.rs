@@ -16,3 +16,50 @@ pub fn decode(record: &[u8]) -> Result<ProtoView<'_>, DecodeError> {
     view.validate()?;
     Ok(view)
 }
+
+/// `ProtobufDecoder` as configured: it has no options.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProtobufDecoder {
+    #[serde(rename = "type")]
+    _type: Option<String>,
+}
+
+/// The ProtobufDecoder kind.
+#[derive(Debug, Clone, Copy)]
+pub struct ProtobufDecoderKind;
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<std::sync::Arc<dyn super::DecoderKind>> =
+    crate::component::Registration {
+        type_names: &["ProtobufDecoder"],
+        plan: |section, _| {
+            section.parse::<RawProtobufDecoder>()?;
+            Ok(std::sync::Arc::new(ProtobufDecoderKind))
+        },
+    };
+
+impl super::DecoderKind for ProtobufDecoderKind {
+    fn type_name(&self) -> &'static str {
+        "ProtobufDecoder"
+    }
+
+    fn build(&self, _: &super::DecoderBuild<'_>) -> Result<Box<dyn super::Decoder>, String> {
+        Ok(Box::new(ProtobufDecoderKind))
+    }
+}
+
+impl super::Decoder for ProtobufDecoderKind {
+    #[inline]
+    fn decode(
+        &mut self,
+        record: &[u8],
+        context: &mut super::DecodeContext<'_>,
+    ) -> Result<(), &'static str> {
+        let view = decode(record).map_err(|error| error.code())?;
+        context
+            .router
+            .route(&crate::message::MessageView::Proto(view));
+        Ok(())
+    }
+}

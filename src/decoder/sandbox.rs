@@ -274,3 +274,81 @@ mod tests {
         assert!(decoder.termination_message().is_some());
     }
 }
+
+/// The SandboxDecoder kind: a section's name and its sandbox config.
+#[derive(Debug, Clone)]
+pub struct SandboxDecoderKind {
+    name: String,
+    config: Box<SandboxConfig>,
+}
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<std::sync::Arc<dyn super::DecoderKind>> =
+    crate::component::Registration {
+        type_names: &["SandboxDecoder"],
+        plan: |section, _| {
+            let config = crate::sandbox::plan::sandbox_config(section, &[])?;
+            Ok(std::sync::Arc::new(SandboxDecoderKind {
+                name: section.name.clone(),
+                config: Box::new(config),
+            }))
+        },
+    };
+
+impl super::DecoderKind for SandboxDecoderKind {
+    fn type_name(&self) -> &'static str {
+        "SandboxDecoder"
+    }
+
+    fn build(&self, build: &super::DecoderBuild<'_>) -> Result<Box<dyn super::Decoder>, String> {
+        let host = crate::sandbox::plan::host_info(build.global);
+        let decoder = SandboxDecoder::new(&self.name, &self.config, &host)
+            .map_err(|error| error.to_string())?;
+        Ok(Box::new(SandboxDecode {
+            decoder,
+            scratch: Vec::new(),
+        }))
+    }
+}
+
+/// A Lua decoder on one core, and the buffer its injected messages land in.
+struct SandboxDecode {
+    decoder: SandboxDecoder,
+    scratch: Vec<u8>,
+}
+
+impl super::Decoder for SandboxDecode {
+    /// Runs the script on the message the record makes without a decoder, and routes what
+    /// it injects (or the original, when it asks for that).
+    fn decode(
+        &mut self,
+        record: &[u8],
+        context: &mut super::DecodeContext<'_>,
+    ) -> Result<(), &'static str> {
+        use crate::message::MessageView;
+        self.scratch.clear();
+        let line = MessageView::Line(context.line(record));
+        match self.decoder.decode(&line, &mut self.scratch) {
+            Ok(Decoded::Original) => {
+                context.router.route(&line);
+                Ok(())
+            }
+            Ok(Decoded::Messages(_)) => {
+                for message in crate::sandbox::injected_records(&self.scratch) {
+                    match super::protobuf::decode(message) {
+                        Ok(injected) => context.router.route(&MessageView::Proto(injected)),
+                        Err(_) => context.telemetry.add(
+                            context.core,
+                            context.plugin,
+                            crate::telemetry::Metric::DecodeFailures,
+                            1,
+                        ),
+                    }
+                }
+                Ok(())
+            }
+            Ok(Decoded::Failed) => Err("sandbox_failed"),
+            Err(_) => Err("sandbox_terminated"),
+        }
+    }
+}

@@ -13,7 +13,9 @@
 //! - A message that encodes to nothing (a PayloadEncoder given no Payload) writes nothing,
 //!   not even a frame, and is counted in [`EncoderStats::empty_messages`].
 //!
-//! Dispatch is an enum, not `dyn`, as for splitters.
+//! The built-in encoders dispatch as an enum ([`Encoder`]). The contract
+//! ([`crate::component`]): each encoder kind is one module here owning its raw config, its plan
+//! (an [`EncoderKind`]) and its per-core build, an [`Encode`]; [`KINDS`] lists them.
 
 pub mod payload;
 pub mod protobuf;
@@ -24,6 +26,12 @@ pub mod strftime;
 pub use payload::{PayloadEncoder, PayloadOptions};
 pub use protobuf::ProtobufEncoder;
 
+use std::fmt;
+use std::sync::Arc;
+
+use crate::component::{PlanContext, Registration};
+use crate::config::plan::GlobalPlan;
+use crate::config::{ConfigError, Section};
 use crate::limits::MESSAGE_BYTES_CEILING;
 use crate::message::framing::{begin_frame, FrameError, Signer};
 use crate::message::MessageView;
@@ -191,4 +199,107 @@ fn check_message_bytes_max(bytes: usize) -> Result<usize, EncoderError> {
         return Err(EncoderError::MessageBytesMax { bytes });
     }
     Ok(bytes)
+}
+
+/// Every encoder kind a section can name, by the Heka type names that select it.
+#[cfg(feature = "lua")]
+pub static KINDS: &[Registration<Arc<dyn EncoderKind>>] = &[
+    protobuf::REGISTRATION,
+    payload::REGISTRATION,
+    sandbox::REGISTRATION,
+];
+/// Every encoder kind a section can name, by the Heka type names that select it.
+#[cfg(not(feature = "lua"))]
+pub static KINDS: &[Registration<Arc<dyn EncoderKind>>] =
+    &[protobuf::REGISTRATION, payload::REGISTRATION];
+
+/// One encoder kind's validated plan, and how a core builds its encoder.
+pub trait EncoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
+    /// The Heka type name (or what `gyges validate` shows for it).
+    fn type_name(&self) -> &'static str;
+
+    /// Builds the encoder of one core (a Lua state stays on its core).
+    ///
+    /// # Errors
+    /// An option the encoder cannot honour, or a script that does not load.
+    fn build(&self, global: &GlobalPlan) -> Result<Box<dyn Encode>, String>;
+}
+
+/// The failure of one message's encoding (counted by the caller).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodeFailed;
+
+/// One core's encoder of one output.
+pub trait Encode {
+    /// Appends `message`'s encoding to `out`, Heka-framed when `framed`, and returns the bytes
+    /// added: 0 when the message encodes to nothing.
+    ///
+    /// # Errors
+    /// The message cannot be encoded; nothing is appended.
+    fn encode_into(
+        &mut self,
+        message: &MessageView<'_>,
+        framed: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, EncodeFailed>;
+}
+
+impl Encode for Encoder {
+    #[inline]
+    fn encode_into(
+        &mut self,
+        message: &MessageView<'_>,
+        framed: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, EncodeFailed> {
+        let encoded = if framed {
+            self.encode_framed(message, None, out)
+        } else {
+            self.encode(message, out)
+        };
+        encoded.map_err(|_| EncodeFailed)
+    }
+}
+
+/// The encoder an output names with `encoder` (or its `default`): a section of that name, or,
+/// with no such section, a kind of that type with its default options. The encoder is built
+/// once here, so an option it cannot honour fails at startup.
+///
+/// # Errors
+/// No such section or type, a bad option, or a script that does not load.
+pub fn resolve(
+    output: &Section,
+    context: &PlanContext<'_>,
+    name: Option<&str>,
+    default: &str,
+) -> Result<Arc<dyn EncoderKind>, ConfigError> {
+    let name = name.unwrap_or(default);
+    let unknown = || output.error(Some("encoder"), format!("no encoder named `{name}`"));
+    let (section, synthetic) = match context.sections.get(name) {
+        Some(section) => ((*section).clone(), false),
+        None => (Section::synthetic(output, name), true),
+    };
+    let type_name = if synthetic { name } else { section.plugin_type()? };
+    let registration = match Registration::find(KINDS, type_name) {
+        Some(registration) => registration,
+        None if synthetic => return Err(unknown()),
+        None => {
+            return Err(section.error(Some("type"), format!("`{type_name}` is not an encoder")))
+        }
+    };
+    let kind = (registration.plan)(&section, context).map_err(|error| {
+        if synthetic {
+            output.error(Some("encoder"), format!("`{name}` needs its own section: {error}"))
+        } else {
+            error
+        }
+    })?;
+    kind.build(context.global).map_err(|message| {
+        if synthetic {
+            output.error(Some("encoder"), message)
+        } else {
+            section.error(None, message)
+        }
+    })?;
+    Ok(kind)
 }

@@ -311,3 +311,59 @@ mod tests {
         );
     }
 }
+
+/// `PayloadEncoder` as configured.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPayloadEncoder {
+    #[serde(rename = "type")]
+    _type: Option<String>,
+    /// Append `\n` after each payload (default true).
+    append_newlines: Option<bool>,
+    /// Prefix each payload with a timestamp (default false).
+    prefix_ts: Option<bool>,
+    /// strftime-style format of that prefix.
+    ts_format: Option<String>,
+    /// Take the prefix time from the message's Timestamp rather than now.
+    ts_from_message: Option<bool>,
+}
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<std::sync::Arc<dyn super::EncoderKind>> =
+    crate::component::Registration {
+        type_names: &["PayloadEncoder"],
+        plan: plan_payload,
+    };
+
+fn plan_payload(
+    section: &crate::config::Section,
+    context: &crate::component::PlanContext<'_>,
+) -> Result<std::sync::Arc<dyn super::EncoderKind>, crate::config::ConfigError> {
+    let raw: RawPayloadEncoder = section.parse()?;
+    let defaults = PayloadOptions::default();
+    let options = PayloadOptions {
+        append_newlines: raw.append_newlines.unwrap_or(defaults.append_newlines),
+        prefix_ts: raw.prefix_ts.unwrap_or(defaults.prefix_ts),
+        ts_format: raw.ts_format.unwrap_or(defaults.ts_format),
+        ts_from_message: raw.ts_from_message.unwrap_or(defaults.ts_from_message),
+    };
+    // Built once here so that a format gyges cannot render fails at startup, naming the key.
+    PayloadEncoder::new(&options, context.global.max_message_size)
+        .map_err(|error| section.error(Some("ts_format"), error.to_string()))?;
+    Ok(std::sync::Arc::new(options))
+}
+
+impl super::EncoderKind for PayloadOptions {
+    fn type_name(&self) -> &'static str {
+        "PayloadEncoder"
+    }
+
+    fn build(
+        &self,
+        global: &crate::config::plan::GlobalPlan,
+    ) -> Result<Box<dyn super::Encode>, String> {
+        PayloadEncoder::new(self, global.max_message_size)
+            .map(|encoder| Box::new(super::Encoder::Payload(encoder)) as Box<dyn super::Encode>)
+            .map_err(|error| error.to_string())
+    }
+}

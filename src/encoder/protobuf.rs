@@ -177,3 +177,40 @@ mod tests {
         assert_eq!(encoder.stats().failures, 1);
     }
 }
+
+/// `ProtobufEncoder` as configured: it has no options.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProtobufEncoder {
+    #[serde(rename = "type")]
+    _type: Option<String>,
+}
+
+/// The ProtobufEncoder kind.
+#[derive(Debug, Clone, Copy)]
+pub struct ProtobufEncoderKind;
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<std::sync::Arc<dyn super::EncoderKind>> =
+    crate::component::Registration {
+        type_names: &["ProtobufEncoder"],
+        plan: |section, _| {
+            section.parse::<RawProtobufEncoder>()?;
+            Ok(std::sync::Arc::new(ProtobufEncoderKind))
+        },
+    };
+
+impl super::EncoderKind for ProtobufEncoderKind {
+    fn type_name(&self) -> &'static str {
+        "ProtobufEncoder"
+    }
+
+    fn build(
+        &self,
+        global: &crate::config::plan::GlobalPlan,
+    ) -> Result<Box<dyn super::Encode>, String> {
+        ProtobufEncoder::new(global.max_message_size)
+            .map(|encoder| Box::new(super::Encoder::Protobuf(encoder)) as Box<dyn super::Encode>)
+            .map_err(|error| error.to_string())
+    }
+}

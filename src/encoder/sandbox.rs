@@ -178,3 +178,74 @@ mod tests {
         assert!(result.is_err() && out.is_empty());
     }
 }
+
+/// The SandboxEncoder kind: a section's name and its sandbox config.
+#[derive(Debug, Clone)]
+pub struct SandboxEncoderKind {
+    name: String,
+    config: Box<SandboxConfig>,
+}
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<std::sync::Arc<dyn super::EncoderKind>> =
+    crate::component::Registration {
+        type_names: &["SandboxEncoder"],
+        plan: |section, _| {
+            let config = crate::sandbox::plan::sandbox_config(section, &[])?;
+            Ok(std::sync::Arc::new(SandboxEncoderKind {
+                name: section.name.clone(),
+                config: Box::new(config),
+            }))
+        },
+    };
+
+impl super::EncoderKind for SandboxEncoderKind {
+    fn type_name(&self) -> &'static str {
+        "SandboxEncoder"
+    }
+
+    fn build(
+        &self,
+        global: &crate::config::plan::GlobalPlan,
+    ) -> Result<Box<dyn super::Encode>, String> {
+        let host = crate::sandbox::plan::host_info(global);
+        let encoder = SandboxEncoder::new(&self.name, &self.config, &host)
+            .map_err(|error| error.to_string())?;
+        Ok(Box::new(SandboxEncode {
+            encoder,
+            scratch: Vec::new(),
+        }))
+    }
+}
+
+/// A Lua encoder on one core, and the scratch buffer it writes into.
+struct SandboxEncode {
+    encoder: SandboxEncoder,
+    scratch: Vec<u8>,
+}
+
+impl super::Encode for SandboxEncode {
+    /// Runs the script and appends its bytes (framed if asked). A terminated encoder fails
+    /// every message from then on; the caller counts the failures.
+    fn encode_into(
+        &mut self,
+        message: &MessageView<'_>,
+        framed: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, super::EncodeFailed> {
+        match self.encoder.encode(message, &mut self.scratch) {
+            Ok(Encoded::Bytes) if framed => {
+                let before = out.len();
+                crate::message::framing::write_frame(out, &self.scratch, None)
+                    .map_err(|_| super::EncodeFailed)?;
+                Ok(out.len() - before)
+            }
+            Ok(Encoded::Bytes) => {
+                out.extend_from_slice(&self.scratch);
+                Ok(self.scratch.len())
+            }
+            Ok(Encoded::Skipped) => Ok(0),
+            Ok(Encoded::Failed) | Err(_) => Err(super::EncodeFailed),
+        }
+    }
+}

@@ -1,6 +1,11 @@
 //! Filters: stages that read routed messages and inject new ones, on the core that owns
 //! their state (see `runtime::filters` for how messages reach that core).
 //!
+//! The contract ([`crate::component`]): each filter kind is one module here owning its raw
+//! config, its plan (a [`FilterKind`]) and its build on its host core, a [`Filter`]; what
+//! every filter shares (matcher, host core, delivery) is planned once in [`plan`]; [`KINDS`]
+//! lists them.
+//!
 //! A filter is driven synchronously: [`Filter::process`] for each message its matcher chose,
 //! [`Filter::timer`] every `ticker_interval`, [`Filter::shutdown`] once at a clean stop.
 //! Injected messages are appended to the caller's sink as records (`u32` little-endian
@@ -8,11 +13,15 @@
 
 #[cfg(feature = "lua")]
 pub mod sandbox;
+pub mod plan;
 pub mod stats;
 
 use std::time::Duration;
 
-use crate::config::plan::{FilterKind, FilterPlan, GlobalPlan};
+use std::fmt;
+
+use crate::component::Registration;
+use crate::config::plan::{FilterPlan, GlobalPlan};
 use crate::message::MessageView;
 
 /// What a filter call produced: messages to route again, and stat records for a
@@ -59,124 +68,91 @@ pub enum Outcome {
     Terminated(Vec<u8>),
 }
 
-/// One filter of any kind.
-pub enum Filter {
-    #[cfg(feature = "lua")]
-    Sandbox(Box<sandbox::SandboxFilter>),
-    Counter(Box<stats::Counter>),
-    Stat(Box<stats::Stats>),
-    StatAccum(Box<stats::StatAccum>),
-}
+/// Every filter kind, by the Heka type names that select it.
+#[cfg(feature = "lua")]
+pub static KINDS: &[Registration<FilterPlan>] = &[
+    sandbox::REGISTRATION,
+    stats::COUNTER_REGISTRATION,
+    stats::STAT_REGISTRATION,
+    stats::STAT_ACCUM_REGISTRATION,
+];
+/// Every filter kind, by the Heka type names that select it.
+#[cfg(not(feature = "lua"))]
+pub static KINDS: &[Registration<FilterPlan>] = &[
+    stats::COUNTER_REGISTRATION,
+    stats::STAT_REGISTRATION,
+    stats::STAT_ACCUM_REGISTRATION,
+];
 
-impl Filter {
-    /// Builds the filter a plan names, on the core that hosts it. `filter_index` finds other
-    /// filters by name (a StatFilter's StatAccumInput).
+/// One filter kind's validated plan, and how its host core builds it.
+pub trait FilterKind: crate::component::AsAny + fmt::Debug + Send + Sync {
+    /// The Heka type name.
+    fn type_name(&self) -> &'static str;
+
+    /// Whether it takes stat records (a StatAccumInput).
+    fn accumulates_stats(&self) -> bool {
+        false
+    }
+
+    /// The StatAccumInput it sends stats to, if it does.
+    fn stat_accumulator(&self) -> Option<&str> {
+        None
+    }
+
+    /// Builds the filter on its host core.
     ///
     /// # Errors
-    /// The filter cannot start (for a Lua filter: its script does not load).
-    pub fn build(
-        plan: &FilterPlan,
-        global: &GlobalPlan,
-        filter_index: impl Fn(&str) -> Option<usize>,
-    ) -> Result<Filter, String> {
-        let stamp = stats::Stamp {
-            name: plan.name.clone(),
-            hostname: global.hostname.clone(),
+    /// The filter cannot start (a Lua script that does not load, a filter it names that does
+    /// not exist).
+    fn build(&self, build: &FilterBuild<'_>) -> Result<Box<dyn Filter>, String>;
+}
+
+/// What a filter's build is given.
+pub struct FilterBuild<'a> {
+    /// Its section name.
+    pub name: &'a str,
+    pub global: &'a GlobalPlan,
+    /// The index of the filter named so, if any (a StatFilter's StatAccumInput).
+    pub filter_index: &'a dyn Fn(&str) -> Option<usize>,
+}
+
+impl FilterBuild<'_> {
+    /// How an aggregating filter stamps the messages it makes.
+    pub fn stamp(&self) -> stats::Stamp {
+        stats::Stamp {
+            name: self.name.to_string(),
+            hostname: self.global.hostname.clone(),
             pid: std::process::id() as i32,
-        };
-        match &plan.kind {
-            #[cfg(feature = "lua")]
-            FilterKind::Sandbox(config) => {
-                let host = crate::config::plan::sandbox_host_info(global);
-                sandbox::SandboxFilter::new(&plan.name, config, &host)
-                    .map(|filter| Filter::Sandbox(Box::new(filter)))
-                    .map_err(|error| error.to_string())
-            }
-            FilterKind::Counter { interval } => Ok(Filter::Counter(Box::new(stats::Counter::new(
-                *interval, stamp,
-            )))),
-            FilterKind::Stat {
-                metrics,
-                accumulator,
-            } => {
-                let index = filter_index(accumulator)
-                    .ok_or_else(|| format!("no StatAccumInput named `{accumulator}`"))?;
-                stats::Stats::new(metrics, index as u16)
-                    .map(|filter| Filter::Stat(Box::new(filter)))
-            }
-            FilterKind::StatAccum(settings) => Ok(Filter::StatAccum(Box::new(
-                stats::StatAccum::new(settings.clone(), stamp, global.max_message_size),
-            ))),
         }
     }
+}
 
+/// One filter, driven synchronously on its host core.
+pub trait Filter {
     /// Processes one message.
-    pub fn process(&mut self, message: &MessageView<'_>, emitted: &mut Emitted) -> Outcome {
-        match self {
-            #[cfg(feature = "lua")]
-            Filter::Sandbox(filter) => match filter.process_message(message, &mut emitted.inject) {
-                Ok(crate::sandbox::CallStatus::Failed) => Outcome::Failed,
-                Ok(_) => Outcome::Ok,
-                Err(_) => Outcome::Terminated(filter.termination_message().unwrap_or_default()),
-            },
-            Filter::Counter(counter) => counter.process(),
-            Filter::Stat(stats) => stats.process(message, emitted),
-            // An accumulator takes stat records, not messages (its matcher is FALSE).
-            Filter::StatAccum(_) => Outcome::Ok,
-        }
-    }
+    fn process(&mut self, message: &MessageView<'_>, emitted: &mut Emitted) -> Outcome;
 
-    /// Takes one stat record (StatAccumInput only).
-    pub fn add_stat(&mut self, record: &[u8]) -> Outcome {
-        match self {
-            Filter::StatAccum(accumulator) => accumulator.add(record),
-            _ => Outcome::Failed,
-        }
+    /// Takes one stat record (StatAccumInput only; others count it as a failure).
+    fn add_stat(&mut self, record: &[u8]) -> Outcome {
+        let _ = record;
+        Outcome::Failed
     }
 
     /// Runs the periodic event.
-    pub fn timer(&mut self, now_ns: i64, emitted: &mut Emitted) -> Outcome {
-        match self {
-            #[cfg(feature = "lua")]
-            Filter::Sandbox(filter) => match filter.timer_event(now_ns, &mut emitted.inject) {
-                Ok(()) => Outcome::Ok,
-                Err(_) => Outcome::Terminated(filter.termination_message().unwrap_or_default()),
-            },
-            Filter::Counter(counter) => counter.timer(now_ns, emitted),
-            Filter::Stat(_) => Outcome::Ok,
-            Filter::StatAccum(accumulator) => accumulator.timer(now_ns, emitted),
-        }
+    fn timer(&mut self, now_ns: i64, emitted: &mut Emitted) -> Outcome {
+        let _ = (now_ns, emitted);
+        Outcome::Ok
     }
 
     /// The clean-stop hook (a Lua filter's last timer event if configured, preservation; an
     /// accumulator's last rollup).
-    pub fn shutdown(&mut self, now_ns: i64, emitted: &mut Emitted) {
-        match self {
-            #[cfg(feature = "lua")]
-            Filter::Sandbox(filter) => {
-                if let Err(error) = filter.shutdown(now_ns, &mut emitted.inject) {
-                    tracing::error!(%error, "filter shutdown failed");
-                }
-            }
-            Filter::StatAccum(accumulator) => {
-                accumulator.timer(now_ns, emitted);
-            }
-            Filter::Counter(_) | Filter::Stat(_) => {}
-        }
+    fn shutdown(&mut self, now_ns: i64, emitted: &mut Emitted) {
+        let _ = (now_ns, emitted);
     }
 
     /// Time between timer events, if any.
-    pub fn ticker_interval(&self) -> Option<Duration> {
-        match self {
-            #[cfg(feature = "lua")]
-            Filter::Sandbox(filter) => match filter.ticker_interval_s() {
-                0 => None,
-                seconds => Some(Duration::from_secs(seconds)),
-            },
-            Filter::Counter(counter) => Some(counter.interval()),
-            Filter::Stat(_) => None,
-            Filter::StatAccum(accumulator) => Some(accumulator.interval()),
-        }
+    fn ticker_interval(&self) -> Option<Duration> {
+        None
     }
 }
 

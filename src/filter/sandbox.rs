@@ -113,3 +113,70 @@ impl SandboxFilter {
         self.sandbox.termination_message()
     }
 }
+
+/// The SandboxFilter kind: a section's name and its sandbox config.
+#[derive(Debug, Clone)]
+pub struct SandboxFilterKind {
+    config: Box<SandboxConfig>,
+}
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<crate::config::plan::FilterPlan> =
+    crate::component::Registration {
+        type_names: &["SandboxFilter"],
+        plan: |section, context| {
+            let (common, own) = super::plan::split_common(section)?;
+            section.refuse_signer(common.message_signer.is_some())?;
+            let matcher = common.message_matcher.clone();
+            let delivery = super::plan::delivery(section, context, common)?;
+            let config = crate::sandbox::plan::sandbox_config(&own, &[])?;
+            let kind = SandboxFilterKind {
+                config: Box::new(config),
+            };
+            let kind = std::sync::Arc::new(kind);
+            super::plan::filter_plan(section, context, matcher.as_deref(), delivery, kind)
+        },
+    };
+
+impl super::FilterKind for SandboxFilterKind {
+    fn type_name(&self) -> &'static str {
+        "SandboxFilter"
+    }
+
+    fn build(&self, build: &super::FilterBuild<'_>) -> Result<Box<dyn super::Filter>, String> {
+        let host = crate::sandbox::plan::host_info(build.global);
+        SandboxFilter::new(build.name, &self.config, &host)
+            .map(|filter| Box::new(filter) as Box<dyn super::Filter>)
+            .map_err(|error| error.to_string())
+    }
+}
+
+impl super::Filter for SandboxFilter {
+    fn process(&mut self, message: &MessageView<'_>, emitted: &mut super::Emitted) -> super::Outcome {
+        match self.process_message(message, &mut emitted.inject) {
+            Ok(CallStatus::Failed) => super::Outcome::Failed,
+            Ok(_) => super::Outcome::Ok,
+            Err(_) => super::Outcome::Terminated(self.termination_message().unwrap_or_default()),
+        }
+    }
+
+    fn timer(&mut self, now_ns: i64, emitted: &mut super::Emitted) -> super::Outcome {
+        match self.timer_event(now_ns, &mut emitted.inject) {
+            Ok(()) => super::Outcome::Ok,
+            Err(_) => super::Outcome::Terminated(self.termination_message().unwrap_or_default()),
+        }
+    }
+
+    fn shutdown(&mut self, now_ns: i64, emitted: &mut super::Emitted) {
+        if let Err(error) = SandboxFilter::shutdown(self, now_ns, &mut emitted.inject) {
+            tracing::error!(%error, "filter shutdown failed");
+        }
+    }
+
+    fn ticker_interval(&self) -> Option<std::time::Duration> {
+        match self.ticker_interval_s() {
+            0 => None,
+            seconds => Some(std::time::Duration::from_secs(seconds)),
+        }
+    }
+}

@@ -49,7 +49,7 @@ impl Counter {
         }
     }
 
-    pub(super) fn process(&mut self) -> Outcome {
+    fn count(&mut self) -> Outcome {
         self.counter.count();
         Outcome::Ok
     }
@@ -103,7 +103,7 @@ impl Stats {
         })
     }
 
-    pub(super) fn process(&mut self, message: &MessageView<'_>, emitted: &mut Emitted) -> Outcome {
+    fn extract(&mut self, message: &MessageView<'_>, emitted: &mut Emitted) -> Outcome {
         let (accumulator, record) = (self.accumulator, &mut self.record);
         let mut failed = false;
         self.filter.process(message, |result| match result {
@@ -153,7 +153,7 @@ impl StatAccum {
         }
     }
 
-    pub(super) fn add(&mut self, record: &[u8]) -> Outcome {
+    fn add(&mut self, record: &[u8]) -> Outcome {
         match decode_stat(record) {
             Some(stat) => match self.accumulator.add(&stat) {
                 Ok(()) => Outcome::Ok,
@@ -188,5 +188,173 @@ impl StatAccum {
 
     pub(super) fn interval(&self) -> Duration {
         self.interval
+    }
+}
+
+impl super::Filter for Counter {
+    fn process(&mut self, _: &MessageView<'_>, _: &mut Emitted) -> Outcome {
+        self.count()
+    }
+
+    fn timer(&mut self, now_ns: i64, emitted: &mut Emitted) -> Outcome {
+        Counter::timer(self, now_ns, emitted)
+    }
+
+    fn ticker_interval(&self) -> Option<Duration> {
+        Some(self.interval())
+    }
+}
+
+impl super::Filter for Stats {
+    fn process(&mut self, message: &MessageView<'_>, emitted: &mut Emitted) -> Outcome {
+        self.extract(message, emitted)
+    }
+}
+
+impl super::Filter for StatAccum {
+    /// An accumulator takes stat records, not messages (its matcher is FALSE).
+    fn process(&mut self, _: &MessageView<'_>, _: &mut Emitted) -> Outcome {
+        Outcome::Ok
+    }
+
+    fn add_stat(&mut self, record: &[u8]) -> Outcome {
+        self.add(record)
+    }
+
+    fn timer(&mut self, now_ns: i64, emitted: &mut Emitted) -> Outcome {
+        StatAccum::timer(self, now_ns, emitted)
+    }
+
+    /// The last rollup.
+    fn shutdown(&mut self, now_ns: i64, emitted: &mut Emitted) {
+        StatAccum::timer(self, now_ns, emitted);
+    }
+
+    fn ticker_interval(&self) -> Option<Duration> {
+        Some(self.interval())
+    }
+}
+
+/// An error from the statistics plugins' option checks, on its section.
+fn stats_error(
+    section: &crate::config::Section,
+) -> impl Fn(crate::stats::config::StatsConfigError) -> crate::config::ConfigError + '_ {
+    move |error| section.error(Some(&error.key), error.message)
+}
+
+/// A statistics filter's delivery: always its ring, blocking when full.
+const STATS_DELIVERY: (crate::config::delivery::RingFull, Option<crate::queue::QueueOptions>) =
+    (crate::config::delivery::RingFull::Block, None);
+
+/// CounterFilter, planned.
+#[derive(Debug, Clone)]
+pub struct CounterKind {
+    interval: Duration,
+}
+
+/// CounterFilter's registry line.
+pub const COUNTER_REGISTRATION: crate::component::Registration<crate::config::plan::FilterPlan> =
+    crate::component::Registration {
+        type_names: &["CounterFilter"],
+        plan: |section, context| {
+            let settings = section
+                .parse::<crate::stats::config::CounterFilter>()?
+                .settings()
+                .map_err(stats_error(section))?;
+            section.refuse_signer(settings.message_signer.is_some())?;
+            let interval = Duration::from_secs(settings.ticker_interval_seconds.max(1));
+            let kind = std::sync::Arc::new(CounterKind { interval });
+            let matcher = Some(settings.message_matcher.as_str());
+            super::plan::filter_plan(section, context, matcher, STATS_DELIVERY, kind)
+        },
+    };
+
+impl super::FilterKind for CounterKind {
+    fn type_name(&self) -> &'static str {
+        "CounterFilter"
+    }
+
+    fn build(&self, build: &super::FilterBuild<'_>) -> Result<Box<dyn super::Filter>, String> {
+        Ok(Box::new(Counter::new(self.interval, build.stamp())))
+    }
+}
+
+/// StatFilter, planned.
+#[derive(Debug, Clone)]
+pub struct StatKind {
+    metrics: Vec<MetricSettings>,
+    accumulator: String,
+}
+
+/// StatFilter's registry line.
+pub const STAT_REGISTRATION: crate::component::Registration<crate::config::plan::FilterPlan> =
+    crate::component::Registration {
+        type_names: &["StatFilter"],
+        plan: |section, context| {
+            let settings = section
+                .parse::<crate::stats::config::StatFilter>()?
+                .settings()
+                .map_err(stats_error(section))?;
+            section.refuse_signer(settings.message_signer.is_some())?;
+            let kind = std::sync::Arc::new(StatKind {
+                metrics: settings.metrics,
+                accumulator: settings.stat_accum_name,
+            });
+            let matcher = settings.message_matcher.as_deref();
+            super::plan::filter_plan(section, context, matcher, STATS_DELIVERY, kind)
+        },
+    };
+
+impl super::FilterKind for StatKind {
+    fn type_name(&self) -> &'static str {
+        "StatFilter"
+    }
+
+    fn stat_accumulator(&self) -> Option<&str> {
+        Some(&self.accumulator)
+    }
+
+    fn build(&self, build: &super::FilterBuild<'_>) -> Result<Box<dyn super::Filter>, String> {
+        let index = (build.filter_index)(&self.accumulator)
+            .ok_or_else(|| format!("no StatAccumInput named `{}`", self.accumulator))?;
+        let index = u16::try_from(index).map_err(|_| format!("filter index {index} is too large"))?;
+        Stats::new(&self.metrics, index).map(|filter| Box::new(filter) as Box<dyn super::Filter>)
+    }
+}
+
+/// StatAccumInput, planned: hosted like a filter whose matcher never matches.
+#[derive(Debug, Clone)]
+pub struct StatAccumKind {
+    settings: AccumulatorSettings,
+}
+
+/// StatAccumInput's registry line.
+pub const STAT_ACCUM_REGISTRATION: crate::component::Registration<
+    crate::config::plan::FilterPlan,
+> = crate::component::Registration {
+    type_names: &["StatAccumInput"],
+    plan: |section, context| {
+        let settings = section
+            .parse::<crate::stats::config::StatAccumInput>()?
+            .settings()
+            .map_err(stats_error(section))?;
+        let kind = std::sync::Arc::new(StatAccumKind { settings });
+        super::plan::filter_plan(section, context, Some("FALSE"), STATS_DELIVERY, kind)
+    },
+};
+
+impl super::FilterKind for StatAccumKind {
+    fn type_name(&self) -> &'static str {
+        "StatAccumInput"
+    }
+
+    fn accumulates_stats(&self) -> bool {
+        true
+    }
+
+    fn build(&self, build: &super::FilterBuild<'_>) -> Result<Box<dyn super::Filter>, String> {
+        let accumulator =
+            StatAccum::new(self.settings.clone(), build.stamp(), build.global.max_message_size);
+        Ok(Box::new(accumulator))
     }
 }

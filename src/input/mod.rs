@@ -3,19 +3,64 @@
 //! Every TcpInput and UdpInput binds its address on every ingest core with SO_REUSEPORT, so
 //! the kernel spreads connections and datagrams across cores. A record is split, decoded,
 //! matched and encoded on the core that read it ([`deliver_record`]).
+//!
+//! The contract ([`crate::component`]): each input kind is one module here owning its raw
+//! config, its plan (an [`InputKind`]) and its per-core [`InputKind::start`]; what every input
+//! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
+pub mod plan;
+pub mod statsd;
 pub mod tcp;
 pub mod udp;
 
-use crate::config::plan::{DecoderPlan, InputKind, InputPlan, SplitterPlan};
-use crate::decoder;
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::component::Registration;
+use crate::config::plan::{GlobalPlan, InputPlan, SplitterPlan};
+use crate::decoder::{DecodeContext, Decoder, DecoderBuild};
 use crate::message::{LineMeta, LineView, MessageView, UuidSource};
 use crate::runtime::router::Router;
+use crate::runtime::shard::Shard;
 use crate::splitter::{
     HekaFrameSplitter, NullSplitter, Splitter, SplitterError, SplitterStats, StreamBuffer,
     TokenSplitter,
 };
 use crate::telemetry::{Metric, Telemetry};
+
+/// Every input kind, by the Heka type names that select it.
+pub static KINDS: &[Registration<InputPlan>] = &[
+    tcp::REGISTRATION,
+    udp::REGISTRATION,
+    statsd::REGISTRATION,
+];
+
+/// One input kind's validated plan, and how each ingest core starts it.
+pub trait InputKind: crate::component::AsAny + fmt::Debug + Send + Sync {
+    /// The Heka type name.
+    fn type_name(&self) -> &'static str;
+
+    /// Where it listens, for `gyges validate`.
+    fn describe(&self) -> String;
+
+    /// Whether each read is a whole stream of its own (a datagram): a TokenSplitter then
+    /// delivers the text after the last delimiter too.
+    fn datagrams(&self) -> bool {
+        false
+    }
+
+    /// Binds this core's sockets and spawns its tasks on the current executor.
+    ///
+    /// # Errors
+    /// The address cannot be bound (in use, not local, no permission).
+    fn start(
+        &self,
+        shard: &Rc<Shard>,
+        input: Rc<InputContext>,
+        receive_buffer: Option<usize>,
+    ) -> std::io::Result<()>;
+}
 
 /// What a core needs to know about one input.
 pub struct InputContext {
@@ -23,52 +68,40 @@ pub struct InputContext {
     pub plugin: usize,
     pub plan: InputPlan,
     pub max_message_size: usize,
-    /// This core's Lua decoder, when the input has one.
-    #[cfg(feature = "lua")]
-    pub sandbox: Option<std::cell::RefCell<crate::decoder::sandbox::SandboxDecoder>>,
-    /// Where a decoder writes what it makes (Lua messages, stat records).
-    pub scratch: std::cell::RefCell<Vec<u8>>,
-    /// A StatsdInput's StatAccumInput, as a filter index.
-    pub statsd_accumulator: Option<u16>,
+    /// This core's decoder, when the input has one.
+    pub decoder: Option<RefCell<Box<dyn Decoder>>>,
 }
 
 impl InputContext {
-    /// The context of `plan` on one core, with its own Lua decoder if it has one.
+    /// The context of `plan` on one core, with its own decoder if it has one.
     ///
     /// # Errors
-    /// The Lua decoder's script does not load.
+    /// The decoder cannot be built (a Lua script that does not load).
     pub fn new(
         plugin: usize,
         plan: InputPlan,
-        global: &crate::config::plan::GlobalPlan,
-        filter_index: impl Fn(&str) -> Option<usize>,
+        global: &GlobalPlan,
+        (row, filter_index): (usize, &dyn Fn(&str) -> Option<usize>),
     ) -> Result<InputContext, String> {
-        let statsd_accumulator = match &plan.decoder {
-            DecoderPlan::Statsd { accumulator, .. } => {
-                let index = filter_index(accumulator)
-                    .ok_or_else(|| format!("no StatAccumInput named `{accumulator}`"))?;
-                Some(index as u16)
-            }
-            _ => None,
+        let build = DecoderBuild {
+            global,
+            filter_index,
+            row,
         };
-        #[cfg(feature = "lua")]
-        let sandbox = match &plan.decoder {
-            DecoderPlan::Sandbox { name, config } => {
-                let host = crate::config::plan::sandbox_host_info(global);
-                let decoder = crate::decoder::sandbox::SandboxDecoder::new(name, config, &host)
-                    .map_err(|error| format!("decoder [{name}]: {error}"))?;
-                Some(std::cell::RefCell::new(decoder))
+        let decoder = match &plan.decoder {
+            Some(kind) => {
+                let decoder = kind
+                    .build(&build)
+                    .map_err(|error| format!("decoder {}: {error}", kind.type_name()))?;
+                Some(RefCell::new(decoder))
             }
-            _ => None,
+            None => None,
         };
         Ok(InputContext {
             plugin,
             plan,
             max_message_size: global.max_message_size,
-            #[cfg(feature = "lua")]
-            sandbox,
-            scratch: std::cell::RefCell::new(Vec::new()),
-            statsd_accumulator,
+            decoder,
         })
     }
 }
@@ -81,7 +114,7 @@ impl InputContext {
     /// Only for sizes the config loader already rejects.
     pub fn splitter(&self) -> Result<Splitter, SplitterError> {
         let max = self.max_message_size;
-        let datagrams = matches!(self.plan.kind, InputKind::Udp { .. });
+        let datagrams = self.plan.kind.datagrams();
         Ok(match &self.plan.splitter {
             SplitterPlan::Token {
                 delimiter,
@@ -141,118 +174,55 @@ pub fn deliver_record(
     core: usize,
 ) {
     telemetry.add(core, input.plugin, Metric::Records, 1);
-    let as_line = match input.plan.decoder {
-        DecoderPlan::Protobuf => match decoder::protobuf::decode(record) {
-            Ok(view) => {
-                router.route(&MessageView::Proto(view));
-                return;
-            }
-            Err(error) => {
-                telemetry.add(core, input.plugin, Metric::DecodeFailures, 1);
-                if input.plan.log_decode_failures {
-                    tracing::debug!(input = %input.plan.name, code = error.code(), "decode failure");
-                }
-                input.plan.send_decode_failures
-            }
-        },
-        DecoderPlan::None => true,
-        DecoderPlan::Statsd {
-            datagram_bytes_max, ..
-        } => {
-            let datagram = &record[..record.len().min(datagram_bytes_max)];
-            statsd_decode(datagram, input, router, telemetry, core);
+    if let Some(decoder) = &input.decoder {
+        let mut context = DecodeContext {
+            router,
+            telemetry,
+            core,
+            plugin: input.plugin,
+            meta,
+            now_ns,
+            uuids,
+        };
+        let Err(code) = decoder.borrow_mut().decode(record, &mut context) else {
+            return;
+        };
+        telemetry.add(core, input.plugin, Metric::DecodeFailures, 1);
+        if input.plan.log_decode_failures {
+            tracing::debug!(input = %input.plan.name, code, "decode failure");
+        }
+        if !input.plan.send_decode_failures {
             return;
         }
-        #[cfg(feature = "lua")]
-        DecoderPlan::Sandbox { .. } => {
-            let line = LineView {
-                payload: record,
-                uuid: uuids.next_uuid(),
-                timestamp: now_ns,
-                meta,
-            };
-            if sandbox_decode(&MessageView::Line(line), input, router, telemetry, core) {
-                return;
-            }
-            input.plan.send_decode_failures
-        }
-    };
-    if as_line {
-        // Bytes in, bytes out: the record is passed on as it is, but an operator can see that
-        // a source sends text that is not UTF-8. ASCII, the common case, is checked with SIMD.
-        if !record.is_ascii() && std::str::from_utf8(record).is_err() {
-            telemetry.add(core, input.plugin, Metric::InvalidUtf8, 1);
-        }
-        let line = LineView {
-            payload: record,
-            uuid: uuids.next_uuid(),
-            timestamp: now_ns,
-            meta,
-        };
-        router.route(&MessageView::Line(line));
+        let line = context.line(record);
+        route_line(line, record, input, context.router, telemetry, core);
+        return;
     }
+    let line = LineView {
+        payload: record,
+        uuid: uuids.next_uuid(),
+        timestamp: now_ns,
+        meta,
+    };
+    route_line(line, record, input, router, telemetry, core);
 }
 
-/// Runs the input's Lua decoder on one record and routes what it makes. Returns false when the
-/// record failed to decode (counted here).
-#[cfg(feature = "lua")]
-fn sandbox_decode(
-    view: &MessageView<'_>,
-    input: &InputContext,
-    router: &mut Router,
-    telemetry: &Telemetry,
-    core: usize,
-) -> bool {
-    use crate::decoder::sandbox::Decoded;
-    let Some(decoder) = &input.sandbox else {
-        return false;
-    };
-    let mut scratch = input.scratch.borrow_mut();
-    scratch.clear();
-    let decoded = decoder.borrow_mut().decode(view, &mut scratch);
-    match decoded {
-        Ok(Decoded::Original) => {
-            router.route(view);
-            true
-        }
-        Ok(Decoded::Messages(_)) => {
-            for message in crate::sandbox::injected_records(&scratch) {
-                match decoder::protobuf::decode(message) {
-                    Ok(injected) => router.route(&MessageView::Proto(injected)),
-                    Err(_) => telemetry.add(core, input.plugin, Metric::DecodeFailures, 1),
-                }
-            }
-            true
-        }
-        Ok(Decoded::Failed) | Err(_) => {
-            telemetry.add(core, input.plugin, Metric::DecodeFailures, 1);
-            false
-        }
-    }
-}
-
-/// Parses a statsd datagram and sends each stat to the input's StatAccumInput, on its core.
-fn statsd_decode(
-    datagram: &[u8],
+/// Routes the message a record makes without a decoder (its Payload is the record).
+#[inline]
+fn route_line(
+    line: LineView<'_>,
+    record: &[u8],
     input: &InputContext,
     router: &mut Router,
     telemetry: &Telemetry,
     core: usize,
 ) {
-    let Some(accumulator) = input.statsd_accumulator else {
-        return;
-    };
-    let mut record = input.scratch.borrow_mut();
-    for parsed in crate::stats::parse_datagram(datagram) {
-        record.clear();
-        let encoded = parsed
-            .map_err(|_| ())
-            .and_then(|stat| crate::stats::encode_stat(&stat, &mut record).map_err(|_| ()));
-        match encoded {
-            Ok(()) => router.push_stat(accumulator, &record),
-            Err(()) => telemetry.add(core, input.plugin, Metric::DecodeFailures, 1),
-        }
+    // Bytes in, bytes out: the record is passed on as it is, but an operator can see that
+    // a source sends text that is not UTF-8. ASCII, the common case, is checked with SIMD.
+    if !record.is_ascii() && std::str::from_utf8(record).is_err() {
+        telemetry.add(core, input.plugin, Metric::InvalidUtf8, 1);
     }
+    router.route(&MessageView::Line(line));
 }
 
 /// Adds what a splitter counted since the last call to the input's counters.

@@ -9,7 +9,6 @@ use glommio::net::TcpStream;
 use gyges_io_uring::socket::Listener;
 
 use super::{deliver_record, publish_splitter_stats, InputContext};
-use crate::config::plan::InputKind;
 use crate::message::{ack, now_ns};
 use crate::runtime::shard::Shard;
 use crate::telemetry::Metric;
@@ -27,7 +26,7 @@ pub async fn serve(
     shard: Rc<Shard>,
     input: Rc<InputContext>,
     listener: Listener,
-    max_connections: usize,
+    (max_connections, keep_alive): (usize, Option<std::time::Duration>),
 ) {
     let open = Rc::new(std::cell::Cell::new(0usize));
     while !shard.stop.is_stopping() {
@@ -58,7 +57,7 @@ pub async fn serve(
         let guard = shard.connection_opened();
         let (shard, input, open) = (shard.clone(), input.clone(), open.clone());
         glommio::spawn_local(async move {
-            read_connection(&shard, &input, stream).await;
+            read_connection(&shard, &input, stream, keep_alive).await;
             open.set(open.get() - 1);
             drop(guard);
         })
@@ -68,16 +67,17 @@ pub async fn serve(
     listener.stop();
 }
 
-async fn read_connection(shard: &Shard, input: &InputContext, mut stream: TcpStream) {
+async fn read_connection(
+    shard: &Shard,
+    input: &InputContext,
+    mut stream: TcpStream,
+    keep_alive: Option<std::time::Duration>,
+) {
     let peer = stream
         .peer_addr()
         .map(|address| address.to_string())
         .unwrap_or_default();
-    if let InputKind::Tcp {
-        keep_alive: Some(idle),
-        ..
-    } = input.plan.kind
-    {
+    if let Some(idle) = keep_alive {
         let _ = gyges_io_uring::socket::set_keepalive(&stream, Some(idle));
     }
     let meta = input.line_meta(peer);
@@ -180,4 +180,126 @@ async fn answer(
             .add(shard.core, input.plugin, Metric::Acks, 1);
     }
     stream.write_all(&reply).await
+}
+
+/// `TcpInput`: listens for TCP connections on every ingest core.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTcpInput {
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// `host:port` to listen on.
+    pub address: String,
+    /// `tcp`, `tcp4` or `tcp6`.
+    pub net: Option<String>,
+    /// Splitter section name (default `HekaFramingSplitter`).
+    pub splitter: Option<String>,
+    /// Decoder section name (default `ProtobufDecoder` after Heka framing, none otherwise).
+    pub decoder: Option<String>,
+    /// TLS is not supported yet; only `false` is accepted.
+    pub use_tls: Option<bool>,
+    pub keep_alive: Option<bool>,
+    /// Seconds.
+    pub keep_alive_period: Option<u64>,
+    /// Connections accepted per core at once (default 1024).
+    pub max_connections: Option<u64>,
+    /// Heka's per-input HMAC keys: `[name.signer.<signer>_<version>] hmac_key = "…"`.
+    pub signer: Option<std::collections::BTreeMap<String, super::plan::SignerKey>>,
+    /// Accepted; decoding is always synchronous in gyges.
+    pub synchronous_decode: Option<bool>,
+    /// Send records that fail to decode on as plain-payload messages.
+    pub send_decode_failures: Option<bool>,
+    /// Log each decode failure (rate-limited; default true).
+    pub log_decode_failures: Option<bool>,
+    /// Accepted for Heka compatibility: inputs may always stop on their own.
+    pub can_exit: Option<bool>,
+}
+
+
+/// TcpInput, planned: where it listens and how it treats connections.
+#[derive(Debug, Clone)]
+pub struct TcpInputKind {
+    pub address: std::net::SocketAddr,
+    pub max_connections: usize,
+    pub keep_alive: Option<std::time::Duration>,
+}
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<crate::config::plan::InputPlan> =
+    crate::component::Registration {
+        type_names: &["TcpInput"],
+        plan: plan_tcp_input,
+    };
+
+fn plan_tcp_input(
+    section: &crate::config::Section,
+    context: &crate::component::PlanContext<'_>,
+) -> Result<crate::config::plan::InputPlan, crate::config::ConfigError> {
+    use crate::limits::{CONNECTIONS_PER_CORE_DEFAULT, CONNECTIONS_PER_CORE_MAX};
+    let raw: RawTcpInput = section.parse()?;
+    let max_connections = raw
+        .max_connections
+        .unwrap_or(CONNECTIONS_PER_CORE_DEFAULT as u64);
+    if max_connections == 0 || max_connections > CONNECTIONS_PER_CORE_MAX as u64 {
+        let message = format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
+        return Err(section.error(Some("max_connections"), message));
+    }
+    section.refuse("use_tls", raw.use_tls == Some(true), "TLS is not supported yet")?;
+    let keep_alive = keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
+    let kind = TcpInputKind {
+        address: section.address("address", &raw.address)?,
+        max_connections: max_connections as usize,
+        keep_alive,
+    };
+    let common = super::plan::Common {
+        splitter: raw.splitter.as_deref(),
+        default_splitter: "HekaFramingSplitter",
+        decoder: raw.decoder.as_deref(),
+        signer: raw.signer.as_ref(),
+        net: raw.net.as_deref(),
+        nets: &["tcp", "tcp4", "tcp6"],
+        log_decode_failures: raw.log_decode_failures,
+        send_decode_failures: raw.send_decode_failures,
+    };
+    super::plan::input_plan(section, context, common, std::sync::Arc::new(kind))
+}
+
+/// `keep_alive` and `keep_alive_period` (seconds, Heka's default 7200), bounded.
+///
+/// # Errors
+/// A period of 0 or above [`crate::limits::KEEP_ALIVE_SECONDS_MAX`].
+pub fn keep_alive(
+    section: &crate::config::Section,
+    enabled: Option<bool>,
+    period: Option<u64>,
+) -> Result<Option<std::time::Duration>, crate::config::ConfigError> {
+    use crate::limits::{KEEP_ALIVE_SECONDS_DEFAULT, KEEP_ALIVE_SECONDS_MAX};
+    let seconds = period.unwrap_or(KEEP_ALIVE_SECONDS_DEFAULT);
+    if !(1..=KEEP_ALIVE_SECONDS_MAX).contains(&seconds) {
+        let message = format!("{seconds} is outside 1..={KEEP_ALIVE_SECONDS_MAX} seconds");
+        return Err(section.error(Some("keep_alive_period"), message));
+    }
+    Ok((enabled == Some(true)).then(|| std::time::Duration::from_secs(seconds)))
+}
+
+impl super::InputKind for TcpInputKind {
+    fn type_name(&self) -> &'static str {
+        "TcpInput"
+    }
+
+    fn describe(&self) -> String {
+        format!("tcp {}", self.address)
+    }
+
+    fn start(
+        &self,
+        shard: &Rc<Shard>,
+        input: Rc<InputContext>,
+        receive_buffer: Option<usize>,
+    ) -> std::io::Result<()> {
+        let listener = bind(self.address, receive_buffer)?;
+        let limits = (self.max_connections, self.keep_alive);
+        glommio::spawn_local(serve(shard.clone(), input, listener, limits)).detach();
+        Ok(())
+    }
 }

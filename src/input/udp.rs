@@ -7,7 +7,6 @@ use std::rc::Rc;
 use glommio::net::UdpSocket;
 
 use super::{deliver_record, publish_splitter_stats, InputContext};
-use crate::config::plan::InputKind;
 use crate::message::now_ns;
 use crate::runtime::shard::Shard;
 use crate::telemetry::Metric;
@@ -28,15 +27,14 @@ pub fn bind(address: SocketAddr, receive_buffer: Option<usize>) -> std::io::Resu
 }
 
 /// Receives datagrams until the core stops.
-pub async fn serve(shard: Rc<Shard>, input: Rc<InputContext>, socket: UdpSocket) {
+/// With `set_hostname`, each message's Hostname is its sender's address.
+pub async fn serve(
+    shard: Rc<Shard>,
+    input: Rc<InputContext>,
+    socket: UdpSocket,
+    set_hostname: bool,
+) {
     let _guard = shard.connection_opened();
-    let set_hostname = matches!(
-        input.plan.kind,
-        InputKind::Udp {
-            set_hostname: true,
-            ..
-        }
-    );
     let Some((mut splitter, mut buffer)) = input.stream_parts(DATAGRAM_BYTES_MAX) else {
         return;
     };
@@ -95,5 +93,84 @@ pub async fn serve(shard: Rc<Shard>, input: Rc<InputContext>, socket: UdpSocket)
         publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);
         shard.ship_full().await;
         glommio::yield_if_needed().await;
+    }
+}
+
+/// `UdpInput`: receives datagrams on every ingest core.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUdpInput {
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub address: String,
+    /// `udp`, `udp4` or `udp6`.
+    pub net: Option<String>,
+    /// Splitter section name (default `NullSplitter`: one record per datagram).
+    pub splitter: Option<String>,
+    pub decoder: Option<String>,
+    /// Put the sender's address in Hostname (default true in gyges).
+    pub set_hostname: Option<bool>,
+    pub signer: Option<std::collections::BTreeMap<String, super::plan::SignerKey>>,
+    pub synchronous_decode: Option<bool>,
+    pub send_decode_failures: Option<bool>,
+    pub log_decode_failures: Option<bool>,
+    pub can_exit: Option<bool>,
+}
+
+
+/// UdpInput, planned.
+#[derive(Debug, Clone)]
+pub struct UdpInputKind {
+    pub address: SocketAddr,
+    pub set_hostname: bool,
+}
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<crate::config::plan::InputPlan> =
+    crate::component::Registration {
+        type_names: &["UdpInput"],
+        plan: |section, context| {
+            let raw: RawUdpInput = section.parse()?;
+            let kind = UdpInputKind {
+                address: section.address("address", &raw.address)?,
+                set_hostname: raw.set_hostname.unwrap_or(true),
+            };
+            let common = super::plan::Common {
+                splitter: raw.splitter.as_deref(),
+                default_splitter: "NullSplitter",
+                decoder: raw.decoder.as_deref(),
+                signer: raw.signer.as_ref(),
+                net: raw.net.as_deref(),
+                nets: &["udp", "udp4", "udp6"],
+                log_decode_failures: raw.log_decode_failures,
+                send_decode_failures: raw.send_decode_failures,
+            };
+            super::plan::input_plan(section, context, common, std::sync::Arc::new(kind))
+        },
+    };
+
+impl super::InputKind for UdpInputKind {
+    fn type_name(&self) -> &'static str {
+        "UdpInput"
+    }
+
+    fn describe(&self) -> String {
+        format!("udp {}", self.address)
+    }
+
+    fn datagrams(&self) -> bool {
+        true
+    }
+
+    fn start(
+        &self,
+        shard: &Rc<Shard>,
+        input: Rc<InputContext>,
+        receive_buffer: Option<usize>,
+    ) -> std::io::Result<()> {
+        let socket = bind(self.address, receive_buffer)?;
+        let serving = serve(shard.clone(), input, socket, self.set_hostname);
+        glommio::spawn_local(serving).detach();
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
+use std::rc::Rc;
 
 use glommio::io::{BufferedFile, OpenOptions};
 
@@ -112,5 +113,234 @@ impl FileWriter {
     /// Writes issued and not yet completed.
     pub fn in_flight(&self) -> usize {
         self.in_flight.get()
+    }
+}
+
+/// `FileOutput`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileOutput {
+    #[serde(rename = "type")]
+    pub _type: Option<String>,
+    pub message_matcher: Option<String>,
+    pub message_signer: Option<String>,
+    /// File path; `%{core}` makes one file per core.
+    pub path: String,
+    /// Encoder section name (default `ProtobufEncoder`).
+    pub encoder: Option<String>,
+    /// Heka-frame each record (default false, as in Heka).
+    pub use_framing: Option<bool>,
+    /// Milliseconds between writes of a partly filled batch (default 1000).
+    pub flush_interval: Option<u64>,
+    /// Messages that make a batch worth writing (default 1).
+    pub flush_count: Option<u64>,
+    /// `AND` (default) or `OR`: how flush_interval and flush_count combine.
+    pub flush_operator: Option<String>,
+    /// Octal file mode (default `644`).
+    pub perm: Option<String>,
+    /// Octal mode of created folders (default `700`).
+    pub folder_perm: Option<String>,
+    /// Only 0 (no rotation) is supported yet.
+    pub rotation_interval: Option<u64>,
+    pub ticker_interval: Option<u64>,
+    pub can_exit: Option<bool>,
+    /// Keep what is routed here in a disk queue until it is delivered (default false).
+    pub use_buffering: Option<bool>,
+    /// `"memory"` (default), `"best_effort"` or `"durable"` (the same as `use_buffering =
+    /// true`); see `docs/delivery.md`.
+    pub delivery: Option<String>,
+    /// The disk queue's options (with `use_buffering`).
+    pub buffering: Option<crate::queue::config::Buffering>,
+}
+
+
+/// FileOutput, planned.
+#[derive(Debug, Clone)]
+pub struct FileOutputKind {
+    /// The path, with `%{core}` still in it when `per_core`.
+    pub path: String,
+    /// Each core writes its own file; otherwise the output core owns the one file.
+    pub per_core: bool,
+    pub flush_interval: std::time::Duration,
+    pub flush_count: u64,
+    /// `OR` rather than `AND`.
+    pub flush_either: bool,
+    pub perm: u32,
+    pub folder_perm: u32,
+}
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<crate::config::plan::OutputPlan> =
+    crate::component::Registration {
+        type_names: &["FileOutput"],
+        plan: plan_file_output,
+    };
+
+fn plan_file_output(
+    section: &crate::config::Section,
+    context: &crate::component::PlanContext<'_>,
+) -> Result<crate::config::plan::OutputPlan, crate::config::ConfigError> {
+    use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, FLUSH_INTERVAL_MS_MAX};
+    let raw: RawFileOutput = section.parse()?;
+    section.refuse(
+        "rotation_interval",
+        raw.rotation_interval.is_some_and(|hours| hours != 0),
+        "file rotation is not supported yet; only 0 is accepted",
+    )?;
+    let flush_either = match raw.flush_operator.as_deref() {
+        None | Some("AND") => false,
+        Some("OR") => true,
+        Some(other) => {
+            let message = format!("`{other}` is not AND or OR");
+            return Err(section.error(Some("flush_operator"), message));
+        }
+    };
+    if raw.path.is_empty() {
+        return Err(section.error(Some("path"), "is empty"));
+    }
+    let octal = |key: &str, text: Option<&str>, default: u32| match text {
+        None => Ok(default),
+        Some(text) => u32::from_str_radix(text, 8)
+            .ok()
+            .filter(|mode| *mode <= 0o7777)
+            .ok_or_else(|| section.error(Some(key), format!("`{text}` is not an octal mode"))),
+    };
+    let flush_interval_ms = raw.flush_interval.unwrap_or(FLUSH_INTERVAL_MS_DEFAULT);
+    if flush_interval_ms > FLUSH_INTERVAL_MS_MAX {
+        let message = format!("{flush_interval_ms} is above {FLUSH_INTERVAL_MS_MAX} ms");
+        return Err(section.error(Some("flush_interval"), message));
+    }
+    let kind = FileOutputKind {
+        per_core: raw.path.contains("%{core}"),
+        path: raw.path,
+        flush_interval: std::time::Duration::from_millis(flush_interval_ms),
+        flush_count: raw.flush_count.unwrap_or(1),
+        flush_either,
+        perm: octal("perm", raw.perm.as_deref(), 0o644)?,
+        folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
+    };
+    let common = super::plan::Common {
+        message_matcher: raw.message_matcher.as_deref(),
+        message_signer: raw.message_signer.is_some(),
+        encoder: super::plan::EncoderChoice::Named {
+            name: raw.encoder.as_deref(),
+            default: "ProtobufEncoder",
+        },
+        use_framing: raw.use_framing.unwrap_or(false),
+        use_buffering: raw.use_buffering,
+        delivery: raw.delivery.as_deref(),
+        buffering: raw.buffering.as_ref(),
+        durable_available: true,
+    };
+    super::plan::output_plan(section, context, common, std::sync::Arc::new(kind))
+}
+
+impl FileOutputKind {
+    /// Opens this core's file (`%{core}` is this core's CPU).
+    async fn open_writer(&self, core: &super::OutputCore<'_>) -> Result<Rc<FileWriter>, String> {
+        let path = self.path.replace("%{core}", &core.cpu.to_string());
+        FileWriter::open(path.as_ref(), self.perm, self.folder_perm)
+            .await
+            .map(Rc::new)
+            .map_err(|error| format!("cannot open {path}: {error}"))
+    }
+}
+
+impl super::OutputKind for FileOutputKind {
+    fn type_name(&self) -> &'static str {
+        "FileOutput"
+    }
+
+    fn describe(&self, output: &crate::config::plan::OutputPlan) -> String {
+        if self.per_core {
+            format!("{} (one file per core)", self.path)
+        } else {
+            let owner = output.owner_core;
+            format!("{} (written by core {owner}, others hand over by ring)", self.path)
+        }
+    }
+
+    fn writers(&self) -> super::Writers {
+        if self.per_core {
+            super::Writers::EveryCore
+        } else {
+            super::Writers::Owner
+        }
+    }
+
+    fn flush_policy(&self) -> super::FlushPolicy {
+        super::FlushPolicy {
+            interval: self.flush_interval,
+            count: self.flush_count,
+            either: self.flush_either,
+        }
+    }
+
+    fn open<'a>(
+        &'a self,
+        core: &'a super::OutputCore<'a>,
+    ) -> crate::component::LocalBoxFuture<'a, Result<super::Opened, String>> {
+        Box::pin(async move {
+            let writer = self.open_writer(core).await?;
+            let destination = FileDestination {
+                writer,
+                best_effort: core.best_effort(),
+            };
+            Ok(super::Opened::plain(Rc::new(destination)))
+        })
+    }
+
+    fn open_durable<'a>(
+        &'a self,
+        core: &'a super::OutputCore<'a>,
+    ) -> crate::component::LocalBoxFuture<'a, Result<Vec<(usize, super::durable::Delivery)>, String>>
+    {
+        Box::pin(async move {
+            // A `%{core}` file: each core delivers its own queue. One file: its owner delivers
+            // every core's queue through its one writer.
+            let rows: Vec<usize> = if self.per_core {
+                vec![core.row]
+            } else if core.output.owner_core == core.cpu {
+                (0..core.plan.global.cores.len()).collect()
+            } else {
+                Vec::new()
+            };
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let writer = self.open_writer(core).await?;
+            let deliveries = rows
+                .into_iter()
+                .map(|row| (row, super::durable::Delivery::File(writer.clone())))
+                .collect();
+            Ok(deliveries)
+        })
+    }
+}
+
+/// A file this core writes itself. Best effort: at most
+/// [`crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX`] writes in flight, a batch that
+/// would be one more is dropped and counted.
+pub struct FileDestination {
+    pub writer: Rc<FileWriter>,
+    pub best_effort: bool,
+}
+
+impl super::Destination for FileDestination {
+    fn ship<'a>(
+        &'a self,
+        batch: Batch,
+        telemetry: &'a Telemetry,
+        core: usize,
+        plugin: usize,
+    ) -> crate::component::LocalBoxFuture<'a, ()> {
+        use crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX as WRITES_MAX;
+        Box::pin(async move {
+            if self.best_effort && self.writer.in_flight() >= WRITES_MAX {
+                telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+                return;
+            }
+            self.writer.write(batch, telemetry, core, plugin).await;
+        })
     }
 }

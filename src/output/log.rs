@@ -19,3 +19,90 @@ pub fn write(batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
         }
     }
 }
+
+/// `LogOutput`: writes encoded messages to stdout.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogOutput {
+    #[serde(rename = "type")]
+    pub _type: Option<String>,
+    pub message_matcher: Option<String>,
+    pub message_signer: Option<String>,
+    /// Encoder section name (default `PayloadEncoder`).
+    pub encoder: Option<String>,
+    pub use_framing: Option<bool>,
+    pub ticker_interval: Option<u64>,
+    pub can_exit: Option<bool>,
+    /// Only `"memory"` (the default): stdout is written synchronously.
+    pub delivery: Option<String>,
+}
+
+/// LogOutput, planned: it has no options of its own.
+#[derive(Debug, Clone, Copy)]
+pub struct LogOutputKind;
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<crate::config::plan::OutputPlan> =
+    crate::component::Registration {
+        type_names: &["LogOutput"],
+        plan: |section, context| {
+            let raw: RawLogOutput = section.parse()?;
+            let common = super::plan::Common {
+                message_matcher: raw.message_matcher.as_deref(),
+                message_signer: raw.message_signer.is_some(),
+                encoder: super::plan::EncoderChoice::Named {
+                    name: raw.encoder.as_deref(),
+                    default: "PayloadEncoder",
+                },
+                use_framing: raw.use_framing.unwrap_or(false),
+                use_buffering: None,
+                delivery: raw.delivery.as_deref(),
+                buffering: None,
+                durable_available: false,
+            };
+            let plan = super::plan::output_plan(
+                section,
+                context,
+                common,
+                std::sync::Arc::new(LogOutputKind),
+            )?;
+            // stdout is written synchronously: LogOutput cannot drop instead of waiting.
+            let why = "LogOutput writes stdout synchronously; only \"memory\" is available";
+            super::plan::memory_only(section, &plan, why)?;
+            Ok(plan)
+        },
+    };
+
+impl super::OutputKind for LogOutputKind {
+    fn type_name(&self) -> &'static str {
+        "LogOutput"
+    }
+
+    fn describe(&self, _: &crate::config::plan::OutputPlan) -> String {
+        "stdout".into()
+    }
+
+    fn writers(&self) -> super::Writers {
+        super::Writers::EveryCore
+    }
+
+    fn open<'a>(
+        &'a self,
+        _: &'a super::OutputCore<'a>,
+    ) -> crate::component::LocalBoxFuture<'a, Result<super::Opened, String>> {
+        Box::pin(async { Ok(super::Opened::plain(std::rc::Rc::new(LogOutputKind))) })
+    }
+}
+
+impl super::Destination for LogOutputKind {
+    fn ship<'a>(
+        &'a self,
+        batch: Batch,
+        telemetry: &'a Telemetry,
+        core: usize,
+        plugin: usize,
+    ) -> crate::component::LocalBoxFuture<'a, ()> {
+        write(batch, telemetry, core, plugin);
+        Box::pin(async {})
+    }
+}

@@ -21,7 +21,6 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use super::Batch;
-use crate::config::plan::TcpPlan;
 use crate::runtime::notify::LocalNotify;
 use crate::telemetry::{Metric, Telemetry};
 
@@ -217,5 +216,239 @@ pub async fn run_sender(
                 break;
             }
         }
+    }
+}
+
+/// `TcpOutput`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTcpOutput {
+    #[serde(rename = "type")]
+    pub _type: Option<String>,
+    pub message_matcher: Option<String>,
+    pub message_signer: Option<String>,
+    /// `host:port` to send to.
+    pub address: String,
+    pub local_address: Option<String>,
+    /// Encoder section name (default `ProtobufEncoder`).
+    pub encoder: Option<String>,
+    /// Heka-frame each record (default true).
+    pub use_framing: Option<bool>,
+    /// Reconnect after this many messages, to rebalance (default 0 = never).
+    pub reconnect_after: Option<u64>,
+    /// Bytes each core buffers while the receiver is unreachable (default 8 MiB);
+    /// past that, messages are dropped and counted.
+    pub buffer_size: Option<u64>,
+    pub keep_alive: Option<bool>,
+    pub keep_alive_period: Option<u64>,
+    /// TLS is not supported yet; only `false` is accepted.
+    pub use_tls: Option<bool>,
+    pub ticker_interval: Option<u64>,
+    pub can_exit: Option<bool>,
+    /// Keep what is routed here in a disk queue until it is delivered (default false).
+    pub use_buffering: Option<bool>,
+    /// `"memory"` (default), `"best_effort"` or `"durable"` (the same as `use_buffering =
+    /// true`); see `docs/delivery.md`.
+    pub delivery: Option<String>,
+    /// The disk queue's options (with `use_buffering`).
+    pub buffering: Option<crate::queue::config::Buffering>,
+    /// Ask the receiver to acknowledge what it has queued, and commit only then (gyges
+    /// receivers; a Heka receiver is sent to unacknowledged). Needs `use_buffering`.
+    pub ack: Option<bool>,
+    /// Milliseconds to wait for the receiver's welcome and for each acknowledgement.
+    pub ack_timeout: Option<u64>,
+}
+
+/// TcpOutput, resolved.
+/// TcpOutput, planned: its kind.
+#[derive(Debug, Clone)]
+pub struct TcpPlan {
+    pub address: String,
+    pub reconnect_after: u64,
+    pub buffer_bytes: usize,
+    pub keep_alive: Option<Duration>,
+    /// `ack = true`: how long to wait for the receiver's welcome and for each
+    /// acknowledgement (`ack_timeout`).
+    pub ack: Option<Duration>,
+}
+
+
+/// Its registry line.
+pub const REGISTRATION: crate::component::Registration<crate::config::plan::OutputPlan> =
+    crate::component::Registration {
+        type_names: &["TcpOutput"],
+        plan: plan_tcp_output,
+    };
+
+fn plan_tcp_output(
+    section: &crate::config::Section,
+    context: &crate::component::PlanContext<'_>,
+) -> Result<crate::config::plan::OutputPlan, crate::config::ConfigError> {
+    use crate::limits::{TCP_OUTPUT_BUFFER_BYTES_DEFAULT, TCP_OUTPUT_BUFFER_BYTES_MAX};
+    let raw: RawTcpOutput = section.parse()?;
+    section.refuse("use_tls", raw.use_tls == Some(true), "TLS is not supported yet")?;
+    section.refuse(
+        "local_address",
+        raw.local_address.is_some(),
+        "local_address is not supported yet",
+    )?;
+    section.address("address", &raw.address)?;
+    let batch_bytes = context.global.batch_bytes as u64;
+    let buffer_bytes = raw
+        .buffer_size
+        .unwrap_or(TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
+    if buffer_bytes < batch_bytes || buffer_bytes > TCP_OUTPUT_BUFFER_BYTES_MAX as u64 {
+        let message = format!(
+            "{buffer_bytes} is outside {batch_bytes}..={TCP_OUTPUT_BUFFER_BYTES_MAX} (at least one batch)"
+        );
+        return Err(section.error(Some("buffer_size"), message));
+    }
+    let keep_alive =
+        crate::input::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
+    let use_framing = raw.use_framing.unwrap_or(true);
+    let common = super::plan::Common {
+        message_matcher: raw.message_matcher.as_deref(),
+        message_signer: raw.message_signer.is_some(),
+        encoder: super::plan::EncoderChoice::Named {
+            name: raw.encoder.as_deref(),
+            default: "ProtobufEncoder",
+        },
+        use_framing,
+        use_buffering: raw.use_buffering,
+        delivery: raw.delivery.as_deref(),
+        buffering: raw.buffering.as_ref(),
+        durable_available: true,
+    };
+    // The kind needs the delivery class (ack needs a disk queue): plan the common part with a
+    // placeholder kind first, then put the real one in.
+    let placeholder = std::sync::Arc::new(TcpPlan {
+        address: raw.address.clone(),
+        reconnect_after: 0,
+        buffer_bytes: buffer_bytes as usize,
+        keep_alive,
+        ack: None,
+    });
+    let mut plan = super::plan::output_plan(section, context, common, placeholder)?;
+    let ack = ack_plan(section, &raw, plan.durable.is_some(), use_framing)?;
+    plan.kind = std::sync::Arc::new(TcpPlan {
+        address: raw.address,
+        reconnect_after: raw.reconnect_after.unwrap_or(0),
+        buffer_bytes: buffer_bytes as usize,
+        keep_alive,
+        ack,
+    });
+    Ok(plan)
+}
+
+/// A TcpOutput's `ack` and `ack_timeout`: the timeout when acknowledgements are asked for.
+/// They need a durable output (the sender commits on acknowledgement) and framing (control
+/// frames are frames).
+fn ack_plan(
+    section: &crate::config::Section,
+    raw: &RawTcpOutput,
+    durable: bool,
+    use_framing: bool,
+) -> Result<Option<Duration>, crate::config::ConfigError> {
+    if raw.ack != Some(true) {
+        if raw.ack_timeout.is_some() {
+            return Err(section.error(
+                Some("ack_timeout"),
+                "is set but ack is not true; set ack = true or remove it",
+            ));
+        }
+        return Ok(None);
+    }
+    if !durable {
+        return Err(section.error(
+            Some("ack"),
+            "needs use_buffering = true: the sender keeps what is not acknowledged in its queue",
+        ));
+    }
+    if !use_framing {
+        return Err(section.error(
+            Some("ack"),
+            "needs use_framing = true: acknowledgements are asked for with Heka frames",
+        ));
+    }
+    let millis = raw.ack_timeout.unwrap_or(crate::limits::ACK_TIMEOUT_MS_DEFAULT);
+    if !(crate::limits::ACK_TIMEOUT_MS_MIN..=crate::limits::ACK_TIMEOUT_MS_MAX).contains(&millis) {
+        return Err(section.error(
+            Some("ack_timeout"),
+            format!(
+                "{millis} is outside {}..={} milliseconds",
+                crate::limits::ACK_TIMEOUT_MS_MIN,
+                crate::limits::ACK_TIMEOUT_MS_MAX
+            ),
+        ));
+    }
+    Ok(Some(Duration::from_millis(millis)))
+}
+
+
+impl TcpPlan {
+    /// Starts this core's connection: a queue the sink ships into, and the task that sends it.
+    pub fn open_sender(&self, core: &super::OutputCore<'_>) -> super::Opened {
+        let queue = TcpQueue::new(self.buffer_bytes, core.best_effort());
+        let sender = run_sender(
+            queue.clone(),
+            self.clone(),
+            core.telemetry.clone(),
+            core.row,
+            core.plugin,
+        );
+        let task = glommio::spawn_local(sender).detach();
+        let closing = queue.clone();
+        super::Opened {
+            destination: queue,
+            tasks: vec![task],
+            close: Some(Box::new(move || {
+                Box::pin(async move { closing.close() })
+            })),
+        }
+    }
+}
+
+impl super::OutputKind for TcpPlan {
+    fn type_name(&self) -> &'static str {
+        "TcpOutput"
+    }
+
+    fn describe(&self, _: &crate::config::plan::OutputPlan) -> String {
+        format!("{} (one connection per core)", self.address)
+    }
+
+    fn writers(&self) -> super::Writers {
+        super::Writers::EveryCore
+    }
+
+    fn open<'a>(
+        &'a self,
+        core: &'a super::OutputCore<'a>,
+    ) -> crate::component::LocalBoxFuture<'a, Result<super::Opened, String>> {
+        Box::pin(async move { Ok(self.open_sender(core)) })
+    }
+
+    fn open_durable<'a>(
+        &'a self,
+        core: &'a super::OutputCore<'a>,
+    ) -> crate::component::LocalBoxFuture<'a, Result<Vec<(usize, super::durable::Delivery)>, String>>
+    {
+        let delivery = super::durable::Delivery::Tcp {
+            plan: self.clone(),
+            stream: None,
+        };
+        Box::pin(async move { Ok(vec![(core.row, delivery)]) })
+    }
+}
+
+impl super::Destination for TcpQueue {
+    fn ship<'a>(
+        &'a self,
+        batch: Batch,
+        telemetry: &'a Telemetry,
+        core: usize,
+        plugin: usize,
+    ) -> crate::component::LocalBoxFuture<'a, ()> {
+        Box::pin(self.enqueue(batch, telemetry, core, plugin))
     }
 }

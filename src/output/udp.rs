@@ -59,3 +59,15 @@ impl UdpSender {
         }
     }
 }
+
+impl super::Destination for UdpSender {
+    fn ship<'a>(
+        &'a self,
+        batch: Batch,
+        telemetry: &'a Telemetry,
+        core: usize,
+        plugin: usize,
+    ) -> crate::component::LocalBoxFuture<'a, ()> {
+        Box::pin(self.send(batch, telemetry, core, plugin))
+    }
+}

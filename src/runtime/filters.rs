@@ -258,7 +258,7 @@ pub fn filter_records(bytes: &[u8]) -> impl Iterator<Item = (u16, u8, &[u8])> {
 
 /// One filter living on this core.
 pub struct Hosted {
-    pub filter: Filter,
+    pub filter: Box<dyn Filter>,
     /// Its index among the plan's filters (and in [`FilterShared::terminated`]).
     pub index: usize,
     /// Its plugin index in [`Telemetry`].
@@ -272,7 +272,7 @@ pub struct Hosted {
 
 impl Hosted {
     /// Wraps a built filter.
-    pub fn new(filter: Filter, index: usize, plugin: usize, name: String) -> Hosted {
+    pub fn new(filter: Box<dyn Filter>, index: usize, plugin: usize, name: String) -> Hosted {
         let next_tick = filter
             .ticker_interval()
             .map(|interval| Instant::now() + interval);

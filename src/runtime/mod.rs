@@ -18,6 +18,7 @@ pub mod notify;
 pub mod ring;
 pub mod router;
 pub mod shard;
+pub mod shutdown;
 pub mod stop;
 
 use std::rc::Rc;
@@ -26,31 +27,25 @@ use std::sync::Arc;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::config::plan::RingFull;
-use crate::config::plan::{DeliveryClass, InputKind, OutputKind, Plan};
-use crate::filter::Filter;
-use crate::input::{self, InputContext};
-use crate::matcher::MatcherSet;
-use crate::output::durable::{self, DurableQueue, HandleBoard};
-use crate::output::file::FileWriter;
-use crate::output::tcp::{self, TcpQueue};
-use crate::output::{build_encoder, Batch, FlushPolicy, Sink, Target};
+use crate::component::{Stage, StartupError};
+use crate::config::plan::{Plan, RingFull};
+use crate::filter::FilterBuild;
+use crate::input::InputContext;
+use crate::matcher::{MatcherSet, Program};
+use crate::output::durable::HandleBoard;
+use crate::output::wiring::{self, OutputRings};
+use crate::output::{OutputCore, Sink, Writers};
 use crate::telemetry::Telemetry;
 use durable_filters::{DurableSource, FilterQueue};
 use filters::{FilterShared, Host, Hosted, Inbox, Lane, LaneTarget};
-use ring::BatchProducer;
+use ring::{Batch, BatchProducer};
 use router::{FilterRoute, Router};
 use shard::Shard;
+use shutdown::{CoreStop, OutputStop};
 use stop::{LocalStop, StopFlag};
 
 /// Why the engine could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum RuntimeError {
-    #[error("core {cpu}: {message}")]
-    Core { cpu: usize, message: String },
-    #[error("cannot start the executor for core {cpu}: {message}")]
-    Executor { cpu: usize, message: String },
-}
+pub type RuntimeError = StartupError;
 
 /// What one core is handed at start.
 struct CoreSetup {
@@ -106,12 +101,13 @@ fn filter_hosts(plan: &Plan) -> Vec<usize> {
 }
 
 /// The telemetry row of a core: its position in the plan's core list.
+///
+/// # Panics
+/// If `cpu` is not one of the plan's cores: the plan places every output and filter on one
+/// of them, so that is a bug.
 fn row_of(plan: &Plan, cpu: usize) -> usize {
-    plan.global
-        .cores
-        .iter()
-        .position(|&core| core == cpu)
-        .unwrap_or(0)
+    let row = plan.global.cores.iter().position(|&core| core == cpu);
+    row.unwrap_or_else(|| panic!("core {cpu} is not in the plan's cores"))
 }
 
 /// Starts every core and returns once all of them are serving.
@@ -122,7 +118,7 @@ pub fn start(
     plan: Arc<Plan>,
     telemetry: Arc<Telemetry>,
     stop: Arc<StopFlag>,
-) -> Result<Running, RuntimeError> {
+) -> Result<Running, StartupError> {
     let cores = &plan.global.cores;
     let boards: Vec<Option<Arc<HandleBoard>>> = plan
         .outputs
@@ -173,8 +169,8 @@ pub fn start(
     let shared = FilterShared::new(plan.filters.len());
     for (index, output) in plan.outputs.iter().enumerate() {
         // A durable output's cores never hand batches over: each appends to its own queue.
-        let single_file = matches!(&output.kind, OutputKind::File(file) if !file.per_core);
-        if single_file && output.durable.is_none() {
+        let single_writer = output.kind.writers() == Writers::Owner;
+        if single_writer && output.durable.is_none() {
             let owner_row = row_of(&plan, output.owner_core);
             for row in (0..cores.len()).filter(|&row| row != owner_row) {
                 let (producer, consumer) = ring::ring(plan.global.ring_slots);
@@ -183,7 +179,7 @@ pub fn start(
             }
         }
     }
-    let (ready_sender, ready_receiver) = mpsc::channel::<Result<(), RuntimeError>>();
+    let (ready_sender, ready_receiver) = mpsc::channel::<Result<(), StartupError>>();
     let mut handles = Vec::new();
     let mut first_error = None;
     for setup in setups {
@@ -205,7 +201,7 @@ pub fn start(
         match spawned {
             Ok(handle) => handles.push(handle),
             Err(error) => {
-                first_error = Some(RuntimeError::Executor {
+                first_error = Some(StartupError::Executor {
                     cpu,
                     message: error.to_string(),
                 });
@@ -232,461 +228,296 @@ pub fn start(
     Ok(running)
 }
 
-async fn run_core(
-    plan: Arc<Plan>,
-    telemetry: Arc<Telemetry>,
-    stop_flag: Arc<StopFlag>,
-    mut setup: CoreSetup,
-    shared: Arc<FilterShared>,
-    ready: mpsc::Sender<Result<(), RuntimeError>>,
-) {
-    let (row, cpu) = (setup.row, setup.cpu);
-    let stop = LocalStop::new();
-    glommio::spawn_local(stop.clone().watch(stop_flag.clone())).detach();
-    let core_error = |message: String| RuntimeError::Core { cpu, message };
 
-    let mut sinks = Vec::new();
-    let mut matchers = Vec::new();
-    let mut drains = Vec::new();
-    let mut senders = Vec::new();
-    let mut durables = Vec::new();
-    let mut deliveries = Vec::new();
+/// What every builder on one core shares.
+struct CoreContext<'a> {
+    plan: &'a Arc<Plan>,
+    telemetry: &'a Arc<Telemetry>,
+    stop_flag: &'a Arc<StopFlag>,
+    stop: &'a Rc<LocalStop>,
+    row: usize,
+    cpu: usize,
+}
+
+impl CoreContext<'_> {
+    fn error(&self, stage: Stage, plugin: &str, message: impl Into<String>) -> StartupError {
+        StartupError::plugin(self.cpu, stage, plugin, message)
+    }
+}
+
+/// What the outputs' builders made on one core: a sink and a matcher per output, and what to
+/// end at stop.
+struct BuiltOutputs {
+    sinks: Vec<Sink>,
+    matchers: Vec<Program>,
+    stops: Vec<OutputStop>,
+}
+
+/// Runs every output's builder on this core, in plan order.
+async fn build_outputs(
+    core: &CoreContext<'_>,
+    setup: &mut CoreSetup,
+) -> Result<BuiltOutputs, StartupError> {
+    let plan = core.plan;
+    let mut built = BuiltOutputs {
+        sinks: Vec::new(),
+        matchers: Vec::new(),
+        stops: Vec::new(),
+    };
     for (index, output) in plan.outputs.iter().enumerate() {
         let plugin = plan.inputs.len() + index;
-        let durable = match (&output.durable, &setup.boards[index]) {
-            (Some(options), Some(board)) => {
-                let place = DurablePlace {
-                    plan: &plan,
-                    output,
-                    options,
-                    board,
-                    row,
-                    cpu,
-                    plugin,
-                };
-                match open_durable(place, &stop, &stop_flag, &telemetry).await {
-                    Ok(opened) => Some(opened),
-                    Err(message) => {
-                        let _ = ready.send(Err(core_error(message)));
-                        return;
-                    }
-                }
-            }
-            _ => None,
+        let output_core = OutputCore {
+            plan,
+            output,
+            row: core.row,
+            cpu: core.cpu,
+            plugin,
+            telemetry: core.telemetry,
+            stop: core.stop,
         };
-        let (target, policy) = match &output.kind {
-            _ if durable.is_some() => {
-                let Some((queue, policy, consumers)) = durable else {
-                    return;
-                };
-                durables.push(queue.clone());
-                deliveries.extend(consumers);
-                (Target::Durable(queue), policy)
-            }
-            OutputKind::File(file) => {
-                let policy = FlushPolicy {
-                    interval: file.flush_interval,
-                    count: file.flush_count,
-                    either: file.flush_either,
-                };
-                if let Some(producer) = setup.producers[index].take() {
-                    (Target::Ring(Rc::new(BatchProducer::new(producer))), policy)
-                } else {
-                    let path = file.path.replace("%{core}", &cpu.to_string());
-                    let writer =
-                        match FileWriter::open(path.as_ref(), file.perm, file.folder_perm).await {
-                            Ok(writer) => Rc::new(writer),
-                            Err(error) => {
-                                let _ = ready.send(Err(core_error(format!(
-                                    "output [{}]: cannot open {path}: {error}",
-                                    output.name
-                                ))));
-                                return;
-                            }
-                        };
-                    if !file.per_core && output.owner_core == cpu {
-                        let consumers = std::mem::take(&mut setup.consumers[index]);
-                        let drain = shard::drain_rings(
-                            consumers,
-                            writer.clone(),
-                            telemetry.clone(),
-                            row,
-                            plugin,
-                        );
-                        drains.push(glommio::spawn_local(drain));
-                    }
-                    (Target::File(writer), policy)
-                }
-            }
-            OutputKind::Tcp(tcp_plan) => {
-                let best_effort = output.delivery == DeliveryClass::BestEffort;
-                let queue = TcpQueue::new(tcp_plan.buffer_bytes, best_effort);
-                let sender = tcp::run_sender(
-                    queue.clone(),
-                    tcp_plan.clone(),
-                    telemetry.clone(),
-                    row,
-                    plugin,
-                );
-                senders.push((queue.clone(), glommio::spawn_local(sender)));
-                (Target::Tcp(queue), FlushPolicy::PROMPT)
-            }
-            OutputKind::Udp {
-                address,
-                datagram_bytes_max,
-            } => match crate::output::udp::UdpSender::new(address, *datagram_bytes_max) {
-                Ok(sender) => (Target::Udp(Rc::new(sender)), FlushPolicy::PROMPT),
-                Err(error) => {
-                    let message = format!("output [{}]: {address}: {error}", output.name);
-                    let _ = ready.send(Err(core_error(message)));
-                    return;
-                }
-            },
-            OutputKind::Log => (Target::Log, FlushPolicy::PROMPT),
+        let rings = OutputRings {
+            producer: setup.producers[index].take(),
+            consumers: std::mem::take(&mut setup.consumers[index]),
         };
-        let batch_bytes = plan.global.batch_bytes;
-        let encoder = match build_encoder(&output.encoder, &plan.global) {
-            Ok(encoder) => encoder,
-            Err(error) => {
-                let message = format!("output [{}]: {error}", output.name);
-                let _ = ready.send(Err(core_error(message)));
-                return;
-            }
-        };
-        sinks.push(
-            Sink::new(
-                plugin,
-                encoder,
-                output.use_framing,
-                (batch_bytes, plan.global.max_message_size),
-                policy,
-                target,
-            )
-            .dropping_when_full(output.delivery == DeliveryClass::BestEffort),
-        );
-        matchers.push(output.matcher.clone());
+        let board = setup.boards[index].as_ref();
+        let wired = wiring::wire(&output_core, rings, board, core.stop_flag)
+            .await
+            .map_err(|message| core.error(Stage::Output, &output.name, message))?;
+        let encoder = output
+            .encoder
+            .build(&plan.global)
+            .map_err(|message| core.error(Stage::Encoder, &output.name, message))?;
+        let bounds = (plan.global.batch_bytes, plan.global.max_message_size);
+        let sink = Sink::new(plugin, encoder, output.use_framing, bounds, wired.policy, wired.target);
+        built.sinks.push(sink);
+        built.matchers.push(output.matcher.clone());
+        built.stops.push(OutputStop {
+            close: wired.close,
+            tasks: wired.tasks,
+        });
     }
-    // Filters: one lane per host core; the host's own lane is its local inbox.
-    let hosts = filter_hosts(&plan);
-    let inbox = Rc::new(Inbox::default());
-    let mut lanes = Vec::new();
-    for (index, host) in hosts.iter().enumerate() {
-        let target = match setup.lane_producers.get_mut(index).and_then(Option::take) {
-            Some(producer) => LaneTarget::Ring(Rc::new(BatchProducer::new(producer))),
-            None if *host == cpu => LaneTarget::Local(inbox.clone()),
-            None => unreachable!("every other core has a producer toward each host"),
-        };
-        lanes.push(Lane::new(target, plan.global.ring_slots));
-    }
+    Ok(built)
+}
+
+/// What the filters' builders made on one core.
+struct BuiltFilters {
+    lanes: Vec<Lane>,
+    routes: Vec<FilterRoute>,
+    matchers: Vec<Program>,
+    queues: Vec<Rc<FilterQueue>>,
+    host: Option<Host>,
+}
+
+/// Opens this core's disk queue of every durable filter, each as a lane of its own. Returns
+/// the lane of each filter (none for the others).
+async fn open_filter_queues(
+    core: &CoreContext<'_>,
+    setup: &CoreSetup,
+    lanes: &mut Vec<Lane>,
+    queues: &mut Vec<Rc<FilterQueue>>,
+) -> Result<Vec<Option<usize>>, StartupError> {
+    let plan = core.plan;
     let first_filter_plugin = plan.inputs.len() + plan.outputs.len();
-    // Durable filters: a lane of their own into this core's queue for them.
-    let mut filter_queues = Vec::new();
     let mut durable_lanes = vec![None; plan.filters.len()];
     for (index, filter) in plan.filters.iter().enumerate() {
         let (Some(options), Some(board)) = (&filter.durable, &setup.filter_boards[index]) else {
             continue;
         };
         let plugin = first_filter_plugin + index;
+        let shared = (core.telemetry.clone(), core.stop_flag.clone());
         let queue_dir = &plan.global.queue_dir;
-        let opened = FilterQueue::open(
-            queue_dir,
-            &filter.name,
-            row,
-            options,
-            (telemetry.clone(), stop_flag.clone()),
-            plugin,
-        )
-        .await;
-        let queue = match opened {
-            Ok(queue) => queue,
-            Err(error) => {
-                let message = format!("filter [{}]: durable queue: {error}", filter.name);
-                let _ = ready.send(Err(core_error(message)));
-                return;
-            }
-        };
-        board.publish(row, queue.queue().handle());
-        glommio::spawn_local(queue.queue().clone().run_ticker(stop.clone())).detach();
-        filter_queues.push(queue.clone());
+        let queue = FilterQueue::open(queue_dir, &filter.name, core.row, options, shared, plugin)
+            .await
+            .map_err(|error| {
+                let message = format!("durable queue: {error}");
+                core.error(Stage::Filter, &filter.name, message)
+            })?;
+        board.publish(core.row, queue.queue().handle());
+        glommio::spawn_local(queue.queue().clone().run_ticker(core.stop.clone())).detach();
+        queues.push(queue.clone());
         durable_lanes[index] = Some(lanes.len());
         lanes.push(Lane::new(
             LaneTarget::Durable(queue),
             plan.global.ring_slots,
         ));
     }
-    let mut routes = Vec::new();
-    let mut hosted = Vec::new();
-    let mut durable_sources = Vec::new();
+    Ok(durable_lanes)
+}
+
+/// Runs every filter's builder on this core: its lane and matcher here, and, on its host
+/// core, the filter itself.
+async fn build_filters(
+    core: &CoreContext<'_>,
+    setup: &mut CoreSetup,
+    inbox: &Rc<Inbox>,
+) -> Result<BuiltFilters, StartupError> {
+    let plan = core.plan;
+    // One lane per host core; the host's own lane is its local inbox.
+    let hosts = filter_hosts(plan);
+    let mut lanes = Vec::new();
+    for (index, host) in hosts.iter().enumerate() {
+        let target = match setup.lane_producers.get_mut(index).and_then(Option::take) {
+            Some(producer) => LaneTarget::Ring(Rc::new(BatchProducer::new(producer))),
+            None => {
+                assert_eq!(*host, core.cpu, "every other core has a producer toward each host");
+                LaneTarget::Local(inbox.clone())
+            }
+        };
+        lanes.push(Lane::new(target, plan.global.ring_slots));
+    }
+    let mut queues = Vec::new();
+    let durable_lanes = open_filter_queues(core, setup, &mut lanes, &mut queues).await?;
+    let first_filter_plugin = plan.inputs.len() + plan.outputs.len();
+    let (mut routes, mut matchers, mut hosted, mut sources) = (vec![], vec![], vec![], vec![]);
     for (index, filter) in plan.filters.iter().enumerate() {
-        let lane = durable_lanes[index].unwrap_or_else(|| {
-            hosts
-                .iter()
-                .position(|host| *host == filter.host_core)
-                .unwrap_or(0)
-        });
+        let host_lane = || {
+            let lane = hosts.iter().position(|host| *host == filter.host_core);
+            lane.unwrap_or_else(|| panic!("filter [{}] has no host lane", filter.name))
+        };
+        let lane = durable_lanes[index].unwrap_or_else(host_lane);
         let plugin = first_filter_plugin + index;
-        let drop_when_full = filter.ring_full == RingFull::Drop;
+        let index_u16 = u16::try_from(index).expect("the plan bounds the filter count");
         routes.push(FilterRoute {
             plugin,
-            index: index as u16,
+            index: index_u16,
             lane,
-            drop_when_full,
+            drop_when_full: filter.ring_full == RingFull::Drop,
         });
         matchers.push(filter.matcher.clone());
-        if filter.host_core != cpu {
+        if filter.host_core != core.cpu {
             hosted.push(None);
             continue;
         }
         if let Some(board) = &setup.filter_boards[index] {
             for source_row in 0..plan.global.cores.len() {
-                let source =
-                    DurableSource::new(index as u16, &filter.name, board.clone(), source_row);
-                durable_sources.push(source);
+                let board = board.clone();
+                sources.push(DurableSource::new(index_u16, &filter.name, board, source_row));
             }
         }
-        let by_name = |name: &str| plan.filters.iter().position(|other| other.name == name);
-        match Filter::build(filter, &plan.global, by_name) {
-            Ok(built) => hosted.push(Some(Hosted::new(built, index, plugin, filter.name.clone()))),
-            Err(message) => {
-                let _ = ready.send(Err(core_error(format!(
-                    "filter [{}]: {message}",
-                    filter.name
-                ))));
-                return;
-            }
-        }
+        let filter_index = |name: &str| plan.filter_index(name);
+        let build = FilterBuild {
+            name: &filter.name,
+            global: &plan.global,
+            filter_index: &filter_index,
+        };
+        let built = filter
+            .kind
+            .build(&build)
+            .map_err(|message| core.error(Stage::Filter, &filter.name, message))?;
+        hosted.push(Some(Hosted::new(built, index, plugin, filter.name.clone())));
     }
-    let hosts_here = hosted.iter().any(Option::is_some);
+    let host = hosted.iter().any(Option::is_some).then(|| Host {
+        filters: hosted,
+        consumers: std::mem::take(&mut setup.lane_consumers),
+        inbox: inbox.clone(),
+        durable: sources,
+        cores: plan.global.cores.len(),
+        max_loops: plan.global.max_message_loops,
+    });
+    Ok(BuiltFilters {
+        lanes,
+        routes,
+        matchers,
+        queues,
+        host,
+    })
+}
+
+/// Runs every input's builder on this core (an ingest core): binds and spawns its tasks.
+fn start_inputs(core: &CoreContext<'_>, shard: &Rc<Shard>) -> Result<(), StartupError> {
+    let plan = core.plan;
+    let receive_buffer = plan.global.socket_receive_buffer_bytes;
+    let filter_index = |name: &str| plan.filter_index(name);
+    for (index, input) in plan.inputs.iter().enumerate() {
+        let decoders = (core.row, &filter_index as &dyn Fn(&str) -> Option<usize>);
+        let context = InputContext::new(index, input.clone(), &plan.global, decoders)
+            .map_err(|message| core.error(Stage::Input, &input.name, message))?;
+        input
+            .kind
+            .start(shard, Rc::new(context), receive_buffer)
+            .map_err(|error| core.error(Stage::Input, &input.name, error.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Builds everything this core runs, in order: outputs, filters, the router, then the inputs
+/// (last, so nothing is read before every destination is in place).
+async fn build_core(
+    core: &CoreContext<'_>,
+    setup: &mut CoreSetup,
+    shared: &Arc<FilterShared>,
+) -> Result<(CoreStop, Option<StartupError>), StartupError> {
+    let outputs = build_outputs(core, setup).await?;
+    let inbox = Rc::new(Inbox::default());
+    let filters = build_filters(core, setup, &inbox).await?;
+    let mut matchers = outputs.matchers;
+    matchers.extend(filters.matchers);
     let router = Router::new(
         MatcherSet::new(matchers),
-        sinks,
-        routes,
-        lanes,
+        outputs.sinks,
+        filters.routes,
+        filters.lanes,
         shared.clone(),
-        telemetry.clone(),
-        row,
+        core.telemetry.clone(),
+        core.row,
     );
     let shard = Rc::new(Shard::new(
-        row,
-        cpu,
-        telemetry,
+        core.row,
+        core.cpu,
+        core.telemetry.clone(),
         router,
-        stop,
-        plan.global.read_buffer_bytes,
+        core.stop.clone(),
+        core.plan.global.read_buffer_bytes,
     ));
-
-    let receive_buffer = plan.global.socket_receive_buffer_bytes;
-    let ingests = plan.global.ingest_cores.contains(&cpu);
-    for (index, input_plan) in plan.inputs.iter().enumerate().filter(|_| ingests) {
-        let context = match InputContext::new(index, input_plan.clone(), &plan.global, |name| {
-            plan.filters.iter().position(|filter| filter.name == name)
-        }) {
-            Ok(context) => Rc::new(context),
-            Err(message) => {
-                let _ = ready.send(Err(core_error(format!(
-                    "input [{}]: {message}",
-                    input_plan.name
-                ))));
-                shard.stop.raise();
-                break;
-            }
-        };
-        let started = match input_plan.kind {
-            InputKind::Tcp {
-                address,
-                max_connections,
-                ..
-            } => input::tcp::bind(address, receive_buffer).map(|listener| {
-                glommio::spawn_local(input::tcp::serve(
-                    shard.clone(),
-                    context,
-                    listener,
-                    max_connections,
-                ))
-                .detach();
-            }),
-            InputKind::Udp { address, .. } => {
-                input::udp::bind(address, receive_buffer).map(|socket| {
-                    glommio::spawn_local(input::udp::serve(shard.clone(), context, socket))
-                        .detach();
-                })
-            }
-        };
-        if let Err(error) = started {
-            let _ = ready.send(Err(core_error(format!(
-                "input [{}]: {error}",
-                input_plan.name
-            ))));
-            shard.stop.raise();
-            break;
-        }
-    }
-    if !shard.stop.is_stopping() {
-        let _ = ready.send(Ok(()));
-    }
-    drop(ready);
-
-    let host = hosts_here.then(|| {
-        let host = Host {
-            filters: hosted,
-            consumers: std::mem::take(&mut setup.lane_consumers),
-            inbox,
-            durable: durable_sources,
-            cores: plan.global.cores.len(),
-            max_loops: plan.global.max_message_loops,
-        };
-        glommio::spawn_local(filters::run_host(shard.clone(), host, shared.clone()))
-    });
-    let ticker = glommio::spawn_local(shard.clone().tick());
-    shard.stop.wait().await;
-    shard.inputs_closed().await;
-    ticker.await;
-    // What the inputs left; not what a filter host on this core keeps adding meanwhile (it
-    // ships that itself), or a busy host would keep this core from ever being done.
-    shard.ship_present().await;
-    shared
-        .cores_done
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    if let Some(host) = host {
-        host.await;
-    }
-    // Dropping the sinks releases this core's ring producers: owners see it has finished.
-    shard.router.borrow_mut().clear();
-    for drain in drains {
-        drain.await;
-    }
-    // Durable filters' queues: this core's host, the last task that could append to them (its
-    // injections), has finished. Hosts on other cores may still be reading them; closing only
-    // seals the tail.
-    for queue in &filter_queues {
-        queue.queue().close().await;
-    }
-    // Durable outputs: close this core's queues (readers then see their end), then let the
-    // consumers here deliver what is left (bounded by the drain timeout) and checkpoint.
-    for queue in &durables {
-        queue.close().await;
-    }
-    for delivery in deliveries {
-        delivery.await;
-    }
-    for (queue, sender) in senders {
-        queue.close();
-        sender.await;
-    }
+    let stop = CoreStop {
+        shard: shard.clone(),
+        outputs: outputs.stops,
+        filter_queues: filters.queues,
+        host: filters.host,
+    };
+    // An input that cannot start fails startup, but this core still stops in order (other
+    // cores' filter hosts count it among the cores that are done).
+    let inputs = if core.plan.global.ingest_cores.contains(&core.cpu) {
+        start_inputs(core, &shard).err()
+    } else {
+        None
+    };
+    Ok((stop, inputs))
 }
 
-/// A durable output as one core sees it.
-struct DurablePlace<'a> {
-    plan: &'a Plan,
-    output: &'a crate::config::plan::OutputPlan,
-    options: &'a crate::queue::QueueOptions,
-    board: &'a Arc<HandleBoard>,
-    row: usize,
-    cpu: usize,
-    plugin: usize,
-}
-
-/// What [`open_durable`] starts on one core: its queue, its flush policy and the tasks that
-/// deliver (from this core's queue, or from every core's queue on a single file's owner).
-type OpenedDurable = (
-    Rc<DurableQueue>,
-    FlushPolicy,
-    Vec<glommio::task::JoinHandle<()>>,
-);
-
-/// Opens this core's queue of a durable output, publishes it, starts its ticker and the
-/// consumers this core runs (see [`crate::output::durable`] for who consumes what).
-async fn open_durable(
-    place: DurablePlace<'_>,
-    stop: &Rc<LocalStop>,
-    stop_flag: &Arc<StopFlag>,
-    telemetry: &Arc<Telemetry>,
-) -> Result<OpenedDurable, String> {
-    let DurablePlace {
-        plan,
-        output,
-        options,
-        board,
-        row,
-        cpu,
-        plugin,
-    } = place;
-    let queue_dir = &plan.global.queue_dir;
-    let queue = DurableQueue::open(queue_dir, &output.name, row, options, stop_flag.clone())
-        .await
-        .map_err(|error| format!("output [{}]: durable queue: {error}", output.name))?;
-    board.publish(row, queue.handle());
-    glommio::spawn_local(queue.clone().run_ticker(stop.clone())).detach();
-    let mut sources = Vec::new();
-    let policy = match &output.kind {
-        OutputKind::File(file) => {
-            let policy = FlushPolicy {
-                interval: file.flush_interval,
-                count: file.flush_count,
-                either: file.flush_either,
-            };
-            let rows: Vec<usize> = if file.per_core {
-                vec![row]
-            } else if output.owner_core == cpu {
-                (0..plan.global.cores.len()).collect()
-            } else {
-                Vec::new()
-            };
-            if !rows.is_empty() {
-                let path = file.path.replace("%{core}", &cpu.to_string());
-                let writer = FileWriter::open(path.as_ref(), file.perm, file.folder_perm)
-                    .await
-                    .map(Rc::new)
-                    .map_err(|error| {
-                        format!("output [{}]: cannot open {path}: {error}", output.name)
-                    })?;
-                for source in rows {
-                    sources.push((source, durable::Delivery::File(writer.clone())));
-                }
-            }
-            policy
+async fn run_core(
+    plan: Arc<Plan>,
+    telemetry: Arc<Telemetry>,
+    stop_flag: Arc<StopFlag>,
+    mut setup: CoreSetup,
+    shared: Arc<FilterShared>,
+    ready: mpsc::Sender<Result<(), StartupError>>,
+) {
+    let stop = LocalStop::new();
+    glommio::spawn_local(stop.clone().watch(stop_flag.clone())).detach();
+    let core = CoreContext {
+        plan: &plan,
+        telemetry: &telemetry,
+        stop_flag: &stop_flag,
+        stop: &stop,
+        row: setup.row,
+        cpu: setup.cpu,
+    };
+    let core_stop = match build_core(&core, &mut setup, &shared).await {
+        Ok((core_stop, None)) => {
+            let _ = ready.send(Ok(()));
+            core_stop
         }
-        OutputKind::Tcp(tcp_plan) => {
-            let delivery = durable::Delivery::Tcp {
-                plan: tcp_plan.clone(),
-                stream: None,
-            };
-            sources.push((row, delivery));
-            FlushPolicy::PROMPT
+        Ok((core_stop, Some(input_error))) => {
+            core_stop.shard.stop.raise();
+            let _ = ready.send(Err(input_error));
+            core_stop
         }
-        OutputKind::Udp { .. } | OutputKind::Log => {
-            return Err(format!(
-                "output [{}]: durable buffering is only available on FileOutput and TcpOutput",
-                output.name
-            ))
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
         }
     };
-    let consumers = sources
-        .into_iter()
-        .map(|(source, delivery)| match delivery {
-            durable::Delivery::Tcp { plan: tcp, .. } if tcp.ack.is_some() => {
-                glommio::spawn_local(crate::output::acked::run_consumer(
-                    board.clone(),
-                    source,
-                    tcp,
-                    stop.clone(),
-                    telemetry.clone(),
-                    row,
-                    plugin,
-                ))
-                .detach()
-            }
-            delivery => glommio::spawn_local(durable::run_consumer(
-                board.clone(),
-                source,
-                delivery,
-                stop.clone(),
-                telemetry.clone(),
-                row,
-                plugin,
-            ))
-            .detach(),
-        })
-        .collect();
-    Ok((queue, policy, consumers))
+    drop(ready);
+    shutdown::serve_until_stopped(core_stop, shared).await;
 }

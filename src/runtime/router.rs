@@ -9,7 +9,7 @@ use super::filters::{FilterShared, Lane, LaneShip};
 use crate::matcher::MatcherSet;
 use crate::message::MessageView;
 use crate::output::durable::DurableQueue;
-use crate::output::{Batch, ShipTo, Sink, Target};
+use crate::output::{Batch, Sink, Target};
 use crate::telemetry::{Metric, Telemetry};
 
 /// One filter as seen from one core: which lane its records take.
@@ -26,7 +26,7 @@ pub struct FilterRoute {
 
 /// A batch ready to ship, and where.
 pub enum Ready {
-    Output(Batch, ShipTo, usize),
+    Output(Batch, Target, usize),
     Lane(Batch, LaneShip),
 }
 

@@ -10,7 +10,6 @@ use super::ring::{POLL_SLEEP_MAX, POLL_SLEEP_MIN};
 use super::router::{Ready, Router};
 use super::stop::LocalStop;
 use crate::message::UuidSource;
-use crate::output::file::FileWriter;
 use crate::output::Batch;
 use crate::telemetry::Telemetry;
 
@@ -88,8 +87,8 @@ impl Shard {
 
     async fn ship(&self, ready: Ready) {
         match ready {
-            Ready::Output(batch, to, plugin) => {
-                to.ship(batch, &self.telemetry, self.core, plugin).await;
+            Ready::Output(batch, target, plugin) => {
+                target.ship(batch, &self.telemetry, self.core, plugin).await;
             }
             Ready::Lane(batch, to) => {
                 let shared = self.router.borrow().shared().clone();
@@ -170,7 +169,7 @@ impl Shard {
 /// every one of them has finished and its ring is empty.
 pub async fn drain_rings(
     mut consumers: Vec<rtrb::Consumer<Batch>>,
-    writer: Rc<FileWriter>,
+    writer: Rc<dyn crate::output::Destination>,
     telemetry: Arc<Telemetry>,
     core: usize,
     plugin: usize,
@@ -180,7 +179,7 @@ pub async fn drain_rings(
         let mut moved = false;
         for consumer in &mut consumers {
             while let Ok(batch) = consumer.pop() {
-                writer.write(batch, &telemetry, core, plugin).await;
+                writer.ship(batch, &telemetry, core, plugin).await;
                 moved = true;
             }
         }

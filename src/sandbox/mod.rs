@@ -33,6 +33,7 @@ pub mod circular_buffer;
 pub mod cjson;
 pub mod env;
 pub mod output;
+pub mod plan;
 pub mod preserve;
 pub mod protobuf;
 

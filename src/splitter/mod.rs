@@ -23,6 +23,7 @@
 pub mod buffer;
 pub mod heka_frame;
 pub mod null;
+pub mod plan;
 pub mod token;
 
 pub use buffer::{Record, StreamBuffer};

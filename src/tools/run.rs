@@ -8,9 +8,8 @@ use std::time::{Duration, Instant};
 
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::config::plan::{
-    DecoderPlan, EncoderPlan, InputKind, OutputKind, Overrides, Plan, SplitterPlan,
-};
+use crate::config::plan::{Overrides, Plan, SplitterPlan};
+use crate::output::Writers;
 use crate::runtime::{self, stop::StopFlag};
 use crate::telemetry::{Metric, Telemetry};
 
@@ -95,7 +94,7 @@ pub fn describe(plan: &Plan) -> String {
         let owned: Vec<&str> = plan
             .outputs
             .iter()
-            .filter(|output| matches!(&output.kind, OutputKind::File(file) if !file.per_core))
+            .filter(|output| output.kind.writers() == Writers::Owner)
             .filter(|output| output.owner_core == cpu)
             .map(|output| output.name.as_str())
             .collect();
@@ -113,10 +112,7 @@ pub fn describe(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "inputs:");
     for input in &plan.inputs {
-        let (kind, address) = match &input.kind {
-            InputKind::Tcp { address, .. } => ("TcpInput", address),
-            InputKind::Udp { address, .. } => ("UdpInput", address),
-        };
+        let (kind, address) = (input.kind.type_name(), input.kind.describe());
         let splitter = match &input.splitter {
             SplitterPlan::Token { delimiter, .. } => {
                 format!("TokenSplitter({:?})", *delimiter as char)
@@ -124,13 +120,10 @@ pub fn describe(plan: &Plan) -> String {
             SplitterPlan::HekaFrame { .. } => "HekaFramingSplitter".into(),
             SplitterPlan::Null => "NullSplitter".into(),
         };
-        let decoder = match input.decoder {
-            DecoderPlan::Protobuf => "ProtobufDecoder",
-            DecoderPlan::None => "none (record = Payload)",
-            DecoderPlan::Statsd { .. } => "statsd (stats go to their StatAccumInput's core)",
-            #[cfg(feature = "lua")]
-            DecoderPlan::Sandbox { .. } => "SandboxDecoder (Lua, one state per core)",
-        };
+        let decoder = input
+            .decoder
+            .as_ref()
+            .map_or("none (record = Payload)", |decoder| decoder.type_name());
         let _ = writeln!(
             out,
             "  [{}] {kind} {address} on cores {:?}; splitter {splitter}; decoder {decoder}",
@@ -139,34 +132,8 @@ pub fn describe(plan: &Plan) -> String {
     }
     let _ = writeln!(out, "outputs:");
     for output in &plan.outputs {
-        let (kind, placement) = match &output.kind {
-            OutputKind::File(file) if file.per_core => {
-                ("FileOutput", format!("{} (one file per core)", file.path))
-            }
-            OutputKind::File(file) => (
-                "FileOutput",
-                format!(
-                    "{} (written by core {}, others hand over by ring)",
-                    file.path, output.owner_core
-                ),
-            ),
-            OutputKind::Tcp(tcp) => (
-                "TcpOutput",
-                format!("{} (one connection per core)", tcp.address),
-            ),
-            OutputKind::Udp { address, .. } => (
-                "CarbonOutput",
-                format!("udp {address} (one socket per core)"),
-            ),
-            OutputKind::Log => ("LogOutput", "stdout".into()),
-        };
-        let encoder = match &output.encoder {
-            EncoderPlan::Protobuf => "ProtobufEncoder",
-            EncoderPlan::Payload { .. } => "PayloadEncoder",
-            EncoderPlan::Carbon => "carbon lines",
-            #[cfg(feature = "lua")]
-            EncoderPlan::Sandbox { .. } => "SandboxEncoder",
-        };
+        let (kind, placement) = (output.kind.type_name(), output.kind.describe(output));
+        let encoder = output.encoder.type_name();
         let framing = if output.use_framing { ", framed" } else { "" };
         let _ = writeln!(
             out,

@@ -1,0 +1,91 @@
+//! Helpers every plugin's planner uses on its section: its matcher, its addresses, its
+//! placement, and the keys gyges refuses.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+
+use super::plan::GlobalPlan;
+use super::{ConfigError, Section};
+use crate::matcher::{self, Program};
+
+impl Section {
+    /// The core that writes a single-writer output: its placement in the tuning profile, or
+    /// the default output core.
+    pub fn owner_core(&self, global: &GlobalPlan) -> usize {
+        global
+            .placement
+            .get(&self.name)
+            .copied()
+            .unwrap_or(global.output_core)
+    }
+
+    /// The core that hosts a filter: its placement, or the default filter core.
+    pub fn host_core(&self, global: &GlobalPlan) -> usize {
+        global
+            .placement
+            .get(&self.name)
+            .copied()
+            .unwrap_or(global.filter_core)
+    }
+
+    /// Compiles the section's `message_matcher` (Heka's default, `FALSE`, when absent).
+    ///
+    /// # Errors
+    /// The expression does not compile; the error names `message_matcher`.
+    pub fn matcher(
+        &self,
+        expression: Option<&str>,
+        global: &GlobalPlan,
+    ) -> Result<Program, ConfigError> {
+        let expression = expression.unwrap_or("FALSE");
+        matcher::compile(expression, global.dialect)
+            .map_err(|error| self.error(Some("message_matcher"), error.to_string()))
+    }
+
+    /// Resolves `address` (the value of `key`) to its first socket address.
+    ///
+    /// # Errors
+    /// The address does not parse or resolves to nothing; the error names `key`.
+    pub fn address(&self, key: &str, address: &str) -> Result<SocketAddr, ConfigError> {
+        let mut addresses = address
+            .to_socket_addrs()
+            .map_err(|error| self.error(Some(key), format!("`{address}`: {error}")))?;
+        addresses
+            .next()
+            .ok_or_else(|| self.error(Some(key), format!("`{address}` resolves to nothing")))
+    }
+
+    /// `message_signer` is not supported yet: refused wherever a plugin has it.
+    ///
+    /// # Errors
+    /// When `set`.
+    pub fn refuse_signer(&self, set: bool) -> Result<(), ConfigError> {
+        self.refuse(
+            "message_signer",
+            set,
+            "message_signer is not supported yet",
+        )
+    }
+
+    /// Refuses `key` with `message` when `set`: an option gyges does not honour yet.
+    ///
+    /// # Errors
+    /// When `set`.
+    pub fn refuse(&self, key: &str, set: bool, message: &str) -> Result<(), ConfigError> {
+        if set {
+            return Err(self.error(Some(key), message.to_string()));
+        }
+        Ok(())
+    }
+
+    /// The string value of `key`, if present.
+    ///
+    /// # Errors
+    /// The value is not a string.
+    pub fn string(&self, key: &str) -> Result<Option<&str>, ConfigError> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(toml::Value::String(text)) => Ok(Some(text.as_str())),
+            Some(_) => Err(self.error(Some(key), "expected a string")),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! What every input's plan has besides its transport: a splitter, a decoder, HMAC signers
+//! and the decode-failure options. Each input kind's planner reads its own section and calls
+//! [`input_plan`] with these.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::InputKind;
+use crate::component::PlanContext;
+use crate::config::plan::{InputPlan, SplitterPlan};
+use crate::config::{ConfigError, Section};
+
+/// One HMAC key: `[name.signer.<signer>_<version>] hmac_key = "…"`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerKey {
+    pub hmac_key: String,
+}
+
+/// The options every input shares, as its section wrote them.
+pub struct Common<'a> {
+    /// Splitter section or type name, and the kind's default.
+    pub splitter: Option<&'a str>,
+    pub default_splitter: &'static str,
+    /// Decoder section or type name (none: the splitter's default decoder).
+    pub decoder: Option<&'a str>,
+    pub signer: Option<&'a BTreeMap<String, SignerKey>>,
+    /// `net`, and the values this kind accepts for it.
+    pub net: Option<&'a str>,
+    pub nets: &'static [&'static str],
+    pub log_decode_failures: Option<bool>,
+    pub send_decode_failures: Option<bool>,
+}
+
+/// The plan of an input of `kind` with `common` options.
+///
+/// # Errors
+/// A bad `net`, an unknown splitter or decoder, a bad signer key.
+pub fn input_plan(
+    section: &Section,
+    context: &PlanContext<'_>,
+    common: Common<'_>,
+    kind: Arc<dyn InputKind>,
+) -> Result<InputPlan, ConfigError> {
+    if let Some(net) = common.net {
+        if !common.nets.contains(&net) {
+            let message = format!("`{net}` is not one of {:?}", common.nets);
+            return Err(section.error(Some("net"), message));
+        }
+    }
+    let splitter = splitter(section, context, common.splitter, common.default_splitter)?;
+    let decoder = crate::decoder::resolve(section, context, common.decoder, &splitter)?;
+    let no_signers = BTreeMap::new();
+    let keys = common
+        .signer
+        .unwrap_or(&no_signers)
+        .iter()
+        .map(|(name, key)| (name.as_str(), key.hmac_key.as_bytes()));
+    let verifier = crate::message::framing::Verifier::new(keys)
+        .map_err(|error| section.error(Some("signer"), error.to_string()))?;
+    Ok(InputPlan {
+        name: section.name.clone(),
+        kind,
+        splitter,
+        decoder,
+        verifier: Arc::new(verifier),
+        log_decode_failures: common.log_decode_failures.unwrap_or(true),
+        send_decode_failures: common.send_decode_failures.unwrap_or(false),
+    })
+}
+
+/// The splitter an input names: a section of that name, or a splitter type with its defaults.
+fn splitter(
+    section: &Section,
+    context: &PlanContext<'_>,
+    name: Option<&str>,
+    default: &str,
+) -> Result<SplitterPlan, ConfigError> {
+    let name = name.unwrap_or(default);
+    match context.sections.get(name) {
+        Some(splitter_section) => crate::splitter::plan::plan(splitter_section),
+        None => crate::splitter::plan::default(name).ok_or_else(|| {
+            section.error(Some("splitter"), format!("no splitter named `{name}`"))
+        }),
+    }
+}

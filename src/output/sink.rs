@@ -1,0 +1,158 @@
+//! One output as seen from one core: the [`Sink`] the router encodes into, its [`FlushPolicy`]
+//! and the [`Target`] its batches ship to.
+
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use super::Destination;
+use crate::encoder::Encode;
+use crate::message::MessageView;
+use crate::output::durable::DurableQueue;
+use crate::runtime::ring::BatchProducer;
+pub use crate::runtime::ring::Batch;
+use crate::telemetry::{Metric, Telemetry};
+
+/// Room for a batch: it ships once past `batch_bytes`, so it must also hold the record that
+/// crosses the line (the largest message, framed) without growing, which would copy it all.
+fn batch_capacity(batch_bytes: usize, message_bytes_max: usize) -> usize {
+    batch_bytes + message_bytes_max + crate::limits::FRAME_OVERHEAD_BYTES_MAX
+}
+
+/// When a partly filled batch is worth shipping (Heka's flush_interval, flush_count and
+/// flush_operator).
+#[derive(Debug, Clone, Copy)]
+pub struct FlushPolicy {
+    pub interval: Duration,
+    pub count: u64,
+    /// `OR` rather than `AND`.
+    pub either: bool,
+}
+
+impl FlushPolicy {
+    /// Ship as soon as there is anything (TCP and stdout).
+    pub const PROMPT: FlushPolicy = FlushPolicy {
+        interval: Duration::from_millis(1),
+        count: 1,
+        either: true,
+    };
+
+    fn is_due(&self, batch: &Batch, since_flush: Duration) -> bool {
+        if batch.is_empty() {
+            return false;
+        }
+        let interval_due = since_flush >= self.interval;
+        let count_due = batch.messages >= self.count;
+        if self.either {
+            interval_due || count_due
+        } else {
+            interval_due && count_due
+        }
+    }
+}
+
+/// Where a sink's batches go. Cloning it is cheap (reference counts).
+#[derive(Clone)]
+pub enum Target {
+    /// A single-writer destination another core owns: the ring to that core. With `true`
+    /// (best effort), a batch that finds the ring full is dropped and counted.
+    Ring(Rc<BatchProducer>, bool),
+    /// This core's disk queue of a durable output.
+    Durable(Rc<DurableQueue>),
+    /// A destination this core writes itself (its plugin's [`Destination`]).
+    Direct(Rc<dyn Destination>),
+}
+
+impl Target {
+    /// Delivers `batch`, waiting while the destination is full (best effort: dropping and
+    /// counting it instead).
+    pub async fn ship(self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
+        match self {
+            Target::Ring(producer, false) => producer.push(batch).await,
+            Target::Ring(producer, true) => {
+                if let Err(batch) = producer.try_push(batch) {
+                    telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+                }
+            }
+            Target::Durable(queue) => queue.append(batch, telemetry, core, plugin).await,
+            Target::Direct(destination) => {
+                destination.ship(batch, telemetry, core, plugin).await;
+            }
+        }
+    }
+}
+
+/// One output as seen from one core.
+pub struct Sink {
+    /// The output's plugin index in [`Telemetry`].
+    pub plugin: usize,
+    encoder: Box<dyn Encode>,
+    use_framing: bool,
+    batch: Batch,
+    batch_bytes: usize,
+    message_bytes_max: usize,
+    policy: FlushPolicy,
+    last_flush: Instant,
+    pub target: Target,
+}
+
+impl Sink {
+    /// A sink encoding with `encoder` into batches of about `batch_bytes`, for messages of at
+    /// most `message_bytes_max`.
+    pub fn new(
+        plugin: usize,
+        encoder: Box<dyn Encode>,
+        use_framing: bool,
+        (batch_bytes, message_bytes_max): (usize, usize),
+        policy: FlushPolicy,
+        target: Target,
+    ) -> Sink {
+        Sink {
+            plugin,
+            encoder,
+            use_framing,
+            batch: Batch::with_capacity(batch_capacity(batch_bytes, message_bytes_max)),
+            batch_bytes,
+            message_bytes_max,
+            policy,
+            last_flush: Instant::now(),
+            target,
+        }
+    }
+
+    /// Encodes one message into the current batch. A message the encoder has nothing for
+    /// (PayloadEncoder and no Payload) adds nothing.
+    #[inline]
+    pub fn accept(&mut self, message: &MessageView<'_>, telemetry: &Telemetry, core: usize) {
+        let encoded = self
+            .encoder
+            .encode_into(message, self.use_framing, &mut self.batch.bytes);
+        match encoded {
+            Ok(0) => {}
+            Ok(_) => self.batch.messages += 1,
+            Err(_) => telemetry.add(core, self.plugin, Metric::EncodeFailures, 1),
+        }
+    }
+
+    /// Whether the current batch should be shipped now.
+    #[inline]
+    pub fn is_full(&self) -> bool {
+        self.batch.bytes.len() >= self.batch_bytes
+    }
+
+    /// Whether the flush policy says a partly filled batch should go.
+    pub fn is_due(&self, now: Instant) -> bool {
+        self.policy
+            .is_due(&self.batch, now.saturating_duration_since(self.last_flush))
+    }
+
+    /// Takes the current batch, leaving an empty one, and the target to ship it to.
+    pub fn take(&mut self) -> Option<(Batch, Target)> {
+        self.last_flush = Instant::now();
+        if self.batch.is_empty() {
+            return None;
+        }
+        let capacity = batch_capacity(self.batch_bytes, self.message_bytes_max);
+        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(capacity));
+        Some((batch, self.target.clone()))
+    }
+}

@@ -1,0 +1,146 @@
+//! How one output is wired on one core, whatever its kind: this is where delivery classes, the
+//! disk queue and the ring to a single writer are decided, once for every output kind.
+//!
+//! - `durable`: this core appends to its own disk queue ([`DurableQueue`]); the kind's
+//!   [`super::OutputKind::open_durable`] says which queues this core delivers, and how.
+//! - a single writer ([`super::Writers::Owner`]) on another core: this core's batches go into
+//!   its ring toward the owner.
+//! - otherwise: the kind opens its destination here ([`super::OutputKind::open`]); on the
+//!   owner of a single writer, a drain task also writes what the other cores' rings bring.
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::durable::{self, DurableQueue, HandleBoard};
+use super::{CloseHook, FlushPolicy, OutputCore, Target, Writers};
+use crate::runtime::ring::{Batch, BatchProducer};
+use crate::runtime::stop::StopFlag;
+
+/// What one output is on one core: where its sink ships, when, what runs for it, and what
+/// ends it at stop.
+pub struct OutputWiring {
+    pub target: Target,
+    pub policy: FlushPolicy,
+    /// Tasks to wait for at stop, after `close`.
+    pub tasks: Vec<glommio::task::JoinHandle<()>>,
+    /// Run once at stop, after every batch of this core was shipped.
+    pub close: Option<CloseHook>,
+}
+
+/// The rings of one output at one core: toward its owner, or from every other core.
+pub struct OutputRings {
+    pub producer: Option<rtrb::Producer<Batch>>,
+    pub consumers: Vec<rtrb::Consumer<Batch>>,
+}
+
+/// Wires `core.output` on this core.
+///
+/// # Errors
+/// The destination or the disk queue cannot be opened; the message says what and why.
+pub async fn wire(
+    core: &OutputCore<'_>,
+    rings: OutputRings,
+    board: Option<&Arc<HandleBoard>>,
+    stop_flag: &Arc<StopFlag>,
+) -> Result<OutputWiring, String> {
+    let kind = &core.output.kind;
+    let policy = kind.flush_policy();
+    if let (Some(options), Some(board)) = (&core.output.durable, board) {
+        return wire_durable(core, options, board, stop_flag).await;
+    }
+    let single_writer = kind.writers() == Writers::Owner;
+    if single_writer && core.output.owner_core != core.cpu {
+        let producer = rings
+            .producer
+            .ok_or_else(|| "no ring toward the output's owner core".to_string())?;
+        let producer = Rc::new(BatchProducer::new(producer));
+        return Ok(OutputWiring {
+            target: Target::Ring(producer, core.best_effort()),
+            policy,
+            tasks: Vec::new(),
+            close: None,
+        });
+    }
+    let mut opened = kind.open(core).await?;
+    if single_writer && !rings.consumers.is_empty() {
+        let drain = crate::runtime::shard::drain_rings(
+            rings.consumers,
+            opened.destination.clone(),
+            core.telemetry.clone(),
+            core.row,
+            core.plugin,
+        );
+        opened.tasks.push(glommio::spawn_local(drain).detach());
+    }
+    Ok(OutputWiring {
+        target: Target::Direct(opened.destination),
+        policy,
+        tasks: opened.tasks,
+        close: opened.close,
+    })
+}
+
+/// Opens this core's queue of a durable output, publishes it, starts its ticker and the
+/// deliveries this core runs (see [`durable`] for who consumes what).
+async fn wire_durable(
+    core: &OutputCore<'_>,
+    options: &crate::queue::QueueOptions,
+    board: &Arc<HandleBoard>,
+    stop_flag: &Arc<StopFlag>,
+) -> Result<OutputWiring, String> {
+    let queue_dir = &core.plan.global.queue_dir;
+    let name = &core.output.name;
+    let queue = DurableQueue::open(queue_dir, name, core.row, options, stop_flag.clone())
+        .await
+        .map_err(|error| format!("durable queue: {error}"))?;
+    board.publish(core.row, queue.handle());
+    glommio::spawn_local(queue.clone().run_ticker(core.stop.clone())).detach();
+    let deliveries = core.output.kind.open_durable(core).await?;
+    let tasks = deliveries
+        .into_iter()
+        .map(|(source, delivery)| spawn_delivery(core, board, source, delivery))
+        .collect();
+    let closing = queue.clone();
+    let close: CloseHook = Box::new(move || Box::pin(async move { closing.close().await }));
+    Ok(OutputWiring {
+        target: Target::Durable(queue),
+        policy: core.output.kind.flush_policy(),
+        tasks,
+        close: Some(close),
+    })
+}
+
+/// Starts the task that delivers one source queue: acknowledged forwarding for a TcpOutput
+/// with `ack = true`, the plain queue consumer otherwise.
+fn spawn_delivery(
+    core: &OutputCore<'_>,
+    board: &Arc<HandleBoard>,
+    source: usize,
+    delivery: durable::Delivery,
+) -> glommio::task::JoinHandle<()> {
+    let (stop, telemetry) = (core.stop.clone(), core.telemetry.clone());
+    match delivery {
+        durable::Delivery::Tcp { plan: tcp, .. } if tcp.ack.is_some() => {
+            glommio::spawn_local(super::acked::run_consumer(
+                board.clone(),
+                source,
+                tcp,
+                stop,
+                telemetry,
+                core.row,
+                core.plugin,
+            ))
+            .detach()
+        }
+        delivery => glommio::spawn_local(durable::run_consumer(
+            board.clone(),
+            source,
+            delivery,
+            stop,
+            telemetry,
+            core.row,
+            core.plugin,
+        ))
+        .detach(),
+    }
+}

@@ -1,0 +1,36 @@
+//! The config side of every sandbox plugin (SandboxDecoder, SandboxEncoder, SandboxFilter):
+//! reading a section into a [`SandboxConfig`], and what a sandbox learns about the daemon.
+
+use super::{HostInfo, SandboxConfig};
+use crate::config::plan::GlobalPlan;
+use crate::config::{ConfigError, Section};
+
+/// Parses a sandbox plugin's section into its sandbox config, after taking out the keys in
+/// `common` (read by the caller).
+///
+/// # Errors
+/// An unknown key, a wrong type, or a `script_type` other than `lua`.
+pub fn sandbox_config(section: &Section, common: &[&str]) -> Result<SandboxConfig, ConfigError> {
+    let mut own = section.clone();
+    own.table.retain(|key, _| {
+        let key: &str = key;
+        key != "type" && !common.contains(&key)
+    });
+    let config: SandboxConfig = own.parse()?;
+    if config.script_type != "lua" {
+        return Err(section.error(Some("script_type"), "only `lua` is supported"));
+    }
+    Ok(config)
+}
+
+/// What a Lua sandbox needs to know about the daemon.
+pub fn host_info(global: &GlobalPlan) -> HostInfo {
+    HostInfo {
+        hostname: global.hostname.clone(),
+        pid: std::process::id() as i32,
+        base_dir: global.base_dir.clone(),
+        share_dir: global.share_dir.clone(),
+        max_process_inject: global.max_process_inject,
+        max_timer_inject: global.max_timer_inject,
+    }
+}

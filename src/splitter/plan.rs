@@ -1,0 +1,133 @@
+//! Splitters as configured: Heka's splitter sections, read into a [`SplitterPlan`] that each
+//! connection's [`super::Splitter`] is built from. Splitters stay an enum (not a registry of
+//! kinds): they run per record on the hottest path, and dispatch by `match` inlines there.
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, Section};
+use crate::limits;
+
+/// A splitter, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SplitterPlan {
+    Token {
+        delimiter: u8,
+        count: usize,
+        deliver_incomplete_final: bool,
+    },
+    HekaFrame {
+        skip_authentication: bool,
+    },
+    Null,
+}
+
+
+/// Whether `type_name` names a splitter.
+pub fn is_splitter(type_name: &str) -> bool {
+    default(type_name).is_some()
+}
+
+/// `TokenSplitter`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSplitter {
+    #[serde(rename = "type")]
+    pub _type: Option<String>,
+    /// One byte (default `"\n"`).
+    pub delimiter: Option<String>,
+    /// Delimiters per record (default 1).
+    pub count: Option<u64>,
+    pub keep_truncated: Option<bool>,
+    pub use_message_bytes: Option<bool>,
+    pub min_buffer_size: Option<u64>,
+    pub deliver_incomplete_final: Option<bool>,
+}
+
+/// `HekaFramingSplitter`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HekaFramingSplitter {
+    #[serde(rename = "type")]
+    pub _type: Option<String>,
+    pub skip_authentication: Option<bool>,
+    pub use_message_bytes: Option<bool>,
+    pub keep_truncated: Option<bool>,
+    pub min_buffer_size: Option<u64>,
+    pub deliver_incomplete_final: Option<bool>,
+}
+
+/// `NullSplitter`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NullSplitter {
+    #[serde(rename = "type")]
+    pub _type: Option<String>,
+    pub use_message_bytes: Option<bool>,
+    pub keep_truncated: Option<bool>,
+    pub min_buffer_size: Option<u64>,
+    pub deliver_incomplete_final: Option<bool>,
+}
+
+/// The splitter a type name stands for with its default options.
+pub fn default(type_: &str) -> Option<SplitterPlan> {
+    Some(match type_ {
+        "TokenSplitter" => SplitterPlan::Token {
+            delimiter: b'\n',
+            count: 1,
+            deliver_incomplete_final: false,
+        },
+        "HekaFramingSplitter" => SplitterPlan::HekaFrame {
+            skip_authentication: false,
+        },
+        "NullSplitter" => SplitterPlan::Null,
+        _ => return None,
+    })
+}
+
+/// Reads a splitter section.
+///
+/// # Errors
+/// An unknown key, or a value out of range.
+pub fn plan(section: &Section) -> Result<SplitterPlan, ConfigError> {
+    Ok(match section.plugin_type()? {
+        "TokenSplitter" => {
+            let raw: TokenSplitter = section.parse()?;
+            let delimiter = match raw.delimiter.as_deref() {
+                None => b'\n',
+                Some(text) if text.len() == 1 => text.as_bytes()[0],
+                Some(text) => {
+                    return Err(
+                        section.error(Some("delimiter"), format!("`{text}` is not one byte"))
+                    )
+                }
+            };
+            let count = raw.count.unwrap_or(1);
+            if count == 0 || count > limits::TOKEN_COUNT_MAX as u64 {
+                return Err(section.error(Some("count"), format!("{count} is outside 1..={}", limits::TOKEN_COUNT_MAX)));
+            }
+            SplitterPlan::Token {
+                delimiter,
+                count: count as usize,
+                deliver_incomplete_final: raw.deliver_incomplete_final.unwrap_or(false),
+            }
+        }
+        "HekaFramingSplitter" => {
+            let raw: HekaFramingSplitter = section.parse()?;
+            if raw.use_message_bytes == Some(false) {
+                return Err(section.error(
+                    Some("use_message_bytes"),
+                    "only true is supported: a framed record is a protobuf message",
+                ));
+            }
+            SplitterPlan::HekaFrame {
+                skip_authentication: raw.skip_authentication.unwrap_or(false),
+            }
+        }
+        "NullSplitter" => {
+            section.parse::<NullSplitter>()?;
+            SplitterPlan::Null
+        }
+        other => return Err(section.error(Some("type"), format!("`{other}` is not a splitter"))),
+    })
+}
+
