@@ -52,8 +52,6 @@ pub const TCP_OUTPUT_BUFFER_BYTES_MAX: usize = 1 << 30;
 /// one more is dropped and counted, so a stalled disk makes the core drop, not pile up.
 pub const BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX: usize = 16;
 
-/// Records an ingest core processes before it yields to its other tasks.
-pub const RECORDS_PER_YIELD_MAX: usize = 4096;
 
 const _: () = assert!(MESSAGE_BYTES_MIN <= MESSAGE_BYTES_DEFAULT);
 const _: () = assert!(MESSAGE_BYTES_DEFAULT <= MESSAGE_BYTES_CEILING);
@@ -237,3 +235,42 @@ pub const KEEP_ALIVE_SECONDS_MAX: u64 = 86_400;
 /// at most this long.
 pub const FLUSH_INTERVAL_MS_DEFAULT: u64 = 1000;
 pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
+
+// The global section's engine knobs.
+/// Default `max_message_loops`: how many times a message may be injected again by filters
+/// before it is dropped and counted.
+pub const MESSAGE_LOOPS_DEFAULT: usize = 4;
+/// Largest `max_message_loops` accepted. A filter record carries the loop count in one byte
+/// whose top bit marks a stat record, so the count must stay below 128.
+pub const MESSAGE_LOOPS_MAX: usize = 64;
+/// Default `max_process_inject` and `max_timer_inject` (Heka's), and their bound: a sandbox
+/// call that injects more is terminated.
+pub const PROCESS_INJECT_DEFAULT: usize = 1;
+pub const TIMER_INJECT_DEFAULT: usize = 10;
+pub const INJECT_PER_CALL_MAX: usize = 100_000;
+/// Default and bounds of `ring_depth`, the io_uring submission ring of each executor.
+pub const IO_RING_DEPTH_DEFAULT: usize = 128;
+pub const IO_RING_DEPTH_MIN: usize = 8;
+pub const IO_RING_DEPTH_MAX: usize = 4096;
+/// Smallest `ring_slots` accepted: an SPSC ring needs room for one batch while another is read.
+pub const RING_SLOTS_MIN: usize = 2;
+/// Smallest `batch_size` accepted.
+pub const BATCH_BYTES_MIN: usize = 4096;
+/// Smallest `read_buffer_size` a config may set.
+pub const READ_BUFFER_SETTING_BYTES_MIN: usize = 4096;
+/// Bounds of `socket_receive_buffer` (SO_RCVBUF).
+pub const SOCKET_RECEIVE_BUFFER_BYTES_MIN: usize = 4096;
+pub const SOCKET_RECEIVE_BUFFER_BYTES_MAX: usize = 1 << 30;
+/// Default `stats_interval` (seconds between throughput lines in the log; 0 turns them off)
+/// and its bound.
+pub const STATS_INTERVAL_SECONDS_DEFAULT: usize = 10;
+pub const STATS_INTERVAL_SECONDS_MAX: usize = 86_400;
+
+// The loop count rides in the low seven bits of a filter record's loop byte.
+const _: () = assert!(MESSAGE_LOOPS_MAX < 0x80);
+const _: () = assert!(RING_SLOTS_MIN <= RING_SLOTS_DEFAULT);
+const _: () = assert!(BATCH_BYTES_MIN <= BATCH_BYTES_DEFAULT);
+const _: () = assert!(IO_RING_DEPTH_MIN <= IO_RING_DEPTH_DEFAULT);
+const _: () = assert!(IO_RING_DEPTH_DEFAULT <= IO_RING_DEPTH_MAX);
+const _: () = assert!(KEEP_ALIVE_SECONDS_DEFAULT <= KEEP_ALIVE_SECONDS_MAX);
+const _: () = assert!(FLUSH_INTERVAL_MS_DEFAULT <= FLUSH_INTERVAL_MS_MAX);

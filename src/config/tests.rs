@@ -457,3 +457,58 @@ fn acknowledged_tcp_output_needs_a_queue_and_framing() {
         assert!(shown.contains(why), "{why} not in {shown:?}");
     }
 }
+
+#[test]
+fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
+    let cases = [
+        // 128 would collide with the stat-record flag of a filter record's loop byte.
+        ("[gyges]\nmax_message_loops = 128\n", "gyges", "max_message_loops"),
+        ("[gyges]\nmax_message_loops = 0\n", "gyges", "max_message_loops"),
+        ("[gyges]\nmax_process_inject = 1000000000\n", "gyges", "max_process_inject"),
+        ("[gyges]\nmax_timer_inject = 1000000000\n", "gyges", "max_timer_inject"),
+        ("[gyges]\nring_depth = 1000000\n", "gyges", "ring_depth"),
+        ("[gyges]\nstats_interval = 100000000\n", "gyges", "stats_interval"),
+        ("[gyges]\nsocket_receive_buffer = 4294967296\n", "gyges", "socket_receive_buffer"),
+        (
+            "[tcp]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:1\"\nkeep_alive = true\n\
+             keep_alive_period = 100000000\n",
+            "tcp",
+            "keep_alive_period",
+        ),
+        (
+            "[f]\ntype = \"FileOutput\"\npath = \"x\"\nflush_interval = 100000000\n",
+            "f",
+            "flush_interval",
+        ),
+    ];
+    for (text, section, key) in cases {
+        let error = error_of(&format!("{INPUT}{text}"));
+        assert_eq!(error.section.as_deref(), Some(section), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+        assert!(error.to_string().contains("outside") || error.to_string().contains("above"));
+    }
+    let plan = plan_of(&format!("{INPUT}[gyges]\nmax_message_loops = 127\n"));
+    assert!(plan.is_err(), "127 is above the documented bound of {}", crate::limits::MESSAGE_LOOPS_MAX);
+    let plan = plan_of(&format!("{INPUT}[gyges]\nmax_message_loops = 64\n")).expect("in bounds");
+    assert_eq!(plan.global.max_message_loops, 64);
+}
+
+#[test]
+fn a_plugin_kind_is_found_by_its_registry_line_and_nothing_else() {
+    // Every registered type name plans through its own module; an unregistered one is an
+    // error naming `type`.
+    for registration in crate::input::KINDS {
+        assert!(!registration.type_names.is_empty());
+    }
+    let error = error_of(&format!("{INPUT}[x]\ntype = \"NoSuchOutput\"\n"));
+    assert_eq!(error.key.as_deref(), Some("type"), "{error}");
+    assert!(error.message.contains("unknown plugin type"), "{error}");
+    let plan = plan_of(&format!(
+        "{INPUT}[statsd]\ntype = \"StatsdInput\"\naddress = \"127.0.0.1:1\"\n[StatAccumInput]\n"
+    ))
+    .expect("a statsd pipeline");
+    assert_eq!(plan.inputs[1].kind.type_name(), "UdpInput");
+    let decoder = plan.inputs[1].decoder.as_ref().expect("the statsd decoder");
+    assert_eq!(decoder.stat_accumulator(), Some("StatAccumInput"));
+    assert!(plan.filters[0].kind.accumulates_stats());
+}
