@@ -38,6 +38,9 @@ impl<T: std::any::Any> AsAny for T {
     }
 }
 
+/// Finds a filter's index by its section name (a StatAccumInput a decoder or a filter feeds).
+pub type FilterIndex<'a> = &'a dyn Fn(&str) -> Option<usize>;
+
 /// What a plugin's planner may read besides its own section: every section by name (to
 /// resolve a splitter, decoder or encoder it names) and the global plan.
 pub struct PlanContext<'a> {

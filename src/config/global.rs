@@ -105,51 +105,60 @@ pub(crate) fn load_profile(
     Ok(Some((shown, profile)))
 }
 
-pub(crate) fn global_plan(
-    raw: &raw::Global,
-    section: Option<&Section>,
-    origin: &str,
-    overrides: &Overrides,
-    profile: Option<&(String, Profile)>,
-) -> Result<GlobalPlan, ConfigError> {
-    let error = |key: &str, message: String| match section {
-        Some(section) => section.error(Some(key), message),
-        None => ConfigError::file(origin, message),
-    };
-    let max_message_size = raw
-        .max_message_size
-        .unwrap_or(limits::MESSAGE_BYTES_DEFAULT as u64);
-    if !(limits::MESSAGE_BYTES_MIN as u64..=limits::MESSAGE_BYTES_CEILING as u64)
-        .contains(&max_message_size)
-    {
-        return Err(error(
-            "max_message_size",
-            format!(
-                "{max_message_size} is outside {}..={} bytes",
-                limits::MESSAGE_BYTES_MIN,
-                limits::MESSAGE_BYTES_CEILING
-            ),
-        ));
+/// Where a global setting came from, for errors: the global section (or the config's origin
+/// when it has none) or the tuning profile.
+struct Origin<'a> {
+    section: Option<&'a Section>,
+    origin: &'a str,
+    profile: Option<&'a (String, Profile)>,
+}
+
+impl Origin<'_> {
+    /// An error about `key` of the global section.
+    fn global(&self, key: &str, message: String) -> ConfigError {
+        match self.section {
+            Some(section) => section.error(Some(key), message),
+            None => ConfigError::file(self.origin, message),
+        }
     }
-    let dialect = match raw.matcher_dialect.as_deref() {
-        None => Dialect::default(),
-        Some(name) => name.parse().map_err(|_| {
-            error(
-                "matcher_dialect",
-                format!("`{name}` is not `heka` or `lsb`"),
-            )
-        })?,
-    };
+
+    /// An error about `key` of the profile's `[[core]]` tables (or of the global section
+    /// when there is no profile).
+    fn profile(&self, key: &str, message: String) -> ConfigError {
+        match self.profile {
+            Some((file, _)) => ConfigError {
+                file: file.clone(),
+                section: Some("core".into()),
+                key: Some(key.into()),
+                message,
+            },
+            None => self.global(key, message),
+        }
+    }
+}
+
+/// The cores and their roles, resolved.
+struct CoreLayout {
+    cores: Vec<usize>,
+    ingest_cores: Vec<usize>,
+    output_core: usize,
+    filter_core: usize,
+    filter_cores: Vec<usize>,
+    output_cores: Vec<usize>,
+    offline: Vec<usize>,
+}
+
+/// The cores named by `cores`, the profile or the machine, with their roles, and those of them
+/// not online here.
+fn cores_and_roles(
+    raw: &raw::Global,
+    overrides: &Overrides,
+    at: &Origin<'_>,
+) -> Result<(Vec<usize>, Vec<Vec<Role>>, Vec<usize>), ConfigError> {
+    let profile = at.profile;
+    let error = |key: &str, message: String| at.global(key, message);
+    let profile_error = |key: &str, message: String| at.profile(key, message);
     let online = online_cores();
-    let profile_error = |key: &str, message: String| match profile {
-        Some((file, _)) => ConfigError {
-            file: file.clone(),
-            section: Some("core".into()),
-            key: Some(key.into()),
-            message,
-        },
-        None => error(key, message),
-    };
     let (cores, roles): (Vec<usize>, Vec<Vec<Role>>) = match (&raw.cores, profile) {
         (Some(cores), _) => (
             cores.clone(),
@@ -196,6 +205,19 @@ pub(crate) fn global_plan(
             profile_error("cpu", "a core is listed twice".into())
         });
     }
+    Ok((cores, roles, offline))
+}
+
+/// Resolves `cores`, `output_core` and the profile's roles and placement.
+fn core_layout(
+    raw: &raw::Global,
+    overrides: &Overrides,
+    at: &Origin<'_>,
+) -> Result<CoreLayout, ConfigError> {
+    let profile = at.profile;
+    let error = |key: &str, message: String| at.global(key, message);
+    let profile_error = |key: &str, message: String| at.profile(key, message);
+    let (cores, roles, offline) = cores_and_roles(raw, overrides, at)?;
     let with_role = |role: Role| -> Vec<usize> {
         cores
             .iter()
@@ -219,7 +241,8 @@ pub(crate) fn global_plan(
         None => with_role(Role::Output)
             .first()
             .copied()
-            .unwrap_or(*cores.last().unwrap_or(&0)),
+            .or_else(|| cores.last().copied())
+            .ok_or_else(|| error("cores", "the list is empty".into()))?,
     };
     let filter_core = with_role(Role::Filter)
         .first()
@@ -240,26 +263,167 @@ pub(crate) fn global_plan(
             });
         }
     }
-    let bounded = |key: &str, value: Option<u64>, default: usize, min: usize, max: usize| {
-        let value = value.map_or(default as u64, |value| value);
-        if value < min as u64 || value > max as u64 {
-            return Err(error(key, format!("{value} is outside {min}..={max}")));
-        }
-        Ok(value as usize)
-    };
-    let hostname = raw.hostname.clone().unwrap_or_else(local_hostname);
+    Ok(CoreLayout {
+        cores,
+        ingest_cores,
+        output_core,
+        filter_core,
+        filter_cores,
+        output_cores,
+        offline,
+    })
+}
+
+/// The engine's numeric settings, each checked against its bounds in [`limits`]; a value from
+/// the global section wins over the tuning profile's.
+struct EngineBounds {
+    max_message_loops: u32,
+    max_process_inject: u32,
+    max_timer_inject: u32,
+    io_memory_bytes: usize,
+    ring_depth: usize,
+    ring_slots: usize,
+    batch_bytes: usize,
+    read_buffer_bytes: usize,
+    socket_receive_buffer_bytes: Option<usize>,
+    stats_interval: Option<Duration>,
+}
+
+/// `value` (or `default`) if it lies in `min..=max`.
+fn bounded(
+    at: &Origin<'_>,
+    key: &str,
+    value: Option<u64>,
+    (default, min, max): (usize, usize, usize),
+) -> Result<usize, ConfigError> {
+    let value = value.unwrap_or(default as u64);
+    if value < min as u64 || value > max as u64 {
+        return Err(at.global(key, format!("{value} is outside {min}..={max}")));
+    }
+    Ok(value as usize)
+}
+
+fn engine_bounds(raw: &raw::Global, at: &Origin<'_>) -> Result<EngineBounds, ConfigError> {
+    use limits::*;
     let from_profile = |raw_value: Option<u64>, pick: fn(&Profile) -> Option<u64>| {
-        raw_value.or_else(|| profile.and_then(|(_, profile)| pick(profile)))
+        raw_value.or_else(|| at.profile.and_then(|(_, profile)| pick(profile)))
     };
+    let loops = raw.max_message_loops.map(u64::from);
+    let process_inject = raw.max_process_inject.map(u64::from);
+    let timer_inject = raw.max_timer_inject.map(u64::from);
     let io_memory = from_profile(raw.io_memory, |profile| profile.executor.io_memory);
     let ring_depth = from_profile(raw.ring_depth, |profile| profile.executor.ring_depth);
     let ring_slots = from_profile(raw.ring_slots, |profile| profile.rings.slots);
     let batch_size = from_profile(raw.batch_size, |profile| profile.io.batch_size);
-    let read_buffer_size =
-        from_profile(raw.read_buffer_size, |profile| profile.io.read_buffer_size);
-    let socket_receive_buffer = from_profile(raw.socket_receive_buffer, |profile| {
+    let read_buffer = from_profile(raw.read_buffer_size, |profile| profile.io.read_buffer_size);
+    let receive_buffer = from_profile(raw.socket_receive_buffer, |profile| {
         profile.io.socket_receive_buffer
     });
+    let receive_bounds = (0, SOCKET_RECEIVE_BUFFER_BYTES_MIN, SOCKET_RECEIVE_BUFFER_BYTES_MAX);
+    let socket_receive_buffer_bytes = match receive_buffer {
+        None => None,
+        Some(bytes) => Some(bounded(at, "socket_receive_buffer", Some(bytes), receive_bounds)?),
+    };
+    let stats_bounds = (STATS_INTERVAL_SECONDS_DEFAULT, 0, STATS_INTERVAL_SECONDS_MAX);
+    let stats_interval = match bounded(at, "stats_interval", raw.stats_interval, stats_bounds)? {
+        0 => None,
+        seconds => Some(Duration::from_secs(seconds as u64)),
+    };
+    let inject_bounds = |default| (default, 0, INJECT_PER_CALL_MAX);
+    Ok(EngineBounds {
+        max_message_loops: bounded(
+            at,
+            "max_message_loops",
+            loops,
+            (MESSAGE_LOOPS_DEFAULT, 1, MESSAGE_LOOPS_MAX),
+        )? as u32,
+        max_process_inject: bounded(
+            at,
+            "max_process_inject",
+            process_inject,
+            inject_bounds(PROCESS_INJECT_DEFAULT),
+        )? as u32,
+        max_timer_inject: bounded(
+            at,
+            "max_timer_inject",
+            timer_inject,
+            inject_bounds(TIMER_INJECT_DEFAULT),
+        )? as u32,
+        io_memory_bytes: bounded(
+            at,
+            "io_memory",
+            io_memory,
+            (IO_MEMORY_BYTES_DEFAULT, 0, IO_MEMORY_BYTES_MAX),
+        )?,
+        ring_depth: bounded(
+            at,
+            "ring_depth",
+            ring_depth,
+            (IO_RING_DEPTH_DEFAULT, IO_RING_DEPTH_MIN, IO_RING_DEPTH_MAX),
+        )?,
+        ring_slots: bounded(
+            at,
+            "ring_slots",
+            ring_slots,
+            (RING_SLOTS_DEFAULT, RING_SLOTS_MIN, RING_SLOTS_MAX),
+        )?,
+        batch_bytes: bounded(
+            at,
+            "batch_size",
+            batch_size,
+            (BATCH_BYTES_DEFAULT, BATCH_BYTES_MIN, BATCH_BYTES_MAX),
+        )?,
+        read_buffer_bytes: bounded(
+            at,
+            "read_buffer_size",
+            read_buffer,
+            (READ_BUFFER_BYTES_DEFAULT, READ_BUFFER_SETTING_BYTES_MIN, READ_BUFFER_BYTES_MAX),
+        )?,
+        socket_receive_buffer_bytes,
+        stats_interval,
+    })
+}
+
+pub(crate) fn global_plan(
+    raw: &raw::Global,
+    section: Option<&Section>,
+    origin: &str,
+    overrides: &Overrides,
+    profile: Option<&(String, Profile)>,
+) -> Result<GlobalPlan, ConfigError> {
+    let at = Origin {
+        section,
+        origin,
+        profile,
+    };
+    let error = |key: &str, message: String| at.global(key, message);
+    let max_message_size = raw
+        .max_message_size
+        .unwrap_or(limits::MESSAGE_BYTES_DEFAULT as u64);
+    if !(limits::MESSAGE_BYTES_MIN as u64..=limits::MESSAGE_BYTES_CEILING as u64)
+        .contains(&max_message_size)
+    {
+        return Err(error(
+            "max_message_size",
+            format!(
+                "{max_message_size} is outside {}..={} bytes",
+                limits::MESSAGE_BYTES_MIN,
+                limits::MESSAGE_BYTES_CEILING
+            ),
+        ));
+    }
+    let dialect = match raw.matcher_dialect.as_deref() {
+        None => Dialect::default(),
+        Some(name) => name.parse().map_err(|_| {
+            error(
+                "matcher_dialect",
+                format!("`{name}` is not `heka` or `lsb`"),
+            )
+        })?,
+    };
+    let layout = core_layout(raw, overrides, &at)?;
+    let hostname = raw.hostname.clone().unwrap_or_else(local_hostname);
+    let bounds = engine_bounds(raw, &at)?;
     let base_dir = PathBuf::from(raw.base_dir.as_deref().unwrap_or("./gyges-data"));
     let queue = crate::queue::config::QueueGlobal {
         queue_dir: raw.queue_dir.clone(),
@@ -269,102 +433,36 @@ pub(crate) fn global_plan(
     };
     Ok(GlobalPlan {
         max_message_size: max_message_size as usize,
-        max_message_loops: bounded(
-            "max_message_loops",
-            raw.max_message_loops.map(u64::from),
-            limits::MESSAGE_LOOPS_DEFAULT,
-            1,
-            limits::MESSAGE_LOOPS_MAX,
-        )? as u32,
-        max_process_inject: bounded(
-            "max_process_inject",
-            raw.max_process_inject.map(u64::from),
-            limits::PROCESS_INJECT_DEFAULT,
-            0,
-            limits::INJECT_PER_CALL_MAX,
-        )? as u32,
-        max_timer_inject: bounded(
-            "max_timer_inject",
-            raw.max_timer_inject.map(u64::from),
-            limits::TIMER_INJECT_DEFAULT,
-            0,
-            limits::INJECT_PER_CALL_MAX,
-        )? as u32,
+        max_message_loops: bounds.max_message_loops,
+        max_process_inject: bounds.max_process_inject,
+        max_timer_inject: bounds.max_timer_inject,
         share_dir: PathBuf::from(raw.share_dir.as_deref().unwrap_or("/usr/share/gyges")),
         hostname,
         pid_file: raw.pid_file.as_ref().map(PathBuf::from),
         dialect,
-        cores,
-        ingest_cores,
-        output_core,
-        filter_core,
-        filter_cores,
-        output_cores,
+        cores: layout.cores,
+        ingest_cores: layout.ingest_cores,
+        output_core: layout.output_core,
+        filter_core: layout.filter_core,
+        filter_cores: layout.filter_cores,
+        output_cores: layout.output_cores,
         tuning: profile.map(|(file, profile)| {
             (
                 file.clone(),
                 profile.description.clone().unwrap_or_default(),
             )
         }),
-        offline_cores: offline,
+        offline_cores: layout.offline,
         placement: profile
             .map(|(_, profile)| profile.placement.clone())
             .unwrap_or_default(),
-        io_memory_bytes: bounded(
-            "io_memory",
-            io_memory,
-            limits::IO_MEMORY_BYTES_DEFAULT,
-            0,
-            limits::IO_MEMORY_BYTES_MAX,
-        )?,
-        ring_depth: bounded(
-            "ring_depth",
-            ring_depth,
-            limits::IO_RING_DEPTH_DEFAULT,
-            limits::IO_RING_DEPTH_MIN,
-            limits::IO_RING_DEPTH_MAX,
-        )?,
-        ring_slots: bounded(
-            "ring_slots",
-            ring_slots,
-            limits::RING_SLOTS_DEFAULT,
-            limits::RING_SLOTS_MIN,
-            limits::RING_SLOTS_MAX,
-        )?,
-        batch_bytes: bounded(
-            "batch_size",
-            batch_size,
-            limits::BATCH_BYTES_DEFAULT,
-            limits::BATCH_BYTES_MIN,
-            limits::BATCH_BYTES_MAX,
-        )?,
-        read_buffer_bytes: bounded(
-            "read_buffer_size",
-            read_buffer_size,
-            limits::READ_BUFFER_BYTES_DEFAULT,
-            limits::READ_BUFFER_SETTING_BYTES_MIN,
-            limits::READ_BUFFER_BYTES_MAX,
-        )?,
-        socket_receive_buffer_bytes: match socket_receive_buffer {
-            None => None,
-            Some(bytes) => Some(bounded(
-                "socket_receive_buffer",
-                Some(bytes),
-                0,
-                limits::SOCKET_RECEIVE_BUFFER_BYTES_MIN,
-                limits::SOCKET_RECEIVE_BUFFER_BYTES_MAX,
-            )?),
-        },
-        stats_interval: match bounded(
-            "stats_interval",
-            raw.stats_interval,
-            limits::STATS_INTERVAL_SECONDS_DEFAULT,
-            0,
-            limits::STATS_INTERVAL_SECONDS_MAX,
-        )? {
-            0 => None,
-            seconds => Some(Duration::from_secs(seconds as u64)),
-        },
+        io_memory_bytes: bounds.io_memory_bytes,
+        ring_depth: bounds.ring_depth,
+        ring_slots: bounds.ring_slots,
+        batch_bytes: bounds.batch_bytes,
+        read_buffer_bytes: bounds.read_buffer_bytes,
+        socket_receive_buffer_bytes: bounds.socket_receive_buffer_bytes,
+        stats_interval: bounds.stats_interval,
         queue_dir: queue.queue_dir(&base_dir),
         base_dir,
         queue,

@@ -55,7 +55,7 @@ pub trait DecoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
 pub struct DecoderBuild<'a> {
     pub global: &'a GlobalPlan,
     /// The index of the filter named so, if any (a StatAccumInput).
-    pub filter_index: &'a dyn Fn(&str) -> Option<usize>,
+    pub filter_index: crate::component::FilterIndex<'a>,
     /// This core's row.
     pub row: usize,
 }

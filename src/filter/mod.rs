@@ -113,7 +113,7 @@ pub struct FilterBuild<'a> {
     pub name: &'a str,
     pub global: &'a GlobalPlan,
     /// The index of the filter named so, if any (a StatFilter's StatAccumInput).
-    pub filter_index: &'a dyn Fn(&str) -> Option<usize>,
+    pub filter_index: crate::component::FilterIndex<'a>,
 }
 
 impl FilterBuild<'_> {

@@ -81,7 +81,7 @@ impl InputContext {
         plugin: usize,
         plan: InputPlan,
         global: &GlobalPlan,
-        (row, filter_index): (usize, &dyn Fn(&str) -> Option<usize>),
+        (row, filter_index): (usize, crate::component::FilterIndex<'_>),
     ) -> Result<InputContext, String> {
         let build = DecoderBuild {
             global,
