@@ -148,13 +148,16 @@ struct CoreLayout {
     offline: Vec<usize>,
 }
 
+/// Every core in order, the roles of each, and those not online here.
+type CoresAndRoles = (Vec<usize>, Vec<Vec<Role>>, Vec<usize>);
+
 /// The cores named by `cores`, the profile or the machine, with their roles, and those of them
 /// not online here.
 fn cores_and_roles(
     raw: &raw::Global,
     overrides: &Overrides,
     at: &Origin<'_>,
-) -> Result<(Vec<usize>, Vec<Vec<Role>>, Vec<usize>), ConfigError> {
+) -> Result<CoresAndRoles, ConfigError> {
     let profile = at.profile;
     let error = |key: &str, message: String| at.global(key, message);
     let profile_error = |key: &str, message: String| at.profile(key, message);
