@@ -8,3 +8,4 @@
 pub mod protobuf;
 #[cfg(feature = "lua")]
 pub mod sandbox;
+pub mod syslog;
