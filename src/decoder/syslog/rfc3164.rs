@@ -40,12 +40,21 @@ pub fn parse<'a>(
     rest: &'a [u8],
     context: &SyslogContext,
 ) -> Result<Syslog<'a>, SyslogError> {
-    let (timestamp_ns, hostname, after_header) = match header(priority.is_some(), rest, context) {
+    let header = match header(priority.is_some(), rest, context) {
         Some(header) => header,
-        None if priority.is_some() => (None, None, rest),
+        None if priority.is_some() => Header {
+            timestamp_ns: None,
+            hostname: None,
+            rest,
+        },
         None => return Err(SyslogError::NoHeader),
     };
-    let (app_name, procid, message) = tag(after_header);
+    let Tag {
+        name: app_name,
+        pid: procid,
+        message,
+    } = tag(header.rest);
+    let (timestamp_ns, hostname) = (header.timestamp_ns, header.hostname);
     Ok(Syslog {
         format: Format::Rfc3164,
         priority: priority.unwrap_or(PRIORITY_DEFAULT),
@@ -59,14 +68,16 @@ pub fn parse<'a>(
     })
 }
 
-/// Reads the timestamp and the hostname, returning them and the rest of the line, or `None`
-/// when the line does not start with a timestamp.
-#[allow(clippy::type_complexity)]
-fn header<'a>(
-    has_priority: bool,
+/// The timestamp and hostname of a line, and what follows them.
+struct Header<'a> {
+    timestamp_ns: Option<i64>,
+    hostname: Option<&'a [u8]>,
     rest: &'a [u8],
-    context: &SyslogContext,
-) -> Option<(Option<i64>, Option<&'a [u8]>, &'a [u8])> {
+}
+
+/// Reads the timestamp and the hostname, or returns `None` when the line does not start with
+/// a timestamp.
+fn header<'a>(has_priority: bool, rest: &'a [u8], context: &SyslogContext) -> Option<Header<'a>> {
     let mut at = if has_priority {
         sequence_number(rest)
     } else {
@@ -98,16 +109,24 @@ fn header<'a>(
         Stamp::Local(reading) => reading.to_ns(context.year, context.month, offset_seconds)?,
     };
     let mut after = &rest[at..];
-    if !hostname_follows {
-        after = after.strip_prefix(b" ").unwrap_or(after);
-        return Some((Some(timestamp_ns), None, after));
-    }
-    let hostname = hostname(after);
+    let hostname = if hostname_follows {
+        hostname(after)
+    } else {
+        None
+    };
     if let Some(hostname) = hostname {
         after = &after[hostname.len()..];
+    }
+    // One space separates the timestamp or hostname from what follows; when the word after
+    // the timestamp was no hostname, that space was already passed.
+    if hostname.is_some() || !hostname_follows {
         after = after.strip_prefix(b" ").unwrap_or(after);
     }
-    Some((Some(timestamp_ns), hostname, after))
+    Some(Header {
+        timestamp_ns: Some(timestamp_ns),
+        hostname,
+        rest: after,
+    })
 }
 
 /// The bytes of a Cisco sequence number (`123: `) at the start of `rest`, or 0.
@@ -154,18 +173,35 @@ fn hostname(bytes: &[u8]) -> Option<&[u8]> {
     is_hostname.then_some(word)
 }
 
+/// A TAG, its `[PID]`, and the MSG after them.
+struct Tag<'a> {
+    name: Option<&'a [u8]>,
+    pid: Option<&'a [u8]>,
+    message: &'a [u8],
+}
+
+impl<'a> Tag<'a> {
+    /// No tag: the whole of `bytes` is MSG.
+    fn none(bytes: &'a [u8]) -> Tag<'a> {
+        Tag {
+            name: None,
+            pid: None,
+            message: bytes,
+        }
+    }
+}
+
 /// Splits `TAG[PID]: MSG` or `TAG: MSG` into its parts; a line without a tag is all MSG.
-#[allow(clippy::type_complexity)]
-fn tag(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, &[u8]) {
+fn tag(bytes: &[u8]) -> Tag<'_> {
     let window = &bytes[..bytes.len().min(SYSLOG_TAG_BYTES_MAX + 1)];
     let Some(end) = window
         .iter()
         .position(|&byte| matches!(byte, b' ' | b'[' | b':'))
     else {
-        return (None, None, bytes);
+        return Tag::none(bytes);
     };
     if end == 0 || end > SYSLOG_TAG_BYTES_MAX {
-        return (None, None, bytes);
+        return Tag::none(bytes);
     }
     let name = &bytes[..end];
     let mut at = end;
@@ -176,7 +212,7 @@ fn tag(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, &[u8]) {
             let inside = &bytes[end + 1..];
             let window = &inside[..inside.len().min(SYSLOG_TAG_PID_BYTES_MAX + 1)];
             let Some(close) = window.iter().position(|&byte| byte == b']') else {
-                return (None, None, bytes);
+                return Tag::none(bytes);
             };
             pid = Some(&inside[..close]).filter(|pid| !pid.is_empty());
             at = end + 1 + close + 1;
@@ -184,12 +220,12 @@ fn tag(bytes: &[u8]) -> (Option<&[u8]>, Option<&[u8]>, &[u8]) {
                 at += 1;
             }
         }
-        _ => return (None, None, bytes),
+        _ => return Tag::none(bytes),
     }
     let message = &bytes[at..];
-    (
-        Some(name),
+    Tag {
+        name: Some(name),
         pid,
-        message.strip_prefix(b" ").unwrap_or(message),
-    )
+        message: message.strip_prefix(b" ").unwrap_or(message),
+    }
 }

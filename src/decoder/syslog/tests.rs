@@ -771,12 +771,14 @@ fn fragment_line() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// `(year, month, day, hour, minute, second, fraction digits, offset in minutes)`.
+type GeneratedTimestamp = (i64, u32, u32, u32, u32, u32, String, i32);
+
 /// One generated RFC 5424 message, by parts.
 #[derive(Clone, Debug)]
 struct Generated {
     priority: u8,
-    /// `(year, month, day, hour, minute, second, fraction digits, offset in minutes)`.
-    timestamp: Option<(i64, u32, u32, u32, u32, u32, String, i32)>,
+    timestamp: Option<GeneratedTimestamp>,
     hostname: Option<String>,
     app_name: Option<String>,
     procid: Option<String>,

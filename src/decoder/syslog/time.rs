@@ -80,6 +80,11 @@ impl Civil {
     /// Nanoseconds since the epoch of this reading taken at `offset_seconds` east of UTC, or
     /// `None` if it falls outside what an `i64` of nanoseconds holds (about 1677 to 2262).
     pub fn to_ns(self, offset_seconds: i32) -> Option<i64> {
+        // Four-digit years only: this also keeps the calendar arithmetic far from overflow
+        // whatever year a caller's context holds.
+        if !(0..=9999).contains(&self.year) {
+            return None;
+        }
         if !(1..=12).contains(&self.month) || self.day == 0 {
             return None;
         }
