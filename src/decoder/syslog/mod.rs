@@ -90,18 +90,22 @@ pub enum Format {
 /// `-`, or a part RFC 3164 left out) is `None`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Syslog<'a> {
+    /// Which header grammar the line followed.
     pub format: Format,
     /// 0..=[`PRIORITY_MAX`]; [`PRIORITY_DEFAULT`] when the line has no PRI.
     pub priority: u8,
     /// Nanoseconds since the epoch, with the sender's offset (or the receiver's zone and year
     /// for a BSD timestamp) applied.
     pub timestamp_ns: Option<i64>,
+    /// HOSTNAME.
     pub hostname: Option<&'a [u8]>,
     /// APP-NAME (RFC 5424) or TAG (RFC 3164).
     pub app_name: Option<&'a [u8]>,
     /// PROCID (RFC 5424) or the `[pid]` after the TAG (RFC 3164).
     pub procid: Option<&'a [u8]>,
+    /// MSGID (RFC 5424 only).
     pub msgid: Option<&'a [u8]>,
+    /// STRUCTURED-DATA (RFC 5424 only; empty otherwise).
     pub structured_data: StructuredData<'a>,
     /// MSG, without the UTF-8 BOM RFC 5424 allows before it.
     pub message: &'a [u8],
@@ -261,6 +265,7 @@ impl<'a> StructuredData<'a> {
 pub struct SdParam<'a> {
     /// The SD-ID of the element the param is in.
     pub id: &'a [u8],
+    /// The PARAM-NAME.
     pub name: &'a [u8],
     /// The value between the quotes, escapes as sent.
     pub raw_value: &'a [u8],

@@ -64,6 +64,7 @@ pub fn days_in_month(year: i64, month: u32) -> u32 {
 }
 
 /// A wall-clock reading without a zone: what both forms share before their offset applies.
+/// Fields are as written: month 1..=12, day 1..=31, hour 0..=23, minute 0..=59.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Civil {
     pub year: i64,
@@ -231,7 +232,8 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
-/// A BSD timestamp: month, day, clock, fraction, and the year when the sender wrote one.
+/// A BSD timestamp: month (1..=12), day, clock, fraction in nanoseconds, and the year when
+/// the sender wrote one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bsd {
     pub month: u32,
