@@ -274,3 +274,35 @@ const _: () = assert!(IO_RING_DEPTH_MIN <= IO_RING_DEPTH_DEFAULT);
 const _: () = assert!(IO_RING_DEPTH_DEFAULT <= IO_RING_DEPTH_MAX);
 const _: () = assert!(KEEP_ALIVE_SECONDS_DEFAULT <= KEEP_ALIVE_SECONDS_MAX);
 const _: () = assert!(FLUSH_INTERVAL_MS_DEFAULT <= FLUSH_INTERVAL_MS_MAX);
+
+// The syslog parser (`src/decoder/syslog/`). The RFC 5424 header bounds are the RFC's own; a
+// header part past its bound makes the line malformed (kept whole as Payload, counted).
+/// Bytes of an RFC 5424 HOSTNAME at most (RFC 5424 §6.2.4).
+pub const SYSLOG_HOSTNAME_BYTES_MAX: usize = 255;
+/// Bytes of an RFC 5424 APP-NAME at most (RFC 5424 §6.2.5).
+pub const SYSLOG_APP_NAME_BYTES_MAX: usize = 48;
+/// Bytes of an RFC 5424 PROCID at most (RFC 5424 §6.2.6).
+pub const SYSLOG_PROCID_BYTES_MAX: usize = 128;
+/// Bytes of an RFC 5424 MSGID at most (RFC 5424 §6.2.7).
+pub const SYSLOG_MSGID_BYTES_MAX: usize = 32;
+/// Bytes of an SD-ID or PARAM-NAME at most (RFC 5424 §6.3).
+pub const SYSLOG_SD_NAME_BYTES_MAX: usize = 32;
+/// Bytes of an RFC 3164 TAG at most. A longer word is not a tag: the line has no tag and the
+/// word starts the Payload (rsyslog accepts tags longer than the RFC's 32 bytes, so this is
+/// generous).
+pub const SYSLOG_TAG_BYTES_MAX: usize = 128;
+/// Bytes of an RFC 3164 `[pid]` at most; a longer bracket is not a pid and ends the tag.
+pub const SYSLOG_TAG_PID_BYTES_MAX: usize = SYSLOG_PROCID_BYTES_MAX;
+/// Structured-data params one message keeps as `Fields[sd.<id>.<param>]` at most. Params past
+/// this are dropped from Fields (the line's Payload keeps MSG only), counted, and their number
+/// is written as `Fields[sd_params_dropped]`.
+pub const SYSLOG_SD_PARAMS_MAX: usize = 64;
+/// Digits of a timestamp's fraction of a second at most (nanoseconds); RFC 5424 allows six.
+pub const SYSLOG_FRACTION_DIGITS_MAX: usize = 9;
+/// Digits of an RFC 6587 octet count at most: enough for `MESSAGE_BYTES_CEILING`, so a longer
+/// count is refused before it is read as a number.
+pub const SYSLOG_FRAME_LENGTH_DIGITS_MAX: usize = 8;
+const _: () = assert!(SYSLOG_HOSTNAME_BYTES_MAX < MESSAGE_BYTES_MIN);
+const _: () = assert!(SYSLOG_APP_NAME_BYTES_MAX <= SYSLOG_TAG_BYTES_MAX);
+const _: () = assert!(MESSAGE_BYTES_CEILING < 100_000_000);
+const _: () = assert!(SYSLOG_SD_PARAMS_MAX <= u32::MAX as usize);

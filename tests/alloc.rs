@@ -252,3 +252,33 @@ fn stats_do_not_allocate_per_stat_after_warm_up() {
         "{allocated} allocations for {emitted} StatFilter stats"
     );
 }
+
+/// The syslog parser borrows every part from the line and writes the message into the
+/// caller's buffer: parsing and encoding RFC 5424 (escapes included), RFC 3164 and malformed
+/// lines allocate nothing once that buffer is warm.
+#[test]
+fn syslog_parsing_and_encoding_do_not_allocate() {
+    use gyges::decoder::syslog::{encode, parse, SyslogContext};
+
+    let lines: [&[u8]; 4] = [
+        b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 42 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App \\\"x\\\"\"] \xEF\xBB\xBFAn entry\n",
+        b"<86>Dec  2 14:05:01 web1 sshd[31337]: Accepted publickey for bob\n",
+        b"<189>123: *Mar  1 18:48:50.483 UTC: %SYS-5-CONFIG_I: Configured from console\n",
+        b"<999>not syslog\n",
+    ];
+    let context = SyslogContext::new(1_796_216_400_000_000_000, 3600);
+    let mut out = Vec::with_capacity(64 * 1024);
+    let before = allocations();
+    let mut parsed = 0usize;
+    for round in 0..10_000 {
+        let line = lines[round % lines.len()];
+        parsed += usize::from(parse(line, &context).is_ok());
+        if out.len() > 32 * 1024 {
+            out.clear();
+        }
+        encode(line, &context, &[round as u8; 16], &mut out);
+    }
+    let allocated = allocations() - before;
+    assert_eq!(parsed, 7_500, "three of the four lines are syslog");
+    assert_eq!(allocated, 0, "{allocated} allocations for 10000 lines");
+}

@@ -14,6 +14,7 @@ pub mod protobuf;
 #[cfg(feature = "lua")]
 pub mod sandbox;
 pub mod statsd;
+pub mod syslog;
 
 use std::fmt;
 use std::sync::Arc;
