@@ -10,11 +10,14 @@
 //! - [`socket`]: socket options on sockets glommio created (receive buffer size, keepalive)
 //!   and a zero-timeout check for a peer that has closed its end.
 //! - [`file`]: free space on a file system (`statvfs`), for the disk queue's `min_disk_free`.
+//! - [`clock`]: the local zone's offset from UTC (`localtime_r`), for timestamps that carry
+//!   no zone (RFC 3164 syslog).
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alloc;
+pub mod clock;
 pub mod file;
 #[cfg(feature = "lua")]
 pub mod lpeg;
