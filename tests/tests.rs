@@ -53,3 +53,6 @@ mod delivery;
 /// Durable filters: kill -9 and restart mid-stream, a clean stop that leaves a backlog.
 #[cfg(feature = "lua")]
 mod durable_filters;
+
+/// SyslogDecoder through the daemon, fed by util-linux `logger`.
+mod syslog;

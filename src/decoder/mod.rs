@@ -28,11 +28,15 @@ use crate::telemetry::Telemetry;
 
 /// Every decoder kind a section can name, by the Heka type names that select it.
 #[cfg(feature = "lua")]
-pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] =
-    &[protobuf::REGISTRATION, sandbox::REGISTRATION];
+pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[
+    protobuf::REGISTRATION,
+    sandbox::REGISTRATION,
+    syslog::decoder::REGISTRATION,
+];
 /// Every decoder kind a section can name, by the Heka type names that select it.
 #[cfg(not(feature = "lua"))]
-pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[protobuf::REGISTRATION];
+pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] =
+    &[protobuf::REGISTRATION, syslog::decoder::REGISTRATION];
 
 /// One decoder kind's validated plan, and how a core builds its decoder.
 pub trait DecoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {

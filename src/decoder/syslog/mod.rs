@@ -24,6 +24,7 @@
 //!   pid lengths, the timestamp fraction's digits, and the structured-data params kept per
 //!   message (`SYSLOG_SD_PARAMS_MAX`; the rest are dropped and counted).
 
+pub mod decoder;
 pub mod framing;
 pub mod rfc3164;
 pub mod rfc5424;
