@@ -37,7 +37,7 @@ use crate::config::plan::{EncoderPlan, GlobalPlan};
 use crate::encoder::{Encoder, EncoderError, PayloadEncoder, PayloadOptions, ProtobufEncoder};
 use crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX as BEST_EFFORT_FILE_WRITES_MAX;
 use crate::message::MessageView;
-use crate::runtime::ring::BatchProducer;
+use crate::runtime::ring::{Abandoned, BatchProducer};
 pub use crate::runtime::ring::Batch;
 use crate::telemetry::{Metric, Telemetry};
 
@@ -243,7 +243,12 @@ impl Sink {
             return None;
         }
         let capacity = batch_capacity(self.batch_bytes, self.message_bytes_max);
-        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(capacity));
+        // A ring gives back the buffers its consumer has written: fill one of them again.
+        let fresh = match &self.target {
+            Target::Ring(producer) => producer.fresh_batch(capacity),
+            _ => Batch::with_capacity(capacity),
+        };
+        let batch = std::mem::replace(&mut self.batch, fresh);
         let to = match &self.target {
             Target::File(writer) => ShipTo::File(writer.clone(), self.drop_when_full),
             Target::Ring(producer) => ShipTo::Ring(producer.clone(), self.drop_when_full),
@@ -278,10 +283,16 @@ impl ShipTo {
                 telemetry.add(core, plugin, Metric::Dropped, batch.messages);
             }
             ShipTo::File(writer, true) => writer.write(batch, telemetry, core, plugin).await,
-            ShipTo::Ring(producer, false) => producer.push(batch).await,
-            ShipTo::Ring(producer, true) => {
-                if let Err(batch) = producer.try_push(batch) {
+            // A consumer that has gone is logged by the producer (rate-limited).
+            ShipTo::Ring(producer, false) => {
+                if let Err(Abandoned(batch)) = producer.push(batch).await {
                     telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+                }
+            }
+            ShipTo::Ring(producer, true) => {
+                if let Err(refused) = producer.try_push(batch) {
+                    let messages = refused.into_batch().messages;
+                    telemetry.add(core, plugin, Metric::Dropped, messages);
                 }
             }
             ShipTo::Tcp(queue) => queue.enqueue(batch, telemetry, core, plugin).await,

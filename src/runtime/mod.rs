@@ -34,11 +34,11 @@ use crate::matcher::MatcherSet;
 use crate::output::durable::{self, DurableQueue, HandleBoard};
 use crate::output::file::FileWriter;
 use crate::output::tcp::{self, TcpQueue};
-use crate::output::{build_encoder, Batch, FlushPolicy, Sink, Target};
+use crate::output::{build_encoder, FlushPolicy, Sink, Target};
 use crate::telemetry::Telemetry;
 use durable_filters::{DurableSource, FilterQueue};
 use filters::{FilterShared, Host, Hosted, Inbox, Lane, LaneTarget};
-use ring::BatchProducer;
+use ring::{BatchConsumer, BatchProducer, RingConsumer, RingProducer};
 use router::{FilterRoute, Router};
 use shard::Shard;
 use stop::{LocalStop, StopFlag};
@@ -58,13 +58,13 @@ struct CoreSetup {
     cpu: usize,
     /// Per host core (in `filter_hosts` order): this core's producer into that host's lane
     /// ring (none toward itself).
-    lane_producers: Vec<Option<rtrb::Producer<Batch>>>,
+    lane_producers: Vec<Option<RingProducer>>,
     /// The lane rings this core drains, if it hosts filters.
-    lane_consumers: Vec<rtrb::Consumer<Batch>>,
+    lane_consumers: Vec<RingConsumer>,
     /// Per output: this core's producer into the owner's ring, if it needs one.
-    producers: Vec<Option<rtrb::Producer<Batch>>>,
+    producers: Vec<Option<RingProducer>>,
     /// Per output: the rings this core drains, if it owns the output.
-    consumers: Vec<Vec<rtrb::Consumer<Batch>>>,
+    consumers: Vec<Vec<RingConsumer>>,
     /// Per output: where a durable output's cores publish their queue handles.
     boards: Vec<Option<Arc<HandleBoard>>>,
     /// Per filter: the same, for a durable filter.
@@ -307,7 +307,7 @@ async fn run_core(
                     if !file.per_core && output.owner_core == cpu {
                         let consumers = std::mem::take(&mut setup.consumers[index]);
                         let drain = shard::drain_rings(
-                            consumers,
+                            BatchConsumer::new(consumers),
                             writer.clone(),
                             telemetry.clone(),
                             row,
@@ -529,7 +529,7 @@ async fn run_core(
     let host = hosts_here.then(|| {
         let host = Host {
             filters: hosted,
-            consumers: std::mem::take(&mut setup.lane_consumers),
+            consumers: BatchConsumer::new(std::mem::take(&mut setup.lane_consumers)),
             inbox,
             durable: durable_sources,
             cores: plan.global.cores.len(),
