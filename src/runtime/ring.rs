@@ -579,3 +579,200 @@ impl Drop for Room<'_> {
         self.producer.ring.borrow().link().producer.leave();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+    use std::sync::mpsc;
+
+    /// A fallback so long that a test finishing well within it proves a wake-up did the work.
+    const LONG: Duration = Duration::from_secs(10);
+    /// Far below [`LONG`], far above a wake-up's latency even on a loaded machine.
+    const PROMPT: Duration = Duration::from_secs(2);
+
+    fn run<T>(future: impl Future<Output = T>) -> T {
+        glommio::LocalExecutorBuilder::default()
+            .io_memory(0)
+            .make()
+            .expect("an executor for the test")
+            .run(future)
+    }
+
+    fn batch(index: u8) -> Batch {
+        Batch {
+            bytes: vec![index],
+            messages: 1,
+        }
+    }
+
+    #[test]
+    fn batches_from_concurrent_pushes_arrive_in_order_then_the_stream_ends() {
+        let (producer, consumer) = ring(2);
+        let consuming = std::thread::spawn(move || {
+            run(async move {
+                let mut consumer = BatchConsumer::new(vec![consumer]);
+                let mut seen = Vec::new();
+                while let Some((batch, _)) = consumer.next().await {
+                    seen.push(batch.bytes[0]);
+                    assert!(consumer.waiting() <= 2);
+                }
+                assert!(consumer.is_finished());
+                seen
+            })
+        });
+        run(async move {
+            let producer = Rc::new(BatchProducer::new(producer));
+            let tasks: Vec<_> = (0..200u8)
+                .map(|index| {
+                    let producer = producer.clone();
+                    glommio::spawn_local(async move { producer.push(batch(index)).await })
+                })
+                .collect();
+            for task in tasks {
+                assert!(task.await.is_ok());
+            }
+        });
+        let seen = consuming.join().expect("the consumer thread");
+        assert_eq!(seen, (0..200u8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_parked_consumer_is_woken_by_a_push_from_another_thread() {
+        let (producer, consumer) = ring(4);
+        let (parking, parked) = mpsc::channel();
+        let consuming = std::thread::spawn(move || {
+            run(async move {
+                let mut consumer = BatchConsumer::new(vec![consumer]).with_fallback_waits(LONG, LONG);
+                let _ = parking.send(());
+                let found = consumer.next().await.map(|(batch, _)| batch.bytes);
+                (found, Instant::now())
+            })
+        });
+        parked.recv().expect("the consumer starts");
+        // Long enough for the consumer to be parked, not merely about to park.
+        std::thread::sleep(Duration::from_millis(50));
+        let producer = BatchProducer::new(producer);
+        let pushed_at = Instant::now();
+        assert!(producer.try_push(batch(7)).is_ok());
+        let (found, woken_at) = consuming.join().expect("the consumer thread");
+        assert_eq!(found, Some(vec![7]));
+        assert!(woken_at.duration_since(pushed_at) < PROMPT);
+    }
+
+    #[test]
+    fn a_producer_waiting_for_room_is_woken_by_a_pop_from_another_thread() {
+        let (producer, consumer) = ring(1);
+        let (full, filled) = mpsc::channel();
+        let consuming = std::thread::spawn(move || {
+            let mut consumer = BatchConsumer::new(vec![consumer]);
+            filled.recv().expect("the producer fills the ring");
+            std::thread::sleep(Duration::from_millis(50));
+            let popped_at = Instant::now();
+            let first = consumer.try_pop().map(|(batch, _)| batch.bytes);
+            (first, popped_at, consumer)
+        });
+        let (pushed, room_at) = run(async move {
+            let producer = BatchProducer::new(producer).with_fallback_waits(LONG, LONG);
+            assert!(producer.push(batch(1)).await.is_ok());
+            assert!(producer.is_congested());
+            let _ = full.send(());
+            let pushed = producer.push(batch(2)).await.is_ok();
+            (pushed, Instant::now())
+        });
+        let (first, popped_at, mut consumer) = consuming.join().expect("the consumer thread");
+        assert!(pushed);
+        assert_eq!(first, Some(vec![1]));
+        assert!(room_at.duration_since(popped_at) < PROMPT);
+        assert_eq!(consumer.try_pop().map(|(batch, _)| batch.bytes), Some(vec![2]));
+    }
+
+    #[test]
+    fn buffers_go_back_to_their_producer_and_a_full_return_ring_frees_them() {
+        let (first, first_out) = ring(2);
+        let (second, second_out) = ring(2);
+        let (first, second) = (BatchProducer::new(first), BatchProducer::new(second));
+        let mut consumer = BatchConsumer::new(vec![first_out, second_out]);
+        let mut sent = Vec::new();
+        for index in 0..2 {
+            let mut fresh = first.fresh_batch(1024);
+            fresh.bytes.push(index);
+            fresh.messages = 1;
+            sent.push(fresh.bytes.as_ptr());
+            assert!(first.try_push(fresh).is_ok());
+        }
+        assert!(second.try_push(batch(9)).is_ok());
+        let mut held = Vec::new();
+        while let Some((batch, source)) = consumer.try_pop() {
+            held.push((batch.bytes, source));
+        }
+        assert_eq!(held.len(), 3);
+        // A third buffer for the first producer: its return ring (2 slots) has no room for it.
+        held.push((Vec::with_capacity(1024), held[0].1));
+        for (bytes, source) in held {
+            consumer.recycle(source, bytes);
+        }
+        let again: Vec<_> = (0..3).map(|_| first.fresh_batch(1024)).collect();
+        assert_eq!(again[0].bytes.as_ptr(), sent[0]);
+        assert_eq!(again[1].bytes.as_ptr(), sent[1]);
+        assert!(again.iter().all(|batch| batch.bytes.is_empty() && batch.is_empty()));
+        assert!(!sent.contains(&again[2].bytes.as_ptr()));
+        // The second producer's buffer went back to it, not to the first; too small for a
+        // batch of 1024 bytes, it is not reused.
+        assert_eq!(second.fresh_batch(1).bytes.capacity(), 1);
+        assert!(second.fresh_batch(1024).bytes.capacity() >= 1024);
+    }
+
+    #[test]
+    fn a_push_toward_a_consumer_that_has_gone_fails_and_gives_the_batch_back() {
+        let (producer, consumer) = ring(1);
+        let producer = BatchProducer::new(producer).with_fallback_waits(LONG, LONG);
+        assert!(producer.try_push(batch(1)).is_ok());
+        let leaving = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(consumer);
+            Instant::now()
+        });
+        // The ring is full: this push parks, and the consumer's departure wakes it.
+        let (result, failed_at) = run(async {
+            let result = producer.push(batch(2)).await;
+            (result, Instant::now())
+        });
+        let left_at = leaving.join().expect("the consumer thread");
+        let Err(Abandoned(back)) = result else {
+            panic!("a push toward a consumer that has gone must fail");
+        };
+        assert_eq!(back.bytes, vec![2]);
+        assert!(failed_at.duration_since(left_at) < PROMPT);
+        assert!(producer.is_abandoned());
+        match producer.try_push(batch(3)) {
+            Err(TryPushError::Abandoned(back)) => assert_eq!(back.bytes, vec![3]),
+            other => panic!("expected an abandoned push, got {other:?}"),
+        }
+        let pushed = run(async { producer.push(batch(4)).await });
+        assert!(matches!(pushed, Err(Abandoned(back)) if back.bytes == vec![4]));
+    }
+
+    #[test]
+    fn try_push_gives_a_batch_back_when_the_ring_is_full_and_keeps_order() {
+        let (producer, consumer) = ring(2);
+        let producer = BatchProducer::new(producer);
+        let mut consumer = BatchConsumer::new(vec![consumer]);
+        assert!(producer.try_push(batch(0)).is_ok());
+        assert!(producer.try_push(batch(1)).is_ok());
+        match producer.try_push(batch(2)) {
+            Err(TryPushError::Full(refused)) => assert_eq!(refused.bytes, vec![2]),
+            other => panic!("expected a full ring, got {other:?}"),
+        }
+        assert!(producer.is_congested());
+        assert_eq!(consumer.try_pop().map(|(batch, _)| batch.bytes), Some(vec![0]));
+        assert!(producer.try_push(batch(3)).is_ok());
+        let seen: Vec<u8> = std::iter::from_fn(|| consumer.try_pop())
+            .map(|(batch, _)| batch.bytes[0])
+            .collect();
+        assert_eq!(seen, vec![1, 3]);
+        assert!(!consumer.is_finished());
+        drop(producer);
+        assert!(consumer.is_finished());
+    }
+}
