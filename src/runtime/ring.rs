@@ -4,9 +4,10 @@
 //! single-writer file, and toward the core hosting filters (a lane). Each ring has:
 //!
 //! - a *batch ring* carrying [`Batch`]es from producer to consumer, in order;
-//! - a *return ring* of the same number of slots carrying emptied buffers back, so the core
-//!   that allocated a buffer fills it again ([`BatchProducer::fresh_batch`]) instead of
-//!   allocating one per batch; a buffer that finds the return ring full is freed;
+//! - a *return ring* carrying emptied buffers back, so the core that allocated a buffer fills
+//!   it again ([`BatchProducer::fresh_batch`]) instead of allocating one per batch. It has
+//!   [`RETURN_SLOTS_EXTRA`] more slots than the batch ring, enough for every buffer one
+//!   shipping task can have away from it; a buffer that finds the return ring full is freed;
 //! - two [`Doorbell`]s, one per end, where a task with nothing to do parks.
 //!
 //! # Waiting without polling
@@ -60,6 +61,15 @@ use futures_core::task::__internal::AtomicWaker;
 use super::backoff::Backoff;
 use super::notify::LocalNotify;
 use crate::limits::{RING_ABANDONED_LOG_INTERVAL, RING_PARK_WAIT_MAX, RING_PARK_WAIT_MIN};
+
+/// How many more buffers a return ring holds than its batch ring holds batches. A producer
+/// with one shipping task has at most the ring's `slots` batches, the batch it is pushing and
+/// the one the consumer is writing away from it; two more slots let all of them come back
+/// plus one spare. So once that producer has had to allocate one buffer more than it could
+/// ever have away (the first time its ring filled while the consumer held one), its return
+/// ring is never empty when it takes a batch, and a full return ring can no longer free one:
+/// it never allocates again.
+pub const RETURN_SLOTS_EXTRA: usize = 2;
 
 /// Encoded messages on their way to one destination.
 #[derive(Debug, Default)]
@@ -155,8 +165,8 @@ impl Drop for Departure {
     }
 }
 
-/// Creates the two ends of one ring with `slots` batches of room (and as many for returned
-/// buffers). Both ends are `Send`: they are made on the control thread and moved to their
+/// Creates the two ends of one ring with `slots` batches of room (and
+/// `slots + RETURN_SLOTS_EXTRA` for returned buffers). Both ends are `Send`: they are made on the control thread and moved to their
 /// cores.
 ///
 /// # Panics
@@ -164,7 +174,7 @@ impl Drop for Departure {
 pub fn ring(slots: usize) -> (RingProducer, RingConsumer) {
     assert!(slots > 0, "a ring holds at least one batch");
     let (batches, batches_out) = rtrb::RingBuffer::new(slots);
-    let (returns, returned) = rtrb::RingBuffer::new(slots);
+    let (returns, returned) = rtrb::RingBuffer::new(slots + RETURN_SLOTS_EXTRA);
     let link = Arc::new(Link::default());
     let producer = RingProducer {
         batches,
@@ -279,7 +289,7 @@ impl BatchConsumer {
     }
 
     /// Hands an emptied buffer back to the core that filled it; freed if its return ring is
-    /// full (that core then allocates, bounded by the ring's slots).
+    /// full.
     pub fn recycle(&mut self, source: Source, bytes: Vec<u8>) {
         if let Some(ring) = self.rings.get_mut(source.0) {
             // A full return ring just frees the buffer.
@@ -689,12 +699,12 @@ mod tests {
 
     #[test]
     fn buffers_go_back_to_their_producer_and_a_full_return_ring_frees_them() {
-        let (first, first_out) = ring(2);
+        let (first, first_out) = ring(1);
         let (second, second_out) = ring(2);
         let (first, second) = (BatchProducer::new(first), BatchProducer::new(second));
         let mut consumer = BatchConsumer::new(vec![first_out, second_out]);
         let mut sent = Vec::new();
-        for index in 0..2 {
+        for index in 0..1 {
             let mut fresh = first.fresh_batch(1024);
             fresh.bytes.push(index);
             fresh.messages = 1;
@@ -706,17 +716,24 @@ mod tests {
         while let Some((batch, source)) = consumer.try_pop() {
             held.push((batch.bytes, source));
         }
-        assert_eq!(held.len(), 3);
-        // A third buffer for the first producer: its return ring (2 slots) has no room for it.
-        held.push((Vec::with_capacity(1024), held[0].1));
+        assert_eq!(held.len(), 2);
+        // Three more buffers for the first producer: its return ring (1 + 2 slots) has room
+        // for two of them besides its own.
+        for _ in 0..3 {
+            let extra = Vec::with_capacity(1024);
+            sent.push(extra.as_ptr());
+            held.push((extra, held[0].1));
+        }
         for (bytes, source) in held {
             consumer.recycle(source, bytes);
         }
-        let again: Vec<_> = (0..3).map(|_| first.fresh_batch(1024)).collect();
-        assert_eq!(again[0].bytes.as_ptr(), sent[0]);
-        assert_eq!(again[1].bytes.as_ptr(), sent[1]);
+        let again: Vec<_> = (0..4).map(|_| first.fresh_batch(1024)).collect();
+        let pointers: Vec<_> = again.iter().map(|batch| batch.bytes.as_ptr()).collect();
+        assert_eq!(pointers[..3], sent[..3]);
         assert!(again.iter().all(|batch| batch.bytes.is_empty() && batch.is_empty()));
-        assert!(!sent.contains(&again[2].bytes.as_ptr()));
+        // The fourth was freed: this one is new (the three above are still alive, so it
+        // cannot share their addresses).
+        assert!(!pointers[..3].contains(&pointers[3]));
         // The second producer's buffer went back to it, not to the first; too small for a
         // batch of 1024 bytes, it is not reused.
         assert_eq!(second.fresh_batch(1).bytes.capacity(), 1);
