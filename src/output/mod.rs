@@ -37,8 +37,8 @@ use crate::config::plan::{EncoderPlan, GlobalPlan};
 use crate::encoder::{Encoder, EncoderError, PayloadEncoder, PayloadOptions, ProtobufEncoder};
 use crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX as BEST_EFFORT_FILE_WRITES_MAX;
 use crate::message::MessageView;
-use crate::runtime::ring::{Abandoned, BatchProducer};
 pub use crate::runtime::ring::Batch;
+use crate::runtime::ring::{Abandoned, BatchProducer};
 use crate::telemetry::{Metric, Telemetry};
 
 /// Room for a batch: it ships once past `batch_bytes`, so it must also hold the record that

@@ -42,8 +42,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::durable_filters::{DurableSource, FilterQueue, DRAIN_TIMEOUT};
 use super::backoff::Backoff;
+use super::durable_filters::{DurableSource, FilterQueue, DRAIN_TIMEOUT};
 use super::notify::LocalNotify;
 use super::ring::{Abandoned, BatchConsumer, BatchProducer};
 use super::shard::Shard;

@@ -242,7 +242,6 @@ impl RingConsumer {
     fn is_finished(&self) -> bool {
         self.batches.is_abandoned() && self.batches.is_empty()
     }
-
 }
 
 /// The consuming core's handle on where a batch came from, to recycle its buffer there.
@@ -316,9 +315,13 @@ impl BatchConsumer {
         }
     }
 
-    /// Parks until a batch arrives, a producer goes, or `timeout` passes.
+    /// Parks until a batch arrives, the stream ends (unless it had already), or `timeout`
+    /// passes.
     pub async fn park(&self, timeout: Duration) {
-        let parked = Parked { consumer: self };
+        let parked = Parked {
+            consumer: self,
+            finished_before: self.is_finished(),
+        };
         futures_lite::future::or(parked, glommio::timer::sleep(timeout)).await;
     }
 
@@ -339,6 +342,9 @@ impl BatchConsumer {
 /// The future of a consumer's park: ready once any ring has news.
 struct Parked<'a> {
     consumer: &'a BatchConsumer,
+    /// The stream had already ended (or there are no rings): only a batch is news then, so
+    /// a caller that also waits for other things does not spin.
+    finished_before: bool,
 }
 
 impl Future for Parked<'_> {
@@ -364,7 +370,8 @@ impl Parked<'_> {
     /// no news: there is nothing to do about it.
     fn has_news(&self) -> bool {
         let rings = &self.consumer.rings;
-        rings.iter().any(|ring| !ring.batches.is_empty()) || self.consumer.is_finished()
+        let ended = !self.finished_before && self.consumer.is_finished();
+        ended || rings.iter().any(|ring| !ring.batches.is_empty())
     }
 }
 
@@ -653,7 +660,8 @@ mod tests {
         let (parking, parked) = mpsc::channel();
         let consuming = std::thread::spawn(move || {
             run(async move {
-                let mut consumer = BatchConsumer::new(vec![consumer]).with_fallback_waits(LONG, LONG);
+                let mut consumer =
+                    BatchConsumer::new(vec![consumer]).with_fallback_waits(LONG, LONG);
                 let _ = parking.send(());
                 let found = consumer.next().await.map(|(batch, _)| batch.bytes);
                 (found, Instant::now())
@@ -668,6 +676,32 @@ mod tests {
         let (found, woken_at) = consuming.join().expect("the consumer thread");
         assert_eq!(found, Some(vec![7]));
         assert!(woken_at.duration_since(pushed_at) < PROMPT);
+    }
+
+    #[test]
+    fn a_parked_consumer_sees_the_end_of_its_stream_at_once_and_then_parks_for_real() {
+        let (producer, consumer) = ring(4);
+        let leaving = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(producer);
+            Instant::now()
+        });
+        let (end, ended_at, parked_for) = run(async move {
+            let mut consumer = BatchConsumer::new(vec![consumer]).with_fallback_waits(LONG, LONG);
+            let end = consumer.next().await.is_none();
+            let ended_at = Instant::now();
+            // Ended already: only a batch would be news, so a park lasts its whole timeout
+            // (a host that also waits for its inbox and timers must not spin).
+            let started = Instant::now();
+            consumer.park(Duration::from_millis(30)).await;
+            let nothing = BatchConsumer::new(Vec::new());
+            nothing.park(Duration::from_millis(30)).await;
+            (end, ended_at, started.elapsed())
+        });
+        let left_at = leaving.join().expect("the producer thread");
+        assert!(end);
+        assert!(ended_at.duration_since(left_at) < PROMPT);
+        assert!(parked_for >= Duration::from_millis(60), "{parked_for:?}");
     }
 
     #[test]
@@ -694,7 +728,10 @@ mod tests {
         assert!(pushed);
         assert_eq!(first, Some(vec![1]));
         assert!(room_at.duration_since(popped_at) < PROMPT);
-        assert_eq!(consumer.try_pop().map(|(batch, _)| batch.bytes), Some(vec![2]));
+        assert_eq!(
+            consumer.try_pop().map(|(batch, _)| batch.bytes),
+            Some(vec![2])
+        );
     }
 
     #[test]
@@ -730,7 +767,9 @@ mod tests {
         let again: Vec<_> = (0..4).map(|_| first.fresh_batch(1024)).collect();
         let pointers: Vec<_> = again.iter().map(|batch| batch.bytes.as_ptr()).collect();
         assert_eq!(pointers[..3], sent[..3]);
-        assert!(again.iter().all(|batch| batch.bytes.is_empty() && batch.is_empty()));
+        assert!(again
+            .iter()
+            .all(|batch| batch.bytes.is_empty() && batch.is_empty()));
         // The fourth was freed: this one is new (the three above are still alive, so it
         // cannot share their addresses).
         assert!(!pointers[..3].contains(&pointers[3]));
@@ -782,7 +821,10 @@ mod tests {
             other => panic!("expected a full ring, got {other:?}"),
         }
         assert!(producer.is_congested());
-        assert_eq!(consumer.try_pop().map(|(batch, _)| batch.bytes), Some(vec![0]));
+        assert_eq!(
+            consumer.try_pop().map(|(batch, _)| batch.bytes),
+            Some(vec![0])
+        );
         assert!(producer.try_push(batch(3)).is_ok());
         let seen: Vec<u8> = std::iter::from_fn(|| consumer.try_pop())
             .map(|(batch, _)| batch.bytes[0])

@@ -5,8 +5,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::notify::LocalNotify;
 use super::filters::filter_records;
+use super::notify::LocalNotify;
 use super::ring::{Abandoned, Batch, BatchConsumer};
 use super::router::{Ready, Router};
 use super::stop::LocalStop;
