@@ -1,10 +1,12 @@
 //! Ring hand-off between two pinned cores: how many items per second an rtrb SPSC ring moves
 //! from a producer thread on one core to a consumer thread on another, and how many bytes per
 //! second for 300-byte records, one record per slot versus the engine's ring of ~256 KiB
-//! batches (`gyges::output::Batch`, 16 slots, as `runtime/ring.rs` builds it).
+//! batches: `gyges::runtime::ring::ring` with 16 slots, pushed through a `BatchProducer` and
+//! popped through a `BatchConsumer`, with their wake-up checks, as the engine uses them (with
+//! and without the return ring recycling buffers).
 //!
 //! Both threads spin while the ring is full or empty (yielding after a while, so a shared core
-//! still makes progress), start together at a barrier, and the clock stops when the consumer
+//! still makes progress; the engine's tasks would park instead), start together at a barrier, and the clock stops when the consumer
 //! has the last item. The consumer checks that items arrive in order and counts any that do
 //! not. Each case runs 3 times (once in quick mode) and the best run is reported. Run with
 //! `cargo bench --bench ring`; the figures go to the `ring` section of the report.
@@ -22,6 +24,7 @@ use std::time::Instant;
 use common::{si, Mode, Section, Table};
 use gyges::limits::{BATCH_BYTES_DEFAULT, RING_SLOTS_DEFAULT};
 use gyges::output::Batch;
+use gyges::runtime::ring::{ring, BatchConsumer, BatchProducer, TryPushError};
 
 /// Bytes of one record in the record cases (the size the issue names).
 const RECORD_BYTES: usize = 300;
@@ -276,30 +279,29 @@ fn single_records(placement: Placement, slots: usize, count: u64) -> Run {
     )
 }
 
-/// The engine's way: the producer encodes (copies) records into a fresh `Batch` of about
-/// `BATCH_BYTES_DEFAULT`, pushes it into a ring of `RING_SLOTS_DEFAULT` batches, and the
-/// consumer takes each batch whole (it would hand it to `write_at`), checks the first record's
-/// number and drops it. When `recycle` is set the consumer sends emptied batches back over a
-/// second ring, so no batch is allocated per hand-off.
+/// The engine's way: the producer encodes (copies) records into a `Batch` of about
+/// `BATCH_BYTES_DEFAULT`, pushes it through a `BatchProducer` into a ring of
+/// `RING_SLOTS_DEFAULT` batches, and the consumer takes each batch whole through a
+/// `BatchConsumer` (it would hand it to `write_at`), checks the first record's number and
+/// drops it. When `recycle` is set the producer fills the buffers the consumer gives back over
+/// the return ring (`fresh_batch`, `recycle`), so no buffer is allocated per hand-off.
 fn batches(placement: Placement, count: u64, recycle: bool) -> Run {
-    let (mut producer, mut consumer) = rtrb::RingBuffer::<Batch>::new(RING_SLOTS_DEFAULT);
-    let (mut returner, mut returned) = rtrb::RingBuffer::<Batch>::new(RING_SLOTS_DEFAULT + 1);
+    let (producer, consumer) = ring(RING_SLOTS_DEFAULT);
     let records_per_batch = (BATCH_BYTES_DEFAULT / RECORD_BYTES) as u64;
     let template = [b'b'; RECORD_BYTES];
     two_threads(
         placement,
         move || {
+            // Made here: a `BatchProducer` belongs to the core (thread) that ships.
+            let producer = BatchProducer::new(producer);
             let mut backoff = Backoff::new();
             let mut next = 0;
             while next < count {
                 let records = records_per_batch.min(count - next);
-                let mut batch = match returned.pop() {
-                    Ok(mut batch) if recycle => {
-                        batch.bytes.clear();
-                        batch.messages = 0;
-                        batch
-                    }
-                    _ => Batch::with_capacity(BATCH_BYTES_DEFAULT),
+                let mut batch = if recycle {
+                    producer.fresh_batch(BATCH_BYTES_DEFAULT)
+                } else {
+                    Batch::with_capacity(BATCH_BYTES_DEFAULT)
                 };
                 for seq in next..next + records {
                     batch
@@ -309,12 +311,14 @@ fn batches(placement: Placement, count: u64, recycle: bool) -> Run {
                 batch.messages = records;
                 let mut pending = batch;
                 loop {
-                    match producer.push(pending) {
+                    match producer.try_push(pending) {
                         Ok(()) => break,
-                        Err(rtrb::PushError::Full(back)) => {
+                        Err(TryPushError::Full(back)) => {
                             pending = back;
                             backoff.wait();
                         }
+                        // The consumer only leaves once it has every record.
+                        Err(TryPushError::Abandoned(_)) => return,
                     }
                 }
                 backoff.reset();
@@ -322,21 +326,21 @@ fn batches(placement: Placement, count: u64, recycle: bool) -> Run {
             }
         },
         move || {
+            let mut consumer = BatchConsumer::new(vec![consumer]);
             let (mut backoff, mut expected, mut out_of_order) = (Backoff::new(), 0u64, 0u64);
             while expected < count {
-                match consumer.pop() {
-                    Ok(batch) => {
+                match consumer.try_pop() {
+                    Some((batch, source)) => {
                         let first = batch.bytes.get(..8).map_or(u64::MAX, record_seq);
                         out_of_order += u64::from(first != expected);
                         expected += batch.messages;
                         black_box(batch.bytes.len());
                         if recycle {
-                            // A full return ring just frees the batch.
-                            let _ = returner.push(batch);
+                            consumer.recycle(source, batch.bytes);
                         }
                         backoff.reset();
                     }
-                    Err(_) => backoff.wait(),
+                    None => backoff.wait(),
                 }
             }
             out_of_order
@@ -419,18 +423,18 @@ fn main() {
         singles,
     );
     let fresh = best(passes, || batches(placement, record_count, false));
-    let batch_rate = add(
+    add(
         &mut table,
-        "300 B records in 256 KiB Batches (engine: new Batch each)",
+        "300 B records in 256 KiB Batches, new Batch each",
         RING_SLOTS_DEFAULT,
         record_count,
         record_bytes,
         fresh,
     );
     let recycled = best(passes, || batches(placement, record_count, true));
-    add(
+    let batch_rate = add(
         &mut table,
-        "300 B records in 256 KiB Batches, recycled",
+        "300 B records in 256 KiB Batches, recycled (engine)",
         RING_SLOTS_DEFAULT,
         record_count,
         record_bytes,
@@ -439,7 +443,7 @@ fn main() {
     section.table(&table);
     for (what, rate) in [
         ("one record per slot", single_rate),
-        ("the engine's batch ring", batch_rate),
+        ("the engine's batch ring (recycled buffers)", batch_rate),
     ] {
         let ratio = rate / RING_MESSAGES_PER_SECOND_TARGET;
         let verdict = if ratio >= 1.0 {

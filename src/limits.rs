@@ -25,6 +25,14 @@ pub const IO_MEMORY_BYTES_MAX: usize = 1 << 30;
 pub const RING_SLOTS_DEFAULT: usize = 16;
 /// Largest `ring_slots` accepted.
 pub const RING_SLOTS_MAX: usize = 4096;
+/// The first and the longest fallback wait of a task parked on a cross-core ring (a consumer
+/// with nothing to read, a producer with no room). The other core wakes it as soon as it pushes
+/// or pops; the fallback only bounds what a lost wake-up could cost: a few ms, never a hang.
+pub const RING_PARK_WAIT_MIN: std::time::Duration = std::time::Duration::from_millis(1);
+/// See [`RING_PARK_WAIT_MIN`].
+pub const RING_PARK_WAIT_MAX: std::time::Duration = std::time::Duration::from_millis(4);
+/// How often a producer whose consumer has gone logs it (it counts every dropped batch).
+pub const RING_ABANDONED_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Default bytes in one output batch: written (or handed to the owning core) when full.
 pub const BATCH_BYTES_DEFAULT: usize = 256 * 1024;
@@ -56,6 +64,7 @@ pub const BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX: usize = 16;
 const _: () = assert!(MESSAGE_BYTES_MIN <= MESSAGE_BYTES_DEFAULT);
 const _: () = assert!(MESSAGE_BYTES_DEFAULT <= MESSAGE_BYTES_CEILING);
 const _: () = assert!(RING_SLOTS_DEFAULT <= RING_SLOTS_MAX);
+const _: () = assert!(RING_PARK_WAIT_MIN.as_nanos() <= RING_PARK_WAIT_MAX.as_nanos());
 const _: () = assert!(BATCH_BYTES_DEFAULT <= BATCH_BYTES_MAX);
 const _: () = assert!(TCP_OUTPUT_BUFFER_BYTES_DEFAULT >= BATCH_BYTES_DEFAULT);
 

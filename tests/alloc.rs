@@ -1,5 +1,5 @@
 //! Zero allocations per record on the data path, after warm-up: a counting allocator wraps
-//! the system one, and the counts of the measuring thread are checked.
+//! the system one, and the counts of the measuring thread (or threads) are checked.
 
 use gyges_io_uring::alloc::{allocations, CountingAllocator};
 use std::sync::Arc;
@@ -281,4 +281,120 @@ fn syslog_parsing_and_encoding_do_not_allocate() {
     let allocated = allocations() - before;
     assert_eq!(parsed, 7_500, "three of the four lines are syslog");
     assert_eq!(allocated, 0, "{allocated} allocations for 10000 lines");
+}
+
+/// From ingest through a ring to the writer: one thread encodes messages into a sink's
+/// batches and pushes them into a ring, another pops them, hands each to a writer (a `Vec`
+/// standing for the file) and recycles the buffer. After warm-up neither thread allocates,
+/// for any number of batches.
+///
+/// The warm-up makes the consumer hold one batch while the producer fills the ring, so the
+/// producer allocates the most buffers one shipping task can ever have away from it plus one
+/// (`runtime::ring::RETURN_SLOTS_EXTRA`); from then on its return ring always has one.
+#[test]
+fn the_ring_hand_off_does_not_allocate_per_batch_after_warm_up() {
+    use gyges::limits::{BATCH_BYTES_DEFAULT, RING_SLOTS_DEFAULT};
+    use gyges::output::{FlushPolicy, Sink, Target};
+    use gyges::runtime::ring::{ring, BatchConsumer, BatchProducer, TryPushError};
+    use gyges::telemetry::Telemetry;
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const BATCHES: u64 = 300;
+    const WARM_BATCHES: u64 = 4 * RING_SLOTS_DEFAULT as u64;
+    let template = Template::heka(300, [1; 16]).expect("template");
+    let message = template.record[5..].to_vec();
+    let (producer, consumer) = ring(RING_SLOTS_DEFAULT);
+    let ring_filled = Arc::new(AtomicBool::new(false));
+
+    let filled = ring_filled.clone();
+    let writer = std::thread::spawn(move || {
+        let mut consumer = BatchConsumer::new(vec![consumer]);
+        let mut file = Vec::with_capacity(2 * BATCH_BYTES_DEFAULT);
+        let (mut batches, mut messages, mut before) = (0u64, 0u64, None);
+        let mut write = |consumer: &mut BatchConsumer, batch: gyges::output::Batch, source| {
+            file.clear();
+            file.extend_from_slice(&batch.bytes);
+            std::hint::black_box(&file);
+            messages += batch.messages;
+            consumer.recycle(source, batch.bytes);
+        };
+        loop {
+            if batches == WARM_BATCHES && before.is_none() {
+                before = Some(allocations());
+            }
+            match consumer.try_pop() {
+                // Warm-up: hold the first batch until the producer finds the ring full.
+                Some((batch, source)) if batches == 0 => {
+                    while !filled.load(Ordering::Acquire) {
+                        std::thread::yield_now();
+                    }
+                    write(&mut consumer, batch, source);
+                    batches += 1;
+                }
+                Some((batch, source)) => {
+                    write(&mut consumer, batch, source);
+                    batches += 1;
+                }
+                None if consumer.is_finished() => break,
+                None => std::thread::yield_now(),
+            }
+        }
+        let allocated = allocations() - before.unwrap_or(0);
+        (batches, messages, allocated)
+    });
+
+    let telemetry = Telemetry::new(1, vec!["file".into()]);
+    let producer = Rc::new(BatchProducer::new(producer));
+    let encoder = Encoder::Protobuf(ProtobufEncoder::new(65536).expect("encoder"));
+    let mut sink = Sink::new(
+        0,
+        Box::new(encoder),
+        true,
+        (BATCH_BYTES_DEFAULT, 65536),
+        FlushPolicy::PROMPT,
+        Target::Ring(producer.clone(), false),
+    );
+    let view = MessageView::Proto(ProtoView::new(&message));
+    let (mut sent, mut before) = (0u64, 0);
+    for index in 0..BATCHES {
+        if index == WARM_BATCHES {
+            before = allocations();
+        }
+        while !sink.is_full() {
+            sink.accept(&view, &telemetry, 0);
+        }
+        let Some((mut batch, Target::Ring(to, _))) = sink.take() else {
+            panic!("a full sink for a ring gives a batch for that ring");
+        };
+        sent += batch.messages;
+        loop {
+            match to.try_push(batch) {
+                Ok(()) => break,
+                Err(TryPushError::Full(back)) => {
+                    ring_filled.store(true, Ordering::Release);
+                    batch = back;
+                    std::thread::yield_now();
+                }
+                Err(TryPushError::Abandoned(_)) => panic!("the writer is alive"),
+            }
+        }
+    }
+    let allocated = allocations() - before;
+    drop(sink);
+    drop(producer);
+    let (batches, written, writer_allocated) = writer.join().expect("the writer thread");
+    assert_eq!(batches, BATCHES);
+    assert_eq!(written, sent);
+    assert!(sent > 100 * BATCHES, "{sent} messages");
+    assert_eq!(
+        allocated,
+        0,
+        "{allocated} allocations on the producing thread for {} batches",
+        BATCHES - WARM_BATCHES
+    );
+    assert_eq!(
+        writer_allocated, 0,
+        "{writer_allocated} allocations on the writing thread"
+    );
 }

@@ -8,7 +8,7 @@ use super::Destination;
 use crate::encoder::Encode;
 use crate::message::MessageView;
 use crate::output::durable::DurableQueue;
-use crate::runtime::ring::BatchProducer;
+use crate::runtime::ring::{Abandoned, BatchProducer};
 pub use crate::runtime::ring::Batch;
 use crate::telemetry::{Metric, Telemetry};
 
@@ -67,10 +67,16 @@ impl Target {
     /// counting it instead).
     pub async fn ship(self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
         match self {
-            Target::Ring(producer, false) => producer.push(batch).await,
-            Target::Ring(producer, true) => {
-                if let Err(batch) = producer.try_push(batch) {
+            // A consumer that has gone is logged by the producer (rate-limited).
+            Target::Ring(producer, false) => {
+                if let Err(Abandoned(batch)) = producer.push(batch).await {
                     telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+                }
+            }
+            Target::Ring(producer, true) => {
+                if let Err(refused) = producer.try_push(batch) {
+                    let messages = refused.into_batch().messages;
+                    telemetry.add(core, plugin, Metric::Dropped, messages);
                 }
             }
             Target::Durable(queue) => queue.append(batch, telemetry, core, plugin).await,
@@ -152,7 +158,12 @@ impl Sink {
             return None;
         }
         let capacity = batch_capacity(self.batch_bytes, self.message_bytes_max);
-        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(capacity));
+        // A ring gives back the buffers its consumer has written: fill one of them again.
+        let fresh = match &self.target {
+            Target::Ring(producer, _) => producer.fresh_batch(capacity),
+            _ => Batch::with_capacity(capacity),
+        };
+        let batch = std::mem::replace(&mut self.batch, fresh);
         Some((batch, self.target.clone()))
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use super::durable::{self, DurableQueue, HandleBoard};
 use super::{CloseHook, FlushPolicy, OutputCore, Target, Writers};
-use crate::runtime::ring::{Batch, BatchProducer};
+use crate::runtime::ring::{BatchConsumer, BatchProducer, RingConsumer, RingProducer};
 use crate::runtime::stop::StopFlag;
 
 /// What one output is on one core: where its sink ships, when, what runs for it, and what
@@ -29,8 +29,8 @@ pub struct OutputWiring {
 
 /// The rings of one output at one core: toward its owner, or from every other core.
 pub struct OutputRings {
-    pub producer: Option<rtrb::Producer<Batch>>,
-    pub consumers: Vec<rtrb::Consumer<Batch>>,
+    pub producer: Option<RingProducer>,
+    pub consumers: Vec<RingConsumer>,
 }
 
 /// Wires `core.output` on this core.
@@ -64,7 +64,7 @@ pub async fn wire(
     let mut opened = kind.open(core).await?;
     if single_writer && !rings.consumers.is_empty() {
         let drain = crate::runtime::shard::drain_rings(
-            rings.consumers,
+            BatchConsumer::new(rings.consumers),
             opened.destination.clone(),
             core.telemetry.clone(),
             core.row,

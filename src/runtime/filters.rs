@@ -19,6 +19,10 @@
 //!
 //! A full lane: for a `ring_full_action = "block"` filter (the default) the producing core
 //! waits, and so stops reading its sockets; for `"drop"` the record is dropped and counted.
+//! The host parks while it has nothing to do: a push into one of its lane rings (or its
+//! inbox) wakes it at once (see [`super::ring`]); durable queues, timers and the end of the
+//! run are looked at when it wakes, at least every [`HOST_IDLE_WAIT_MAX`]. Lane buffers go
+//! back to the core that filled them once their records are processed.
 //! A terminated filter's records are counted as dropped, on the ingest cores (which see its
 //! flag) and on the host (for what was already in flight).
 //!
@@ -38,8 +42,10 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::backoff::Backoff;
 use super::durable_filters::{DurableSource, FilterQueue, DRAIN_TIMEOUT};
-use super::ring::{BatchProducer, POLL_SLEEP_MAX, POLL_SLEEP_MIN};
+use super::notify::LocalNotify;
+use super::ring::{Abandoned, BatchConsumer, BatchProducer};
 use super::shard::Shard;
 use crate::filter::{injected_records, Emitted, Filter, Outcome};
 use crate::message::{encode_line, encoded_line_len, MessageView, ProtoView};
@@ -49,6 +55,11 @@ use crate::telemetry::{Metric, Telemetry};
 
 /// Bytes of one filter batch: small, so filters see messages within about a tick.
 pub const FILTER_BATCH_BYTES: usize = 64 * 1024;
+/// The first and the longest idle wait of a host with nothing to do, between looks at its
+/// durable queues, timers and the end of the run (a ring or inbox push wakes it at once).
+pub const HOST_IDLE_WAIT_MIN: Duration = Duration::from_micros(100);
+/// See [`HOST_IDLE_WAIT_MIN`].
+pub const HOST_IDLE_WAIT_MAX: Duration = Duration::from_millis(2);
 /// One process call in this many is timed for `process_nanoseconds_total`.
 const PROCESS_TIMING_SAMPLE: u64 = 16;
 
@@ -90,11 +101,22 @@ impl FilterShared {
 #[derive(Default)]
 pub struct Inbox {
     batches: RefCell<VecDeque<Batch>>,
+    /// Notified when a batch arrives: wakes the parked host.
+    arrived: LocalNotify,
+    /// Notified when a batch leaves: wakes a lane waiting for room.
+    room: LocalNotify,
 }
 
 impl Inbox {
     fn pop(&self) -> Option<Batch> {
-        self.batches.borrow_mut().pop_front()
+        let batch = self.batches.borrow_mut().pop_front()?;
+        self.room.notify();
+        Some(batch)
+    }
+
+    fn push(&self, batch: Batch) {
+        self.batches.borrow_mut().push_back(batch);
+        self.arrived.notify();
     }
 
     fn len(&self) -> usize {
@@ -188,7 +210,13 @@ impl Lane {
         if self.batch.is_empty() {
             return None;
         }
-        let batch = std::mem::replace(&mut self.batch, Batch::with_capacity(FILTER_BATCH_BYTES));
+        let fresh = match &self.target {
+            LaneTarget::Ring(producer) => producer.fresh_batch(FILTER_BATCH_BYTES),
+            LaneTarget::Local(_) | LaneTarget::Durable(_) => {
+                Batch::with_capacity(FILTER_BATCH_BYTES)
+            }
+        };
+        let batch = std::mem::replace(&mut self.batch, fresh);
         let to = match &self.target {
             LaneTarget::Local(inbox) => LaneShip::Local(inbox.clone(), self.slots),
             LaneTarget::Ring(producer) => LaneShip::Ring(producer.clone()),
@@ -207,28 +235,38 @@ pub enum LaneShip {
 
 impl LaneShip {
     /// Delivers a batch, waiting while the destination is full.
-    pub async fn ship(self, batch: Batch, shared: &FilterShared) {
-        // Queued records are not in flight: they wait on disk, and their consumers say when
-        // they have something to read (see `durable_filters`).
-        if let LaneShip::Durable(queue) = self {
-            queue.ship(batch).await;
-            return;
-        }
-        shared
-            .in_flight
-            .fetch_add(batch.messages as i64, Ordering::AcqRel);
-        match self {
-            LaneShip::Local(inbox, slots) => {
-                let mut sleep = POLL_SLEEP_MIN;
-                while inbox.len() >= slots {
-                    glommio::timer::sleep(sleep).await;
-                    sleep = (sleep * 2).min(POLL_SLEEP_MAX);
-                }
-                inbox.batches.borrow_mut().push_back(batch);
+    ///
+    /// # Errors
+    /// [`Abandoned`], with the batch, when the host core has gone: its records are no longer
+    /// in flight, and the caller counts them as dropped.
+    pub async fn ship(self, batch: Batch, shared: &FilterShared) -> Result<(), Abandoned> {
+        let producer = match self {
+            // Queued records are not in flight: they wait on disk, and their consumers say
+            // when they have something to read (see `durable_filters`).
+            LaneShip::Durable(queue) => {
+                queue.ship(batch).await;
+                return Ok(());
             }
-            LaneShip::Ring(producer) => producer.push(batch).await,
-            LaneShip::Durable(_) => unreachable!("shipped above"),
+            LaneShip::Local(inbox, slots) => {
+                shared
+                    .in_flight
+                    .fetch_add(batch.messages as i64, Ordering::AcqRel);
+                // The host is on this core: its pops notify `room`, so no wake can be lost.
+                while inbox.len() >= slots {
+                    inbox.room.wait().await;
+                }
+                inbox.push(batch);
+                return Ok(());
+            }
+            LaneShip::Ring(producer) => producer,
+        };
+        let messages = batch.messages as i64;
+        shared.in_flight.fetch_add(messages, Ordering::AcqRel);
+        let pushed = producer.push(batch).await;
+        if pushed.is_err() {
+            shared.in_flight.fetch_sub(messages, Ordering::AcqRel);
         }
+        pushed
     }
 }
 
@@ -292,7 +330,8 @@ impl Hosted {
 pub struct Host {
     /// Indexed by filter index; `None` for filters hosted elsewhere.
     pub filters: Vec<Option<Hosted>>,
-    pub consumers: Vec<rtrb::Consumer<Batch>>,
+    /// The lane rings from every other core.
+    pub consumers: BatchConsumer,
     pub inbox: Rc<Inbox>,
     /// One per (durable filter hosted here, core row): its queue's consumer.
     pub durable: Vec<DurableSource>,
@@ -414,20 +453,22 @@ pub(super) fn process_records(
 }
 
 /// Processes a batch, ships what its filters injected toward other filters, and only then
-/// counts the batch as done, so the in-flight count never dips to zero in between.
+/// counts the batch as done, so the in-flight count never dips to zero in between. Returns the
+/// batch's buffer, to recycle.
 async fn handle_batch(
     shard: &Shard,
     host: &mut Host,
     shared: &FilterShared,
     batch: Batch,
     emitted: &mut Emitted,
-) {
+) -> Vec<u8> {
     process_records(shard, host, shared, &batch.bytes, None, emitted);
     shard.ship_lanes().await;
     shared
         .in_flight
         .fetch_sub(batch.messages as i64, Ordering::AcqRel);
     shard.ship_full().await;
+    batch.bytes
 }
 
 fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, emitted: &mut Emitted) {
@@ -454,17 +495,8 @@ fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, emitted: &m
 /// Heka's InChanLength and InChanCapacity for each filter on this core: the batches waiting
 /// in the rings (and local inbox) toward this core, and what they can hold.
 fn publish_ring_gauges(shard: &Shard, host: &Host) {
-    let waiting: usize = host
-        .consumers
-        .iter()
-        .map(rtrb::Consumer::slots)
-        .sum::<usize>()
-        + host.inbox.len();
-    let capacity: usize = host
-        .consumers
-        .iter()
-        .map(|consumer| consumer.buffer().capacity())
-        .sum();
+    let waiting = host.consumers.waiting() + host.inbox.len();
+    let capacity = host.consumers.capacity();
     for hosted in host.filters.iter().flatten() {
         shard.telemetry.set(
             shard.core,
@@ -500,17 +532,16 @@ fn raise_finishing_when_quiet(shared: &FilterShared, everyone_done_since: Instan
 /// shutdown hooks.
 pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared>) {
     let mut emitted = Emitted::default();
-    let mut sleep = POLL_SLEEP_MIN;
+    let mut idle = Backoff::new(HOST_IDLE_WAIT_MIN, HOST_IDLE_WAIT_MAX);
     let mut sources = std::mem::take(&mut host.durable);
     let mut everyone_done_since: Option<Instant> = None;
     loop {
         let mut moved = false;
-        for consumer_index in 0..host.consumers.len() {
-            while let Ok(batch) = host.consumers[consumer_index].pop() {
-                handle_batch(&shard, &mut host, &shared, batch, &mut emitted).await;
-                moved = true;
-                glommio::yield_if_needed().await;
-            }
+        while let Some((batch, source)) = host.consumers.try_pop() {
+            let bytes = handle_batch(&shard, &mut host, &shared, batch, &mut emitted).await;
+            host.consumers.recycle(source, bytes);
+            moved = true;
+            glommio::yield_if_needed().await;
         }
         while let Some(batch) = host.inbox.pop() {
             handle_batch(&shard, &mut host, &shared, batch, &mut emitted).await;
@@ -531,15 +562,20 @@ pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared
             raise_finishing_when_quiet(&shared, since);
         }
         if moved {
-            sleep = POLL_SLEEP_MIN;
+            idle.reset();
             continue;
         }
         // Sequentially consistent, paired with the durable sources' reservations.
         if shared.finishing.load(Ordering::SeqCst) && shared.in_flight.load(Ordering::SeqCst) <= 0 {
             break;
         }
-        glommio::timer::sleep(sleep).await;
-        sleep = (sleep * 2).min(POLL_SLEEP_MAX);
+        if host.inbox.len() > 0 {
+            continue;
+        }
+        // Parks until a lane ring or the inbox has a batch; the wait bounds how late durable
+        // queues, timers and the end of the run are looked at.
+        let arrived = host.inbox.arrived.wait();
+        futures_lite::future::or(host.consumers.park(idle.step()), arrived).await;
     }
     for source in sources {
         source.close(&shared).await;

@@ -38,7 +38,7 @@ use crate::output::{OutputCore, Sink, Writers};
 use crate::telemetry::Telemetry;
 use durable_filters::{DurableSource, FilterQueue};
 use filters::{FilterShared, Host, Hosted, Inbox, Lane, LaneTarget};
-use ring::{Batch, BatchProducer};
+use ring::{BatchConsumer, BatchProducer, RingConsumer, RingProducer};
 use router::{FilterRoute, Router};
 use shard::Shard;
 use shutdown::{CoreStop, OutputStop};
@@ -53,13 +53,13 @@ struct CoreSetup {
     cpu: usize,
     /// Per host core (in `filter_hosts` order): this core's producer into that host's lane
     /// ring (none toward itself).
-    lane_producers: Vec<Option<rtrb::Producer<Batch>>>,
+    lane_producers: Vec<Option<RingProducer>>,
     /// The lane rings this core drains, if it hosts filters.
-    lane_consumers: Vec<rtrb::Consumer<Batch>>,
+    lane_consumers: Vec<RingConsumer>,
     /// Per output: this core's producer into the owner's ring, if it needs one.
-    producers: Vec<Option<rtrb::Producer<Batch>>>,
+    producers: Vec<Option<RingProducer>>,
     /// Per output: the rings this core drains, if it owns the output.
-    consumers: Vec<Vec<rtrb::Consumer<Batch>>>,
+    consumers: Vec<Vec<RingConsumer>>,
     /// Per output: where a durable output's cores publish their queue handles.
     boards: Vec<Option<Arc<HandleBoard>>>,
     /// Per filter: the same, for a durable filter.
@@ -408,7 +408,7 @@ async fn build_filters(
     }
     let host = hosted.iter().any(Option::is_some).then(|| Host {
         filters: hosted,
-        consumers: std::mem::take(&mut setup.lane_consumers),
+        consumers: BatchConsumer::new(std::mem::take(&mut setup.lane_consumers)),
         inbox: inbox.clone(),
         durable: sources,
         cores: plan.global.cores.len(),

@@ -73,6 +73,12 @@ impl Router {
         }
     }
 
+    /// The telemetry plugin index of filter `index`, if this core routes to it.
+    pub fn filter_plugin(&self, index: u16) -> Option<usize> {
+        let route = self.filters.iter().find(|route| route.index == index)?;
+        Some(route.plugin)
+    }
+
     /// The filter state shared by every core.
     pub fn shared(&self) -> &Arc<FilterShared> {
         &self.shared

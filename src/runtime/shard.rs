@@ -5,13 +5,13 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::filters::filter_records;
 use super::notify::LocalNotify;
-use super::ring::{POLL_SLEEP_MAX, POLL_SLEEP_MIN};
+use super::ring::{Abandoned, Batch, BatchConsumer};
 use super::router::{Ready, Router};
 use super::stop::LocalStop;
 use crate::message::UuidSource;
-use crate::output::Batch;
-use crate::telemetry::Telemetry;
+use crate::telemetry::{Metric, Telemetry};
 
 /// How often each core checks its sinks' flush policies.
 pub const TICK: Duration = Duration::from_millis(1);
@@ -92,7 +92,20 @@ impl Shard {
             }
             Ready::Lane(batch, to) => {
                 let shared = self.router.borrow().shared().clone();
-                to.ship(batch, &shared).await;
+                if let Err(Abandoned(batch)) = to.ship(batch, &shared).await {
+                    self.count_lane_drops(&batch);
+                }
+            }
+        }
+    }
+
+    /// Counts the records of a lane batch whose host core has gone as dropped, each against
+    /// its filter.
+    fn count_lane_drops(&self, batch: &Batch) {
+        let router = self.router.borrow();
+        for (filter, _, _) in filter_records(&batch.bytes) {
+            if let Some(plugin) = router.filter_plugin(filter) {
+                self.telemetry.add(self.core, plugin, Metric::Dropped, 1);
             }
         }
     }
@@ -165,37 +178,21 @@ impl Shard {
     }
 }
 
-/// On the core that owns a single-writer file: writes the batches other cores hand over, until
-/// every one of them has finished and its ring is empty.
+/// On the core that owns a single-writer destination: writes the batches other cores hand over, until
+/// every one of them has finished and its ring is empty. Between batches it parks on the rings
+/// (see [`super::ring`]) rather than polling them.
+///
+/// The buffers are not recycled: a destination takes the batch (glommio's buffered `write_at`
+/// takes the `Vec` and frees it once the write completes), so there is nothing to hand back.
 pub async fn drain_rings(
-    mut consumers: Vec<rtrb::Consumer<Batch>>,
+    mut consumer: BatchConsumer,
     writer: Rc<dyn crate::output::Destination>,
     telemetry: Arc<Telemetry>,
     core: usize,
     plugin: usize,
 ) {
-    let mut sleep = POLL_SLEEP_MIN;
-    loop {
-        let mut moved = false;
-        for consumer in &mut consumers {
-            while let Ok(batch) = consumer.pop() {
-                writer.ship(batch, &telemetry, core, plugin).await;
-                moved = true;
-            }
-        }
-        if moved {
-            sleep = POLL_SLEEP_MIN;
-            glommio::yield_if_needed().await;
-            continue;
-        }
-        // Abandoned first, then empty: once the producer is gone nothing more can arrive.
-        if consumers
-            .iter()
-            .all(|consumer| consumer.is_abandoned() && consumer.is_empty())
-        {
-            return;
-        }
-        glommio::timer::sleep(sleep).await;
-        sleep = (sleep * 2).min(POLL_SLEEP_MAX);
+    while let Some((batch, _source)) = consumer.next().await {
+        writer.ship(batch, &telemetry, core, plugin).await;
+        glommio::yield_if_needed().await;
     }
 }
