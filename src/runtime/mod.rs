@@ -110,15 +110,10 @@ fn row_of(plan: &Plan, cpu: usize) -> usize {
     row.unwrap_or_else(|| panic!("core {cpu} is not in the plan's cores"))
 }
 
-/// Starts every core and returns once all of them are serving.
-///
-/// # Errors
-/// A core failed to start; the others are stopped before this returns.
-pub fn start(
-    plan: Arc<Plan>,
-    telemetry: Arc<Telemetry>,
-    stop: Arc<StopFlag>,
-) -> Result<Running, StartupError> {
+/// What each core is handed at start: the handle boards of durable outputs and filters, and
+/// the rings between cores (lanes toward every filter host; toward every single writer's
+/// owner for outputs that are not durable).
+fn core_setups(plan: &Plan) -> Vec<CoreSetup> {
     let cores = &plan.global.cores;
     let boards: Vec<Option<Arc<HandleBoard>>> = plan
         .outputs
@@ -154,8 +149,8 @@ pub fn start(
             filter_boards: filter_boards.clone(),
         })
         .collect();
-    for &host in &filter_hosts(&plan) {
-        let host_row = row_of(&plan, host);
+    for &host in &filter_hosts(plan) {
+        let host_row = row_of(plan, host);
         for row in 0..cores.len() {
             if row == host_row {
                 setups[row].lane_producers.push(None);
@@ -166,12 +161,11 @@ pub fn start(
             setups[host_row].lane_consumers.push(consumer);
         }
     }
-    let shared = FilterShared::new(plan.filters.len());
     for (index, output) in plan.outputs.iter().enumerate() {
         // A durable output's cores never hand batches over: each appends to its own queue.
         let single_writer = output.kind.writers() == Writers::Owner;
         if single_writer && output.durable.is_none() {
-            let owner_row = row_of(&plan, output.owner_core);
+            let owner_row = row_of(plan, output.owner_core);
             for row in (0..cores.len()).filter(|&row| row != owner_row) {
                 let (producer, consumer) = ring::ring(plan.global.ring_slots);
                 setups[row].producers[index] = Some(producer);
@@ -179,6 +173,20 @@ pub fn start(
             }
         }
     }
+    setups
+}
+
+/// Starts every core and returns once all of them are serving.
+///
+/// # Errors
+/// A core failed to start; the others are stopped before this returns.
+pub fn start(
+    plan: Arc<Plan>,
+    telemetry: Arc<Telemetry>,
+    stop: Arc<StopFlag>,
+) -> Result<Running, StartupError> {
+    let setups = core_setups(&plan);
+    let shared = FilterShared::new(plan.filters.len());
     let (ready_sender, ready_receiver) = mpsc::channel::<Result<(), StartupError>>();
     let mut handles = Vec::new();
     let mut first_error = None;
