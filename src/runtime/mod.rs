@@ -13,6 +13,7 @@
 
 pub mod backoff;
 pub mod durable_filters;
+pub mod failure;
 pub mod filters;
 pub mod notify;
 pub mod ring;
@@ -74,15 +75,16 @@ struct CoreSetup {
 /// The running engine.
 pub struct Running {
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
+    /// Failed when a core ends with an error ([`failure::join_core`]).
+    stop: Arc<StopFlag>,
 }
 
 impl Running {
-    /// Waits for every core to finish stopping.
+    /// Waits for every core to finish stopping; a core that ended with an error (a panic)
+    /// fails the stop flag, so the exit status is non-zero.
     pub fn join(self) {
         for handle in self.handles {
-            if let Err(error) = handle.join() {
-                tracing::error!(%error, "a core ended with an error");
-            }
+            failure::join_core(handle, &self.stop);
         }
     }
 }
@@ -223,7 +225,10 @@ pub fn start(
             Err(_) => break,
         }
     }
-    let running = Running { handles };
+    let running = Running {
+        handles,
+        stop: stop.clone(),
+    };
     if let Some(error) = first_error {
         stop.raise();
         running.join();
@@ -241,6 +246,9 @@ async fn run_core(
     ready: mpsc::Sender<Result<(), RuntimeError>>,
 ) {
     let (row, cpu) = (setup.row, setup.cpu);
+    failure::enter_core(row, cpu);
+    // However this core ends (even by a panic), the filter hosts must not wait for it.
+    let mut core_done = failure::CoreDone::new(shared.clone());
     let stop = LocalStop::new();
     glommio::spawn_local(stop.clone().watch(stop_flag.clone())).detach();
     let core_error = |message: String| RuntimeError::Core { cpu, message };
@@ -313,6 +321,7 @@ async fn run_core(
                             row,
                             plugin,
                         );
+                        let drain = failure::plugin_task(&output.name, drain);
                         drains.push(glommio::spawn_local(drain));
                     }
                     (Target::File(writer), policy)
@@ -535,7 +544,10 @@ async fn run_core(
             cores: plan.global.cores.len(),
             max_loops: plan.global.max_message_loops,
         };
-        glommio::spawn_local(filters::run_host(shard.clone(), host, shared.clone()))
+        let here = plan.filters.iter().filter(|filter| filter.host_core == cpu);
+        let names: Vec<&str> = here.map(|filter| filter.name.as_str()).collect();
+        let run = filters::run_host(shard.clone(), host, shared.clone());
+        glommio::spawn_local(failure::plugin_task(&names.join(", "), run))
     });
     let ticker = glommio::spawn_local(shard.clone().tick());
     shard.stop.wait().await;
@@ -544,9 +556,7 @@ async fn run_core(
     // What the inputs left; not what a filter host on this core keeps adding meanwhile (it
     // ships that itself), or a busy host would keep this core from ever being done.
     shard.ship_present().await;
-    shared
-        .cores_done
-        .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    core_done.count();
     if let Some(host) = host {
         host.await;
     }
