@@ -224,3 +224,12 @@ pub const ACK_TIMEOUT_MS_MAX: u64 = 600_000;
 /// Batches an acknowledging TcpOutput sends ahead of the oldest acknowledgement. Each is one
 /// queue record, at most `batch_size` plus a message.
 pub const ACK_WINDOW_BATCHES: usize = 8;
+
+// Acknowledged forwarding (`docs/ack.md`).
+/// Settles one TcpInput connection may cause per second at most. A mark makes the core ship
+/// every batch it holds, so a peer sending marks in a loop must not flush every sink of the
+/// core each time: a mark that comes sooner is answered once the interval has passed (acks
+/// are cumulative, so one settle answers every mark read meanwhile). With the sender's window
+/// of 8 batches of 256 KiB this still allows about 400 MiB/s per connection.
+pub const ACK_SETTLES_PER_SECOND_MAX: u64 = 200;
+const _: () = assert!(ACK_SETTLES_PER_SECOND_MAX > 0 && ACK_SETTLES_PER_SECOND_MAX <= 1_000_000);
