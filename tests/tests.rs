@@ -53,3 +53,7 @@ mod delivery;
 /// Durable filters: kill -9 and restart mid-stream, a clean stop that leaves a backlog.
 #[cfg(feature = "lua")]
 mod durable_filters;
+
+/// Gaps closed after review: a panic on one core stops the daemon with status 1; Lua decoders
+/// keep preserved state per core; acknowledgement marks need a hello and are paced.
+mod hardening;
