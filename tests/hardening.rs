@@ -391,3 +391,58 @@ fn a_flood_of_marks_is_paced_and_the_last_one_is_still_answered() {
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     assert_eq!(daemon.counter("Acked.acks_total"), acks.len() as u64);
 }
+
+#[test]
+fn refused_connections_are_counted_and_logged_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [Busy]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\nsplitter = \"TokenSplitter\"\nmax_connections = 1\n\
+         [Out]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n"
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    // Held open: at most one per core is served, the rest are closed at once.
+    const CONNECTIONS: usize = 20;
+    let held: Vec<TcpStream> = (0..CONNECTIONS)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    let closed_by_gyges = |stream: &TcpStream| {
+        let mut byte = [0u8; 1];
+        stream
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        match (&*stream).read(&mut byte) {
+            Ok(count) => count == 0,
+            Err(error) => !matches!(
+                error.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    };
+    wait_for_or_explain(
+        Duration::from_secs(10),
+        "the connections past the limit closed",
+        || held.iter().filter(|stream| closed_by_gyges(stream)).count() >= CONNECTIONS - 2,
+        || daemon.stderr(),
+    );
+    drop(held);
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let refused = daemon.counter("Busy.refused_connections_total");
+    assert!(
+        refused >= (CONNECTIONS - 2) as u64,
+        "{refused} refused\n{}",
+        daemon.stderr()
+    );
+    // All within one interval: one line per core at most, however many were refused.
+    let lines = daemon
+        .stderr()
+        .lines()
+        .filter(|line| line.contains("connection limit reached"))
+        .count();
+    assert!(
+        (1..=2).contains(&lines),
+        "{lines} lines for {refused} refused\n{}",
+        daemon.stderr()
+    );
+}
