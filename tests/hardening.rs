@@ -446,3 +446,48 @@ fn refused_connections_are_counted_and_logged_once_per_interval() {
         daemon.stderr()
     );
 }
+
+/// A filter host on core 1 waits for every core to be done before it leaves, and the owner of
+/// a single file drains its rings until every other core has let go of them: a core that
+/// panicked must still do both, or the daemon would hang at the stop.
+#[cfg(feature = "lua")]
+#[test]
+fn a_panic_on_one_core_holds_up_neither_a_filter_host_nor_a_file_owner_on_another() {
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        eprintln!("skipped: needs two cores");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("quiet_filter.lua");
+    std::fs::write(
+        &script,
+        "function process_message() return 0 end\nfunction timer_event() end\n",
+    )
+    .unwrap();
+    let port = free_port();
+    let config = format!(
+        "[hekad]\nstats_interval = 0\ncores = [0, 1]\noutput_core = 1\n\
+         [Faulty]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\nsplitter = \"TokenSplitter\"\n\
+         [Quiet]\ntype = \"SandboxFilter\"\nmessage_matcher = \"TRUE\"\nfilename = \"{script}\"\n\
+         [Out]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n",
+        script = script.display()
+    );
+    // The fault fires on cpu 0 only; the filter and the file's writer live on cpu 1.
+    let (mut child, log) = start_with_fault(dir.path(), &config, "Faulty@0");
+    wait_for(Duration::from_secs(10), "the input's port", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    // New connections until one lands on core 0 (the kernel spreads them) and it panics.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) {
+            let _ = stream.write_all(b"a message\n");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = exit_within(&mut child, Duration::from_secs(5), &log);
+    assert_eq!(status.code(), Some(1), "{status}");
+    assert_one_panic_line(&log, "Faulty");
+    let line = &panic_lines(&log, "Faulty")[0];
+    assert!(line.contains("cpu=0"), "{line}");
+}

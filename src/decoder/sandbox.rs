@@ -117,10 +117,11 @@ impl SandboxDecoder {
 }
 
 impl Drop for SandboxDecoder {
-    /// Saves the state at a clean stop. Not while a panic unwinds the core: that state is
-    /// not trusted, and the last clean save stays.
+    /// Saves the state at a clean stop. Not while a panic unwinds the core, nor on a core
+    /// where a plugin task panicked: that state is not trusted, and the last clean save stays.
     fn drop(&mut self) {
-        if self.saved || std::thread::panicking() {
+        let panicked = std::thread::panicking() || crate::runtime::failure::core_panicked();
+        if self.saved || panicked {
             return;
         }
         if let Err(error) = self.sandbox.preserve() {

@@ -12,6 +12,12 @@
 //!   plugin" on every poll and puts the previous one back after it: one thread-local write per
 //!   poll, nothing per message. A plugin registers its name once per core
 //!   ([`register_plugin`]) and the task carries the small [`PluginId`].
+//! - A [`PluginTask`] also catches its task's panic: the task ends there (its future is
+//!   dropped, releasing what it held: borrows, connections, ring producers) and the rest of
+//!   the core goes on to stop gracefully with the others. That matters because glommio does
+//!   not drop a dead executor's tasks: a core whose thread died would keep its ring producers
+//!   forever, and the cores draining its rings would wait for it. The core is marked as having
+//!   panicked ([`core_panicked`]), so it saves no state it cannot trust.
 //! - `gyges run` installs a panic hook once ([`install`]). It runs on the panicking thread
 //!   before unwinding, while the task is still being polled, so it can read the core and the
 //!   plugin. It logs one error line with both and the panic message, and raises
@@ -19,17 +25,20 @@
 //! - [`join_core`], used by [`super::Running::join`], reports a core that ended with an error
 //!   (a panic with no hook installed, a failed executor) as a failure too.
 //!
-//! The panicking core itself unwinds: glommio drops its tasks, so its ring producers are
-//! released and the cores draining them see it gone. [`CoreDone`] makes sure such a core still
-//! counts itself done for the filter hosts, which otherwise would wait for it forever.
+//! A panic outside every plugin task (in the core's own sequence, or glommio's) still unwinds
+//! the whole executor thread. [`CoreDone`] makes sure such a core counts itself done for the
+//! filter hosts, which otherwise would wait for it forever: the panic hook counts it, on the
+//! panicking thread, before unwinding starts. Its ring producers, though, are not released
+//! (see above): that case can still hold up the cores that drain its rings.
 //!
 //! # The test-only fault hook
 //!
 //! End-to-end tests need a plugin that panics on purpose. `GYGES_FAULT=panic:<plugin section
 //! name>`, read once by [`install`], makes that plugin's task panic: a TcpInput or UdpInput on
 //! its first message, any other plugin task when it starts. It fires once per process, on the
-//! first core to get there (a plugin runs on every core), so a test sees exactly one panic. It
-//! exists for tests; a daemon started with it logs a warning saying the fault is armed.
+//! first core to get there (a plugin runs on every core), so a test sees exactly one panic;
+//! `panic:<plugin>@<cpu>` arms it on that CPU's core only. It exists for tests; a daemon
+//! started with it logs a warning saying the fault is armed.
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -45,8 +54,25 @@ use super::stop::StopFlag;
 /// The environment variable of the test-only fault hook.
 pub const FAULT_VARIABLE: &str = "GYGES_FAULT";
 
-/// The plugin armed by the fault hook, read once by [`install`] (none until then).
-static FAULT_PLUGIN: OnceLock<Option<String>> = OnceLock::new();
+/// What the fault hook arms: a plugin, on one CPU's core or on any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Fault {
+    plugin: String,
+    cpu: Option<usize>,
+}
+
+impl Fault {
+    fn arms(&self, plugin: &str, core: Option<CoreId>) -> bool {
+        let cpu_matches = match self.cpu {
+            Some(cpu) => core.is_some_and(|core| core.cpu == cpu),
+            None => true,
+        };
+        self.plugin == plugin && cpu_matches
+    }
+}
+
+/// The fault hook's target, read once by [`install`] (none until then).
+static FAULT: OnceLock<Option<Fault>> = OnceLock::new();
 /// Whether the fault hook has fired: it fires once per process.
 static FAULT_FIRED: AtomicBool = AtomicBool::new(false);
 
@@ -66,6 +92,11 @@ thread_local! {
     /// The names behind this thread's [`PluginId`]s, registered once per plugin. Bounded by
     /// the plan's plugin count: registering a name again returns the same id.
     static NAMES: RefCell<Vec<Rc<str>>> = const { RefCell::new(Vec::new()) };
+    /// What this core counts itself done in, until it has: set by [`CoreDone::new`], taken by
+    /// whichever counts first (the core's normal end, the guard's drop, the panic hook).
+    static DONE_IN: RefCell<Option<Arc<FilterShared>>> = const { RefCell::new(None) };
+    /// Whether a plugin task on this thread panicked (and was caught).
+    static PANICKED: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Marks this thread as the core `row` pinned to `cpu`. Call once, first thing on the core.
@@ -88,10 +119,10 @@ pub struct PluginId {
 
 /// Registers `name` on this thread (once; again returns the same id).
 pub fn register_plugin(name: &str) -> PluginId {
-    let faulty = FAULT_PLUGIN
+    let faulty = FAULT
         .get()
-        .and_then(Option::as_deref)
-        .is_some_and(|armed| armed == name);
+        .and_then(Option::as_ref)
+        .is_some_and(|fault| fault.arms(name, current_core()));
     let index = NAMES.with(|names| {
         let mut names = names.borrow_mut();
         match names.iter().position(|known| &**known == name) {
@@ -106,6 +137,12 @@ pub fn register_plugin(name: &str) -> PluginId {
         index: index as u32,
         faulty,
     }
+}
+
+/// Whether a plugin task on this core panicked: its state is not trusted (a Lua decoder or
+/// encoder does not save it).
+pub fn core_panicked() -> bool {
+    PANICKED.with(Cell::get)
 }
 
 /// The plugin this thread is polling, by name.
@@ -130,22 +167,24 @@ pub fn fault_point(plugin: PluginId) {
     }
 }
 
-/// A plugin's task: sets the thread's current plugin for the length of each poll.
+/// A plugin's task: sets the thread's current plugin for the length of each poll, and ends
+/// the task if it panics (the hook has logged it and stopped the daemon by then).
 pub struct PluginTask<F> {
     plugin: PluginId,
     /// Whether the fault hook fires on the first poll (a task that is the plugin's start).
     fault_on_start: bool,
-    future: Pin<Box<F>>,
+    /// `None` once the task panicked.
+    future: Option<Pin<Box<F>>>,
 }
 
-impl<F: Future> PluginTask<F> {
+impl<F: Future<Output = ()>> PluginTask<F> {
     /// Wraps `future`, the task of `plugin`; the fault hook, if armed for it, fires on the
     /// first poll.
     pub fn new(plugin: PluginId, future: F) -> PluginTask<F> {
         PluginTask {
             plugin,
             fault_on_start: true,
-            future: Box::pin(future),
+            future: Some(Box::pin(future)),
         }
     }
 
@@ -155,54 +194,75 @@ impl<F: Future> PluginTask<F> {
         PluginTask {
             plugin,
             fault_on_start: false,
-            future: Box::pin(future),
+            future: Some(Box::pin(future)),
         }
     }
 }
 
 /// Wraps a plugin's task by name: registers the name on this core and fires the fault hook,
 /// if armed for it, when the task starts.
-pub fn plugin_task<F: Future>(name: &str, future: F) -> PluginTask<F> {
+pub fn plugin_task<F: Future<Output = ()>>(name: &str, future: F) -> PluginTask<F> {
     PluginTask::new(register_plugin(name), future)
 }
 
-impl<F: Future> Future for PluginTask<F> {
-    type Output = F::Output;
+impl<F: Future<Output = ()>> Future for PluginTask<F> {
+    type Output = ();
 
-    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<F::Output> {
-        let previous = CURRENT.with(|current| current.replace(Some(self.plugin)));
-        if self.fault_on_start {
-            self.fault_on_start = false;
-            fault_point(self.plugin);
-        }
-        let polled = self.future.as_mut().poll(context);
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let Some(future) = this.future.as_mut() else {
+            return Poll::Ready(());
+        };
+        let previous = CURRENT.with(|current| current.replace(Some(this.plugin)));
+        let fault = std::mem::take(&mut this.fault_on_start).then_some(this.plugin);
+        // The task's state may be half-updated after a panic, but it is dropped right away
+        // and never polled again: nothing observes it.
+        let polled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if let Some(plugin) = fault {
+                fault_point(plugin);
+            }
+            future.as_mut().poll(context)
+        }));
         CURRENT.with(|current| current.set(previous));
-        polled
+        match polled {
+            Ok(poll) => poll,
+            Err(_) => {
+                PANICKED.with(|panicked| panicked.set(true));
+                this.future = None;
+                Poll::Ready(())
+            }
+        }
     }
 }
 
 /// Counts this core as done for the filter hosts exactly once, however the core ends: the
-/// normal way ([`CoreDone::count`]), an early return at startup, or a panic unwinding it.
+/// normal way ([`CoreDone::count`]), an early return at startup (the guard is dropped), or a
+/// panic (the hook counts it, whether or not the executor drops the guard afterwards).
 pub struct CoreDone {
-    shared: Arc<FilterShared>,
-    counted: bool,
+    /// Not `Send`: the guard stays on the core thread whose thread-local it set.
+    _core_thread: std::marker::PhantomData<Rc<()>>,
 }
 
 impl CoreDone {
-    /// A guard that has not counted yet.
+    /// A guard that has not counted yet, for this core thread.
     pub fn new(shared: Arc<FilterShared>) -> CoreDone {
+        DONE_IN.with(|done| *done.borrow_mut() = Some(shared));
         CoreDone {
-            shared,
-            counted: false,
+            _core_thread: std::marker::PhantomData,
         }
     }
 
     /// Counts the core done now (once).
     pub fn count(&mut self) {
-        if !self.counted {
-            self.counted = true;
-            self.shared.cores_done.fetch_add(1, Ordering::AcqRel);
-        }
+        count_core_done();
+    }
+}
+
+/// Counts this thread's core done if it has not been yet.
+fn count_core_done() {
+    let shared = DONE_IN.with(|done| done.try_borrow_mut().ok().and_then(|mut done| done.take()));
+    if let Some(shared) = shared {
+        shared.cores_done.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -283,24 +343,35 @@ impl PanicReport {
 /// panic hook that logs the core and plugin and fails `stop`. Call once, before the cores
 /// start; later calls only replace the flag the hook raises.
 pub fn install(stop: Arc<StopFlag>) {
-    let armed = FAULT_PLUGIN.get_or_init(|| parse_fault(std::env::var(FAULT_VARIABLE).ok()));
-    if let Some(plugin) = armed {
+    let armed = FAULT.get_or_init(|| parse_fault(std::env::var(FAULT_VARIABLE).ok()));
+    if let Some(Fault { plugin, cpu }) = armed {
         tracing::warn!(
             plugin = %plugin,
+            cpu = ?cpu,
             "{FAULT_VARIABLE} is set: this plugin will panic on purpose (a test-only hook)"
         );
     }
     std::panic::set_hook(Box::new(move |info| {
         let report = PanicReport::capture(info);
         report.log();
+        // Inside a plugin task the panic is caught and the core goes on stopping; anywhere
+        // else its thread dies, and filter hosts must not wait for it.
+        if CURRENT.with(Cell::get).is_none() {
+            count_core_done();
+        }
         stop.fail(report.reason());
     }));
 }
 
-/// The plugin named by a `GYGES_FAULT` value, `panic:<plugin>`; anything else arms nothing.
-fn parse_fault(value: Option<String>) -> Option<String> {
-    let plugin = value?.strip_prefix("panic:")?.trim().to_string();
-    (!plugin.is_empty()).then_some(plugin)
+/// The fault a `GYGES_FAULT` value arms: `panic:<plugin>` or `panic:<plugin>@<cpu>`;
+/// anything else arms nothing.
+fn parse_fault(value: Option<String>) -> Option<Fault> {
+    let target = value?.strip_prefix("panic:")?.trim().to_string();
+    let (plugin, cpu) = match target.rsplit_once('@') {
+        Some((plugin, cpu)) => (plugin.to_string(), Some(cpu.parse().ok()?)),
+        None => (target, None),
+    };
+    (!plugin.is_empty()).then_some(Fault { plugin, cpu })
 }
 
 /// Waits for one core's executor and, if it ended with an error, fails `stop` with it. The
@@ -338,11 +409,16 @@ mod tests {
             outer,
             std::future::poll_fn(move |context| {
                 record.borrow_mut().push(current_plugin());
-                let nested = PluginTask::new(inner, async { current_plugin() });
+                let in_nested = Rc::new(RefCell::new(None));
+                let seen_nested = in_nested.clone();
+                let nested = PluginTask::new(inner, async move {
+                    *seen_nested.borrow_mut() = current_plugin();
+                });
                 let mut nested = std::pin::pin!(nested);
-                let Poll::Ready(in_nested) = nested.as_mut().poll(context) else {
+                if nested.as_mut().poll(context).is_pending() {
                     return Poll::Pending;
-                };
+                }
+                let in_nested = in_nested.borrow_mut().take();
                 record.borrow_mut().push(in_nested);
                 // Back to the outer plugin once the nested task's poll returns.
                 record.borrow_mut().push(current_plugin());
@@ -364,35 +440,53 @@ mod tests {
 
     #[test]
     fn the_fault_hook_fires_only_for_the_armed_plugin() {
-        assert_eq!(parse_fault(Some("panic:In".into())), Some("In".into()));
+        let fault = |plugin: &str, cpu| Some(Fault {
+            plugin: plugin.to_string(),
+            cpu,
+        });
+        assert_eq!(parse_fault(Some("panic:In".into())), fault("In", None));
+        assert_eq!(parse_fault(Some("panic:In@3".into())), fault("In", Some(3)));
+        assert_eq!(parse_fault(Some("panic:In@x".into())), None);
         assert_eq!(parse_fault(Some("panic:".into())), None);
+        let on_cpu_3 = Fault {
+            plugin: "In".into(),
+            cpu: Some(3),
+        };
+        let core = |cpu| Some(CoreId { row: 0, cpu });
+        assert!(on_cpu_3.arms("In", core(3)));
+        assert!(!on_cpu_3.arms("In", core(2)) && !on_cpu_3.arms("In", None));
+        assert!(!on_cpu_3.arms("Out", core(3)));
         assert_eq!(parse_fault(Some("abort:In".into())), None);
         assert_eq!(parse_fault(None), None);
         let armed = PluginId {
             index: register_plugin("Armed").index,
             faulty: true,
         };
-        let caught = std::panic::catch_unwind(|| {
-            let task = PluginTask::new(armed, async {});
-            let mut task = std::pin::pin!(task);
-            let _ = poll_once(task.as_mut());
-        });
-        let payload = caught.expect_err("an armed plugin panics on start");
-        let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
-        assert!(message.contains("[Armed]"), "{message}");
-        // Once per process: the same plugin on another core goes on.
-        let task = PluginTask::new(armed, async { 6 });
+        let ran = Rc::new(Cell::new(0));
+        let run = |ran: &Rc<Cell<u32>>| {
+            let ran = ran.clone();
+            async move { ran.set(ran.get() + 1) }
+        };
+        // The armed task panics on start; the wrapper ends it and marks the core.
+        assert!(!core_panicked());
+        let task = PluginTask::new(armed, run(&ran));
         let mut task = std::pin::pin!(task);
-        assert_eq!(poll_once(task.as_mut()), Poll::Ready(6));
+        assert_eq!(poll_once(task.as_mut()), Poll::Ready(()));
+        assert_eq!(poll_once(task.as_mut()), Poll::Ready(()), "ended for good");
+        assert_eq!(ran.get(), 0, "the task never ran");
+        assert!(core_panicked());
+        // Once per process: the same plugin on another core goes on.
+        let task = PluginTask::new(armed, run(&ran));
+        let mut task = std::pin::pin!(task);
+        assert_eq!(poll_once(task.as_mut()), Poll::Ready(()));
+        assert_eq!(ran.get(), 1);
         let calm = register_plugin("Calm");
         assert!(!calm.faulty);
-        let task = PluginTask::new(calm, async { 7 });
-        let mut task = std::pin::pin!(task);
-        assert_eq!(poll_once(task.as_mut()), Poll::Ready(7));
         // A quiet task leaves the trigger to the plugin.
-        let task = PluginTask::quiet(armed, async { 8 });
+        let task = PluginTask::quiet(armed, run(&ran));
         let mut task = std::pin::pin!(task);
-        assert_eq!(poll_once(task.as_mut()), Poll::Ready(8));
+        assert_eq!(poll_once(task.as_mut()), Poll::Ready(()));
+        assert_eq!(ran.get(), 2);
     }
 
     #[test]
@@ -429,5 +523,11 @@ mod tests {
         });
         assert!(unwound.is_err());
         assert_eq!(shared.cores_done.load(Ordering::Acquire), 2);
+        // Counted by the hook first: the guard dropped later adds nothing.
+        let mut done = CoreDone::new(shared.clone());
+        count_core_done();
+        done.count();
+        drop(done);
+        assert_eq!(shared.cores_done.load(Ordering::Acquire), 3);
     }
 }
