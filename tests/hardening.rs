@@ -265,7 +265,11 @@ fn read_controls(stream: &mut TcpStream, timeout: Duration) -> Vec<Control> {
 
 fn parse_controls(mut bytes: &[u8]) -> Vec<Control> {
     let mut controls = Vec::new();
-    while let Parsed::Control { control, bytes: used } = ack::parse(bytes) {
+    while let Parsed::Control {
+        control,
+        bytes: used,
+    } = ack::parse(bytes)
+    {
         controls.push(control);
         bytes = &bytes[used..];
     }
@@ -360,7 +364,9 @@ fn a_flood_of_marks_is_paced_and_the_last_one_is_still_answered() {
     let started = Instant::now();
     for seq in 1..=MARKS {
         // One mark per write, each its own segment: unpaced, every one would settle.
-        sender.write_all(&encoded(&[Control::Mark { seq }])).unwrap();
+        sender
+            .write_all(&encoded(&[Control::Mark { seq }]))
+            .unwrap();
         std::thread::sleep(Duration::from_micros(500));
     }
     let (controls, last_ack_at) = collector.join().unwrap();

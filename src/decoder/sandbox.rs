@@ -48,7 +48,8 @@ impl SandboxDecoder {
         host_info: &HostInfo,
     ) -> Result<SandboxDecoder, SandboxError> {
         let core_row = crate::runtime::failure::current_core().map(|core| core.row);
-        let sandbox = Sandbox::new_on_core(SandboxKind::Decoder, name, config, host_info, core_row)?;
+        let sandbox =
+            Sandbox::new_on_core(SandboxKind::Decoder, name, config, host_info, core_row)?;
         Ok(SandboxDecoder {
             sandbox,
             saved: false,

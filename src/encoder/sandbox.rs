@@ -45,7 +45,8 @@ impl SandboxEncoder {
         host_info: &HostInfo,
     ) -> Result<SandboxEncoder, SandboxError> {
         let core_row = crate::runtime::failure::current_core().map(|core| core.row);
-        let sandbox = Sandbox::new_on_core(SandboxKind::Encoder, name, config, host_info, core_row)?;
+        let sandbox =
+            Sandbox::new_on_core(SandboxKind::Encoder, name, config, host_info, core_row)?;
         Ok(SandboxEncoder {
             sandbox,
             saved: false,

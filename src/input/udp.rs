@@ -190,11 +190,17 @@ mod tests {
         }
         assert_eq!(waits[0], RECEIVE_RETRY_MIN);
         assert_eq!(waits[1], RECEIVE_RETRY_MIN * 2);
-        assert!(waits.windows(2).all(|pair| pair[1] >= pair[0]), "never shorter");
+        assert!(
+            waits.windows(2).all(|pair| pair[1] >= pair[0]),
+            "never shorter"
+        );
         assert_eq!(*waits.last().unwrap(), RECEIVE_RETRY_MAX, "capped");
         // About 60 s of failures: a line every 5 s at most, and every error counted in one.
         let seconds = now.duration_since(start).as_secs();
-        assert!(lines.len() as u64 <= seconds / LOG_INTERVAL.as_secs() + 1, "{lines:?}");
+        assert!(
+            lines.len() as u64 <= seconds / LOG_INTERVAL.as_secs() + 1,
+            "{lines:?}"
+        );
         assert_eq!(lines.iter().sum::<u64>() + errors.log.pending(), 70);
         // One datagram received: the next error waits the minimum again.
         errors.succeeded();

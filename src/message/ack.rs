@@ -270,7 +270,10 @@ mod tests {
         // The hello holds for the rest of the connection.
         requests.note(Control::Mark { seq: 8 });
         let taken = requests.take().expect("a mark");
-        assert_eq!((taken.hello, taken.mark, taken.marks_ignored), (None, Some(8), 0));
+        assert_eq!(
+            (taken.hello, taken.mark, taken.marks_ignored),
+            (None, Some(8), 0)
+        );
     }
 
     #[test]
@@ -279,7 +282,10 @@ mod tests {
         assert_eq!(settle_wait(None, now), Duration::ZERO);
         assert_eq!(settle_wait(Some(now), now), SETTLE_INTERVAL_MIN);
         let half = SETTLE_INTERVAL_MIN / 2;
-        assert_eq!(settle_wait(Some(now), now + half), SETTLE_INTERVAL_MIN - half);
+        assert_eq!(
+            settle_wait(Some(now), now + half),
+            SETTLE_INTERVAL_MIN - half
+        );
         let later = now + SETTLE_INTERVAL_MIN * 3;
         assert_eq!(settle_wait(Some(now), later), Duration::ZERO);
         assert!(!SETTLE_INTERVAL_MIN.is_zero());

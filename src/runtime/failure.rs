@@ -440,10 +440,12 @@ mod tests {
 
     #[test]
     fn the_fault_hook_fires_only_for_the_armed_plugin() {
-        let fault = |plugin: &str, cpu| Some(Fault {
-            plugin: plugin.to_string(),
-            cpu,
-        });
+        let fault = |plugin: &str, cpu| {
+            Some(Fault {
+                plugin: plugin.to_string(),
+                cpu,
+            })
+        };
         assert_eq!(parse_fault(Some("panic:In".into())), fault("In", None));
         assert_eq!(parse_fault(Some("panic:In@3".into())), fault("In", Some(3)));
         assert_eq!(parse_fault(Some("panic:In@x".into())), None);

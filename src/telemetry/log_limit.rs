@@ -91,6 +91,10 @@ mod tests {
             }
         }
         assert!(lines <= 11, "{lines} lines");
-        assert_eq!(counted + limit.pending(), 10_000, "every event is accounted for");
+        assert_eq!(
+            counted + limit.pending(),
+            10_000,
+            "every event is accounted for"
+        );
     }
 }
