@@ -354,6 +354,12 @@ pub fn install(stop: Arc<StopFlag>) {
     std::panic::set_hook(Box::new(move |info| {
         let report = PanicReport::capture(info);
         report.log();
+        // The default hook's backtrace, when asked for with RUST_BACKTRACE: a debugging aid
+        // on top of the one line, never instead of it.
+        let backtrace = std::backtrace::Backtrace::capture();
+        if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+            eprintln!("{backtrace}");
+        }
         // Inside a plugin task the panic is caught and the core goes on stopping; anywhere
         // else its thread dies, and filter hosts must not wait for it.
         if CURRENT.with(Cell::get).is_none() {
