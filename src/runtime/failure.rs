@@ -258,8 +258,9 @@ impl CoreDone {
     }
 }
 
-/// Counts this thread's core done if it has not been yet.
-fn count_core_done() {
+/// Counts this thread's core done if it has not been yet (what [`CoreDone::count`] does, for
+/// code on the core that does not hold the guard).
+pub fn count_core_done() {
     let shared = DONE_IN.with(|done| done.try_borrow_mut().ok().and_then(|mut done| done.take()));
     if let Some(shared) = shared {
         shared.cores_done.fetch_add(1, Ordering::AcqRel);
