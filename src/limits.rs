@@ -315,3 +315,12 @@ const _: () = assert!(SYSLOG_HOSTNAME_BYTES_MAX < MESSAGE_BYTES_MIN);
 const _: () = assert!(SYSLOG_APP_NAME_BYTES_MAX <= SYSLOG_TAG_BYTES_MAX);
 const _: () = assert!(MESSAGE_BYTES_CEILING < 100_000_000);
 const _: () = assert!(SYSLOG_SD_PARAMS_MAX <= u32::MAX as usize);
+
+// Acknowledged forwarding (`docs/ack.md`).
+/// Settles one TcpInput connection may cause per second at most. A mark makes the core ship
+/// every batch it holds, so a peer sending marks in a loop must not flush every sink of the
+/// core each time: a mark that comes sooner is answered once the interval has passed (acks
+/// are cumulative, so one settle answers every mark read meanwhile). With the sender's window
+/// of 8 batches of 256 KiB this still allows about 400 MiB/s per connection.
+pub const ACK_SETTLES_PER_SECOND_MAX: u64 = 200;
+const _: () = assert!(ACK_SETTLES_PER_SECOND_MAX > 0 && ACK_SETTLES_PER_SECOND_MAX <= 1_000_000);

@@ -26,14 +26,19 @@ pub enum Decoded {
     Failed,
 }
 
-/// A Lua decoder.
+/// A Lua decoder, one per core. With `preserve_data`, its state is restored from this core's
+/// own file at start and saved there when it is dropped at a clean stop (the runtime drops
+/// each core's decoders once the core has stopped), or earlier by [`SandboxDecoder::shutdown`].
 #[derive(Debug)]
 pub struct SandboxDecoder {
     sandbox: Sandbox,
+    /// The state was saved by [`SandboxDecoder::shutdown`]: dropping it saves nothing more.
+    saved: bool,
 }
 
 impl SandboxDecoder {
-    /// Loads the script; see [`Sandbox::new`].
+    /// Loads the script; see [`Sandbox::new`]. On a core, preserved data is this core's
+    /// (`<name>.<core row>.data`, see `docs/sandbox.md`).
     ///
     /// # Errors
     /// As [`Sandbox::new`].
@@ -42,8 +47,12 @@ impl SandboxDecoder {
         config: &SandboxConfig,
         host_info: &HostInfo,
     ) -> Result<SandboxDecoder, SandboxError> {
+        let core_row = crate::runtime::failure::current_core().map(|core| core.row);
+        let sandbox =
+            Sandbox::new_on_core(SandboxKind::Decoder, name, config, host_info, core_row)?;
         Ok(SandboxDecoder {
-            sandbox: Sandbox::new(SandboxKind::Decoder, name, config, host_info)?,
+            sandbox,
+            saved: false,
         })
     }
 
@@ -83,11 +92,12 @@ impl SandboxDecoder {
         }
     }
 
-    /// Saves the state if `preserve_data` (call at clean shutdown).
+    /// Saves the state if `preserve_data` (at clean shutdown; dropping does it otherwise).
     ///
     /// # Errors
     /// [`SandboxError::Preservation`].
     pub fn shutdown(&mut self) -> Result<(), SandboxError> {
+        self.saved = true;
         self.sandbox.preserve()
     }
 
@@ -104,6 +114,20 @@ impl SandboxDecoder {
     /// Heka's `heka.sandbox-terminated` message for this decoder, once terminated.
     pub fn termination_message(&self) -> Option<Vec<u8>> {
         self.sandbox.termination_message()
+    }
+}
+
+impl Drop for SandboxDecoder {
+    /// Saves the state at a clean stop. Not while a panic unwinds the core, nor on a core
+    /// where a plugin task panicked: that state is not trusted, and the last clean save stays.
+    fn drop(&mut self) {
+        let panicked = std::thread::panicking() || crate::runtime::failure::core_panicked();
+        if self.saved || panicked {
+            return;
+        }
+        if let Err(error) = self.sandbox.preserve() {
+            tracing::error!(decoder = self.sandbox.name(), %error, "cannot save preserved data");
+        }
     }
 }
 

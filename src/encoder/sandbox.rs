@@ -23,14 +23,19 @@ pub enum Encoded {
     Failed,
 }
 
-/// A Lua encoder.
+/// A Lua encoder, one per core. With `preserve_data`, its state is restored from this core's
+/// own file at start and saved there when it is dropped at a clean stop (the runtime drops
+/// each core's encoders once the core has stopped), or earlier by [`SandboxEncoder::shutdown`].
 #[derive(Debug)]
 pub struct SandboxEncoder {
     sandbox: Sandbox,
+    /// The state was saved by [`SandboxEncoder::shutdown`]: dropping it saves nothing more.
+    saved: bool,
 }
 
 impl SandboxEncoder {
-    /// Loads the script; see [`Sandbox::new`].
+    /// Loads the script; see [`Sandbox::new`]. On a core, preserved data is this core's
+    /// (`<name>.<core row>.data`, see `docs/sandbox.md`).
     ///
     /// # Errors
     /// As [`Sandbox::new`].
@@ -39,8 +44,12 @@ impl SandboxEncoder {
         config: &SandboxConfig,
         host_info: &HostInfo,
     ) -> Result<SandboxEncoder, SandboxError> {
+        let core_row = crate::runtime::failure::current_core().map(|core| core.row);
+        let sandbox =
+            Sandbox::new_on_core(SandboxKind::Encoder, name, config, host_info, core_row)?;
         Ok(SandboxEncoder {
-            sandbox: Sandbox::new(SandboxKind::Encoder, name, config, host_info)?,
+            sandbox,
+            saved: false,
         })
     }
 
@@ -81,11 +90,12 @@ impl SandboxEncoder {
         }
     }
 
-    /// Saves the state if `preserve_data` (call at clean shutdown).
+    /// Saves the state if `preserve_data` (at clean shutdown; dropping does it otherwise).
     ///
     /// # Errors
     /// [`SandboxError::Preservation`].
     pub fn shutdown(&mut self) -> Result<(), SandboxError> {
+        self.saved = true;
         self.sandbox.preserve()
     }
 
@@ -102,6 +112,20 @@ impl SandboxEncoder {
     /// Heka's `heka.sandbox-terminated` message for this encoder, once terminated.
     pub fn termination_message(&self) -> Option<Vec<u8>> {
         self.sandbox.termination_message()
+    }
+}
+
+impl Drop for SandboxEncoder {
+    /// Saves the state at a clean stop. Not while a panic unwinds the core, nor on a core
+    /// where a plugin task panicked: that state is not trusted, and the last clean save stays.
+    fn drop(&mut self) {
+        let panicked = std::thread::panicking() || crate::runtime::failure::core_panicked();
+        if self.saved || panicked {
+            return;
+        }
+        if let Err(error) = self.sandbox.preserve() {
+            tracing::error!(encoder = self.sandbox.name(), %error, "cannot save preserved data");
+        }
     }
 }
 

@@ -1,5 +1,15 @@
 //! TcpInput: one SO_REUSEPORT listener per ingest core; each accepted connection is read,
 //! split, decoded and routed on that core.
+//!
+//! A connection past `max_connections` is closed at once and counted
+//! (`refused_connections_total`); failed accepts are counted (`errors_total`). Both are
+//! logged at most once per [`LOG_INTERVAL`], with the count since the last line, so a peer
+//! connecting in a loop cannot flood the log. Acknowledgement requests are answered as
+//! `docs/ack.md` says: a mark only after a hello, and at most
+//! [`crate::limits::ACK_SETTLES_PER_SECOND_MAX`] settles a second per connection.
+//!
+//! The listener and every connection run as this input's [`PluginTask`]s, so a panic names
+//! the input; the test-only fault hook fires on a connection's first read.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -8,10 +18,18 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use gyges_io_uring::socket::Listener;
 
+use std::time::{Duration, Instant};
+
 use super::{deliver_record, publish_splitter_stats, InputContext};
 use crate::message::{ack, now_ns};
+use crate::runtime::failure::{self, PluginId, PluginTask};
 use crate::runtime::shard::Shard;
+use crate::telemetry::log_limit::{LogLimit, LOG_INTERVAL};
 use crate::telemetry::Metric;
+
+/// How long the listener waits after a failed accept (a full descriptor table, say) before
+/// accepting again.
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(10);
 
 /// Binds the input's address on this core.
 ///
@@ -28,7 +46,21 @@ pub async fn serve(
     listener: Listener,
     (max_connections, keep_alive): (usize, Option<std::time::Duration>),
 ) {
+    let plugin = failure::register_plugin(&input.plan.name);
+    let accept = accept_loop(shard, input, listener, (max_connections, keep_alive), plugin);
+    PluginTask::quiet(plugin, accept).await;
+}
+
+async fn accept_loop(
+    shard: Rc<Shard>,
+    input: Rc<InputContext>,
+    listener: Listener,
+    (max_connections, keep_alive): (usize, Option<std::time::Duration>),
+    plugin: PluginId,
+) {
     let open = Rc::new(std::cell::Cell::new(0usize));
+    let mut refused_log = LogLimit::new(LOG_INTERVAL);
+    let mut failed_log = LogLimit::new(LOG_INTERVAL);
     while !shard.stop.is_stopping() {
         let accepted =
             futures_lite::future::or(async { Some(listener.listener.accept().await) }, async {
@@ -40,14 +72,24 @@ pub async fn serve(
             None => break,
             Some(Ok(stream)) => stream,
             Some(Err(error)) => {
-                tracing::warn!(input = %input.plan.name, %error, "accept failed");
-                glommio::timer::sleep(std::time::Duration::from_millis(10)).await;
+                shard
+                    .telemetry
+                    .add(shard.core, input.plugin, Metric::Errors, 1);
+                if let Some(failures) = failed_log.note(Instant::now()) {
+                    tracing::warn!(input = %input.plan.name, %error, failures, "accept failed");
+                }
+                glommio::timer::sleep(ACCEPT_RETRY_DELAY).await;
                 continue;
             }
         };
         if open.get() >= max_connections {
-            tracing::warn!(input = %input.plan.name, max_connections, "connection limit reached; closing");
             drop(stream);
+            shard
+                .telemetry
+                .add(shard.core, input.plugin, Metric::RefusedConnections, 1);
+            if let Some(refused) = refused_log.note(Instant::now()) {
+                tracing::warn!(input = %input.plan.name, max_connections, refused, "connection limit reached; closing");
+            }
             continue;
         }
         shard
@@ -56,12 +98,12 @@ pub async fn serve(
         open.set(open.get() + 1);
         let guard = shard.connection_opened();
         let (shard, input, open) = (shard.clone(), input.clone(), open.clone());
-        glommio::spawn_local(async move {
-            read_connection(&shard, &input, stream, keep_alive).await;
+        let connection = async move {
+            read_connection(&shard, &input, stream, (keep_alive, plugin)).await;
             open.set(open.get() - 1);
             drop(guard);
-        })
-        .detach();
+        };
+        glommio::spawn_local(PluginTask::quiet(plugin, connection)).detach();
     }
     // Leave the SO_REUSEPORT group now, so new connections go to whoever still listens.
     listener.stop();
@@ -71,7 +113,7 @@ async fn read_connection(
     shard: &Shard,
     input: &InputContext,
     mut stream: TcpStream,
-    keep_alive: Option<std::time::Duration>,
+    (keep_alive, plugin): (Option<std::time::Duration>, PluginId),
 ) {
     let peer = stream
         .peer_addr()
@@ -84,6 +126,8 @@ async fn read_connection(
     let Some((mut splitter, mut buffer)) = input.stream_parts(shard.read_buffer_bytes) else {
         return;
     };
+    let mut last_settle = None;
+    let mut first_read = true;
     while !shard.stop.is_stopping() {
         let read = {
             let spare = buffer.spare_mut();
@@ -101,6 +145,10 @@ async fn read_connection(
                 break;
             }
         };
+        if first_read {
+            first_read = false;
+            failure::fault_point(plugin);
+        }
         buffer.commit(count);
         shard
             .telemetry
@@ -124,7 +172,8 @@ async fn read_connection(
         }
         publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);
         if let Some(requests) = splitter.take_requests() {
-            if let Err(error) = answer(shard, input, &mut stream, requests).await {
+            let answered = answer(shard, input, &mut stream, requests, &mut last_settle).await;
+            if let Err(error) = answered {
                 tracing::debug!(input = %input.plan.name, %error, "acknowledgement failed");
                 break;
             }
@@ -156,15 +205,24 @@ async fn read_connection(
     let _ = stream.shutdown(std::net::Shutdown::Both).await;
 }
 
-/// Answers an acknowledging sender (`docs/ack.md`): a hello gets a welcome; a mark gets its ack
-/// once everything read before it has been shipped and, for durable routes, appended to this
-/// core's queues.
+/// Answers an acknowledging sender (`docs/ack.md`): a hello gets a welcome; a mark (after a
+/// hello) gets its ack once everything read before it has been shipped and, for durable
+/// routes, appended to this core's queues. Settles on one connection are spaced by
+/// [`ack::SETTLE_INTERVAL_MIN`]: a mark that comes sooner waits (and the connection with it,
+/// so a peer flooding marks is read no faster). Marks before a hello are only counted.
 async fn answer(
     shard: &Shard,
     input: &InputContext,
     stream: &mut TcpStream,
     requests: ack::Requests,
+    last_settle: &mut Option<Instant>,
 ) -> std::io::Result<()> {
+    if requests.marks_ignored > 0 {
+        let ignored = requests.marks_ignored;
+        shard
+            .telemetry
+            .add(shard.core, input.plugin, Metric::MarksIgnored, ignored);
+    }
     let mut reply = Vec::with_capacity(2 * ack::CONTROL_BYTES_MAX);
     if requests.hello.is_some() {
         ack::Control::Welcome {
@@ -173,6 +231,11 @@ async fn answer(
         .encode(&mut reply);
     }
     if let Some(seq) = requests.mark {
+        let wait = ack::settle_wait(*last_settle, Instant::now());
+        if !wait.is_zero() {
+            futures_lite::future::or(glommio::timer::sleep(wait), shard.stop.wait()).await;
+        }
+        *last_settle = Some(Instant::now());
         shard.settle().await;
         ack::Control::Ack { seq }.encode(&mut reply);
         shard

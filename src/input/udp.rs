@@ -1,18 +1,65 @@
 //! UdpInput: one SO_REUSEPORT socket per ingest core; each datagram is split (NullSplitter by
 //! default: the datagram is the record), decoded and routed on that core.
+//!
+//! A receive error is counted (`errors_total`) and logged at most once per [`LOG_INTERVAL`];
+//! consecutive errors back off ([`RECEIVE_RETRY_MIN`] doubling to [`RECEIVE_RETRY_MAX`]), so a
+//! socket that fails on every call does not spin the core, and the first datagram received
+//! starts the backoff again from its minimum.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use glommio::net::UdpSocket;
 
 use super::{deliver_record, publish_splitter_stats, InputContext};
 use crate::message::now_ns;
+use crate::runtime::backoff::Backoff;
+use crate::runtime::failure::{self, PluginTask};
 use crate::runtime::shard::Shard;
+use crate::telemetry::log_limit::{LogLimit, LOG_INTERVAL};
 use crate::telemetry::Metric;
 
 /// The largest UDP payload.
 const DATAGRAM_BYTES_MAX: usize = 65_535;
+/// The first and the longest wait after a receive error, while errors follow each other.
+pub const RECEIVE_RETRY_MIN: Duration = Duration::from_millis(1);
+pub const RECEIVE_RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// What a socket's receive loop does about errors: how long to wait before receiving again,
+/// and when to log.
+#[derive(Debug)]
+pub struct ReceiveErrors {
+    backoff: Backoff,
+    log: LogLimit,
+}
+
+impl ReceiveErrors {
+    /// No error yet.
+    pub fn new() -> ReceiveErrors {
+        ReceiveErrors {
+            backoff: Backoff::new(RECEIVE_RETRY_MIN, RECEIVE_RETRY_MAX),
+            log: LogLimit::new(LOG_INTERVAL),
+        }
+    }
+
+    /// Notes a failed receive at `now`: returns the wait before the next one and, when a log
+    /// line is due, the number of errors it reports.
+    pub fn failed(&mut self, now: Instant) -> (Duration, Option<u64>) {
+        (self.backoff.step(), self.log.note(now))
+    }
+
+    /// Notes a successful receive: the next error waits the minimum again.
+    pub fn succeeded(&mut self) {
+        self.backoff.reset();
+    }
+}
+
+impl Default for ReceiveErrors {
+    fn default() -> Self {
+        ReceiveErrors::new()
+    }
+}
 
 /// Binds the input's address on this core.
 ///
@@ -26,13 +73,24 @@ pub fn bind(address: SocketAddr, receive_buffer: Option<usize>) -> std::io::Resu
     Ok(socket)
 }
 
-/// Receives datagrams until the core stops.
-/// With `set_hostname`, each message's Hostname is its sender's address.
+/// Receives datagrams until the core stops. With `set_hostname`, each message's Hostname is
+/// its sender's address.
 pub async fn serve(
     shard: Rc<Shard>,
     input: Rc<InputContext>,
     socket: UdpSocket,
     set_hostname: bool,
+) {
+    let plugin = failure::register_plugin(&input.plan.name);
+    let receive = receive_loop(shard, input, socket, (set_hostname, plugin));
+    PluginTask::quiet(plugin, receive).await;
+}
+
+async fn receive_loop(
+    shard: Rc<Shard>,
+    input: Rc<InputContext>,
+    socket: UdpSocket,
+    (set_hostname, plugin): (bool, failure::PluginId),
 ) {
     let _guard = shard.connection_opened();
     let Some((mut splitter, mut buffer)) = input.stream_parts(DATAGRAM_BYTES_MAX) else {
@@ -40,6 +98,8 @@ pub async fn serve(
     };
     let mut last_sender: Option<SocketAddr> = None;
     let mut meta = input.line_meta(String::new());
+    let mut errors = ReceiveErrors::new();
+    let mut first_datagram = true;
     while !shard.stop.is_stopping() {
         // Each datagram is a stream of its own: a record cannot span datagrams (the buffer is
         // left empty by `finish` below).
@@ -55,10 +115,22 @@ pub async fn serve(
             None => break,
             Some(Ok(received)) => received,
             Some(Err(error)) => {
-                tracing::debug!(input = %input.plan.name, %error, "receive failed");
+                shard
+                    .telemetry
+                    .add(shard.core, input.plugin, Metric::Errors, 1);
+                let (wait, log) = errors.failed(Instant::now());
+                if let Some(failures) = log {
+                    tracing::warn!(input = %input.plan.name, %error, failures, "receive failed");
+                }
+                futures_lite::future::or(glommio::timer::sleep(wait), shard.stop.wait()).await;
                 continue;
             }
         };
+        errors.succeeded();
+        if first_datagram {
+            first_datagram = false;
+            failure::fault_point(plugin);
+        }
         shard
             .telemetry
             .add(shard.core, input.plugin, Metric::BytesRead, count as u64);
@@ -172,5 +244,43 @@ impl super::InputKind for UdpInputKind {
         let serving = serve(shard.clone(), input, socket, self.set_hostname);
         glommio::spawn_local(serving).detach();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_errors_back_off_and_log_rarely_and_success_resets() {
+        let start = Instant::now();
+        let mut errors = ReceiveErrors::new();
+        let mut waits = Vec::new();
+        let mut lines = Vec::new();
+        // A socket failing on every call for about a minute of waits.
+        let mut now = start;
+        for _ in 0..70 {
+            let (wait, log) = errors.failed(now);
+            waits.push(wait);
+            lines.extend(log);
+            now += wait;
+        }
+        assert_eq!(waits[0], RECEIVE_RETRY_MIN);
+        assert_eq!(waits[1], RECEIVE_RETRY_MIN * 2);
+        assert!(
+            waits.windows(2).all(|pair| pair[1] >= pair[0]),
+            "never shorter"
+        );
+        assert_eq!(*waits.last().unwrap(), RECEIVE_RETRY_MAX, "capped");
+        // About 60 s of failures: a line every 5 s at most, and every error counted in one.
+        let seconds = now.duration_since(start).as_secs();
+        assert!(
+            lines.len() as u64 <= seconds / LOG_INTERVAL.as_secs() + 1,
+            "{lines:?}"
+        );
+        assert_eq!(lines.iter().sum::<u64>() + errors.log.pending(), 70);
+        // One datagram received: the next error waits the minimum again.
+        errors.succeeded();
+        assert_eq!(errors.failed(now).0, RECEIVE_RETRY_MIN);
     }
 }

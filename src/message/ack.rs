@@ -15,9 +15,19 @@
 //! sends [`Control::Hello`] to a peer it does not know; everything else goes only to a peer
 //! that answered with [`Control::Welcome`]. The hello is made of bytes below `0x1E` after its
 //! separator, so such a reader cannot find a false frame inside it.
+//!
+//! A mark makes the receiving core ship every batch it holds (`Shard::settle`), so a receiver
+//! does not take one from just anyone: a mark counts only on a connection that sent a hello
+//! first ([`Requests`]), and one connection gets at most
+//! [`crate::limits::ACK_SETTLES_PER_SECOND_MAX`] settles a second ([`settle_wait`]); later
+//! marks are answered once the interval has passed (acks are cumulative, so one answer covers
+//! them all).
+
+use std::time::{Duration, Instant};
 
 use super::framing::{RECORD_SEPARATOR, UNIT_SEPARATOR};
 use super::wire;
+use crate::limits::ACK_SETTLES_PER_SECOND_MAX;
 
 /// The protocol version this gyges speaks.
 pub const VERSION: u64 = 1;
@@ -82,29 +92,65 @@ impl Control {
 
 /// What a receiver has been asked on one connection since it last looked. Marks are
 /// cumulative, so only the latest one matters; the size is fixed whatever the sender sends.
+///
+/// A mark counts only once the connection has sent a hello (in an earlier frame): a peer that
+/// never said hello is not an acknowledging gyges sender, and its marks are counted in
+/// `marks_ignored` and otherwise ignored (no settle, no ack).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Requests {
     /// A hello's version: answer with a welcome.
     pub hello: Option<u64>,
     /// The latest mark: acknowledge it once everything read before it is queued.
     pub mark: Option<u64>,
+    /// Marks read before any hello on this connection.
+    pub marks_ignored: u64,
+    /// Whether this connection has sent a hello; kept across [`Requests::take`].
+    greeted: bool,
 }
 
 impl Requests {
     /// Notes a control frame read from a sender. Frames a sender never sends (a welcome, an
-    /// ack) are ignored.
+    /// ack) are ignored, and so are marks before a hello (counted).
     pub fn note(&mut self, control: Control) {
         match control {
-            Control::Hello { version } => self.hello = Some(version),
-            Control::Mark { seq } => self.mark = Some(self.mark.map_or(seq, |mark| mark.max(seq))),
+            Control::Hello { version } => {
+                self.hello = Some(version);
+                self.greeted = true;
+            }
+            Control::Mark { seq } if self.greeted => {
+                self.mark = Some(self.mark.map_or(seq, |mark| mark.max(seq)));
+            }
+            Control::Mark { .. } => self.marks_ignored = self.marks_ignored.saturating_add(1),
             Control::Welcome { .. } | Control::Ack { .. } => {}
         }
     }
 
-    /// What was asked, leaving nothing; `None` when nothing was.
+    /// What was asked, leaving nothing but whether the connection said hello; `None` when
+    /// nothing was.
     pub fn take(&mut self) -> Option<Requests> {
-        let requests = std::mem::take(self);
-        (requests != Requests::default()).then_some(requests)
+        let greeted = self.greeted;
+        let requests = std::mem::replace(
+            self,
+            Requests {
+                greeted,
+                ..Requests::default()
+            },
+        );
+        let asked = requests.hello.is_some() || requests.mark.is_some();
+        (asked || requests.marks_ignored > 0).then_some(requests)
+    }
+}
+
+/// The shortest time between two settles on one connection.
+pub const SETTLE_INTERVAL_MIN: Duration =
+    Duration::from_nanos(1_000_000_000 / ACK_SETTLES_PER_SECOND_MAX);
+
+/// How long a connection whose last settle was at `last` waits before settling again at
+/// `now`: zero when [`SETTLE_INTERVAL_MIN`] has passed (or it never settled).
+pub fn settle_wait(last: Option<Instant>, now: Instant) -> Duration {
+    match last {
+        Some(last) => SETTLE_INTERVAL_MIN.saturating_sub(now.saturating_duration_since(last)),
+        None => Duration::ZERO,
     }
 }
 
@@ -206,6 +252,43 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn marks_count_only_after_a_hello_and_the_hello_is_remembered() {
+        let mut requests = Requests::default();
+        requests.note(Control::Mark { seq: 5 });
+        requests.note(Control::Mark { seq: 6 });
+        let taken = requests.take().expect("ignored marks are reported");
+        assert_eq!((taken.mark, taken.marks_ignored), (None, 2));
+        assert_eq!(requests.take(), None, "nothing new");
+        requests.note(Control::Hello { version: VERSION });
+        requests.note(Control::Mark { seq: 7 });
+        requests.note(Control::Mark { seq: 3 });
+        let taken = requests.take().expect("a hello and a mark");
+        assert_eq!((taken.hello, taken.mark), (Some(VERSION), Some(7)));
+        // The hello holds for the rest of the connection.
+        requests.note(Control::Mark { seq: 8 });
+        let taken = requests.take().expect("a mark");
+        assert_eq!(
+            (taken.hello, taken.mark, taken.marks_ignored),
+            (None, Some(8), 0)
+        );
+    }
+
+    #[test]
+    fn settles_are_spaced_by_the_interval() {
+        let now = Instant::now();
+        assert_eq!(settle_wait(None, now), Duration::ZERO);
+        assert_eq!(settle_wait(Some(now), now), SETTLE_INTERVAL_MIN);
+        let half = SETTLE_INTERVAL_MIN / 2;
+        assert_eq!(
+            settle_wait(Some(now), now + half),
+            SETTLE_INTERVAL_MIN - half
+        );
+        let later = now + SETTLE_INTERVAL_MIN * 3;
+        assert_eq!(settle_wait(Some(now), later), Duration::ZERO);
+        assert!(!SETTLE_INTERVAL_MIN.is_zero());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! then a batch that does not fit is dropped and counted, connected or not, and the core never
 //! waits. While the destination is unreachable, the queue fills to its bound and then new
 //! batches are dropped and counted. The sender reconnects
-//! with exponential backoff, and before each batch checks, without blocking, that the
+//! with exponential backoff ([`Backoff`], [`RECONNECT_DELAY_MIN`] to [`RECONNECT_DELAY_MAX`]),
+//! and before each batch checks, without blocking, that the
 //! receiver has not closed the connection, so a batch is not written into a dead socket.
 //! Heka framing without acknowledgements cannot see a receiver that dies after reading a
 //! batch and before persisting it; that gap is closed by acknowledged forwarding (see
@@ -21,12 +22,14 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use super::Batch;
+use crate::runtime::backoff::Backoff;
+use crate::runtime::failure;
 use crate::runtime::notify::LocalNotify;
 use crate::telemetry::{Metric, Telemetry};
 
 /// First and longest wait between connection attempts.
-const RECONNECT_DELAY_MIN: Duration = Duration::from_millis(100);
-const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(5);
+pub const RECONNECT_DELAY_MIN: Duration = Duration::from_millis(100);
+pub const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(5);
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a stopping core keeps trying to deliver what is queued.
@@ -137,7 +140,7 @@ pub(crate) async fn connect(
 }
 
 /// Delivers one core's queue to the destination until the queue is closed and empty (or the
-/// drain timeout passes after closing).
+/// drain timeout passes after closing). Runs as the output's plugin task (a panic names it).
 pub async fn run_sender(
     queue: Rc<TcpQueue>,
     plan: TcpPlan,
@@ -145,7 +148,19 @@ pub async fn run_sender(
     core: usize,
     plugin: usize,
 ) {
-    let mut delay = RECONNECT_DELAY_MIN;
+    let name = telemetry.plugins().get(plugin).cloned().unwrap_or_default();
+    let send = send_loop(queue, plan, telemetry, core, plugin);
+    failure::plugin_task(&name, send).await;
+}
+
+async fn send_loop(
+    queue: Rc<TcpQueue>,
+    plan: TcpPlan,
+    telemetry: std::sync::Arc<Telemetry>,
+    core: usize,
+    plugin: usize,
+) {
+    let mut reconnect = Backoff::new(RECONNECT_DELAY_MIN, RECONNECT_DELAY_MAX);
     let mut closing_since: Option<Instant> = None;
     loop {
         if queue.closing.get() {
@@ -163,13 +178,12 @@ pub async fn run_sender(
                 }
                 telemetry.add(core, plugin, Metric::Errors, 1);
                 queue.has_room.notify();
-                glommio::timer::sleep(delay).await;
-                delay = (delay * 2).min(RECONNECT_DELAY_MAX);
+                reconnect.wait().await;
                 continue;
             }
         };
         queue.connected.set(true);
-        delay = RECONNECT_DELAY_MIN;
+        reconnect.reset();
         let mut sent_on_connection = 0u64;
         loop {
             let Some(batch) = queue.pop() else {

@@ -70,6 +70,7 @@ pub async fn wire(
             core.row,
             core.plugin,
         );
+        let drain = crate::runtime::failure::plugin_task(&core.output.name, drain);
         opened.tasks.push(glommio::spawn_local(drain).detach());
     }
     Ok(OutputWiring {

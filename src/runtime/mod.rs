@@ -13,6 +13,7 @@
 
 pub mod backoff;
 pub mod durable_filters;
+pub mod failure;
 pub mod filters;
 pub mod notify;
 pub mod ring;
@@ -69,15 +70,16 @@ struct CoreSetup {
 /// The running engine.
 pub struct Running {
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
+    /// Failed when a core ends with an error ([`failure::join_core`]).
+    stop: Arc<StopFlag>,
 }
 
 impl Running {
-    /// Waits for every core to finish stopping.
+    /// Waits for every core to finish stopping; a core that ended with an error (a panic)
+    /// fails the stop flag, so the exit status is non-zero.
     pub fn join(self) {
         for handle in self.handles {
-            if let Err(error) = handle.join() {
-                tracing::error!(%error, "a core ended with an error");
-            }
+            failure::join_core(handle, &self.stop);
         }
     }
 }
@@ -227,7 +229,10 @@ pub fn start(
             Err(_) => break,
         }
     }
-    let running = Running { handles };
+    let running = Running {
+        handles,
+        stop: stop.clone(),
+    };
     if let Some(error) = first_error {
         stop.raise();
         running.join();
@@ -313,7 +318,8 @@ struct BuiltFilters {
     routes: Vec<FilterRoute>,
     matchers: Vec<Program>,
     queues: Vec<Rc<FilterQueue>>,
-    host: Option<Host>,
+    /// The filters this core hosts, and their names (for the failure log).
+    host: Option<(Host, String)>,
 }
 
 /// Opens this core's disk queue of every durable filter, each as a lane of its own. Returns
@@ -414,6 +420,9 @@ async fn build_filters(
             .map_err(|message| core.error(Stage::Filter, &filter.name, message))?;
         hosted.push(Some(Hosted::new(built, index, plugin, filter.name.clone())));
     }
+    let here = plan.filters.iter().filter(|filter| filter.host_core == core.cpu);
+    let host_names: Vec<&str> = here.map(|filter| filter.name.as_str()).collect();
+    let host_names = host_names.join(", ");
     let host = hosted.iter().any(Option::is_some).then(|| Host {
         filters: hosted,
         consumers: BatchConsumer::new(std::mem::take(&mut setup.lane_consumers)),
@@ -427,7 +436,7 @@ async fn build_filters(
         routes,
         matchers,
         queues,
-        host,
+        host: host.map(|host| (host, host_names)),
     })
 }
 
@@ -501,6 +510,9 @@ async fn run_core(
     shared: Arc<FilterShared>,
     ready: mpsc::Sender<Result<(), StartupError>>,
 ) {
+    failure::enter_core(setup.row, setup.cpu);
+    // However this core ends (even by a panic), the filter hosts must not wait for it.
+    let core_done = failure::CoreDone::new(shared.clone());
     let stop = LocalStop::new();
     glommio::spawn_local(stop.clone().watch(stop_flag.clone())).detach();
     let core = CoreContext {
@@ -527,5 +539,5 @@ async fn run_core(
         }
     };
     drop(ready);
-    shutdown::serve_until_stopped(core_stop, shared).await;
+    shutdown::serve_until_stopped(core_stop, shared, core_done).await;
 }

@@ -14,10 +14,10 @@
 //! wired ([`crate::output::wiring`]).
 
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::durable_filters::FilterQueue;
+use super::failure;
 use super::filters::{self, FilterShared, Host};
 use super::shard::Shard;
 use crate::output::CloseHook;
@@ -34,20 +34,25 @@ pub struct CoreStop {
     pub outputs: Vec<OutputStop>,
     /// This core's queues of durable filters.
     pub filter_queues: Vec<Rc<FilterQueue>>,
-    /// The filters this core hosts, if any.
-    pub host: Option<Host>,
+    /// The filters this core hosts, if any, and their names.
+    pub host: Option<(Host, String)>,
 }
 
 /// Serves until this core's stop is raised, then stops it in order.
-pub async fn serve_until_stopped(core: CoreStop, shared: Arc<FilterShared>) {
+pub async fn serve_until_stopped(
+    core: CoreStop,
+    shared: Arc<FilterShared>,
+    mut core_done: failure::CoreDone,
+) {
     let CoreStop {
         shard,
         outputs,
         filter_queues,
         host,
     } = core;
-    let host = host.map(|host| {
-        glommio::spawn_local(filters::run_host(shard.clone(), host, shared.clone()))
+    let host = host.map(|(host, names)| {
+        let run = filters::run_host(shard.clone(), host, shared.clone());
+        glommio::spawn_local(failure::plugin_task(&names, run))
     });
     let ticker = glommio::spawn_local(shard.clone().tick());
     shard.stop.wait().await;
@@ -56,7 +61,7 @@ pub async fn serve_until_stopped(core: CoreStop, shared: Arc<FilterShared>) {
     // What the inputs left; not what a filter host on this core keeps adding meanwhile (it
     // ships that itself), or a busy host would keep this core from ever being done.
     shard.ship_present().await;
-    shared.cores_done.fetch_add(1, Ordering::AcqRel);
+    core_done.count();
     if let Some(host) = host {
         host.await;
     }

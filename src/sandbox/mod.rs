@@ -490,6 +490,21 @@ impl Sandbox {
         config: &SandboxConfig,
         host_info: &HostInfo,
     ) -> Result<Sandbox, SandboxError> {
+        Sandbox::new_on_core(kind, name, config, host_info, None)
+    }
+
+    /// As [`Sandbox::new`], for the state one core runs: with `core_row`, preserved data is
+    /// kept in that core's own file ([`preserve::data_path_on_core`]).
+    ///
+    /// # Errors
+    /// As [`Sandbox::new`].
+    pub fn new_on_core(
+        kind: SandboxKind,
+        name: &str,
+        config: &SandboxConfig,
+        host_info: &HostInfo,
+        core_row: Option<usize>,
+    ) -> Result<Sandbox, SandboxError> {
         config.validate()?;
         let script_path = resolve(&host_info.share_dir, &config.filename);
         let source = std::fs::read(&script_path).map_err(|source| SandboxError::Script {
@@ -535,7 +550,7 @@ impl Sandbox {
         }
         let preservation_path = config
             .preserve_data
-            .then(|| preserve::data_path(&host_info.base_dir, name));
+            .then(|| preserve::data_path_on_core(&host_info.base_dir, name, core_row));
         if let Some(path) = &preservation_path {
             preserve::restore(&lua, &host, path)?;
         }

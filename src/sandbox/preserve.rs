@@ -2,7 +2,10 @@
 //! the next start.
 //!
 //! The file is `<base_dir>/sandbox_preservation/<name>.data` (non-word characters of the
-//! name become `_`) and, as in Heka, it is Lua source that rebuilds the globals when run
+//! name become `_`) for a filter, which runs once per daemon. A decoder or an encoder runs
+//! one state per core, so each core keeps its own file, `<name>.<core row>.data`
+//! ([`data_path_on_core`]): cores never share or overwrite each other's state. As in Heka,
+//! the file is Lua source that rebuilds the globals when run
 //! after the script's top level:
 //! ```text
 //! if _PRESERVATION_VERSION and _PRESERVATION_VERSION ~= 3 then return end
@@ -43,8 +46,14 @@ pub const DEPTH_MAX: usize = 256;
 /// The directory under `base_dir`, as Heka named it.
 pub const DATA_DIR: &str = "sandbox_preservation";
 
-/// Where `name`'s state is kept.
+/// Where `name`'s state is kept (a filter's, or any state not tied to a core).
 pub fn data_path(base_dir: &Path, name: &str) -> PathBuf {
+    data_path_on_core(base_dir, name, None)
+}
+
+/// Where `name`'s state is kept for the core at telemetry row `core_row`
+/// (`<name>.<core row>.data`); with no core, as [`data_path`].
+pub fn data_path_on_core(base_dir: &Path, name: &str, core_row: Option<usize>) -> PathBuf {
     let file: String = name
         .chars()
         .map(|c| {
@@ -55,7 +64,10 @@ pub fn data_path(base_dir: &Path, name: &str) -> PathBuf {
             }
         })
         .collect();
-    base_dir.join(DATA_DIR).join(format!("{file}.data"))
+    match core_row {
+        Some(row) => base_dir.join(DATA_DIR).join(format!("{file}.{row}.data")),
+        None => base_dir.join(DATA_DIR).join(format!("{file}.data")),
+    }
 }
 
 /// Appends `text` as a Lua double-quoted string literal.

@@ -5,6 +5,10 @@
 //! cache lines. Any thread may read and sum them (the summary log, `gyges validate`, tests).
 //! Counter names follow the telemetry contract in `docs/architecture.md`: what was received,
 //! decoded, discarded, matched, sent and dropped.
+//!
+//! Repeating warnings go through [`log_limit::LogLimit`]: one line per interval, with a count.
+
+pub mod log_limit;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -38,7 +42,7 @@ pub enum Metric {
     Dropped,
     /// Output: messages the encoder could not encode.
     EncodeFailures,
-    /// Output: write or connection errors.
+    /// Output: write or connection errors. Input: accept or receive errors.
     Errors,
     /// Filter: messages processed (Heka's ProcessMessageCount).
     Processed,
@@ -58,10 +62,14 @@ pub enum Metric {
     /// Input: acknowledgements sent to acknowledging senders. Output: acknowledgements
     /// received from the receiver (`ack = true`).
     Acks,
+    /// Input: connections closed at once because the core had `max_connections` open.
+    RefusedConnections,
+    /// Input: acknowledgement marks ignored because the connection sent no hello first.
+    MarksIgnored,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 22;
+pub const METRICS_PER_PLUGIN: usize = 24;
 
 impl Metric {
     /// Every metric, in index order.
@@ -88,6 +96,8 @@ impl Metric {
         Metric::RingLength,
         Metric::RingCapacity,
         Metric::Acks,
+        Metric::RefusedConnections,
+        Metric::MarksIgnored,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -115,6 +125,8 @@ impl Metric {
             Metric::RingLength => "ring_length",
             Metric::RingCapacity => "ring_capacity",
             Metric::Acks => "acks_total",
+            Metric::RefusedConnections => "refused_connections_total",
+            Metric::MarksIgnored => "marks_ignored_total",
         }
     }
 }
@@ -235,5 +247,9 @@ mod tests {
         assert_eq!(telemetry.sum(1, Metric::RingLength), 4);
         // Rows start on separate cache lines.
         assert_eq!(telemetry.row_words % LINE_WORDS, 0);
+        // Every metric has its own slot, in index order.
+        for (index, metric) in Metric::ALL.into_iter().enumerate() {
+            assert_eq!(metric as usize, index, "{}", metric.name());
+        }
     }
 }

@@ -183,8 +183,8 @@ pub fn describe(plan: &Plan) -> String {
 }
 
 /// `gyges run`: runs until SIGINT or SIGTERM, then stops gracefully; a second signal forces
-/// an exit. A core can also stop it (a durable queue full with `full_action = "shutdown"`):
-/// the same graceful stop, then exit status 1.
+/// an exit. A core can also stop it (a durable queue full with `full_action = "shutdown"`, a
+/// panic on any core): the same graceful stop, then exit status 1.
 pub fn run(args: &RunArgs) -> ExitCode {
     init_logging();
     let plan = match load(args.config.as_ref(), args.tuning.as_ref(), false) {
@@ -213,6 +213,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
     let telemetry = Telemetry::new(plan.global.cores.len(), runtime::plugin_names(&plan));
     let stop = StopFlag::new();
+    // A panic on any core stops every core and makes the exit status 1 (runtime/failure.rs).
+    runtime::failure::install(stop.clone());
     let running = match runtime::start(plan.clone(), telemetry.clone(), stop.clone()) {
         Ok(running) => running,
         Err(error) => {
