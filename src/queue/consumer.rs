@@ -205,7 +205,8 @@ impl Consumer {
     }
 
     /// Opens the reader if the row has published its queue, without waiting. Returns whether
-    /// the reader is open; gives up (logged) past [`OPEN_WAIT_MAX`] after `now`'s start.
+    /// the reader is open. Gives up (logged) when `now` is more than [`OPEN_WAIT_MAX`] past
+    /// the consumer's creation and the queue is still not published.
     pub fn try_open(&mut self, now: Instant) -> bool {
         if let State::Waiting { since } = self.state {
             self.state = match self.board.get(self.row) {

@@ -125,6 +125,13 @@ impl FilterQueue {
         }
         for piece in record_pieces(&batch.bytes, self.batch_bytes_max) {
             let messages = record::decode(piece).count() as u64;
+            if piece.len() > self.batch_bytes_max {
+                // One filter record larger than a queue record may be: the queue would cut it
+                // where no reader could put it together again, so it is refused here.
+                let (telemetry, core, plugin) = (&self.telemetry, self.core, self.plugin);
+                telemetry.add(core, plugin, Metric::Dropped, messages.max(1));
+                continue;
+            }
             self.append(piece, messages).await;
         }
     }
@@ -142,8 +149,8 @@ impl FilterQueue {
 }
 
 /// `bytes` (whole filter records) cut into pieces of at most `piece_bytes_max`, each a whole
-/// number of filter records; a record larger than the bound is a piece of its own (the queue
-/// then refuses it and it is counted as dropped).
+/// number of filter records; a record larger than the bound is a piece of its own (refused by
+/// [`FilterQueue::ship`] and counted as dropped).
 fn record_pieces(bytes: &[u8], piece_bytes_max: usize) -> Vec<&[u8]> {
     let mut pieces = Vec::new();
     let (mut start, mut at) = (0, 0);
