@@ -196,37 +196,30 @@ struct Progress {
     offset: usize,
 }
 
+/// What a durable filter's lane needs from the host core it runs on: the host's own
+/// ([`HostCore`]) in production, a recorder in tests.
+#[allow(async_fn_in_trait)]
+trait LaneHost {
+    /// Runs whole filter records (one lane batch's, or part of it) through the filter.
+    fn process(&mut self, records: &[u8]);
+    /// A queue record of another format version, holding `messages`, is skipped.
+    fn skip(&mut self, unknown: UnknownVersion, messages: u64);
+    /// Ships the lanes toward other filters (a turn that ends inside a read).
+    async fn ship_lanes(&mut self);
+    /// Ships every batch the core holds (the end of a read, before its commit).
+    async fn ship_all(&mut self);
+}
+
 /// A durable filter as a queue destination, for one step of its source: runs the records of
 /// a read through the filter, a bounded turn at a time, and once the read is done ships every
 /// batch the core holds (so the injections are in their queues) before the consumer commits.
-struct FilterLane<'a> {
-    shard: &'a Shard,
-    host: &'a mut Host,
-    shared: &'a FilterShared,
-    emitted: &'a mut Emitted,
-    filter: u16,
+/// One ship and one commit per read, however many queue records (lane batches) it holds.
+struct FilterLane<'a, H: LaneHost> {
+    host: H,
     progress: &'a mut Progress,
-    /// Queue records of another format version: logged once per source, with the queue.
-    unknown_logged: &'a mut bool,
-    queue: &'a std::path::Path,
 }
 
-impl FilterLane<'_> {
-    /// A queue record that is not ours: skipped, counted (its messages as dropped), logged once.
-    fn skip(&mut self, unknown: UnknownVersion, messages: u64) {
-        let plugin = self.host.plugin_of(usize::from(self.filter));
-        let telemetry = &self.shard.telemetry;
-        telemetry.add(self.shard.core, plugin, Metric::DecodeFailures, 1);
-        telemetry.add(self.shard.core, plugin, Metric::Dropped, messages);
-        if !std::mem::replace(self.unknown_logged, true) {
-            tracing::error!(queue = %self.queue.display(), %unknown,
-                "durable filter: skipping queue records of an unknown format version \
-                 (counted in decode_failures_total; logged once per queue)");
-        }
-    }
-}
-
-impl Deliver for FilterLane<'_> {
+impl<H: LaneHost> Deliver for FilterLane<'_, H> {
     type Error = std::convert::Infallible;
 
     async fn deliver(&mut self, records: &ReadBatch) -> Result<Delivered, Self::Error> {
@@ -236,7 +229,7 @@ impl Deliver for FilterLane<'_> {
                 Ok(lane_batch) => lane_batch,
                 Err(unknown) => {
                     let messages = records.count(self.progress.record).unwrap_or(0);
-                    self.skip(unknown, messages);
+                    self.host.skip(unknown, messages);
                     *self.progress = Progress {
                         record: self.progress.record + 1,
                         offset: 0,
@@ -246,15 +239,7 @@ impl Deliver for FilterLane<'_> {
             };
             let rest = lane_batch.get(self.progress.offset..).unwrap_or_default();
             let step = record::leading_bytes(rest, TURN_STEP_RECORDS);
-            let (shard, shared, only) = (self.shard, self.shared, Some(self.filter));
-            super::filters::process_records(
-                shard,
-                self.host,
-                shared,
-                &rest[..step],
-                only,
-                self.emitted,
-            );
+            self.host.process(&rest[..step]);
             processed += TURN_STEP_RECORDS;
             self.progress.offset += step;
             if step == rest.len() {
@@ -270,15 +255,55 @@ impl Deliver for FilterLane<'_> {
         if self.progress.record < records.len() {
             // More of this read next turn; what was injected toward other filters leaves
             // now, before the reservation that keeps hosts waiting is released.
-            self.shard.ship_lanes().await;
+            self.host.ship_lanes().await;
             return Ok(Delivered::Part);
         }
         *self.progress = Progress::default();
         // Everything the filter injected leaves this core before the consumer commits the
         // read: into a durable output's or filter's queue, it then survives a kill as the
         // read's records would have.
-        self.shard.ship_all().await;
+        self.host.ship_all().await;
         Ok(Delivered::Done)
+    }
+}
+
+/// The host core a durable filter runs on, for one step of one of its sources.
+struct HostCore<'a> {
+    shard: &'a Shard,
+    host: &'a mut Host,
+    shared: &'a FilterShared,
+    emitted: &'a mut Emitted,
+    filter: u16,
+    /// Queue records of another format version: logged once per source, with the queue.
+    unknown_logged: &'a mut bool,
+    queue: &'a std::path::Path,
+}
+
+impl LaneHost for HostCore<'_> {
+    fn process(&mut self, records: &[u8]) {
+        let (shard, shared, only) = (self.shard, self.shared, Some(self.filter));
+        super::filters::process_records(shard, self.host, shared, records, only, self.emitted);
+    }
+
+    /// Counted (its messages as dropped) and logged once per source.
+    fn skip(&mut self, unknown: UnknownVersion, messages: u64) {
+        let plugin = self.host.plugin_of(usize::from(self.filter));
+        let telemetry = &self.shard.telemetry;
+        telemetry.add(self.shard.core, plugin, Metric::DecodeFailures, 1);
+        telemetry.add(self.shard.core, plugin, Metric::Dropped, messages);
+        if !std::mem::replace(self.unknown_logged, true) {
+            tracing::error!(queue = %self.queue.display(), %unknown,
+                "durable filter: skipping queue records of an unknown format version \
+                 (counted in decode_failures_total; logged once per queue)");
+        }
+    }
+
+    async fn ship_lanes(&mut self) {
+        self.shard.ship_lanes().await;
+    }
+
+    async fn ship_all(&mut self) {
+        self.shard.ship_all().await;
     }
 }
 
@@ -369,14 +394,16 @@ impl DurableSource {
     ) -> bool {
         let plugin = host.plugin_of(usize::from(self.filter));
         let mut lane = FilterLane {
-            shard,
-            host,
-            shared,
-            emitted,
-            filter: self.filter,
+            host: HostCore {
+                shard,
+                host,
+                shared,
+                emitted,
+                filter: self.filter,
+                unknown_logged: &mut self.unknown_logged,
+                queue: &self.queue,
+            },
             progress: &mut self.progress,
-            unknown_logged: &mut self.unknown_logged,
-            queue: &self.queue,
         };
         match self.consumer.step(&mut lane).await {
             Ok(step) => step == Step::Progress,
@@ -518,5 +545,176 @@ mod tests {
             shared.in_flight.fetch_add(1, Ordering::SeqCst);
             assert!(!hosts_may_leave(&shared));
         });
+    }
+
+    /// What a lane asked of its host, in order; a ship notes the queue's committed sequence
+    /// number at that moment.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Asked {
+        Process(usize),
+        Skip(Option<u8>, u64),
+        ShipLanes,
+        ShipAll { committed: u64 },
+    }
+
+    struct Recorder<'a> {
+        writer: &'a crate::queue::Writer,
+        asked: &'a mut Vec<Asked>,
+    }
+
+    impl Recorder<'_> {
+        fn committed(&self) -> u64 {
+            self.writer.counters().consumers[0].committed.seq
+        }
+    }
+
+    impl LaneHost for Recorder<'_> {
+        fn process(&mut self, records: &[u8]) {
+            self.asked
+                .push(Asked::Process(record::decode(records).count()));
+        }
+
+        fn skip(&mut self, unknown: UnknownVersion, messages: u64) {
+            self.asked.push(Asked::Skip(unknown.found, messages));
+        }
+
+        async fn ship_lanes(&mut self) {
+            self.asked.push(Asked::ShipLanes);
+        }
+
+        async fn ship_all(&mut self) {
+            let committed = self.committed();
+            self.asked.push(Asked::ShipAll { committed });
+        }
+    }
+
+    /// A queue record (current version unless `version` says otherwise) of `count` filter
+    /// records.
+    fn queue_record(version: u8, count: usize) -> Vec<u8> {
+        let mut queued = Vec::new();
+        record::encode_queue_record(&mut queued, &lane_bytes(count, 20));
+        queued[0] = version;
+        queued
+    }
+
+    /// Plants `records` in a fresh queue, then steps one source's consumer with a recording
+    /// host until it has delivered everything; returns what the host was asked and the
+    /// committed sequence number after each step.
+    fn step_through(records: Vec<Vec<u8>>) -> (Vec<Asked>, Vec<u64>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        run(async move {
+            let options = QueueOptions {
+                min_disk_free: 0,
+                sync: crate::queue::SyncPolicy::None,
+                ..QueueOptions::default()
+            };
+            let name = "Numbered".to_string();
+            let mut writer = crate::queue::Writer::open(&root, &options, &[name])
+                .await
+                .expect("open the queue");
+            let counted = records.iter().map(|queued| (queued.as_slice(), 1));
+            writer.append_counted(counted).await.expect("append");
+            let board = HandleBoard::new("Numbered", 1);
+            board.publish(0, writer.handle());
+            let mut consumer = Consumer::new(board, 0);
+            assert!(consumer.try_open(Instant::now()));
+            let (mut asked, mut commits, mut progress) =
+                (Vec::new(), Vec::new(), Progress::default());
+            for _ in 0..100 {
+                if !consumer.has_data() {
+                    break;
+                }
+                let host = Recorder {
+                    writer: &writer,
+                    asked: &mut asked,
+                };
+                let mut lane = FilterLane {
+                    host,
+                    progress: &mut progress,
+                };
+                assert_eq!(consumer.step(&mut lane).await.ok(), Some(Step::Progress));
+                commits.push(writer.counters().consumers[0].committed.seq);
+            }
+            consumer.close().await;
+            writer.close().await.expect("close");
+            (asked, commits)
+        })
+    }
+
+    /// Several lane batches in one read: each is processed, then one ship of everything,
+    /// and only then the commit of the whole read.
+    #[test]
+    fn a_read_is_shipped_once_and_committed_after_the_ship() {
+        let version = record::QUEUE_FORMAT_VERSION;
+        let (asked, commits) = step_through(vec![
+            queue_record(version, 2),
+            queue_record(version, 3),
+            queue_record(version, 1),
+        ]);
+        assert_eq!(
+            asked,
+            [
+                Asked::Process(2),
+                Asked::Process(3),
+                Asked::Process(1),
+                Asked::ShipAll { committed: 0 },
+            ]
+        );
+        assert_eq!(commits, [3], "one step, one commit past all three records");
+    }
+
+    /// A lane batch longer than a turn: turns that end inside the read ship only the lanes and
+    /// commit nothing; the last ships everything, then the read is committed.
+    #[test]
+    fn turns_inside_a_read_ship_lanes_and_commit_nothing() {
+        let count = TURN_RECORDS_MAX + 44;
+        let (asked, commits) =
+            step_through(vec![queue_record(record::QUEUE_FORMAT_VERSION, count)]);
+        let processed: usize = asked
+            .iter()
+            .map(|asked| match asked {
+                Asked::Process(records) => *records,
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(processed, count);
+        assert!(commits.len() >= 2, "at least two turns: {commits:?}");
+        let (last, earlier) = commits.split_last().expect("steps");
+        assert!(earlier.iter().all(|&seq| seq == 0), "{commits:?}");
+        assert_eq!(*last, 1);
+        assert_eq!(asked.last(), Some(&Asked::ShipAll { committed: 0 }));
+        let ships_all = asked
+            .iter()
+            .filter(|asked| matches!(asked, Asked::ShipAll { .. }));
+        assert_eq!(ships_all.count(), 1);
+        let ships_lanes = asked.iter().filter(|asked| **asked == Asked::ShipLanes);
+        assert_eq!(
+            ships_lanes.count(),
+            commits.len() - 1,
+            "one per unfinished turn"
+        );
+    }
+
+    /// A queue record of another version is skipped (with its message count), the records
+    /// around it are processed, and the commit covers all of them.
+    #[test]
+    fn records_of_another_version_are_skipped_and_committed_with_their_read() {
+        let version = record::QUEUE_FORMAT_VERSION;
+        let (asked, commits) = step_through(vec![
+            queue_record(version, 2),
+            queue_record(version + 1, 5),
+            queue_record(version, 1),
+        ]);
+        assert_eq!(
+            asked,
+            [
+                Asked::Process(2),
+                Asked::Skip(Some(version + 1), 1),
+                Asked::Process(1),
+                Asked::ShipAll { committed: 0 },
+            ]
+        );
+        assert_eq!(commits, [3]);
     }
 }
