@@ -511,7 +511,7 @@ mod tests {
 
         async fn settle(&mut self, _: Duration) -> Result<Option<Position>, &'static str> {
             match self.acknowledge {
-                true => Ok(self.sent.drain(..).last()),
+                true => Ok(self.sent.drain(..).next_back()),
                 false => Ok(None),
             }
         }
