@@ -567,6 +567,12 @@ mod tests {
             // The stop arrives with records queued and the writer still open.
             assert_eq!(consumer.stop_check(true, true, now), None);
             assert_eq!(consumer.step(&mut keep).await.ok(), Some(Step::Progress));
+            assert!(!consumer.has_data());
+            assert_eq!(
+                consumer.stop_check(true, true, now),
+                None,
+                "caught up, but the writer is open: more may come"
+            );
             writer.append_batch([&b"three"[..]]).await.expect("append");
             writer.close().await.expect("close");
             assert_eq!(
