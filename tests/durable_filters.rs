@@ -195,6 +195,89 @@ fn a_clean_stop_leaves_what_the_filter_has_not_read_for_the_next_start() {
     assert_eq!(left, 0);
 }
 
+/// Appends `records` (queue record bytes, one message each) to core row 0's queue of filter
+/// `Numbered` under `dir`, as a gyges of another format version might have left them.
+fn plant_filter_queue_records(dir: &std::path::Path, records: Vec<Vec<u8>>) {
+    let queue = dir.join("gyges-data/queue/Numbered/0");
+    glommio::LocalExecutorBuilder::default()
+        .io_memory(0)
+        .make()
+        .expect("an executor")
+        .run(async move {
+            let options = gyges::queue::QueueOptions {
+                max_file_size: 1 << 20,
+                min_disk_free: 0,
+                ..gyges::queue::QueueOptions::default()
+            };
+            let mut writer = gyges::queue::Writer::open(&queue, &options, &["Numbered".into()])
+                .await
+                .expect("open the filter's queue");
+            let counted = records.iter().map(|record| (record.as_slice(), 1));
+            writer.append_counted(counted).await.expect("append");
+            writer.close().await.expect("close");
+        });
+}
+
+/// A queue record of the current format version holding one `test` message numbered `seq`.
+fn filter_queue_record(version: u8, seq: i64) -> Vec<u8> {
+    use gyges::filter::record;
+    let mut lane_batch = Vec::new();
+    record::encode_raw(&mut lane_batch, 0, 0, &numbered_message(seq, "x"));
+    let mut queued = Vec::new();
+    record::encode_queue_record(&mut queued, &lane_batch);
+    queued[0] = version;
+    queued
+}
+
+/// Queue records of an unknown format version are skipped and counted, logged once with the
+/// queue's path, and never stop the filter from processing the records around them.
+#[test]
+fn filter_queue_records_of_an_unknown_version_are_skipped_counted_and_logged_once() {
+    use gyges::filter::record::QUEUE_FORMAT_VERSION;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    plant_filter_queue_records(
+        dir.path(),
+        vec![
+            filter_queue_record(QUEUE_FORMAT_VERSION + 98, 1),
+            filter_queue_record(QUEUE_FORMAT_VERSION, 2),
+            filter_queue_record(0, 3),
+            filter_queue_record(QUEUE_FORMAT_VERSION, 4),
+        ],
+    );
+    let mut daemon = Daemon::start(dir.path(), &config(port, 0), &[port]);
+    let output = dir.path().join("out.log");
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "the two readable records in the output",
+        || tally(&sequences_in(&std::fs::read(&output).unwrap_or_default())).len() >= 2,
+        || daemon.stderr(),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let counts = tally(&sequences_in(&std::fs::read(&output).unwrap()));
+    let numbers: Vec<i64> = counts.keys().copied().collect();
+    assert_eq!(
+        numbers,
+        [2, 4],
+        "only the records of this version are processed"
+    );
+    let log = daemon.stderr();
+    let reports: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("unknown format version"))
+        .collect();
+    assert_eq!(reports.len(), 1, "logged once per queue:\n{log}");
+    assert!(
+        reports[0].contains("Numbered/0"),
+        "names the queue: {}",
+        reports[0]
+    );
+    assert_eq!(daemon.counter("Numbered.decode_failures_total"), 2, "{log}");
+    assert_eq!(daemon.counter("Numbered.dropped_total"), 2, "{log}");
+    let left: u64 = lag_records(&daemon, "Numbered", "Numbered").iter().sum();
+    assert_eq!(left, 0, "skipped records are committed with their read");
+}
+
 #[test]
 fn contradicting_delivery_keys_are_refused_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -3,7 +3,8 @@
 //! on acknowledgement. The protocol is in `docs/ack.md`; the frames are
 //! [`crate::message::ack`]; the receiving side is TcpInput's (`src/input/tcp.rs`).
 //!
-//! One consumer task per source queue, like every durable output (see [`super::durable`]):
+//! One [`Consumer`] task per source queue, like every durable output (see [`super::durable`]);
+//! this module is its destination:
 //! - **Connect.** Send a hello and wait up to `ack_timeout` for the welcome. A receiver that
 //!   does not answer (Heka, or a gyges too old to know the protocol) is delivered to as an
 //!   unacknowledged durable output is: commit after the write.
@@ -12,8 +13,9 @@
 //! - **Commit.** An ack for mark `n` commits the queue position after batch `n` (acks are
 //!   cumulative). The checkpoint follows the commit as for any consumer.
 //! - **Lose the connection** (an error, the receiver closing, or no ack for `ack_timeout`):
-//!   reconnect with backoff and rewind the reader to the last commit. What was sent but not
-//!   acknowledged is sent again: the receiver may get duplicates, never a gap.
+//!   the consumer rewinds the reader to the last commit and, after a backoff, the next send
+//!   reconnects. What was sent but not acknowledged is sent again: the receiver may get
+//!   duplicates, never a gap.
 
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -23,22 +25,13 @@ use std::time::{Duration, Instant};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 
-use super::durable::{open_reader, HandleBoard, DRAIN_TIMEOUT};
 use crate::config::plan::TcpPlan;
 use crate::limits::{ACK_TIMEOUT_MS_DEFAULT, ACK_WINDOW_BATCHES};
 use crate::message::ack::{self, Control};
-use crate::queue::{Position, QueueHandle, ReadBatch, Reader};
+use crate::queue::{Consumer, Deliver, Delivered, HandleBoard, Position, ReadBatch};
 use crate::runtime::stop::LocalStop;
 use crate::telemetry::{Metric, Telemetry};
 
-/// Shortest and longest wait before reconnecting.
-const RETRY_DELAY_MIN: Duration = Duration::from_millis(50);
-const RETRY_DELAY_MAX: Duration = Duration::from_secs(2);
-/// How long one wait for acknowledgements lasts before the task looks at its queue and the
-/// stop flag again.
-const ACK_POLL: Duration = Duration::from_millis(20);
-/// How long the task waits for records before it ticks its checkpoint.
-const IDLE_WAIT: Duration = Duration::from_millis(50);
 /// Bytes read from the receiver at once; acks are a dozen bytes each.
 const INBOX_READ_BYTES: usize = 4096;
 
@@ -179,131 +172,128 @@ impl Session {
     }
 }
 
-/// What one consumer task works with.
-struct Consumer {
-    handle: QueueHandle,
-    reader: Reader,
-    records: ReadBatch,
-    /// Bytes of the records read last.
-    bytes: usize,
+/// The acknowledged sender: a [`Deliver`] destination for the queue [`Consumer`], with at most
+/// one connection to the receiver.
+struct Sender {
+    plan: TcpPlan,
+    /// How long the hello waits for its welcome, and a sent batch for its ack.
+    timeout: Duration,
+    session: Option<Session>,
+    /// The last session opened did not speak the protocol, and that was logged.
+    told_unacked: bool,
     telemetry: Arc<Telemetry>,
     core: usize,
     plugin: usize,
 }
 
-impl Consumer {
-    /// Reads the next records. Returns false when there were none.
-    async fn read(&mut self) -> Result<bool, SessionError> {
-        let count = self
-            .reader
-            .read(&mut self.records)
-            .await
-            .map_err(|error| std::io::Error::other(error.to_string()))?;
-        if count == 0 {
-            return Ok(false);
-        }
-        self.bytes = self.records.iter().map(<[u8]>::len).sum();
-        Ok(true)
-    }
-
-    /// Writes the records read last, as they were queued.
-    async fn send(&self, stream: &mut TcpStream) -> std::io::Result<()> {
-        for record in self.records.iter() {
-            stream.write_all(record).await?;
-        }
-        Ok(())
-    }
-
-    async fn commit(&mut self, position: Position) {
-        if let Err(error) = self.reader.commit(position).await {
-            tracing::warn!(queue = %self.handle.dir().display(), %error, "checkpoint failed");
-        }
-    }
-
-    async fn idle(&mut self) {
-        if !self.reader.wait(IDLE_WAIT).await {
-            if let Err(error) = self.reader.tick().await {
-                tracing::warn!(queue = %self.handle.dir().display(), %error, "checkpoint failed");
+impl Sender {
+    /// The open session, or a new one.
+    async fn session(&mut self) -> Result<&mut Session, SessionError> {
+        if self.session.is_none() {
+            let opened = Session::open(&self.plan, self.timeout).await?;
+            if !opened.acked && !self.told_unacked {
+                tracing::warn!(address = %self.plan.address, timeout = ?self.timeout,
+                    "the receiver did not answer the acknowledgement hello; \
+                     sending without acknowledgements");
             }
+            self.told_unacked = !opened.acked;
+            self.session = Some(opened);
         }
+        self.session.as_mut().ok_or(SessionError::Closed)
     }
+}
 
-    /// One step of an acknowledged session: send a batch if the window has room and there is
-    /// one, else wait a little for acks, else wait for records.
-    async fn step_acked(
-        &mut self,
-        session: &mut Session,
-        timeout: Duration,
-    ) -> Result<(), SessionError> {
-        if session.pending.len() < ACK_WINDOW_BATCHES && self.reader.has_data() {
-            if !self.read().await? {
-                // Published but not whole yet (or damage being skipped): do not spin.
-                glommio::timer::sleep(Duration::from_millis(1)).await;
-                return Ok(());
+/// Writes the records of a read, as they were queued.
+async fn send(stream: &mut TcpStream, records: &ReadBatch) -> std::io::Result<()> {
+    for record in records.iter() {
+        stream.write_all(record).await?;
+    }
+    Ok(())
+}
+
+impl Deliver for Sender {
+    type Error = SessionError;
+
+    /// Sends a read: marked, to be committed on its ack; or, to a receiver that does not
+    /// acknowledge, written and committed at once.
+    async fn deliver(&mut self, records: &ReadBatch) -> Result<Delivered, SessionError> {
+        let (telemetry, core, plugin) = (self.telemetry.clone(), self.core, self.plugin);
+        let bytes: usize = records.iter().map(<[u8]>::len).sum();
+        let session = self.session().await?;
+        if !session.acked {
+            if gyges_io_uring::socket::peer_closed(&session.stream) {
+                return Err(SessionError::Closed);
             }
-            let seq = session.next_seq;
-            session.next_seq += 1;
-            self.send(&mut session.stream).await?;
-            let mut mark = Vec::with_capacity(ack::CONTROL_BYTES_MAX);
-            Control::Mark { seq }.encode(&mut mark);
-            session.stream.write_all(&mark).await?;
-            if session.pending.is_empty() {
-                session.waiting_since = Instant::now();
-            }
-            session.pending.push_back(Pending {
-                seq,
-                end: self.records.end(),
-                messages: self.records.message_count(),
-            });
-            self.telemetry
-                .add(self.core, self.plugin, Metric::SentBytes, self.bytes as u64);
-            return Ok(());
+            send(&mut session.stream, records).await?;
+            telemetry.add(core, plugin, Metric::SentBytes, bytes as u64);
+            telemetry.add(core, plugin, Metric::Sent, records.message_count());
+            return Ok(Delivered::Done);
         }
+        let seq = session.next_seq;
+        session.next_seq += 1;
+        send(&mut session.stream, records).await?;
+        let mut mark = Vec::with_capacity(ack::CONTROL_BYTES_MAX);
+        Control::Mark { seq }.encode(&mut mark);
+        session.stream.write_all(&mark).await?;
         if session.pending.is_empty() {
-            self.idle().await;
-            return Ok(());
+            session.waiting_since = Instant::now();
         }
-        session.receive(ACK_POLL).await?;
+        session.pending.push_back(Pending {
+            seq,
+            end: records.end(),
+            messages: records.message_count(),
+        });
+        telemetry.add(core, plugin, Metric::SentBytes, bytes as u64);
+        Ok(Delivered::Sent)
+    }
+
+    fn has_room(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_none_or(|session| session.pending.len() < ACK_WINDOW_BATCHES)
+    }
+
+    fn is_settled(&self) -> bool {
+        self.session
+            .as_ref()
+            .is_none_or(|session| session.pending.is_empty())
+    }
+
+    /// Reads acks for up to `wait`; an ack commits up to the end of the batch it names.
+    async fn settle(&mut self, wait: Duration) -> Result<Option<Position>, SessionError> {
+        let Some(session) = self.session.as_mut() else {
+            return Ok(None);
+        };
+        session.receive(wait).await?;
         if let Some((acked, messages)) = session.take_acked()? {
             self.telemetry.add(self.core, self.plugin, Metric::Acks, 1);
             self.telemetry
                 .add(self.core, self.plugin, Metric::Sent, messages);
             session.waiting_since = Instant::now();
-            self.commit(acked.end).await;
-        } else if session.waiting_since.elapsed() > timeout {
-            return Err(SessionError::AckTimeout(timeout));
+            return Ok(Some(acked.end));
         }
-        Ok(())
+        if session.waiting_since.elapsed() > self.timeout {
+            return Err(SessionError::AckTimeout(self.timeout));
+        }
+        Ok(None)
     }
 
-    /// One step of a session with a receiver that does not acknowledge: write, then commit.
-    async fn step_unacked(&mut self, session: &mut Session) -> Result<(), SessionError> {
-        if !self.reader.has_data() {
-            self.idle().await;
-            return Ok(());
+    /// The connection is lost with what it had not acknowledged; the consumer rewinds, so
+    /// that goes again on the next connection.
+    async fn reset(&mut self) {
+        if let Some(lost) = self.session.take() {
+            lost.close().await;
         }
-        if gyges_io_uring::socket::peer_closed(&session.stream) {
-            return Err(SessionError::Closed);
-        }
-        if !self.read().await? {
-            glommio::timer::sleep(Duration::from_millis(1)).await;
-            return Ok(());
-        }
-        self.send(&mut session.stream).await?;
-        self.telemetry
-            .add(self.core, self.plugin, Metric::SentBytes, self.bytes as u64);
-        let messages = self.records.message_count();
-        self.telemetry
-            .add(self.core, self.plugin, Metric::Sent, messages);
-        let end = self.records.end();
-        self.commit(end).await;
-        Ok(())
+    }
+
+    async fn close(&mut self) {
+        self.reset().await;
     }
 }
 
 /// Delivers core row `source_row`'s queue to the receiver of `plan`, acknowledged when the
 /// receiver speaks the protocol, until the core stops and the queue is closed and delivered
-/// (or [`DRAIN_TIMEOUT`] has passed since the stop).
+/// (or the drain deadline has passed since the stop).
 pub async fn run_consumer(
     board: Arc<HandleBoard>,
     source_row: usize,
@@ -316,80 +306,16 @@ pub async fn run_consumer(
     let timeout = plan
         .ack
         .unwrap_or(Duration::from_millis(ACK_TIMEOUT_MS_DEFAULT));
-    let Some((handle, reader)) = open_reader(&board, source_row, &stop).await else {
-        return;
-    };
-    let mut consumer = Consumer {
-        handle,
-        reader,
-        records: ReadBatch::new(),
-        bytes: 0,
-        telemetry,
+    let sender = Sender {
+        plan,
+        timeout,
+        session: None,
+        told_unacked: false,
+        telemetry: telemetry.clone(),
         core,
         plugin,
     };
-    let mut session: Option<Session> = None;
-    let mut delay = RETRY_DELAY_MIN;
-    let mut stopping_since: Option<Instant> = None;
-    let mut told_unacked = false;
-    loop {
-        glommio::yield_if_needed().await;
-        if stop.is_stopping() {
-            let since = *stopping_since.get_or_insert_with(Instant::now);
-            let delivered = session
-                .as_ref()
-                .is_none_or(|session| session.pending.is_empty());
-            if (consumer.handle.is_closed() && !consumer.reader.has_data() && delivered)
-                || since.elapsed() > DRAIN_TIMEOUT
-            {
-                break;
-            }
-        }
-        let result = match session.as_mut() {
-            None if !consumer.reader.has_data() => {
-                consumer.idle().await;
-                continue;
-            }
-            None => match Session::open(&plan, timeout).await {
-                Ok(opened) => {
-                    if !opened.acked && !told_unacked {
-                        tracing::warn!(address = %plan.address, ?timeout,
-                            "the receiver did not answer the acknowledgement hello; \
-                             sending without acknowledgements");
-                    }
-                    told_unacked = !opened.acked;
-                    session = Some(opened);
-                    Ok(())
-                }
-                Err(error) => Err(error),
-            },
-            Some(current) if current.acked => consumer.step_acked(current, timeout).await,
-            Some(current) => consumer.step_unacked(current).await,
-        };
-        match result {
-            Ok(()) => delay = RETRY_DELAY_MIN,
-            Err(error) => {
-                if delay == RETRY_DELAY_MIN {
-                    tracing::warn!(address = %plan.address, %error,
-                        "acknowledged delivery failed; reconnecting and sending again \
-                         what was not acknowledged");
-                }
-                consumer.telemetry.add(core, plugin, Metric::Errors, 1);
-                if let Some(lost) = session.take() {
-                    lost.close().await;
-                }
-                // Whatever was read and not committed goes again, on the next connection.
-                consumer.reader.rewind();
-                glommio::timer::sleep(delay).await;
-                delay = (delay * 2).min(RETRY_DELAY_MAX);
-            }
-        }
-    }
-    if let Some(session) = session.take() {
-        session.close().await;
-    }
-    let Consumer { handle, reader, .. } = consumer;
-    if let Err(error) = reader.close().await {
-        tracing::error!(queue = %handle.dir().display(), %error, "final checkpoint failed");
-    }
+    Consumer::new(board, source_row)
+        .run(sender, stop, (telemetry, core, plugin))
+        .await;
 }

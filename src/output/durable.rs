@@ -1,565 +1,125 @@
-//! Durable outputs (`use_buffering = true`): every core appends what it ships for the output to
-//! its own disk queue, and consumer tasks deliver the queues to the destination.
+//! Durable outputs (`use_buffering = true`): the delivering end. Every core appends what it
+//! ships for the output to its own disk queue ([`crate::queue::DurableQueue`], see
+//! `src/queue/append.rs`), and [`crate::queue::Consumer`] tasks read the queues back; this
+//! module is what they deliver to: the output's file or its connection.
 //!
-//! Design (see also `docs/architecture.md`):
-//! - **Append side.** A durable output's [`super::Sink`] ships each batch to a
-//!   [`DurableQueue`] on its own core: the batch's bytes become one queue record in
-//!   `source_dir(queue_dir, output, core_row)`. Nothing is shared between cores. A batch is
-//!   a whole number of encoded messages, so a record never splits a message.
-//! - **Consume side.** One [`run_consumer`] task per source queue reads records from the
-//!   output's checkpoint (the output is the queue's one consumer, under its own name) on and
-//!   delivers them: for a single-writer FileOutput, every queue's
-//!   consumer runs on the owner core and writes through the owner's one file writer (so the
-//!   file still has one writer); for a `%{core}` FileOutput and for TcpOutput, each core
-//!   consumes its own queue into its own file or connection.
-//! - **At least once.** The cursor is committed only after the write (file) or send (TCP)
-//!   of the records succeeded; it is checkpointed every `checkpoint_interval` (or
-//!   `cursor_update_count` records) and at clean shutdown. After a crash, what was committed
-//!   after the last checkpoint is delivered again: duplicates, never losses. A failed
-//!   delivery is retried (the same bytes, after a backoff) until it succeeds or shutdown gives
-//!   up after [`DRAIN_TIMEOUT`]; the records then stay queued for the next start.
+//! Who consumes what (see also `docs/architecture.md`): the output is each queue's one
+//! consumer, under its own name. For a single-writer FileOutput every queue's consumer runs on
+//! the owner core and writes through the owner's one file writer (so the file still has one
+//! writer); for a `%{core}` FileOutput and for TcpOutput, each core consumes its own queue
+//! into its own file or connection. With `ack = true`, a TcpOutput's destination is
+//! [`super::acked`]'s instead.
+//!
+//! Each output kind writes reads into its destination through a [`WriteRecords`] of its own
+//! (`output/file.rs`, `output/tcp.rs`), started by [`spawn_consumer`] from its
+//! [`super::OutputKind::open_durable`].
+//!
+//! At least once: the consumer commits a read only after its write (file) or send (TCP)
+//! succeeded. A failed delivery rewinds to the last commit and is tried again after a backoff,
+//! until it succeeds or the stop's drain deadline passes; the records then stay queued for the
+//! next start.
 //!
 //! Limits:
 //! - "Written" means handed to the kernel: the output file is not fsynced, so a power loss
 //!   may lose file data the queue already counts as delivered. TCP without acknowledgements
 //!   cannot see a receiver that dies after reading: that is the ack protocol's job (not here).
-//! - A record holds at most `batch_size` + `max_message_size` + 4 KiB. A batch can outgrow
-//!   that (it is shipped after a whole read is routed, and lines grow when encoded as
-//!   protobuf); it is then cut into several records at Heka frame boundaries (framed output),
-//!   else after newlines, else anywhere: unframed, undelimited bytes have no boundaries.
-//! - A full queue: `full_action = "block"` makes [`DurableQueue::append`] wait (the core stops
-//!   reading: backpressure); `"drop"` drops what does not fit; `"shutdown"` logs one error
-//!   (output, limit and values, queue directory) and raises the daemon's [`StopFlag`] with
-//!   [`StopFlag::fail`]: the graceful stop SIGTERM gives, then exit status 1. Batches shipped
-//!   during that stop do not fit either and are dropped.
 //! - Each record says how many messages it holds (queue header field 13, see
 //!   [`crate::queue::record`]); delivery counts them in `sent_total`, and the bytes in
 //!   `sent_bytes_total`. A record written without the field (before it existed) counts 0
-//!   messages. A batch cut into pieces gives each piece its whole frames or lines, or, when
-//!   those do not add up, all its messages to the last piece. `dropped_total` counts the
-//!   messages of what the queue refused (full with `"drop"` or `"shutdown"`, a shutdown ending
-//!   a `"block"` wait, or an I/O error: then the whole batch).
+//!   messages.
 //! - TcpOutput's `reconnect_after` is not applied to durable delivery.
-//! - With `ack = true`, a TcpOutput's consumers are [`super::acked`]'s instead.
 
-use std::cell::Cell;
-use std::path::Path;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use futures_lite::AsyncWriteExt;
-use glommio::net::TcpStream;
-use glommio::sync::RwLock;
-
-use super::file::FileWriter;
-use super::Batch;
-use crate::config::plan::TcpPlan;
-use crate::queue::{FullReason, QueueError, QueueHandle, QueueOptions, ReadBatch, Reader, Writer};
-use crate::runtime::stop::{LocalStop, StopFlag};
+use crate::queue::{Consumer, Deliver, Delivered, HandleBoard, ReadBatch};
+use crate::runtime::stop::LocalStop;
 use crate::telemetry::{Metric, Telemetry};
 
-/// How long a stopping core keeps delivering what is queued; the rest waits on disk.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
-/// Shortest and longest wait before a failed delivery is tried again.
-const RETRY_DELAY_MIN: Duration = Duration::from_millis(50);
-const RETRY_DELAY_MAX: Duration = Duration::from_secs(2);
-/// How long a consumer waits for records before it ticks its checkpoint.
-const IDLE_WAIT: Duration = Duration::from_millis(50);
-/// How often the writer side ticks (interval syncs, disk-free refresh).
-const WRITER_TICK: Duration = Duration::from_millis(100);
-/// How long a consumer waits for the writer of its queue to open at startup.
-const OPEN_WAIT_MAX: Duration = Duration::from_secs(30);
-
-/// The queue handles of one durable output, one slot per core row: each core publishes its
-/// writer's handle here so that consumers on other cores can open readers.
-#[derive(Debug)]
-pub struct HandleBoard {
-    /// The output's name: its queues' directory and their consumer.
-    output: String,
-    slots: Mutex<Vec<Option<QueueHandle>>>,
-}
-
-impl HandleBoard {
-    /// The board of output `output`, with `rows` empty slots.
-    pub fn new(output: &str, rows: usize) -> Arc<HandleBoard> {
-        Arc::new(HandleBoard {
-            output: output.to_string(),
-            slots: Mutex::new(vec![None; rows]),
-        })
-    }
-
-    /// Publishes the handle of core row `row`'s queue.
-    pub fn publish(&self, row: usize, handle: QueueHandle) {
-        if let Ok(mut slots) = self.slots.lock() {
-            if let Some(slot) = slots.get_mut(row) {
-                *slot = Some(handle);
-            }
-        }
-    }
-
-    /// The handle core row `row` published, if it has.
-    pub fn get(&self, row: usize) -> Option<QueueHandle> {
-        self.slots.lock().ok()?.get(row).cloned().flatten()
-    }
-}
-
-/// The append side of one core's queue for one durable output.
-pub struct DurableQueue {
-    /// `None` once closed. The lock serialises appends from this core's tasks.
-    writer: RwLock<Option<Writer>>,
-    handle: QueueHandle,
-    /// The largest record the queue takes; a larger batch is cut into pieces.
-    record_bytes_max: usize,
-    /// The output's name, for the error a full queue logs.
-    output: String,
-    /// The daemon's stop flag: a full queue with `full_action = "shutdown"` raises it.
-    stop: Arc<StopFlag>,
-    /// Whether this queue has reported being full (`shutdown`): it logs the error once.
-    full_reported: Cell<bool>,
-    /// When a refused batch (`full_action = "drop"`) was last logged, and the batches refused
-    /// since: a queue that stays full logs once per [`REFUSED_LOG_INTERVAL`], not per batch.
-    refused_logged: Cell<(Option<Instant>, u64)>,
-}
-
-/// How often a queue that keeps refusing batches says so.
-const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
-
-impl DurableQueue {
-    /// Opens (recovering) core row `row`'s queue of output `output` under `queue_dir`. A full
-    /// queue with `full_action = "shutdown"` stops the daemon through `stop`.
+/// What an output kind's durable delivery writes a read into: its file, its connection. The
+/// kind's module implements it; [`spawn_consumer`] runs it behind a queue consumer.
+// Used only within gyges, on one core: its futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait WriteRecords {
+    /// Delivers the records of `records`, `bytes` long in all.
     ///
     /// # Errors
-    /// The queue cannot be opened or recovered.
-    pub async fn open(
-        queue_dir: &Path,
-        output: &str,
-        row: usize,
-        options: &QueueOptions,
-        stop: Arc<StopFlag>,
-    ) -> Result<Rc<DurableQueue>, QueueError> {
-        // Relative to the working directory; made absolute because the queue opens its
-        // directory through io_uring, which does not resolve relative directory paths.
-        let queue_dir = match queue_dir.is_absolute() {
-            true => queue_dir.to_path_buf(),
-            false => std::env::current_dir()
-                .map_err(|error| QueueError::io("find the working directory", queue_dir, error))?
-                .join(queue_dir),
-        };
-        // Without `.` components (`./gyges-data`), for the paths in logs.
-        let queue_dir: std::path::PathBuf = queue_dir.components().collect();
-        let dir = crate::queue::source_dir(&queue_dir, output, row);
-        // The output is the queue's one consumer, under its own name (as `gyges queue`
-        // expects of a durable section).
-        let writer = Writer::open(&dir, options, &[output.to_string()]).await?;
-        let handle = writer.handle();
-        Ok(Rc::new(DurableQueue {
-            writer: RwLock::new(Some(writer)),
-            handle,
-            record_bytes_max: options.max_message_size,
-            output: output.to_string(),
-            stop,
-            full_reported: Cell::new(false),
-            refused_logged: Cell::new((None, 0)),
-        }))
-    }
+    /// The destination refused or was lost; nothing of this read counts as delivered, and the
+    /// consumer rewinds and tries again after a backoff.
+    async fn write(&mut self, records: &ReadBatch, bytes: usize) -> std::io::Result<()>;
 
-    /// A handle for readers on any core.
-    pub fn handle(&self) -> QueueHandle {
-        self.handle.clone()
-    }
-
-    /// Appends a shipped batch as one record (saying how many messages it holds); what the
-    /// queue refuses is counted as dropped. A queue full with `full_action = "shutdown"` stops
-    /// the daemon.
-    pub async fn append(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
-        let Ok(mut guard) = self.writer.write().await else {
-            telemetry.add(core, plugin, Metric::Dropped, batch.messages);
-            return;
-        };
-        let Some(writer) = guard.as_mut() else {
-            telemetry.add(core, plugin, Metric::Dropped, batch.messages);
-            return;
-        };
-        let (result, counts) = if batch.bytes.len() <= self.record_bytes_max {
-            let result = writer
-                .append_counted([(batch.bytes.as_slice(), batch.messages)])
-                .await;
-            (result, vec![batch.messages])
-        } else {
-            // Rare: a batch grows past its size by what one read adds. Cut it, at message
-            // boundaries where they can be seen.
-            let pieces = pieces(&batch.bytes, self.record_bytes_max);
-            let counts = piece_counts(&pieces, batch.messages);
-            let records = pieces.iter().copied().zip(counts.iter().copied());
-            (writer.append_counted(records).await, counts)
-        };
-        // Messages in the pieces after the first `appended` ones: not in the queue.
-        let lost = |appended: u64| -> u64 {
-            let appended = usize::try_from(appended).unwrap_or(usize::MAX);
-            counts.iter().skip(appended).sum()
-        };
-        match result {
-            Ok(outcome) if outcome.appended == counts.len() as u64 => {}
-            Ok(outcome) => {
-                let (logged_at, refused) = self.refused_logged.get();
-                if logged_at.is_none_or(|at| at.elapsed() >= REFUSED_LOG_INTERVAL) {
-                    tracing::warn!(
-                        output = %self.output,
-                        queue = %self.handle.dir().display(),
-                        dropped = outcome.dropped,
-                        rejected = outcome.rejected,
-                        batches_refused_since_last_report = refused + 1,
-                        "durable queue refused a batch (dropped_total counts the messages)"
-                    );
-                    self.refused_logged.set((Some(Instant::now()), 0));
-                } else {
-                    self.refused_logged.set((logged_at, refused + 1));
-                }
-                telemetry.add(core, plugin, Metric::Dropped, outcome.refused_count);
-            }
-            Err(QueueError::Full { reason, appended }) => {
-                telemetry.add(core, plugin, Metric::Dropped, lost(appended));
-                self.full(reason);
-            }
-            Err(error) => {
-                let appended = match &error {
-                    QueueError::Stopped { appended } => *appended,
-                    _ => 0,
-                };
-                tracing::error!(output = %self.output, queue = %self.handle.dir().display(),
-                    %error, "durable queue append failed; batch dropped");
-                telemetry.add(core, plugin, Metric::Errors, 1);
-                telemetry.add(core, plugin, Metric::Dropped, lost(appended));
-            }
-        }
-    }
-
-    /// Waits until every append that started before this call has finished (appends take the
-    /// writer's lock in the order they start). A batch shipped here before the call is then in
-    /// the queue, as far as the sync policy puts it.
-    pub async fn settled(&self) {
-        drop(self.writer.write().await);
-    }
-
-    /// The queue is full and its `full_action` is `shutdown`: logs it (once) and stops the
-    /// daemon, which then exits with a non-zero status.
-    fn full(&self, reason: FullReason) {
-        if self.full_reported.replace(true) {
-            tracing::debug!(output = %self.output, "durable queue still full; batch dropped");
-            return;
-        }
-        let limit = match reason {
-            FullReason::BufferSize { .. } => "max_buffer_size",
-            FullReason::DiskFree { .. } => "min_disk_free",
-        };
-        let message = format!(
-            "output [{}]: durable queue {} is full ({reason}) and full_action is \"shutdown\": \
-             stopping gyges; what the queue accepted stays on disk for the next start",
-            self.output,
-            self.handle.dir().display()
-        );
-        tracing::error!(output = %self.output, limit, "{message}");
-        self.stop.fail(message);
-    }
-
-    /// Ticks the writer (interval syncs) until it is closed; once the core is stopping and
-    /// [`DRAIN_TIMEOUT`] has passed, makes a writer blocked on a full queue give up.
-    pub async fn run_ticker(self: Rc<Self>, stop: Rc<LocalStop>) {
-        let mut stopping_since: Option<Instant> = None;
-        loop {
-            glommio::timer::sleep(WRITER_TICK).await;
-            if stop.is_stopping() {
-                let since = *stopping_since.get_or_insert_with(Instant::now);
-                if since.elapsed() > DRAIN_TIMEOUT {
-                    self.handle.stop_blocking();
-                }
-            }
-            // A writer busy appending (or blocked) is not ticked now; it syncs on its own.
-            let Ok(mut guard) = self.writer.try_write() else {
-                continue;
-            };
-            let Some(writer) = guard.as_mut() else {
-                return;
-            };
-            if let Err(error) = writer.tick().await {
-                tracing::warn!(queue = %self.handle.dir().display(), %error, "queue tick failed");
-            }
-        }
-    }
-
-    /// Closes the writer (syncing it): readers then see the end of the queue.
-    pub async fn close(&self) {
-        self.handle.stop_blocking();
-        let Ok(mut guard) = self.writer.write().await else {
-            return;
-        };
-        if let Some(writer) = guard.take() {
-            // What the queue cost this core (the bench reads it): bytes and fsyncs.
-            let counters = writer.counters();
-            tracing::info!(queue = %self.handle.dir().display(),
-                appended_records = counters.appended_records,
-                appended_bytes = counters.appended_bytes, fsyncs = counters.fsyncs,
-                "durable queue closed");
-            if let Err(error) = writer.close().await {
-                tracing::error!(queue = %self.handle.dir().display(), %error,
-                    "closing the durable queue failed");
-            }
-        }
-    }
+    /// Lets go of the destination at stop (closes a connection).
+    async fn disconnect(&mut self) {}
 }
 
-/// `bytes` cut into pieces of at most `piece_bytes_max` (at least 1), each ending at a message
-/// boundary where one can be seen: after a whole Heka frame when the bytes are framed, else
-/// after a newline, else anywhere (unframed, undelimited bytes have no boundaries to keep).
-fn pieces(bytes: &[u8], piece_bytes_max: usize) -> Vec<&[u8]> {
-    let piece_bytes_max = piece_bytes_max.max(1);
-    let mut pieces = Vec::with_capacity(bytes.len() / piece_bytes_max + 1);
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let cut = next_cut(rest, piece_bytes_max);
-        let (piece, after) = rest.split_at(cut);
-        pieces.push(piece);
-        rest = after;
-    }
-    pieces
-}
-
-/// How many of a batch's `messages` each piece holds: its whole Heka frames, else its lines,
-/// when those add up to `messages`; otherwise (boundaries that cannot be seen) every message
-/// is put on the last piece, so that the counts still add up once the whole batch is
-/// delivered.
-fn piece_counts(pieces: &[&[u8]], messages: u64) -> Vec<u64> {
-    let seen: Vec<u64> = pieces
-        .iter()
-        .map(|piece| {
-            let mut frames = 0;
-            let mut at = 0;
-            while let Some(end) = frame_end(piece, at) {
-                frames += 1;
-                at = end;
-            }
-            match at == piece.len() && frames > 0 {
-                true => frames,
-                false => memchr::memchr_iter(b'\n', piece).count() as u64,
-            }
-        })
-        .collect();
-    if seen.iter().sum::<u64>() == messages {
-        return seen;
-    }
-    let mut counts = vec![0; pieces.len()];
-    if let Some(last) = counts.last_mut() {
-        *last = messages;
-    }
-    counts
-}
-
-/// The length of the next piece of `bytes` (see [`pieces`]); between 1 and `piece_bytes_max`.
-fn next_cut(bytes: &[u8], piece_bytes_max: usize) -> usize {
-    if bytes.len() <= piece_bytes_max {
-        return bytes.len();
-    }
-    let mut at = 0;
-    while let Some(end) = frame_end(bytes, at) {
-        if end > piece_bytes_max {
-            break;
-        }
-        at = end;
-    }
-    if at > 0 {
-        return at;
-    }
-    match memchr::memrchr(b'\n', &bytes[..piece_bytes_max]) {
-        Some(newline) => newline + 1,
-        None => piece_bytes_max,
-    }
-}
-
-/// The end of the whole Heka frame starting at `at`, if one does.
-fn frame_end(bytes: &[u8], at: usize) -> Option<usize> {
-    if *bytes.get(at)? != 0x1e {
-        return None;
-    }
-    let header_length = usize::from(*bytes.get(at + 1)?);
-    let header = bytes.get(at + 2..at + 2 + header_length)?;
-    if header.first() != Some(&0x08) || *bytes.get(at + 2 + header_length)? != 0x1f {
-        return None;
-    }
-    let mut position = 1;
-    let length = usize::try_from(crate::message::wire::read_varint(header, &mut position)?).ok()?;
-    let end = (at + 3 + header_length).checked_add(length)?;
-    (end <= bytes.len()).then_some(end)
-}
-
-/// Where a consumer delivers records.
-pub enum Delivery {
-    /// A file written by this core's single writer.
-    File(Rc<FileWriter>),
-    /// This consumer's own connection.
-    Tcp {
-        plan: TcpPlan,
-        stream: Option<TcpStream>,
-    },
-}
-
-impl Delivery {
-    /// Delivers the records of `records` as one stretch of bytes, `bytes` long. A file gets
-    /// them in one owned buffer (the one copy an io_uring write needs); a connection gets each
-    /// record as it was read.
-    async fn deliver(&mut self, records: &ReadBatch, bytes: usize) -> std::io::Result<()> {
-        match self {
-            Delivery::File(writer) => {
-                let mut owned = Vec::with_capacity(bytes);
-                for record in records.iter() {
-                    owned.extend_from_slice(record);
-                }
-                writer.append(owned).await
-            }
-            Delivery::Tcp { plan, stream } => {
-                if stream
-                    .as_ref()
-                    .is_some_and(gyges_io_uring::socket::peer_closed)
-                {
-                    *stream = None;
-                }
-                let connected = match stream.take() {
-                    Some(connected) => connected,
-                    None => super::tcp::connect(&plan.address, plan.keep_alive).await?,
-                };
-                let connected = stream.insert(connected);
-                for record in records.iter() {
-                    if let Err(error) = connected.write_all(record).await {
-                        *stream = None;
-                        return Err(error);
-                    }
-                }
-                Ok(())
-            }
-        }
-    }
-
-    async fn close(&mut self) {
-        if let Delivery::Tcp { stream, .. } = self {
-            if let Some(mut connected) = stream.take() {
-                let _ = connected.close().await;
-            }
-        }
-    }
-}
-
-/// Waits for core row `source_row` to publish its queue on `board`, then opens the output's
-/// reader of it. `None` (logged) when the queue never opens or the reader cannot be opened.
-pub(super) async fn open_reader(
-    board: &HandleBoard,
-    source_row: usize,
-    stop: &LocalStop,
-) -> Option<(QueueHandle, Reader)> {
-    let started = Instant::now();
-    let handle = loop {
-        if let Some(handle) = board.get(source_row) {
-            break handle;
-        }
-        if started.elapsed() > OPEN_WAIT_MAX
-            || (stop.is_stopping() && started.elapsed() > DRAIN_TIMEOUT)
-        {
-            tracing::error!(source_row, "durable output: the core's queue never opened");
-            return None;
-        }
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    };
-    match Reader::open(&handle, &board.output) {
-        Ok(reader) => Some((handle, reader)),
-        Err(error) => {
-            tracing::error!(queue = %handle.dir().display(), %error, "cannot open queue reader");
-            None
-        }
-    }
-}
-
-/// Delivers core row `source_row`'s queue (published on `board`) to `delivery`, committing
-/// after each successful delivery, until the core stops and the queue is closed and empty (or
-/// [`DRAIN_TIMEOUT`] has passed since the stop).
-pub async fn run_consumer(
-    board: Arc<HandleBoard>,
-    source_row: usize,
-    mut delivery: Delivery,
-    stop: Rc<LocalStop>,
+/// A [`WriteRecords`] counting what it delivers for its output.
+struct Counted<W> {
+    writer: W,
     telemetry: Arc<Telemetry>,
     core: usize,
     plugin: usize,
-) {
-    let Some((handle, mut reader)) = open_reader(&board, source_row, &stop).await else {
-        return;
-    };
-    let mut records = ReadBatch::new();
-    let mut stopping_since: Option<Instant> = None;
-    let give_up = |since: &mut Option<Instant>| {
-        stop.is_stopping() && since.get_or_insert_with(Instant::now).elapsed() > DRAIN_TIMEOUT
-    };
-    'serve: loop {
-        glommio::yield_if_needed().await;
-        if stop.is_stopping() {
-            stopping_since.get_or_insert_with(Instant::now);
-            if handle.is_closed() && !reader.has_data() {
-                break;
-            }
-        }
-        if give_up(&mut stopping_since) {
-            break;
-        }
-        if !reader.wait(IDLE_WAIT).await {
-            if let Err(error) = reader.tick().await {
-                tracing::warn!(queue = %handle.dir().display(), %error, "checkpoint failed");
-            }
-            continue;
-        }
-        match reader.read(&mut records).await {
-            // The tail says there is data but no whole record is readable yet (a record still
-            // being written, or damage the reader skips): back off instead of spinning, which
-            // would starve this core's other tasks, the stop watcher among them.
-            Ok(0) => {
-                glommio::timer::sleep(Duration::from_millis(1)).await;
-                continue;
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::error!(queue = %handle.dir().display(), %error, "queue read failed");
-                telemetry.add(core, plugin, Metric::Errors, 1);
-                glommio::timer::sleep(RETRY_DELAY_MAX).await;
-                continue;
-            }
-        }
+}
+
+impl<W: WriteRecords> Deliver for Counted<W> {
+    type Error = std::io::Error;
+
+    async fn deliver(&mut self, records: &ReadBatch) -> std::io::Result<Delivered> {
         let bytes: usize = records.iter().map(<[u8]>::len).sum();
-        let mut delay = RETRY_DELAY_MIN;
-        while let Err(error) = delivery.deliver(&records, bytes).await {
-            // Once per run of failures, not once per retry.
-            if delay == RETRY_DELAY_MIN {
-                tracing::warn!(queue = %handle.dir().display(), %error,
-                    "durable delivery failed; retrying until it succeeds");
-            }
-            telemetry.add(core, plugin, Metric::Errors, 1);
-            if give_up(&mut stopping_since) {
-                break 'serve;
-            }
-            glommio::timer::sleep(delay).await;
-            delay = (delay * 2).min(RETRY_DELAY_MAX);
-        }
+        self.writer.write(records, bytes).await?;
+        let (telemetry, core, plugin) = (&self.telemetry, self.core, self.plugin);
         telemetry.add(core, plugin, Metric::SentBytes, bytes as u64);
         telemetry.add(core, plugin, Metric::Sent, records.message_count());
-        if let Err(error) = reader.commit(records.end()).await {
-            tracing::warn!(queue = %handle.dir().display(), %error, "checkpoint failed");
-        }
+        Ok(Delivered::Done)
     }
-    delivery.close().await;
-    if let Err(error) = reader.close().await {
-        tracing::error!(queue = %handle.dir().display(), %error, "final checkpoint failed");
+
+    async fn close(&mut self) {
+        self.writer.disconnect().await;
     }
+}
+
+/// Delivers core row `source_row`'s queue (published on `board`) to `writer` until the core
+/// stops and the queue is closed and delivered (or the drain deadline has passed).
+pub async fn run_consumer<W: WriteRecords>(
+    board: Arc<HandleBoard>,
+    source_row: usize,
+    writer: W,
+    stop: Rc<LocalStop>,
+    (telemetry, core, plugin): (Arc<Telemetry>, usize, usize),
+) {
+    let destination = Counted {
+        writer,
+        telemetry: telemetry.clone(),
+        core,
+        plugin,
+    };
+    Consumer::new(board, source_row)
+        .run(destination, stop, (telemetry, core, plugin))
+        .await;
+}
+
+/// Starts, on this core, the task that delivers core row `source_row`'s queue of
+/// `core.output` to `writer`.
+pub fn spawn_consumer<W: WriteRecords + 'static>(
+    core: &super::OutputCore<'_>,
+    board: &Arc<HandleBoard>,
+    source_row: usize,
+    writer: W,
+) -> glommio::task::JoinHandle<()> {
+    let counters = (core.telemetry.clone(), core.row, core.plugin);
+    let run = run_consumer(board.clone(), source_row, writer, core.stop.clone(), counters);
+    glommio::spawn_local(run).detach()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::Batch;
+    use crate::queue::{QueueOptions, Reader};
+    use crate::output::file::FileWriter;
+    use crate::output::tcp::TcpPlan;
+    use crate::queue::DurableQueue;
+    use crate::runtime::stop::StopFlag;
+    use std::time::Duration;
 
     fn run<T: 'static>(future: impl std::future::Future<Output = T> + 'static) -> T {
         glommio::LocalExecutorBuilder::default()
@@ -575,88 +135,6 @@ mod tests {
             min_disk_free: 0,
             sync: crate::queue::SyncPolicy::None,
             ..QueueOptions::default()
-        }
-    }
-
-    fn framed(message: &[u8]) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        crate::message::framing::write_frame(&mut bytes, message, None).expect("frame");
-        bytes
-    }
-
-    #[test]
-    fn pieces_are_bounded_and_keep_message_boundaries() {
-        // Framed: 30 frames of 100-byte messages, cut between frames.
-        let mut stream = Vec::new();
-        for number in 0..30u8 {
-            stream.extend(framed(&[number; 100]));
-        }
-        let frame_bytes = framed(&[0; 100]).len();
-        for bound in [
-            frame_bytes,
-            frame_bytes + 1,
-            3 * frame_bytes + 7,
-            stream.len(),
-        ] {
-            let cut = pieces(&stream, bound);
-            assert_eq!(cut.concat(), stream, "bound {bound}");
-            for piece in &cut {
-                assert!(
-                    piece.len() <= bound && piece.len() % frame_bytes == 0,
-                    "bound {bound}"
-                );
-            }
-        }
-        // Lines: cut after newlines.
-        let lines: Vec<u8> = (0..100)
-            .flat_map(|n| format!("line {n}\n").into_bytes())
-            .collect();
-        let cut = pieces(&lines, 50);
-        assert_eq!(cut.concat(), lines);
-        assert!(cut
-            .iter()
-            .all(|piece| piece.len() <= 50 && piece.ends_with(b"\n")));
-        // Neither: cut anywhere, bounded; and degenerate bounds still terminate.
-        let blob = vec![7u8; 1000];
-        let cut = pieces(&blob, 300);
-        assert_eq!(
-            cut.iter().map(|piece| piece.len()).collect::<Vec<_>>(),
-            [300, 300, 300, 100]
-        );
-        assert_eq!(pieces(&blob, 0).len(), 1000);
-        assert!(pieces(&[], 10).is_empty());
-    }
-
-    #[test]
-    fn piece_counts_follow_frames_or_lines_and_always_add_up() {
-        let mut framed_stream = Vec::new();
-        for number in 0..10u8 {
-            framed_stream.extend(framed(&[number; 50]));
-        }
-        let frame_bytes = framed(&[0; 50]).len();
-        let cut = pieces(&framed_stream, 3 * frame_bytes);
-        assert_eq!(piece_counts(&cut, 10), [3, 3, 3, 1]);
-        let lines: Vec<u8> = (0..10)
-            .flat_map(|n| format!("line {n}\n").into_bytes())
-            .collect();
-        let cut = pieces(&lines, 14);
-        assert_eq!(piece_counts(&cut, 10).iter().sum::<u64>(), 10);
-        assert!(piece_counts(&cut, 10).iter().all(|&count| count == 2));
-        // Boundaries that do not add up: everything on the last piece.
-        let blob = vec![7u8; 1000];
-        assert_eq!(piece_counts(&pieces(&blob, 300), 4), [0, 0, 0, 4]);
-        assert!(piece_counts(&[], 0).is_empty());
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn pieces_rebuild_the_bytes(
-            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
-            bound in 1usize..400,
-        ) {
-            let cut = pieces(&bytes, bound);
-            proptest::prop_assert_eq!(cut.concat(), bytes.clone());
-            proptest::prop_assert!(cut.iter().all(|piece| !piece.is_empty() && piece.len() <= bound));
         }
     }
 
@@ -690,11 +168,9 @@ mod tests {
             let consumer = glommio::spawn_local(run_consumer(
                 board.clone(),
                 0,
-                Delivery::File(writer),
+                crate::output::file::FileRecords(writer),
                 stop.clone(),
-                telemetry.clone(),
-                0,
-                0,
+                (telemetry.clone(), 0, 0),
             ));
             let mut expected = Vec::new();
             for first in (0..2000).step_by(100) {
@@ -760,11 +236,9 @@ mod tests {
             let consumer = glommio::spawn_local(run_consumer(
                 board,
                 0,
-                Delivery::Tcp { plan, stream: None },
+                crate::output::tcp::TcpRecords::new(plan),
                 stop.clone(),
-                telemetry.clone(),
-                0,
-                0,
+                (telemetry.clone(), 0, 0),
             ));
             queue.append(batch(0, 10), &telemetry, 0, 0).await;
             queue.append(batch(10, 10), &telemetry, 0, 0).await;
@@ -786,55 +260,5 @@ mod tests {
         });
         assert_eq!(lag.0, 2, "both batches are still queued");
         assert_eq!(lag.1, Some(batch(0, 10).bytes));
-    }
-
-    /// A full queue with `full_action = "shutdown"`: the first refused batch stops the daemon
-    /// (the flag carries the reason), what was accepted stays, the rest is counted as dropped.
-    #[test]
-    fn a_full_queue_with_shutdown_stops_the_daemon() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().to_path_buf();
-        let (reason, dropped, queued) = run(async move {
-            let telemetry = Telemetry::new(1, vec!["out".into()]);
-            let options = QueueOptions {
-                max_buffer_size: 8192,
-                max_message_size: 1024,
-                full_action: crate::queue::FullAction::Shutdown,
-                ..options()
-            };
-            let stop = StopFlag::new();
-            let queue = DurableQueue::open(&root, "out", 0, &options, stop.clone())
-                .await
-                .expect("open the queue");
-            let mut first = 0;
-            while !stop.is_raised() && first < 10_000 {
-                queue.append(batch(first, 20), &telemetry, 0, 0).await;
-                first += 20;
-            }
-            // Another batch after the stop: dropped too, and not reported again.
-            queue.append(batch(first, 20), &telemetry, 0, 0).await;
-            let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
-            let mut records = ReadBatch::new();
-            let mut queued = 0;
-            while reader.has_data() {
-                reader.read(&mut records).await.expect("read");
-                queued += records.message_count();
-            }
-            drop(reader);
-            queue.close().await;
-            let dropped = telemetry.get(0, 0, Metric::Dropped);
-            (stop.failure(), dropped, (queued, first as u64 + 20))
-        });
-        let reason = reason.expect("the stop flag carries the reason");
-        assert!(
-            reason.contains("output [out]")
-                && reason.contains("max_buffer_size is 8192")
-                && reason.contains("shutdown"),
-            "{reason}"
-        );
-        let (queued, offered) = queued;
-        assert!(queued > 0);
-        assert_eq!(dropped, 40, "the refused batch and the one after it");
-        assert_eq!(queued + dropped, offered, "every message queued or counted");
     }
 }

@@ -293,8 +293,11 @@ impl super::OutputKind for FileOutputKind {
     fn open_durable<'a>(
         &'a self,
         core: &'a super::OutputCore<'a>,
-    ) -> crate::component::LocalBoxFuture<'a, Result<Vec<(usize, super::durable::Delivery)>, String>>
-    {
+        board: &'a std::sync::Arc<crate::queue::HandleBoard>,
+    ) -> crate::component::LocalBoxFuture<
+        'a,
+        Result<Vec<glommio::task::JoinHandle<()>>, String>,
+    > {
         Box::pin(async move {
             // A `%{core}` file: each core delivers its own queue. One file: its owner delivers
             // every core's queue through its one writer.
@@ -309,12 +312,28 @@ impl super::OutputKind for FileOutputKind {
                 return Ok(Vec::new());
             }
             let writer = self.open_writer(core).await?;
-            let deliveries = rows
-                .into_iter()
-                .map(|row| (row, super::durable::Delivery::File(writer.clone())))
-                .collect();
-            Ok(deliveries)
+            let spawn =
+                |row| super::durable::spawn_consumer(core, board, row, FileRecords(writer.clone()));
+            Ok(rows.into_iter().map(spawn).collect())
         })
+    }
+}
+
+/// Durable delivery into this core's file: a read's records, in one owned buffer (the one copy
+/// an io_uring write needs).
+pub struct FileRecords(pub Rc<FileWriter>);
+
+impl super::durable::WriteRecords for FileRecords {
+    async fn write(
+        &mut self,
+        records: &crate::queue::ReadBatch,
+        bytes: usize,
+    ) -> std::io::Result<()> {
+        let mut owned = Vec::with_capacity(bytes);
+        for record in records.iter() {
+            owned.extend_from_slice(record);
+        }
+        self.0.append(owned).await
     }
 }
 

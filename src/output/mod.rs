@@ -90,14 +90,16 @@ pub trait OutputKind: crate::component::AsAny + fmt::Debug + Send + Sync {
     /// core only for [`Writers::Owner`].
     fn open<'a>(&'a self, core: &'a OutputCore<'a>) -> LocalBoxFuture<'a, Result<Opened, String>>;
 
-    /// A durable output: the deliveries this core runs, each consuming one source queue (a
-    /// core's row). Kinds without durable delivery refuse it at plan time, so this default is
-    /// never reached for them.
+    /// A durable output: starts the deliveries this core runs, each consuming one source
+    /// queue (a core's row, published on `board`), and returns their tasks
+    /// ([`durable::spawn_consumer`] runs a kind's [`durable::WriteRecords`]). Kinds without
+    /// durable delivery refuse it at plan time, so this default is never reached for them.
     fn open_durable<'a>(
         &'a self,
         core: &'a OutputCore<'a>,
-    ) -> LocalBoxFuture<'a, Result<Vec<(usize, durable::Delivery)>, String>> {
-        let _ = core;
+        board: &'a Arc<crate::queue::HandleBoard>,
+    ) -> LocalBoxFuture<'a, Result<Vec<glommio::task::JoinHandle<()>>, String>> {
+        let _ = (core, board);
         Box::pin(async { Err("durable delivery is not available for this output type".into()) })
     }
 }

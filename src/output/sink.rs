@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::Destination;
 use crate::encoder::Encode;
 use crate::message::MessageView;
-use crate::output::durable::DurableQueue;
+use crate::queue::DurableQueue;
 use crate::runtime::ring::{Abandoned, BatchProducer};
 pub use crate::runtime::ring::Batch;
 use crate::telemetry::{Metric, Telemetry};

@@ -445,13 +445,77 @@ impl super::OutputKind for TcpPlan {
     fn open_durable<'a>(
         &'a self,
         core: &'a super::OutputCore<'a>,
-    ) -> crate::component::LocalBoxFuture<'a, Result<Vec<(usize, super::durable::Delivery)>, String>>
-    {
-        let delivery = super::durable::Delivery::Tcp {
-            plan: self.clone(),
-            stream: None,
+        board: &'a std::sync::Arc<crate::queue::HandleBoard>,
+    ) -> crate::component::LocalBoxFuture<
+        'a,
+        Result<Vec<glommio::task::JoinHandle<()>>, String>,
+    > {
+        // Each core delivers its own queue over its own connection; with `ack = true`, through
+        // the acknowledging sender, which commits only what the receiver acknowledged.
+        let task = if self.ack.is_some() {
+            let (telemetry, stop) = (core.telemetry.clone(), core.stop.clone());
+            let acked = super::acked::run_consumer(
+                board.clone(),
+                core.row,
+                self.clone(),
+                stop,
+                telemetry,
+                core.row,
+                core.plugin,
+            );
+            glommio::spawn_local(acked).detach()
+        } else {
+            let records = TcpRecords::new(self.clone());
+            super::durable::spawn_consumer(core, board, core.row, records)
         };
-        Box::pin(async move { Ok(vec![(core.row, delivery)]) })
+        Box::pin(async move { Ok(vec![task]) })
+    }
+}
+
+/// Durable delivery over this core's own connection: each record of a read as it was read.
+pub struct TcpRecords {
+    plan: TcpPlan,
+    stream: Option<TcpStream>,
+}
+
+impl TcpRecords {
+    /// Delivery to `plan`'s address, connecting when first needed.
+    pub fn new(plan: TcpPlan) -> TcpRecords {
+        TcpRecords { plan, stream: None }
+    }
+}
+
+impl super::durable::WriteRecords for TcpRecords {
+    async fn write(
+        &mut self,
+        records: &crate::queue::ReadBatch,
+        _bytes: usize,
+    ) -> std::io::Result<()> {
+        if self
+            .stream
+            .as_ref()
+            .is_some_and(gyges_io_uring::socket::peer_closed)
+        {
+            self.stream = None;
+        }
+        let connected = match self.stream.take() {
+            Some(connected) => connected,
+            None => connect(&self.plan.address, self.plan.keep_alive).await?,
+        };
+        let connected = self.stream.insert(connected);
+        for record in records.iter() {
+            if let Err(error) = connected.write_all(record).await {
+                self.stream = None;
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    async fn disconnect(&mut self) {
+        if let Some(mut connected) = self.stream.take() {
+            let _ = connected.close().await;
+        }
     }
 }
 

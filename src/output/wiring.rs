@@ -2,7 +2,7 @@
 //! disk queue and the ring to a single writer are decided, once for every output kind.
 //!
 //! - `durable`: this core appends to its own disk queue ([`DurableQueue`]); the kind's
-//!   [`super::OutputKind::open_durable`] says which queues this core delivers, and how.
+//!   [`super::OutputKind::open_durable`] starts the deliveries of the queues this core reads.
 //! - a single writer ([`super::Writers::Owner`]) on another core: this core's batches go into
 //!   its ring toward the owner.
 //! - otherwise: the kind opens its destination here ([`super::OutputKind::open`]); on the
@@ -11,7 +11,7 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use super::durable::{self, DurableQueue, HandleBoard};
+use crate::queue::{DurableQueue, HandleBoard};
 use super::{CloseHook, FlushPolicy, OutputCore, Target, Writers};
 use crate::runtime::ring::{BatchConsumer, BatchProducer, RingConsumer, RingProducer};
 use crate::runtime::stop::StopFlag;
@@ -82,7 +82,7 @@ pub async fn wire(
 }
 
 /// Opens this core's queue of a durable output, publishes it, starts its ticker and the
-/// deliveries this core runs (see [`durable`] for who consumes what).
+/// deliveries this core runs (see [`super::durable`] for who consumes what).
 async fn wire_durable(
     core: &OutputCore<'_>,
     options: &crate::queue::QueueOptions,
@@ -96,11 +96,7 @@ async fn wire_durable(
         .map_err(|error| format!("durable queue: {error}"))?;
     board.publish(core.row, queue.handle());
     glommio::spawn_local(queue.clone().run_ticker(core.stop.clone())).detach();
-    let deliveries = core.output.kind.open_durable(core).await?;
-    let tasks = deliveries
-        .into_iter()
-        .map(|(source, delivery)| spawn_delivery(core, board, source, delivery))
-        .collect();
+    let tasks = core.output.kind.open_durable(core, board).await?;
     let closing = queue.clone();
     let close: CloseHook = Box::new(move || Box::pin(async move { closing.close().await }));
     Ok(OutputWiring {
@@ -109,39 +105,4 @@ async fn wire_durable(
         tasks,
         close: Some(close),
     })
-}
-
-/// Starts the task that delivers one source queue: acknowledged forwarding for a TcpOutput
-/// with `ack = true`, the plain queue consumer otherwise.
-fn spawn_delivery(
-    core: &OutputCore<'_>,
-    board: &Arc<HandleBoard>,
-    source: usize,
-    delivery: durable::Delivery,
-) -> glommio::task::JoinHandle<()> {
-    let (stop, telemetry) = (core.stop.clone(), core.telemetry.clone());
-    match delivery {
-        durable::Delivery::Tcp { plan: tcp, .. } if tcp.ack.is_some() => {
-            glommio::spawn_local(super::acked::run_consumer(
-                board.clone(),
-                source,
-                tcp,
-                stop,
-                telemetry,
-                core.row,
-                core.plugin,
-            ))
-            .detach()
-        }
-        delivery => glommio::spawn_local(durable::run_consumer(
-            board.clone(),
-            source,
-            delivery,
-            stop,
-            telemetry,
-            core.row,
-            core.plugin,
-        ))
-        .detach(),
-    }
 }

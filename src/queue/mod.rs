@@ -66,9 +66,19 @@
 //! Without `max_consumer_lag`, a stalled consumer keeps its data and the queue's
 //! `full_action` decides: `block` then pushes back to the senders, which is what `block` is
 //! for.
+//!
+//! # Durable routes
+//! The pipeline's durable outputs and filters use a queue per (route, core row) through three
+//! pieces, whatever the route delivers to: [`DurableQueue`] ([`append`]) is a core's append
+//! side, [`HandleBoard`] ([`board`]) is where the cores publish their queues, and
+//! [`Consumer`] ([`consumer`]) reads one queue back into a [`Deliver`] destination with the
+//! commit cadence, retries and stop protocol every route shares.
 
+pub mod append;
+pub mod board;
 pub mod checkpoint;
 pub mod config;
+pub mod consumer;
 pub mod reader;
 pub mod record;
 pub mod recovery;
@@ -82,7 +92,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use append::DurableQueue;
+pub use board::HandleBoard;
 pub use config::{FullAction, SyncPolicy};
+pub use consumer::{Consumer, Deliver, Delivered, Finish, Step, StepError, DRAIN_TIMEOUT};
 pub use reader::{ReadBatch, Reader};
 pub use writer::{AppendOutcome, Writer};
 

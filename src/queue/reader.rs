@@ -29,6 +29,7 @@ use super::record::{self, Step};
 use super::segment;
 use super::shared::{self, ConsumerSlot, Shared, Tail};
 use super::{Position, QueueError, QueueHandle};
+use crate::runtime::backoff::Backoff;
 
 /// Reads (or segment changes) one [`Reader::read`] call makes at most before returning, so a
 /// long run of damaged bytes cannot hold the executor.
@@ -206,17 +207,15 @@ impl Reader {
     /// Returns whether there is something to read.
     pub async fn wait(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let mut sleep = WAIT_SLEEP_MIN;
+        let mut backoff = Backoff::new(WAIT_SLEEP_MIN, WAIT_SLEEP_MAX);
         loop {
             if self.has_data() {
                 return true;
             }
-            let now = Instant::now();
-            if self.shared.closed.load(Ordering::Acquire) || now >= deadline {
+            if self.shared.closed.load(Ordering::Acquire) || Instant::now() >= deadline {
                 return false;
             }
-            glommio::timer::sleep(sleep.min(deadline - now)).await;
-            sleep = (sleep * 2).min(WAIT_SLEEP_MAX);
+            backoff.wait_until(deadline).await;
         }
     }
 

@@ -33,6 +33,7 @@ use super::{
     QueueOptions, SyncPolicy,
 };
 use crate::limits;
+use crate::runtime::backoff::Backoff;
 
 /// Shortest and longest sleep of a writer waiting for room (`full_action = "block"`).
 const BLOCK_SLEEP_MIN: Duration = Duration::from_millis(1);
@@ -295,7 +296,7 @@ impl Writer {
         let started = Instant::now();
         self.counters.blocked_waits += 1;
         self.shared.pressure.store(true, Ordering::Release);
-        let mut sleep = BLOCK_SLEEP_MIN;
+        let mut backoff = Backoff::new(BLOCK_SLEEP_MIN, BLOCK_SLEEP_MAX);
         let result = loop {
             if let Err(error) = self.maintain().await {
                 break Err(error);
@@ -308,8 +309,7 @@ impl Writer {
                     appended: outcome.appended,
                 });
             }
-            glommio::timer::sleep(sleep).await;
-            sleep = (sleep * 2).min(BLOCK_SLEEP_MAX);
+            backoff.wait().await;
         };
         self.shared.pressure.store(false, Ordering::Release);
         self.counters.blocked_ms += started.elapsed().as_millis() as u64;

@@ -6,12 +6,7 @@
 //! lives on this very core, into the host's local inbox). Records travel as Heka protobuf,
 //! the form the filter reads them in, so nothing is decoded twice.
 //!
-//! ```text
-//! filter record = u32 LE length of the message | u16 LE filter index | u8 loop count | message
-//! ```
-//!
-//! A loop byte with its top bit set ([`STAT_RECORD`]) marks a stat record for a
-//! StatAccumInput instead of a message.
+//! The record format (and the stat-record flag) is [`crate::filter::record`]'s.
 //!
 //! The host task on the filter's core runs the filters, calls their timers, and routes what
 //! they inject again on that core, against every output and filter matcher, one loop deeper;
@@ -47,10 +42,11 @@ use super::durable_filters::{DurableSource, FilterQueue, DRAIN_TIMEOUT};
 use super::notify::LocalNotify;
 use super::ring::{Abandoned, BatchConsumer, BatchProducer};
 use super::shard::Shard;
+use crate::filter::record::{self, FilterRecord, STAT_RECORD};
 use crate::filter::{injected_records, Emitted, Filter, Outcome};
-use crate::message::{encode_line, encoded_line_len, MessageView, ProtoView};
-use crate::output::durable::DurableQueue;
+use crate::message::{MessageView, ProtoView};
 use crate::output::Batch;
+use crate::queue::DurableQueue;
 use crate::telemetry::{Metric, Telemetry};
 
 /// Bytes of one filter batch: small, so filters see messages within about a tick.
@@ -62,11 +58,6 @@ pub const HOST_IDLE_WAIT_MIN: Duration = Duration::from_micros(100);
 pub const HOST_IDLE_WAIT_MAX: Duration = Duration::from_millis(2);
 /// One process call in this many is timed for `process_nanoseconds_total`.
 const PROCESS_TIMING_SAMPLE: u64 = 16;
-
-/// The loop-byte flag of a stat record.
-pub const STAT_RECORD: u8 = 0x80;
-/// Header bytes of one filter record.
-const RECORD_HEADER_BYTES: usize = 4 + 2 + 1;
 
 /// What every core shares about filters.
 #[derive(Debug)]
@@ -170,33 +161,13 @@ impl Lane {
     /// Appends one message for filter `filter` at loop depth `loops`.
     #[inline]
     pub fn push(&mut self, filter: u16, loops: u8, message: &MessageView<'_>) {
-        let bytes = &mut self.batch.bytes;
-        match message {
-            MessageView::Proto(view) => {
-                let length = view.bytes().len() as u32;
-                bytes.extend_from_slice(&length.to_le_bytes());
-                bytes.extend_from_slice(&filter.to_le_bytes());
-                bytes.push(loops);
-                bytes.extend_from_slice(view.bytes());
-            }
-            MessageView::Line(line) => {
-                let length = encoded_line_len(line) as u32;
-                bytes.extend_from_slice(&length.to_le_bytes());
-                bytes.extend_from_slice(&filter.to_le_bytes());
-                bytes.push(loops);
-                encode_line(line, bytes);
-            }
-        }
+        record::encode(&mut self.batch.bytes, filter, loops, message);
         self.batch.messages += 1;
     }
 
     /// Appends a raw record (a stat record) for filter `filter`.
-    pub fn push_raw(&mut self, filter: u16, flags: u8, record: &[u8]) {
-        let bytes = &mut self.batch.bytes;
-        bytes.extend_from_slice(&(record.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&filter.to_le_bytes());
-        bytes.push(flags);
-        bytes.extend_from_slice(record);
+    pub fn push_raw(&mut self, filter: u16, flags: u8, message: &[u8]) {
+        record::encode_raw(&mut self.batch.bytes, filter, flags, message);
         self.batch.messages += 1;
     }
 
@@ -268,30 +239,6 @@ impl LaneShip {
         }
         pushed
     }
-}
-
-/// The length of the filter record at the start of `bytes`, header included, if it is whole.
-pub fn filter_record_bytes(bytes: &[u8]) -> Option<usize> {
-    let length = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-    let end = RECORD_HEADER_BYTES.checked_add(length)?;
-    (end <= bytes.len()).then_some(end)
-}
-
-/// Iterates the filter records of a batch: `(filter index, loop count, message)`.
-pub fn filter_records(bytes: &[u8]) -> impl Iterator<Item = (u16, u8, &[u8])> {
-    let mut rest = bytes;
-    std::iter::from_fn(move || {
-        if rest.len() < RECORD_HEADER_BYTES {
-            return None;
-        }
-        let length = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
-        let filter = u16::from_le_bytes([rest[4], rest[5]]);
-        let loops = rest[6];
-        let end = RECORD_HEADER_BYTES.checked_add(length)?;
-        let message = rest.get(RECORD_HEADER_BYTES..end)?;
-        rest = &rest[end..];
-        Some((filter, loops, message))
-    })
 }
 
 /// One filter living on this core.
@@ -412,7 +359,12 @@ pub(super) fn process_records(
     only: Option<u16>,
     emitted: &mut Emitted,
 ) {
-    for (index, loops, message) in filter_records(bytes) {
+    for FilterRecord {
+        filter: index,
+        loops,
+        message,
+    } in record::decode(bytes)
+    {
         let index = only.unwrap_or(index);
         let Some(Some(hosted)) = host.filters.get_mut(usize::from(index)) else {
             continue;
@@ -516,7 +468,7 @@ fn publish_ring_gauges(shard: &Shard, host: &Host) {
 /// Once every core is done: raises [`FilterShared::finishing`] when nothing is in flight and no
 /// durable queue has records to read, or when durable consumers have had [`DRAIN_TIMEOUT`]
 /// since every core was done (what they have not read stays queued for the next start).
-fn raise_finishing_when_quiet(shared: &FilterShared, everyone_done_since: Instant) {
+pub(super) fn raise_finishing_when_quiet(shared: &FilterShared, everyone_done_since: Instant) {
     if shared.finishing.load(Ordering::SeqCst) || shared.in_flight.load(Ordering::SeqCst) > 0 {
         return;
     }
@@ -566,7 +518,7 @@ pub async fn run_host(shard: Rc<Shard>, mut host: Host, shared: Arc<FilterShared
             continue;
         }
         // Sequentially consistent, paired with the durable sources' reservations.
-        if shared.finishing.load(Ordering::SeqCst) && shared.in_flight.load(Ordering::SeqCst) <= 0 {
+        if super::durable_filters::hosts_may_leave(&shared) {
             break;
         }
         if host.inbox.len() > 0 {

@@ -33,7 +33,7 @@ use crate::config::plan::{Plan, RingFull};
 use crate::filter::FilterBuild;
 use crate::input::InputContext;
 use crate::matcher::{MatcherSet, Program};
-use crate::output::durable::HandleBoard;
+use crate::queue::HandleBoard;
 use crate::output::wiring::{self, OutputRings};
 use crate::output::{OutputCore, Sink, Writers};
 use crate::telemetry::Telemetry;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::filters::{FilterShared, Lane, LaneShip};
 use crate::matcher::MatcherSet;
 use crate::message::MessageView;
-use crate::output::durable::DurableQueue;
+use crate::queue::DurableQueue;
 use crate::output::{Batch, Sink, Target};
 use crate::telemetry::{Metric, Telemetry};
 
@@ -130,7 +130,7 @@ impl Router {
         };
         self.telemetry
             .add(self.core, route.plugin, Metric::Matched, 1);
-        self.lanes[route.lane].push_raw(accumulator, super::filters::STAT_RECORD, record);
+        self.lanes[route.lane].push_raw(accumulator, crate::filter::record::STAT_RECORD, record);
     }
 
     /// Takes the first batch that is full (or, with `due`, whose flush policy is due; a

@@ -5,7 +5,6 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::filters::filter_records;
 use super::notify::LocalNotify;
 use super::ring::{Abandoned, Batch, BatchConsumer};
 use super::router::{Ready, Router};
@@ -103,8 +102,8 @@ impl Shard {
     /// its filter.
     fn count_lane_drops(&self, batch: &Batch) {
         let router = self.router.borrow();
-        for (filter, _, _) in filter_records(&batch.bytes) {
-            if let Some(plugin) = router.filter_plugin(filter) {
+        for record in crate::filter::record::decode(&batch.bytes) {
+            if let Some(plugin) = router.filter_plugin(record.filter) {
                 self.telemetry.add(self.core, plugin, Metric::Dropped, 1);
             }
         }
