@@ -1,7 +1,7 @@
 //! Zero allocations per record on the data path, after warm-up: a counting allocator wraps
 //! the system one, and the counts of the measuring thread (or threads) are checked.
 
-use gyges_io_uring::alloc::{allocations, CountingAllocator};
+use gyges_sys::alloc::{allocations, CountingAllocator};
 use std::sync::Arc;
 
 use gyges::encoder::{Encoder, PayloadEncoder, PayloadOptions, ProtobufEncoder};

@@ -30,7 +30,7 @@ struct Receiver {
 impl Receiver {
     fn start() -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        gyges_io_uring::socket::set_receive_buffer(&listener, RECEIVER_BUFFER_BYTES)
+        gyges_sys::socket::set_receive_buffer(&listener, RECEIVER_BUFFER_BYTES)
             .expect("SO_RCVBUF on the receiver");
         let port = listener.local_addr().expect("an address").port();
         let start_reading = Arc::new(AtomicBool::new(false));

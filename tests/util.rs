@@ -389,7 +389,7 @@ pub fn temp_file(bytes: &[u8]) -> tempfile::NamedTempFile {
 /// How many allocations the calling thread makes while running `work` (the counting
 /// allocator is installed in `alloc.rs` for the whole harness).
 pub fn allocations_during(work: impl FnOnce()) -> u64 {
-    let before = gyges_io_uring::alloc::allocations();
+    let before = gyges_sys::alloc::allocations();
     work();
-    gyges_io_uring::alloc::allocations() - before
+    gyges_sys::alloc::allocations() - before
 }

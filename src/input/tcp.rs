@@ -16,7 +16,7 @@ use std::rc::Rc;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
-use gyges_io_uring::socket::Listener;
+use gyges_sys::socket::Listener;
 
 use std::time::{Duration, Instant};
 
@@ -36,7 +36,7 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(10);
 /// # Errors
 /// The address cannot be bound (in use, not local, no permission).
 pub fn bind(address: SocketAddr, receive_buffer: Option<usize>) -> std::io::Result<Listener> {
-    gyges_io_uring::socket::tcp_listener(address, receive_buffer)
+    gyges_sys::socket::tcp_listener(address, receive_buffer)
 }
 
 /// Accepts connections until the core stops, serving each on its own task.
@@ -120,7 +120,7 @@ async fn read_connection(
         .map(|address| address.to_string())
         .unwrap_or_default();
     if let Some(idle) = keep_alive {
-        let _ = gyges_io_uring::socket::set_keepalive(&stream, Some(idle));
+        let _ = gyges_sys::socket::set_keepalive(&stream, Some(idle));
     }
     let meta = input.line_meta(peer);
     let Some((mut splitter, mut buffer)) = input.stream_parts(shard.read_buffer_bytes) else {

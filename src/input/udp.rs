@@ -68,7 +68,7 @@ impl Default for ReceiveErrors {
 pub fn bind(address: SocketAddr, receive_buffer: Option<usize>) -> std::io::Result<UdpSocket> {
     let socket = UdpSocket::bind(address).map_err(std::io::Error::from)?;
     if let Some(bytes) = receive_buffer {
-        gyges_io_uring::socket::set_receive_buffer(&socket, bytes)?;
+        gyges_sys::socket::set_receive_buffer(&socket, bytes)?;
     }
     Ok(socket)
 }

@@ -221,7 +221,7 @@ impl Deliver for Sender {
         let bytes: usize = records.iter().map(<[u8]>::len).sum();
         let session = self.session().await?;
         if !session.acked {
-            if gyges_io_uring::socket::peer_closed(&session.stream) {
+            if gyges_sys::socket::peer_closed(&session.stream) {
                 return Err(SessionError::Closed);
             }
             send(&mut session.stream, records).await?;

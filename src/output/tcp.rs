@@ -135,7 +135,7 @@ pub(crate) async fn connect(
         .await
         .map_err(std::io::Error::from)?;
     stream.set_nodelay(true).map_err(std::io::Error::from)?;
-    gyges_io_uring::socket::set_keepalive(&stream, keep_alive)?;
+    gyges_sys::socket::set_keepalive(&stream, keep_alive)?;
     Ok(stream)
 }
 
@@ -197,7 +197,7 @@ async fn send_loop(
                     .await;
                 continue;
             };
-            if gyges_io_uring::socket::peer_closed(&stream) {
+            if gyges_sys::socket::peer_closed(&stream) {
                 queue.push_front(batch);
                 break;
             }
@@ -494,7 +494,7 @@ impl super::durable::WriteRecords for TcpRecords {
         if self
             .stream
             .as_ref()
-            .is_some_and(gyges_io_uring::socket::peer_closed)
+            .is_some_and(gyges_sys::socket::peer_closed)
         {
             self.stream = None;
         }

@@ -496,7 +496,7 @@ impl Writer {
         if self.options.min_disk_free == 0 {
             return;
         }
-        match gyges_io_uring::file::disk_space(&self.dir) {
+        match gyges_sys::file::disk_space(&self.dir) {
             Ok(space) => self.disk_free_bytes = space.available_bytes,
             Err(error) => {
                 let queue = self.dir.display();

@@ -304,7 +304,7 @@ fn require(
         }
         let (value, global) = match name.as_str() {
             "lpeg" => (
-                gyges_io_uring::lpeg::lpeg_opener(lua)?.call::<Value>("lpeg")?,
+                gyges_sys::lpeg::lpeg_opener(lua)?.call::<Value>("lpeg")?,
                 true,
             ),
             "circular_buffer" => (

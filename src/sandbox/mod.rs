@@ -2,7 +2,7 @@
 //!
 //! What it owns: loading a script into a restricted environment ([`env`]), the Heka API the
 //! script calls ([`api`], [`protobuf`], [`output`]), the built-in modules
-//! ([`circular_buffer`], [`cjson`], lpeg from `gyges-io-uring`), preservation of global state
+//! ([`circular_buffer`], [`cjson`], lpeg from `gyges-sys`), preservation of global state
 //! across restarts ([`preserve`]), and the per-sandbox counters ([`SandboxStats`]).
 //! The three plugin types that drive a sandbox live with their stage:
 //! `filter::sandbox`, `decoder::sandbox`, `encoder::sandbox`.

@@ -274,7 +274,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 }
 
 fn check_memlock(plan: &Plan) {
-    let Ok(probe) = gyges_io_uring::probe::probe() else {
+    let Ok(probe) = gyges_sys::probe::probe() else {
         return;
     };
     let wanted = plan.global.io_memory_bytes as u64 * plan.global.cores.len() as u64;

@@ -70,7 +70,7 @@ impl SyslogDecoder {
     fn context(&mut self, now_ns: i64) -> SyslogContext {
         if now_ns.saturating_sub(self.zone_checked_ns) >= ZONE_REFRESH_NS {
             let seconds = now_ns.div_euclid(1_000_000_000);
-            self.utc_offset_seconds = gyges_io_uring::clock::utc_offset_seconds(seconds);
+            self.utc_offset_seconds = gyges_sys::clock::utc_offset_seconds(seconds);
             self.zone_checked_ns = now_ns;
         }
         SyslogContext::new(now_ns, self.utc_offset_seconds)
