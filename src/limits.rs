@@ -324,3 +324,9 @@ const _: () = assert!(SYSLOG_SD_PARAMS_MAX <= u32::MAX as usize);
 /// of 8 batches of 256 KiB this still allows about 400 MiB/s per connection.
 pub const ACK_SETTLES_PER_SECOND_MAX: u64 = 200;
 const _: () = assert!(ACK_SETTLES_PER_SECOND_MAX > 0 && ACK_SETTLES_PER_SECOND_MAX <= 1_000_000);
+
+/// Largest FileOutput `flush_count`: messages that make a partly filled batch worth writing.
+/// A batch ships when full anyway, so a larger count would never be reached.
+pub const FLUSH_COUNT_MAX: u64 = 1 << 32;
+/// Largest TcpOutput `reconnect_after` (messages between reconnections; 0 never reconnects).
+pub const RECONNECT_AFTER_MAX: u64 = 1 << 40;

@@ -480,6 +480,17 @@ fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
             "f",
             "flush_interval",
         ),
+        (
+            "[f]\ntype = \"FileOutput\"\npath = \"x\"\nflush_count = 100000000000\n",
+            "f",
+            "flush_count",
+        ),
+        (
+            "[t]\ntype = \"TcpOutput\"\naddress = \"127.0.0.1:1\"\n\
+             reconnect_after = 10000000000000000\n",
+            "t",
+            "reconnect_after",
+        ),
     ];
     for (text, section, key) in cases {
         let error = error_of(&format!("{INPUT}{text}"));

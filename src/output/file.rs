@@ -210,11 +210,16 @@ fn plan_file_output(
         let message = format!("{flush_interval_ms} is above {FLUSH_INTERVAL_MS_MAX} ms");
         return Err(section.error(Some("flush_interval"), message));
     }
+    let flush_count = raw.flush_count.unwrap_or(1);
+    if !(1..=crate::limits::FLUSH_COUNT_MAX).contains(&flush_count) {
+        let message = format!("{flush_count} is outside 1..={}", crate::limits::FLUSH_COUNT_MAX);
+        return Err(section.error(Some("flush_count"), message));
+    }
     let kind = FileOutputKind {
         per_core: raw.path.contains("%{core}"),
         path: raw.path,
         flush_interval: std::time::Duration::from_millis(flush_interval_ms),
-        flush_count: raw.flush_count.unwrap_or(1),
+        flush_count,
         flush_either,
         perm: octal("perm", raw.perm.as_deref(), 0o644)?,
         folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,

@@ -342,11 +342,19 @@ fn plan_tcp_output(
         keep_alive,
         ack: None,
     });
+    let reconnect_after = raw.reconnect_after.unwrap_or(0);
+    if reconnect_after > crate::limits::RECONNECT_AFTER_MAX {
+        let message = format!(
+            "{reconnect_after} is above {} messages (0 is never)",
+            crate::limits::RECONNECT_AFTER_MAX
+        );
+        return Err(section.error(Some("reconnect_after"), message));
+    }
     let mut plan = super::plan::output_plan(section, context, common, placeholder)?;
     let ack = ack_plan(section, &raw, plan.durable.is_some(), use_framing)?;
     plan.kind = std::sync::Arc::new(TcpPlan {
         address: raw.address,
-        reconnect_after: raw.reconnect_after.unwrap_or(0),
+        reconnect_after,
         buffer_bytes: buffer_bytes as usize,
         keep_alive,
         ack,
