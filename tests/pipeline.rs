@@ -380,3 +380,44 @@ fn tcp_output_delivers_to_a_second_gyges_across_its_restart() {
     assert_exactly_once(&lines, 2000, "relayed lines");
     assert_eq!(sender.counter("relay.dropped_total"), 0);
 }
+
+/// A plugin that cannot start on a core (an address in use, a file that cannot be opened) fails
+/// `gyges run` at startup with one error naming the core, the stage and the plugin section,
+/// and exit status 1; the cores that did start are stopped.
+#[test]
+fn a_plugin_that_cannot_start_names_the_core_the_stage_and_the_plugin() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+    let port = taken.local_addr().expect("its address").port();
+    let free = free_port();
+    let cases = [
+        (
+            "busy",
+            format!("[hekad]\nstats_interval = 0\n[busy]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n"),
+            "input [busy]",
+        ),
+        (
+            "unopenable",
+            format!(
+                "[hekad]\nstats_interval = 0\n[TcpInput]\naddress = \"127.0.0.1:{free}\"\n\
+                 [sink]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\n\
+                 path = \"/proc/gyges-cannot-create/out.log\"\n"
+            ),
+            "output [sink]",
+        ),
+    ];
+    for (name, text, names) in cases {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, text).expect("the config");
+        let output = std::process::Command::new(gyges_binary())
+            .args(["run", "-c", path.to_str().expect("a UTF-8 path")])
+            .env("GYGES_LOG", "error")
+            .output()
+            .expect("gyges runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{name}: {stderr}");
+        assert!(stderr.contains(names), "{name}: {stderr}");
+        assert!(stderr.contains("core "), "{name} names the core: {stderr}");
+    }
+    drop(taken);
+}
