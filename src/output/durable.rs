@@ -107,6 +107,8 @@ pub fn spawn_consumer<W: WriteRecords + 'static>(
 ) -> glommio::task::JoinHandle<()> {
     let counters = (core.telemetry.clone(), core.row, core.plugin);
     let run = run_consumer(board.clone(), source_row, writer, core.stop.clone(), counters);
+    // A panic in it names the output (the failure policy, `runtime/failure.rs`).
+    let run = crate::runtime::failure::plugin_task(&core.output.name, run);
     glommio::spawn_local(run).detach()
 }
 

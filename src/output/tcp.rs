@@ -471,6 +471,7 @@ impl super::OutputKind for TcpPlan {
                 core.row,
                 core.plugin,
             );
+            let acked = crate::runtime::failure::plugin_task(&core.output.name, acked);
             glommio::spawn_local(acked).detach()
         } else {
             let records = TcpRecords::new(self.clone());
