@@ -257,11 +257,16 @@ impl super::OutputKind for FileOutputKind {
     }
 
     fn describe(&self, output: &crate::config::plan::OutputPlan) -> String {
-        if self.per_core {
-            format!("{} (one file per core)", self.path)
-        } else {
-            let owner = output.owner_core;
-            format!("{} (written by core {owner}, others hand over by ring)", self.path)
+        let owner = output.owner_core;
+        match (self.per_core, output.durable.is_some()) {
+            (true, _) => format!("{} (one file per core)", self.path),
+            (false, true) => format!(
+                "{} (written by core {owner} from every core's disk queue)",
+                self.path
+            ),
+            (false, false) => {
+                format!("{} (written by core {owner}, others hand over by ring)", self.path)
+            }
         }
     }
 
