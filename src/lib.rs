@@ -22,4 +22,6 @@ pub mod sandbox;
 pub mod splitter;
 pub mod stats;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod tools;

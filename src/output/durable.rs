@@ -116,29 +116,16 @@ pub fn spawn_consumer<W: WriteRecords + 'static>(
 mod tests {
     use super::*;
     use crate::output::Batch;
-    use crate::queue::{QueueOptions, Reader};
+    use crate::queue::Reader;
     use crate::output::file::FileWriter;
     use crate::output::tcp::TcpPlan;
     use crate::queue::DurableQueue;
     use crate::runtime::stop::StopFlag;
     use std::time::Duration;
 
-    fn run<T: 'static>(future: impl std::future::Future<Output = T> + 'static) -> T {
-        glommio::LocalExecutorBuilder::default()
-            .io_memory(0)
-            .make()
-            .expect("an executor for the test")
-            .run(future)
-    }
+    use crate::testing::run_local as run;
 
-    fn options() -> QueueOptions {
-        QueueOptions {
-            max_file_size: 4096,
-            min_disk_free: 0,
-            sync: crate::queue::SyncPolicy::None,
-            ..QueueOptions::default()
-        }
-    }
+    use crate::testing::small_queue_options as options;
 
     /// Batches of `count` lines each, numbered from `first`.
     fn batch(first: usize, count: usize) -> Batch {

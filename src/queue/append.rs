@@ -344,22 +344,9 @@ mod tests {
     use super::*;
     use crate::queue::{ReadBatch, Reader};
 
-    fn run<T: 'static>(future: impl std::future::Future<Output = T> + 'static) -> T {
-        glommio::LocalExecutorBuilder::default()
-            .io_memory(0)
-            .make()
-            .expect("an executor for the test")
-            .run(future)
-    }
+    use crate::testing::run_local as run;
 
-    fn options() -> QueueOptions {
-        QueueOptions {
-            max_file_size: 4096,
-            min_disk_free: 0,
-            sync: crate::queue::SyncPolicy::None,
-            ..QueueOptions::default()
-        }
-    }
+    use crate::testing::small_queue_options as options;
 
     fn framed(message: &[u8]) -> Vec<u8> {
         let mut bytes = Vec::new();

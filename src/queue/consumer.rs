@@ -448,24 +448,11 @@ async fn commit(reader: &mut Reader, handle: &QueueHandle, position: Position) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::{QueueOptions, SyncPolicy, Writer};
+    use crate::queue::{QueueOptions, Writer};
 
-    fn run<T: 'static>(future: impl std::future::Future<Output = T> + 'static) -> T {
-        glommio::LocalExecutorBuilder::default()
-            .io_memory(0)
-            .make()
-            .expect("an executor for the test")
-            .run(future)
-    }
+    use crate::testing::run_local as run;
 
-    fn options() -> QueueOptions {
-        QueueOptions {
-            max_file_size: 4096,
-            min_disk_free: 0,
-            sync: SyncPolicy::None,
-            ..QueueOptions::default()
-        }
-    }
+    use crate::testing::small_queue_options as options;
 
     /// A destination that keeps what it is given, or refuses everything.
     #[derive(Default)]

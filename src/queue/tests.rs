@@ -1,7 +1,6 @@
 //! Queue tests on real files: written by the code, damaged by the test, recovered; plus a
 //! model of writer and readers against an in-memory list.
 
-use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
@@ -10,14 +9,7 @@ use proptest::prelude::*;
 use super::recovery::CheckpointState;
 use super::*;
 
-/// Runs `future` on a fresh glommio executor, as the queue runs on the cores' executors.
-fn run<T: 'static>(future: impl Future<Output = T> + 'static) -> T {
-    glommio::LocalExecutorBuilder::default()
-        .io_memory(0)
-        .make()
-        .expect("an executor for the test")
-        .run(future)
-}
+use crate::testing::run_local as run;
 
 /// Small segments and reads, so that a few hundred records cross many boundaries.
 fn options() -> QueueOptions {

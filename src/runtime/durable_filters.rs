@@ -464,13 +464,7 @@ mod tests {
     }
 
     /// Drives a future that never waits on a timer to completion on the test's executor.
-    fn run<T: 'static>(future: impl Future<Output = T> + 'static) -> T {
-        glommio::LocalExecutorBuilder::default()
-            .io_memory(0)
-            .make()
-            .expect("an executor for the test")
-            .run(future)
-    }
+    use crate::testing::run_local as run;
 
     /// The stop protocol between a source and the hosts, step by step in a fixed order: a
     /// busy source holds finishing off; a reservation holds the hosts (no flag, no leaving)

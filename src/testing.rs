@@ -1,0 +1,27 @@
+//! Helpers the unit tests of several modules share (compiled for tests only).
+
+use std::future::Future;
+
+/// Runs `future` on a fresh glommio executor with no registered memory, as a core runs its
+/// tasks.
+///
+/// # Panics
+/// If the executor cannot be made: the test cannot run at all.
+pub fn run_local<T: 'static>(future: impl Future<Output = T> + 'static) -> T {
+    glommio::LocalExecutorBuilder::default()
+        .io_memory(0)
+        .make()
+        .expect("an executor for the test")
+        .run(future)
+}
+
+/// Queue options with tiny segments and no syncing and no disk-free check, so that a test's
+/// few hundred records cross many segment boundaries quickly.
+pub fn small_queue_options() -> crate::queue::QueueOptions {
+    crate::queue::QueueOptions {
+        max_file_size: 4096,
+        min_disk_free: 0,
+        sync: crate::queue::SyncPolicy::None,
+        ..crate::queue::QueueOptions::default()
+    }
+}
