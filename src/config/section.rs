@@ -77,6 +77,24 @@ impl Section {
         Ok(())
     }
 
+    /// Splits the section in two: the keys in `common` (parsed into `C`, the stage's common
+    /// options) and a section of the rest (the kind's own options, which the kind parses with
+    /// its own `deny_unknown_fields` struct, so an unknown key is still an error naming it).
+    ///
+    /// # Errors
+    /// A common key of the wrong type.
+    pub fn split_common<C: serde::de::DeserializeOwned>(
+        &self,
+        common: &[&str],
+    ) -> Result<(C, Section), ConfigError> {
+        let is_common = |key: &str| common.contains(&key);
+        let mut shared = self.clone();
+        shared.table.retain(|key, _| is_common(key));
+        let mut own = self.clone();
+        own.table.retain(|key, _| !is_common(key));
+        Ok((shared.parse::<C>()?, own))
+    }
+
     /// The string value of `key`, if present.
     ///
     /// # Errors

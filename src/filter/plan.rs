@@ -24,10 +24,6 @@ pub const COMMON_KEYS: &[&str] = &[
     "buffering",
 ];
 
-fn is_common(key: &str) -> bool {
-    COMMON_KEYS.contains(&key)
-}
-
 /// The common filter keys, as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,11 +50,7 @@ pub struct Common {
 /// # Errors
 /// A common key of the wrong type.
 pub fn split_common(section: &Section) -> Result<(Common, Section), ConfigError> {
-    let mut common = section.clone();
-    common.table.retain(|key, _| is_common(key));
-    let mut own = section.clone();
-    own.table.retain(|key, _| !is_common(key));
-    Ok((common.parse::<Common>()?, own))
+    section.split_common(COMMON_KEYS)
 }
 
 /// The delivery keys of `common`, resolved against each other.

@@ -19,7 +19,73 @@ pub struct SignerKey {
     pub hmac_key: String,
 }
 
-/// The options every input shares, as its section wrote them.
+/// The keys every input section may have besides its kind's own.
+pub const COMMON_KEYS: &[&str] = &[
+    "type",
+    "net",
+    "splitter",
+    "decoder",
+    "signer",
+    "synchronous_decode",
+    "send_decode_failures",
+    "log_decode_failures",
+    "can_exit",
+];
+
+/// The common input keys, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommon {
+    #[serde(rename = "type")]
+    _type: Option<String>,
+    /// The address family: `tcp`, `tcp4`, `tcp6` (or `udp`…), checked against the kind.
+    pub net: Option<String>,
+    /// Splitter section or type name (each kind has its default).
+    pub splitter: Option<String>,
+    /// Decoder section or type name (default: ProtobufDecoder after Heka framing, else none).
+    pub decoder: Option<String>,
+    /// Heka's per-input HMAC keys: `[name.signer.<signer>_<version>] hmac_key = "…"`.
+    pub signer: Option<BTreeMap<String, SignerKey>>,
+    /// Accepted for Heka compatibility; decoding is always synchronous in gyges.
+    pub synchronous_decode: Option<bool>,
+    /// Send records that fail to decode on as plain-payload messages (default false).
+    pub send_decode_failures: Option<bool>,
+    /// Log each decode failure (default true).
+    pub log_decode_failures: Option<bool>,
+    /// Accepted for Heka compatibility: an input stopping alone never stops the daemon.
+    pub can_exit: Option<bool>,
+}
+
+/// Splits an input section into its common keys, parsed, and a section of the rest (the
+/// kind's own options, which the kind parses with its own `deny_unknown_fields` struct).
+///
+/// # Errors
+/// A common key of the wrong type.
+pub fn split_common(section: &Section) -> Result<(RawCommon, Section), ConfigError> {
+    section.split_common(COMMON_KEYS)
+}
+
+impl RawCommon {
+    /// The common options with a kind's default splitter and the `net` values it accepts.
+    pub fn with_defaults(
+        &self,
+        default_splitter: &'static str,
+        nets: &'static [&'static str],
+    ) -> Common<'_> {
+        Common {
+            splitter: self.splitter.as_deref(),
+            default_splitter,
+            decoder: self.decoder.as_deref(),
+            signer: self.signer.as_ref(),
+            net: self.net.as_deref(),
+            nets,
+            log_decode_failures: self.log_decode_failures,
+            send_decode_failures: self.send_decode_failures,
+        }
+    }
+}
+
+/// The options every input shares, with its kind's defaults.
 pub struct Common<'a> {
     /// Splitter section or type name, and the kind's default.
     pub splitter: Option<&'a str>,

@@ -245,20 +245,13 @@ async fn answer(
     stream.write_all(&reply).await
 }
 
-/// `TcpInput`: listens for TCP connections on every ingest core.
+/// `TcpInput`'s own keys (the common input keys are in [`super::plan::RawCommon`]): it
+/// listens for TCP connections on every ingest core.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTcpInput {
-    #[serde(rename = "type")]
-    pub type_: Option<String>,
     /// `host:port` to listen on.
     pub address: String,
-    /// `tcp`, `tcp4` or `tcp6`.
-    pub net: Option<String>,
-    /// Splitter section name (default `HekaFramingSplitter`).
-    pub splitter: Option<String>,
-    /// Decoder section name (default `ProtobufDecoder` after Heka framing, none otherwise).
-    pub decoder: Option<String>,
     /// TLS is not supported yet; only `false` is accepted.
     pub use_tls: Option<bool>,
     pub keep_alive: Option<bool>,
@@ -266,16 +259,6 @@ pub struct RawTcpInput {
     pub keep_alive_period: Option<u64>,
     /// Connections accepted per core at once (default 1024).
     pub max_connections: Option<u64>,
-    /// Heka's per-input HMAC keys: `[name.signer.<signer>_<version>] hmac_key = "…"`.
-    pub signer: Option<std::collections::BTreeMap<String, super::plan::SignerKey>>,
-    /// Accepted; decoding is always synchronous in gyges.
-    pub synchronous_decode: Option<bool>,
-    /// Send records that fail to decode on as plain-payload messages.
-    pub send_decode_failures: Option<bool>,
-    /// Log each decode failure (rate-limited; default true).
-    pub log_decode_failures: Option<bool>,
-    /// Accepted for Heka compatibility: inputs may always stop on their own.
-    pub can_exit: Option<bool>,
 }
 
 
@@ -299,7 +282,8 @@ fn plan_tcp_input(
     context: &crate::component::PlanContext<'_>,
 ) -> Result<crate::config::plan::InputPlan, crate::config::ConfigError> {
     use crate::limits::{CONNECTIONS_PER_CORE_DEFAULT, CONNECTIONS_PER_CORE_MAX};
-    let raw: RawTcpInput = section.parse()?;
+    let (common, own) = super::plan::split_common(section)?;
+    let raw: RawTcpInput = own.parse()?;
     let max_connections = raw
         .max_connections
         .unwrap_or(CONNECTIONS_PER_CORE_DEFAULT as u64);
@@ -314,16 +298,7 @@ fn plan_tcp_input(
         max_connections: max_connections as usize,
         keep_alive,
     };
-    let common = super::plan::Common {
-        splitter: raw.splitter.as_deref(),
-        default_splitter: "HekaFramingSplitter",
-        decoder: raw.decoder.as_deref(),
-        signer: raw.signer.as_ref(),
-        net: raw.net.as_deref(),
-        nets: &["tcp", "tcp4", "tcp6"],
-        log_decode_failures: raw.log_decode_failures,
-        send_decode_failures: raw.send_decode_failures,
-    };
+    let common = common.with_defaults("HekaFramingSplitter", &["tcp", "tcp4", "tcp6"]);
     super::plan::input_plan(section, context, common, std::sync::Arc::new(kind))
 }
 

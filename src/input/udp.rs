@@ -172,21 +172,9 @@ async fn receive_loop(
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUdpInput {
-    #[serde(rename = "type")]
-    pub type_: Option<String>,
     pub address: String,
-    /// `udp`, `udp4` or `udp6`.
-    pub net: Option<String>,
-    /// Splitter section name (default `NullSplitter`: one record per datagram).
-    pub splitter: Option<String>,
-    pub decoder: Option<String>,
     /// Put the sender's address in Hostname (default true in gyges).
     pub set_hostname: Option<bool>,
-    pub signer: Option<std::collections::BTreeMap<String, super::plan::SignerKey>>,
-    pub synchronous_decode: Option<bool>,
-    pub send_decode_failures: Option<bool>,
-    pub log_decode_failures: Option<bool>,
-    pub can_exit: Option<bool>,
 }
 
 
@@ -202,21 +190,13 @@ pub const REGISTRATION: crate::component::Registration<crate::config::plan::Inpu
     crate::component::Registration {
         type_names: &["UdpInput"],
         plan: |section, context| {
-            let raw: RawUdpInput = section.parse()?;
+            let (common, own) = super::plan::split_common(section)?;
+            let raw: RawUdpInput = own.parse()?;
             let kind = UdpInputKind {
                 address: section.address("address", &raw.address)?,
                 set_hostname: raw.set_hostname.unwrap_or(true),
             };
-            let common = super::plan::Common {
-                splitter: raw.splitter.as_deref(),
-                default_splitter: "NullSplitter",
-                decoder: raw.decoder.as_deref(),
-                signer: raw.signer.as_ref(),
-                net: raw.net.as_deref(),
-                nets: &["udp", "udp4", "udp6"],
-                log_decode_failures: raw.log_decode_failures,
-                send_decode_failures: raw.send_decode_failures,
-            };
+            let common = common.with_defaults("NullSplitter", &["udp", "udp4", "udp6"]);
             super::plan::input_plan(section, context, common, std::sync::Arc::new(kind))
         },
     };

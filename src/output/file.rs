@@ -116,20 +116,12 @@ impl FileWriter {
     }
 }
 
-/// `FileOutput`.
+/// `FileOutput`'s own keys (the common output keys are in [`super::plan::RawCommon`]).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFileOutput {
-    #[serde(rename = "type")]
-    pub _type: Option<String>,
-    pub message_matcher: Option<String>,
-    pub message_signer: Option<String>,
     /// File path; `%{core}` makes one file per core.
     pub path: String,
-    /// Encoder section name (default `ProtobufEncoder`).
-    pub encoder: Option<String>,
-    /// Heka-frame each record (default false, as in Heka).
-    pub use_framing: Option<bool>,
     /// Milliseconds between writes of a partly filled batch (default 1000).
     pub flush_interval: Option<u64>,
     /// Messages that make a batch worth writing (default 1).
@@ -142,15 +134,6 @@ pub struct RawFileOutput {
     pub folder_perm: Option<String>,
     /// Only 0 (no rotation) is supported yet.
     pub rotation_interval: Option<u64>,
-    pub ticker_interval: Option<u64>,
-    pub can_exit: Option<bool>,
-    /// Keep what is routed here in a disk queue until it is delivered (default false).
-    pub use_buffering: Option<bool>,
-    /// `"memory"` (default), `"best_effort"` or `"durable"` (the same as `use_buffering =
-    /// true`); see `docs/delivery.md`.
-    pub delivery: Option<String>,
-    /// The disk queue's options (with `use_buffering`).
-    pub buffering: Option<crate::queue::config::Buffering>,
 }
 
 
@@ -181,7 +164,8 @@ fn plan_file_output(
     context: &crate::component::PlanContext<'_>,
 ) -> Result<crate::config::plan::OutputPlan, crate::config::ConfigError> {
     use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, FLUSH_INTERVAL_MS_MAX};
-    let raw: RawFileOutput = section.parse()?;
+    let (common, own) = super::plan::split_common(section)?;
+    let raw: RawFileOutput = own.parse()?;
     section.refuse(
         "rotation_interval",
         raw.rotation_interval.is_some_and(|hours| hours != 0),
@@ -224,19 +208,8 @@ fn plan_file_output(
         perm: octal("perm", raw.perm.as_deref(), 0o644)?,
         folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
     };
-    let common = super::plan::Common {
-        message_matcher: raw.message_matcher.as_deref(),
-        message_signer: raw.message_signer.is_some(),
-        encoder: super::plan::EncoderChoice::Named {
-            name: raw.encoder.as_deref(),
-            default: "ProtobufEncoder",
-        },
-        use_framing: raw.use_framing.unwrap_or(false),
-        use_buffering: raw.use_buffering,
-        delivery: raw.delivery.as_deref(),
-        buffering: raw.buffering.as_ref(),
-        durable_available: true,
-    };
+    // Heka's FileOutput does not frame by default.
+    let common = common.with_defaults("ProtobufEncoder", false, true);
     super::plan::output_plan(section, context, common, std::sync::Arc::new(kind))
 }
 

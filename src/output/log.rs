@@ -20,22 +20,11 @@ pub fn write(batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
     }
 }
 
-/// `LogOutput`: writes encoded messages to stdout.
+/// `LogOutput`'s own keys: none (the common output keys are in [`super::plan::RawCommon`]);
+/// any other key is an error naming it.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLogOutput {
-    #[serde(rename = "type")]
-    pub _type: Option<String>,
-    pub message_matcher: Option<String>,
-    pub message_signer: Option<String>,
-    /// Encoder section name (default `PayloadEncoder`).
-    pub encoder: Option<String>,
-    pub use_framing: Option<bool>,
-    pub ticker_interval: Option<u64>,
-    pub can_exit: Option<bool>,
-    /// Only `"memory"` (the default): stdout is written synchronously.
-    pub delivery: Option<String>,
-}
+pub struct RawLogOutput {}
 
 /// LogOutput, planned: it has no options of its own.
 #[derive(Debug, Clone, Copy)]
@@ -46,20 +35,9 @@ pub const REGISTRATION: crate::component::Registration<crate::config::plan::Outp
     crate::component::Registration {
         type_names: &["LogOutput"],
         plan: |section, context| {
-            let raw: RawLogOutput = section.parse()?;
-            let common = super::plan::Common {
-                message_matcher: raw.message_matcher.as_deref(),
-                message_signer: raw.message_signer.is_some(),
-                encoder: super::plan::EncoderChoice::Named {
-                    name: raw.encoder.as_deref(),
-                    default: "PayloadEncoder",
-                },
-                use_framing: raw.use_framing.unwrap_or(false),
-                use_buffering: None,
-                delivery: raw.delivery.as_deref(),
-                buffering: None,
-                durable_available: false,
-            };
+            let (common, own) = super::plan::split_common(section)?;
+            own.parse::<RawLogOutput>()?;
+            let common = common.with_defaults("PayloadEncoder", false, false);
             let plan = super::plan::output_plan(
                 section,
                 context,

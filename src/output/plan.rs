@@ -22,7 +22,58 @@ pub enum EncoderChoice<'a> {
     Fixed(Arc<dyn EncoderKind>),
 }
 
-/// The options every output shares, as its section wrote them.
+/// The keys every output section may have besides its kind's own (Heka's common output
+/// options, and gyges's delivery keys).
+pub const COMMON_KEYS: &[&str] = &[
+    "type",
+    "message_matcher",
+    "message_signer",
+    "encoder",
+    "use_framing",
+    "ticker_interval",
+    "can_exit",
+    "use_buffering",
+    "delivery",
+    "buffering",
+];
+
+/// The common output keys, as written.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCommon {
+    #[serde(rename = "type")]
+    _type: Option<String>,
+    /// The messages this output receives (Heka's default, `FALSE`, is none).
+    pub message_matcher: Option<String>,
+    /// Not supported yet: refused.
+    pub message_signer: Option<String>,
+    /// Encoder section or type name (each kind has its default).
+    pub encoder: Option<String>,
+    /// Heka-frame each record (each kind has its default).
+    pub use_framing: Option<bool>,
+    /// Accepted for Heka compatibility: outputs have no timer of their own in gyges.
+    pub ticker_interval: Option<u64>,
+    /// Accepted for Heka compatibility: an output stopping alone never stops the daemon.
+    pub can_exit: Option<bool>,
+    /// Keep what is routed here in a disk queue until it is delivered (default false).
+    pub use_buffering: Option<bool>,
+    /// `"memory"` (default), `"best_effort"` or `"durable"` (the same as `use_buffering =
+    /// true`); see `docs/delivery.md`.
+    pub delivery: Option<String>,
+    /// The disk queue's options (with `use_buffering`).
+    pub buffering: Option<crate::queue::config::Buffering>,
+}
+
+/// Splits an output section into its common keys, parsed, and a section of the rest (the
+/// kind's own options, which the kind parses with its own `deny_unknown_fields` struct).
+///
+/// # Errors
+/// A common key of the wrong type.
+pub fn split_common(section: &Section) -> Result<(RawCommon, Section), ConfigError> {
+    section.split_common(COMMON_KEYS)
+}
+
+/// The options every output shares: its common keys, with the kind's defaults.
 pub struct Common<'a> {
     pub message_matcher: Option<&'a str>,
     pub message_signer: bool,
@@ -33,6 +84,31 @@ pub struct Common<'a> {
     pub buffering: Option<&'a crate::queue::config::Buffering>,
     /// Whether this kind can deliver from a disk queue.
     pub durable_available: bool,
+}
+
+impl RawCommon {
+    /// The common options with a kind's defaults: its encoder and framing, and whether it
+    /// can deliver from a disk queue.
+    pub fn with_defaults(
+        &self,
+        default_encoder: &'static str,
+        default_framing: bool,
+        durable_available: bool,
+    ) -> Common<'_> {
+        Common {
+            message_matcher: self.message_matcher.as_deref(),
+            message_signer: self.message_signer.is_some(),
+            encoder: EncoderChoice::Named {
+                name: self.encoder.as_deref(),
+                default: default_encoder,
+            },
+            use_framing: self.use_framing.unwrap_or(default_framing),
+            use_buffering: self.use_buffering,
+            delivery: self.delivery.as_deref(),
+            buffering: self.buffering.as_ref(),
+            durable_available,
+        }
+    }
 }
 
 /// The plan of an output of `kind` with `common` options.

@@ -233,21 +233,13 @@ async fn send_loop(
     }
 }
 
-/// `TcpOutput`.
+/// `TcpOutput`'s own keys (the common output keys are in [`super::plan::RawCommon`]).
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTcpOutput {
-    #[serde(rename = "type")]
-    pub _type: Option<String>,
-    pub message_matcher: Option<String>,
-    pub message_signer: Option<String>,
     /// `host:port` to send to.
     pub address: String,
     pub local_address: Option<String>,
-    /// Encoder section name (default `ProtobufEncoder`).
-    pub encoder: Option<String>,
-    /// Heka-frame each record (default true).
-    pub use_framing: Option<bool>,
     /// Reconnect after this many messages, to rebalance (default 0 = never).
     pub reconnect_after: Option<u64>,
     /// Bytes each core buffers while the receiver is unreachable (default 8 MiB);
@@ -257,15 +249,6 @@ pub struct RawTcpOutput {
     pub keep_alive_period: Option<u64>,
     /// TLS is not supported yet; only `false` is accepted.
     pub use_tls: Option<bool>,
-    pub ticker_interval: Option<u64>,
-    pub can_exit: Option<bool>,
-    /// Keep what is routed here in a disk queue until it is delivered (default false).
-    pub use_buffering: Option<bool>,
-    /// `"memory"` (default), `"best_effort"` or `"durable"` (the same as `use_buffering =
-    /// true`); see `docs/delivery.md`.
-    pub delivery: Option<String>,
-    /// The disk queue's options (with `use_buffering`).
-    pub buffering: Option<crate::queue::config::Buffering>,
     /// Ask the receiver to acknowledge what it has queued, and commit only then (gyges
     /// receivers; a Heka receiver is sent to unacknowledged). Needs `use_buffering`.
     pub ack: Option<bool>,
@@ -273,7 +256,6 @@ pub struct RawTcpOutput {
     pub ack_timeout: Option<u64>,
 }
 
-/// TcpOutput, resolved.
 /// TcpOutput, planned: its kind.
 #[derive(Debug, Clone)]
 pub struct TcpPlan {
@@ -299,7 +281,8 @@ fn plan_tcp_output(
     context: &crate::component::PlanContext<'_>,
 ) -> Result<crate::config::plan::OutputPlan, crate::config::ConfigError> {
     use crate::limits::{TCP_OUTPUT_BUFFER_BYTES_DEFAULT, TCP_OUTPUT_BUFFER_BYTES_MAX};
-    let raw: RawTcpOutput = section.parse()?;
+    let (common, own) = super::plan::split_common(section)?;
+    let raw: RawTcpOutput = own.parse()?;
     section.refuse("use_tls", raw.use_tls == Some(true), "TLS is not supported yet")?;
     section.refuse(
         "local_address",
@@ -319,20 +302,8 @@ fn plan_tcp_output(
     }
     let keep_alive =
         crate::input::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
-    let use_framing = raw.use_framing.unwrap_or(true);
-    let common = super::plan::Common {
-        message_matcher: raw.message_matcher.as_deref(),
-        message_signer: raw.message_signer.is_some(),
-        encoder: super::plan::EncoderChoice::Named {
-            name: raw.encoder.as_deref(),
-            default: "ProtobufEncoder",
-        },
-        use_framing,
-        use_buffering: raw.use_buffering,
-        delivery: raw.delivery.as_deref(),
-        buffering: raw.buffering.as_ref(),
-        durable_available: true,
-    };
+    let common = common.with_defaults("ProtobufEncoder", true, true);
+    let use_framing = common.use_framing;
     // The kind needs the delivery class (ack needs a disk queue): plan the common part with a
     // placeholder kind first, then put the real one in.
     let placeholder = std::sync::Arc::new(TcpPlan {
