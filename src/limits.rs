@@ -330,3 +330,6 @@ const _: () = assert!(ACK_SETTLES_PER_SECOND_MAX > 0 && ACK_SETTLES_PER_SECOND_M
 pub const FLUSH_COUNT_MAX: u64 = 1 << 32;
 /// Largest TcpOutput `reconnect_after` (messages between reconnections; 0 never reconnects).
 pub const RECONNECT_AFTER_MAX: u64 = 1 << 40;
+
+/// Largest `ticker_interval` of a sandbox plugin, in seconds (a week; 0 is no timer).
+pub const SANDBOX_TICKER_INTERVAL_SECONDS_MAX: u64 = 7 * 86_400;

@@ -242,6 +242,13 @@ impl SandboxConfig {
                 )));
             }
         }
+        let ticker_max = crate::limits::SANDBOX_TICKER_INTERVAL_SECONDS_MAX;
+        if self.ticker_interval > ticker_max {
+            return Err(SandboxError::Config(format!(
+                "ticker_interval = {} is above {ticker_max} seconds (0 is no timer)",
+                self.ticker_interval
+            )));
+        }
         if self.filename.as_os_str().is_empty() {
             return Err(SandboxError::Config("filename is empty".into()));
         }
