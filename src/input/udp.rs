@@ -24,6 +24,7 @@ use crate::telemetry::Metric;
 const DATAGRAM_BYTES_MAX: usize = 65_535;
 /// The first and the longest wait after a receive error, while errors follow each other.
 pub const RECEIVE_RETRY_MIN: Duration = Duration::from_millis(1);
+/// The longest wait after a receive error: consecutive errors double the wait up to this.
 pub const RECEIVE_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// What a socket's receive loop does about errors: how long to wait before receiving again,
@@ -172,20 +173,28 @@ async fn receive_loop(
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUdpInput {
+    /// The plugin type (`type`), `UdpInput`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub type_: Option<String>,
+    /// `host:port` to receive datagrams on.
     pub address: String,
     /// `udp`, `udp4` or `udp6`.
     pub net: Option<String>,
     /// Splitter section name (default `NullSplitter`: one record per datagram).
     pub splitter: Option<String>,
+    /// Decoder section name (default `ProtobufDecoder` after Heka framing, none otherwise).
     pub decoder: Option<String>,
     /// Put the sender's address in Hostname (default true in gyges).
     pub set_hostname: Option<bool>,
+    /// Heka's per-input HMAC keys: `[name.signer.<signer>_<version>] hmac_key = "…"`.
     pub signer: Option<std::collections::BTreeMap<String, super::plan::SignerKey>>,
+    /// Accepted; decoding is always synchronous in gyges.
     pub synchronous_decode: Option<bool>,
+    /// Send records that fail to decode on as plain-payload messages (default false).
     pub send_decode_failures: Option<bool>,
+    /// Log each decode failure (rate-limited; default true).
     pub log_decode_failures: Option<bool>,
+    /// Accepted for Heka compatibility: inputs may always stop on their own.
     pub can_exit: Option<bool>,
 }
 
@@ -193,7 +202,10 @@ pub struct RawUdpInput {
 /// UdpInput, planned.
 #[derive(Debug, Clone)]
 pub struct UdpInputKind {
+    /// The resolved `address` every ingest core binds with SO_REUSEPORT.
     pub address: SocketAddr,
+    /// Whether a message made without a decoder gets its sender's address as Hostname
+    /// (`set_hostname`); when false Hostname stays empty.
     pub set_hostname: bool,
 }
 

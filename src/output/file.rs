@@ -120,9 +120,12 @@ impl FileWriter {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawFileOutput {
+    /// The plugin type (`type`), `FileOutput`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub _type: Option<String>,
+    /// The matcher expression choosing the messages written (default `FALSE`: none).
     pub message_matcher: Option<String>,
+    /// Not supported yet: a section that sets it is refused.
     pub message_signer: Option<String>,
     /// File path; `%{core}` makes one file per core.
     pub path: String,
@@ -142,7 +145,9 @@ pub struct RawFileOutput {
     pub folder_perm: Option<String>,
     /// Only 0 (no rotation) is supported yet.
     pub rotation_interval: Option<u64>,
+    /// Accepted for Heka compatibility and ignored.
     pub ticker_interval: Option<u64>,
+    /// Accepted for Heka compatibility and ignored.
     pub can_exit: Option<bool>,
     /// Keep what is routed here in a disk queue until it is delivered (default false).
     pub use_buffering: Option<bool>,
@@ -161,11 +166,15 @@ pub struct FileOutputKind {
     pub path: String,
     /// Each core writes its own file; otherwise the output core owns the one file.
     pub per_core: bool,
+    /// How long a partly filled batch may wait since the last write (`flush_interval`).
     pub flush_interval: std::time::Duration,
+    /// Messages that make a partly filled batch worth writing (`flush_count`).
     pub flush_count: u64,
     /// `OR` rather than `AND`.
     pub flush_either: bool,
+    /// The mode the file is created with (`perm`, octal, default `644`).
     pub perm: u32,
+    /// The mode of folders created on the way to the file (`folder_perm`, octal, default `700`).
     pub folder_perm: u32,
 }
 
@@ -341,7 +350,9 @@ impl super::durable::WriteRecords for FileRecords {
 /// [`crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX`] writes in flight, a batch that
 /// would be one more is dropped and counted.
 pub struct FileDestination {
+    /// This core's open file.
     pub writer: Rc<FileWriter>,
+    /// `delivery = "best_effort"`: drop a batch rather than exceed the writes in flight.
     pub best_effort: bool,
 }
 

@@ -24,14 +24,20 @@ pub fn write(batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLogOutput {
+    /// The plugin type (`type`), `LogOutput`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub _type: Option<String>,
+    /// The matcher expression choosing the messages written (default `FALSE`: none).
     pub message_matcher: Option<String>,
+    /// Not supported yet: a section that sets it is refused.
     pub message_signer: Option<String>,
     /// Encoder section name (default `PayloadEncoder`).
     pub encoder: Option<String>,
+    /// Heka-frame each record (default false).
     pub use_framing: Option<bool>,
+    /// Accepted for Heka compatibility and ignored.
     pub ticker_interval: Option<u64>,
+    /// Accepted for Heka compatibility and ignored.
     pub can_exit: Option<bool>,
     /// Only `"memory"` (the default): stdout is written synchronously.
     pub delivery: Option<String>,
