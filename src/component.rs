@@ -44,7 +44,10 @@ pub type FilterIndex<'a> = &'a dyn Fn(&str) -> Option<usize>;
 /// What a plugin's planner may read besides its own section: every section by name (to
 /// resolve a splitter, decoder or encoder it names) and the global plan.
 pub struct PlanContext<'a> {
+    /// Every section of the config, by section name, to look up the splitter, decoder or
+    /// encoder a plugin names.
     pub sections: &'a BTreeMap<&'a str, &'a Section>,
+    /// The checked `[hekad]` settings and core layout.
     pub global: &'a GlobalPlan,
 }
 
@@ -68,10 +71,15 @@ impl<P> Registration<P> {
 /// The stage a plugin belongs to, for messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
+    /// An input: receives bytes from the network (`src/input/`).
     Input,
+    /// A decoder: turns a split record into a message (`src/decoder/`).
     Decoder,
+    /// A filter: reads matched messages and may inject new ones (`src/filter/`).
     Filter,
+    /// An encoder: turns a message into an output's bytes (`src/encoder/`).
     Encoder,
+    /// An output: writes encoded messages to their destination (`src/output/`).
     Output,
 }
 
@@ -94,14 +102,23 @@ pub enum StartupError {
     /// A plugin could not be built or bound on a core.
     #[error("core {cpu}: {} [{plugin}]: {message}", stage.name())]
     Plugin {
+        /// The core (CPU number) the plugin failed on.
         cpu: usize,
+        /// The stage of the failed plugin.
         stage: Stage,
+        /// The plugin's section name in the config.
         plugin: String,
+        /// What went wrong, for the operator.
         message: String,
     },
     /// The executor of a core could not be started.
     #[error("cannot start the executor for core {cpu}: {message}")]
-    Executor { cpu: usize, message: String },
+    Executor {
+        /// The core (CPU number) whose executor failed to start.
+        cpu: usize,
+        /// What went wrong, for the operator.
+        message: String,
+    },
 }
 
 impl StartupError {

@@ -205,12 +205,15 @@ pub const QUEUE_DISK_FREE_BYTES_DEFAULT: u64 = 4 * QUEUE_FILE_BYTES_DEFAULT;
 /// Default `checkpoint_interval`, and its bounds.
 pub const QUEUE_CHECKPOINT_INTERVAL_DEFAULT: std::time::Duration =
     std::time::Duration::from_secs(1);
+/// Shortest `checkpoint_interval` accepted; a shorter one fails the config check.
 pub const QUEUE_CHECKPOINT_INTERVAL_MIN: std::time::Duration = std::time::Duration::from_millis(10);
+/// Longest `checkpoint_interval` accepted; a longer one fails the config check.
 pub const QUEUE_CHECKPOINT_INTERVAL_MAX: std::time::Duration = std::time::Duration::from_secs(60);
 /// Default bytes a queue reader reads at once.
 pub const QUEUE_READ_BYTES_DEFAULT: usize = 256 * 1024;
 /// Bounds of a queue's read and write sizes.
 pub const QUEUE_IO_BYTES_MIN: usize = 256;
+/// Largest queue read or write size accepted, in bytes; a larger one fails the config check.
 pub const QUEUE_IO_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// Consumers (cursors) one source queue keeps at most.
 pub const QUEUE_CONSUMERS_MAX: usize = 64;
@@ -226,7 +229,9 @@ const _: () = assert!(QUEUE_IO_BYTES_MAX >= BATCH_BYTES_DEFAULT);
 /// welcome (then it sends unacknowledged) and for each acknowledgement (then it reconnects and
 /// sends again what was not acknowledged).
 pub const ACK_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// Shortest `ack_timeout` accepted, in ms; a shorter one fails the config check.
 pub const ACK_TIMEOUT_MS_MIN: u64 = 100;
+/// Longest `ack_timeout` accepted, in ms (ten minutes); a longer one fails the config check.
 pub const ACK_TIMEOUT_MS_MAX: u64 = 600_000;
 /// Batches an acknowledging TcpOutput sends ahead of the oldest acknowledgement. Each is one
 /// queue record, at most `batch_size` plus a message.
@@ -238,11 +243,15 @@ pub const DURABLE_RECORD_SLACK_BYTES: usize = 4096;
 
 /// Default TCP keep-alive idle time (`keep_alive_period`), Heka's two hours, and its bound.
 pub const KEEP_ALIVE_SECONDS_DEFAULT: u64 = 7200;
+/// Longest `keep_alive_period` accepted, in seconds (one day); a longer one fails the config
+/// check.
 pub const KEEP_ALIVE_SECONDS_MAX: u64 = 86_400;
 
 /// Default `flush_interval` of a FileOutput (ms), and its bound: a partly filled batch waits
 /// at most this long.
 pub const FLUSH_INTERVAL_MS_DEFAULT: u64 = 1000;
+/// Longest FileOutput `flush_interval` accepted, in ms (one hour); a longer one fails the
+/// config check.
 pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
 
 // The global section's engine knobs.
@@ -255,11 +264,17 @@ pub const MESSAGE_LOOPS_MAX: usize = 64;
 /// Default `max_process_inject` and `max_timer_inject` (Heka's), and their bound: a sandbox
 /// call that injects more is terminated.
 pub const PROCESS_INJECT_DEFAULT: usize = 1;
+/// Default `max_timer_inject`: messages one `timer_event` call may inject (Heka's 10).
 pub const TIMER_INJECT_DEFAULT: usize = 10;
+/// Largest `max_process_inject` or `max_timer_inject` accepted; a larger one fails the config
+/// check.
 pub const INJECT_PER_CALL_MAX: usize = 100_000;
 /// Default and bounds of `ring_depth`, the io_uring submission ring of each executor.
 pub const IO_RING_DEPTH_DEFAULT: usize = 128;
+/// Smallest `ring_depth` accepted, in submission entries; a smaller one fails the config
+/// check.
 pub const IO_RING_DEPTH_MIN: usize = 8;
+/// Largest `ring_depth` accepted, in submission entries; a larger one fails the config check.
 pub const IO_RING_DEPTH_MAX: usize = 4096;
 /// Smallest `ring_slots` accepted: an SPSC ring needs room for one batch while another is read.
 pub const RING_SLOTS_MIN: usize = 2;
@@ -269,10 +284,14 @@ pub const BATCH_BYTES_MIN: usize = 4096;
 pub const READ_BUFFER_SETTING_BYTES_MIN: usize = 4096;
 /// Bounds of `socket_receive_buffer` (SO_RCVBUF).
 pub const SOCKET_RECEIVE_BUFFER_BYTES_MIN: usize = 4096;
+/// Largest `socket_receive_buffer` accepted, in bytes (1 GiB); a larger one fails the config
+/// check.
 pub const SOCKET_RECEIVE_BUFFER_BYTES_MAX: usize = 1 << 30;
 /// Default `stats_interval` (seconds between throughput lines in the log; 0 turns them off)
 /// and its bound.
 pub const STATS_INTERVAL_SECONDS_DEFAULT: usize = 10;
+/// Longest `stats_interval` accepted, in seconds (one day); a longer one fails the config
+/// check.
 pub const STATS_INTERVAL_SECONDS_MAX: usize = 86_400;
 
 // The loop count rides in the low seven bits of a filter record's loop byte.

@@ -17,14 +17,28 @@ pub const GLOBAL_SECTIONS: [&str; 2] = ["hekad", "gyges"];
 /// The global section, resolved.
 #[derive(Debug, Clone)]
 pub struct GlobalPlan {
+    /// Largest message accepted, in bytes (`max_message_size`, default 64 KiB); a longer record
+    /// is dropped and counted.
     pub max_message_size: usize,
+    /// Times a message may be injected again by filters (`max_message_loops`) before it is
+    /// dropped and counted.
     pub max_message_loops: u32,
+    /// Messages one sandbox `process_message` call may inject (`max_process_inject`); a call
+    /// that injects more is terminated.
     pub max_process_inject: u32,
+    /// Messages one sandbox `timer_event` call may inject (`max_timer_inject`); a call that
+    /// injects more is terminated.
     pub max_timer_inject: u32,
+    /// Where state lives: queues and sandbox preservation (`base_dir`, default `./gyges-data`).
     pub base_dir: PathBuf,
+    /// Read-only assets such as Lua scripts and modules (`share_dir`, default
+    /// `/usr/share/gyges`).
     pub share_dir: PathBuf,
+    /// The hostname stamped on messages gyges creates (`hostname`, default the machine's).
     pub hostname: String,
+    /// The file `gyges run` writes its process id to (`pid_file`); `None` writes none.
     pub pid_file: Option<PathBuf>,
+    /// The dialect every `message_matcher` is compiled in (`matcher_dialect`, default `heka`).
     pub dialect: Dialect,
     /// The cores that run an executor, in order.
     pub cores: Vec<usize>,
@@ -36,6 +50,7 @@ pub struct GlobalPlan {
     pub filter_core: usize,
     /// Every core with the filter role, and every core with the output role.
     pub filter_cores: Vec<usize>,
+    /// Every core with the output role in the tuning profile, in order (empty without one).
     pub output_cores: Vec<usize>,
     /// The tuning profile in force: its file and description.
     pub tuning: Option<(String, String)>,
@@ -44,12 +59,22 @@ pub struct GlobalPlan {
     pub offline_cores: Vec<usize>,
     /// Plugin section name → hosting core, from the tuning profile.
     pub placement: std::collections::BTreeMap<String, usize>,
+    /// io_uring registered buffer memory per executor, in bytes (`io_memory`, default 1 MiB).
     pub io_memory_bytes: usize,
+    /// io_uring submission ring depth per executor, in entries (`ring_depth`, default 128).
     pub ring_depth: usize,
+    /// Slots in each cross-core ring, in batches (`ring_slots`); when a ring is full its
+    /// producer stops reading until the consumer catches up.
     pub ring_slots: usize,
+    /// Bytes an output batch holds before it is written or handed over (`batch_size`).
     pub batch_bytes: usize,
+    /// Bytes read from a socket at once, on top of room for the largest record
+    /// (`read_buffer_size`).
     pub read_buffer_bytes: usize,
+    /// SO_RCVBUF of listening sockets, in bytes (`socket_receive_buffer`); `None` keeps the
+    /// kernel's.
     pub socket_receive_buffer_bytes: Option<usize>,
+    /// Time between throughput lines in the log (`stats_interval`); `None` (set to 0) logs none.
     pub stats_interval: Option<Duration>,
     /// The queue options of the global section (`queue_dir`, `sync`, ...).
     pub queue: crate::queue::config::QueueGlobal,

@@ -26,9 +26,14 @@ pub const DEFAULT_CONFIG_NAME: &str = "<embedded default config>";
 /// A config problem, with where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// The config file (or tuning profile, or [`DEFAULT_CONFIG_NAME`]) the problem is in.
     pub file: String,
+    /// The section the problem is in; `None` when it is about the whole file.
     pub section: Option<String>,
+    /// The key (a dotted path for nested keys) the problem is about; `None` when it is about
+    /// the whole section or file.
     pub key: Option<String>,
+    /// What is wrong, for the operator.
     pub message: String,
 }
 
@@ -61,8 +66,11 @@ impl ConfigError {
 /// One section of the merged config and the file it came from.
 #[derive(Debug, Clone)]
 pub struct Section {
+    /// The file the section was read from, for errors.
     pub file: String,
+    /// The section's name: the TOML table header, e.g. `TcpInput` for `[TcpInput]`.
     pub name: String,
+    /// The section's keys and values as written, after `%ENV[NAME]` substitution.
     pub table: toml::Table,
 }
 
@@ -116,6 +124,7 @@ impl Section {
 /// The merged sections, in file order then section order.
 #[derive(Debug, Default)]
 pub struct Document {
+    /// Every section, in file order then section order; a name appears once.
     pub sections: Vec<Section>,
     /// What was loaded, for messages.
     pub origin: String,

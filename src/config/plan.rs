@@ -27,6 +27,8 @@ pub use crate::splitter::plan::SplitterPlan;
 /// Settings given on the command line, which win over the config.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
+    /// The tuning profile given by `--tuning`, which wins over `[gyges] tuning`; `None` leaves
+    /// the config's choice.
     pub tuning: Option<PathBuf>,
     /// Accept cores that are not online here (`gyges validate` of another machine's profile).
     pub allow_offline_cores: bool,
@@ -35,10 +37,15 @@ pub struct Overrides {
 /// Everything the runtime needs, checked.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// What was loaded (a file, a directory or the embedded default), for messages.
     pub origin: String,
+    /// The global section (`[hekad]` or `[gyges]`) and the tuning profile, resolved.
     pub global: GlobalPlan,
+    /// Every input section, in config order; never empty.
     pub inputs: Vec<InputPlan>,
+    /// Every output section, in config order.
     pub outputs: Vec<OutputPlan>,
+    /// Every filter section, in config order; [`Plan::filter_index`] finds one by name.
     pub filters: Vec<FilterPlan>,
     /// Heka options present but ignored, logged once at startup.
     pub ignored_options: Vec<&'static str>,
@@ -54,25 +61,36 @@ impl Plan {
 /// One input: its kind, and what every input has (splitter, decoder, signers).
 #[derive(Debug, Clone)]
 pub struct InputPlan {
+    /// The input's section name, used in logs and metric labels.
     pub name: String,
+    /// The input kind's own plan (its address, connections, ...), which builds it per core.
     pub kind: Arc<dyn InputKind>,
+    /// How the input cuts its byte stream into records (`splitter`, or the kind's default).
     pub splitter: SplitterPlan,
     /// `None`: the record becomes the Payload of a message the input fills in.
     pub decoder: Option<Arc<dyn DecoderKind>>,
     /// The HMAC keys of `[name.signer.<signer>_<version>]`, shared by the input's connections.
     pub verifier: Arc<crate::message::framing::Verifier>,
+    /// Log each record the decoder refuses, at debug level (`log_decode_failures`, default
+    /// true).
     pub log_decode_failures: bool,
+    /// Route a record the decoder refuses on as a message whose Payload is the record
+    /// (`send_decode_failures`, default false); when false it is only counted.
     pub send_decode_failures: bool,
 }
 
 /// One filter, hosted on one core.
 #[derive(Debug, Clone)]
 pub struct FilterPlan {
+    /// The filter's section name, used in logs and metric labels.
     pub name: String,
+    /// The compiled `message_matcher` selecting the messages it reads (`FALSE` when absent).
     pub matcher: Program,
     /// The core whose state it is.
     pub host_core: usize,
+    /// What an ingest core does when the ring to `host_core` is full (`ring_full_action`).
     pub ring_full: RingFull,
+    /// The filter kind's own plan, which builds the filter on its host core.
     pub kind: Arc<dyn FilterKind>,
     /// With `use_buffering` (or `delivery = "durable"`): each core's disk queue for this
     /// filter's records, instead of the lane ring.
@@ -82,12 +100,17 @@ pub struct FilterPlan {
 /// One output: its kind, and what every output has (matcher, encoder, delivery).
 #[derive(Debug, Clone)]
 pub struct OutputPlan {
+    /// The output's section name, used in logs and metric labels.
     pub name: String,
     /// The core that writes it, when it has a single writer.
     pub owner_core: usize,
+    /// The compiled `message_matcher` selecting the messages it writes (`FALSE` when absent).
     pub matcher: Program,
+    /// The encoder that turns each message into bytes (`encoder`, or the kind's default).
     pub encoder: Arc<dyn EncoderKind>,
+    /// Whether each encoded message is preceded by a Heka stream frame header (`use_framing`).
     pub use_framing: bool,
+    /// The output kind's own plan (its destination), which builds it per core.
     pub kind: Arc<dyn OutputKind>,
     /// How batches reach the destination (`delivery`).
     pub delivery: DeliveryClass,

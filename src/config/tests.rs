@@ -1,3 +1,7 @@
+//! Tests of config loading and planning: the embedded default, type resolution, errors that
+//! name file, section and key, `%ENV[NAME]` substitution, directory merging, tuning profiles,
+//! durable and acknowledged outputs, and the upper bound of every number a user sets.
+
 use super::plan::{Overrides, SplitterPlan};
 use crate::input::tcp::TcpInputKind;
 use crate::output::tcp::TcpPlan;

@@ -46,7 +46,10 @@ pub enum Role {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoreProfile {
+    /// The CPU number to pin this core's executor to; it must be online unless
+    /// `allow_offline_cores`.
     pub cpu: usize,
+    /// The jobs this core does; at least one core of a profile must have `ingest`.
     pub roles: Vec<Role>,
     /// NUMA node, for the reader's benefit and for `gyges validate`.
     pub numa_node: Option<usize>,
@@ -56,7 +59,11 @@ pub struct CoreProfile {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExecutorProfile {
+    /// io_uring registered buffer memory per executor, in bytes; `None` leaves `[gyges]
+    /// io_memory` or its default.
     pub io_memory: Option<u64>,
+    /// io_uring submission ring depth per executor, in entries; `None` leaves `[gyges]
+    /// ring_depth` or its default.
     pub ring_depth: Option<u64>,
 }
 
@@ -64,6 +71,8 @@ pub struct ExecutorProfile {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RingProfile {
+    /// Slots in each cross-core ring, in batches; `None` leaves `[gyges] ring_slots` or its
+    /// default.
     pub slots: Option<u64>,
 }
 
@@ -71,8 +80,14 @@ pub struct RingProfile {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IoProfile {
+    /// Bytes read from a socket at once, on top of room for the largest record; `None` leaves
+    /// `[gyges] read_buffer_size` or its default.
     pub read_buffer_size: Option<u64>,
+    /// SO_RCVBUF of listening sockets, in bytes; `None` leaves `[gyges] socket_receive_buffer`
+    /// or the kernel's.
     pub socket_receive_buffer: Option<u64>,
+    /// Bytes an output batch holds before it is written or handed over; `None` leaves
+    /// `[gyges] batch_size` or its default.
     pub batch_size: Option<u64>,
 }
 
@@ -82,11 +97,16 @@ pub struct IoProfile {
 pub struct Profile {
     /// A one-line description, shown by `gyges validate`.
     pub description: Option<String>,
+    /// The `[[core]]` tables: the cores to run on, in order, with their roles; must not be
+    /// empty unless `[gyges] cores` is set.
     pub core: Vec<CoreProfile>,
+    /// The `[executor]` table: io_uring settings for every core.
     #[serde(default)]
     pub executor: ExecutorProfile,
+    /// The `[rings]` table: cross-core ring sizes.
     #[serde(default)]
     pub rings: RingProfile,
+    /// The `[io]` table: socket and batching sizes.
     #[serde(default)]
     pub io: IoProfile,
     /// Plugin section name → the cpu that hosts it (single-writer outputs, filters).

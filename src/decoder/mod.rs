@@ -58,6 +58,7 @@ pub trait DecoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
 
 /// What a decoder's per-core build is given.
 pub struct DecoderBuild<'a> {
+    /// The global plan: message size, inject bounds, hostname and directories for the decoder.
     pub global: &'a GlobalPlan,
     /// The index of the filter named so, if any (a StatAccumInput).
     pub filter_index: crate::component::FilterIndex<'a>,
@@ -68,12 +69,21 @@ pub struct DecoderBuild<'a> {
 /// What a decoder needs for one record besides its bytes: where to route, what to count, and
 /// the headers of the message the record makes without a decoder.
 pub struct DecodeContext<'a> {
+    /// This core's router, which matches each decoded message and hands it to its outputs and
+    /// filters.
     pub router: &'a mut Router,
+    /// The counters the decoder adds to.
     pub telemetry: &'a Telemetry,
+    /// This core's row in [`Telemetry`] (its position in the plan's core list, not the CPU).
     pub core: usize,
+    /// The input's plugin index in [`Telemetry`].
     pub plugin: usize,
+    /// The connection's Type, Logger and Hostname for a message made without a decoder.
     pub meta: &'a LineMeta,
+    /// When the record was read, in nanoseconds since the Unix epoch: the Timestamp of a
+    /// message made without a decoder.
     pub now_ns: i64,
+    /// This core's UUID generator, for the Uuid of each message the record makes.
     pub uuids: &'a mut UuidSource,
 }
 

@@ -53,8 +53,15 @@ pub struct EncoderStats {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncodeError {
+    /// The encoding is longer than `max_message_size`, which a Heka receiver would drop.
     #[error("the encoding of {bytes} bytes is above max_message_size ({max} bytes)")]
-    TooLarge { bytes: usize, max: usize },
+    TooLarge {
+        /// The length of the encoding, in bytes.
+        bytes: usize,
+        /// The encoder's `max_message_size`, in bytes.
+        max: usize,
+    },
+    /// The Heka frame around the encoding could not be written.
     #[error(transparent)]
     Frame(#[from] FrameError),
 }
@@ -73,8 +80,13 @@ impl EncodeError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EncoderError {
+    /// The `max_message_size` given is 0 or above `MESSAGE_BYTES_CEILING`.
     #[error("max_message_size {bytes} is outside 1..={MESSAGE_BYTES_CEILING} bytes")]
-    MessageBytesMax { bytes: usize },
+    MessageBytesMax {
+        /// The refused `max_message_size`, in bytes.
+        bytes: usize,
+    },
+    /// The `ts_format` does not compile.
     #[error(transparent)]
     TsFormat(#[from] strftime::TsFormatError),
 }
@@ -82,7 +94,9 @@ pub enum EncoderError {
 /// One encoder of any kind.
 #[derive(Debug)]
 pub enum Encoder {
+    /// ProtobufEncoder: the message as Heka's protobuf.
     Protobuf(ProtobufEncoder),
+    /// PayloadEncoder: the message's Payload, optionally with a timestamp and a newline.
     Payload(PayloadEncoder),
 }
 

@@ -20,9 +20,16 @@ use crate::message::{now_ns, MessageView, StrHeader};
 /// The encoder's options, as Heka names them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PayloadOptions {
+    /// Write `\n` after every payload (`append_newlines`, default true).
     pub append_newlines: bool,
+    /// Write a timestamp formatted by `ts_format` before every payload (`prefix_ts`, default
+    /// false).
     pub prefix_ts: bool,
+    /// The strftime format of that timestamp, in UTC (`ts_format`, default
+    /// `[%Y/%b/%d:%H:%M:%S %z]`); a space is appended when it does not end with one.
     pub ts_format: String,
+    /// Take the timestamp from the message's Timestamp rather than the time of encoding
+    /// (`ts_from_message`, default true).
     pub ts_from_message: bool,
 }
 

@@ -25,12 +25,23 @@ use crate::limits::TS_FORMAT_BYTES_MAX;
 /// Why a format was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TsFormatError {
+    /// A `%` is followed by a directive outside the supported subset.
     #[error("unsupported directive `%{directive}` at byte {at} of ts_format")]
-    Unsupported { directive: char, at: usize },
+    Unsupported {
+        /// The character after the `%`.
+        directive: char,
+        /// The byte offset of the `%` in the format.
+        at: usize,
+    },
+    /// The format ends with a `%` that has no directive after it.
     #[error("ts_format ends with a lone `%`")]
     Trailing,
+    /// The format is longer than `TS_FORMAT_BYTES_MAX`.
     #[error("ts_format of {bytes} bytes is above the {TS_FORMAT_BYTES_MAX}-byte limit")]
-    TooLong { bytes: usize },
+    TooLong {
+        /// The length of the format, in bytes.
+        bytes: usize,
+    },
 }
 
 /// One compiled piece of a format.

@@ -29,7 +29,11 @@ use crate::message::MessageView;
 /// StatAccumInput (`u16` LE filter index, `u32` LE length, the record).
 #[derive(Debug, Default)]
 pub struct Emitted {
+    /// Injected messages to route again on this core, as [`injected_records`] (`u32` LE
+    /// length, then Heka protobuf).
     pub inject: Vec<u8>,
+    /// Stat records for StatAccumInputs, each a `u16` LE filter index then a record in the
+    /// [`injected_records`] framing; read them with [`Emitted::stat_records`].
     pub stats: Vec<u8>,
 }
 
@@ -61,6 +65,7 @@ impl Emitted {
 /// What one call did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// The call succeeded.
     Ok,
     /// A non-fatal failure, counted.
     Failed,
@@ -112,6 +117,7 @@ pub trait FilterKind: crate::component::AsAny + fmt::Debug + Send + Sync {
 pub struct FilterBuild<'a> {
     /// Its section name.
     pub name: &'a str,
+    /// The global plan: hostname, inject bounds and directories for the filter.
     pub global: &'a GlobalPlan,
     /// The index of the filter named so, if any (a StatFilter's StatAccumInput).
     pub filter_index: crate::component::FilterIndex<'a>,

@@ -47,6 +47,7 @@ pub struct FilterRecord<'a> {
     pub filter: u16,
     /// The loop depth, with [`STAT_RECORD`] set for a stat record.
     pub loops: u8,
+    /// The routed message as Heka protobuf, or for a stat record the stat record itself.
     pub message: &'a [u8],
 }
 
@@ -132,6 +133,7 @@ pub fn encode_queue_record(out: &mut Vec<u8>, batch: &[u8]) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("filter queue record of format version {found:?}; this gyges reads version {QUEUE_FORMAT_VERSION}")]
 pub struct UnknownVersion {
+    /// The version byte the record starts with; `None` when the record is empty.
     pub found: Option<u8>,
 }
 

@@ -19,8 +19,11 @@ use crate::stats::{
 /// The daemon facts stamped on what these filters inject.
 #[derive(Debug, Clone)]
 pub struct Stamp {
+    /// The filter's section name, stamped as the Logger of what it injects.
     pub name: String,
+    /// The daemon's hostname (the global section's `hostname`), stamped as the Hostname.
     pub hostname: String,
+    /// The daemon's process id, stamped as the Pid.
     pub pid: i32,
 }
 

@@ -66,7 +66,10 @@ pub trait InputKind: crate::component::AsAny + fmt::Debug + Send + Sync {
 pub struct InputContext {
     /// The input's plugin index in [`Telemetry`].
     pub plugin: usize,
+    /// The input's plan: its kind, splitter, decoder and signers.
     pub plan: InputPlan,
+    /// Largest record the input's splitters accept, in bytes (`[hekad] max_message_size`); a
+    /// longer one is dropped and counted as oversize.
     pub max_message_size: usize,
     /// This core's decoder, when the input has one.
     pub decoder: Option<RefCell<Box<dyn Decoder>>>,

@@ -16,6 +16,7 @@ use crate::config::{ConfigError, Section};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignerKey {
+    /// The shared secret a signed message's HMAC is checked with (`hmac_key`).
     pub hmac_key: String,
 }
 
@@ -89,14 +90,20 @@ impl RawCommon {
 pub struct Common<'a> {
     /// Splitter section or type name, and the kind's default.
     pub splitter: Option<&'a str>,
+    /// The splitter used when `splitter` is `None`.
     pub default_splitter: &'static str,
     /// Decoder section or type name (none: the splitter's default decoder).
     pub decoder: Option<&'a str>,
+    /// The `[name.signer.<signer>_<version>]` keys; `None` when the section has none, and
+    /// signed messages then fail authentication unless the splitter skips it.
     pub signer: Option<&'a BTreeMap<String, SignerKey>>,
     /// `net`, and the values this kind accepts for it.
     pub net: Option<&'a str>,
+    /// The `net` values this kind accepts; any other is refused.
     pub nets: &'static [&'static str],
+    /// `log_decode_failures` as written; `None` means true.
     pub log_decode_failures: Option<bool>,
+    /// `send_decode_failures` as written; `None` means false.
     pub send_decode_failures: Option<bool>,
 }
 

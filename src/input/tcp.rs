@@ -254,6 +254,7 @@ pub struct RawTcpInput {
     pub address: String,
     /// TLS is not supported yet; only `false` is accepted.
     pub use_tls: Option<bool>,
+    /// Turn on TCP keep-alive on accepted connections (default false).
     pub keep_alive: Option<bool>,
     /// Seconds.
     pub keep_alive_period: Option<u64>,
@@ -265,8 +266,13 @@ pub struct RawTcpInput {
 /// TcpInput, planned: where it listens and how it treats connections.
 #[derive(Debug, Clone)]
 pub struct TcpInputKind {
+    /// The resolved `address` every ingest core binds with SO_REUSEPORT.
     pub address: std::net::SocketAddr,
+    /// Connections one core keeps open at once (`max_connections`); one more is closed at once
+    /// and counted as refused.
     pub max_connections: usize,
+    /// The keep-alive idle time of accepted connections (`keep_alive_period`); `None` when
+    /// `keep_alive` is off.
     pub keep_alive: Option<std::time::Duration>,
 }
 

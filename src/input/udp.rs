@@ -24,6 +24,7 @@ use crate::telemetry::Metric;
 const DATAGRAM_BYTES_MAX: usize = 65_535;
 /// The first and the longest wait after a receive error, while errors follow each other.
 pub const RECEIVE_RETRY_MIN: Duration = Duration::from_millis(1);
+/// The longest wait after a receive error: consecutive errors double the wait up to this.
 pub const RECEIVE_RETRY_MAX: Duration = Duration::from_secs(1);
 
 /// What a socket's receive loop does about errors: how long to wait before receiving again,
@@ -181,7 +182,10 @@ pub struct RawUdpInput {
 /// UdpInput, planned.
 #[derive(Debug, Clone)]
 pub struct UdpInputKind {
+    /// The resolved `address` every ingest core binds with SO_REUSEPORT.
     pub address: SocketAddr,
+    /// Whether a message made without a decoder gets its sender's address as Hostname
+    /// (`set_hostname`); when false Hostname stays empty.
     pub set_hostname: bool,
 }
 

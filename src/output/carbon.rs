@@ -23,10 +23,14 @@ pub const REGISTRATION: Registration<OutputPlan> = Registration {
 /// Where a CarbonOutput sends.
 #[derive(Debug, Clone)]
 pub enum CarbonOutputKind {
+    /// `protocol = "tcp"` (the default): one TCP connection per core, through a TcpOutput.
     Tcp(TcpPlan),
     /// Datagrams of at most `datagram_bytes_max`, each holding whole lines.
     Udp {
+        /// The `host:port` of the carbon receiver (`address`).
         address: String,
+        /// Bytes of one datagram at most (`max_datagram_size`); a line that would overflow it
+        /// starts the next datagram.
         datagram_bytes_max: usize,
     },
 }

@@ -144,11 +144,15 @@ pub struct FileOutputKind {
     pub path: String,
     /// Each core writes its own file; otherwise the output core owns the one file.
     pub per_core: bool,
+    /// How long a partly filled batch may wait since the last write (`flush_interval`).
     pub flush_interval: std::time::Duration,
+    /// Messages that make a partly filled batch worth writing (`flush_count`).
     pub flush_count: u64,
     /// `OR` rather than `AND`.
     pub flush_either: bool,
+    /// The mode the file is created with (`perm`, octal, default `644`).
     pub perm: u32,
+    /// The mode of folders created on the way to the file (`folder_perm`, octal, default `700`).
     pub folder_perm: u32,
 }
 
@@ -324,7 +328,9 @@ impl super::durable::WriteRecords for FileRecords {
 /// [`crate::limits::BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX`] writes in flight, a batch that
 /// would be one more is dropped and counted.
 pub struct FileDestination {
+    /// This core's open file.
     pub writer: Rc<FileWriter>,
+    /// `delivery = "best_effort"`: drop a batch rather than exceed the writes in flight.
     pub best_effort: bool,
 }
 

@@ -106,14 +106,19 @@ pub trait OutputKind: crate::component::AsAny + fmt::Debug + Send + Sync {
 
 /// What an output kind's per-core build is given.
 pub struct OutputCore<'a> {
+    /// The whole plan, for what lies outside the output's section (the cores, the queue dir).
     pub plan: &'a Plan,
+    /// The plan of the output being opened.
     pub output: &'a OutputPlan,
     /// This core's row (position in the plan's core list) and its CPU.
     pub row: usize,
+    /// The CPU this core is pinned to (what `%{core}` in a FileOutput path becomes).
     pub cpu: usize,
     /// The output's plugin index in [`Telemetry`].
     pub plugin: usize,
+    /// The counters the output's tasks add to, in this core's row.
     pub telemetry: &'a Arc<Telemetry>,
+    /// This core's stop signal, which the output's tasks watch to finish.
     pub stop: &'a Rc<LocalStop>,
 }
 

@@ -15,7 +15,9 @@ use crate::encoder::EncoderKind;
 pub enum EncoderChoice<'a> {
     /// The section or type named by `encoder`, or else `default`.
     Named {
+        /// The `encoder` key as written; `None` when the section has none.
         name: Option<&'a str>,
+        /// The kind's default encoder section or type name.
         default: &'static str,
     },
     /// The kind's own encoder (CarbonOutput's lines).
@@ -75,12 +77,21 @@ pub fn split_common(section: &Section) -> Result<(RawCommon, Section), ConfigErr
 
 /// The options every output shares: its common keys, with the kind's defaults.
 pub struct Common<'a> {
+    /// `message_matcher` as written; `None` compiles Heka's default, `FALSE`.
     pub message_matcher: Option<&'a str>,
+    /// Whether the section sets `message_signer`, which is refused (not supported yet).
     pub message_signer: bool,
+    /// The encoder the output uses.
     pub encoder: EncoderChoice<'a>,
+    /// Heka-frame each encoded message (`use_framing`, its default already applied).
     pub use_framing: bool,
+    /// `use_buffering` as written: `true` means durable delivery; `None` leaves `delivery`.
     pub use_buffering: Option<bool>,
+    /// `delivery` as written (`memory`, `best_effort` or `durable`); `None` means `memory`
+    /// unless `use_buffering`.
     pub delivery: Option<&'a str>,
+    /// The `[name.buffering]` disk queue options; `None` takes the defaults, and setting it
+    /// without durable delivery is refused.
     pub buffering: Option<&'a crate::queue::config::Buffering>,
     /// Whether this kind can deliver from a disk queue.
     pub durable_available: bool,

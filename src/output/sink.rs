@@ -22,7 +22,9 @@ fn batch_capacity(batch_bytes: usize, message_bytes_max: usize) -> usize {
 /// flush_operator).
 #[derive(Debug, Clone, Copy)]
 pub struct FlushPolicy {
+    /// Time since the last ship after which a partly filled batch is due (`flush_interval`).
     pub interval: Duration,
+    /// Messages in a batch that make it due (`flush_count`).
     pub count: u64,
     /// `OR` rather than `AND`.
     pub either: bool,
@@ -98,6 +100,7 @@ pub struct Sink {
     message_bytes_max: usize,
     policy: FlushPolicy,
     last_flush: Instant,
+    /// Where this sink's batches ship: the owner's ring, this core's destination or disk queue.
     pub target: Target,
 }
 

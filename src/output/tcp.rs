@@ -29,6 +29,8 @@ use crate::telemetry::{Metric, Telemetry};
 
 /// First and longest wait between connection attempts.
 pub const RECONNECT_DELAY_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between connection attempts: consecutive failures double the wait up to
+/// this.
 pub const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(5);
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -239,13 +241,16 @@ async fn send_loop(
 pub struct RawTcpOutput {
     /// `host:port` to send to.
     pub address: String,
+    /// Not supported yet: a section that sets it is refused.
     pub local_address: Option<String>,
     /// Reconnect after this many messages, to rebalance (default 0 = never).
     pub reconnect_after: Option<u64>,
     /// Bytes each core buffers while the receiver is unreachable (default 8 MiB);
     /// past that, messages are dropped and counted.
     pub buffer_size: Option<u64>,
+    /// Turn on TCP keep-alive on the connection (default false).
     pub keep_alive: Option<bool>,
+    /// Keep-alive idle time in seconds (default 7200, at most one day).
     pub keep_alive_period: Option<u64>,
     /// TLS is not supported yet; only `false` is accepted.
     pub use_tls: Option<bool>,
@@ -259,9 +264,16 @@ pub struct RawTcpOutput {
 /// TcpOutput, planned: its kind.
 #[derive(Debug, Clone)]
 pub struct TcpPlan {
+    /// The `host:port` to connect to, resolved again at each connection attempt.
     pub address: String,
+    /// Messages after which the connection is closed and opened again, to rebalance
+    /// (`reconnect_after`); 0 never reconnects.
     pub reconnect_after: u64,
+    /// Bytes of batches each core queues for the connection (`buffer_size`); when full, a core
+    /// waits while connected (drops with best effort) and drops while unreachable.
     pub buffer_bytes: usize,
+    /// The keep-alive idle time of the connection (`keep_alive_period`); `None` when
+    /// `keep_alive` is off.
     pub keep_alive: Option<Duration>,
     /// `ack = true`: how long to wait for the receiver's welcome and for each
     /// acknowledgement (`ack_timeout`).

@@ -19,7 +19,9 @@ use crate::runtime::stop::StopFlag;
 /// What one output is on one core: where its sink ships, when, what runs for it, and what
 /// ends it at stop.
 pub struct OutputWiring {
+    /// Where this core's sink ships its batches.
     pub target: Target,
+    /// When a partly filled batch of this core's sink is worth shipping (the kind's policy).
     pub policy: FlushPolicy,
     /// Tasks to wait for at stop, after `close`.
     pub tasks: Vec<glommio::task::JoinHandle<()>>,
@@ -29,7 +31,11 @@ pub struct OutputWiring {
 
 /// The rings of one output at one core: toward its owner, or from every other core.
 pub struct OutputRings {
+    /// This core's ring toward the owner of a single writer; `None` on the owner itself, for
+    /// durable outputs and for outputs every core writes.
     pub producer: Option<RingProducer>,
+    /// On the owner of a single writer, the rings from every other core, which a drain task
+    /// writes; empty elsewhere.
     pub consumers: Vec<RingConsumer>,
 }
 

@@ -39,13 +39,21 @@ use crate::message::framing::{SignerError, SignerId};
 pub enum Step {
     /// `window[start..end]` is a record; drop `consumed` bytes.
     Record {
+        /// Offset in the window of the record's first byte; bytes before it were skipped.
         start: usize,
+        /// Offset in the window just past the record's last byte.
         end: usize,
+        /// Bytes the caller drops from the front of the window, at least `end`.
         consumed: usize,
+        /// The signer whose HMAC verified a signed Heka frame; `None` when the record is
+        /// unsigned or was not authenticated (`skip_authentication`, other splitters).
         signer: Option<SignerId>,
     },
     /// No complete record: drop `consumed` bytes, then read more.
-    NeedMore { consumed: usize },
+    NeedMore {
+        /// Bytes the caller drops from the front of the window before reading more.
+        consumed: usize,
+    },
 }
 
 /// Per-splitter counters. Plain integers: the runtime sums them across connections and cores.
@@ -82,16 +90,29 @@ impl SplitterStats {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SplitterError {
+    /// The `max_message_size` given is 0 or above `MESSAGE_BYTES_CEILING`.
     #[error("max_message_size {bytes} is outside 1..={MESSAGE_BYTES_CEILING} bytes")]
-    MessageBytesMax { bytes: usize },
+    MessageBytesMax {
+        /// The refused `max_message_size`, in bytes.
+        bytes: usize,
+    },
+    /// A TokenSplitter's `count` is 0 or above `TOKEN_COUNT_MAX`.
     #[error("count {count} is outside 1..={TOKEN_COUNT_MAX}")]
-    TokenCount { count: usize },
+    TokenCount {
+        /// The refused delimiter count.
+        count: usize,
+    },
+    /// A stream buffer's read size is outside its bounds.
     #[error("read size {bytes} is outside {min}..={max} bytes")]
     ReadBytes {
+        /// The refused read size, in bytes.
         bytes: usize,
+        /// The smallest read size accepted (`READ_BUFFER_BYTES_MIN`), in bytes.
         min: usize,
+        /// The largest read size accepted (`READ_BUFFER_BYTES_MAX`), in bytes.
         max: usize,
     },
+    /// The HMAC signer keys are refused (a bad key name, a key too long, too many keys).
     #[error(transparent)]
     Signer(#[from] SignerError),
 }
@@ -107,8 +128,11 @@ fn check_message_bytes_max(bytes: usize) -> Result<usize, SplitterError> {
 /// One splitter of any kind.
 #[derive(Debug)]
 pub enum Splitter {
+    /// TokenSplitter: records end with the `count`th delimiter byte.
     Token(TokenSplitter),
+    /// HekaFramingSplitter: records are Heka stream frames, optionally signed.
     HekaFrame(HekaFrameSplitter),
+    /// NullSplitter: every read (a datagram) is one record.
     Null(NullSplitter),
 }
 

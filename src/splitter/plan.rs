@@ -10,14 +10,23 @@ use crate::limits;
 /// A splitter, resolved.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SplitterPlan {
+    /// TokenSplitter: a record ends after `count` delimiter bytes.
     Token {
+        /// The byte that ends a record (`delimiter`, default `\n`), kept in the record.
         delimiter: u8,
+        /// Delimiters per record (`count`, 1 to `TOKEN_COUNT_MAX`, default 1).
         count: usize,
+        /// Deliver the bytes after the last delimiter as a record when the stream ends
+        /// (`deliver_incomplete_final`, default false; a datagram input always does).
         deliver_incomplete_final: bool,
     },
+    /// HekaFramingSplitter: each record is one Heka stream frame's message.
     HekaFrame {
+        /// Pass signed frames without checking their HMAC (`skip_authentication`, default
+        /// false); checked frames that fail are dropped and counted.
         skip_authentication: bool,
     },
+    /// NullSplitter: each read (a datagram) is one record.
     Null,
 }
 
@@ -31,15 +40,21 @@ pub fn is_splitter(type_name: &str) -> bool {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSplitter {
+    /// The plugin type (`type`), `TokenSplitter`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub _type: Option<String>,
     /// One byte (default `"\n"`).
     pub delimiter: Option<String>,
     /// Delimiters per record (default 1).
     pub count: Option<u64>,
+    /// Accepted for Heka compatibility and ignored: an oversize record is always dropped.
     pub keep_truncated: Option<bool>,
+    /// Accepted for Heka compatibility and ignored.
     pub use_message_bytes: Option<bool>,
+    /// Accepted for Heka compatibility and ignored: buffers are sized from `max_message_size`.
     pub min_buffer_size: Option<u64>,
+    /// Deliver the bytes after the last delimiter as a record when the stream ends (default
+    /// false).
     pub deliver_incomplete_final: Option<bool>,
 }
 
@@ -47,12 +62,18 @@ pub struct TokenSplitter {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HekaFramingSplitter {
+    /// The plugin type (`type`), `HekaFramingSplitter`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub _type: Option<String>,
+    /// Pass signed frames without checking their HMAC (default false).
     pub skip_authentication: Option<bool>,
+    /// Only `true` (the default) is accepted: a framed record is a protobuf message.
     pub use_message_bytes: Option<bool>,
+    /// Accepted for Heka compatibility and ignored: an oversize record is always dropped.
     pub keep_truncated: Option<bool>,
+    /// Accepted for Heka compatibility and ignored: buffers are sized from `max_message_size`.
     pub min_buffer_size: Option<u64>,
+    /// Accepted for Heka compatibility and ignored.
     pub deliver_incomplete_final: Option<bool>,
 }
 
@@ -60,11 +81,16 @@ pub struct HekaFramingSplitter {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NullSplitter {
+    /// The plugin type (`type`), `NullSplitter`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub _type: Option<String>,
+    /// Accepted for Heka compatibility and ignored.
     pub use_message_bytes: Option<bool>,
+    /// Accepted for Heka compatibility and ignored: an oversize record is always dropped.
     pub keep_truncated: Option<bool>,
+    /// Accepted for Heka compatibility and ignored: buffers are sized from `max_message_size`.
     pub min_buffer_size: Option<u64>,
+    /// Accepted for Heka compatibility and ignored.
     pub deliver_incomplete_final: Option<bool>,
 }
 

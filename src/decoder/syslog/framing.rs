@@ -66,12 +66,17 @@ pub enum Frame {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
+    /// The frame starts with something other than a digit from 1 to 9: there is no octet count.
     #[error("the frame does not start with a nonzero digit")]
     NotALength,
+    /// The octet count is followed by a byte other than a digit or the space that must end it.
     #[error("the octet count is not followed by a space")]
     NoSpace,
+    /// The octet count has more than `SYSLOG_FRAME_LENGTH_DIGITS_MAX` digits, so no allowed
+    /// frame can be that long.
     #[error("the octet count has more digits than any allowed message size")]
     LengthDigits,
+    /// The octet count is over `max_message_size`; the frame is refused before its bytes are read.
     #[error("the octet count is larger than max_message_size")]
     TooLarge,
 }

@@ -129,26 +129,36 @@ impl Syslog<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SyslogError {
+    /// The line has no bytes once its line end is stripped.
     #[error("the line is empty")]
     Empty,
+    /// The line starts with `<` but no valid PRI follows (1 to 3 digits, at most 191, then `>`).
     #[error(
         "the line starts with '<' but has no valid PRI (1 to 3 digits, at most 191, then '>')"
     )]
     Priority,
+    /// The line has neither a PRI nor a timestamp to recognise it as syslog by.
     #[error("the line has no PRI and no timestamp to recognise it by")]
     NoHeader,
+    /// The RFC 5424 header ends before its STRUCTURED-DATA.
     #[error("the RFC 5424 header ends before its structured data")]
     TruncatedHeader,
+    /// The RFC 5424 TIMESTAMP is not an RFC 3339 date-time (nor `-`).
     #[error("the RFC 5424 TIMESTAMP is not an RFC 3339 date-time")]
     Timestamp,
+    /// The RFC 5424 HOSTNAME is not 1 to `SYSLOG_HOSTNAME_BYTES_MAX` printable ASCII bytes.
     #[error("the RFC 5424 HOSTNAME is not 1 to 255 printable ASCII bytes")]
     Hostname,
+    /// The RFC 5424 APP-NAME is not 1 to `SYSLOG_APP_NAME_BYTES_MAX` printable ASCII bytes.
     #[error("the RFC 5424 APP-NAME is not 1 to 48 printable ASCII bytes")]
     AppName,
+    /// The RFC 5424 PROCID is not 1 to `SYSLOG_PROCID_BYTES_MAX` printable ASCII bytes.
     #[error("the RFC 5424 PROCID is not 1 to 128 printable ASCII bytes")]
     Procid,
+    /// The RFC 5424 MSGID is not 1 to `SYSLOG_MSGID_BYTES_MAX` printable ASCII bytes.
     #[error("the RFC 5424 MSGID is not 1 to 32 printable ASCII bytes")]
     Msgid,
+    /// The RFC 5424 STRUCTURED-DATA is neither `-` nor well-formed SD-ELEMENTs.
     #[error("the RFC 5424 STRUCTURED-DATA is malformed")]
     StructuredData,
 }

@@ -67,13 +67,19 @@ pub fn days_in_month(year: i64, month: u32) -> u32 {
 /// Fields are as written: month 1..=12, day 1..=31, hour 0..=23, minute 0..=59.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Civil {
+    /// The year; [`Civil::to_ns`] refuses one outside 0..=9999.
     pub year: i64,
+    /// The month, 1 (January) to 12.
     pub month: u32,
+    /// The day of the month, 1 to 31; [`Civil::to_ns`] refuses a day past the month's end.
     pub day: u32,
+    /// The hour, 0 to 23.
     pub hour: u32,
+    /// The minute, 0 to 59.
     pub minute: u32,
     /// 0..=60: a leap second reads as the first second of the next minute.
     pub second: u32,
+    /// The fraction of the second, in nanoseconds (0 when the timestamp has none).
     pub nanosecond: u32,
 }
 
@@ -236,12 +242,20 @@ const MONTHS: [&[u8; 3]; 12] = [
 /// the sender wrote one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bsd {
+    /// The month, 1 (January) to 12, from its three-letter abbreviation.
     pub month: u32,
+    /// The day of the month, 1 to 31.
     pub day: u32,
+    /// The hour, 0 to 23.
     pub hour: u32,
+    /// The minute, 0 to 59.
     pub minute: u32,
+    /// The second, 0 to 60 (a leap second reads as the first second of the next minute).
     pub second: u32,
+    /// The fraction of the second, in nanoseconds (0 when the sender wrote none).
     pub nanosecond: u32,
+    /// The year the sender wrote before the clock; `None` when it wrote none, and
+    /// [`Bsd::to_ns`] infers it from the receiver's date.
     pub year: Option<i64>,
 }
 
