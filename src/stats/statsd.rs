@@ -335,8 +335,7 @@ pub const STAT_RECORD_HEADER_BYTES: usize = 1 + 2 + 2 + 4 + 8;
 /// Why a stat cannot be written as a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StatRecordError {
-    /// The name is longer than `STAT_NAME_BYTES_MAX` bytes, too long for the record's length field
-    /// bound.
+    /// The name is longer than `STAT_NAME_BYTES_MAX` bytes.
     #[error("stat name longer than {STAT_NAME_BYTES_MAX} bytes")]
     NameTooLong,
     /// The set member is longer than `STAT_MEMBER_BYTES_MAX` bytes.
