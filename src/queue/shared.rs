@@ -131,8 +131,7 @@ pub struct ReaderSettings {
     pub cursor_update_count: u64,
     /// The most bytes a reader reads at once (the queue's `read_bytes`).
     pub read_bytes: usize,
-    /// Whether checkpoint files (and their directory) are `fdatasync`ed: false with `sync =
-    /// "none"`.
+    /// Whether checkpoint files (and their directory) are synced: false with `sync = "none"`.
     pub sync_checkpoints: bool,
 }
 
