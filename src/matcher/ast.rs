@@ -28,29 +28,43 @@ pub enum Expr {
 /// One comparison: a variable on the left, a literal on the right.
 #[derive(Clone, Debug)]
 pub struct Test {
+    /// What the test reads from the message: the left-hand side.
     pub subject: Subject,
+    /// How the value is compared with the literal.
     pub operator: Operator,
+    /// The right-hand side, as written in the expression.
     pub literal: Literal,
 }
 
 /// What a test reads from the message.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Subject {
+    /// A message header such as `Type`.
     Header(Header),
+    /// A dynamic field, `Fields[name][field_index][array_index]`.
     Field(FieldPath),
 }
 
 /// The message headers a matcher can name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Header {
+    /// `Uuid`: 36 characters of hex text in heka, the 16 raw bytes in lsb.
     Uuid,
+    /// `Timestamp`: nanoseconds since the Unix epoch, compared as an f64.
     Timestamp,
+    /// `Type`: the message type.
     Type,
+    /// `Logger`: the producing plugin or program.
     Logger,
+    /// `Severity`: the syslog severity, 7 when absent.
     Severity,
+    /// `Payload`: the message body.
     Payload,
+    /// `EnvVersion`: the version of the producer's message format.
     EnvVersion,
+    /// `Pid`: the producer's process id.
     Pid,
+    /// `Hostname`: the producing host.
     Hostname,
 }
 
@@ -95,8 +109,11 @@ impl Header {
 /// `Fields[name][field_index][array_index]`; both indices default to 0.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FieldPath {
+    /// The field's name, compared byte for byte.
     pub name: Box<[u8]>,
+    /// Which field of that name, counting from 0 in message order.
     pub field_index: u32,
+    /// Which value of the field's array, counting from 0.
     pub array_index: u32,
 }
 
@@ -124,11 +141,17 @@ impl fmt::Display for Subject {
 /// The six relations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Relation {
+    /// `==`: the value equals the literal.
     Equal,
+    /// `!=`: the value differs from the literal.
     NotEqual,
+    /// `<`: the value sorts before the literal.
     Less,
+    /// `<=`: the value sorts before or equals the literal.
     LessOrEqual,
+    /// `>`: the value sorts after the literal.
     Greater,
+    /// `>=`: the value sorts after or equals the literal.
     GreaterOrEqual,
 }
 
@@ -176,9 +199,11 @@ impl Relation {
 /// A test's operator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Operator {
+    /// `==`, `!=`, `<`, `<=`, `>` or `>=`.
     Compare(Relation),
     /// `=~` (negated: false) or `!~` (negated: true).
     Match {
+        /// Whether the match is negated (`!~`).
         negated: bool,
     },
 }
@@ -197,10 +222,13 @@ impl Operator {
 /// A test's right-hand side.
 #[derive(Clone, Debug)]
 pub enum Literal {
+    /// A quoted string, unescaped, as bytes.
     String(Box<[u8]>),
     /// Every number is an f64, as in both upstream implementations.
     Number(f64),
+    /// `TRUE` or `FALSE`.
     Boolean(bool),
+    /// `NIL`: the value is absent (heka: fields only; lsb: also text headers and Pid).
     Nil,
     /// A regular expression (heka) or Lua pattern (lsb), compiled.
     Pattern(Pattern),

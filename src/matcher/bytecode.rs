@@ -44,15 +44,20 @@ impl fmt::Display for Target {
 /// One step: run `test`, then go to `on_true` or `on_false`.
 #[derive(Clone, Debug)]
 pub struct Op {
+    /// What this op checks.
     pub test: Test,
+    /// Where to go when the test holds.
     pub on_true: Target,
+    /// Where to go when it does not.
     pub on_false: Target,
 }
 
 /// One test against the message.
 #[derive(Clone, Debug)]
 pub struct Test {
+    /// What to read from the message.
     pub read: Read,
+    /// What must hold for the value read, when it is present.
     pub predicate: Predicate,
     /// The verdict when the value is absent (missing header, field or array index).
     pub absent: bool,
@@ -65,9 +70,13 @@ pub enum Read {
     UuidText,
     /// The Uuid as its 16 raw bytes (lsb dialect).
     UuidRaw,
+    /// The Timestamp header, as an f64 of nanoseconds.
     Timestamp,
+    /// A text header, as bytes.
     Str(StrHeader),
+    /// Severity or Pid, as an f64.
     Int(IntHeader),
+    /// A dynamic field's value, as bytes, an f64 or a boolean by its type.
     Field(FieldPath),
 }
 
@@ -79,26 +88,44 @@ pub enum Read {
 pub enum Predicate {
     /// Byte-wise comparison with a string literal.
     Bytes {
+        /// The relation the value must have to the literal.
         relation: Relation,
+        /// The string literal, unescaped.
         literal: Box<[u8]>,
     },
     /// f64 comparison with a number literal.
-    Number { relation: Relation, literal: f64 },
+    Number {
+        /// The relation the value must have to the literal.
+        relation: Relation,
+        /// The number literal.
+        literal: f64,
+    },
     /// `== TRUE`, `!= FALSE`…: `equal` is the operator; with `numbers` (lsb) a number field
     /// equals TRUE when it is 1 and FALSE when it is 0.
     Boolean {
+        /// The literal: `TRUE` or `FALSE`.
         value: bool,
+        /// Whether the operator is `==` (true) or `!=` (false).
         equal: bool,
+        /// Whether a number field compares too (lsb dialect): 1 as TRUE, 0 as FALSE.
         numbers: bool,
     },
     /// `== NIL` (`equal`) or `!= NIL` on a value that is present.
-    Nil { equal: bool },
+    Nil {
+        /// Whether the operator is `==` (true) or `!=` (false).
+        equal: bool,
+    },
     /// `=~` (or `!~`, `negated`).
     Match {
+        /// How the value is tested against the pattern.
         matcher: StringMatcher,
+        /// Whether the operator is `!~`.
         negated: bool,
+        /// The pattern as written, without delimiters, for display.
         source: Box<str>,
+        /// Whether the pattern is a Lua pattern (lsb) rather than a regex (heka), for display.
         lua: bool,
+        /// Whether the Lua pattern was marked plain text with `%`, for display.
         plain: bool,
     },
 }
@@ -122,6 +149,8 @@ pub enum StringMatcher {
 }
 
 impl StringMatcher {
+    /// Whether `text` matches: equals, starts with, ends with or contains the literal, or
+    /// matches the regex.
     #[inline]
     pub fn is_match(&self, text: &[u8]) -> bool {
         match self {
@@ -137,8 +166,11 @@ impl StringMatcher {
 /// A value read from the message.
 #[derive(Clone, Copy, Debug)]
 pub enum Value<'a> {
+    /// Bytes: a text header, the Uuid, or a string or bytes field.
     Bytes(&'a [u8]),
+    /// A number: Timestamp, Severity, Pid, or an integer or double field.
     Number(f64),
+    /// A boolean field.
     Boolean(bool),
 }
 

@@ -27,7 +27,9 @@ use crate::message::{IntHeader, StrHeader};
 
 /// The compiled ops (entry first), or the constant verdict when no test decides anything.
 pub enum Compiled {
+    /// The expression's verdict does not depend on the message.
     Constant(bool),
+    /// The ops, entry first, with forward jumps only.
     Ops(Vec<Op>),
 }
 

@@ -19,35 +19,54 @@ use crate::limits::{MATCHER_INDEX_LSB_MAX, MATCHER_INDEX_MAX, MATCHER_STRING_LSB
 /// One token and where it is.
 #[derive(Clone, Debug)]
 pub struct Token {
+    /// What the token is.
     pub kind: TokenKind,
+    /// Byte offset of the token's first byte in the source.
     pub start: usize,
+    /// Byte offset just past the token's last byte.
     pub end: usize,
 }
 
 /// What a token is.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TokenKind {
+    /// `(`, opening a group.
     LeftParen,
+    /// `)`, closing a group.
     RightParen,
+    /// `&&`, which binds tighter than `||`.
     And,
+    /// `||`, the loosest-binding operator.
     Or,
+    /// A relation: `==`, `!=`, `<`, `<=`, `>` or `>=`.
     Compare(Relation),
+    /// `=~`, or `!~` when negated.
     Match {
+        /// Whether the operator is `!~`.
         negated: bool,
     },
+    /// A header name such as `Type`.
     Header(Header),
+    /// `Fields[name]`, with its optional `[field_index][array_index]`.
     Fields(FieldPath),
+    /// `TRUE`, the boolean literal (upper case only).
     True,
+    /// `FALSE`, the boolean literal (upper case only).
     False,
+    /// `NIL`, the literal for an absent value.
     Nil,
     /// A quoted string, unescaped; `plain` is lsb's `%` suffix.
     String {
+        /// The string's bytes, escapes resolved.
         bytes: Vec<u8>,
+        /// Whether a `%` follows the closing quote (lsb): the pattern is plain text.
         plain: bool,
     },
+    /// A number literal, as f64.
     Number(f64),
     /// A heka `/regex/`, with `\/` unescaped.
     Regex(String),
+    /// The end of the expression (heka: also a newline); every later token is `End` too.
     End,
 }
 
@@ -62,6 +81,8 @@ pub struct Lexer<'s> {
 }
 
 impl<'s> Lexer<'s> {
+    /// A lexer over `source`, in the given dialect's lexical rules; nothing is read until the first
+    /// token is asked for.
     pub fn new(source: &'s str, dialect: Dialect) -> Lexer<'s> {
         let bytes = source.as_bytes();
         let limit = match dialect {

@@ -24,8 +24,11 @@ pub enum PatternPlan {
     /// The pattern is this literal byte string, which must start the text (`anchored_start`),
     /// end it (`anchored_end`), be all of it (both) or occur anywhere in it (neither).
     Literal {
+        /// The literal, as the bytes the text is compared with.
         bytes: Box<[u8]>,
+        /// Whether the literal must start the text (`^`).
         anchored_start: bool,
+        /// Whether the literal must end the text (`$`).
         anchored_end: bool,
     },
     /// Only the regex can tell.

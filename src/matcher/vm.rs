@@ -11,6 +11,7 @@ use crate::message::MessageView;
 /// Something with a test's two targets (a program's [`Op`]); the evaluator is written over this
 /// so that it could run other step encodings unchanged.
 pub trait Step {
+    /// Where to go when the step's test holds, and when it does not: `(on_true, on_false)`.
     fn targets(&self) -> (Target, Target);
 }
 

@@ -47,13 +47,25 @@ pub const CONTROL_BYTES_MAX: usize = 3 + 2 + 2 + 1 + 10;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Control {
     /// Sender to receiver, first on a connection: "I can ask for acknowledgements".
-    Hello { version: u64 },
+    Hello {
+        /// The sender's protocol version ([`VERSION`]); the receiver answers any version.
+        version: u64,
+    },
     /// Receiver to sender, the answer to a hello: "I will acknowledge".
-    Welcome { version: u64 },
+    Welcome {
+        /// The receiver's protocol version ([`VERSION`]).
+        version: u64,
+    },
     /// Sender to receiver, after a batch: "acknowledge everything before this mark".
-    Mark { seq: u64 },
+    Mark {
+        /// The mark's number: 1, 2, … on each connection, starting over on a reconnect.
+        seq: u64,
+    },
     /// Receiver to sender: everything before mark `seq` is in the receiver's queues.
-    Ack { seq: u64 },
+    Ack {
+        /// The latest mark read; cumulative, so it covers every mark up to `seq`.
+        seq: u64,
+    },
 }
 
 impl Control {
@@ -158,7 +170,12 @@ pub fn settle_wait(last: Option<Instant>, now: Instant) -> Duration {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed {
     /// A control frame of `bytes` bytes.
-    Control { control: Control, bytes: usize },
+    Control {
+        /// The control frame read.
+        control: Control,
+        /// Bytes of the frame, separators included: how far to advance the window.
+        bytes: usize,
+    },
     /// The window ends inside what may be a control frame.
     Incomplete,
     /// Not a control frame.

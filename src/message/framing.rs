@@ -56,7 +56,9 @@ const DIGEST_BYTES_MAX: usize = 20;
 /// The digest a signer uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HashFunction {
+    /// HMAC-MD5, header value 0 and Heka's default.
     Md5,
+    /// HMAC-SHA1, header value 1.
     Sha1,
 }
 
@@ -141,22 +143,33 @@ impl FrameHeader<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HeaderError {
+    /// The first byte is not 0x1E.
     #[error("the frame does not start with the record separator 0x1E")]
     NoRecordSeparator,
+    /// The header length byte H is 0.
     #[error("the header length byte is 0")]
     EmptyHeader,
+    /// The header's first byte is not 0x08, the key of message_length.
     #[error("the header does not start with message_length (0x08)")]
     NotMessageLengthFirst,
+    /// The byte after the header (at `2 + H`) is not 0x1F.
     #[error("no unit separator 0x1F after the header")]
     NoUnitSeparator,
+    /// The header protobuf is truncated or has a bad key, varint or length.
     #[error("the header protobuf is malformed")]
     Malformed,
+    /// A known header field has a wire type other than its schema's.
     #[error("a header field has the wrong wire type")]
     WrongWireType,
+    /// message_length is 0: Heka frames hold at least one byte.
     #[error("the header's message_length is 0")]
     EmptyMessage,
+    /// message_length is above [`MESSAGE_BYTES_CEILING`], too large to be trusted.
     #[error("the header's message_length {message_length} is above the 64 MiB ceiling")]
-    AboveCeiling { message_length: u64 },
+    AboveCeiling {
+        /// The message_length the header claims.
+        message_length: u64,
+    },
 }
 
 impl HeaderError {
@@ -333,14 +346,31 @@ impl KeyedMac {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum SignerError {
+    /// The signer's name would make a signed header longer than 255 bytes.
     #[error("signer name of {bytes} bytes makes the frame header exceed 255 bytes")]
-    NameTooLong { bytes: usize },
+    NameTooLong {
+        /// Bytes of the signer's name.
+        bytes: usize,
+    },
+    /// The HMAC key is longer than [`HMAC_KEY_BYTES_MAX`].
     #[error("HMAC key of {bytes} bytes is above the {HMAC_KEY_BYTES_MAX}-byte limit")]
-    KeyTooLong { bytes: usize },
+    KeyTooLong {
+        /// Bytes of the key.
+        bytes: usize,
+    },
+    /// A verification key's name is not `<signer>_<version>` with a decimal version.
     #[error("signer key `{key}` is not `<signer>_<version>` with a decimal version")]
-    BadKeyName { key: String },
+    BadKeyName {
+        /// The key's name as configured.
+        key: String,
+    },
+    /// Two verification keys have the same name.
     #[error("signer key `{key}` is given twice")]
-    DuplicateKey { key: String },
+    DuplicateKey {
+        /// The key's name as configured.
+        key: String,
+    },
+    /// More than [`SIGNER_KEYS_MAX`] verification keys are configured.
     #[error("more than {SIGNER_KEYS_MAX} signer keys")]
     TooManyKeys,
 }
@@ -435,12 +465,26 @@ impl Signer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
+    /// The message is larger than [`MESSAGE_BYTES_CEILING`].
     #[error("a message of {bytes} bytes is above the 64 MiB frame ceiling")]
-    MessageTooLarge { bytes: usize },
+    MessageTooLarge {
+        /// Bytes of the message.
+        bytes: usize,
+    },
+    /// The message is empty: Heka frames hold at least one byte.
     #[error("a message of {bytes} bytes cannot be framed: Heka frames hold at least one byte")]
-    EmptyMessage { bytes: usize },
+    EmptyMessage {
+        /// Bytes of the message (always 0).
+        bytes: usize,
+    },
+    /// The bytes appended after [`begin_frame`] are not the length its header announced.
     #[error("{written} message bytes were appended after a header announcing {announced}")]
-    LengthMismatch { announced: usize, written: usize },
+    LengthMismatch {
+        /// The message length the header announced.
+        announced: usize,
+        /// The message bytes actually appended.
+        written: usize,
+    },
 }
 
 impl FrameError {
@@ -591,10 +635,13 @@ pub enum Authentication {
 /// Why a signed frame was rejected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
+    /// The frame's `"<signer>_<version>"` names no configured key.
     #[error("no key for the frame's signer and version")]
     UnknownSigner,
+    /// The frame's hash function number is neither MD5 (0) nor SHA1 (1).
     #[error("the frame names a hash function this schema does not define")]
     UnknownHashFunction,
+    /// The frame's digest does not match the one computed with the signer's key.
     #[error("the HMAC does not match")]
     DigestMismatch,
 }

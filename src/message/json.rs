@@ -21,14 +21,23 @@ use super::view::{
 /// Why a JSON message could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum JsonError {
+    /// The text is not valid JSON.
     #[error("invalid JSON: {0}")]
     Syntax(#[from] serde_json::Error),
+    /// The JSON value is not an object.
     #[error("a message must be a JSON object")]
     NotObject,
+    /// The object has a key the message form does not define (a field's key as `fields.<key>`).
     #[error("unknown key `{0}`")]
     UnknownKey(String),
+    /// A key's value has the wrong type or form.
     #[error("key `{key}`: {problem}")]
-    BadValue { key: String, problem: &'static str },
+    BadValue {
+        /// The key, as in the JSON (`name`, `value`, … for a field's keys).
+        key: String,
+        /// What was expected, such as `expected a string`.
+        problem: &'static str,
+    },
 }
 
 fn bad(key: &str, problem: &'static str) -> JsonError {

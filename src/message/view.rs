@@ -22,41 +22,58 @@ pub const FIELDS_INDEXED_MAX: usize = 24;
 /// A string-typed header. The value is the protobuf field number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum StrHeader {
+    /// The message type (field 3).
     Type = 3,
+    /// The name of the producing plugin or program (field 4).
     Logger = 4,
+    /// The message body (field 6).
     Payload = 6,
+    /// The version of the producer's message format (field 7).
     EnvVersion = 7,
+    /// The producing host (field 9).
     Hostname = 9,
 }
 
 /// An integer-typed header (besides Timestamp, which has its own accessor).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IntHeader {
+    /// Syslog severity (field 5); absent reads as 7.
     Severity = 5,
+    /// The producer's process id (field 8).
     Pid = 8,
 }
 
 /// One value of a field, borrowed from the record.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum FieldValue<'a> {
+    /// A string value, as UTF-8 bytes (not checked: a matcher compares bytes).
     String(&'a [u8]),
+    /// A bytes value.
     Bytes(&'a [u8]),
+    /// An integer value.
     Integer(i64),
+    /// A double value.
     Double(f64),
+    /// A boolean value.
     Bool(bool),
 }
 
 /// Why a record is not a valid Heka message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// The top-level protobuf is malformed: a bad key, varint or length, or a truncated field.
     #[error("malformed protobuf at the top level")]
     Malformed,
+    /// A header has a wire type other than its schema's.
     #[error("a header has the wrong wire type")]
     WrongWireType,
+    /// The Uuid header is missing or is not 16 bytes.
     #[error("the required Uuid is missing or not 16 bytes")]
     BadUuid,
+    /// The Timestamp header is missing.
     #[error("the required Timestamp is missing")]
     MissingTimestamp,
+    /// The record is larger than 4 GiB, beyond what the index's `u32` offsets can hold.
     #[error("the record is larger than 4 GiB")]
     TooLarge,
 }
@@ -743,9 +760,13 @@ pub struct LineMeta {
 /// A record that arrived as a plain line: Payload is the line, the rest comes from the input.
 #[derive(Clone, Copy, Debug)]
 pub struct LineView<'a> {
+    /// The line, without its delimiter.
     pub payload: &'a [u8],
+    /// A type-4 UUID the input drew for this line.
     pub uuid: [u8; 16],
+    /// When the input read the line, in nanoseconds since the Unix epoch.
     pub timestamp: i64,
+    /// The input's headers (Type, Logger, Hostname) shared by every line of the connection.
     pub meta: &'a LineMeta,
 }
 
@@ -754,7 +775,9 @@ pub struct LineView<'a> {
 // boxing the index would allocate per record.
 #[allow(clippy::large_enum_variant)]
 pub enum MessageView<'a> {
+    /// A record in Heka protobuf, read lazily.
     Proto(ProtoView<'a>),
+    /// A plain line with its input's headers.
     Line(LineView<'a>),
 }
 

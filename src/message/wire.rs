@@ -5,9 +5,14 @@
 //! caller-owned `Vec<u8>` that the caller recycles.
 
 /// Protobuf wire types (the low three bits of a key).
+///
+/// Wire type 0: a varint (int32, int64, uint32, bool, enum).
 pub const WIRE_VARINT: u8 = 0;
+/// Wire type 1: eight little-endian bytes (double, fixed64).
 pub const WIRE_FIXED64: u8 = 1;
+/// Wire type 2: a varint length, then that many bytes (string, bytes, submessage, packed).
 pub const WIRE_LEN: u8 = 2;
+/// Wire type 5: four little-endian bytes (float, fixed32).
 pub const WIRE_FIXED32: u8 = 5;
 
 /// Reads a varint at `*pos`, advancing it. At most ten bytes are read.

@@ -39,15 +39,19 @@ const MAGIC: &str = "gyges-checkpoint 1";
 /// Why a checkpoint file was not usable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
+    /// The file is larger than [`FILE_BYTES_MAX`] bytes.
     #[error("the file is larger than a checkpoint can be")]
     TooLarge,
+    /// The text is not a `gyges-checkpoint 1` line with segment, offset, seq and crc32c.
     #[error("not a gyges checkpoint (bad format)")]
     Format,
+    /// The CRC32C at the end of the line does not match the text before it.
     #[error("the checksum does not match")]
     Checksum,
 }
 
 impl CheckpointError {
+    /// A low-cardinality label for counters.
     pub fn code(self) -> &'static str {
         match self {
             CheckpointError::TooLarge => "too_large",

@@ -115,7 +115,9 @@ impl QueueGlobal {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("`{key}`: {message}")]
 pub struct QueueConfigError {
+    /// The option's TOML key, such as `max_file_size`.
     pub key: &'static str,
+    /// What is wrong with the value, for the operator.
     pub message: String,
 }
 

@@ -139,7 +139,9 @@ pub enum Step {
 /// Why a step failed.
 #[derive(Debug)]
 pub enum StepError<E> {
+    /// Reading the queue failed.
     Read(QueueError),
+    /// The destination failed to take the records.
     Deliver(E),
 }
 

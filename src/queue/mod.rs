@@ -105,8 +105,11 @@ use crate::limits;
 /// bytes into the segment whose first record is `segment`. Ordered by segment, then offset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Position {
+    /// The sequence number of the segment's first record, which names its file (`<segment>.log`).
     pub segment: u64,
+    /// Bytes from the start of that segment file to the record.
     pub offset: u64,
+    /// The record's sequence number: records are numbered 0, 1, … across the whole queue.
     pub seq: u64,
 }
 
@@ -146,7 +149,9 @@ pub struct QueueOptions {
     pub max_buffer_size: u64,
     /// Bytes that must stay free on the queue's file system; 0 turns the check off.
     pub min_disk_free: u64,
+    /// What the writer does when a record would cross `max_buffer_size` or `min_disk_free`.
     pub full_action: FullAction,
+    /// When segments are `fdatasync`ed (see the module docs' sync policies).
     pub sync: SyncPolicy,
     /// How often readers checkpoint and (`sync = "interval"`) the writer syncs.
     pub checkpoint_interval: Duration,
@@ -256,9 +261,19 @@ pub fn source_dir(queue_dir: &Path, queue: &str, core: usize) -> PathBuf {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FullReason {
     /// The segments hold `max_buffer_size` bytes.
-    BufferSize { bytes: u64, max: u64 },
+    BufferSize {
+        /// Bytes the segments would hold with the record that did not fit.
+        bytes: u64,
+        /// The configured `max_buffer_size`.
+        max: u64,
+    },
     /// The file system has less than `min_disk_free` bytes free.
-    DiskFree { free: u64, min: u64 },
+    DiskFree {
+        /// Bytes that would stay free on the file system with the record written.
+        free: u64,
+        /// The configured `min_disk_free`.
+        min: u64,
+    },
 }
 
 impl fmt::Display for FullReason {
@@ -281,31 +296,51 @@ impl fmt::Display for FullReason {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum QueueError {
+    /// A file operation failed.
     #[error("{op} {}: {source}", path.display())]
     Io {
+        /// What was being done, such as `list` or `read checkpoint`.
         op: &'static str,
+        /// The file or directory it was done on.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: io::Error,
     },
+    /// The queue is full and its `full_action` is `shutdown`.
     #[error(
         "the queue is full ({reason}) and its full_action is \"shutdown\" \
          ({appended} records of the batch were appended)"
     )]
-    Full { reason: FullReason, appended: u64 },
+    Full {
+        /// Which limit the queue reached.
+        reason: FullReason,
+        /// Records of the batch appended before the queue was found full.
+        appended: u64,
+    },
+    /// The writer was told to stop ([`QueueHandle::stop_blocking`]) while waiting for room.
     #[error(
         "stopped while waiting for room in a full queue \
          ({appended} records of the batch were appended)"
     )]
-    Stopped { appended: u64 },
+    Stopped {
+        /// Records of the batch appended before the writer stopped waiting.
+        appended: u64,
+    },
+    /// An option is out of range; the text names it.
     #[error("invalid queue options: {0}")]
     Options(String),
+    /// A reader was asked for a consumer the queue was not opened with.
     #[error("consumer {0:?} is not one of this queue's consumers")]
     UnknownConsumer(String),
+    /// The consumer already has a reader open; each consumer has at most one.
     #[error("consumer {0:?} already has a reader open")]
     ConsumerBusy(String),
+    /// The consumer was forgotten ([`Writer::forget_consumer`]); its reader reads no more.
     #[error("consumer {0:?} was removed from the queue")]
     ConsumerRemoved(String),
+    /// The writer has no open segment to append to or sync; a guard, since a writer keeps its
+    /// segment open until [`Writer::close`].
     #[error("the queue's writer is closed")]
     Closed,
 }
@@ -376,6 +411,7 @@ impl QueueHandle {
 /// since the queue was opened.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct QueueCounters {
+    /// Records appended to segments.
     pub appended_records: u64,
     /// Bytes written to segments, framing included.
     pub appended_bytes: u64,
@@ -385,36 +421,53 @@ pub struct QueueCounters {
     pub dropped_full_records: u64,
     /// Times the writer waited for room (`full_action = "block"`), and for how long.
     pub blocked_waits: u64,
+    /// Milliseconds the writer spent waiting for room, in total.
     pub blocked_ms: u64,
+    /// `fdatasync` calls made on segments.
     pub fsyncs: u64,
+    /// Segment files created since the queue was opened.
     pub segments_created: u64,
+    /// Segment files deleted once every consumer had passed them.
     pub segments_deleted: u64,
+    /// Segments on disk now.
     pub retained_segments: u64,
+    /// Bytes in the segments on disk now.
     pub retained_bytes: u64,
     /// The writer's estimate of free bytes on the queue's file system.
     pub disk_free_bytes: u64,
     /// Recovery at open: torn records cut from the tail, and their bytes.
     pub torn_records_cut: u64,
+    /// Bytes cut from the tail at open, with the torn records.
     pub torn_bytes_cut: u64,
     /// Recovery at open: damaged bytes found inside the tail segment (kept, skipped).
     pub corrupt_bytes_at_open: u64,
+    /// Consumers that had no checkpoint at open and start at the oldest segment.
     pub checkpoints_missing: u64,
+    /// Consumers whose checkpoint was damaged at open and start at the oldest segment.
     pub checkpoints_corrupt: u64,
     /// Checkpoints moved to the next segment or to the end of the data.
     pub checkpoints_moved: u64,
+    /// Consumers whose checkpoint was deleted: at open (not configured) or by
+    /// [`Writer::forget_consumer`].
     pub consumers_forgotten: u64,
+    /// Each configured consumer, in the order the queue was opened with.
     pub consumers: Vec<ConsumerCounters>,
 }
 
 /// One consumer of a queue.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ConsumerCounters {
+    /// The consumer's name, as given when the queue was opened (also its checkpoint's file name).
     pub name: String,
+    /// Where the consumer has committed to: everything before it was delivered.
     pub committed: Position,
+    /// The position last written to the consumer's checkpoint file; a restart resumes from it.
     pub checkpointed: Position,
     /// Bytes and records from the committed position to the end of the data.
     pub lag_bytes: u64,
+    /// Records from the committed position to the end of the data.
     pub lag_records: u64,
+    /// Records the consumer's reader has read since the queue was opened, replays included.
     pub read_records: u64,
     /// Damaged bytes the reader skipped.
     pub corrupt_bytes_skipped: u64,
@@ -422,6 +475,7 @@ pub struct ConsumerCounters {
     pub lost_records: u64,
     /// Records skipped because the consumer lagged by more than `max_consumer_lag`.
     pub dropped_lag_records: u64,
+    /// Whether the consumer was forgotten ([`Writer::forget_consumer`]) and holds no data.
     pub removed: bool,
 }
 

@@ -51,6 +51,7 @@ pub struct ReadBatch {
 }
 
 impl ReadBatch {
+    /// An empty batch, to be filled by a reader's reads and reused across them.
     pub fn new() -> ReadBatch {
         ReadBatch::default()
     }
@@ -60,6 +61,7 @@ impl ReadBatch {
         self.messages.len()
     }
 
+    /// Whether the batch holds no record.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
     }

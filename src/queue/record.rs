@@ -67,12 +67,19 @@ pub enum Parsed {
     /// A whole, intact record: `message` indexes the input, `length` is the record's size,
     /// `count` the messages it says it holds (0 when its header does not say).
     Record {
+        /// Where the message sits in the bytes given.
         message: Range<usize>,
+        /// Bytes of the whole record, framing included: where the next one starts.
         length: usize,
+        /// The messages the record's header says it holds; 0 when it does not say.
         count: u64,
     },
     /// The bytes end before the record does; `needed` is the size known so far.
-    Incomplete { needed: usize },
+    Incomplete {
+        /// Bytes needed from the record's start to learn more (the whole record once its header is
+        /// read).
+        needed: usize,
+    },
     /// Not a record here.
     Corrupt(Corruption),
 }
@@ -80,11 +87,17 @@ pub enum Parsed {
 /// Why bytes are not a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Corruption {
+    /// The first byte is not the record separator 0x1E.
     Separator,
+    /// The byte after the header is not the unit separator 0x1F.
     UnitSeparator,
+    /// The header protobuf is malformed or has no message_length.
     Header,
+    /// The message_length is 0 or above the 64 MiB ceiling.
     Length,
+    /// The header has no CRC32C field: not a queue record.
     MissingChecksum,
+    /// The message's CRC32C does not match the header's.
     Checksum,
 }
 
@@ -265,14 +278,25 @@ pub enum Step {
     /// A record: its message, where the next record starts, and the messages it says it
     /// holds (0: not said).
     Record {
+        /// Where the message sits in the bytes given.
         message: Range<usize>,
+        /// Where the next record (or damage) starts.
         next: usize,
+        /// The messages the record's header says it holds; 0 when it does not say.
         count: u64,
     },
     /// Damaged bytes up to `next`, where the next candidate record starts (or the end).
-    Skip { next: usize },
+    Skip {
+        /// Where the next candidate record starts, or the end of the bytes.
+        next: usize,
+    },
     /// The record at `at` goes past the bytes given; read at least `needed` bytes from `at`.
-    NeedMore { at: usize, needed: usize },
+    NeedMore {
+        /// Where the record starts.
+        at: usize,
+        /// Bytes to read from `at` to get further: the record's size when known.
+        needed: usize,
+    },
     /// Nothing left.
     End,
 }

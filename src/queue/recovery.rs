@@ -139,9 +139,15 @@ pub enum CheckpointState {
     /// The checkpoint was damaged: the oldest retained segment.
     Corrupt(CheckpointError),
     /// The checkpoint pointed into a segment that no longer exists: the next one.
-    MovedToNextSegment { from: Position },
+    MovedToNextSegment {
+        /// Where the checkpoint pointed.
+        from: Position,
+    },
     /// The checkpoint pointed past the data: the end of the data.
-    ClampedToEnd { from: Position },
+    ClampedToEnd {
+        /// Where the checkpoint pointed.
+        from: Position,
+    },
 }
 
 impl CheckpointState {
@@ -239,6 +245,7 @@ pub fn normalize(segments: &Segments, position: Position) -> Position {
 /// Everything [`recover`] found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
+    /// What the scan of the tail segment found, and what it cut.
     pub tail: TailScan,
     /// Each consumer given at open, with how its position was found.
     pub checkpoints: Vec<(String, CheckpointState)>,
@@ -251,10 +258,13 @@ pub struct RecoveryReport {
 /// A source queue, recovered and ready for its writer.
 #[derive(Debug)]
 pub struct Recovered {
+    /// The retained segments, oldest first, with the tail's length after repair.
     pub segments: Segments,
+    /// The sequence number the next appended record gets.
     pub next_seq: u64,
     /// The starting position of each consumer given at open, in the same order.
     pub positions: Vec<Position>,
+    /// Everything recovery found and did, for logs and counters.
     pub report: RecoveryReport,
 }
 
@@ -428,24 +438,32 @@ fn file_names(dir: &Path) -> Result<Vec<String>, QueueError> {
 /// One consumer as [`inspect`] sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConsumerInspection {
+    /// The consumer's name, from its checkpoint file's name.
     pub name: String,
     /// What the checkpoint file says, if it parsed.
     pub stored: Option<Position>,
     /// Where the consumer would start if the queue were opened now.
     pub position: Position,
+    /// How the starting position would be found if the queue were opened now.
     pub state: CheckpointState,
+    /// Bytes from `position` to the end of the data.
     pub lag_bytes: u64,
+    /// Records from `position` to the end of the data.
     pub lag_records: u64,
 }
 
 /// A source queue as found on disk, without changing anything.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inspection {
+    /// The source queue's directory.
     pub dir: PathBuf,
+    /// The segments on disk, oldest first, with their sizes on disk.
     pub segments: Vec<SegmentInfo>,
+    /// What a scan of the tail segment finds: intact records and torn bytes.
     pub tail: TailScan,
     /// The sequence number the next record would get.
     pub next_seq: u64,
+    /// Every consumer with a checkpoint file in the directory, by name.
     pub consumers: Vec<ConsumerInspection>,
     /// Files that are neither segments nor checkpoints.
     pub other_files: Vec<String>,

@@ -95,26 +95,32 @@ impl Segments {
         Segments { list }
     }
 
+    /// The segments, oldest first.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &SegmentInfo> {
         self.list.iter()
     }
 
+    /// The number of retained segments.
     pub fn len(&self) -> usize {
         self.list.len()
     }
 
+    /// Whether no segment is retained.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
+    /// The oldest retained segment, the first to be deleted; `None` when there is none.
     pub fn oldest(&self) -> Option<SegmentInfo> {
         self.list.front().copied()
     }
 
+    /// The newest segment, the one being appended to; `None` when there is none.
     pub fn tail(&self) -> Option<SegmentInfo> {
         self.list.back().copied()
     }
 
+    /// The segment whose first record is `base`; `None` when no segment starts there.
     pub fn get(&self, base: u64) -> Option<SegmentInfo> {
         let index = self.list.binary_search_by_key(&base, |s| s.base).ok()?;
         self.list.get(index).copied()
@@ -162,6 +168,7 @@ impl Segments {
         self.list.push_back(segment);
     }
 
+    /// Removes the oldest segment from the list (the caller deletes its file); `None` when empty.
     pub fn pop_oldest(&mut self) -> Option<SegmentInfo> {
         self.list.pop_front()
     }
@@ -176,6 +183,7 @@ impl Segments {
 
 /// The tail segment, open for appending.
 pub struct SegmentFile {
+    /// The sequence number of the segment's first record, which names the file.
     pub base: u64,
     path: PathBuf,
     file: BufferedFile,

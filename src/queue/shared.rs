@@ -27,6 +27,7 @@ pub struct Published<const N: usize> {
 }
 
 impl<const N: usize> Published<N> {
+    /// Values that start as `values`, at version 0.
     pub fn new(values: [u64; N]) -> Published<N> {
         Published {
             version: AtomicU64::new(0),
@@ -79,6 +80,7 @@ pub struct Tail {
 /// One consumer's state, shared between its reader and the writer.
 #[derive(Debug)]
 pub struct ConsumerSlot {
+    /// The consumer's name, as configured.
     pub name: String,
     /// Set while a reader is open for this consumer.
     pub attached: AtomicBool,
@@ -102,6 +104,7 @@ pub struct ConsumerSlot {
 }
 
 impl ConsumerSlot {
+    /// A consumer that starts at `position`, committed and checkpointed there, with no reader.
     pub fn new(name: String, position: Position) -> ConsumerSlot {
         let values = position.to_array();
         ConsumerSlot {
@@ -122,17 +125,24 @@ impl ConsumerSlot {
 /// Settings readers take from the queue they read.
 #[derive(Clone, Copy, Debug)]
 pub struct ReaderSettings {
+    /// How often a reader checkpoints (the queue's `checkpoint_interval`).
     pub checkpoint_interval: Duration,
+    /// A reader also checkpoints after this many committed records; 0: only by interval.
     pub cursor_update_count: u64,
+    /// The most bytes a reader reads at once (the queue's `read_bytes`).
     pub read_bytes: usize,
+    /// Whether checkpoint files (and their directory) are synced: false with `sync = "none"`.
     pub sync_checkpoints: bool,
 }
 
 /// The state one source queue shares between its writer and its readers.
 #[derive(Debug)]
 pub struct Shared {
+    /// The source queue's directory.
     pub dir: PathBuf,
+    /// Where the data ends: `[next_seq, segment, offset]` of a [`Tail`], written by the writer.
     pub tail: Published<3>,
+    /// One slot per consumer the queue was opened with, in that order.
     pub consumers: Vec<ConsumerSlot>,
     /// Set while the writer waits for room (`full_action = "block"`): readers then write their
     /// checkpoint as soon as they leave a segment, so the writer can delete it.
@@ -141,6 +151,7 @@ pub struct Shared {
     pub closed: AtomicBool,
     /// Set to make a writer blocked on a full queue give up (shutdown).
     pub stop_blocking: AtomicBool,
+    /// What every reader of this queue is set to.
     pub reader: ReaderSettings,
 }
 
@@ -157,10 +168,12 @@ impl Shared {
         }
     }
 
+    /// Publishes a new end of the data to the readers. Only the writer calls it.
     pub fn publish_tail(&self, tail: Tail) {
         self.tail.store([tail.next_seq, tail.segment, tail.offset]);
     }
 
+    /// The consumer named `name` and its index, or `None` if the queue has no such consumer.
     pub fn slot(&self, name: &str) -> Option<(usize, &ConsumerSlot)> {
         self.consumers
             .iter()

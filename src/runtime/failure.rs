@@ -80,7 +80,9 @@ static FAULT_FIRED: AtomicBool = AtomicBool::new(false);
 /// the CPU it is pinned to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CoreId {
+    /// The core's telemetry row: its position in the plan's core list.
     pub row: usize,
+    /// The CPU the core's thread is pinned to.
     pub cpu: usize,
 }
 
@@ -276,9 +278,13 @@ impl Drop for CoreDone {
 /// What the panic hook says about a panic: where it happened and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PanicReport {
+    /// The core that panicked; `None` for a thread that is not a core (main, a helper).
     pub core: Option<CoreId>,
+    /// The plugin whose task was being polled; `None` when the panic was outside any plugin.
     pub plugin: Option<Rc<str>>,
+    /// The panic's message, or `(a panic without a message)` for a payload that is not text.
     pub message: String,
+    /// `file:line` of the panic; empty when the hook was not told.
     pub location: String,
 }
 

@@ -117,7 +117,9 @@ impl Inbox {
 
 /// Where a lane's batches go.
 pub enum LaneTarget {
+    /// The host is this core: batches go into its inbox.
     Local(Rc<Inbox>),
+    /// The host is another core: batches go over this SPSC ring.
     Ring(Rc<BatchProducer>),
     /// This core's disk queue for one durable filter.
     Durable(Rc<FilterQueue>),
@@ -199,8 +201,11 @@ impl Lane {
 
 /// A lane batch's destination, detached so the router can be used while it ships.
 pub enum LaneShip {
+    /// Into the host's inbox on this core, which holds at most this many batches.
     Local(Rc<Inbox>, usize),
+    /// Over the ring to the host core.
     Ring(Rc<BatchProducer>),
+    /// Into this core's disk queue for one durable filter.
     Durable(Rc<FilterQueue>),
 }
 
@@ -243,11 +248,13 @@ impl LaneShip {
 
 /// One filter living on this core.
 pub struct Hosted {
+    /// The filter itself.
     pub filter: Box<dyn Filter>,
     /// Its index among the plan's filters (and in [`FilterShared::terminated`]).
     pub index: usize,
     /// Its plugin index in [`Telemetry`].
     pub plugin: usize,
+    /// The filter's section name in the config, for logs.
     pub name: String,
     next_tick: Option<Instant>,
     terminated: bool,
@@ -279,10 +286,14 @@ pub struct Host {
     pub filters: Vec<Option<Hosted>>,
     /// The lane rings from every other core.
     pub consumers: BatchConsumer,
+    /// Batches from lanes on this very core.
     pub inbox: Rc<Inbox>,
     /// One per (durable filter hosted here, core row): its queue's consumer.
     pub durable: Vec<DurableSource>,
+    /// The number of cores in the plan: the host runs until every one of them is done.
     pub cores: usize,
+    /// Heka's `max_message_loops`: how many times an injected message may be routed back to filters
+    /// before it is dropped.
     pub max_loops: u32,
 }
 

@@ -74,7 +74,9 @@ pub const RETURN_SLOTS_EXTRA: usize = 2;
 /// Encoded messages on their way to one destination.
 #[derive(Debug, Default)]
 pub struct Batch {
+    /// The encoded messages (or filter records), back to back, as the destination reads them.
     pub bytes: Vec<u8>,
+    /// How many messages `bytes` holds.
     pub messages: u64,
 }
 
@@ -93,6 +95,7 @@ impl Batch {
         Batch { bytes, messages: 0 }
     }
 
+    /// Whether the batch holds no message.
     pub fn is_empty(&self) -> bool {
         self.messages == 0
     }

@@ -26,7 +26,9 @@ pub struct FilterRoute {
 
 /// A batch ready to ship, and where.
 pub enum Ready {
+    /// A batch for an output: its destination and the output's telemetry plugin index.
     Output(Batch, Target, usize),
+    /// A batch of filter records for a lane, and where it ships.
     Lane(Batch, LaneShip),
 }
 

@@ -21,10 +21,15 @@ pub struct Shard {
     pub core: usize,
     /// The CPU it is pinned to.
     pub cpu: usize,
+    /// The counters every core writes its own row of.
     pub telemetry: Arc<Telemetry>,
+    /// This core's matchers, output sinks and filter lanes.
     pub router: RefCell<Router>,
+    /// This core's UUID generator, for plain-line records (which arrive without one).
     pub uuids: RefCell<UuidSource>,
+    /// Raised when this core must stop; inputs and the ticker wait on it.
     pub stop: Rc<LocalStop>,
+    /// Bytes a stream input reads at once (the global `read_buffer_size`).
     pub read_buffer_bytes: usize,
     open_inputs: Rc<Cell<usize>>,
     inputs_changed: Rc<LocalNotify>,

@@ -24,13 +24,18 @@ use crate::output::CloseHook;
 
 /// What ends one output on one core.
 pub struct OutputStop {
+    /// Run once after every batch of this core has shipped; `None` when the output has nothing to
+    /// close.
     pub close: Option<CloseHook>,
+    /// The output's tasks on this core, awaited after `close`.
     pub tasks: Vec<glommio::task::JoinHandle<()>>,
 }
 
 /// Everything one core stops, in [the module's](self) order.
 pub struct CoreStop {
+    /// The core itself: its router, inputs and stop flag.
     pub shard: Rc<Shard>,
+    /// How to stop each output that runs on this core.
     pub outputs: Vec<OutputStop>,
     /// This core's queues of durable filters.
     pub filter_queues: Vec<Rc<FilterQueue>>,

@@ -81,8 +81,12 @@ pub const DAEMON_LOGGER: &str = "hekad";
 /// Which Heka plugin type the script implements; it decides which API functions exist.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SandboxKind {
+    /// A Heka SandboxFilter: `process_message` per matched message, `timer_event` per tick;
+    /// both may inject messages.
     Filter,
+    /// A Heka SandboxDecoder: `process_message` turns one record into messages it injects.
     Decoder,
+    /// A Heka SandboxEncoder: `process_message` turns one message into output bytes.
     Encoder,
 }
 
@@ -100,9 +104,13 @@ impl SandboxKind {
 /// A value of the `[name.config]` table, read by the script with `read_config`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConfigValue {
+    /// A TOML string.
     String(String),
+    /// A TOML boolean.
     Bool(bool),
+    /// A TOML integer.
     Integer(i64),
+    /// A TOML float.
     Float(f64),
 }
 
@@ -290,22 +298,42 @@ impl Default for HostInfo {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SandboxError {
+    /// An option of the sandbox's configuration is out of range or missing; the text names it.
     #[error("sandbox configuration: {0}")]
     Config(String),
+    /// The script file could not be read.
     #[error("cannot read script {path}: {source}")]
     Script {
+        /// The script's path.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// The script raised an error or did not compile while it was loaded.
     #[error("script {path} failed to load: {message}")]
-    Load { path: PathBuf, message: String },
+    Load {
+        /// The script's path.
+        path: PathBuf,
+        /// Lua's error text.
+        message: String,
+    },
+    /// The script loaded but does not define a function its plugin type needs.
     #[error("script {path} does not define {function}()")]
     MissingFunction {
+        /// The script's path.
         path: PathBuf,
+        /// The missing function's name, such as `process_message`.
         function: &'static str,
     },
+    /// The preserved global state could not be written, read or restored.
     #[error("preserved state {path}: {message}")]
-    Preservation { path: PathBuf, message: String },
+    Preservation {
+        /// The preservation file's path.
+        path: PathBuf,
+        /// What went wrong, for the operator.
+        message: String,
+    },
+    /// Any other error from the Lua runtime, as Lua's error text.
     #[error("Lua: {0}")]
     Lua(String),
 }
@@ -334,6 +362,7 @@ impl From<mlua::Error> for SandboxError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("sandbox terminated: {reason}")]
 pub struct Terminated {
+    /// What Heka put in the termination payload: the error or the limit that stopped the sandbox.
     pub reason: String,
 }
 
@@ -368,9 +397,11 @@ pub struct SandboxStats {
     pub output_bytes_max: usize,
     /// Sampled process_message calls and their total duration.
     pub process_message_samples: u64,
+    /// Total duration of the sampled `process_message` calls, in nanoseconds.
     pub process_message_duration_ns_total: u64,
     /// Sampled timer_event calls and their total duration.
     pub timer_event_samples: u64,
+    /// Total duration of the sampled `timer_event` calls, in nanoseconds.
     pub timer_event_duration_ns_total: u64,
 }
 

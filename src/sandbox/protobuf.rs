@@ -26,10 +26,16 @@ use crate::message::view::{format_uuid, parse_uuid};
 use crate::message::{wire, FieldValue, IntHeader, ProtoView, StrHeader, UuidSource};
 
 /// Heka's value type numbers.
+///
+/// Heka's value type number for strings, the default.
 pub const VALUE_TYPE_STRING: i64 = 0;
+/// Heka's value type number for bytes.
 pub const VALUE_TYPE_BYTES: i64 = 1;
+/// Heka's value type number for 64-bit integers.
 pub const VALUE_TYPE_INTEGER: i64 = 2;
+/// Heka's value type number for doubles.
 pub const VALUE_TYPE_DOUBLE: i64 = 3;
+/// Heka's value type number for booleans.
 pub const VALUE_TYPE_BOOL: i64 = 4;
 
 /// Values one field may carry when built from a table.
@@ -551,9 +557,13 @@ impl<'a> Headers<'a> {
 
 /// A header that `write_message` sets.
 pub enum HeaderChange<'a> {
+    /// A new Uuid, as its 16 raw bytes.
     Uuid([u8; 16]),
+    /// A new Timestamp, in nanoseconds since the Unix epoch.
     Timestamp(i64),
+    /// A new value for a text header (Type, Logger, Payload, EnvVersion or Hostname).
     Text(StrHeader, &'a [u8]),
+    /// A new Severity or Pid.
     Int(IntHeader, i64),
 }
 
@@ -584,12 +594,18 @@ pub fn rewrite_header(view: &ProtoView<'_>, change: &HeaderChange<'_>, out: &mut
 
 /// A field that `write_message` sets or deletes.
 pub struct FieldChange<'a> {
+    /// The field's name.
     pub name: &'a [u8],
+    /// Which field of that name, counting from 0; one past the last adds a field.
     pub field_index: usize,
+    /// Which value of the field's array, counting from 0; one past the last appends.
     pub array_index: usize,
     /// `None` deletes: the value at `array_index` if `array_index_given`, else the field.
     pub value: Option<FieldValue<'a>>,
+    /// Whether the script gave an array index: then a `None` value deletes that value, else the
+    /// whole field.
     pub array_index_given: bool,
+    /// The representation to set; `None` keeps the field's own (none for a new field).
     pub representation: Option<&'a [u8]>,
 }
 

@@ -68,9 +68,14 @@ pub struct AccumulatorSettings {
     pub message_type: String,
     /// Counters as `<global>.<name>` (rate) and `stats_counts.<name>` (count).
     pub legacy_namespaces: bool,
+    /// The first part of most line names (`<g>` in the module docs; default `stats`).
     pub global_prefix: String,
+    /// The part after `<g>` in counters' names (`<c>`, default `counters`); unused with
+    /// `legacy_namespaces`.
     pub counter_prefix: String,
+    /// The part after `<g>` in timers' names (`<t>`, default `timers`).
     pub timer_prefix: String,
+    /// The part after `<g>` in gauges' names (`<ga>`, default `gauges`).
     pub gauge_prefix: String,
     /// Sets' prefix (gyges; statsd's `prefixSet`).
     pub set_prefix: String,
@@ -181,8 +186,11 @@ struct SetState {
 /// Why [`Accumulator::add`] did not take a stat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum AddError {
+    /// The stat has a new name and the accumulator already holds `STATS_PER_ACCUMULATOR_MAX` stats:
+    /// dropped and counted.
     #[error("the accumulator already holds the most distinct stats it may")]
     Full,
+    /// A set stat without a member, or another kind without a number.
     #[error("a set stat needs a member and the others a number")]
     WrongValue,
 }

@@ -31,7 +31,9 @@ use crate::message::{FieldValue, MessageView, StrHeader};
 /// How CarbonOutput reaches carbon.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CarbonProtocol {
+    /// One TCP connection carrying the lines (Heka's default).
     Tcp,
+    /// UDP datagrams of at most `datagram_bytes_max` bytes, each holding whole lines.
     Udp,
 }
 
@@ -40,6 +42,7 @@ pub enum CarbonProtocol {
 pub struct CarbonSettings {
     /// `host:port` of carbon's plaintext listener (default `localhost:2003`).
     pub address: String,
+    /// Whether lines go over TCP or UDP (the `protocol` option, default `tcp`).
     pub protocol: CarbonProtocol,
     /// Keep the TCP connection between messages.
     pub tcp_keep_alive: bool,
@@ -61,12 +64,16 @@ impl Default for CarbonSettings {
 /// Why a statmetric line is not sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LineError {
+    /// The line does not have exactly three space-separated parts: name, value, timestamp.
     #[error("a statmetric line needs exactly three parts: name value timestamp")]
     PartCount,
+    /// The timestamp is not a 32-bit unsigned integer.
     #[error("the timestamp is not a 32-bit unsigned integer")]
     BadTimestamp,
+    /// The value is not a number.
     #[error("the value is not a number")]
     BadValue,
+    /// A field is not an integer or a double, or its name cannot stand in a line.
     #[error("the field is not an integer or a double, or its name cannot stand in a line")]
     BadField,
 }

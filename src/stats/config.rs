@@ -26,7 +26,9 @@ pub const STAT_ACCUM_NAME_DEFAULT: &str = "StatAccumInput";
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("key `{key}`: {message}")]
 pub struct StatsConfigError {
+    /// The option's key, such as `ticker_interval` or `Metric.<id>.type`.
     pub key: String,
+    /// What is wrong with the value, for the operator.
     pub message: String,
 }
 
@@ -41,6 +43,7 @@ fn error(key: &str, message: impl Into<String>) -> StatsConfigError {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatsdInput {
+    /// The plugin type, `StatsdInput`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub type_: Option<String>,
     /// `host:port` to listen on (default `127.0.0.1:8125`).
@@ -57,8 +60,11 @@ pub struct StatsdInput {
 /// StatsdInput's checked settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatsdInputSettings {
+    /// `host:port` to listen on.
     pub address: String,
+    /// The section name of the StatAccumInput that receives the stats.
     pub stat_accum_name: String,
+    /// Bytes read per datagram (`max_msg_size`); the rest of a longer datagram is lost.
     pub datagram_bytes_max: usize,
 }
 
@@ -96,7 +102,9 @@ impl StatsdInput {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum PercentThreshold {
+    /// A single percentile, as older Heka configs wrote it.
     One(i64),
+    /// A list of percentiles.
     Many(Vec<i64>),
 }
 
@@ -104,6 +112,7 @@ pub enum PercentThreshold {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatAccumInput {
+    /// The plugin type, `StatAccumInput`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub type_: Option<String>,
     /// Graphite lines in the Payload (default true).
@@ -272,13 +281,17 @@ pub struct Metric {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatFilter {
+    /// The plugin type, `StatFilter`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub type_: Option<String>,
     /// Which messages to read (a filter without one reads nothing, as in Heka).
     pub message_matcher: Option<String>,
+    /// Heka's filter on the signer of matched messages; not supported yet: the config is refused
+    /// when it is set.
     pub message_signer: Option<String>,
     /// Accepted for Heka compatibility; StatFilter has no timer.
     pub ticker_interval: Option<u64>,
+    /// Accepted for Heka compatibility, and unused: this filter cannot fail at run time.
     pub can_exit: Option<bool>,
     /// The StatAccumInput that receives the stats (default `StatAccumInput`).
     pub stat_accum_name: Option<String>,
@@ -290,9 +303,13 @@ pub struct StatFilter {
 /// StatFilter's checked settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatFilterSettings {
+    /// Which messages to read; `None` reads nothing, as in Heka.
     pub message_matcher: Option<String>,
+    /// The `message_signer` option; the config loader refuses it when set.
     pub message_signer: Option<String>,
+    /// The section name of the StatAccumInput that receives the stats.
     pub stat_accum_name: String,
+    /// The metrics, checked and in id order.
     pub metrics: Vec<MetricSettings>,
 }
 
@@ -337,21 +354,29 @@ impl StatFilter {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CounterFilter {
+    /// The plugin type, `CounterFilter`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub type_: Option<String>,
     /// Default `Type != 'heka.counter-output'`.
     pub message_matcher: Option<String>,
+    /// Heka's filter on the signer of matched messages; not supported yet: the config is refused
+    /// when it is set.
     pub message_signer: Option<String>,
     /// Seconds between reports (default 5).
     pub ticker_interval: Option<u64>,
+    /// Accepted for Heka compatibility, and unused: this filter cannot fail at run time.
     pub can_exit: Option<bool>,
 }
 
 /// CounterFilter's checked settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CounterFilterSettings {
+    /// Which messages to count (default `Type != 'heka.counter-output'`, so its reports are not
+    /// counted).
     pub message_matcher: String,
+    /// The `message_signer` option; the config loader refuses it when set.
     pub message_signer: Option<String>,
+    /// Seconds between reports (`ticker_interval`, default 5).
     pub ticker_interval_seconds: u64,
 }
 
@@ -379,10 +404,13 @@ impl CounterFilter {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CarbonOutput {
+    /// The plugin type, `CarbonOutput`; when absent the section name is the type.
     #[serde(rename = "type")]
     pub type_: Option<String>,
     /// Usually `Type == 'heka.statmetric'`.
     pub message_matcher: Option<String>,
+    /// Heka's filter on the signer of matched messages; not supported yet: the config is refused
+    /// when it is set.
     pub message_signer: Option<String>,
     /// `host:port` (default `localhost:2003`).
     pub address: Option<String>,
@@ -392,8 +420,11 @@ pub struct CarbonOutput {
     pub tcp_keep_alive: Option<bool>,
     /// Bytes per UDP datagram at most (gyges; default 63488, Heka's split point).
     pub max_datagram_size: Option<u64>,
+    /// Accepted for Heka compatibility, and unused: lines are sent as they come.
     pub ticker_interval: Option<u64>,
+    /// Accepted for Heka compatibility, and unused.
     pub can_exit: Option<bool>,
+    /// A disk queue for this output; not available yet: `true` is refused.
     pub use_buffering: Option<bool>,
     /// `"memory"` (default) or `"best_effort"`; see `docs/delivery.md`.
     pub delivery: Option<String>,
@@ -402,8 +433,11 @@ pub struct CarbonOutput {
 /// CarbonOutput's checked settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CarbonOutputSettings {
+    /// Which messages to send; `None` takes Heka's default, `Type == 'heka.statmetric'`.
     pub message_matcher: Option<String>,
+    /// The `message_signer` option; the config loader refuses it when set.
     pub message_signer: Option<String>,
+    /// Where and how to send the lines.
     pub carbon: CarbonSettings,
 }
 

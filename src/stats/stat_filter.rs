@@ -38,8 +38,11 @@ use crate::message::{FieldValue, MessageView, StrHeader};
 /// The kind of stat a metric makes (`type = "Counter" | "Timer" | "Gauge"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MetricKind {
+    /// A statsd counter: the value is added up over the interval.
     Counter,
+    /// A statsd timer: the value is a sample (count, mean, percentiles …).
     Timer,
+    /// A statsd gauge: the value replaces the last one.
     Gauge,
 }
 
@@ -68,6 +71,7 @@ impl MetricKind {
 pub struct MetricSettings {
     /// The subsection name (`[name.Metric.<id>]`), for messages.
     pub id: String,
+    /// The stat kind, from the subsection's `type`.
     pub kind: MetricKind,
     /// The name template.
     pub name: String,
@@ -80,17 +84,34 @@ pub struct MetricSettings {
 /// Why a StatFilter's metrics cannot be compiled.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StatFilterError {
+    /// More metrics than `STAT_FILTER_METRICS_MAX`.
     #[error("{count} metrics; at most {STAT_FILTER_METRICS_MAX} are allowed")]
-    TooManyMetrics { count: usize },
+    TooManyMetrics {
+        /// The number of metrics configured.
+        count: usize,
+    },
+    /// A name or value template longer than `STAT_TEMPLATE_BYTES_MAX` bytes.
     #[error("metric `{metric}`: template longer than {STAT_TEMPLATE_BYTES_MAX} bytes")]
-    TemplateTooLong { metric: String },
+    TemplateTooLong {
+        /// The metric's id.
+        metric: String,
+    },
+    /// A metric's name template is empty.
     #[error("metric `{metric}`: empty name template")]
-    EmptyName { metric: String },
+    EmptyName {
+        /// The metric's id.
+        metric: String,
+    },
+    /// The metrics name more distinct placeholders between them than
+    /// `STAT_FILTER_PLACEHOLDERS_MAX`.
     #[error(
         "metric `{metric}`: more than {STAT_FILTER_PLACEHOLDERS_MAX} distinct %placeholders% \
          across the filter"
     )]
-    TooManyPlaceholders { metric: String },
+    TooManyPlaceholders {
+        /// The id of the metric whose placeholder went past the bound.
+        metric: String,
+    },
 }
 
 /// One piece of a compiled template.
@@ -135,8 +156,11 @@ enum Resolved<'a> {
 /// What a StatFilter has done since it started.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatFilterStats {
+    /// Messages processed.
     pub messages: u64,
+    /// Stats made and handed on, one per metric per message at most.
     pub stats_emitted: u64,
+    /// Stats not made because a rendered name or value was invalid, each one counted.
     pub stats_rejected: u64,
 }
 

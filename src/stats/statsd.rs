@@ -83,8 +83,11 @@ pub enum StatValue<'a> {
 /// One metric, borrowing its name (and a set member) from the bytes it was read from.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Stat<'a> {
+    /// The stat's name, the part of the line before `:`.
     pub name: &'a [u8],
+    /// Counter, timer, gauge (or gauge delta) or set, from the `|type` section.
     pub kind: StatKind,
+    /// The number, or the set's member.
     pub value: StatValue<'a>,
     /// In `(0, 1]`; 1 when the line had none.
     pub sample_rate: f32,
@@ -94,26 +97,37 @@ pub struct Stat<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StatsdError {
+    /// The line has no `:` between name and value.
     #[error("no `:` after the stat name")]
     MissingColon,
+    /// The name before `:` is empty.
     #[error("empty stat name")]
     EmptyName,
+    /// The name holds a space or a control byte, which cannot stand in a graphite line.
     #[error("a stat name may not hold spaces or control bytes")]
     BadName,
+    /// The name is longer than `STAT_NAME_BYTES_MAX` bytes.
     #[error("stat name longer than {STAT_NAME_BYTES_MAX} bytes")]
     NameTooLong,
+    /// The value has no `|type` section after it.
     #[error("no `|type` after the value")]
     MissingType,
+    /// The type is not `c`, `ms`, `g` or `s`.
     #[error("unknown stat type (expected c, ms, g or s)")]
     UnknownType,
+    /// The value is not a finite number.
     #[error("the value is not a finite number")]
     BadValue,
+    /// A timer value is negative.
     #[error("a timer may not be negative")]
     NegativeTimer,
+    /// The sample rate is not `@` followed by a number in (0, 1].
     #[error("the sample rate is not `@` and a number in (0, 1]")]
     BadSampleRate,
+    /// A `|` section follows the sample rate.
     #[error("unexpected `|` section after the sample rate")]
     ExtraSection,
+    /// A set member is longer than `STAT_MEMBER_BYTES_MAX` bytes.
     #[error("set member longer than {STAT_MEMBER_BYTES_MAX} bytes")]
     MemberTooLong,
 }
@@ -321,8 +335,10 @@ pub const STAT_RECORD_HEADER_BYTES: usize = 1 + 2 + 2 + 4 + 8;
 /// Why a stat cannot be written as a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StatRecordError {
+    /// The name is longer than `STAT_NAME_BYTES_MAX` bytes.
     #[error("stat name longer than {STAT_NAME_BYTES_MAX} bytes")]
     NameTooLong,
+    /// The set member is longer than `STAT_MEMBER_BYTES_MAX` bytes.
     #[error("set member longer than {STAT_MEMBER_BYTES_MAX} bytes")]
     MemberTooLong,
 }

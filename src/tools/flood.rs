@@ -94,8 +94,11 @@ pub struct FloodArgs {
 /// What a flood run sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct FloodReport {
+    /// Messages sent over all connections.
     pub messages: u64,
+    /// Bytes written over all connections, framing included.
     pub bytes: u64,
+    /// Wall-clock seconds from the first connection's start to the last one's end.
     pub seconds: f64,
 }
 

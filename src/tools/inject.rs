@@ -32,6 +32,7 @@ pub struct InjectArgs {
     pub addr: String,
     /// JSON messages, one per line; `-` or nothing reads stdin.
     pub file: Option<PathBuf>,
+    /// The frame-signing options: `--signer`, `--signer-version`, `--hmac-key`, `--hmac-hash`.
     #[command(flatten)]
     pub signing: SignerArgs,
     /// Largest message sent, in bytes; receivers drop larger ones (Heka's max_message_size).
@@ -42,7 +43,9 @@ pub struct InjectArgs {
 /// What an inject run sent.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct InjectSummary {
+    /// Messages sent.
     pub messages: u64,
+    /// Bytes written, framing included.
     pub bytes: u64,
 }
 

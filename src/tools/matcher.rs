@@ -49,14 +49,20 @@ fn parse_dialect(name: &str) -> Result<Dialect, String> {
 /// Why a message file holds no usable message.
 #[derive(Debug, thiserror::Error)]
 pub enum MessageFileError {
+    /// The file has no bytes.
     #[error("the file is empty")]
     Empty,
+    /// The file starts with 0x1E but its first record is not a well-formed frame; the text says
+    /// why.
     #[error("malformed framed record: {0}")]
     Frame(&'static str),
+    /// The file looks like JSON (starts with `{`) but is not UTF-8.
     #[error("the JSON message is not UTF-8")]
     NotUtf8,
+    /// The JSON is not a valid message.
     #[error("invalid JSON message: {0}")]
     Json(#[from] JsonError),
+    /// The bytes, read as Heka protobuf, are not a valid message.
     #[error("not a valid Heka protobuf message: {0}")]
     Protobuf(#[from] DecodeError),
 }

@@ -37,6 +37,7 @@ pub struct QueueArgs {
 /// What the config says about queues.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ConfiguredQueues {
+    /// The config's `queue_dir`, where the durable queues live.
     pub queue_dir: PathBuf,
     /// Sections with `use_buffering = true` or `delivery = "durable"`: the consumers the
     /// next start keeps.
