@@ -5,6 +5,9 @@
 //! [`encoder`] → [`output`]. [`runtime`] runs one pinned executor per core and owns the rings
 //! between cores; [`config`] turns Heka's TOML into a checked plan; [`telemetry`] counts.
 
+// Every public item says what it is (`scripts/lint.sh` makes a warning an error).
+#![warn(missing_docs)]
+
 pub mod component;
 pub mod config;
 pub mod decoder;

@@ -173,6 +173,7 @@ async fn receive_loop(
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawUdpInput {
+    /// `host:port` to receive datagrams on.
     pub address: String,
     /// Put the sender's address in Hostname (default true in gyges).
     pub set_hostname: Option<bool>,
