@@ -60,7 +60,6 @@ pub const TCP_OUTPUT_BUFFER_BYTES_MAX: usize = 1 << 30;
 /// one more is dropped and counted, so a stalled disk makes the core drop, not pile up.
 pub const BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX: usize = 16;
 
-
 const _: () = assert!(MESSAGE_BYTES_MIN <= MESSAGE_BYTES_DEFAULT);
 const _: () = assert!(MESSAGE_BYTES_DEFAULT <= MESSAGE_BYTES_CEILING);
 const _: () = assert!(RING_SLOTS_DEFAULT <= RING_SLOTS_MAX);

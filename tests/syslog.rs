@@ -29,9 +29,11 @@ fn field<'a>(message: &'a Value, name: &str) -> Option<&'a Value> {
 }
 
 fn with_payload<'a>(messages: &'a [Value], text: &str) -> Option<&'a Value> {
-    messages
-        .iter()
-        .find(|message| message["payload"].as_str().is_some_and(|payload| payload.contains(text)))
+    messages.iter().find(|message| {
+        message["payload"]
+            .as_str()
+            .is_some_and(|payload| payload.contains(text))
+    })
 }
 
 #[test]
@@ -55,7 +57,14 @@ fn logger_lines_become_syslog_messages_and_a_malformed_line_is_kept_and_flagged(
     );
     let mut daemon = Daemon::start(dir.path(), &config, &[tcp]);
     let sent = Command::new("logger")
-        .args(["--rfc5424", "--tcp", "-n", "127.0.0.1", "-P", &tcp.to_string()])
+        .args([
+            "--rfc5424",
+            "--tcp",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &tcp.to_string(),
+        ])
         .args(["-t", "billing", "-p", "local3.warning", "--msgid", "ID47"])
         .args(["--sd-id", "origin@32473", "--sd-param", "ip=\"10.0.0.1\""])
         .arg("charge declined")
@@ -63,7 +72,14 @@ fn logger_lines_become_syslog_messages_and_a_malformed_line_is_kept_and_flagged(
         .expect("logger runs");
     assert!(sent.success());
     let sent = Command::new("logger")
-        .args(["--rfc3164", "--udp", "-n", "127.0.0.1", "-P", &udp.to_string()])
+        .args([
+            "--rfc3164",
+            "--udp",
+            "-n",
+            "127.0.0.1",
+            "-P",
+            &udp.to_string(),
+        ])
         .args(["-t", "cron", "-p", "cron.info", "--id=4242"])
         .arg("job finished")
         .status()
@@ -81,7 +97,10 @@ fn logger_lines_become_syslog_messages_and_a_malformed_line_is_kept_and_flagged(
     assert_eq!(rfc5424["severity"], 4, "warning");
     assert_eq!(field(rfc5424, "facility"), Some(&Value::from(19)), "local3");
     assert_eq!(field(rfc5424, "msgid"), Some(&Value::from("ID47")));
-    assert_eq!(field(rfc5424, "sd.origin@32473.ip"), Some(&Value::from("10.0.0.1")));
+    assert_eq!(
+        field(rfc5424, "sd.origin@32473.ip"),
+        Some(&Value::from("10.0.0.1"))
+    );
     assert!(field(rfc5424, "syslog_error").is_none());
 
     let rfc3164 = with_payload(&all, "job finished").expect("the RFC 3164 line");
@@ -94,5 +113,10 @@ fn logger_lines_become_syslog_messages_and_a_malformed_line_is_kept_and_flagged(
     assert_eq!(malformed["type"], "syslog");
     assert!(field(malformed, "syslog_error").is_some(), "{malformed}");
     daemon.stop();
-    assert_eq!(daemon.counter("decode_failures_total"), 1, "{}", daemon.stderr());
+    assert_eq!(
+        daemon.counter("decode_failures_total"),
+        1,
+        "{}",
+        daemon.stderr()
+    );
 }

@@ -106,8 +106,9 @@ pub fn durable_options(
     }
     // One queue record holds one shipped batch: a full batch plus the message that overflowed
     // it, plus framing.
-    let record_bytes = (global.batch_bytes + global.max_message_size + limits::DURABLE_RECORD_SLACK_BYTES)
-        .min(limits::MESSAGE_BYTES_CEILING);
+    let record_bytes =
+        (global.batch_bytes + global.max_message_size + limits::DURABLE_RECORD_SLACK_BYTES)
+            .min(limits::MESSAGE_BYTES_CEILING);
     let default_buffering = crate::queue::config::Buffering::default();
     let buffering = buffering.unwrap_or(&default_buffering);
     crate::queue::config::resolve(&global.queue, buffering, record_bytes)
@@ -194,10 +195,15 @@ pub fn filter_delivery(
             "a durable filter has no ring; set buffering.full_action = \"drop\" instead",
         ));
     }
-    let (_, options) = durable_options(section, global, Some(durable), None, keys.buffering.as_ref())?;
+    let (_, options) = durable_options(
+        section,
+        global,
+        Some(durable),
+        None,
+        keys.buffering.as_ref(),
+    )?;
     let ring_full = ring_full
         .or(by_delivery.and_then(|(_, implied)| implied))
         .unwrap_or(RingFull::Block);
     Ok((ring_full, options))
 }
-

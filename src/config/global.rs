@@ -82,7 +82,6 @@ pub struct GlobalPlan {
     pub queue_dir: PathBuf,
 }
 
-
 /// Reads the tuning profile named by `--tuning` or `[gyges] tuning`, if any.
 pub(crate) fn load_profile(
     raw: &raw::Global,
@@ -347,12 +346,25 @@ fn engine_bounds(raw: &raw::Global, at: &Origin<'_>) -> Result<EngineBounds, Con
     let receive_buffer = from_profile(raw.socket_receive_buffer, |profile| {
         profile.io.socket_receive_buffer
     });
-    let receive_bounds = (0, SOCKET_RECEIVE_BUFFER_BYTES_MIN, SOCKET_RECEIVE_BUFFER_BYTES_MAX);
+    let receive_bounds = (
+        0,
+        SOCKET_RECEIVE_BUFFER_BYTES_MIN,
+        SOCKET_RECEIVE_BUFFER_BYTES_MAX,
+    );
     let socket_receive_buffer_bytes = match receive_buffer {
         None => None,
-        Some(bytes) => Some(bounded(at, "socket_receive_buffer", Some(bytes), receive_bounds)?),
+        Some(bytes) => Some(bounded(
+            at,
+            "socket_receive_buffer",
+            Some(bytes),
+            receive_bounds,
+        )?),
     };
-    let stats_bounds = (STATS_INTERVAL_SECONDS_DEFAULT, 0, STATS_INTERVAL_SECONDS_MAX);
+    let stats_bounds = (
+        STATS_INTERVAL_SECONDS_DEFAULT,
+        0,
+        STATS_INTERVAL_SECONDS_MAX,
+    );
     let stats_interval = match bounded(at, "stats_interval", raw.stats_interval, stats_bounds)? {
         0 => None,
         seconds => Some(Duration::from_secs(seconds as u64)),
@@ -405,7 +417,11 @@ fn engine_bounds(raw: &raw::Global, at: &Origin<'_>) -> Result<EngineBounds, Con
             at,
             "read_buffer_size",
             read_buffer,
-            (READ_BUFFER_BYTES_DEFAULT, READ_BUFFER_SETTING_BYTES_MIN, READ_BUFFER_BYTES_MAX),
+            (
+                READ_BUFFER_BYTES_DEFAULT,
+                READ_BUFFER_SETTING_BYTES_MIN,
+                READ_BUFFER_BYTES_MAX,
+            ),
         )?,
         socket_receive_buffer_bytes,
         stats_interval,
@@ -516,4 +532,3 @@ fn local_hostname() -> String {
         .map(|name| name.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
 }
-

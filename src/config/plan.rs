@@ -120,7 +120,10 @@ pub struct OutputPlan {
 
 /// Sections other plugins refer to by name: checked here too, so that an unused but broken
 /// section still fails.
-fn check_referenced(section: &Section, context: &PlanContext<'_>) -> Option<Result<(), ConfigError>> {
+fn check_referenced(
+    section: &Section,
+    context: &PlanContext<'_>,
+) -> Option<Result<(), ConfigError>> {
     let type_name = match section.plugin_type() {
         Ok(type_name) => type_name,
         Err(error) => return Some(Err(error)),

@@ -3,7 +3,6 @@
 //! Every struct denies unknown keys, so a typo stops startup with an error naming the key.
 //! Field docs are the user docs. Values are checked for sense in [`super::plan`], not here.
 
-
 use serde::Deserialize;
 
 /// The global section, `[hekad]` or `[gyges]`.

@@ -59,11 +59,7 @@ impl Section {
     /// # Errors
     /// When `set`.
     pub fn refuse_signer(&self, set: bool) -> Result<(), ConfigError> {
-        self.refuse(
-            "message_signer",
-            set,
-            "message_signer is not supported yet",
-        )
+        self.refuse("message_signer", set, "message_signer is not supported yet")
     }
 
     /// Refuses `key` with `message` when `set`: an option gyges does not honour yet.

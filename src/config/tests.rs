@@ -3,9 +3,9 @@
 //! durable and acknowledged outputs, and the upper bound of every number a user sets.
 
 use super::plan::{Overrides, SplitterPlan};
+use super::*;
 use crate::input::tcp::TcpInputKind;
 use crate::output::tcp::TcpPlan;
-use super::*;
 
 fn plan_of(text: &str) -> Result<Plan, ConfigError> {
     let mut document = Document {
@@ -36,7 +36,10 @@ fn the_embedded_default_config_is_valid() {
             skip_authentication: false
         }
     );
-    let decoder = plan.inputs[0].decoder.as_ref().map(|decoder| decoder.type_name());
+    let decoder = plan.inputs[0]
+        .decoder
+        .as_ref()
+        .map(|decoder| decoder.type_name());
     assert_eq!(decoder, Some("ProtobufDecoder"));
     assert!(plan.inputs[1].decoder.is_none());
     assert_eq!(plan.inputs[2].kind.type_name(), "UdpInput");
@@ -68,7 +71,13 @@ fn type_comes_from_the_key_or_the_section_name() {
         })
     ));
     let file = (*plan.outputs[0].kind).as_any().downcast_ref();
-    assert!(matches!(file, Some(crate::output::file::FileOutputKind { per_core: false, .. })));
+    assert!(matches!(
+        file,
+        Some(crate::output::file::FileOutputKind {
+            per_core: false,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -181,7 +190,9 @@ fn env_substitution_happens_before_parsing() {
         "a=5999 b=%ENV[NOT SET] c="
     );
     let plan = plan_of("[TcpInput]\naddress = \"127.0.0.1:%ENV[GYGES_TEST_PORT]\"\n").unwrap();
-    let tcp = (*plan.inputs[0].kind).as_any().downcast_ref::<TcpInputKind>();
+    let tcp = (*plan.inputs[0].kind)
+        .as_any()
+        .downcast_ref::<TcpInputKind>();
     assert_eq!(tcp.map(|tcp| tcp.address.port()), Some(5999));
 }
 
@@ -466,13 +477,37 @@ fn acknowledged_tcp_output_needs_a_queue_and_framing() {
 fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
     let cases = [
         // 128 would collide with the stat-record flag of a filter record's loop byte.
-        ("[gyges]\nmax_message_loops = 128\n", "gyges", "max_message_loops"),
-        ("[gyges]\nmax_message_loops = 0\n", "gyges", "max_message_loops"),
-        ("[gyges]\nmax_process_inject = 1000000000\n", "gyges", "max_process_inject"),
-        ("[gyges]\nmax_timer_inject = 1000000000\n", "gyges", "max_timer_inject"),
+        (
+            "[gyges]\nmax_message_loops = 128\n",
+            "gyges",
+            "max_message_loops",
+        ),
+        (
+            "[gyges]\nmax_message_loops = 0\n",
+            "gyges",
+            "max_message_loops",
+        ),
+        (
+            "[gyges]\nmax_process_inject = 1000000000\n",
+            "gyges",
+            "max_process_inject",
+        ),
+        (
+            "[gyges]\nmax_timer_inject = 1000000000\n",
+            "gyges",
+            "max_timer_inject",
+        ),
         ("[gyges]\nring_depth = 1000000\n", "gyges", "ring_depth"),
-        ("[gyges]\nstats_interval = 100000000\n", "gyges", "stats_interval"),
-        ("[gyges]\nsocket_receive_buffer = 4294967296\n", "gyges", "socket_receive_buffer"),
+        (
+            "[gyges]\nstats_interval = 100000000\n",
+            "gyges",
+            "stats_interval",
+        ),
+        (
+            "[gyges]\nsocket_receive_buffer = 4294967296\n",
+            "gyges",
+            "socket_receive_buffer",
+        ),
         (
             "[tcp]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:1\"\nkeep_alive = true\n\
              keep_alive_period = 100000000\n",
@@ -515,7 +550,11 @@ fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
         assert!(says.iter().any(|word| text.contains(word)), "{text}");
     }
     let plan = plan_of(&format!("{INPUT}[gyges]\nmax_message_loops = 127\n"));
-    assert!(plan.is_err(), "127 is above the documented bound of {}", crate::limits::MESSAGE_LOOPS_MAX);
+    assert!(
+        plan.is_err(),
+        "127 is above the documented bound of {}",
+        crate::limits::MESSAGE_LOOPS_MAX
+    );
     let plan = plan_of(&format!("{INPUT}[gyges]\nmax_message_loops = 64\n")).expect("in bounds");
     assert_eq!(plan.global.max_message_loops, 64);
 }

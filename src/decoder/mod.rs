@@ -109,8 +109,11 @@ pub trait Decoder {
     /// # Errors
     /// The record does not decode: a short code for the log (the caller counts it, and sends
     /// the record on as a plain payload if the input says so).
-    fn decode(&mut self, record: &[u8], context: &mut DecodeContext<'_>)
-        -> Result<(), &'static str>;
+    fn decode(
+        &mut self,
+        record: &[u8],
+        context: &mut DecodeContext<'_>,
+    ) -> Result<(), &'static str>;
 }
 
 /// The decoder an input names with `decoder`: a section of that name, or a kind of that type
@@ -134,13 +137,20 @@ pub fn resolve(
         Some(section) => ((*section).clone(), false),
         None => (Section::synthetic(input, name), true),
     };
-    let type_name = if synthetic { name } else { section.plugin_type()? };
+    let type_name = if synthetic {
+        name
+    } else {
+        section.plugin_type()?
+    };
     let Some(registration) = Registration::find(KINDS, type_name) else {
         return Err(input.error(Some("decoder"), format!("no decoder named `{name}`")));
     };
     let kind = (registration.plan)(&section, context).map_err(|error| {
         if synthetic {
-            input.error(Some("decoder"), format!("`{name}` needs its own section: {error}"))
+            input.error(
+                Some("decoder"),
+                format!("`{name}` needs its own section: {error}"),
+            )
         } else {
             error
         }

@@ -293,17 +293,22 @@ pub fn resolve(
         Some(section) => ((*section).clone(), false),
         None => (Section::synthetic(output, name), true),
     };
-    let type_name = if synthetic { name } else { section.plugin_type()? };
+    let type_name = if synthetic {
+        name
+    } else {
+        section.plugin_type()?
+    };
     let registration = match Registration::find(KINDS, type_name) {
         Some(registration) => registration,
         None if synthetic => return Err(unknown()),
-        None => {
-            return Err(section.error(Some("type"), format!("`{type_name}` is not an encoder")))
-        }
+        None => return Err(section.error(Some("type"), format!("`{type_name}` is not an encoder"))),
     };
     let kind = (registration.plan)(&section, context).map_err(|error| {
         if synthetic {
-            output.error(Some("encoder"), format!("`{name}` needs its own section: {error}"))
+            output.error(
+                Some("encoder"),
+                format!("`{name}` needs its own section: {error}"),
+            )
         } else {
             error
         }

@@ -11,10 +11,10 @@
 //! Injected messages are appended to the caller's sink as records (`u32` little-endian
 //! length, then Heka protobuf), which the runtime routes again on this core.
 
+pub mod plan;
 pub mod record;
 #[cfg(feature = "lua")]
 pub mod sandbox;
-pub mod plan;
 pub mod stats;
 
 use std::time::Duration;

@@ -152,7 +152,11 @@ impl super::FilterKind for SandboxFilterKind {
 }
 
 impl super::Filter for SandboxFilter {
-    fn process(&mut self, message: &MessageView<'_>, emitted: &mut super::Emitted) -> super::Outcome {
+    fn process(
+        &mut self,
+        message: &MessageView<'_>,
+        emitted: &mut super::Emitted,
+    ) -> super::Outcome {
         match self.process_message(message, &mut emitted.inject) {
             Ok(CallStatus::Failed) => super::Outcome::Failed,
             Ok(_) => super::Outcome::Ok,

@@ -246,8 +246,10 @@ fn stats_error(
 }
 
 /// A statistics filter's delivery: always its ring, blocking when full.
-const STATS_DELIVERY: (crate::config::delivery::RingFull, Option<crate::queue::QueueOptions>) =
-    (crate::config::delivery::RingFull::Block, None);
+const STATS_DELIVERY: (
+    crate::config::delivery::RingFull,
+    Option<crate::queue::QueueOptions>,
+) = (crate::config::delivery::RingFull::Block, None);
 
 /// CounterFilter, planned.
 #[derive(Debug, Clone)]
@@ -320,7 +322,8 @@ impl super::FilterKind for StatKind {
     fn build(&self, build: &super::FilterBuild<'_>) -> Result<Box<dyn super::Filter>, String> {
         let index = (build.filter_index)(&self.accumulator)
             .ok_or_else(|| format!("no StatAccumInput named `{}`", self.accumulator))?;
-        let index = u16::try_from(index).map_err(|_| format!("filter index {index} is too large"))?;
+        let index =
+            u16::try_from(index).map_err(|_| format!("filter index {index} is too large"))?;
         Stats::new(&self.metrics, index).map(|filter| Box::new(filter) as Box<dyn super::Filter>)
     }
 }
@@ -332,19 +335,18 @@ pub struct StatAccumKind {
 }
 
 /// StatAccumInput's registry line.
-pub const STAT_ACCUM_REGISTRATION: crate::component::Registration<
-    crate::config::plan::FilterPlan,
-> = crate::component::Registration {
-    type_names: &["StatAccumInput"],
-    plan: |section, context| {
-        let settings = section
-            .parse::<crate::stats::config::StatAccumInput>()?
-            .settings()
-            .map_err(stats_error(section))?;
-        let kind = std::sync::Arc::new(StatAccumKind { settings });
-        super::plan::filter_plan(section, context, Some("FALSE"), STATS_DELIVERY, kind)
-    },
-};
+pub const STAT_ACCUM_REGISTRATION: crate::component::Registration<crate::config::plan::FilterPlan> =
+    crate::component::Registration {
+        type_names: &["StatAccumInput"],
+        plan: |section, context| {
+            let settings = section
+                .parse::<crate::stats::config::StatAccumInput>()?
+                .settings()
+                .map_err(stats_error(section))?;
+            let kind = std::sync::Arc::new(StatAccumKind { settings });
+            super::plan::filter_plan(section, context, Some("FALSE"), STATS_DELIVERY, kind)
+        },
+    };
 
 impl super::FilterKind for StatAccumKind {
     fn type_name(&self) -> &'static str {
@@ -356,8 +358,11 @@ impl super::FilterKind for StatAccumKind {
     }
 
     fn build(&self, build: &super::FilterBuild<'_>) -> Result<Box<dyn super::Filter>, String> {
-        let accumulator =
-            StatAccum::new(self.settings.clone(), build.stamp(), build.global.max_message_size);
+        let accumulator = StatAccum::new(
+            self.settings.clone(),
+            build.stamp(),
+            build.global.max_message_size,
+        );
         Ok(Box::new(accumulator))
     }
 }

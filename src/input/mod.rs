@@ -30,11 +30,8 @@ use crate::splitter::{
 use crate::telemetry::{Metric, Telemetry};
 
 /// Every input kind, by the Heka type names that select it.
-pub static KINDS: &[Registration<InputPlan>] = &[
-    tcp::REGISTRATION,
-    udp::REGISTRATION,
-    statsd::REGISTRATION,
-];
+pub static KINDS: &[Registration<InputPlan>] =
+    &[tcp::REGISTRATION, udp::REGISTRATION, statsd::REGISTRATION];
 
 /// One input kind's validated plan, and how each ingest core starts it.
 pub trait InputKind: crate::component::AsAny + fmt::Debug + Send + Sync {

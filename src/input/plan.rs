@@ -154,8 +154,7 @@ fn splitter(
     let name = name.unwrap_or(default);
     match context.sections.get(name) {
         Some(splitter_section) => crate::splitter::plan::plan(splitter_section),
-        None => crate::splitter::plan::default(name).ok_or_else(|| {
-            section.error(Some("splitter"), format!("no splitter named `{name}`"))
-        }),
+        None => crate::splitter::plan::default(name)
+            .ok_or_else(|| section.error(Some("splitter"), format!("no splitter named `{name}`"))),
     }
 }

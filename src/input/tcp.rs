@@ -47,7 +47,13 @@ pub async fn serve(
     (max_connections, keep_alive): (usize, Option<std::time::Duration>),
 ) {
     let plugin = failure::register_plugin(&input.plan.name);
-    let accept = accept_loop(shard, input, listener, (max_connections, keep_alive), plugin);
+    let accept = accept_loop(
+        shard,
+        input,
+        listener,
+        (max_connections, keep_alive),
+        plugin,
+    );
     PluginTask::quiet(plugin, accept).await;
 }
 
@@ -262,7 +268,6 @@ pub struct RawTcpInput {
     pub max_connections: Option<u64>,
 }
 
-
 /// TcpInput, planned: where it listens and how it treats connections.
 #[derive(Debug, Clone)]
 pub struct TcpInputKind {
@@ -297,7 +302,11 @@ fn plan_tcp_input(
         let message = format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
         return Err(section.error(Some("max_connections"), message));
     }
-    section.refuse("use_tls", raw.use_tls == Some(true), "TLS is not supported yet")?;
+    section.refuse(
+        "use_tls",
+        raw.use_tls == Some(true),
+        "TLS is not supported yet",
+    )?;
     let keep_alive = keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let kind = TcpInputKind {
         address: section.address("address", &raw.address)?,

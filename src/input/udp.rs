@@ -179,7 +179,6 @@ pub struct RawUdpInput {
     pub set_hostname: Option<bool>,
 }
 
-
 /// UdpInput, planned.
 #[derive(Debug, Clone)]
 pub struct UdpInputKind {

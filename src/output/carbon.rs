@@ -35,7 +35,10 @@ pub enum CarbonOutputKind {
     },
 }
 
-fn plan_carbon_output(section: &Section, context: &PlanContext<'_>) -> Result<OutputPlan, ConfigError> {
+fn plan_carbon_output(
+    section: &Section,
+    context: &PlanContext<'_>,
+) -> Result<OutputPlan, ConfigError> {
     use crate::stats::carbon::CarbonProtocol;
     let raw: crate::stats::config::CarbonOutput = section.parse()?;
     section.refuse(
@@ -57,7 +60,9 @@ fn plan_carbon_output(section: &Section, context: &PlanContext<'_>) -> Result<Ou
             buffer_bytes: crate::limits::TCP_OUTPUT_BUFFER_BYTES_DEFAULT,
             keep_alive: carbon
                 .tcp_keep_alive
-                .then_some(std::time::Duration::from_secs(crate::limits::KEEP_ALIVE_SECONDS_DEFAULT)),
+                .then_some(std::time::Duration::from_secs(
+                    crate::limits::KEEP_ALIVE_SECONDS_DEFAULT,
+                )),
             ack: None,
         }),
         CarbonProtocol::Udp => CarbonOutputKind::Udp {

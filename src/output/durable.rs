@@ -106,7 +106,13 @@ pub fn spawn_consumer<W: WriteRecords + 'static>(
     writer: W,
 ) -> glommio::task::JoinHandle<()> {
     let counters = (core.telemetry.clone(), core.row, core.plugin);
-    let run = run_consumer(board.clone(), source_row, writer, core.stop.clone(), counters);
+    let run = run_consumer(
+        board.clone(),
+        source_row,
+        writer,
+        core.stop.clone(),
+        counters,
+    );
     // A panic in it names the output (the failure policy, `runtime/failure.rs`).
     let run = crate::runtime::failure::plugin_task(&core.output.name, run);
     glommio::spawn_local(run).detach()
@@ -115,11 +121,11 @@ pub fn spawn_consumer<W: WriteRecords + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::Batch;
-    use crate::queue::Reader;
     use crate::output::file::FileWriter;
     use crate::output::tcp::TcpPlan;
+    use crate::output::Batch;
     use crate::queue::DurableQueue;
+    use crate::queue::Reader;
     use crate::runtime::stop::StopFlag;
     use std::time::Duration;
 

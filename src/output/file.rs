@@ -136,7 +136,6 @@ pub struct RawFileOutput {
     pub rotation_interval: Option<u64>,
 }
 
-
 /// FileOutput, planned.
 #[derive(Debug, Clone)]
 pub struct FileOutputKind {
@@ -200,7 +199,10 @@ fn plan_file_output(
     }
     let flush_count = raw.flush_count.unwrap_or(1);
     if !(1..=crate::limits::FLUSH_COUNT_MAX).contains(&flush_count) {
-        let message = format!("{flush_count} is outside 1..={}", crate::limits::FLUSH_COUNT_MAX);
+        let message = format!(
+            "{flush_count} is outside 1..={}",
+            crate::limits::FLUSH_COUNT_MAX
+        );
         return Err(section.error(Some("flush_count"), message));
     }
     let kind = FileOutputKind {
@@ -242,7 +244,10 @@ impl super::OutputKind for FileOutputKind {
                 self.path
             ),
             (false, false) => {
-                format!("{} (written by core {owner}, others hand over by ring)", self.path)
+                format!(
+                    "{} (written by core {owner}, others hand over by ring)",
+                    self.path
+                )
             }
         }
     }
@@ -281,10 +286,8 @@ impl super::OutputKind for FileOutputKind {
         &'a self,
         core: &'a super::OutputCore<'a>,
         board: &'a std::sync::Arc<crate::queue::HandleBoard>,
-    ) -> crate::component::LocalBoxFuture<
-        'a,
-        Result<Vec<glommio::task::JoinHandle<()>>, String>,
-    > {
+    ) -> crate::component::LocalBoxFuture<'a, Result<Vec<glommio::task::JoinHandle<()>>, String>>
+    {
         Box::pin(async move {
             // A `%{core}` file: each core delivers its own queue. One file: its owner delivers
             // every core's queue through its one writer.

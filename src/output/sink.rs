@@ -8,8 +8,8 @@ use super::Destination;
 use crate::encoder::Encode;
 use crate::message::MessageView;
 use crate::queue::DurableQueue;
-use crate::runtime::ring::{Abandoned, BatchProducer};
 pub use crate::runtime::ring::Batch;
+use crate::runtime::ring::{Abandoned, BatchProducer};
 use crate::telemetry::{Metric, Telemetry};
 
 /// Room for a batch: it ships once past `batch_bytes`, so it must also hold the record that

@@ -280,7 +280,6 @@ pub struct TcpPlan {
     pub ack: Option<Duration>,
 }
 
-
 /// Its registry line.
 pub const REGISTRATION: crate::component::Registration<crate::config::plan::OutputPlan> =
     crate::component::Registration {
@@ -295,7 +294,11 @@ fn plan_tcp_output(
     use crate::limits::{TCP_OUTPUT_BUFFER_BYTES_DEFAULT, TCP_OUTPUT_BUFFER_BYTES_MAX};
     let (common, own) = super::plan::split_common(section)?;
     let raw: RawTcpOutput = own.parse()?;
-    section.refuse("use_tls", raw.use_tls == Some(true), "TLS is not supported yet")?;
+    section.refuse(
+        "use_tls",
+        raw.use_tls == Some(true),
+        "TLS is not supported yet",
+    )?;
     section.refuse(
         "local_address",
         raw.local_address.is_some(),
@@ -312,8 +315,7 @@ fn plan_tcp_output(
         );
         return Err(section.error(Some("buffer_size"), message));
     }
-    let keep_alive =
-        crate::input::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
+    let keep_alive = crate::input::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let common = common.with_defaults("ProtobufEncoder", true, true);
     let use_framing = common.use_framing;
     // The kind needs the delivery class (ack needs a disk queue): plan the common part with a
@@ -375,7 +377,9 @@ fn ack_plan(
             "needs use_framing = true: acknowledgements are asked for with Heka frames",
         ));
     }
-    let millis = raw.ack_timeout.unwrap_or(crate::limits::ACK_TIMEOUT_MS_DEFAULT);
+    let millis = raw
+        .ack_timeout
+        .unwrap_or(crate::limits::ACK_TIMEOUT_MS_DEFAULT);
     if !(crate::limits::ACK_TIMEOUT_MS_MIN..=crate::limits::ACK_TIMEOUT_MS_MAX).contains(&millis) {
         return Err(section.error(
             Some("ack_timeout"),
@@ -388,7 +392,6 @@ fn ack_plan(
     }
     Ok(Some(Duration::from_millis(millis)))
 }
-
 
 impl TcpPlan {
     /// Starts this core's connection: a queue the sink ships into, and the task that sends it.
@@ -406,9 +409,7 @@ impl TcpPlan {
         super::Opened {
             destination: queue,
             tasks: vec![task],
-            close: Some(Box::new(move || {
-                Box::pin(async move { closing.close() })
-            })),
+            close: Some(Box::new(move || Box::pin(async move { closing.close() }))),
         }
     }
 }
@@ -437,10 +438,8 @@ impl super::OutputKind for TcpPlan {
         &'a self,
         core: &'a super::OutputCore<'a>,
         board: &'a std::sync::Arc<crate::queue::HandleBoard>,
-    ) -> crate::component::LocalBoxFuture<
-        'a,
-        Result<Vec<glommio::task::JoinHandle<()>>, String>,
-    > {
+    ) -> crate::component::LocalBoxFuture<'a, Result<Vec<glommio::task::JoinHandle<()>>, String>>
+    {
         // Each core delivers its own queue over its own connection; with `ack = true`, through
         // the acknowledging sender, which commits only what the receiver acknowledged.
         let task = if self.ack.is_some() {

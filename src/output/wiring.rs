@@ -11,8 +11,8 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::queue::{DurableQueue, HandleBoard};
 use super::{CloseHook, FlushPolicy, OutputCore, Target, Writers};
+use crate::queue::{DurableQueue, HandleBoard};
 use crate::runtime::ring::{BatchConsumer, BatchProducer, RingConsumer, RingProducer};
 use crate::runtime::stop::StopFlag;
 

@@ -23,7 +23,10 @@ impl Backoff {
     /// If `min` is zero or greater than `max`: bounds are constants, so that is a bug.
     pub fn new(min: Duration, max: Duration) -> Backoff {
         assert!(!min.is_zero(), "a backoff must wait at least a little");
-        assert!(min <= max, "a backoff's first wait cannot exceed its longest");
+        assert!(
+            min <= max,
+            "a backoff's first wait cannot exceed its longest"
+        );
         Backoff {
             min,
             max,

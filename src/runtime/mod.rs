@@ -33,9 +33,9 @@ use crate::config::plan::{Plan, RingFull};
 use crate::filter::FilterBuild;
 use crate::input::InputContext;
 use crate::matcher::{MatcherSet, Program};
-use crate::queue::HandleBoard;
 use crate::output::wiring::{self, OutputRings};
 use crate::output::{OutputCore, Sink, Writers};
+use crate::queue::HandleBoard;
 use crate::telemetry::Telemetry;
 use durable_filters::{DurableSource, FilterQueue};
 use filters::{FilterShared, Host, Hosted, Inbox, Lane, LaneTarget};
@@ -241,7 +241,6 @@ pub fn start(
     Ok(running)
 }
 
-
 /// What every builder on one core shares.
 struct CoreContext<'a> {
     plan: &'a Arc<Plan>,
@@ -301,7 +300,14 @@ async fn build_outputs(
             .build(&plan.global)
             .map_err(|message| core.error(Stage::Encoder, &output.name, message))?;
         let bounds = (plan.global.batch_bytes, plan.global.max_message_size);
-        let sink = Sink::new(plugin, encoder, output.use_framing, bounds, wired.policy, wired.target);
+        let sink = Sink::new(
+            plugin,
+            encoder,
+            output.use_framing,
+            bounds,
+            wired.policy,
+            wired.target,
+        );
         built.sinks.push(sink);
         built.matchers.push(output.matcher.clone());
         built.stops.push(OutputStop {
@@ -373,7 +379,10 @@ async fn build_filters(
         let target = match setup.lane_producers.get_mut(index).and_then(Option::take) {
             Some(producer) => LaneTarget::Ring(Rc::new(BatchProducer::new(producer))),
             None => {
-                assert_eq!(*host, core.cpu, "every other core has a producer toward each host");
+                assert_eq!(
+                    *host, core.cpu,
+                    "every other core has a producer toward each host"
+                );
                 LaneTarget::Local(inbox.clone())
             }
         };
@@ -405,7 +414,12 @@ async fn build_filters(
         if let Some(board) = &setup.filter_boards[index] {
             for source_row in 0..plan.global.cores.len() {
                 let board = board.clone();
-                sources.push(DurableSource::new(index_u16, &filter.name, board, source_row));
+                sources.push(DurableSource::new(
+                    index_u16,
+                    &filter.name,
+                    board,
+                    source_row,
+                ));
             }
         }
         let filter_index = |name: &str| plan.filter_index(name);
@@ -420,7 +434,10 @@ async fn build_filters(
             .map_err(|message| core.error(Stage::Filter, &filter.name, message))?;
         hosted.push(Some(Hosted::new(built, index, plugin, filter.name.clone())));
     }
-    let here = plan.filters.iter().filter(|filter| filter.host_core == core.cpu);
+    let here = plan
+        .filters
+        .iter()
+        .filter(|filter| filter.host_core == core.cpu);
     let host_names: Vec<&str> = here.map(|filter| filter.name.as_str()).collect();
     let host_names = host_names.join(", ");
     let host = hosted.iter().any(Option::is_some).then(|| Host {

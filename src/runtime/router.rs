@@ -8,8 +8,8 @@ use std::time::Instant;
 use super::filters::{FilterShared, Lane, LaneShip};
 use crate::matcher::MatcherSet;
 use crate::message::MessageView;
-use crate::queue::DurableQueue;
 use crate::output::{Batch, Sink, Target};
+use crate::queue::DurableQueue;
 use crate::telemetry::{Metric, Telemetry};
 
 /// One filter as seen from one core: which lane its records take.

@@ -23,7 +23,12 @@ pub fn sandbox_config(section: &Section, common: &[&str]) -> Result<SandboxConfi
     // The limits are checked here too, so `gyges validate` names the key of one out of range.
     if let Err(error) = config.validate() {
         let message = error.to_string();
-        let keys = ["memory_limit", "instruction_limit", "output_limit", "ticker_interval"];
+        let keys = [
+            "memory_limit",
+            "instruction_limit",
+            "output_limit",
+            "ticker_interval",
+        ];
         let key = keys.iter().find(|key| message.contains(*key)).copied();
         return Err(section.error(key.or(Some("filename")), message));
     }

@@ -30,7 +30,6 @@ pub enum SplitterPlan {
     Null,
 }
 
-
 /// Whether `type_name` names a splitter.
 pub fn is_splitter(type_name: &str) -> bool {
     default(type_name).is_some()
@@ -129,7 +128,10 @@ pub fn plan(section: &Section) -> Result<SplitterPlan, ConfigError> {
             };
             let count = raw.count.unwrap_or(1);
             if count == 0 || count > limits::TOKEN_COUNT_MAX as u64 {
-                return Err(section.error(Some("count"), format!("{count} is outside 1..={}", limits::TOKEN_COUNT_MAX)));
+                return Err(section.error(
+                    Some("count"),
+                    format!("{count} is outside 1..={}", limits::TOKEN_COUNT_MAX),
+                ));
             }
             SplitterPlan::Token {
                 delimiter,
@@ -156,4 +158,3 @@ pub fn plan(section: &Section) -> Result<SplitterPlan, ConfigError> {
         other => return Err(section.error(Some("type"), format!("`{other}` is not a splitter"))),
     })
 }
-

@@ -90,7 +90,9 @@ impl Decoder for SyslogDecoder {
         if encoded.error.is_some() {
             // Kept and flagged, never dropped: counted here, routed below.
             let (core, plugin) = (context.core, context.plugin);
-            context.telemetry.add(core, plugin, Metric::DecodeFailures, 1);
+            context
+                .telemetry
+                .add(core, plugin, Metric::DecodeFailures, 1);
         }
         let view = crate::decoder::protobuf::decode(&self.message).map_err(|error| error.code())?;
         context.router.route(&MessageView::Proto(view));
@@ -114,7 +116,9 @@ mod tests {
         assert!(section.parse::<RawSyslogDecoder>().is_ok());
         table.insert("tz".into(), "UTC".into());
         let section = Section { table, ..section };
-        let error = section.parse::<RawSyslogDecoder>().expect_err("an unknown key");
+        let error = section
+            .parse::<RawSyslogDecoder>()
+            .expect_err("an unknown key");
         assert_eq!(error.key.as_deref(), Some("tz"));
     }
 }
