@@ -629,48 +629,96 @@ fn write_message(
         Option<i64>,
     ),
 ) -> mlua::Result<()> {
-    let fail = |problem: &str| mlua::Error::runtime(format!("write_message() failed: {problem}"));
     let array_index_given = array_index.is_some();
     let field_index = index_arg(field_index, "field")?;
     let array_index = index_arg(array_index, "array")?;
     let name = name.as_bytes();
     let mut message = host.message.try_borrow_mut().map_err(reentrant)?;
     if message.is_empty() {
-        return Err(fail("no message"));
+        return Err(write_failed("no message"));
     }
     let mut scratch = host.scratch.try_borrow_mut().map_err(reentrant)?;
     let (out, field) = &mut *scratch;
     out.clear();
     let view = ProtoView::new(&message);
     if view.validate().is_err() {
-        return Err(fail("the message is not valid protobuf"));
+        return Err(write_failed("the message is not valid protobuf"));
     }
-    let text = match &value {
+    let text_bytes = match &value {
         Value::String(text) => Some(text.as_bytes()),
         _ => None,
     };
+    let text = text_bytes.as_deref();
     let number = match &value {
         Value::Integer(number) => Some(*number as f64),
         Value::Number(number) => Some(*number),
         _ => None,
     };
+    if let Some(change) = write_header_change(&name, text, number)? {
+        protobuf::rewrite_header(&view, &change, out);
+    } else if let Some(header) = write_text_header(&name) {
+        let owned_number;
+        let bytes: &[u8] = match (text, number) {
+            (Some(text), _) => text,
+            (None, Some(number)) => {
+                owned_number = number.to_string();
+                owned_number.as_bytes()
+            }
+            _ => return Err(write_failed("expected a string")),
+        };
+        protobuf::rewrite_header(&view, &HeaderChange::Text(header, bytes), out);
+    } else if let Some(field_name) = name
+        .strip_prefix(b"Fields[")
+        .and_then(|rest| rest.strip_suffix(b"]"))
+    {
+        let field_value = write_field_value(&value, text, number)?;
+        let representation = representation.as_ref().map(|text| text.as_bytes());
+        let change = FieldChange {
+            name: field_name,
+            field_index,
+            array_index,
+            value: field_value,
+            array_index_given,
+            representation: representation.as_deref().filter(|text| !text.is_empty()),
+        };
+        protobuf::rewrite_field(&view, &change, out, field).map_err(write_failed)?;
+    } else {
+        return Err(write_failed("unknown variable name"));
+    }
+    std::mem::swap(&mut *message, out);
+    host.mutated.set(true);
+    Ok(())
+}
+
+/// The error `write_message` raises, naming the problem.
+fn write_failed(problem: &str) -> mlua::Error {
+    mlua::Error::runtime(format!("write_message() failed: {problem}"))
+}
+
+/// The change `write_message` makes to Uuid, Timestamp, Severity or Pid; `None` for any other
+/// name. A Uuid is 16 raw bytes or 36-character text; the others take a number or a string
+/// holding an integer.
+fn write_header_change(
+    name: &[u8],
+    text: Option<&[u8]>,
+    number: Option<f64>,
+) -> mlua::Result<Option<HeaderChange<'static>>> {
     let integer = || -> mlua::Result<i64> {
         if let Some(number) = number {
             return Ok(number as i64);
         }
-        text.as_deref()
-            .and_then(|text| std::str::from_utf8(text).ok())
+        text.and_then(|text| std::str::from_utf8(text).ok())
             .and_then(|text| text.trim().parse().ok())
-            .ok_or_else(|| fail("expected a number or a numeric string"))
+            .ok_or_else(|| write_failed("expected a number or a numeric string"))
     };
-    let header = match &*name {
-        b"Uuid" => Some(HeaderChange::Uuid(match text.as_deref() {
-            Some(raw) if raw.len() == 16 => raw.try_into().map_err(|_| fail("bad Uuid"))?,
+    Ok(match name {
+        b"Uuid" => Some(HeaderChange::Uuid(match text {
+            Some(raw) if raw.len() == 16 => raw.try_into().map_err(|_| write_failed("bad Uuid"))?,
             Some(raw) => std::str::from_utf8(raw)
                 .ok()
                 .and_then(crate::message::view::parse_uuid)
-                .ok_or_else(|| fail("Uuid must be 16 bytes or 36-character text"))?,
-            None => return Err(fail("Uuid must be a string")),
+                .ok_or_else(|| write_failed("Uuid must be 16 bytes or 36-character text"))?,
+            None => return Err(write_failed("Uuid must be a string")),
         })),
         b"Timestamp" => Some(HeaderChange::Timestamp(integer()?)),
         b"Severity" => Some(HeaderChange::Int(
@@ -682,53 +730,36 @@ fn write_message(
             i64::from(integer()? as i32),
         )),
         _ => None,
-    };
-    let string_header = match &*name {
+    })
+}
+
+/// The text header `write_message` sets for `name`; `None` when `name` is not one.
+fn write_text_header(name: &[u8]) -> Option<StrHeader> {
+    match name {
         b"Type" => Some(StrHeader::Type),
         b"Logger" => Some(StrHeader::Logger),
         b"Payload" => Some(StrHeader::Payload),
         b"EnvVersion" => Some(StrHeader::EnvVersion),
         b"Hostname" => Some(StrHeader::Hostname),
         _ => None,
-    };
-    let owned_number;
-    if let Some(change) = header {
-        protobuf::rewrite_header(&view, &change, out);
-    } else if let Some(header) = string_header {
-        let bytes: &[u8] = match (&text, number) {
-            (Some(text), _) => text,
-            (None, Some(number)) => {
-                owned_number = number.to_string();
-                owned_number.as_bytes()
-            }
-            _ => return Err(fail("expected a string")),
-        };
-        protobuf::rewrite_header(&view, &HeaderChange::Text(header, bytes), out);
-    } else if let Some(field_name) = name
-        .strip_prefix(b"Fields[")
-        .and_then(|rest| rest.strip_suffix(b"]"))
-    {
-        let field_value = match &value {
-            Value::Nil => None,
-            Value::Boolean(flag) => Some(FieldValue::Bool(*flag)),
-            Value::Integer(_) | Value::Number(_) => number.map(FieldValue::Double),
-            Value::String(_) => text.as_deref().map(FieldValue::String),
-            _ => return Err(fail("only numbers, strings, booleans or nil are accepted")),
-        };
-        let representation = representation.as_ref().map(|text| text.as_bytes());
-        let change = FieldChange {
-            name: field_name,
-            field_index,
-            array_index,
-            value: field_value,
-            array_index_given,
-            representation: representation.as_deref().filter(|text| !text.is_empty()),
-        };
-        protobuf::rewrite_field(&view, &change, out, field).map_err(fail)?;
-    } else {
-        return Err(fail("unknown variable name"));
     }
-    std::mem::swap(&mut *message, out);
-    host.mutated.set(true);
-    Ok(())
+}
+
+/// The value `write_message` writes into a field; `None` (a nil value) deletes.
+fn write_field_value<'a>(
+    value: &Value,
+    text: Option<&'a [u8]>,
+    number: Option<f64>,
+) -> mlua::Result<Option<FieldValue<'a>>> {
+    Ok(match value {
+        Value::Nil => None,
+        Value::Boolean(flag) => Some(FieldValue::Bool(*flag)),
+        Value::Integer(_) | Value::Number(_) => number.map(FieldValue::Double),
+        Value::String(_) => text.map(FieldValue::String),
+        _ => {
+            return Err(write_failed(
+                "only numbers, strings, booleans or nil are accepted",
+            ))
+        }
+    })
 }

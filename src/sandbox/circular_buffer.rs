@@ -661,119 +661,139 @@ fn bytes(value: &mlua::LuaString) -> Vec<u8> {
 
 impl UserData for CircularBuffer {
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method_mut("add", |_, this, (ns, column, value): (f64, i64, f64)| {
-            this.add(ns, column, value)
-        });
-        methods.add_method_mut("set", |_, this, (ns, column, value): (f64, i64, f64)| {
-            this.set(ns, column, value)
-        });
-        methods.add_method_mut("get", |_, this, (ns, column): (f64, i64)| {
-            this.get(ns, column, 0)
-        });
-        methods.add_method_mut("get_delta", |_, this, (ns, column): (f64, i64)| {
-            this.get(ns, column, 1)
-        });
-        for (name, offset) in [("get_range", 0usize), ("get_range_delta", 1)] {
-            methods.add_method_mut(
-                name,
-                move |lua, this, (column, start, end): (i64, Option<f64>, Option<f64>)| {
-                    let column = this.column(column, 2)?;
-                    let Some(rows) = this.range(start, end)? else {
-                        return Ok(Value::Nil);
-                    };
-                    let values = this.range_values(rows, column, offset);
-                    Ok(Value::Table(lua.create_sequence_from(values)?))
-                },
-            );
-        }
-        methods.add_method_mut(
-            "compute",
-            |_, this, args: (mlua::LuaString, i64, Option<f64>, Option<f64>)| {
-                let (function, column, start, end) = args;
-                let column = this.column(column, 3)?;
-                let Some(rows) = this.range(start, end)? else {
-                    return Ok(None);
-                };
-                let values = this.range_values(rows, column, 0);
-                let function = bytes(&function);
-                this.compute(std::str::from_utf8(&function).unwrap_or(""), &values)
-                    .map(Some)
-            },
-        );
-        methods.add_method_mut(
-            "set_header",
-            |_,
-             this,
-             (column, name, unit, aggregation): (
-                i64,
-                mlua::LuaString,
-                Option<mlua::LuaString>,
-                Option<mlua::LuaString>,
-            )| {
-                let unit = unit.as_ref().map(bytes);
-                let aggregation = aggregation.as_ref().map(bytes);
-                this.set_header(
-                    column,
-                    &name.as_bytes(),
-                    unit.as_deref(),
-                    aggregation.as_deref(),
-                )
-            },
-        );
-        methods.add_method("get_header", |lua, this, column: i64| {
-            let header = &this.headers[this.column(column, 2)?];
-            Ok((
-                lua.create_string(&header.name)?,
-                lua.create_string(&header.unit)?,
-                header.aggregation.name(),
-            ))
-        });
-        methods.add_method("current_time", |_, this, ()| {
-            Ok(this.current_time * 1_000_000_000)
-        });
-        methods.add_method("get_configuration", |_, this, ()| {
-            Ok((this.rows as i64, this.columns as i64, this.seconds_per_row))
-        });
-        methods.add_method_mut("reset_delta", |_, this, ()| {
-            this.reset_delta();
-            Ok(())
-        });
-        methods.add_method_mut(
-            "annotate",
-            |_,
-             this,
-             (ns, column, kind, text, delta): (
-                f64,
-                i64,
-                mlua::LuaString,
-                mlua::LuaString,
-                Option<bool>,
-            )| {
-                this.annotate(
-                    ns,
-                    column,
-                    &kind.as_bytes(),
-                    &text.as_bytes(),
-                    delta.unwrap_or(true),
-                )
-            },
-        );
-        methods.add_function(
-            "format",
-            |_, (data, format): (AnyUserData, mlua::LuaString)| {
-                let delta_format = match &*format.as_bytes() {
-                    b"cbuf" => false,
-                    b"cbufd" => true,
-                    _ => return Err(bad_argument(2, "invalid option; expected cbuf|cbufd")),
-                };
-                data.borrow_mut::<CircularBuffer>()?.delta_format = delta_format;
-                Ok(data)
-            },
-        );
-        methods.add_method_mut("fromstring", |_, this, text: mlua::LuaString| {
-            this.restore_text(&text.as_bytes())
-        });
+        add_cell_methods(methods);
+        add_range_methods(methods);
+        add_header_methods(methods);
+        add_output_methods(methods);
     }
+}
+
+/// `add`, `set`, `get`, `get_delta`: one cell at a time.
+fn add_cell_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
+    methods.add_method_mut("add", |_, this, (ns, column, value): (f64, i64, f64)| {
+        this.add(ns, column, value)
+    });
+    methods.add_method_mut("set", |_, this, (ns, column, value): (f64, i64, f64)| {
+        this.set(ns, column, value)
+    });
+    methods.add_method_mut("get", |_, this, (ns, column): (f64, i64)| {
+        this.get(ns, column, 0)
+    });
+    methods.add_method_mut("get_delta", |_, this, (ns, column): (f64, i64)| {
+        this.get(ns, column, 1)
+    });
+}
+
+/// `get_range`, `get_range_delta`, `compute`: a column over a range of rows.
+fn add_range_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
+    for (name, offset) in [("get_range", 0usize), ("get_range_delta", 1)] {
+        methods.add_method_mut(
+            name,
+            move |lua, this, (column, start, end): (i64, Option<f64>, Option<f64>)| {
+                let column = this.column(column, 2)?;
+                let Some(rows) = this.range(start, end)? else {
+                    return Ok(Value::Nil);
+                };
+                let values = this.range_values(rows, column, offset);
+                Ok(Value::Table(lua.create_sequence_from(values)?))
+            },
+        );
+    }
+    methods.add_method_mut(
+        "compute",
+        |_, this, args: (mlua::LuaString, i64, Option<f64>, Option<f64>)| {
+            let (function, column, start, end) = args;
+            let column = this.column(column, 3)?;
+            let Some(rows) = this.range(start, end)? else {
+                return Ok(None);
+            };
+            let values = this.range_values(rows, column, 0);
+            let function = bytes(&function);
+            this.compute(std::str::from_utf8(&function).unwrap_or(""), &values)
+                .map(Some)
+        },
+    );
+}
+
+/// `set_header`, `get_header`, `current_time`, `get_configuration`: the buffer's description.
+fn add_header_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
+    methods.add_method_mut(
+        "set_header",
+        |_,
+         this,
+         (column, name, unit, aggregation): (
+            i64,
+            mlua::LuaString,
+            Option<mlua::LuaString>,
+            Option<mlua::LuaString>,
+        )| {
+            let unit = unit.as_ref().map(bytes);
+            let aggregation = aggregation.as_ref().map(bytes);
+            this.set_header(
+                column,
+                &name.as_bytes(),
+                unit.as_deref(),
+                aggregation.as_deref(),
+            )
+        },
+    );
+    methods.add_method("get_header", |lua, this, column: i64| {
+        let header = &this.headers[this.column(column, 2)?];
+        Ok((
+            lua.create_string(&header.name)?,
+            lua.create_string(&header.unit)?,
+            header.aggregation.name(),
+        ))
+    });
+    methods.add_method("current_time", |_, this, ()| {
+        Ok(this.current_time * 1_000_000_000)
+    });
+    methods.add_method("get_configuration", |_, this, ()| {
+        Ok((this.rows as i64, this.columns as i64, this.seconds_per_row))
+    });
+}
+
+/// `reset_delta`, `annotate`, `format`, `fromstring`: output form, annotations and restore.
+fn add_output_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
+    methods.add_method_mut("reset_delta", |_, this, ()| {
+        this.reset_delta();
+        Ok(())
+    });
+    methods.add_method_mut(
+        "annotate",
+        |_,
+         this,
+         (ns, column, kind, text, delta): (
+            f64,
+            i64,
+            mlua::LuaString,
+            mlua::LuaString,
+            Option<bool>,
+        )| {
+            this.annotate(
+                ns,
+                column,
+                &kind.as_bytes(),
+                &text.as_bytes(),
+                delta.unwrap_or(true),
+            )
+        },
+    );
+    methods.add_function(
+        "format",
+        |_, (data, format): (AnyUserData, mlua::LuaString)| {
+            let delta_format = match &*format.as_bytes() {
+                b"cbuf" => false,
+                b"cbufd" => true,
+                _ => return Err(bad_argument(2, "invalid option; expected cbuf|cbufd")),
+            };
+            data.borrow_mut::<CircularBuffer>()?.delta_format = delta_format;
+            Ok(data)
+        },
+    );
+    methods.add_method_mut("fromstring", |_, this, text: mlua::LuaString| {
+        this.restore_text(&text.as_bytes())
+    });
 }
 
 /// The `circular_buffer` module table.

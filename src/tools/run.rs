@@ -74,35 +74,24 @@ pub fn validate(args: &ValidateArgs) -> ExitCode {
 
 /// A readable account of the plan: cores and roles, plugins, compiled matchers, bounds.
 pub fn describe(plan: &Plan) -> String {
-    let global = &plan.global;
     let mut out = String::new();
     let _ = writeln!(out, "config: {}", plan.origin);
-    if let Some((file, description)) = &global.tuning {
+    if let Some((file, description)) = &plan.global.tuning {
         let _ = writeln!(out, "tuning: {file}: {description}");
     }
+    describe_cores(plan, &mut out);
+    describe_inputs(plan, &mut out);
+    describe_outputs(plan, &mut out);
+    describe_bounds(plan, &mut out);
+    out
+}
+
+/// The `cores:` part of [`describe`]: each core and its roles.
+fn describe_cores(plan: &Plan, out: &mut String) {
+    let global = &plan.global;
     let _ = writeln!(out, "cores:");
     for &cpu in &global.cores {
-        let mut roles = Vec::new();
-        if global.ingest_cores.contains(&cpu) {
-            roles.push("ingest".to_string());
-        }
-        if cpu == global.filter_core {
-            roles.push("filter host (default)".into());
-        } else if global.filter_cores.contains(&cpu) {
-            roles.push("filter host".into());
-        }
-        let owned: Vec<&str> = plan
-            .outputs
-            .iter()
-            .filter(|output| output.kind.writers() == Writers::Owner)
-            .filter(|output| output.owner_core == cpu)
-            .map(|output| output.name.as_str())
-            .collect();
-        if !owned.is_empty() {
-            roles.push(format!("output owner of {}", owned.join(", ")));
-        } else if global.output_cores.contains(&cpu) {
-            roles.push("output owner".into());
-        }
+        let roles = describe_core_roles(plan, cpu);
         let offline = if global.offline_cores.contains(&cpu) {
             " (not online on this machine)"
         } else {
@@ -110,6 +99,37 @@ pub fn describe(plan: &Plan) -> String {
         };
         let _ = writeln!(out, "  core {cpu}: {}{offline}", roles.join("; "));
     }
+}
+
+/// The roles of core `cpu`: ingest, filter host, output owner (naming the outputs it owns).
+fn describe_core_roles(plan: &Plan, cpu: usize) -> Vec<String> {
+    let global = &plan.global;
+    let mut roles = Vec::new();
+    if global.ingest_cores.contains(&cpu) {
+        roles.push("ingest".to_string());
+    }
+    if cpu == global.filter_core {
+        roles.push("filter host (default)".into());
+    } else if global.filter_cores.contains(&cpu) {
+        roles.push("filter host".into());
+    }
+    let owned: Vec<&str> = plan
+        .outputs
+        .iter()
+        .filter(|output| output.kind.writers() == Writers::Owner)
+        .filter(|output| output.owner_core == cpu)
+        .map(|output| output.name.as_str())
+        .collect();
+    if !owned.is_empty() {
+        roles.push(format!("output owner of {}", owned.join(", ")));
+    } else if global.output_cores.contains(&cpu) {
+        roles.push("output owner".into());
+    }
+    roles
+}
+
+/// The `inputs:` part of [`describe`]: each input with its splitter and decoder.
+fn describe_inputs(plan: &Plan, out: &mut String) {
     let _ = writeln!(out, "inputs:");
     for input in &plan.inputs {
         let (kind, address) = (input.kind.type_name(), input.kind.describe());
@@ -127,9 +147,13 @@ pub fn describe(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "  [{}] {kind} {address} on cores {:?}; splitter {splitter}; decoder {decoder}",
-            input.name, global.ingest_cores
+            input.name, plan.global.ingest_cores
         );
     }
+}
+
+/// The `outputs:` part of [`describe`]: each output, its encoder and its compiled matcher.
+fn describe_outputs(plan: &Plan, out: &mut String) {
     let _ = writeln!(out, "outputs:");
     for output in &plan.outputs {
         let (kind, placement) = (output.kind.type_name(), output.kind.describe(output));
@@ -145,6 +169,11 @@ pub fn describe(plan: &Plan) -> String {
             let _ = writeln!(out, "      {line}");
         }
     }
+}
+
+/// The `bounds:` part of [`describe`]: the engine's sizes and what happens when each is reached.
+fn describe_bounds(plan: &Plan, out: &mut String) {
+    let global = &plan.global;
     let _ = writeln!(out, "bounds:");
     let _ = writeln!(
         out,
@@ -179,7 +208,6 @@ pub fn describe(plan: &Plan) -> String {
             let _ = writeln!(out, "  SO_RCVBUF: the kernel's default");
         }
     }
-    out
 }
 
 /// `gyges run`: runs until SIGINT or SIGTERM, then stops gracefully; a second signal forces
