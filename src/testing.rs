@@ -25,3 +25,15 @@ pub fn small_queue_options() -> crate::queue::QueueOptions {
         ..crate::queue::QueueOptions::default()
     }
 }
+
+/// A batch of `count` lines, `line N\n`, numbered from `first`.
+pub fn lines_batch(first: usize, count: usize) -> crate::runtime::ring::Batch {
+    let mut batch = crate::runtime::ring::Batch::default();
+    for number in first..first + count {
+        batch
+            .bytes
+            .extend_from_slice(format!("line {number}\n").as_bytes());
+        batch.messages += 1;
+    }
+    batch
+}

@@ -20,6 +20,7 @@
 //! Anything else after `%` is refused when the format is compiled. Heka formatted in the
 //! host's local zone; gyges formats in UTC so that every core and host agrees.
 
+use crate::calendar::{civil_from_days, days_from_civil};
 use crate::limits::TS_FORMAT_BYTES_MAX;
 
 /// Why a format was refused.
@@ -267,37 +268,6 @@ fn push_number(out: &mut Vec<u8>, value: i64, width: usize, pad: u8) {
 /// 0 = Sunday. The epoch was a Thursday.
 fn weekday(days: i64) -> usize {
     (days + 4).rem_euclid(7) as usize
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01, by eras of 400 years
-/// (146097 days) counted from 0000-03-01, so that leap days fall at the end of each year.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let shifted = days + 719_468;
-    let era = shifted.div_euclid(146_097);
-    let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_from_march = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month as u32, day)
-}
-
-/// The inverse of [`civil_from_days`].
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let year = if month <= 2 { year - 1 } else { year };
-    let era = year.div_euclid(400);
-    let year_of_era = year - era * 400;
-    let month_from_march = i64::from((month + 9) % 12);
-    let day_of_year = (153 * month_from_march + 2) / 5 + i64::from(day) - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    era * 146_097 + day_of_era - 719_468
 }
 
 #[cfg(test)]

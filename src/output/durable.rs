@@ -123,7 +123,6 @@ mod tests {
     use super::*;
     use crate::output::file::FileWriter;
     use crate::output::tcp::TcpPlan;
-    use crate::output::Batch;
     use crate::queue::DurableQueue;
     use crate::queue::Reader;
     use crate::runtime::stop::StopFlag;
@@ -133,17 +132,7 @@ mod tests {
 
     use crate::testing::small_queue_options as options;
 
-    /// Batches of `count` lines each, numbered from `first`.
-    fn batch(first: usize, count: usize) -> Batch {
-        let mut batch = Batch::default();
-        for number in first..first + count {
-            batch
-                .bytes
-                .extend_from_slice(format!("line {number}\n").as_bytes());
-            batch.messages += 1;
-        }
-        batch
-    }
+    use crate::testing::lines_batch as batch;
 
     /// Appends, delivers to a file, stops cleanly; then a restart finds nothing to replay.
     #[test]

@@ -430,17 +430,7 @@ mod tests {
         }
     }
 
-    /// Batches of `count` lines each, numbered from `first`.
-    fn batch(first: usize, count: usize) -> Batch {
-        let mut batch = Batch::default();
-        for number in first..first + count {
-            batch
-                .bytes
-                .extend_from_slice(format!("line {number}\n").as_bytes());
-            batch.messages += 1;
-        }
-        batch
-    }
+    use crate::testing::lines_batch as batch;
 
     /// A full queue with `full_action = "shutdown"`: the first refused batch stops the daemon
     /// (the flag carries the reason), what was accepted stays, the rest is counted as dropped.
