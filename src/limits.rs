@@ -351,3 +351,8 @@ pub const RECONNECT_AFTER_MAX: u64 = 1 << 40;
 
 /// Largest `ticker_interval` of a sandbox plugin, in seconds (a week; 0 is no timer).
 pub const SANDBOX_TICKER_INTERVAL_SECONDS_MAX: u64 = 7 * 86_400;
+
+/// How long a stopping core keeps delivering what its durable queues and TCP queues hold:
+/// after it, a disk queue's rest waits on disk for the next start, and a TCP queue's rest is
+/// dropped and counted.
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);

@@ -35,7 +35,7 @@ pub const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(5);
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a stopping core keeps trying to deliver what is queued.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::limits::DRAIN_TIMEOUT;
 
 /// One core's queue of batches for one TcpOutput.
 pub struct TcpQueue {

@@ -152,7 +152,7 @@ impl DurableQueue {
                 let (logged_at, refused) = self.refused_logged.get();
                 if logged_at.is_none_or(|at| at.elapsed() >= REFUSED_LOG_INTERVAL) {
                     tracing::warn!(
-                        output = %self.output,
+                        route = %self.output,
                         queue = %self.handle.dir().display(),
                         dropped = outcome.dropped,
                         rejected = outcome.rejected,
@@ -174,7 +174,7 @@ impl DurableQueue {
                     QueueError::Stopped { appended } => *appended,
                     _ => 0,
                 };
-                tracing::error!(output = %self.output, queue = %self.handle.dir().display(),
+                tracing::error!(route = %self.output, queue = %self.handle.dir().display(),
                     %error, "durable queue append failed; batch dropped");
                 telemetry.add(core, plugin, Metric::Errors, 1);
                 telemetry.add(core, plugin, Metric::Dropped, lost(appended));
@@ -193,7 +193,7 @@ impl DurableQueue {
     /// daemon, which then exits with a non-zero status.
     fn full(&self, reason: FullReason) {
         if self.full_reported.replace(true) {
-            tracing::debug!(output = %self.output, "durable queue still full; batch dropped");
+            tracing::debug!(route = %self.output, "durable queue still full; batch dropped");
             return;
         }
         let limit = match reason {
@@ -206,7 +206,7 @@ impl DurableQueue {
             self.output,
             self.handle.dir().display()
         );
-        tracing::error!(output = %self.output, limit, "{message}");
+        tracing::error!(route = %self.output, limit, "{message}");
         self.stop.fail(message);
     }
 
