@@ -37,8 +37,8 @@ pub struct SandboxDecoder {
 }
 
 impl SandboxDecoder {
-    /// Loads the script; see [`Sandbox::new`]. On a core, preserved data is this core's
-    /// (`<name>.<core row>.data`, see `docs/sandbox.md`).
+    /// Loads the script off any core (tests, tools); see [`Sandbox::new`]. Preserved data is
+    /// the plugin's one file, `<name>.data`.
     ///
     /// # Errors
     /// As [`Sandbox::new`].
@@ -47,7 +47,20 @@ impl SandboxDecoder {
         config: &SandboxConfig,
         host_info: &HostInfo,
     ) -> Result<SandboxDecoder, SandboxError> {
-        let core_row = crate::runtime::failure::current_core().map(|core| core.row);
+        Self::on_core(name, config, host_info, None)
+    }
+
+    /// Loads the script for the core in row `core_row`; preserved data is that core's
+    /// (`<name>.<core row>.data`, see `docs/sandbox.md`).
+    ///
+    /// # Errors
+    /// As [`Sandbox::new`].
+    pub fn on_core(
+        name: &str,
+        config: &SandboxConfig,
+        host_info: &HostInfo,
+        core_row: Option<usize>,
+    ) -> Result<SandboxDecoder, SandboxError> {
         let sandbox =
             Sandbox::new_on_core(SandboxKind::Decoder, name, config, host_info, core_row)?;
         Ok(SandboxDecoder {
@@ -326,7 +339,7 @@ impl super::DecoderKind for SandboxDecoderKind {
 
     fn build(&self, build: &super::DecoderBuild<'_>) -> Result<Box<dyn super::Decoder>, String> {
         let host = crate::sandbox::plan::host_info(build.global);
-        let decoder = SandboxDecoder::new(&self.name, &self.config, &host)
+        let decoder = SandboxDecoder::on_core(&self.name, &self.config, &host, Some(build.row))
             .map_err(|error| error.to_string())?;
         Ok(Box::new(SandboxDecode {
             decoder,

@@ -232,11 +232,16 @@ pub trait EncoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
     /// The Heka type name (or what `gyges validate` shows for it).
     fn type_name(&self) -> &'static str;
 
-    /// Builds the encoder of one core (a Lua state stays on its core).
+    /// Builds the encoder of the core in row `core_row` (a Lua state stays on its core; its
+    /// preserved data is that core's), or, with `None`, off any core (the check at startup).
     ///
     /// # Errors
     /// An option the encoder cannot honour, or a script that does not load.
-    fn build(&self, global: &GlobalPlan) -> Result<Box<dyn Encode>, String>;
+    fn build(
+        &self,
+        global: &GlobalPlan,
+        core_row: Option<usize>,
+    ) -> Result<Box<dyn Encode>, String>;
 }
 
 /// The failure of one message's encoding (counted by the caller).
@@ -313,7 +318,7 @@ pub fn resolve(
             error
         }
     })?;
-    kind.build(context.global).map_err(|message| {
+    kind.build(context.global, None).map_err(|message| {
         if synthetic {
             output.error(Some("encoder"), message)
         } else {

@@ -368,6 +368,7 @@ impl super::EncoderKind for PayloadOptions {
     fn build(
         &self,
         global: &crate::config::plan::GlobalPlan,
+        _: Option<usize>,
     ) -> Result<Box<dyn super::Encode>, String> {
         PayloadEncoder::new(self, global.max_message_size)
             .map(|encoder| Box::new(super::Encoder::Payload(encoder)) as Box<dyn super::Encode>)

@@ -208,6 +208,7 @@ impl super::EncoderKind for ProtobufEncoderKind {
     fn build(
         &self,
         global: &crate::config::plan::GlobalPlan,
+        _: Option<usize>,
     ) -> Result<Box<dyn super::Encode>, String> {
         ProtobufEncoder::new(global.max_message_size)
             .map(|encoder| Box::new(super::Encoder::Protobuf(encoder)) as Box<dyn super::Encode>)

@@ -34,8 +34,8 @@ pub struct SandboxEncoder {
 }
 
 impl SandboxEncoder {
-    /// Loads the script; see [`Sandbox::new`]. On a core, preserved data is this core's
-    /// (`<name>.<core row>.data`, see `docs/sandbox.md`).
+    /// Loads the script off any core (tests, tools); see [`Sandbox::new`]. Preserved data is
+    /// the plugin's one file, `<name>.data`.
     ///
     /// # Errors
     /// As [`Sandbox::new`].
@@ -44,7 +44,20 @@ impl SandboxEncoder {
         config: &SandboxConfig,
         host_info: &HostInfo,
     ) -> Result<SandboxEncoder, SandboxError> {
-        let core_row = crate::runtime::failure::current_core().map(|core| core.row);
+        Self::on_core(name, config, host_info, None)
+    }
+
+    /// Loads the script for the core in row `core_row`; preserved data is that core's
+    /// (`<name>.<core row>.data`, see `docs/sandbox.md`).
+    ///
+    /// # Errors
+    /// As [`Sandbox::new`].
+    pub fn on_core(
+        name: &str,
+        config: &SandboxConfig,
+        host_info: &HostInfo,
+        core_row: Option<usize>,
+    ) -> Result<SandboxEncoder, SandboxError> {
         let sandbox =
             Sandbox::new_on_core(SandboxKind::Encoder, name, config, host_info, core_row)?;
         Ok(SandboxEncoder {
@@ -231,9 +244,10 @@ impl super::EncoderKind for SandboxEncoderKind {
     fn build(
         &self,
         global: &crate::config::plan::GlobalPlan,
+        core_row: Option<usize>,
     ) -> Result<Box<dyn super::Encode>, String> {
         let host = crate::sandbox::plan::host_info(global);
-        let encoder = SandboxEncoder::new(&self.name, &self.config, &host)
+        let encoder = SandboxEncoder::on_core(&self.name, &self.config, &host, core_row)
             .map_err(|error| error.to_string())?;
         Ok(Box::new(SandboxEncode {
             encoder,

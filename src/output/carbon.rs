@@ -84,7 +84,7 @@ fn plan_carbon_output(
         buffering: None,
         durable_available: false,
     };
-    let mut plan = super::plan::output_plan(section, context, common, Arc::new(kind))?;
+    let mut plan = super::plan::output_plan(section, context, common, |_| Ok(Arc::new(kind)))?;
     // Its sockets are per core; it has no single writer of its own.
     plan.owner_core = context.global.output_core;
     Ok(plan)
@@ -132,7 +132,7 @@ impl EncoderKind for CarbonEncoderKind {
         "carbon lines"
     }
 
-    fn build(&self, _: &GlobalPlan) -> Result<Box<dyn Encode>, String> {
+    fn build(&self, _: &GlobalPlan, _: Option<usize>) -> Result<Box<dyn Encode>, String> {
         Ok(Box::new(CarbonEncoderKind))
     }
 }

@@ -216,7 +216,7 @@ fn plan_file_output(
     };
     // Heka's FileOutput does not frame by default.
     let common = common.with_defaults("ProtobufEncoder", false, true);
-    super::plan::output_plan(section, context, common, std::sync::Arc::new(kind))
+    super::plan::output_plan(section, context, common, |_| Ok(std::sync::Arc::new(kind)))
 }
 
 impl FileOutputKind {

@@ -38,12 +38,9 @@ pub const REGISTRATION: crate::component::Registration<crate::config::plan::Outp
             let (common, own) = super::plan::split_common(section)?;
             own.parse::<RawLogOutput>()?;
             let common = common.with_defaults("PayloadEncoder", false, false);
-            let plan = super::plan::output_plan(
-                section,
-                context,
-                common,
-                std::sync::Arc::new(LogOutputKind),
-            )?;
+            let plan = super::plan::output_plan(section, context, common, |_| {
+                Ok(std::sync::Arc::new(LogOutputKind))
+            })?;
             // stdout is written synchronously: LogOutput cannot drop instead of waiting.
             let why = "LogOutput writes stdout synchronously; only \"memory\" is available";
             super::plan::memory_only(section, &plan, why)?;

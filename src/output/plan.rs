@@ -122,7 +122,8 @@ impl RawCommon {
     }
 }
 
-/// The plan of an output of `kind` with `common` options.
+/// The plan of an output with `common` options; `kind` makes the kind's plan once it is known
+/// whether the output is durable (an acknowledging TcpOutput needs its disk queue).
 ///
 /// # Errors
 /// A bad matcher, encoder or delivery, or `message_signer`.
@@ -130,7 +131,7 @@ pub fn output_plan(
     section: &Section,
     context: &PlanContext<'_>,
     common: Common<'_>,
-    kind: Arc<dyn OutputKind>,
+    kind: impl FnOnce(bool) -> Result<Arc<dyn OutputKind>, ConfigError>,
 ) -> Result<OutputPlan, ConfigError> {
     section.refuse_signer(common.message_signer)?;
     let (delivery, durable) = if common.durable_available {
@@ -151,13 +152,14 @@ pub fn output_plan(
         }
         EncoderChoice::Fixed(encoder) => encoder,
     };
+    let matcher = section.matcher(common.message_matcher, context.global)?;
     Ok(OutputPlan {
         name: section.name.clone(),
         owner_core: section.owner_core(context.global),
-        matcher: section.matcher(common.message_matcher, context.global)?,
+        matcher,
         encoder,
         use_framing: common.use_framing,
-        kind,
+        kind: kind(durable.is_some())?,
         delivery,
         durable,
     })

@@ -34,8 +34,7 @@ pub const RECONNECT_DELAY_MIN: Duration = Duration::from_millis(100);
 pub const RECONNECT_DELAY_MAX: Duration = Duration::from_secs(5);
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a stopping core keeps trying to deliver what is queued.
-pub use crate::limits::DRAIN_TIMEOUT;
+use crate::limits::DRAIN_TIMEOUT;
 
 /// One core's queue of batches for one TcpOutput.
 pub struct TcpQueue {
@@ -318,15 +317,6 @@ fn plan_tcp_output(
     let keep_alive = crate::input::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let common = common.with_defaults("ProtobufEncoder", true, true);
     let use_framing = common.use_framing;
-    // The kind needs the delivery class (ack needs a disk queue): plan the common part with a
-    // placeholder kind first, then put the real one in.
-    let placeholder = std::sync::Arc::new(TcpPlan {
-        address: raw.address.clone(),
-        reconnect_after: 0,
-        buffer_bytes: buffer_bytes as usize,
-        keep_alive,
-        ack: None,
-    });
     let reconnect_after = raw.reconnect_after.unwrap_or(0);
     if reconnect_after > crate::limits::RECONNECT_AFTER_MAX {
         let message = format!(
@@ -335,16 +325,16 @@ fn plan_tcp_output(
         );
         return Err(section.error(Some("reconnect_after"), message));
     }
-    let mut plan = super::plan::output_plan(section, context, common, placeholder)?;
-    let ack = ack_plan(section, &raw, plan.durable.is_some(), use_framing)?;
-    plan.kind = std::sync::Arc::new(TcpPlan {
-        address: raw.address,
-        reconnect_after,
-        buffer_bytes: buffer_bytes as usize,
-        keep_alive,
-        ack,
-    });
-    Ok(plan)
+    super::plan::output_plan(section, context, common, |durable| {
+        let ack = ack_plan(section, &raw, durable, use_framing)?;
+        Ok(std::sync::Arc::new(TcpPlan {
+            address: raw.address.clone(),
+            reconnect_after,
+            buffer_bytes: buffer_bytes as usize,
+            keep_alive,
+            ack,
+        }))
+    })
 }
 
 /// A TcpOutput's `ack` and `ack_timeout`: the timeout when acknowledgements are asked for.

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 
 use glommio::sync::RwLock;
 
-use super::consumer::DRAIN_TIMEOUT;
 use super::{FullReason, QueueError, QueueHandle, QueueOptions, Writer};
+use crate::limits::DRAIN_TIMEOUT;
 use crate::runtime::ring::Batch;
 use crate::runtime::stop::{LocalStop, StopFlag};
 use crate::telemetry::{Metric, Telemetry};

@@ -46,8 +46,7 @@ use crate::runtime::backoff::Backoff;
 use crate::runtime::stop::LocalStop;
 use crate::telemetry::{Metric, Telemetry};
 
-/// How long a stopping core keeps delivering what is queued; the rest waits on disk.
-pub use crate::limits::DRAIN_TIMEOUT;
+use crate::limits::DRAIN_TIMEOUT;
 /// Shortest and longest wait before a failed step is tried again.
 const RETRY_DELAY_MIN: Duration = Duration::from_millis(50);
 const RETRY_DELAY_MAX: Duration = Duration::from_secs(2);

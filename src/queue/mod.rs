@@ -95,7 +95,7 @@ use std::time::Duration;
 pub use append::DurableQueue;
 pub use board::HandleBoard;
 pub use config::{FullAction, SyncPolicy};
-pub use consumer::{Consumer, Deliver, Delivered, Finish, Step, StepError, DRAIN_TIMEOUT};
+pub use consumer::{Consumer, Deliver, Delivered, Finish, Step, StepError};
 pub use reader::{ReadBatch, Reader};
 pub use writer::{AppendOutcome, Writer};
 

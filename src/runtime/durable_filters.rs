@@ -32,7 +32,7 @@
 //! Stopping (the protocol [`super::filters::run_host`] follows). A source that has data to read
 //! counts itself in [`FilterShared::durable_busy`]. Once every core is done, a host raises
 //! [`FilterShared::finishing`] when nothing is in flight and no source is busy, or when
-//! [`DRAIN_TIMEOUT`] has passed since every core was done. A source reserves one unit of
+//! [`crate::limits::DRAIN_TIMEOUT`] has passed since every core was done. A source reserves one unit of
 //! [`FilterShared::in_flight`] *before* it checks `finishing` and holds it until what it read
 //! is processed and shipped ([`reserved`]); a host leaves only when `finishing` is up and
 //! nothing is in flight ([`hosts_may_leave`]). Both sides use sequentially consistent operations, so a host that leaves has either
@@ -57,8 +57,6 @@ use crate::queue::{
     Step,
 };
 use crate::telemetry::{Metric, Telemetry};
-
-pub use crate::queue::DRAIN_TIMEOUT;
 
 /// What a source processes per turn of the host loop: a read (up to the queue's `read_bytes`
 /// of lane batches) can hold thousands of messages, and a slow filter must not hold its core
@@ -516,7 +514,7 @@ mod tests {
         run(async {
             let shared = FilterShared::new(1);
             let everyone_done_long_ago = Instant::now()
-                .checked_sub(DRAIN_TIMEOUT + Duration::from_secs(1))
+                .checked_sub(crate::limits::DRAIN_TIMEOUT + Duration::from_secs(1))
                 .expect("a past instant");
             shared.durable_busy.fetch_add(1, Ordering::SeqCst);
             let ran = reserved(&shared, async {

@@ -26,7 +26,7 @@
 //!
 //! Stopping: each core, once its inputs are closed and its lanes shipped, counts itself done;
 //! hosts keep going until every core is done, no filter record is in flight anywhere and no
-//! durable filter's queue has records to read (or [`super::durable_filters::DRAIN_TIMEOUT`]
+//! durable filter's queue has records to read (or [`crate::limits::DRAIN_TIMEOUT`]
 //! has passed), then run each filter's shutdown hook (whose injections go to outputs only) and
 //! ship.
 
@@ -38,12 +38,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::backoff::Backoff;
-use super::durable_filters::{DurableSource, FilterQueue, DRAIN_TIMEOUT};
+use super::durable_filters::{DurableSource, FilterQueue};
 use super::notify::LocalNotify;
 use super::ring::{Abandoned, BatchConsumer, BatchProducer};
 use super::shard::Shard;
 use crate::filter::record::{self, FilterRecord, STAT_RECORD};
 use crate::filter::{injected_records, Emitted, Filter, Outcome};
+use crate::limits::DRAIN_TIMEOUT;
 use crate::message::{MessageView, ProtoView};
 use crate::output::Batch;
 use crate::queue::DurableQueue;

@@ -7,7 +7,7 @@
 //!
 //! Stop (graceful): every core stops its inputs, finishes the records it has read, ships every
 //! batch, and releases its rings; owners drain their rings to the end; TCP senders deliver
-//! what is queued (for at most [`crate::output::tcp::DRAIN_TIMEOUT`]). Then the executors
+//! what is queued (for at most [`crate::limits::DRAIN_TIMEOUT`]). Then the executors
 //! return and the process exits 0 — or 1 when a core stopped the daemon because of an error
 //! ([`stop::StopFlag::fail`]: a durable queue full with `full_action = "shutdown"`).
 
@@ -297,7 +297,7 @@ async fn build_outputs(
             .map_err(|message| core.error(Stage::Output, &output.name, message))?;
         let encoder = output
             .encoder
-            .build(&plan.global)
+            .build(&plan.global, Some(core.row))
             .map_err(|message| core.error(Stage::Encoder, &output.name, message))?;
         let bounds = (plan.global.batch_bytes, plan.global.max_message_size);
         let sink = Sink::new(

@@ -11,7 +11,7 @@ use super::{encode, SyslogContext};
 use crate::component::{PlanContext, Registration};
 use crate::config::{ConfigError, Section};
 use crate::decoder::{DecodeContext, Decoder, DecoderBuild, DecoderKind};
-use crate::message::MessageView;
+use crate::message::{MessageView, ProtoView};
 use crate::telemetry::Metric;
 
 /// How long a cached zone offset is trusted: a daylight-saving change shows within a minute.
@@ -94,7 +94,13 @@ impl Decoder for SyslogDecoder {
                 .telemetry
                 .add(core, plugin, Metric::DecodeFailures, 1);
         }
-        let view = crate::decoder::protobuf::decode(&self.message).map_err(|error| error.code())?;
+        // The message is ours, always well formed (the parser's property tests check it): the
+        // view stays lazy, indexed only if a matcher or an encoder reads into it.
+        let view = ProtoView::new(&self.message);
+        debug_assert!(
+            view.validate().is_ok(),
+            "the syslog encoder wrote a bad message"
+        );
         context.router.route(&MessageView::Proto(view));
         Ok(())
     }
