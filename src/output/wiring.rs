@@ -69,7 +69,7 @@ pub async fn wire(
     }
     let mut opened = kind.open(core).await?;
     if single_writer && !rings.consumers.is_empty() {
-        let drain = crate::runtime::shard::drain_rings(
+        let drain = drain_rings(
             BatchConsumer::new(rings.consumers),
             opened.destination.clone(),
             core.telemetry.clone(),
@@ -111,4 +111,23 @@ async fn wire_durable(
         tasks,
         close: Some(close),
     })
+}
+
+/// On the owner of a single-writer output: ships into `destination` the batches the other
+/// cores hand over, until every one of them has finished and its ring is empty. Between
+/// batches it parks on the rings (see [`crate::runtime::ring`]) rather than polling them.
+///
+/// The buffers are not recycled: a destination takes the batch (glommio's buffered `write_at`
+/// takes the `Vec` and frees it once the write completes), so there is nothing to hand back.
+async fn drain_rings(
+    mut consumer: BatchConsumer,
+    destination: Rc<dyn super::Destination>,
+    telemetry: Arc<crate::telemetry::Telemetry>,
+    core: usize,
+    plugin: usize,
+) {
+    while let Some((batch, _source)) = consumer.next().await {
+        destination.ship(batch, &telemetry, core, plugin).await;
+        glommio::yield_if_needed().await;
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::notify::LocalNotify;
-use super::ring::{Abandoned, Batch, BatchConsumer};
+use super::ring::{Abandoned, Batch};
 use super::router::{Ready, Router};
 use super::stop::LocalStop;
 use crate::message::UuidSource;
@@ -179,24 +179,5 @@ impl Shard {
             futures_lite::future::or(glommio::timer::sleep(TICK), self.stop.wait()).await;
             self.ship_due().await;
         }
-    }
-}
-
-/// On the core that owns a single-writer destination: writes the batches other cores hand over, until
-/// every one of them has finished and its ring is empty. Between batches it parks on the rings
-/// (see [`super::ring`]) rather than polling them.
-///
-/// The buffers are not recycled: a destination takes the batch (glommio's buffered `write_at`
-/// takes the `Vec` and frees it once the write completes), so there is nothing to hand back.
-pub async fn drain_rings(
-    mut consumer: BatchConsumer,
-    writer: Rc<dyn crate::output::Destination>,
-    telemetry: Arc<Telemetry>,
-    core: usize,
-    plugin: usize,
-) {
-    while let Some((batch, _source)) = consumer.next().await {
-        writer.ship(batch, &telemetry, core, plugin).await;
-        glommio::yield_if_needed().await;
     }
 }
