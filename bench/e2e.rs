@@ -11,6 +11,9 @@
 //!    that matches everything (the measured file): the routing cost.
 //! 4. Case 1 into a TcpOutput to a second gyges (one core of its own, no profile), measured at
 //!    the second gyges's file.
+//! 5. 200-byte RFC 5424 messages, octet-counted (`flood --format syslog`), over TCP into a
+//!    SyslogInput → FileOutput with PayloadEncoder (each MSG and a newline); rsyslog gets the
+//!    same stream (`bench/rsyslog-syslog.conf`). `GYGES_BENCH_E2E_CASES=syslog` runs both.
 //!
 //! Every case runs with 1 and 8 connections under `tuning/dev-2core.toml` and
 //! `tuning/single-core.toml`; then rsyslog (imtcp → omfile, `bench/rsyslog.conf`) on case 2's
@@ -45,6 +48,7 @@ mod common;
 #[path = "e2e_delivery.rs"]
 mod delivery;
 
+use common::rsyslog::Rsyslog;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -79,6 +83,9 @@ const LATENCY_NS_MAX: u64 = 600_000_000_000;
 const CASE1_BYTES_PER_SECOND_TARGET: f64 = 1e9;
 const CASE2_LINES_PER_SECOND_PER_CORE_TARGET: f64 = 5e6;
 const RSYSLOG_RATIO_TARGET: f64 = 5.0;
+/// Case 5's targets (the ingest issue): 2 M syslog messages/s per core, 3x rsyslog.
+const SYSLOG_MESSAGES_PER_SECOND_PER_CORE_TARGET: f64 = 2e6;
+const SYSLOG_RSYSLOG_RATIO_TARGET: f64 = 3.0;
 const RSS_BYTES_TARGET: u64 = 64 << 20;
 const P99_NS_TARGET: u64 = 1_000_000;
 
@@ -464,6 +471,10 @@ enum Case {
     Relay,
     /// Case 2's workload into rsyslog.
     Rsyslog,
+    /// 5: octet-counted RFC 5424 over TCP → SyslogInput → FileOutput of each MSG.
+    Syslog,
+    /// Case 5's stream into rsyslog (imtcp → omfile of each MSG).
+    RsyslogSyslog,
     /// Case 1 with the FileOutput's `delivery` class set (see [`delivery`]).
     Class(delivery::Class),
 }
@@ -476,6 +487,8 @@ impl Case {
             Case::Routing => "3 heka→20 outputs",
             Case::Relay => "4 heka→tcp→gyges→file",
             Case::Rsyslog => "rsyslog lines→file",
+            Case::Syslog => "5 syslog 5424→file",
+            Case::RsyslogSyslog => "rsyslog syslog 5424→file",
             Case::Class(class) => class.label(),
         }
     }
@@ -483,20 +496,21 @@ impl Case {
     fn flood_format(self) -> &'static str {
         match self {
             Case::Lines | Case::Rsyslog => "lines",
+            Case::Syslog | Case::RsyslogSyslog => "syslog",
             _ => "heka",
         }
     }
 
     fn record_bytes(self) -> usize {
         match self {
-            Case::Lines | Case::Rsyslog => LINE_BYTES,
+            Case::Lines | Case::Rsyslog | Case::Syslog | Case::RsyslogSyslog => LINE_BYTES,
             _ => HEKA_RECORD_BYTES,
         }
     }
 
     fn output_format(self) -> OutputFormat {
         match self {
-            Case::Lines | Case::Rsyslog => OutputFormat::Lines,
+            Case::Lines | Case::Rsyslog | Case::Syslog | Case::RsyslogSyslog => OutputFormat::Lines,
             _ => OutputFormat::Framed,
         }
     }
@@ -684,61 +698,19 @@ fn configs(case: Case, dir: &Path) -> Configs {
                 + &class.output_options("Out");
             daemons.push(("gyges".into(), text, port));
         }
-        Case::Rsyslog => unreachable!("rsyslog runs from its own config"),
+        Case::Syslog => {
+            // Each message's MSG, one per line, with the PayloadEncoder's newline.
+            let text = global_section("")
+                + &format!("[SyslogIn]\ntype = \"SyslogInput\"\naddress = \"127.0.0.1:{port}\"\n")
+                + &file_output("Out", "TRUE", &output, "PayloadEncoder", false);
+            daemons.push(("gyges".into(), text, port));
+        }
+        Case::Rsyslog | Case::RsyslogSyslog => unreachable!("rsyslog runs from its own config"),
     }
     Configs {
         daemons,
         port,
         output,
-    }
-}
-
-/// Where rsyslog was unpacked, if it was.
-struct Rsyslog {
-    binary: PathBuf,
-    modules: PathBuf,
-    library_path: String,
-}
-
-impl Rsyslog {
-    fn find() -> Option<Rsyslog> {
-        let root = std::env::var_os("GYGES_RSYSLOG_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| common::repo_root().join("target").join("rsyslog"));
-        let binary = root.join("usr/sbin/rsyslogd");
-        if !binary.is_file() {
-            return None;
-        }
-        let library_root = root.join("usr/lib");
-        let multiarch = std::fs::read_dir(&library_root)
-            .ok()?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .find(|path| path.join("rsyslog/imtcp.so").is_file())?;
-        Some(Rsyslog {
-            binary,
-            modules: multiarch.join("rsyslog"),
-            library_path: format!(
-                "{}:{}",
-                multiarch.display(),
-                root.join("lib").join(multiarch.file_name()?).display()
-            ),
-        })
-    }
-
-    fn version(&self) -> String {
-        Command::new(&self.binary)
-            .arg("-v")
-            .env("LD_LIBRARY_PATH", &self.library_path)
-            .output()
-            .ok()
-            .and_then(|output| {
-                let text = String::from_utf8_lossy(&output.stdout).into_owned();
-                let first = text.lines().next()?;
-                let version = first.split(" compiled with").next().unwrap_or(first);
-                Some(version.split_whitespace().collect::<Vec<_>>().join(" "))
-            })
-            .unwrap_or_else(|| "rsyslogd (version unknown)".into())
     }
 }
 
@@ -834,28 +806,23 @@ fn start_daemons(
     dir: &Path,
     rsyslog: Option<&Rsyslog>,
 ) -> (Vec<Daemon>, u16, PathBuf, Vec<usize>) {
-    if setup.case == Case::Rsyslog {
+    if matches!(setup.case, Case::Rsyslog | Case::RsyslogSyslog) {
         let rsyslog = rsyslog.expect("rsyslog runs only when found");
         let port = free_port();
         let output = dir.join("out.log");
-        let template = std::fs::read_to_string(common::repo_root().join("bench/rsyslog.conf"))
-            .expect("bench/rsyslog.conf");
+        let conf = match setup.case {
+            Case::Rsyslog => "bench/rsyslog.conf",
+            _ => "bench/rsyslog-syslog.conf",
+        };
+        let template =
+            std::fs::read_to_string(common::repo_root().join(conf)).expect("the rsyslog config");
         let config = template
             .replace("@WORK_DIR@", &dir.display().to_string())
             .replace("@PORT@", &port.to_string())
             .replace("@OUTPUT@", &output.display().to_string());
         let config_path = dir.join("rsyslog.conf");
         std::fs::write(&config_path, config).expect("write the rsyslog config");
-        let mut command = Command::new(&rsyslog.binary);
-        command
-            .arg("-n")
-            .arg("-f")
-            .arg(&config_path)
-            .arg("-i")
-            .arg(dir.join("rsyslogd.pid"))
-            .arg("-M")
-            .arg(&rsyslog.modules)
-            .env("LD_LIBRARY_PATH", &rsyslog.library_path);
+        let mut command = rsyslog.command(&config_path, dir);
         let mut daemon = Daemon::spawn("rsyslogd", &mut command, dir);
         daemon.wait_for_port(port);
         // rsyslog is not pinned: flood is left free too, as it is with gyges on every core.
@@ -1185,6 +1152,39 @@ fn target_case2(section: &mut Section, outcomes: &[Outcome]) {
     }
 }
 
+/// Case 5: syslog messages per core under each profile, and against rsyslog on the same
+/// stream.
+fn target_syslog(section: &mut Section, outcomes: &[Outcome]) {
+    let rsyslog = best_of_case(outcomes, Case::RsyslogSyslog, None);
+    for profile in ["single-core", "dev-2core"] {
+        let Some(syslog) = best_of_case(outcomes, Case::Syslog, Some(profile)) else {
+            continue;
+        };
+        let cores = syslog
+            .setup
+            .profile
+            .as_ref()
+            .map_or(1, |p| p.cpus.len())
+            .max(1);
+        let per_core = syslog.messages_per_second() / cores as f64;
+        section.line(format!(
+            "- Case 5 ≥ 2 M syslog msg/s per core ({profile}, {cores} core(s), {} conn): {:.2} M \
+             msg/s per core → {}.",
+            syslog.setup.connections,
+            per_core / 1e6,
+            verdict(per_core, SYSLOG_MESSAGES_PER_SECOND_PER_CORE_TARGET, true),
+        ));
+        if let (Some(rsyslog), "dev-2core") = (rsyslog, profile) {
+            let ratio = syslog.messages_per_second() / rsyslog.messages_per_second().max(1e-9);
+            section.line(format!(
+                "- Case 5 ≥ 3× rsyslog on the same stream (gyges on both cores, as rsyslog): \
+                 gyges/rsyslog = **{ratio:.1}x** → {}.",
+                verdict(ratio, SYSLOG_RSYSLOG_RATIO_TARGET, true)
+            ));
+        }
+    }
+}
+
 /// Case 2 against rsyslog: 5x.
 fn target_rsyslog(section: &mut Section, outcomes: &[Outcome]) {
     let rsyslog = best_of_case(outcomes, Case::Rsyslog, None);
@@ -1266,6 +1266,7 @@ fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
     section.line("### Targets (issue 4)\n");
     target_case1(section, outcomes);
     target_case2(section, outcomes);
+    target_syslog(section, outcomes);
     if rsyslog_row {
         target_rsyslog(section, outcomes);
     }
@@ -1328,15 +1329,28 @@ fn routing_cost(section: &mut Section, outcomes: &[Outcome]) {
 /// The cases this mode runs, less those `GYGES_BENCH_E2E_CASES` leaves out.
 fn cases_to_run(mode: Mode) -> Vec<Case> {
     let cases: &[Case] = mode.pick(
-        &[Case::Framed, Case::Lines, Case::Routing, Case::Relay],
-        &[Case::Framed, Case::Lines, Case::Routing, Case::Relay],
-        &[Case::Framed, Case::Lines],
+        &[
+            Case::Framed,
+            Case::Lines,
+            Case::Routing,
+            Case::Relay,
+            Case::Syslog,
+        ],
+        &[
+            Case::Framed,
+            Case::Lines,
+            Case::Routing,
+            Case::Relay,
+            Case::Syslog,
+        ],
+        &[Case::Framed, Case::Lines, Case::Syslog],
     );
     let names = [
         (Case::Framed, "1"),
         (Case::Lines, "2"),
         (Case::Routing, "3"),
         (Case::Relay, "4"),
+        (Case::Syslog, "syslog"),
     ];
     cases
         .iter()
@@ -1381,7 +1395,7 @@ fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Ve
     let connection_counts: &[usize] = mode.pick(&[1, 8], &[1], &[1]);
     let mut setups = Vec::new();
     for case in cases_to_run(mode) {
-        let count = if case == Case::Lines {
+        let count = if matches!(case, Case::Lines | Case::Syslog) {
             line_count
         } else {
             heka_count
@@ -1400,9 +1414,13 @@ fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Ve
             }
         }
     }
-    if with_rsyslog && selected("rsyslog") {
+    let rsyslog_cases = [(Case::Rsyslog, "rsyslog"), (Case::RsyslogSyslog, "syslog")];
+    for (case, part) in rsyslog_cases {
+        if !with_rsyslog || !selected(part) {
+            continue;
+        }
         for &connections in connection_counts {
-            let (case, profile, count, rate) = (Case::Rsyslog, None, line_count, None);
+            let (profile, count, rate) = (None, line_count, None);
             setups.push(Setup {
                 case,
                 profile,
@@ -1569,7 +1587,9 @@ fn write_section(
     match rsyslog {
         Some(rsyslog) => section.line(format!(
             "rsyslog row: {} (Debian's package unpacked by `scripts/install-rsyslog.sh`), \
-             `bench/rsyslog.conf`: imtcp → omfile `%rawmsg%\\n`, default queues; not pinned.\n",
+             `bench/rsyslog.conf`: imtcp → omfile `%rawmsg%\\n` (case 2's stream), \
+             `bench/rsyslog-syslog.conf`: imtcp (octet counting) → omfile `%msg%\\n` (case 5's), \
+             default queues; not pinned.\n",
             rsyslog.version()
         )),
         None if mode == Mode::Smoke => {}

@@ -93,6 +93,7 @@ fn main() {
         let name = match format {
             FloodFormat::Lines => format!("lines {size} B, {connections} connection(s)"),
             FloodFormat::Heka => format!("heka {size} B, {connections} connection(s)"),
+            FloodFormat::Syslog => format!("syslog {size} B, {connections} connection(s)"),
         };
         let seconds = report.seconds.max(1e-9);
         table.row(vec![

@@ -3,7 +3,12 @@
 # already installed is not asked for again, and apt is not touched when nothing is missing.
 #
 #   lua-lpeg-dev   Debian's static lpeg (liblua5.4-lpeg.a), linked into the Lua sandbox.
+#
+# Then, for the tests that run real peers: rsyslog, unpacked (not installed) into
+# target/rsyslog by scripts/install-rsyslog.sh (the syslog tests' omfwd sender and the bench's
+# side-by-side rows).
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
 packages=(lua-lpeg-dev)
 
@@ -16,14 +21,15 @@ done
 
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "setup: all packages present (${packages[*]})"
-    exit 0
+else
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        sudo="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    echo "setup: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-    sudo="sudo"
-fi
-export DEBIAN_FRONTEND=noninteractive
-echo "setup: installing ${missing[*]}"
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+scripts/install-rsyslog.sh

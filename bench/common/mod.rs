@@ -21,6 +21,8 @@
 
 #![allow(dead_code)]
 
+pub mod rsyslog;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -514,6 +514,20 @@ fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
             "tcp",
             "keep_alive_period",
         ),
+        // A SyslogInput's limit is bounded by the global one.
+        (
+            "[hekad]\nmax_message_size = 4096\n\
+             [syslog]\ntype = \"SyslogInput\"\naddress = \"127.0.0.1:1\"\n\
+             max_message_size = 8192\n",
+            "syslog",
+            "max_message_size",
+        ),
+        (
+            "[syslog]\ntype = \"SyslogInput\"\naddress = \"127.0.0.1:1\"\n\
+             max_connections = 100000000\n",
+            "syslog",
+            "max_connections",
+        ),
         (
             "[f]\ntype = \"FileOutput\"\npath = \"x\"\nflush_interval = 100000000\n",
             "f",

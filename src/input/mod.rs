@@ -10,6 +10,7 @@
 
 pub mod plan;
 pub mod statsd;
+pub mod syslog;
 pub mod tcp;
 pub mod udp;
 
@@ -25,13 +26,17 @@ use crate::runtime::router::Router;
 use crate::runtime::shard::Shard;
 use crate::splitter::{
     HekaFrameSplitter, NullSplitter, Splitter, SplitterError, SplitterStats, StreamBuffer,
-    TokenSplitter,
+    SyslogSplitter, TokenSplitter,
 };
 use crate::telemetry::{Metric, Telemetry};
 
 /// Every input kind, by the Heka type names that select it.
-pub static KINDS: &[Registration<InputPlan>] =
-    &[tcp::REGISTRATION, udp::REGISTRATION, statsd::REGISTRATION];
+pub static KINDS: &[Registration<InputPlan>] = &[
+    tcp::REGISTRATION,
+    udp::REGISTRATION,
+    statsd::REGISTRATION,
+    syslog::REGISTRATION,
+];
 
 /// One input kind's validated plan, and how each ingest core starts it.
 pub trait InputKind: crate::component::AsAny + fmt::Debug + Send + Sync {
@@ -45,6 +50,12 @@ pub trait InputKind: crate::component::AsAny + fmt::Debug + Send + Sync {
     /// delivers the text after the last delimiter too.
     fn datagrams(&self) -> bool {
         false
+    }
+
+    /// The largest record this input accepts, when the kind sets its own (at most
+    /// `[hekad] max_message_size`); `None` means the global one.
+    fn max_message_size(&self) -> Option<usize> {
+        None
     }
 
     /// Binds this core's sockets and spawns its tasks on the current executor.
@@ -97,10 +108,14 @@ impl InputContext {
             }
             None => None,
         };
+        let max_message_size = plan
+            .kind
+            .max_message_size()
+            .unwrap_or(global.max_message_size);
         Ok(InputContext {
             plugin,
             plan,
-            max_message_size: global.max_message_size,
+            max_message_size,
             decoder,
         })
     }
@@ -132,6 +147,7 @@ impl InputContext {
                 max,
             )?),
             SplitterPlan::Null => Splitter::Null(NullSplitter::new(max)?),
+            SplitterPlan::Syslog => Splitter::Syslog(SyslogSplitter::new(max)?),
         })
     }
 

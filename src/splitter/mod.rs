@@ -24,11 +24,13 @@ pub mod buffer;
 pub mod heka_frame;
 pub mod null;
 pub mod plan;
+pub mod syslog;
 pub mod token;
 
 pub use buffer::{Record, StreamBuffer};
 pub use heka_frame::HekaFrameSplitter;
 pub use null::NullSplitter;
+pub use syslog::SyslogSplitter;
 pub use token::TokenSplitter;
 
 use crate::limits::{MESSAGE_BYTES_CEILING, TOKEN_COUNT_MAX};
@@ -134,6 +136,8 @@ pub enum Splitter {
     HekaFrame(HekaFrameSplitter),
     /// NullSplitter: every read (a datagram) is one record.
     Null(NullSplitter),
+    /// SyslogSplitter: RFC 6587 octet counting or newline framing, decided per connection.
+    Syslog(SyslogSplitter),
 }
 
 impl Splitter {
@@ -144,6 +148,7 @@ impl Splitter {
             Splitter::Token(splitter) => splitter.split(window),
             Splitter::HekaFrame(splitter) => splitter.split(window),
             Splitter::Null(splitter) => splitter.split(window),
+            Splitter::Syslog(splitter) => splitter.split(window),
         };
         if let Step::Record {
             start,
@@ -168,6 +173,7 @@ impl Splitter {
             Splitter::Token(splitter) => splitter.end_of_stream(window),
             Splitter::HekaFrame(splitter) => splitter.end_of_stream(window),
             Splitter::Null(splitter) => splitter.end_of_stream(window),
+            Splitter::Syslog(splitter) => splitter.end_of_stream(window),
         }
     }
 
@@ -175,7 +181,7 @@ impl Splitter {
     pub fn take_requests(&mut self) -> Option<crate::message::ack::Requests> {
         match self {
             Splitter::HekaFrame(splitter) => splitter.take_requests(),
-            Splitter::Token(_) | Splitter::Null(_) => None,
+            Splitter::Token(_) | Splitter::Null(_) | Splitter::Syslog(_) => None,
         }
     }
 
@@ -185,6 +191,7 @@ impl Splitter {
             Splitter::Token(splitter) => &splitter.stats,
             Splitter::HekaFrame(splitter) => &splitter.stats,
             Splitter::Null(splitter) => &splitter.stats,
+            Splitter::Syslog(splitter) => &splitter.stats,
         }
     }
 
@@ -194,6 +201,7 @@ impl Splitter {
             Splitter::Token(splitter) => &mut splitter.stats,
             Splitter::HekaFrame(splitter) => &mut splitter.stats,
             Splitter::Null(splitter) => &mut splitter.stats,
+            Splitter::Syslog(splitter) => &mut splitter.stats,
         };
         std::mem::take(stats)
     }
@@ -205,6 +213,7 @@ impl Splitter {
             Splitter::Token(splitter) => splitter.message_bytes_max,
             Splitter::HekaFrame(splitter) => splitter.message_bytes_max,
             Splitter::Null(splitter) => splitter.message_bytes_max,
+            Splitter::Syslog(splitter) => splitter.message_bytes_max,
         }
     }
 
@@ -212,7 +221,7 @@ impl Splitter {
     pub fn signer_name(&self, id: SignerId) -> Option<&[u8]> {
         match self {
             Splitter::HekaFrame(splitter) => splitter.signer_name(id),
-            Splitter::Token(_) | Splitter::Null(_) => None,
+            Splitter::Token(_) | Splitter::Null(_) | Splitter::Syslog(_) => None,
         }
     }
 }

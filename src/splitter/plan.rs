@@ -28,6 +28,9 @@ pub enum SplitterPlan {
     },
     /// NullSplitter: each read (a datagram) is one record.
     Null,
+    /// SyslogSplitter: RFC 6587 octet counting or newline framing, decided per connection.
+    /// Only a SyslogInput over TCP uses it; it has no section type of its own.
+    Syslog,
 }
 
 /// Whether `type_name` names a splitter.

@@ -4,6 +4,8 @@
 //!
 //! ```text
 //! lines: seq=<10 digits> ts=<19 digits> <padding>\n        (--size bytes in all, default 200)
+//! syslog: an RFC 6587 octet-counted RFC 5424 message        (--size bytes in all, default 200)
+//!        <LEN> <165>1 2026-12-02T14:05:01.123456Z web1 bench 4242 ID47 - seq=… ts=… <padding>
 //! heka:  a framed Message (--size bytes in all, about; default 300) with
 //!        Uuid      = 10 random bytes (fixed per run) + the sequence number in 6 bytes
 //!        Timestamp = send time, ns
@@ -60,6 +62,8 @@ pub enum FloodFormat {
     Heka,
     /// Newline-terminated text lines.
     Lines,
+    /// RFC 5424 messages, octet-counted (RFC 6587); the MSG is a line's text.
+    Syslog,
 }
 
 /// `gyges flood`'s options.
@@ -177,6 +181,9 @@ fn record_text(text_bytes: usize) -> Vec<u8> {
     text
 }
 
+/// The RFC 5424 header of a syslog flood record, before its MSG.
+const SYSLOG_HEADER: &[u8] = b"<165>1 2026-12-02T14:05:01.123456Z web1 bench 4242 ID47 - ";
+
 /// Bytes of the heka message for a payload of `text_bytes`.
 fn heka_message_bytes(text_bytes: usize) -> usize {
     // Uuid 18, Timestamp 10, Type 7, Logger 13, the seq field 19, then the Payload.
@@ -201,6 +208,43 @@ impl Template {
             record,
             seq_text_at: 4,
             ts_text_at: 4 + SEQ_DIGITS + 4,
+            seq_field_at: None,
+            uuid_seq_at: None,
+            ts_varint_at: None,
+        })
+    }
+
+    /// An octet-counted RFC 5424 record of exactly `size` bytes, its count included.
+    ///
+    /// # Errors
+    /// `size` too small for the header and the fixed text, or above `FLOOD_RECORD_BYTES_MAX`.
+    pub fn syslog(size: usize) -> Result<Template, String> {
+        let smallest = 3 + SYSLOG_HEADER.len() + TEXT_HEAD_BYTES;
+        if !(smallest..=FLOOD_RECORD_BYTES_MAX).contains(&size) {
+            return Err(format!(
+                "--size {size} is outside {smallest}..={FLOOD_RECORD_BYTES_MAX} for syslog"
+            ));
+        }
+        // The count's own digits come out of `size`: find the count that fits.
+        let mut message_bytes = size - 2;
+        while message_bytes.to_string().len() + 1 + message_bytes > size {
+            message_bytes -= 1;
+        }
+        let mut record = format!("{message_bytes} ").into_bytes();
+        record.extend_from_slice(SYSLOG_HEADER);
+        let text_at = record.len();
+        record.extend_from_slice(&record_text(message_bytes - SYSLOG_HEADER.len()));
+        if record.len() != size {
+            // A count whose digits change between the two candidates: no exact fit.
+            return Err(format!(
+                "--size {size} has no exact syslog record; try {}",
+                size + 1
+            ));
+        }
+        Ok(Template {
+            record,
+            seq_text_at: text_at + 4,
+            ts_text_at: text_at + 4 + SEQ_DIGITS + 4,
             seq_field_at: None,
             uuid_seq_at: None,
             ts_varint_at: None,
@@ -484,6 +528,7 @@ pub fn flood(args: &FloodArgs) -> Result<FloodReport, String> {
     }
     let template = match args.format {
         FloodFormat::Lines => Template::lines(args.size.unwrap_or(LINE_BYTES_DEFAULT))?,
+        FloodFormat::Syslog => Template::syslog(args.size.unwrap_or(LINE_BYTES_DEFAULT))?,
         FloodFormat::Heka => {
             let size = args.size.unwrap_or(HEKA_RECORD_BYTES_DEFAULT);
             Template::heka(size, UuidSource::new().next_uuid())?
@@ -578,6 +623,34 @@ mod tests {
         assert_eq!(parse_send_ts(&record), Some(1_700_000_000_123_456_789));
         assert!(Template::lines(38).is_err());
         assert_eq!(Template::lines(39).unwrap().record.len(), 39);
+    }
+
+    #[test]
+    fn syslog_records_are_octet_counted_rfc5424_of_the_exact_size() {
+        for size in [200, 1000, 1004, 4096] {
+            let template = match Template::syslog(size) {
+                Ok(template) => template,
+                Err(error) => {
+                    // Only where the count's digits grow can no size fit exactly.
+                    assert_eq!(size, 1004, "{error}");
+                    continue;
+                }
+            };
+            let mut record = template.record.clone();
+            template.patch(&mut record, 77, &TsPatch::new(1_700_000_000_000_000_001));
+            assert_eq!(record.len(), size);
+            let crate::decoder::syslog::framing::Frame::Complete(frame) =
+                crate::decoder::syslog::framing::next_frame(&record, 64 * 1024)
+            else {
+                panic!("not an octet-counted frame");
+            };
+            assert_eq!(frame.end, size, "the count covers the rest of the record");
+            let message = &record[frame];
+            assert!(message.starts_with(SYSLOG_HEADER));
+            let text = &message[SYSLOG_HEADER.len()..];
+            assert_eq!(parse_seq(text), Some(77));
+            assert_eq!(parse_send_ts(text), Some(1_700_000_000_000_000_001));
+        }
     }
 
     #[test]

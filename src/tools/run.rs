@@ -139,6 +139,7 @@ fn describe_inputs(plan: &Plan, out: &mut String) {
             }
             SplitterPlan::HekaFrame { .. } => "HekaFramingSplitter".into(),
             SplitterPlan::Null => "NullSplitter".into(),
+            SplitterPlan::Syslog => "SyslogSplitter (RFC 6587)".into(),
         };
         let decoder = input
             .decoder
