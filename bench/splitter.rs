@@ -17,7 +17,8 @@ use gyges::encoder::{Encoder, PayloadEncoder, PayloadOptions, ProtobufEncoder};
 use gyges::limits::{MESSAGE_BYTES_DEFAULT, READ_BUFFER_BYTES_DEFAULT};
 use gyges::message::framing::{HashFunction, Signer, Verifier};
 use gyges::message::{LineMeta, LineView, MessageView, ProtoView};
-use gyges::splitter::{HekaFrameSplitter, Splitter, StreamBuffer, TokenSplitter};
+use gyges::decoder::syslog::{encode as encode_syslog, SyslogContext};
+use gyges::splitter::{HekaFrameSplitter, Splitter, StreamBuffer, SyslogSplitter, TokenSplitter};
 use gyges::tools::flood::Template;
 
 /// Bytes of each corpus, by mode.
@@ -166,6 +167,48 @@ fn main() {
             count as u64
         },
     );
+    syslog_rows(&mut table, passes, corpus_bytes, &mut out);
     section.table(&table);
     section.publish();
+}
+
+/// The SyslogInput's per-record work on 200-byte octet-counted RFC 5424 messages (case 5 of
+/// the e2e bench): RFC 6587 framing alone, then framing with the parse and the message write
+/// of the SyslogDecoder (no routing).
+fn syslog_rows(table: &mut Table, passes: usize, corpus_bytes: usize, out: &mut Vec<u8>) {
+    let stream = corpus(&Template::syslog(200).unwrap().record, corpus_bytes);
+    let mut framing = Splitter::Syslog(SyslogSplitter::new(MESSAGE_BYTES_DEFAULT).unwrap());
+    measure(
+        table,
+        passes,
+        "syslog framing, 200 B octet-counted 5424, via StreamBuffer",
+        stream.len(),
+        || through_buffer(&mut framing, &stream),
+    );
+    let context = SyslogContext {
+        received_ns: 1_764_684_301_000_000_000,
+        year: 2026,
+        month: 12,
+        utc_offset_seconds: 0,
+    };
+    let mut buffer = StreamBuffer::for_splitter(&framing, READ_BUFFER_BYTES_DEFAULT).unwrap();
+    measure(
+        table,
+        passes,
+        "syslog framing + parse + message write, 200 B 5424",
+        stream.len(),
+        || {
+            let mut records = 0u64;
+            for chunk in stream.chunks(READ_BUFFER_BYTES_DEFAULT) {
+                buffer.spare_mut()[..chunk.len()].copy_from_slice(chunk);
+                buffer.commit(chunk.len());
+                while let Some(record) = buffer.next_record(&mut framing) {
+                    out.clear();
+                    black_box(encode_syslog(record.bytes, &context, &[0; 16], out));
+                    records += 1;
+                }
+            }
+            records
+        },
+    );
 }
