@@ -730,16 +730,38 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// case 4t: `use_tls` with its `[RelayIn.tls]` for the receiver, and `use_tls` with its
 /// `[Relay.tls]` for the sender.
 fn tls_options(dir: &Path) -> (String, String) {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);
-    ca.extend(["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=bench CA"]);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bench CA",
+    ]);
     ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
     ca.extend(["-addext", "keyUsage=critical,keyCertSign"]);
     openssl(dir, &ca);
     let mut request = vec!["req"];
     request.extend(ec);
-    request.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=bench"]);
+    request.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=bench",
+    ]);
     openssl(dir, &request);
     std::fs::write(
         dir.join("server.ext"),
@@ -749,8 +771,22 @@ fn tls_options(dir: &Path) -> (String, String) {
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-set_serial", "1", "-days", "2", "-extfile", "server.ext", "-out", "server.pem",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "1",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
         ],
     );
     let file = |name: &str| dir.join(name).display().to_string();
@@ -1464,8 +1500,20 @@ fn tls_cost(section: &mut Section, outcomes: &[Outcome]) {
 /// The cases this mode runs, less those `GYGES_BENCH_E2E_CASES` leaves out.
 fn cases_to_run(mode: Mode) -> Vec<Case> {
     let cases: &[Case] = mode.pick(
-        &[Case::Framed, Case::Lines, Case::Routing, Case::Relay, Case::TlsRelay],
-        &[Case::Framed, Case::Lines, Case::Routing, Case::Relay, Case::TlsRelay],
+        &[
+            Case::Framed,
+            Case::Lines,
+            Case::Routing,
+            Case::Relay,
+            Case::TlsRelay,
+        ],
+        &[
+            Case::Framed,
+            Case::Lines,
+            Case::Routing,
+            Case::Relay,
+            Case::TlsRelay,
+        ],
         &[Case::Framed, Case::Lines],
     );
     // `tls` selects case 4 too: 4t is reported against it.

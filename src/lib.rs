@@ -26,7 +26,7 @@ pub mod sandbox;
 pub mod splitter;
 pub mod stats;
 pub mod telemetry;
-pub mod tls;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 pub mod tools;

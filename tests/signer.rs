@@ -55,7 +55,8 @@ fn frames_in(path: &std::path::Path) -> usize {
         .unwrap_or(0)
 }
 
-const SIGNER: &str = "[relay.signer]\nname = \"ops\"\nhmac_hash = \"sha1\"\nhmac_key = \"right key\"\nversion = 2\n";
+const SIGNER: &str =
+    "[relay.signer]\nname = \"ops\"\nhmac_hash = \"sha1\"\nhmac_key = \"right key\"\nversion = 2\n";
 
 #[test]
 fn a_file_output_with_a_signer_writes_frames_that_verify_with_its_key() {
@@ -90,7 +91,10 @@ fn a_file_output_with_a_signer_writes_frames_that_verify_with_its_key() {
 /// A receiver whose TcpInput knows `key` for `ops_2`, and a sender signing as `ops` version 2
 /// with "right key"; sends `count` lines through the sender. Returns both daemons and the
 /// receiver's output file.
-fn signed_chain(key: &str, count: usize) -> (Daemon, Daemon, std::path::PathBuf, tempfile::TempDir) {
+fn signed_chain(
+    key: &str,
+    count: usize,
+) -> (Daemon, Daemon, std::path::PathBuf, tempfile::TempDir) {
     let dirs = tempfile::tempdir().expect("a temporary directory");
     let (receiver_dir, sender_dir) = (dirs.path().join("receiver"), dirs.path().join("sender"));
     std::fs::create_dir_all(&receiver_dir).unwrap();
@@ -135,16 +139,29 @@ fn a_signed_chain_is_accepted_with_the_right_key_and_refused_and_counted_with_a_
     // Nothing arrives to wait for: wait instead until the sender has read its lines to their
     // end, stop it (it delivers its queue), then until the receiver has read that connection to
     // its end.
-    wait_for(Duration::from_secs(30), "the sender to read every line", || {
-        connections_drained(sender_port_of(&sender))
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the sender to read every line",
+        || connections_drained(sender_port_of(&sender)),
+    );
     assert!(sender.stop().success(), "{}", sender.stderr());
-    wait_for(Duration::from_secs(30), "the receiver to read the relay", || {
-        connections_drained(receiver_port_of(&receiver))
-    });
-    assert_eq!(sender.counter("relay.sent_total"), COUNT as u64, "{}", sender.stderr());
+    wait_for(
+        Duration::from_secs(30),
+        "the receiver to read the relay",
+        || connections_drained(receiver_port_of(&receiver)),
+    );
+    assert_eq!(
+        sender.counter("relay.sent_total"),
+        COUNT as u64,
+        "{}",
+        sender.stderr()
+    );
     assert!(receiver.stop().success());
-    assert_eq!(frames_in(&received), 0, "no frame with a wrong key gets through");
+    assert_eq!(
+        frames_in(&received),
+        0,
+        "no frame with a wrong key gets through"
+    );
     assert_eq!(
         receiver.counter("signed_in.auth_failures_total"),
         COUNT as u64,
@@ -170,14 +187,29 @@ fn a_tampered_signed_frame_is_refused_and_counted() {
     let mut daemon = Daemon::start(dir.path(), &config, &[port]);
     let signer = Signer::new("ops", 2, HashFunction::Sha1, b"right key").expect("a signer");
     let mut stream = Vec::new();
-    write_frame(&mut stream, &numbered_message(1, "good before"), Some(&signer)).unwrap();
+    write_frame(
+        &mut stream,
+        &numbered_message(1, "good before"),
+        Some(&signer),
+    )
+    .unwrap();
     let mut tampered = Vec::new();
-    write_frame(&mut tampered, &numbered_message(2, "tampered"), Some(&signer)).unwrap();
+    write_frame(
+        &mut tampered,
+        &numbered_message(2, "tampered"),
+        Some(&signer),
+    )
+    .unwrap();
     // Flip one byte of the message (its last, inside the payload), after signing.
     let last = tampered.len() - 1;
     tampered[last] ^= 0x01;
     stream.extend(&tampered);
-    write_frame(&mut stream, &numbered_message(3, "good after"), Some(&signer)).unwrap();
+    write_frame(
+        &mut stream,
+        &numbered_message(3, "good after"),
+        Some(&signer),
+    )
+    .unwrap();
     send_tcp(port, &stream);
     wait_for_or_explain(
         Duration::from_secs(20),

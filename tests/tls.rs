@@ -45,7 +45,13 @@ fn openssl(dir: &Path, args: &[&str]) {
 fn pki() -> Pki {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let at = dir.path();
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);
     ca.extend([
@@ -81,8 +87,22 @@ fn pki() -> Pki {
         openssl(
             at,
             &[
-                "x509", "-req", "-in", &csr, "-CA", "ca.pem", "-CAkey", "ca.key", "-set_serial",
-                serial, "-days", "3", "-extfile", "leaf.ext", "-out", &pem,
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-set_serial",
+                serial,
+                "-days",
+                "3",
+                "-extfile",
+                "leaf.ext",
+                "-out",
+                &pem,
             ],
         );
     }
@@ -113,7 +133,12 @@ fn file_output(path: &Path) -> String {
 
 fn frames_in(path: &Path) -> Vec<Vec<u8>> {
     std::fs::read(path)
-        .map(|bytes| read_frames(&bytes).into_iter().map(<[u8]>::to_vec).collect())
+        .map(|bytes| {
+            read_frames(&bytes)
+                .into_iter()
+                .map(<[u8]>::to_vec)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -169,9 +194,15 @@ fn openssl_s_client_sends_lines_to_a_tls_tcp_input_over_tls_1_2_and_1_3() {
     );
     let mut daemon = Daemon::start(dir.path(), &config, &[port]);
     for (version, first) in [("-tls1_2", 0), ("-tls1_3", 100)] {
-        let lines: String = (first..first + 100).map(|n| format!("line-{n}\n")).collect();
+        let lines: String = (first..first + 100)
+            .map(|n| format!("line-{n}\n"))
+            .collect();
         let (ok, printed) = s_client(port, &pki, &[version], lines.as_bytes());
-        assert!(ok, "s_client {version} failed:\n{printed}\n{}", daemon.stderr());
+        assert!(
+            ok,
+            "s_client {version} failed:\n{printed}\n{}",
+            daemon.stderr()
+        );
         assert!(
             printed.contains("Verify return code: 0 (ok)"),
             "openssl verified gyges's chain and name:\n{printed}"
@@ -186,11 +217,20 @@ fn openssl_s_client_sends_lines_to_a_tls_tcp_input_over_tls_1_2_and_1_3() {
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     let payloads: Vec<String> = frames_in(&output)
         .iter()
-        .map(|message| String::from_utf8(payload_of(message).expect("a payload")).unwrap().trim_end().to_string())
+        .map(|message| {
+            String::from_utf8(payload_of(message).expect("a payload"))
+                .unwrap()
+                .trim_end()
+                .to_string()
+        })
         .collect();
     let expected: Vec<String> = (0..200).map(|n| format!("line-{n}")).collect();
     assert_eq!(payloads, expected, "every line once, in order");
-    assert_eq!(daemon.counter("secure.connections_total"), 3, "the probe and two clients");
+    assert_eq!(
+        daemon.counter("secure.connections_total"),
+        3,
+        "the probe and two clients"
+    );
     assert_eq!(
         daemon.counter("secure.tls_handshake_failures_total"),
         0,
@@ -269,7 +309,10 @@ fn gyges_to_gyges_over_mutual_tls_delivers_every_numbered_message_once() {
     assert_eq!(seen.len(), COUNT, "every message arrived");
     assert!(seen.values().all(|&count| count == 1), "none twice");
     assert!((0..COUNT).all(|n| seen.contains_key(&format!("line-{n}"))));
-    assert_eq!(receiver.counter("from_relay.tls_handshake_failures_total"), 0);
+    assert_eq!(
+        receiver.counter("from_relay.tls_handshake_failures_total"),
+        0
+    );
     assert_eq!(sender.counter("relay.sent_total"), COUNT as u64);
 }
 
@@ -298,7 +341,12 @@ fn client_auth_refuses_a_client_without_a_certificate_and_counts_it() {
     let _ = s_client(port, &pki, &[], b"refused-line\n");
     // The same client with the CA's client certificate gets in.
     let (cert, key) = (pki.show("client.pem"), pki.show("client.key"));
-    let (ok, printed) = s_client(port, &pki, &["-cert", &cert, "-key", &key], b"accepted-line\n");
+    let (ok, printed) = s_client(
+        port,
+        &pki,
+        &["-cert", &cert, "-key", &key],
+        b"accepted-line\n",
+    );
     assert!(ok, "{printed}\n{}", daemon.stderr());
     wait_for_or_explain(
         Duration::from_secs(20),
@@ -359,7 +407,10 @@ fn bad_tls_options_fail_at_startup_naming_the_file_the_section_and_the_key() {
             "missing.pem",
         ),
         (
-            format!("cert_file = \"{server}\"\nkey_file = \"{}\"\n", pki.show("other.key")),
+            format!(
+                "cert_file = \"{server}\"\nkey_file = \"{}\"\n",
+                pki.show("other.key")
+            ),
             "tls.key_file",
             "does not match",
         ),
@@ -381,7 +432,9 @@ fn bad_tls_options_fail_at_startup_naming_the_file_the_section_and_the_key() {
             "no PEM certificate",
         ),
         (
-            format!("cert_file = \"{server}\"\nkey_file = \"{server_key}\"\nmin_version = \"TLS99\"\n"),
+            format!(
+                "cert_file = \"{server}\"\nkey_file = \"{server_key}\"\nmin_version = \"TLS99\"\n"
+            ),
             "tls.min_version",
             "TLS99",
         ),
@@ -404,5 +457,8 @@ fn bad_tls_options_fail_at_startup_naming_the_file_the_section_and_the_key() {
     let error = validate_error(&pki, "", true);
     assert!(error.contains("key `tls.root_cafile`"), "{error}");
     let error = validate_error(&pki, &format!("root_cafile = \"{missing}\"\n"), true);
-    assert!(error.contains("key `tls.root_cafile`") && error.contains("missing.pem"), "{error}");
+    assert!(
+        error.contains("key `tls.root_cafile`") && error.contains("missing.pem"),
+        "{error}"
+    );
 }

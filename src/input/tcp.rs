@@ -153,11 +153,12 @@ async fn accept_tls(
         Ok(connection) => {
             let mut tls = TlsStream::new(stream, connection.into());
             let timeout = crate::limits::TLS_HANDSHAKE_TIMEOUT;
-            let done = futures_lite::future::or(async { Some(tls.handshake(timeout).await) }, async {
-                shard.stop.wait().await;
-                None
-            })
-            .await?;
+            let done =
+                futures_lite::future::or(async { Some(tls.handshake(timeout).await) }, async {
+                    shard.stop.wait().await;
+                    None
+                })
+                .await?;
             match done {
                 Ok(()) => Ok(tls),
                 Err(error)
@@ -376,7 +377,10 @@ fn plan_tcp_input(
         return Err(section.error(Some("max_connections"), message));
     }
     let tls = match (raw.use_tls == Some(true), &raw.tls) {
-        (true, tls) => Some(crate::tls::server(section, tls.as_ref().unwrap_or(&Default::default()))?),
+        (true, tls) => Some(crate::tls::server(
+            section,
+            tls.as_ref().unwrap_or(&Default::default()),
+        )?),
         (false, Some(_)) => {
             tracing::warn!(section = %section.name, "[{}.tls] is ignored: use_tls is not true", section.name);
             None

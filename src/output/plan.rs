@@ -106,15 +106,19 @@ pub fn signer(
             )
         })?,
     };
-    Signer::new(&raw.name, raw.version.unwrap_or(0), hash, raw.hmac_key.as_bytes()).map_err(
-        |error| {
-            let key = match error {
-                SignerError::KeyTooLong { .. } => "signer.hmac_key",
-                _ => "signer.name",
-            };
-            section.error(Some(key), error.to_string())
-        },
+    Signer::new(
+        &raw.name,
+        raw.version.unwrap_or(0),
+        hash,
+        raw.hmac_key.as_bytes(),
     )
+    .map_err(|error| {
+        let key = match error {
+            SignerError::KeyTooLong { .. } => "signer.hmac_key",
+            _ => "signer.name",
+        };
+        section.error(Some(key), error.to_string())
+    })
 }
 
 /// Splits an output section into its common keys, parsed, and a section of the rest (the

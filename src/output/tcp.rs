@@ -148,9 +148,8 @@ pub(crate) async fn connect(plan: &TcpPlan) -> std::io::Result<Transport> {
     let Some(tls) = &plan.tls else {
         return Ok(Transport::Plain(stream));
     };
-    let connection =
-        rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
-            .map_err(std::io::Error::other)?;
+    let connection = rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+        .map_err(std::io::Error::other)?;
     let mut stream = TlsStream::new(stream, connection.into());
     stream
         .handshake(crate::limits::TLS_HANDSHAKE_TIMEOUT)

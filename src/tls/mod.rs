@@ -244,7 +244,10 @@ fn roots(section: &Section, key: &str, path: &str) -> Result<Arc<RootCertStore>,
     let mut store = RootCertStore::empty();
     for certificate in certificates(section, key, path)? {
         store.add(certificate).map_err(|error| {
-            section.error(Some(key), format!("`{path}`: not a usable CA certificate: {error}"))
+            section.error(
+                Some(key),
+                format!("`{path}`: not a usable CA certificate: {error}"),
+            )
         })?;
     }
     Ok(Arc::new(store))
@@ -278,9 +281,8 @@ pub fn server(section: &Section, raw: &RawTls) -> Result<Arc<ServerConfig>, Conf
     )?;
     let provider = provider(section, raw)?;
     let versions = versions(section, raw)?;
-    let (chain, key) = identity(section, raw, true)?.ok_or_else(|| {
-        section.error(Some("tls.cert_file"), "use_tls needs tls.cert_file")
-    })?;
+    let (chain, key) = identity(section, raw, true)?
+        .ok_or_else(|| section.error(Some("tls.cert_file"), "use_tls needs tls.cert_file"))?;
     let auth = match raw.client_auth.as_deref() {
         None => ClientAuth::None,
         Some(name) => ClientAuth::from_heka(name).ok_or_else(|| {
@@ -304,7 +306,8 @@ pub fn server(section: &Section, raw: &RawTls) -> Result<Arc<ServerConfig>, Conf
             builder.with_no_client_auth()
         }
         (_, None) => {
-            let message = "needs tls.client_cafile, the CA client certificates are verified against";
+            let message =
+                "needs tls.client_cafile, the CA client certificates are verified against";
             return Err(section.error(Some("tls.client_auth"), message));
         }
         (auth, Some(cafile)) => {
@@ -412,7 +415,10 @@ mod tests {
 
     #[test]
     fn client_auth_names_are_hekas() {
-        assert_eq!(ClientAuth::from_heka("NoClientCert"), Some(ClientAuth::None));
+        assert_eq!(
+            ClientAuth::from_heka("NoClientCert"),
+            Some(ClientAuth::None)
+        );
         assert_eq!(
             ClientAuth::from_heka("RequireAndVerifyClientCert"),
             Some(ClientAuth::Require)
