@@ -462,3 +462,50 @@ fn bad_tls_options_fail_at_startup_naming_the_file_the_section_and_the_key() {
         "{error}"
     );
 }
+
+#[test]
+fn a_tcp_output_refuses_a_receiver_whose_certificate_does_not_name_it() {
+    if !openssl_available() {
+        eprintln!("skipped: openssl is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let pki = pki();
+    let (receiver_dir, sender_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (receiver_port, sender_port) = (free_port(), free_port());
+    let received = receiver_dir.path().join("received.log");
+    let receiver_config = format!(
+        "[hekad]\nstats_interval = 0\n{}{}",
+        tls_input("from_relay", receiver_port, &pki, "HekaFramingSplitter", ""),
+        file_output(&received)
+    );
+    let mut receiver = Daemon::start(receiver_dir.path(), &receiver_config, &[receiver_port]);
+    // The receiver's certificate names 127.0.0.1 and localhost, not this name.
+    let sender_config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [lines]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{sender_port}\"\nsplitter = \"TokenSplitter\"\n\
+         [relay]\ntype = \"TcpOutput\"\nmessage_matcher = \"TRUE\"\naddress = \"127.0.0.1:{receiver_port}\"\n\
+         use_tls = true\n[relay.tls]\nroot_cafile = \"{}\"\nserver_name = \"aggregator.example.org\"\n",
+        pki.show("ca.pem"),
+    );
+    let mut sender = Daemon::start(sender_dir.path(), &sender_config, &[sender_port]);
+    send_tcp(sender_port, lines(0, 100).as_bytes());
+    wait_for_or_explain(
+        Duration::from_secs(30),
+        "the sender to give up on the receiver's certificate",
+        || sender.stderr().contains("TcpOutput TLS handshake failed"),
+        || sender.stderr(),
+    );
+    assert!(sender.stop().success(), "{}", sender.stderr());
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    assert!(
+        frames_in(&received).is_empty(),
+        "nothing reaches a receiver that is not verified"
+    );
+    assert!(sender.counter("relay.errors_total") >= 1);
+    assert_eq!(sender.counter("relay.sent_total"), 0);
+    assert!(
+        receiver.counter("from_relay.tls_handshake_failures_total") >= 1,
+        "the receiver saw the sender abort: {}",
+        receiver.stderr()
+    );
+}

@@ -193,6 +193,10 @@ async fn send_loop(
             Err(error) => {
                 if queue.connected.replace(false) {
                     tracing::warn!(address = %plan.address, %error, "TcpOutput disconnected");
+                } else if error.kind() == std::io::ErrorKind::InvalidData {
+                    // A TLS refusal (the receiver's certificate does not verify, say) is a
+                    // configuration problem: say it at every attempt (backoff-spaced).
+                    tracing::warn!(address = %plan.address, %error, "TcpOutput TLS handshake failed");
                 }
                 telemetry.add(core, plugin, Metric::Errors, 1);
                 queue.has_room.notify();
