@@ -11,9 +11,10 @@
 //!    that matches everything (the measured file): the routing cost.
 //! 4. Case 1 into a TcpOutput to a second gyges (one core of its own, no profile), measured at
 //!    the second gyges's file.
-//! 4t. Case 4 with TLS on both ends of the relay (`use_tls`, certificates made with the
-//!    `openssl` CLI per run), against case 4 in the same run: the TLS cost per message
-//!    (`GYGES_BENCH_E2E_CASES=tls` runs both).
+//!
+//! Case 4t is case 4 with TLS on both ends of the relay (`use_tls`, certificates made with the
+//! `openssl` CLI per run), against case 4 in the same run: the TLS cost per message
+//! (`GYGES_BENCH_E2E_CASES=tls` runs both).
 //!
 //! Every case runs with 1 and 8 connections under `tuning/dev-2core.toml` and
 //! `tuning/single-core.toml`; then rsyslog (imtcp → omfile, `bench/rsyslog.conf`) on case 2's
