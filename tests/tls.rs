@@ -509,3 +509,60 @@ fn a_tcp_output_refuses_a_receiver_whose_certificate_does_not_name_it() {
         receiver.stderr()
     );
 }
+
+#[test]
+fn acknowledged_durable_forwarding_works_over_tls() {
+    if !openssl_available() {
+        eprintln!("skipped: openssl is not installed (scripts/setup.sh installs it)");
+        return;
+    }
+    let pki = pki();
+    let (receiver_dir, sender_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (receiver_port, sender_port) = (free_port(), free_port());
+    let received = receiver_dir.path().join("received.log");
+    let receiver_config = format!(
+        "[hekad]\nstats_interval = 0\n{}{}",
+        tls_input("from_relay", receiver_port, &pki, "HekaFramingSplitter", ""),
+        file_output(&received)
+    );
+    let mut receiver = Daemon::start(receiver_dir.path(), &receiver_config, &[receiver_port]);
+    let sender_config = format!(
+        "[hekad]\nstats_interval = 0\nbase_dir = \"data\"\n\
+         [lines]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{sender_port}\"\nsplitter = \"TokenSplitter\"\n\
+         [relay]\ntype = \"TcpOutput\"\nmessage_matcher = \"TRUE\"\naddress = \"127.0.0.1:{receiver_port}\"\n\
+         use_buffering = true\nack = true\n\
+         use_tls = true\n[relay.tls]\nroot_cafile = \"{}\"\n",
+        pki.show("ca.pem"),
+    );
+    let mut sender = Daemon::start(sender_dir.path(), &sender_config, &[sender_port]);
+    const COUNT: usize = 5_000;
+    send_tcp(sender_port, lines(0, COUNT).as_bytes());
+    wait_for_or_explain(
+        Duration::from_secs(60),
+        "every message at the receiver",
+        || frames_in(&received).len() >= COUNT,
+        || {
+            format!(
+                "sender:\n{}\nreceiver:\n{}",
+                sender.stderr(),
+                receiver.stderr()
+            )
+        },
+    );
+    assert!(sender.stop().success(), "{}", sender.stderr());
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    assert_eq!(frames_in(&received).len(), COUNT);
+    assert!(
+        sender.counter("relay.acks_total") >= 1,
+        "the receiver acknowledged over TLS: {}",
+        sender.stderr()
+    );
+    assert!(
+        !sender
+            .stderr()
+            .contains("did not answer the acknowledgement hello"),
+        "{}",
+        sender.stderr()
+    );
+    assert_eq!(sender.counter("relay.sent_total"), COUNT as u64);
+}
