@@ -15,6 +15,10 @@
 //!    SyslogInput → FileOutput with PayloadEncoder (each MSG and a newline); rsyslog gets the
 //!    same stream (`bench/rsyslog-syslog.conf`). `GYGES_BENCH_E2E_CASES=syslog` runs both.
 //!
+//! Case 4t is case 4 with TLS on both ends of the relay (`use_tls`, certificates made with the
+//! `openssl` CLI per run), against case 4 in the same run: the TLS cost per message
+//! (`GYGES_BENCH_E2E_CASES=tls` runs both).
+//!
 //! Every case runs with 1 and 8 connections under `tuning/dev-2core.toml` and
 //! `tuning/single-core.toml`; then rsyslog (imtcp → omfile, `bench/rsyslog.conf`) on case 2's
 //! workload when `scripts/install-rsyslog.sh` has unpacked it; then cases 1 and 2 again,
@@ -469,6 +473,8 @@ enum Case {
     Routing,
     /// 4: case 1 into a TcpOutput to a second gyges.
     Relay,
+    /// 4t: case 4 over TLS (TcpOutput `use_tls` to a TcpInput `use_tls`).
+    TlsRelay,
     /// Case 2's workload into rsyslog.
     Rsyslog,
     /// 5: octet-counted RFC 5424 over TCP → SyslogInput → FileOutput of each MSG.
@@ -486,6 +492,7 @@ impl Case {
             Case::Lines => "2 lines→file",
             Case::Routing => "3 heka→20 outputs",
             Case::Relay => "4 heka→tcp→gyges→file",
+            Case::TlsRelay => "4t heka→tls→gyges→file",
             Case::Rsyslog => "rsyslog lines→file",
             Case::Syslog => "5 syslog 5424→file",
             Case::RsyslogSyslog => "rsyslog syslog 5424→file",
@@ -676,18 +683,24 @@ fn configs(case: Case, dir: &Path) -> Configs {
             text += &file_output("Out", ROUTING_MATCH_ALL, &output, "ProtobufEncoder", true);
             daemons.push(("gyges".into(), text, port));
         }
-        Case::Relay => {
+        Case::Relay | Case::TlsRelay => {
+            let (serve, connect) = if case == Case::TlsRelay {
+                tls_options(dir)
+            } else {
+                (String::new(), String::new())
+            };
             let relay_port = free_port();
             let last_core = online_cores().last().copied().unwrap_or(0);
             let receiver = global_section(&format!("cores = [{last_core}]\n"))
                 + &tcp_input("RelayIn", relay_port, false)
+                + &serve
                 + &file_output("Out", "TRUE", &output, "ProtobufEncoder", true);
             daemons.push(("gyges-receiver".into(), receiver, relay_port));
             let sender = global_section("")
                 + &tcp_input("FloodIn", port, false)
                 + &format!(
                     "[Relay]\ntype = \"TcpOutput\"\nmessage_matcher = \"TRUE\"\n\
-                     address = \"127.0.0.1:{relay_port}\"\n"
+                     address = \"127.0.0.1:{relay_port}\"\n{connect}"
                 );
             daemons.push(("gyges".into(), sender, port));
         }
@@ -712,6 +725,103 @@ fn configs(case: Case, dir: &Path) -> Configs {
         port,
         output,
     }
+}
+
+/// Whether the `openssl` CLI runs (case 4t makes its certificates with it).
+fn openssl_available() -> bool {
+    Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_ok_and(|output| output.status.success())
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Makes a CA and a P-256 server certificate for 127.0.0.1 in `dir`; returns the options of
+/// case 4t: `use_tls` with its `[RelayIn.tls]` for the receiver, and `use_tls` with its
+/// `[Relay.tls]` for the sender.
+fn tls_options(dir: &Path) -> (String, String) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=bench CA",
+    ]);
+    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
+    ca.extend(["-addext", "keyUsage=critical,keyCertSign"]);
+    openssl(dir, &ca);
+    let mut request = vec!["req"];
+    request.extend(ec);
+    request.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=bench",
+    ]);
+    openssl(dir, &request);
+    std::fs::write(
+        dir.join("server.ext"),
+        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
+    )
+    .expect("write the extensions");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "1",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.pem",
+        ],
+    );
+    let file = |name: &str| dir.join(name).display().to_string();
+    let serve = format!(
+        "use_tls = true\n[RelayIn.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+        file("server.pem"),
+        file("server.key")
+    );
+    let connect = format!(
+        "use_tls = true\n[Relay.tls]\nroot_cafile = \"{}\"\n",
+        file("ca.pem")
+    );
+    (serve, connect)
 }
 
 /// One run's settings.
@@ -1326,6 +1436,69 @@ fn routing_cost(section: &mut Section, outcomes: &[Outcome]) {
     }
 }
 
+/// Case 4t against case 4, same profile and connections: throughput, and messages per CPU
+/// second of both daemons (the rate per core), against the 60 % target (issue 10).
+fn tls_cost(section: &mut Section, outcomes: &[Outcome]) {
+    let mut table = Table::new(&[
+        "profile",
+        "conns",
+        "plain M msg/s",
+        "TLS M msg/s",
+        "throughput ratio",
+        "plain CPU ns/msg",
+        "TLS CPU ns/msg",
+        "per-core ratio",
+        "target ≥ 60 %",
+    ]);
+    for secured in outcomes
+        .iter()
+        .filter(|outcome| outcome.setup.case == Case::TlsRelay && outcome.setup.rate.is_none())
+    {
+        let base = outcomes.iter().find(|outcome| {
+            outcome.setup.case == Case::Relay
+                && outcome.setup.rate.is_none()
+                && outcome.setup.connections == secured.setup.connections
+                && outcome.setup.profile.as_ref().map(|p| &p.name)
+                    == secured.setup.profile.as_ref().map(|p| &p.name)
+        });
+        let Some(base) = base else { continue };
+        let per_message =
+            |outcome: &Outcome| outcome.cpu_seconds / outcome.delivered.max(1) as f64 * 1e9;
+        let throughput = secured.messages_per_second() / base.messages_per_second().max(1e-9);
+        let per_core = per_message(base) / per_message(secured).max(1e-9);
+        let verdict = if throughput.min(per_core) >= 0.6 {
+            format!("met ({:.0} %)", throughput.min(per_core) * 100.0)
+        } else {
+            format!("MISSED ({:.0} %)", throughput.min(per_core) * 100.0)
+        };
+        table.row(vec![
+            secured
+                .setup
+                .profile
+                .as_ref()
+                .map_or(String::new(), |p| p.name.clone()),
+            secured.setup.connections.to_string(),
+            format!("{:.2}", base.messages_per_second() / 1e6),
+            format!("{:.2}", secured.messages_per_second() / 1e6),
+            format!("{throughput:.2}"),
+            format!("{:.0}", per_message(base)),
+            format!("{:.0}", per_message(secured)),
+            format!("{per_core:.2}"),
+            verdict,
+        ]);
+    }
+    if !table.is_empty() {
+        section.line(
+            "### TLS cost (case 4t against case 4)\n\nThe same relay with `use_tls` on the \
+             TcpOutput and the receiving TcpInput (rustls, `ring`; TLS 1.3 with \
+             TLS13_AES_256_GCM_SHA384, rustls's first choice; P-256 certificate). Per-core ratio: messages per CPU \
+             second of both daemons, TLS over plain; the target is judged on the lower of \
+             the two ratios.\n",
+        );
+        section.table(&table);
+    }
+}
+
 /// The cases this mode runs, less those `GYGES_BENCH_E2E_CASES` leaves out.
 fn cases_to_run(mode: Mode) -> Vec<Case> {
     let cases: &[Case] = mode.pick(
@@ -1335,6 +1508,7 @@ fn cases_to_run(mode: Mode) -> Vec<Case> {
             Case::Routing,
             Case::Relay,
             Case::Syslog,
+            Case::TlsRelay,
         ],
         &[
             Case::Framed,
@@ -1342,19 +1516,24 @@ fn cases_to_run(mode: Mode) -> Vec<Case> {
             Case::Routing,
             Case::Relay,
             Case::Syslog,
+            Case::TlsRelay,
         ],
         &[Case::Framed, Case::Lines, Case::Syslog],
     );
+    // `tls` selects case 4 too: 4t is reported against it.
     let names = [
         (Case::Framed, "1"),
         (Case::Lines, "2"),
         (Case::Routing, "3"),
         (Case::Relay, "4"),
         (Case::Syslog, "syslog"),
+        (Case::Relay, "tls"),
+        (Case::TlsRelay, "tls"),
     ];
     cases
         .iter()
         .copied()
+        .filter(|case| *case != Case::TlsRelay || openssl_available())
         .filter(|case| {
             names
                 .iter()
@@ -1600,6 +1779,7 @@ fn write_section(
     }
     write_latency(section, outcomes);
     routing_cost(section, outcomes);
+    tls_cost(section, outcomes);
     targets(section, outcomes, rsyslog.is_some());
     for note in notes {
         section.line(note);

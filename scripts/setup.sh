@@ -3,6 +3,8 @@
 # already installed is not asked for again, and apt is not touched when nothing is missing.
 #
 #   lua-lpeg-dev   Debian's static lpeg (liblua5.4-lpeg.a), linked into the Lua sandbox.
+#   openssl        the CLI: tests/tls.rs and bench case 4t make certificates with it, and
+#                  `openssl s_client` is the TLS client of the TLS input test.
 #
 # Then, for the tests that run real peers: rsyslog, unpacked (not installed) into
 # target/rsyslog by scripts/install-rsyslog.sh (the syslog tests' omfwd sender and the bench's
@@ -10,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(lua-lpeg-dev)
+packages=(lua-lpeg-dev openssl)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -28,4 +28,5 @@ pub mod stats;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 pub mod tools;

@@ -14,6 +14,10 @@ pub const MESSAGE_BYTES_CEILING: usize = 64 * 1024 * 1024;
 /// a header of at most 255 bytes, unit separator.
 pub const FRAME_OVERHEAD_BYTES_MAX: usize = 3 + FRAME_HEADER_BYTES_MAX;
 
+/// How long a TLS handshake may take (TcpInput's accepted connections, TcpOutput's
+/// connections) before the connection is closed and counted as a failed handshake.
+pub const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Default io_uring registered memory per executor. The memlock limit on small machines is
 /// 8 MiB for the whole process, so this stays small; a failed registration is harmless.
 pub const IO_MEMORY_BYTES_DEFAULT: usize = 1024 * 1024;

@@ -57,6 +57,12 @@ mod durable_filters;
 /// SyslogDecoder through the daemon, fed by util-linux `logger`.
 mod syslog;
 
+/// TLS on TcpInput and TcpOutput: `openssl s_client`, gyges → gyges, client_auth, config errors.
+mod tls;
+
+/// HMAC-signed framing on outputs (`[name.signer]`): verified, refused with a wrong key, tampered.
+mod signer;
+
 /// Gaps closed after review: a panic on one core stops the daemon with status 1; Lua decoders
 /// keep preserved state per core; acknowledgement marks need a hello and are paced.
 mod hardening;

@@ -110,6 +110,9 @@ pub struct OutputPlan {
     pub encoder: Arc<dyn EncoderKind>,
     /// Whether each encoded message is preceded by a Heka stream frame header (`use_framing`).
     pub use_framing: bool,
+    /// Signs each frame with HMAC (`[name.signer]`, Heka's `name`, `hmac_hash`, `hmac_key`,
+    /// `version`); only with `use_framing`.
+    pub signer: Option<Arc<crate::message::framing::Signer>>,
     /// The output kind's own plan (its destination), which builds it per core.
     pub kind: Arc<dyn OutputKind>,
     /// How batches reach the destination (`delivery`).

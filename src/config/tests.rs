@@ -129,9 +129,10 @@ fn errors_name_file_section_and_key() {
             "splitter",
         ),
         (
+            // TLS needs a certificate: the error names the key to set.
             "[TcpInput]\naddress = \"127.0.0.1:1\"\nuse_tls = true\n".to_string(),
             "TcpInput",
-            "use_tls",
+            "tls.cert_file",
         ),
         (
             format!("{INPUT}[t]\ntype = \"TokenSplitter\"\ndelimiter = \"ab\"\n"),

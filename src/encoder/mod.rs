@@ -248,9 +248,19 @@ pub trait EncoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodeFailed;
 
+/// How an output frames each encoding.
+#[derive(Debug, Clone, Copy)]
+pub enum Framing<'a> {
+    /// Bare encodings (`use_framing = false`).
+    None,
+    /// One Heka stream frame per encoding (`use_framing`), signed with the output's signer
+    /// when it has one (`[name.signer]`).
+    Heka(Option<&'a Signer>),
+}
+
 /// One core's encoder of one output.
 pub trait Encode {
-    /// Appends `message`'s encoding to `out`, Heka-framed when `framed`, and returns the bytes
+    /// Appends `message`'s encoding to `out`, framed as `framing` says, and returns the bytes
     /// added: 0 when the message encodes to nothing.
     ///
     /// # Errors
@@ -258,7 +268,7 @@ pub trait Encode {
     fn encode_into(
         &mut self,
         message: &MessageView<'_>,
-        framed: bool,
+        framing: Framing<'_>,
         out: &mut Vec<u8>,
     ) -> Result<usize, EncodeFailed>;
 }
@@ -268,13 +278,12 @@ impl Encode for Encoder {
     fn encode_into(
         &mut self,
         message: &MessageView<'_>,
-        framed: bool,
+        framing: Framing<'_>,
         out: &mut Vec<u8>,
     ) -> Result<usize, EncodeFailed> {
-        let encoded = if framed {
-            self.encode_framed(message, None, out)
-        } else {
-            self.encode(message, out)
+        let encoded = match framing {
+            Framing::Heka(signer) => self.encode_framed(message, signer, out),
+            Framing::None => self.encode(message, out),
         };
         encoded.map_err(|_| EncodeFailed)
     }

@@ -268,13 +268,16 @@ impl super::Encode for SandboxEncode {
     fn encode_into(
         &mut self,
         message: &MessageView<'_>,
-        framed: bool,
+        framing: super::Framing<'_>,
         out: &mut Vec<u8>,
     ) -> Result<usize, super::EncodeFailed> {
         match self.encoder.encode(message, &mut self.scratch) {
-            Ok(Encoded::Bytes) if framed => {
+            Ok(Encoded::Bytes) if matches!(framing, super::Framing::Heka(_)) => {
+                let super::Framing::Heka(signer) = framing else {
+                    return Err(super::EncodeFailed);
+                };
                 let before = out.len();
-                crate::message::framing::write_frame(out, &self.scratch, None)
+                crate::message::framing::write_frame(out, &self.scratch, signer)
                     .map_err(|_| super::EncodeFailed)?;
                 Ok(out.len() - before)
             }

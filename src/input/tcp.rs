@@ -10,11 +10,16 @@
 //!
 //! The listener and every connection run as this input's [`PluginTask`]s, so a panic names
 //! the input; the test-only fault hook fires on a connection's first read.
+//!
+//! With `use_tls`, each accepted connection first completes a TLS handshake (at most
+//! [`crate::limits::TLS_HANDSHAKE_TIMEOUT`]) on its own task, then is read through
+//! [`crate::tls::TlsStream`] exactly as a plain one. A failed handshake (a client refused by
+//! `client_auth`, a client speaking plain TCP, a timeout) closes the connection and is counted
+//! (`tls_handshake_failures_total`) and logged at most once per [`LOG_INTERVAL`].
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use gyges_sys::socket::Listener;
 
@@ -26,6 +31,18 @@ use crate::runtime::failure::{self, PluginId, PluginTask};
 use crate::runtime::shard::Shard;
 use crate::telemetry::log_limit::{LogLimit, LOG_INTERVAL};
 use crate::telemetry::Metric;
+use crate::tls::{TlsStream, Transport};
+
+/// A TcpInput's connection options, as every connection task gets them.
+#[derive(Clone)]
+pub struct ConnectionOptions {
+    /// Connections one core keeps open at once.
+    pub max_connections: usize,
+    /// The keep-alive idle time, when keep-alive is on.
+    pub keep_alive: Option<std::time::Duration>,
+    /// The TLS server config, with `use_tls`.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
 
 /// How long the listener waits after a failed accept (a full descriptor table, say) before
 /// accepting again.
@@ -44,16 +61,10 @@ pub async fn serve(
     shard: Rc<Shard>,
     input: Rc<InputContext>,
     listener: Listener,
-    (max_connections, keep_alive): (usize, Option<std::time::Duration>),
+    options: ConnectionOptions,
 ) {
     let plugin = failure::register_plugin(&input.plan.name);
-    let accept = accept_loop(
-        shard,
-        input,
-        listener,
-        (max_connections, keep_alive),
-        plugin,
-    );
+    let accept = accept_loop(shard, input, listener, options, plugin);
     PluginTask::quiet(plugin, accept).await;
 }
 
@@ -61,10 +72,12 @@ async fn accept_loop(
     shard: Rc<Shard>,
     input: Rc<InputContext>,
     listener: Listener,
-    (max_connections, keep_alive): (usize, Option<std::time::Duration>),
+    options: ConnectionOptions,
     plugin: PluginId,
 ) {
+    let max_connections = options.max_connections;
     let open = Rc::new(std::cell::Cell::new(0usize));
+    let handshake_log = Rc::new(std::cell::RefCell::new(LogLimit::new(LOG_INTERVAL)));
     let mut refused_log = LogLimit::new(LOG_INTERVAL);
     let mut failed_log = LogLimit::new(LOG_INTERVAL);
     while !shard.stop.is_stopping() {
@@ -104,8 +117,18 @@ async fn accept_loop(
         open.set(open.get() + 1);
         let guard = shard.connection_opened();
         let (shard, input, open) = (shard.clone(), input.clone(), open.clone());
+        let (options, handshake_log) = (options.clone(), handshake_log.clone());
         let connection = async move {
-            read_connection(&shard, &input, stream, (keep_alive, plugin)).await;
+            if let Some(idle) = options.keep_alive {
+                let _ = gyges_sys::socket::set_keepalive(&stream, Some(idle));
+            }
+            let transport = match &options.tls {
+                None => Some(Transport::Plain(stream)),
+                Some(config) => accept_tls(&shard, &input, stream, config, &handshake_log).await,
+            };
+            if let Some(transport) = transport {
+                read_connection(&shard, &input, transport, plugin).await;
+            }
             open.set(open.get() - 1);
             drop(guard);
         };
@@ -115,19 +138,66 @@ async fn accept_loop(
     listener.stop();
 }
 
+/// Runs the TLS handshake of an accepted connection. A failure is counted and logged (rate
+/// limited), and the connection closed; a peer that closes without sending a byte (a port
+/// probe, a load balancer's health check) is closed quietly.
+async fn accept_tls(
+    shard: &Shard,
+    input: &InputContext,
+    stream: TcpStream,
+    config: &std::sync::Arc<rustls::ServerConfig>,
+    log: &std::cell::RefCell<LogLimit>,
+) -> Option<Transport> {
+    let peer = stream.peer_addr().ok();
+    let handshake = match rustls::ServerConnection::new(config.clone()) {
+        Ok(connection) => {
+            let mut tls = TlsStream::new(stream, connection.into());
+            let timeout = crate::limits::TLS_HANDSHAKE_TIMEOUT;
+            let done =
+                futures_lite::future::or(async { Some(tls.handshake(timeout).await) }, async {
+                    shard.stop.wait().await;
+                    None
+                })
+                .await?;
+            match done {
+                Ok(()) => Ok(tls),
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::UnexpectedEof
+                        && tls.received_nothing() =>
+                {
+                    return None
+                }
+                Err(error) => Err(error),
+            }
+        }
+        Err(error) => Err(std::io::Error::other(error)),
+    };
+    match handshake {
+        Ok(tls) => Some(Transport::Tls(Box::new(tls))),
+        Err(error) => {
+            shard
+                .telemetry
+                .add(shard.core, input.plugin, Metric::TlsHandshakeFailures, 1);
+            if let Some(failures) = log.borrow_mut().note(Instant::now()) {
+                tracing::warn!(input = %input.plan.name, peer = ?peer, %error, failures,
+                    "TLS handshake failed; connection closed");
+            }
+            None
+        }
+    }
+}
+
 async fn read_connection(
     shard: &Shard,
     input: &InputContext,
-    mut stream: TcpStream,
-    (keep_alive, plugin): (Option<std::time::Duration>, PluginId),
+    mut stream: Transport,
+    plugin: PluginId,
 ) {
     let peer = stream
+        .tcp()
         .peer_addr()
         .map(|address| address.to_string())
         .unwrap_or_default();
-    if let Some(idle) = keep_alive {
-        let _ = gyges_sys::socket::set_keepalive(&stream, Some(idle));
-    }
     let meta = input.line_meta(peer);
     let Some((mut splitter, mut buffer)) = input.stream_parts(shard.read_buffer_bytes) else {
         return;
@@ -208,7 +278,7 @@ async fn read_connection(
     // Say goodbye now. Left to the descriptor's last reference, the FIN can leave after this
     // process has exited (io_uring releases its file references late), and a sender that
     // checks for a closed peer before writing would write into a dead connection meanwhile.
-    let _ = stream.shutdown(std::net::Shutdown::Both).await;
+    stream.shutdown().await;
 }
 
 /// Answers an acknowledging sender (`docs/ack.md`): a hello gets a welcome; a mark (after a
@@ -219,7 +289,7 @@ async fn read_connection(
 async fn answer(
     shard: &Shard,
     input: &InputContext,
-    stream: &mut TcpStream,
+    stream: &mut Transport,
     requests: ack::Requests,
     last_settle: &mut Option<Instant>,
 ) -> std::io::Result<()> {
@@ -258,8 +328,10 @@ async fn answer(
 pub struct RawTcpInput {
     /// `host:port` to listen on.
     pub address: String,
-    /// TLS is not supported yet; only `false` is accepted.
+    /// Serve TLS (default false), with the `[name.tls]` options.
     pub use_tls: Option<bool>,
+    /// `[name.tls]`: the certificate, key, client verification and versions (`use_tls`).
+    pub tls: Option<crate::tls::RawTls>,
     /// Turn on TCP keep-alive on accepted connections (default false).
     pub keep_alive: Option<bool>,
     /// Seconds.
@@ -279,6 +351,8 @@ pub struct TcpInputKind {
     /// The keep-alive idle time of accepted connections (`keep_alive_period`); `None` when
     /// `keep_alive` is off.
     pub keep_alive: Option<std::time::Duration>,
+    /// The TLS config every core's connections share (`use_tls`); `None` serves plain TCP.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// Its registry line.
@@ -302,16 +376,23 @@ fn plan_tcp_input(
         let message = format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
         return Err(section.error(Some("max_connections"), message));
     }
-    section.refuse(
-        "use_tls",
-        raw.use_tls == Some(true),
-        "TLS is not supported yet",
-    )?;
+    let tls = match (raw.use_tls == Some(true), &raw.tls) {
+        (true, tls) => Some(crate::tls::server(
+            section,
+            tls.as_ref().unwrap_or(&Default::default()),
+        )?),
+        (false, Some(_)) => {
+            tracing::warn!(section = %section.name, "[{}.tls] is ignored: use_tls is not true", section.name);
+            None
+        }
+        (false, None) => None,
+    };
     let keep_alive = keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let kind = TcpInputKind {
         address: section.address("address", &raw.address)?,
         max_connections: max_connections as usize,
         keep_alive,
+        tls,
     };
     let common = common.with_defaults("HekaFramingSplitter", &["tcp", "tcp4", "tcp6"]);
     super::plan::input_plan(section, context, common, std::sync::Arc::new(kind))
@@ -341,7 +422,8 @@ impl super::InputKind for TcpInputKind {
     }
 
     fn describe(&self) -> String {
-        format!("tcp {}", self.address)
+        let tls = if self.tls.is_some() { " (TLS)" } else { "" };
+        format!("tcp {}{tls}", self.address)
     }
 
     fn start(
@@ -351,8 +433,12 @@ impl super::InputKind for TcpInputKind {
         receive_buffer: Option<usize>,
     ) -> std::io::Result<()> {
         let listener = bind(self.address, receive_buffer)?;
-        let limits = (self.max_connections, self.keep_alive);
-        glommio::spawn_local(serve(shard.clone(), input, listener, limits)).detach();
+        let options = ConnectionOptions {
+            max_connections: self.max_connections,
+            keep_alive: self.keep_alive,
+            tls: self.tls.clone(),
+        };
+        glommio::spawn_local(serve(shard.clone(), input, listener, options)).detach();
         Ok(())
     }
 }

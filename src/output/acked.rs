@@ -22,8 +22,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use glommio::net::TcpStream;
+use crate::tls::Transport;
 
 use crate::config::plan::TcpPlan;
 use crate::limits::{ACK_TIMEOUT_MS_DEFAULT, ACK_WINDOW_BATCHES};
@@ -46,7 +45,7 @@ struct Pending {
 
 /// One connection to the receiver.
 struct Session {
-    stream: TcpStream,
+    stream: Transport,
     /// The receiver welcomed the hello: batches are marked and committed on ack.
     acked: bool,
     next_seq: u64,
@@ -73,8 +72,9 @@ enum SessionError {
 impl Session {
     /// Connects, says hello and waits up to `timeout` for the welcome.
     async fn open(plan: &TcpPlan, timeout: Duration) -> Result<Session, SessionError> {
-        let mut stream = super::tcp::connect(&plan.address, plan.keep_alive).await?;
+        let mut stream = super::tcp::connect(plan).await?;
         stream
+            .tcp()
             .set_write_timeout(Some(timeout))
             .map_err(std::io::Error::from)?;
         let mut hello = Vec::with_capacity(ack::CONTROL_BYTES_MAX);
@@ -118,6 +118,7 @@ impl Session {
     /// Reads what the receiver sent, waiting at most `wait`. Returns whether anything came.
     async fn receive(&mut self, wait: Duration) -> Result<bool, SessionError> {
         self.stream
+            .tcp()
             .set_read_timeout(Some(wait))
             .map_err(std::io::Error::from)?;
         let start = self.inbox.len();
@@ -168,7 +169,7 @@ impl Session {
     }
 
     async fn close(mut self) {
-        let _ = self.stream.close().await;
+        self.stream.close().await;
     }
 }
 
@@ -204,7 +205,7 @@ impl Sender {
 }
 
 /// Writes the records of a read, as they were queued.
-async fn send(stream: &mut TcpStream, records: &ReadBatch) -> std::io::Result<()> {
+async fn send(stream: &mut Transport, records: &ReadBatch) -> std::io::Result<()> {
     for record in records.iter() {
         stream.write_all(record).await?;
     }
@@ -221,7 +222,7 @@ impl Deliver for Sender {
         let bytes: usize = records.iter().map(<[u8]>::len).sum();
         let session = self.session().await?;
         if !session.acked {
-            if gyges_sys::socket::peer_closed(&session.stream) {
+            if gyges_sys::socket::peer_closed(session.stream.tcp()) {
                 return Err(SessionError::Closed);
             }
             send(&mut session.stream, records).await?;

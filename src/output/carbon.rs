@@ -57,6 +57,7 @@ fn plan_carbon_output(
         CarbonProtocol::Tcp => CarbonOutputKind::Tcp(TcpPlan {
             address: carbon.address,
             reconnect_after: 0,
+            tls: None,
             buffer_bytes: crate::limits::TCP_OUTPUT_BUFFER_BYTES_DEFAULT,
             keep_alive: carbon
                 .tcp_keep_alive
@@ -77,6 +78,7 @@ fn plan_carbon_output(
     let common = super::plan::Common {
         message_matcher: Some(&matcher),
         message_signer: settings.message_signer.is_some(),
+        signer: None,
         encoder: super::plan::EncoderChoice::Fixed(Arc::new(CarbonEncoderKind)),
         use_framing: false,
         use_buffering,
@@ -141,7 +143,7 @@ impl Encode for CarbonEncoderKind {
     fn encode_into(
         &mut self,
         message: &MessageView<'_>,
-        _framed: bool,
+        _framing: crate::encoder::Framing<'_>,
         out: &mut Vec<u8>,
     ) -> Result<usize, EncodeFailed> {
         let before = out.len();

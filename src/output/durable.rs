@@ -215,6 +215,7 @@ mod tests {
                 buffer_bytes: 1 << 20,
                 keep_alive: None,
                 ack: None,
+                tls: None,
             };
             let stop = LocalStop::new();
             let consumer = glommio::spawn_local(run_consumer(

@@ -1,5 +1,5 @@
-//! What every output's plan has besides its destination: a matcher, an encoder, framing, a
-//! delivery class and a disk queue. Each output kind's planner reads its own section and calls
+//! What every output's plan has besides its destination: a matcher, an encoder, framing (signed
+//! with `[name.signer]`), a delivery class and a disk queue. Each output kind's planner reads its own section and calls
 //! [`output_plan`] with these.
 
 use std::sync::Arc;
@@ -32,6 +32,7 @@ pub const COMMON_KEYS: &[&str] = &[
     "message_signer",
     "encoder",
     "use_framing",
+    "signer",
     "ticker_interval",
     "can_exit",
     "use_buffering",
@@ -47,8 +48,11 @@ pub struct RawCommon {
     _type: Option<String>,
     /// The messages this output receives (Heka's default, `FALSE`, is none).
     pub message_matcher: Option<String>,
-    /// Not supported yet: refused.
+    /// Heka's filter on the signer that signed a message; not supported yet: refused (signing
+    /// what the output sends is `[name.signer]`).
     pub message_signer: Option<String>,
+    /// `[name.signer]`: sign every frame the output writes (needs `use_framing`).
+    pub signer: Option<RawSigner>,
     /// Encoder section or type name (each kind has its default).
     pub encoder: Option<String>,
     /// Heka-frame each record (each kind has its default).
@@ -66,6 +70,57 @@ pub struct RawCommon {
     pub buffering: Option<crate::queue::config::Buffering>,
 }
 
+/// `[name.signer]`: the HMAC signer of an output's frames, with the keys of Heka's
+/// message-signing config (`name`, `hmac_hash`, `hmac_key`, `version`).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigner {
+    /// The signer's name, written in each header (`hmac_signer`); also spelled `signer`.
+    #[serde(alias = "signer")]
+    pub name: String,
+    /// `md5` (default, as in Heka) or `sha1`.
+    pub hmac_hash: Option<String>,
+    /// The shared secret (at most `HMAC_KEY_BYTES_MAX` bytes).
+    pub hmac_key: String,
+    /// The key version, written in each header (`hmac_key_version`, default 0); also spelled
+    /// `key_version`. A receiver looks the key up as `<name>_<version>`.
+    #[serde(alias = "key_version")]
+    pub version: Option<u32>,
+}
+
+/// The signer `[name.signer]` describes.
+///
+/// # Errors
+/// An unknown `hmac_hash`, a key too long, a name too long for a frame header.
+pub fn signer(
+    section: &Section,
+    raw: &RawSigner,
+) -> Result<crate::message::framing::Signer, ConfigError> {
+    use crate::message::framing::{HashFunction, Signer, SignerError};
+    let hash = match raw.hmac_hash.as_deref() {
+        None => HashFunction::Md5,
+        Some(name) => HashFunction::from_name(name).ok_or_else(|| {
+            section.error(
+                Some("signer.hmac_hash"),
+                format!("`{name}` is not md5 or sha1"),
+            )
+        })?,
+    };
+    Signer::new(
+        &raw.name,
+        raw.version.unwrap_or(0),
+        hash,
+        raw.hmac_key.as_bytes(),
+    )
+    .map_err(|error| {
+        let key = match error {
+            SignerError::KeyTooLong { .. } => "signer.hmac_key",
+            _ => "signer.name",
+        };
+        section.error(Some(key), error.to_string())
+    })
+}
+
 /// Splits an output section into its common keys, parsed, and a section of the rest (the
 /// kind's own options, which the kind parses with its own `deny_unknown_fields` struct).
 ///
@@ -81,6 +136,8 @@ pub struct Common<'a> {
     pub message_matcher: Option<&'a str>,
     /// Whether the section sets `message_signer`, which is refused (not supported yet).
     pub message_signer: bool,
+    /// `[name.signer]`, the signer of every frame; `None` writes unsigned frames.
+    pub signer: Option<&'a RawSigner>,
     /// The encoder the output uses.
     pub encoder: EncoderChoice<'a>,
     /// Heka-frame each encoded message (`use_framing`, its default already applied).
@@ -109,6 +166,7 @@ impl RawCommon {
         Common {
             message_matcher: self.message_matcher.as_deref(),
             message_signer: self.message_signer.is_some(),
+            signer: self.signer.as_ref(),
             encoder: EncoderChoice::Named {
                 name: self.encoder.as_deref(),
                 default: default_encoder,
@@ -133,7 +191,22 @@ pub fn output_plan(
     common: Common<'_>,
     kind: impl FnOnce(bool) -> Result<Arc<dyn OutputKind>, ConfigError>,
 ) -> Result<OutputPlan, ConfigError> {
-    section.refuse_signer(common.message_signer)?;
+    section.refuse(
+        "message_signer",
+        common.message_signer,
+        "message_signer (deliver only messages signed by that signer) is not supported yet; \
+         to sign what this output sends, use a [<output>.signer] table (docs/framing.md)",
+    )?;
+    let signer = match common.signer {
+        Some(_) if !common.use_framing => {
+            return Err(section.error(
+                Some("signer"),
+                "signing needs use_framing = true: the signature is in each frame's header",
+            ));
+        }
+        Some(raw) => Some(Arc::new(signer(section, raw)?)),
+        None => None,
+    };
     let (delivery, durable) = if common.durable_available {
         durable_options(
             section,
@@ -159,6 +232,7 @@ pub fn output_plan(
         matcher,
         encoder,
         use_framing: common.use_framing,
+        signer,
         kind: kind(durable.is_some())?,
         delivery,
         durable,

@@ -5,7 +5,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::Destination;
-use crate::encoder::Encode;
+use crate::encoder::{Encode, Framing};
+use crate::message::framing::Signer;
 use crate::message::MessageView;
 use crate::queue::DurableQueue;
 pub use crate::runtime::ring::Batch;
@@ -95,6 +96,8 @@ pub struct Sink {
     pub plugin: usize,
     encoder: Box<dyn Encode>,
     use_framing: bool,
+    /// Signs each frame (`[name.signer]`; only with `use_framing`).
+    signer: Option<std::sync::Arc<Signer>>,
     batch: Batch,
     batch_bytes: usize,
     message_bytes_max: usize,
@@ -119,6 +122,7 @@ impl Sink {
             plugin,
             encoder,
             use_framing,
+            signer: None,
             batch: Batch::with_capacity(batch_capacity(batch_bytes, message_bytes_max)),
             batch_bytes,
             message_bytes_max,
@@ -128,13 +132,25 @@ impl Sink {
         }
     }
 
+    /// The sink signing each frame with `signer` (an output's `[name.signer]`).
+    #[must_use]
+    pub fn with_signer(mut self, signer: Option<std::sync::Arc<Signer>>) -> Sink {
+        self.signer = signer;
+        self
+    }
+
     /// Encodes one message into the current batch. A message the encoder has nothing for
     /// (PayloadEncoder and no Payload) adds nothing.
     #[inline]
     pub fn accept(&mut self, message: &MessageView<'_>, telemetry: &Telemetry, core: usize) {
+        let framing = if self.use_framing {
+            Framing::Heka(self.signer.as_deref())
+        } else {
+            Framing::None
+        };
         let encoded = self
             .encoder
-            .encode_into(message, self.use_framing, &mut self.batch.bytes);
+            .encode_into(message, framing, &mut self.batch.bytes);
         match encoded {
             Ok(0) => {}
             Ok(_) => self.batch.messages += 1,

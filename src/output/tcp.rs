@@ -11,6 +11,11 @@
 //! Heka framing without acknowledgements cannot see a receiver that dies after reading a
 //! batch and before persisting it; that gap is closed by acknowledged forwarding (see
 //! `docs/architecture.md`).
+//!
+//! With `use_tls`, every connection (memory, durable and acknowledged delivery alike) completes
+//! a TLS handshake that verifies the receiver before anything is sent ([`connect`]); a failed
+//! handshake counts as a failed connection attempt (`errors_total`) and is retried with the
+//! same backoff.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -18,7 +23,6 @@ use std::net::ToSocketAddrs;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use super::Batch;
@@ -26,6 +30,7 @@ use crate::runtime::backoff::Backoff;
 use crate::runtime::failure;
 use crate::runtime::notify::LocalNotify;
 use crate::telemetry::{Metric, Telemetry};
+use crate::tls::{TlsClient, TlsStream, Transport};
 
 /// First and longest wait between connection attempts.
 pub const RECONNECT_DELAY_MIN: Duration = Duration::from_millis(100);
@@ -125,10 +130,13 @@ impl TcpQueue {
     }
 }
 
-pub(crate) async fn connect(
-    address: &str,
-    keep_alive: Option<Duration>,
-) -> std::io::Result<TcpStream> {
+/// Connects to `plan`'s address; with `use_tls`, also completes the handshake, which
+/// verifies the receiver's certificate.
+///
+/// # Errors
+/// The address does not resolve, the connection or the handshake fails or takes too long.
+pub(crate) async fn connect(plan: &TcpPlan) -> std::io::Result<Transport> {
+    let address = &plan.address;
     let target = address.to_socket_addrs()?.next().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::NotFound, "address resolves to nothing")
     })?;
@@ -136,8 +144,17 @@ pub(crate) async fn connect(
         .await
         .map_err(std::io::Error::from)?;
     stream.set_nodelay(true).map_err(std::io::Error::from)?;
-    gyges_sys::socket::set_keepalive(&stream, keep_alive)?;
-    Ok(stream)
+    gyges_sys::socket::set_keepalive(&stream, plan.keep_alive)?;
+    let Some(tls) = &plan.tls else {
+        return Ok(Transport::Plain(stream));
+    };
+    let connection = rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+        .map_err(std::io::Error::other)?;
+    let mut stream = TlsStream::new(stream, connection.into());
+    stream
+        .handshake(crate::limits::TLS_HANDSHAKE_TIMEOUT)
+        .await?;
+    Ok(Transport::Tls(Box::new(stream)))
 }
 
 /// Delivers one core's queue to the destination until the queue is closed and empty (or the
@@ -171,11 +188,15 @@ async fn send_loop(
                 return;
             }
         }
-        let mut stream = match connect(&plan.address, plan.keep_alive).await {
+        let mut stream = match connect(&plan).await {
             Ok(stream) => stream,
             Err(error) => {
                 if queue.connected.replace(false) {
                     tracing::warn!(address = %plan.address, %error, "TcpOutput disconnected");
+                } else if error.kind() == std::io::ErrorKind::InvalidData {
+                    // A TLS refusal (the receiver's certificate does not verify, say) is a
+                    // configuration problem: say it at every attempt (backoff-spaced).
+                    tracing::warn!(address = %plan.address, %error, "TcpOutput TLS handshake failed");
                 }
                 telemetry.add(core, plugin, Metric::Errors, 1);
                 queue.has_room.notify();
@@ -189,7 +210,7 @@ async fn send_loop(
         loop {
             let Some(batch) = queue.pop() else {
                 if queue.closing.get() {
-                    let _ = stream.close().await;
+                    stream.close().await;
                     return;
                 }
                 queue
@@ -198,7 +219,7 @@ async fn send_loop(
                     .await;
                 continue;
             };
-            if gyges_sys::socket::peer_closed(&stream) {
+            if gyges_sys::socket::peer_closed(stream.tcp()) {
                 queue.push_front(batch);
                 break;
             }
@@ -227,7 +248,7 @@ async fn send_loop(
             queue.has_room.notify();
             sent_on_connection += batch.messages;
             if plan.reconnect_after > 0 && sent_on_connection >= plan.reconnect_after {
-                let _ = stream.close().await;
+                stream.close().await;
                 break;
             }
         }
@@ -251,8 +272,11 @@ pub struct RawTcpOutput {
     pub keep_alive: Option<bool>,
     /// Keep-alive idle time in seconds (default 7200, at most one day).
     pub keep_alive_period: Option<u64>,
-    /// TLS is not supported yet; only `false` is accepted.
+    /// Connect with TLS (default false), with the `[name.tls]` options.
     pub use_tls: Option<bool>,
+    /// `[name.tls]`: the CA the receiver is verified against, its name, a client
+    /// certificate, versions (`use_tls`).
+    pub tls: Option<crate::tls::RawTls>,
     /// Ask the receiver to acknowledge what it has queued, and commit only then (gyges
     /// receivers; a Heka receiver is sent to unacknowledged). Needs `use_buffering`.
     pub ack: Option<bool>,
@@ -277,6 +301,8 @@ pub struct TcpPlan {
     /// `ack = true`: how long to wait for the receiver's welcome and for each
     /// acknowledgement (`ack_timeout`).
     pub ack: Option<Duration>,
+    /// `use_tls`: the shared client config and the receiver's name; `None` is plain TCP.
+    pub tls: Option<TlsClient>,
 }
 
 /// Its registry line.
@@ -293,11 +319,18 @@ fn plan_tcp_output(
     use crate::limits::{TCP_OUTPUT_BUFFER_BYTES_DEFAULT, TCP_OUTPUT_BUFFER_BYTES_MAX};
     let (common, own) = super::plan::split_common(section)?;
     let raw: RawTcpOutput = own.parse()?;
-    section.refuse(
-        "use_tls",
-        raw.use_tls == Some(true),
-        "TLS is not supported yet",
-    )?;
+    let tls = match (raw.use_tls == Some(true), &raw.tls) {
+        (true, Some(tls)) => Some(crate::tls::client(section, tls, &raw.address)?),
+        (true, None) => {
+            let none = crate::tls::RawTls::default();
+            Some(crate::tls::client(section, &none, &raw.address)?)
+        }
+        (false, Some(_)) => {
+            tracing::warn!(section = %section.name, "[{}.tls] is ignored: use_tls is not true", section.name);
+            None
+        }
+        (false, None) => None,
+    };
     section.refuse(
         "local_address",
         raw.local_address.is_some(),
@@ -333,6 +366,7 @@ fn plan_tcp_output(
             buffer_bytes: buffer_bytes as usize,
             keep_alive,
             ack,
+            tls: tls.clone(),
         }))
     })
 }
@@ -410,7 +444,8 @@ impl super::OutputKind for TcpPlan {
     }
 
     fn describe(&self, _: &crate::config::plan::OutputPlan) -> String {
-        format!("{} (one connection per core)", self.address)
+        let tls = if self.tls.is_some() { ", TLS" } else { "" };
+        format!("{} (one connection per core{tls})", self.address)
     }
 
     fn writers(&self) -> super::Writers {
@@ -456,7 +491,7 @@ impl super::OutputKind for TcpPlan {
 /// Durable delivery over this core's own connection: each record of a read as it was read.
 pub struct TcpRecords {
     plan: TcpPlan,
-    stream: Option<TcpStream>,
+    stream: Option<Transport>,
 }
 
 impl TcpRecords {
@@ -475,13 +510,13 @@ impl super::durable::WriteRecords for TcpRecords {
         if self
             .stream
             .as_ref()
-            .is_some_and(gyges_sys::socket::peer_closed)
+            .is_some_and(|stream| gyges_sys::socket::peer_closed(stream.tcp()))
         {
             self.stream = None;
         }
         let connected = match self.stream.take() {
             Some(connected) => connected,
-            None => connect(&self.plan.address, self.plan.keep_alive).await?,
+            None => connect(&self.plan).await?,
         };
         let connected = self.stream.insert(connected);
         for record in records.iter() {
@@ -495,7 +530,7 @@ impl super::durable::WriteRecords for TcpRecords {
 
     async fn disconnect(&mut self) {
         if let Some(mut connected) = self.stream.take() {
-            let _ = connected.close().await;
+            connected.close().await;
         }
     }
 }

@@ -307,7 +307,8 @@ async fn build_outputs(
             bounds,
             wired.policy,
             wired.target,
-        );
+        )
+        .with_signer(output.signer.clone());
         built.sinks.push(sink);
         built.matchers.push(output.matcher.clone());
         built.stops.push(OutputStop {

@@ -66,10 +66,13 @@ pub enum Metric {
     RefusedConnections,
     /// Input: acknowledgement marks ignored because the connection sent no hello first.
     MarksIgnored,
+    /// Input: TLS handshakes that failed (a client refused by `client_auth`, plain TCP sent
+    /// to a TLS port, a timeout); the connection was closed.
+    TlsHandshakeFailures,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 24;
+pub const METRICS_PER_PLUGIN: usize = 25;
 
 impl Metric {
     /// Every metric, in index order.
@@ -98,6 +101,7 @@ impl Metric {
         Metric::Acks,
         Metric::RefusedConnections,
         Metric::MarksIgnored,
+        Metric::TlsHandshakeFailures,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -127,6 +131,7 @@ impl Metric {
             Metric::Acks => "acks_total",
             Metric::RefusedConnections => "refused_connections_total",
             Metric::MarksIgnored => "marks_ignored_total",
+            Metric::TlsHandshakeFailures => "tls_handshake_failures_total",
         }
     }
 }
