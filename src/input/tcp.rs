@@ -47,23 +47,29 @@ pub async fn serve(
     (max_connections, keep_alive): (usize, Option<std::time::Duration>),
 ) {
     let plugin = failure::register_plugin(&input.plan.name);
-    let accept = accept_loop(
-        shard,
-        input,
-        listener,
-        (max_connections, keep_alive),
-        plugin,
-    );
+    let connection = move |shard: Rc<Shard>, input: Rc<InputContext>, stream| async move {
+        read_connection(&shard, &input, stream, (keep_alive, plugin)).await;
+    };
+    let accept = accept_loop(shard, input, listener, max_connections, connection);
     PluginTask::quiet(plugin, accept).await;
 }
 
-async fn accept_loop(
+/// Accepts connections on this core's `listener` until the core stops, and serves each on its
+/// own task (one of the input's [`PluginTask`]s) with `connection`. Past `max_connections`
+/// open at once, a new connection is closed at once and counted; failed accepts are counted
+/// and retried. Both are logged at most once per [`LOG_INTERVAL`]. Every stream input that
+/// speaks over TCP (TcpInput, HttpListenInput) accepts through this.
+pub async fn accept_loop<F, C>(
     shard: Rc<Shard>,
     input: Rc<InputContext>,
     listener: Listener,
-    (max_connections, keep_alive): (usize, Option<std::time::Duration>),
-    plugin: PluginId,
-) {
+    max_connections: usize,
+    connection: C,
+) where
+    C: Fn(Rc<Shard>, Rc<InputContext>, TcpStream) -> F + 'static,
+    F: std::future::Future<Output = ()> + 'static,
+{
+    let plugin = failure::register_plugin(&input.plan.name);
     let open = Rc::new(std::cell::Cell::new(0usize));
     let mut refused_log = LogLimit::new(LOG_INTERVAL);
     let mut failed_log = LogLimit::new(LOG_INTERVAL);
@@ -103,9 +109,10 @@ async fn accept_loop(
             .add(shard.core, input.plugin, Metric::Connections, 1);
         open.set(open.get() + 1);
         let guard = shard.connection_opened();
-        let (shard, input, open) = (shard.clone(), input.clone(), open.clone());
+        let served = connection(shard.clone(), input.clone(), stream);
+        let open = open.clone();
         let connection = async move {
-            read_connection(&shard, &input, stream, (keep_alive, plugin)).await;
+            served.await;
             open.set(open.get() - 1);
             drop(guard);
         };

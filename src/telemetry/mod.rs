@@ -66,10 +66,15 @@ pub enum Metric {
     RefusedConnections,
     /// Input: acknowledgement marks ignored because the connection sent no hello first.
     MarksIgnored,
+    /// Input: malformed HTTP requests, answered 400 (HttpListenInput).
+    BadRequests,
+    /// Input: HTTP requests refused with 503 because a destination of the core was full
+    /// (HttpListenInput).
+    RefusedRequests,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 24;
+pub const METRICS_PER_PLUGIN: usize = 26;
 
 impl Metric {
     /// Every metric, in index order.
@@ -98,6 +103,8 @@ impl Metric {
         Metric::Acks,
         Metric::RefusedConnections,
         Metric::MarksIgnored,
+        Metric::BadRequests,
+        Metric::RefusedRequests,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -127,6 +134,8 @@ impl Metric {
             Metric::Acks => "acks_total",
             Metric::RefusedConnections => "refused_connections_total",
             Metric::MarksIgnored => "marks_ignored_total",
+            Metric::BadRequests => "bad_requests_total",
+            Metric::RefusedRequests => "refused_requests_total",
         }
     }
 }
