@@ -3,9 +3,11 @@
 # already installed is not asked for again, and apt is not touched when nothing is missing.
 #
 #   lua-lpeg-dev   Debian's static lpeg (liblua5.4-lpeg.a), linked into the Lua sandbox.
+#   curl           a real HTTP client for the HttpListenInput tests (tests/http_listen.rs).
+#   python3        its http.client is the other real HTTP client of those tests.
 set -euo pipefail
 
-packages=(lua-lpeg-dev)
+packages=(lua-lpeg-dev curl python3)
 
 missing=()
 for package in "${packages[@]}"; do
