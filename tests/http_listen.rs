@@ -341,6 +341,7 @@ fn pipelined_requests_are_answered_in_order_and_a_malformed_one_gets_400() {
     stream.write_all(b"NOT HTTP AT ALL\r\n\r\n").expect("write");
     let response = read_response(&mut reader).expect("an answer");
     assert_eq!(response.status, 400);
+    assert_eq!(response.body, b"malformed request\n");
     assert!(
         response.headers.contains("Connection: close"),
         "{response:?}"
