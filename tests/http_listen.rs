@@ -390,7 +390,16 @@ fn a_durable_route_answers_200_only_once_appended() {
             Duration::from_secs(30),
             "a 200",
             || {
-                let (mut stream, mut reader) = connect(port);
+                // The port may also be refused for a moment: the restart's own check can have
+                // been answered by that lingering listener.
+                let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                    return false;
+                };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(60)));
+                let Ok(reader) = stream.try_clone() else {
+                    return false;
+                };
+                let (mut stream, mut reader) = (stream, BufReader::new(reader));
                 let sent = stream.write_all(post(&body).as_bytes()).is_ok();
                 sent && read_response(&mut reader).is_some_and(|response| response.status == 200)
             },

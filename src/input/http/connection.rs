@@ -154,9 +154,11 @@ pub async fn serve(
         remote_ip: peer
             .map(|peer| peer.ip().to_string().into_bytes())
             .unwrap_or_default(),
-        fields: Vec::with_capacity(HTTP_HEAD_BYTES_MAX),
-        scratch: Vec::with_capacity(HTTP_HEAD_BYTES_MAX),
-        message: Vec::with_capacity(input.max_message_size + 2 * HTTP_HEAD_BYTES_MAX),
+        // These grow to what the connection's requests need and are reused from then on, so an
+        // idle connection holds only its two read buffers.
+        fields: Vec::new(),
+        scratch: Vec::new(),
+        message: Vec::new(),
     };
     let mut connection = Connection {
         shard,
