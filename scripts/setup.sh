@@ -3,6 +3,8 @@
 # already installed is not asked for again, and apt is not touched when nothing is missing.
 #
 #   lua-lpeg-dev   Debian's static lpeg (liblua5.4-lpeg.a), linked into the Lua sandbox.
+#   curl           a real HTTP client for the HttpListenInput tests (tests/http_listen.rs).
+#   python3        its http.client is the other real HTTP client of those tests.
 #   openssl        the CLI: tests/tls.rs and bench case 4t make certificates with it, and
 #                  `openssl s_client` is the TLS client of the TLS input test.
 #
@@ -12,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(lua-lpeg-dev openssl)
+packages=(lua-lpeg-dev openssl curl python3)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -360,3 +360,35 @@ pub const SANDBOX_TICKER_INTERVAL_SECONDS_MAX: u64 = 7 * 86_400;
 /// after it, a disk queue's rest waits on disk for the next start, and a TCP queue's rest is
 /// dropped and counted.
 pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+// HttpListenInput (`src/input/http/`, `docs/http_listen.md`).
+/// Bytes of one request head (request line and headers) at most, and of a chunked body's
+/// trailers. A longer head is answered 431 and the connection is closed.
+pub const HTTP_HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Header lines of one request at most (the parser's fixed table). More are answered 431.
+pub const HTTP_HEADERS_MAX: usize = 64;
+/// Bytes of one request body at most when a splitter cuts it into records (the body is
+/// streamed through the splitter, so this bounds the time a request takes, not memory). With
+/// the default NullSplitter the whole body is one record and `max_message_size` bounds it. A
+/// larger body is answered 413.
+pub const HTTP_BODY_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Bytes of a chunk-size line (size and extensions) at most; a longer one is a bad request.
+pub const HTTP_CHUNK_LINE_BYTES_MAX: usize = 1024;
+/// How long a connection may send nothing (between requests or within one) before it is
+/// closed.
+pub const HTTP_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+/// After an error answer that closes the connection, the unread request bytes gyges reads and
+/// throws away at most (so the client reads the answer instead of a reset), and for how long.
+pub const HTTP_LINGER_BYTES_MAX: usize = 1024 * 1024;
+/// See [`HTTP_LINGER_BYTES_MAX`].
+pub const HTTP_LINGER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Names in `request_headers` at most.
+pub const HTTP_REQUEST_HEADERS_MAX: usize = 64;
+/// Bytes of the configured response `headers`, formatted, at most.
+pub const HTTP_RESPONSE_HEADER_BYTES_MAX: usize = 8 * 1024;
+/// Bytes of an `Authorization: Basic` credential once decoded at most; a longer one fails.
+pub const HTTP_BASIC_CREDENTIALS_BYTES_MAX: usize = 1024;
+const _: () = assert!(HTTP_HEAD_BYTES_MAX <= MESSAGE_BYTES_MIN * 64);
+const _: () = assert!(HTTP_BODY_BYTES_MAX >= MESSAGE_BYTES_DEFAULT);
+const _: () = assert!(HTTP_CHUNK_LINE_BYTES_MAX < HTTP_HEAD_BYTES_MAX);
+const _: () = assert!(HTTP_REQUEST_HEADERS_MAX <= HTTP_HEADERS_MAX);

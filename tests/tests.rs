@@ -62,6 +62,8 @@ mod tls;
 
 /// HMAC-signed framing on outputs (`[name.signer]`): verified, refused with a wrong key, tampered.
 mod signer;
+/// HttpListenInput through the daemon, with curl, Python's http.client and raw sockets.
+mod http_listen;
 
 /// Gaps closed after review: a panic on one core stops the daemon with status 1; Lua decoders
 /// keep preserved state per core; acknowledgement marks need a hello and are paced.

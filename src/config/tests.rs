@@ -555,6 +555,11 @@ fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
             "t",
             "reconnect_after",
         ),
+        (
+            "[h]\ntype = \"HttpListenInput\"\nmax_connections = 100000000\n",
+            "h",
+            "max_connections",
+        ),
     ];
     for (text, section, key) in cases {
         let error = error_of(&format!("{INPUT}{text}"));

@@ -8,6 +8,7 @@
 //! config, its plan (an [`InputKind`]) and its per-core [`InputKind::start`]; what every input
 //! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
+pub mod http;
 pub mod plan;
 pub mod statsd;
 pub mod syslog;
@@ -36,6 +37,7 @@ pub static KINDS: &[Registration<InputPlan>] = &[
     udp::REGISTRATION,
     statsd::REGISTRATION,
     syslog::REGISTRATION,
+    http::REGISTRATION,
 ];
 
 /// One input kind's validated plan, and how each ingest core starts it.

@@ -43,6 +43,10 @@ pub struct RawSyslogInput {
     pub keep_alive: Option<bool>,
     /// TCP: keep-alive idle time, seconds.
     pub keep_alive_period: Option<u64>,
+    /// TCP: syslog over TLS (RFC 5425), with the `[name.tls]` keys of a TcpInput.
+    pub use_tls: Option<bool>,
+    /// TCP: the TLS options (`docs/tls.md`).
+    pub tls: Option<crate::tls::RawTls>,
 }
 
 /// SyslogInput, planned: the transport it reads and its message size limit.
@@ -86,33 +90,17 @@ fn plan_syslog_input(
          UdpInput with decoder = \"SyslogDecoder\" for another splitter",
     )?;
     let (transport, nets, splitter) = match raw.protocol.as_deref().unwrap_or("tcp") {
-        "tcp" => {
-            let max_connections = raw
-                .max_connections
-                .unwrap_or(CONNECTIONS_PER_CORE_DEFAULT as u64);
-            if max_connections == 0 || max_connections > CONNECTIONS_PER_CORE_MAX as u64 {
-                let message =
-                    format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
-                return Err(section.error(Some("max_connections"), message));
-            }
-            let keep_alive =
-                super::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
-            let tcp = TcpInputKind {
-                address,
-                max_connections: max_connections as usize,
-                keep_alive,
-            };
-            (
-                Transport::Tcp(tcp),
-                &["tcp", "tcp4", "tcp6"][..],
-                SplitterPlan::Syslog,
-            )
-        }
+        "tcp" => (
+            Transport::Tcp(tcp_transport(section, &raw, address)?),
+            &["tcp", "tcp4", "tcp6"][..],
+            SplitterPlan::Syslog,
+        ),
         "udp" => {
             for (key, set) in [
                 ("max_connections", raw.max_connections.is_some()),
                 ("keep_alive", raw.keep_alive.is_some()),
                 ("keep_alive_period", raw.keep_alive_period.is_some()),
+                ("use_tls", raw.use_tls == Some(true)),
             ] {
                 section.refuse(key, set, "a TCP option; this SyslogInput's protocol is udp")?;
             }
@@ -140,6 +128,28 @@ fn plan_syslog_input(
     let mut plan = super::plan::input_plan(section, context, common, Arc::new(kind))?;
     plan.splitter = splitter;
     Ok(plan)
+}
+
+/// The TCP listener of a `protocol = "tcp"` SyslogInput: TcpInput's connection options, and
+/// TLS with `use_tls` (RFC 5425).
+fn tcp_transport(
+    section: &Section,
+    raw: &RawSyslogInput,
+    address: std::net::SocketAddr,
+) -> Result<TcpInputKind, ConfigError> {
+    let max_connections = raw
+        .max_connections
+        .unwrap_or(CONNECTIONS_PER_CORE_DEFAULT as u64);
+    if max_connections == 0 || max_connections > CONNECTIONS_PER_CORE_MAX as u64 {
+        let message = format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
+        return Err(section.error(Some("max_connections"), message));
+    }
+    Ok(TcpInputKind {
+        address,
+        max_connections: max_connections as usize,
+        keep_alive: super::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?,
+        tls: super::tcp::server_tls(section, raw.use_tls, raw.tls.as_ref())?,
+    })
 }
 
 impl InputKind for SyslogInputKind {

@@ -64,20 +64,44 @@ pub async fn serve(
     options: ConnectionOptions,
 ) {
     let plugin = failure::register_plugin(&input.plan.name);
-    let accept = accept_loop(shard, input, listener, options, plugin);
+    let handshake_log = Rc::new(std::cell::RefCell::new(LogLimit::new(LOG_INTERVAL)));
+    let max_connections = options.max_connections;
+    let connection = move |shard: Rc<Shard>, input: Rc<InputContext>, stream: TcpStream| {
+        let (options, handshake_log) = (options.clone(), handshake_log.clone());
+        async move {
+            if let Some(idle) = options.keep_alive {
+                let _ = gyges_sys::socket::set_keepalive(&stream, Some(idle));
+            }
+            let transport = match &options.tls {
+                None => Some(Transport::Plain(stream)),
+                Some(config) => accept_tls(&shard, &input, stream, config, &handshake_log).await,
+            };
+            if let Some(transport) = transport {
+                read_connection(&shard, &input, transport, plugin).await;
+            }
+        }
+    };
+    let accept = accept_loop(shard, input, listener, max_connections, connection);
     PluginTask::quiet(plugin, accept).await;
 }
 
-async fn accept_loop(
+/// Accepts connections on this core's `listener` until the core stops, and serves each on its
+/// own task (one of the input's [`PluginTask`]s) with `connection`. Past `max_connections`
+/// open at once, a new connection is closed at once and counted; failed accepts are counted
+/// and retried. Both are logged at most once per [`LOG_INTERVAL`]. Every stream input that
+/// speaks over TCP (TcpInput, HttpListenInput) accepts through this.
+pub async fn accept_loop<F, C>(
     shard: Rc<Shard>,
     input: Rc<InputContext>,
     listener: Listener,
-    options: ConnectionOptions,
-    plugin: PluginId,
-) {
-    let max_connections = options.max_connections;
+    max_connections: usize,
+    connection: C,
+) where
+    C: Fn(Rc<Shard>, Rc<InputContext>, TcpStream) -> F + 'static,
+    F: std::future::Future<Output = ()> + 'static,
+{
+    let plugin = failure::register_plugin(&input.plan.name);
     let open = Rc::new(std::cell::Cell::new(0usize));
-    let handshake_log = Rc::new(std::cell::RefCell::new(LogLimit::new(LOG_INTERVAL)));
     let mut refused_log = LogLimit::new(LOG_INTERVAL);
     let mut failed_log = LogLimit::new(LOG_INTERVAL);
     while !shard.stop.is_stopping() {
@@ -116,19 +140,10 @@ async fn accept_loop(
             .add(shard.core, input.plugin, Metric::Connections, 1);
         open.set(open.get() + 1);
         let guard = shard.connection_opened();
-        let (shard, input, open) = (shard.clone(), input.clone(), open.clone());
-        let (options, handshake_log) = (options.clone(), handshake_log.clone());
+        let served = connection(shard.clone(), input.clone(), stream);
+        let open = open.clone();
         let connection = async move {
-            if let Some(idle) = options.keep_alive {
-                let _ = gyges_sys::socket::set_keepalive(&stream, Some(idle));
-            }
-            let transport = match &options.tls {
-                None => Some(Transport::Plain(stream)),
-                Some(config) => accept_tls(&shard, &input, stream, config, &handshake_log).await,
-            };
-            if let Some(transport) = transport {
-                read_connection(&shard, &input, transport, plugin).await;
-            }
+            served.await;
             open.set(open.get() - 1);
             drop(guard);
         };
@@ -376,17 +391,7 @@ fn plan_tcp_input(
         let message = format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
         return Err(section.error(Some("max_connections"), message));
     }
-    let tls = match (raw.use_tls == Some(true), &raw.tls) {
-        (true, tls) => Some(crate::tls::server(
-            section,
-            tls.as_ref().unwrap_or(&Default::default()),
-        )?),
-        (false, Some(_)) => {
-            tracing::warn!(section = %section.name, "[{}.tls] is ignored: use_tls is not true", section.name);
-            None
-        }
-        (false, None) => None,
-    };
+    let tls = server_tls(section, raw.use_tls, raw.tls.as_ref())?;
     let keep_alive = keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let kind = TcpInputKind {
         address: section.address("address", &raw.address)?,
@@ -396,6 +401,29 @@ fn plan_tcp_input(
     };
     let common = common.with_defaults("HekaFramingSplitter", &["tcp", "tcp4", "tcp6"]);
     super::plan::input_plan(section, context, common, std::sync::Arc::new(kind))
+}
+
+/// The TLS server config of `use_tls` and `[name.tls]`; `None` without `use_tls` (a `[name.tls]`
+/// table alone is ignored, with a warning).
+///
+/// # Errors
+/// As [`crate::tls::server`]: a missing or mismatched certificate or key, a bad option.
+pub fn server_tls(
+    section: &crate::config::Section,
+    use_tls: Option<bool>,
+    tls: Option<&crate::tls::RawTls>,
+) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, crate::config::ConfigError> {
+    match (use_tls == Some(true), tls) {
+        (true, tls) => Ok(Some(crate::tls::server(
+            section,
+            tls.unwrap_or(&Default::default()),
+        )?)),
+        (false, Some(_)) => {
+            tracing::warn!(section = %section.name, "[{}.tls] is ignored: use_tls is not true", section.name);
+            Ok(None)
+        }
+        (false, None) => Ok(None),
+    }
 }
 
 /// `keep_alive` and `keep_alive_period` (seconds, Heka's default 7200), bounded.

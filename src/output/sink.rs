@@ -66,6 +66,18 @@ pub enum Target {
 }
 
 impl Target {
+    /// Whether shipping a batch now would wait: a ring to the owner core with every slot
+    /// taken, or a durable queue whose writer is waiting for room (`full_action = "block"`).
+    /// A best-effort ring drops instead of waiting, so it never is; a destination this core
+    /// writes itself is not asked.
+    pub fn is_congested(&self) -> bool {
+        match self {
+            Target::Ring(producer, false) => producer.is_congested(),
+            Target::Ring(_, true) | Target::Direct(_) => false,
+            Target::Durable(queue) => queue.is_blocked(),
+        }
+    }
+
     /// Delivers `batch`, waiting while the destination is full (best effort: dropping and
     /// counting it instead).
     pub async fn ship(self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {

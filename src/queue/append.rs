@@ -182,6 +182,15 @@ impl DurableQueue {
         }
     }
 
+    /// Whether the writer is waiting for room in a full queue (`full_action = "block"`): an
+    /// append now would wait too.
+    pub fn is_blocked(&self) -> bool {
+        self.handle
+            .shared
+            .pressure
+            .load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Waits until every append that started before this call has finished (appends take the
     /// writer's lock in the order they start). A batch shipped here before the call is then in
     /// the queue, as far as the sync policy puts it.

@@ -176,6 +176,18 @@ impl Router {
         output.or_else(|| self.take_lane())
     }
 
+    /// Whether routing more now would make this core wait: an output's destination is full
+    /// ([`Target::is_congested`]), or a filter that waits rather than drops has a full lane.
+    /// An input that can refuse work (HttpListenInput's 503) asks before it routes.
+    pub fn is_congested(&self) -> bool {
+        let outputs = self.sinks.iter().any(|sink| sink.target.is_congested());
+        outputs
+            || self
+                .filters
+                .iter()
+                .any(|route| !route.drop_when_full && self.lanes[route.lane].is_congested())
+    }
+
     /// This core's queues of durable outputs and durable filters.
     pub fn durable_queues(&self) -> Vec<Rc<DurableQueue>> {
         let outputs = self.sinks.iter().filter_map(|sink| match &sink.target {

@@ -69,10 +69,15 @@ pub enum Metric {
     /// Input: TLS handshakes that failed (a client refused by `client_auth`, plain TCP sent
     /// to a TLS port, a timeout); the connection was closed.
     TlsHandshakeFailures,
+    /// Input: malformed HTTP requests, answered 400 (HttpListenInput).
+    BadRequests,
+    /// Input: HTTP requests refused with 503 because a destination of the core was full
+    /// (HttpListenInput).
+    RefusedRequests,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 25;
+pub const METRICS_PER_PLUGIN: usize = 27;
 
 impl Metric {
     /// Every metric, in index order.
@@ -102,6 +107,8 @@ impl Metric {
         Metric::RefusedConnections,
         Metric::MarksIgnored,
         Metric::TlsHandshakeFailures,
+        Metric::BadRequests,
+        Metric::RefusedRequests,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -132,6 +139,8 @@ impl Metric {
             Metric::RefusedConnections => "refused_connections_total",
             Metric::MarksIgnored => "marks_ignored_total",
             Metric::TlsHandshakeFailures => "tls_handshake_failures_total",
+            Metric::BadRequests => "bad_requests_total",
+            Metric::RefusedRequests => "refused_requests_total",
         }
     }
 }
