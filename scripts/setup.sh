@@ -3,9 +3,10 @@
 # already installed is not asked for again, and apt is not touched when nothing is missing.
 #
 #   lua-lpeg-dev   Debian's static lpeg (liblua5.4-lpeg.a), linked into the Lua sandbox.
+#   logrotate      rotates files under LogstreamerInput in its end-to-end tests (tests/logstreamer.rs).
 set -euo pipefail
 
-packages=(lua-lpeg-dev)
+packages=(lua-lpeg-dev logrotate)
 
 missing=()
 for package in "${packages[@]}"; do

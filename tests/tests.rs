@@ -57,6 +57,9 @@ mod durable_filters;
 /// SyslogDecoder through the daemon, fed by util-linux `logger`.
 mod syslog;
 
+/// LogstreamerInput through the daemon: logrotate rotations, journal resume, priority.
+mod logstreamer;
+
 /// Gaps closed after review: a panic on one core stops the daemon with status 1; Lua decoders
 /// keep preserved state per core; acknowledgement marks need a hello and are paced.
 mod hardening;

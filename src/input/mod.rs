@@ -8,6 +8,7 @@
 //! config, its plan (an [`InputKind`]) and its per-core [`InputKind::start`]; what every input
 //! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
+pub mod logstreamer;
 pub mod plan;
 pub mod statsd;
 pub mod tcp;
@@ -30,8 +31,12 @@ use crate::splitter::{
 use crate::telemetry::{Metric, Telemetry};
 
 /// Every input kind, by the Heka type names that select it.
-pub static KINDS: &[Registration<InputPlan>] =
-    &[tcp::REGISTRATION, udp::REGISTRATION, statsd::REGISTRATION];
+pub static KINDS: &[Registration<InputPlan>] = &[
+    tcp::REGISTRATION,
+    udp::REGISTRATION,
+    statsd::REGISTRATION,
+    logstreamer::REGISTRATION,
+];
 
 /// One input kind's validated plan, and how each ingest core starts it.
 pub trait InputKind: crate::component::AsAny + fmt::Debug + Send + Sync {
