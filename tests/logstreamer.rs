@@ -101,20 +101,20 @@ fn logrotate(dir: &Path, log: &Path, mode: &str) {
 }
 
 fn wait_for_lines(daemon: &Daemon, output: &Path, count: usize) -> Vec<String> {
-    let mut seen = Vec::new();
+    let seen = std::cell::RefCell::new(Vec::new());
     wait_for_or_explain(
         Duration::from_secs(60),
         &format!("{count} lines"),
         || {
-            seen = payloads(output);
-            seen.len() >= count
+            *seen.borrow_mut() = payloads(output);
+            seen.borrow().len() >= count
         },
-        || format!("{} lines so far\n{}", seen.len(), daemon.stderr()),
+        || format!("{} lines so far\n{}", seen.borrow().len(), daemon.stderr()),
     );
-    seen
+    seen.into_inner()
 }
 
-fn assert_each_once_in_order(lines: &[String], count: usize) {
+fn assert_each_once_in_order(lines: &[String], count: usize, log: &str) {
     let numbers: Vec<usize> = lines.iter().map(|line| line_number(line)).collect();
     let expected: Vec<usize> = (0..count).collect();
     if numbers != expected {
@@ -123,7 +123,7 @@ fn assert_each_once_in_order(lines: &[String], count: usize) {
             .zip(&expected)
             .position(|(got, want)| got != want);
         panic!(
-            "{} lines, {count} expected; first difference at {first_bad:?}: {:?}",
+            "{} lines, {count} expected; first difference at {first_bad:?}: {:?}\n{log}",
             numbers.len(),
             first_bad
                 .map(|index| &numbers[index.saturating_sub(2)..(index + 3).min(numbers.len())])
@@ -169,12 +169,8 @@ fn lines_arrive_once_in_order_through_rename_and_copytruncate_rotations() {
     let lines = wait_for_lines(&daemon, &output, written);
     daemon.stop();
     let lines_after_stop = payloads(&output);
-    assert_eq!(
-        lines.len(),
-        lines_after_stop.len(),
-        "lines arrived after all were seen"
-    );
-    assert_each_once_in_order(&lines_after_stop, written);
+    assert_each_once_in_order(&lines_after_stop, written, &daemon.stderr());
+    assert_eq!(lines.len(), lines_after_stop.len());
     let logger = messages(&output)[0]["logger"].clone();
     assert_eq!(
         logger, "app",
@@ -231,19 +227,21 @@ fn a_kill_resumes_from_the_journal_and_a_clean_stop_repeats_nothing() {
     let journaled_lines = starts.iter().filter(|&&start| start < journaled).count();
     daemon.restart(&[]);
     let lines = wait_for_lines(&daemon, &output, FIRST);
-    let mut counts: BTreeMap<usize, usize> = BTreeMap::new();
+    let counts = std::cell::RefCell::new(BTreeMap::<usize, usize>::new());
     wait_for_or_explain(
         Duration::from_secs(60),
         "every line",
         || {
+            let mut counts = counts.borrow_mut();
             counts.clear();
             for line in payloads(&output) {
                 *counts.entry(line_number(&line)).or_default() += 1;
             }
             counts.len() == FIRST
         },
-        || format!("{} distinct of {FIRST}", counts.len()),
+        || format!("{} distinct of {FIRST}", counts.borrow().len()),
     );
+    let counts = counts.into_inner();
     assert!(lines.len() >= FIRST);
     for (&number, &count) in &counts {
         let limit = if number < journaled_lines { 1 } else { 2 };

@@ -1,6 +1,7 @@
 //! One ingest core's LogstreamerInput task: the streams this core owns, read in turn.
 //!
-//! Each turn, a stream reads its current file from where it stands, up to
+//! Each turn, a stream first checks that its file was not truncated (below), then reads its
+//! current file from where it stands, up to
 //! [`LOGSTREAMER_TURN_BYTES`], in reads of [`LOGSTREAMER_READ_BYTES`] into its bounded
 //! [`StreamBuffer`], splitting and routing every record. At the end of its file it checks,
 //! once per `check_data_interval`:
@@ -207,7 +208,7 @@ impl CoreStreams {
                 if let Some(newest) = stream.files.last().cloned() {
                     stream.current = self.open_at(&newest).await;
                     if let Some(current) = stream.current.as_mut() {
-                        let size = current.file.file_size().await.unwrap_or(0);
+                        let size = open_size(&current.file);
                         current.read_offset = size;
                     }
                 }
@@ -233,7 +234,7 @@ impl CoreStreams {
             let Some(mut current) = self.open_at(&file).await else {
                 continue;
             };
-            let size = current.file.file_size().await.unwrap_or(0);
+            let size = open_size(&current.file);
             let head = read_head(&current.file, wanted.head_bytes).await;
             if size >= position.offset && head.map(|(_, crc)| crc) == Some(wanted.head_crc) {
                 current.read_offset = position.offset;
@@ -304,12 +305,20 @@ impl CoreStreams {
                 stream.current = self.open_at(&first).await;
             }
         }
-        let progressed = match stream.current.is_some() {
-            true => match self.read_turn(&mut stream).await {
+        let truncated = match stream.current.as_mut() {
+            Some(current) => Self::was_truncated(current).await,
+            None => false,
+        };
+        let progressed = if truncated {
+            self.truncated(&mut stream).await;
+            true
+        } else if stream.current.is_some() {
+            match self.read_turn(&mut stream).await {
                 0 => self.at_end(&mut stream).await,
                 _ => true,
-            },
-            false => false,
+            }
+        } else {
+            false
         };
         self.streams.insert(name.to_string(), stream);
         progressed
@@ -352,15 +361,16 @@ impl CoreStreams {
         total
     }
 
-    /// At the end of the current file: truncation, replacement, or a newer file (module docs).
-    async fn at_end(&mut self, stream: &mut Stream) -> bool {
-        let Some(current) = stream.current.as_mut() else {
-            return false;
-        };
-        let size = current.file.file_size().await.unwrap_or(0);
+    /// Whether the current file was truncated (it is shorter than what was read, or its first
+    /// bytes changed); if not, its identity takes in more of its first bytes while it is young.
+    async fn was_truncated(current: &mut Current) -> bool {
+        let size = open_size(&current.file);
         let head = read_head(&current.file, LOGSTREAMER_HEAD_BYTES as u64).await;
         let prefix_same = match &head {
             Some(_) if current.identity.head_bytes == 0 => true,
+            Some((bytes, crc)) if *bytes == current.identity.head_bytes => {
+                *crc == current.identity.head_crc
+            }
             Some(_) => {
                 let old = read_head(&current.file, current.identity.head_bytes).await;
                 old.map(|(_, crc)| crc) == Some(current.identity.head_crc)
@@ -368,13 +378,20 @@ impl CoreStreams {
             None => false,
         };
         if size < current.read_offset || !prefix_same {
-            self.truncated(stream).await;
             return true;
         }
         if let Some((head_bytes, head_crc)) = head {
             current.identity.head_bytes = head_bytes;
             current.identity.head_crc = head_crc;
         }
+        false
+    }
+
+    /// At the end of the current file: replacement, or a newer file (module docs).
+    async fn at_end(&mut self, stream: &mut Stream) -> bool {
+        let Some(current) = stream.current.as_mut() else {
+            return false;
+        };
         let metadata = std::fs::metadata(&current.path);
         if let Ok(metadata) = &metadata {
             if metadata.ino() == current.identity.inode {
@@ -391,9 +408,9 @@ impl CoreStreams {
         if replaced && !current.leaving {
             self.rescan_now = true;
         }
-        let Some(next) = successor(stream) else {
+        if successor(stream).is_none() {
             return false;
-        };
+        }
         let Some(current) = stream.current.as_mut() else {
             return false;
         };
@@ -401,14 +418,31 @@ impl CoreStreams {
             current.leaving = true;
             return false;
         }
-        self.finish_file(stream, &next).await;
+        // Moving on: the successor is taken from a fresh scan, since names shift with every
+        // rotation, and the current file is kept until the next one is open.
+        self.refresh_files(stream);
+        let Some(next) = successor(stream) else {
+            return false;
+        };
+        let Some(opened) = self.open_at(&next).await else {
+            self.rescan_now = true;
+            return false;
+        };
+        self.finish_file(stream, opened);
         true
     }
 
-    /// The current file is done: its final record (as the splitter is configured), then the
-    /// next file from its start.
-    async fn finish_file(&mut self, stream: &mut Stream, next: &FoundFile) {
-        let Some(mut current) = stream.current.take() else {
+    /// This stream's files, from a scan now.
+    fn refresh_files(&self, stream: &mut Stream) {
+        if let Some(files) = self.scan().streams.remove(&stream.name) {
+            stream.files = files;
+        }
+    }
+
+    /// The current file is done: its final record (as the splitter is configured), then
+    /// `next`, from its start.
+    fn finish_file(&mut self, stream: &mut Stream, next: Current) {
+        let Some(mut current) = stream.current.replace(next) else {
             return;
         };
         if let Some(record) = current.buffer.finish(&mut current.splitter) {
@@ -433,20 +467,12 @@ impl CoreStreams {
             self.shard.core,
             self.input.plugin,
         );
-        tracing::debug!(input = %self.kind.name, from = %current.path.display(), to = %next.path.display(), "next file");
-        stream.current = self.open_at(next).await;
-        if stream.current.is_none() {
-            // The list was stale: look again, and start from the file after the old one.
-            self.rescan_now = true;
-            stream.resume_after_ns = Some(current.modified_ns);
-        }
+        tracing::debug!(input = %self.kind.name, from = %current.path.display(), inode = current.identity.inode, "finished; next file");
     }
 
     /// The current file was truncated: read its rotated copy on, or the file from its start.
     async fn truncated(&mut self, stream: &mut Stream) {
-        if let Some(files) = self.scan().streams.remove(&stream.name) {
-            stream.files = files;
-        }
+        self.refresh_files(stream);
         let Some(current) = stream.current.as_mut() else {
             return;
         };
@@ -460,7 +486,7 @@ impl CoreStreams {
             let Some(candidate) = self.open_at(&copy).await else {
                 continue;
             };
-            let size = candidate.file.file_size().await.unwrap_or(0);
+            let size = open_size(&candidate.file);
             let head = read_head(&candidate.file, identity.head_bytes).await;
             if identity.head_bytes > 0
                 && size >= consumed
@@ -557,6 +583,16 @@ fn route_pending(shard: &Shard, input: &InputContext, current: &mut Current, met
         shard.core,
         input.plugin,
     );
+}
+
+/// The size of the open file itself (0 when it cannot be known). glommio's `file_size` stats
+/// the file's *path*, which after a rename names another file; `/proc/self/fd/N` is the
+/// open file whatever its name now.
+fn open_size(file: &BufferedFile) -> u64 {
+    let fd = std::os::fd::AsRawFd::as_raw_fd(file);
+    std::fs::metadata(format!("/proc/self/fd/{fd}"))
+        .map(|metadata| metadata.len())
+        .unwrap_or(0)
 }
 
 /// The length and CRC-32C of the first `bytes` bytes of `file` (fewer if it is shorter);

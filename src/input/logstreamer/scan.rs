@@ -99,14 +99,15 @@ impl FileMatch {
         } else {
             let mut stream = String::new();
             for part in &self.differentiator {
-                match self
+                let is_group = self
                     .regex
                     .capture_names()
                     .flatten()
-                    .any(|name| name == part)
-                {
-                    true => stream.push_str(group(part).unwrap_or("")),
-                    false => stream.push_str(part),
+                    .any(|name| name == part);
+                match group(part) {
+                    Some(value) if is_group => stream.push_str(value),
+                    _ if is_group => {}
+                    _ => stream.push_str(part),
                 }
             }
             stream
