@@ -325,6 +325,10 @@ fn priority_orders_numbered_rotations_and_the_differentiator_names_streams() {
     let text = config(dir.path(), &logs, &output, input, false);
     let mut daemon = Daemon::start(dir.path(), &text, &[]);
     wait_for_lines(&daemon, &output, 12);
+    // A file that matches later is a new stream, found at the next rescan.
+    std::fs::create_dir_all(logs.join("db")).expect("mkdir");
+    std::fs::write(logs.join("db/app.log"), "db app.log first\n").expect("write");
+    wait_for_lines(&daemon, &output, 13);
     daemon.stop();
     let mut by_stream: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for message in messages(&output) {
@@ -341,7 +345,8 @@ fn priority_orders_numbered_rotations_and_the_differentiator_names_streams() {
             .collect();
         assert_eq!(by_stream[&format!("{service}-app")], expected);
     }
-    assert_eq!(by_stream.len(), 2);
+    assert_eq!(by_stream["db-app"], ["db app.log first\n"]);
+    assert_eq!(by_stream.len(), 3);
 }
 
 #[test]

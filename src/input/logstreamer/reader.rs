@@ -250,10 +250,6 @@ impl CoreStreams {
     /// Opens `found` at offset 0 with a fresh splitter and buffer, checking it is still the
     /// file the scan saw (`None` otherwise, or on an error, which is logged and counted).
     async fn open_at(&self, found: &FoundFile) -> Option<Current> {
-        let metadata = std::fs::metadata(&found.path).ok()?;
-        if (metadata.dev(), metadata.ino()) != (found.device, found.inode) {
-            return None;
-        }
         let file = match OpenOptions::new()
             .read(true)
             .buffered_open(&found.path)
@@ -266,6 +262,11 @@ impl CoreStreams {
                 return None;
             }
         };
+        // The file opened, not the path (which a rotation may have moved since the scan).
+        let metadata = open_metadata(&file)?;
+        if (metadata.dev(), metadata.ino()) != (found.device, found.inode) {
+            return None;
+        }
         let (head_bytes, head_crc) = read_head(&file, LOGSTREAMER_HEAD_BYTES as u64).await?;
         let (splitter, buffer) = self.input.stream_parts(LOGSTREAMER_READ_BYTES)?;
         Some(Current {
@@ -585,14 +586,17 @@ fn route_pending(shard: &Shard, input: &InputContext, current: &mut Current, met
     );
 }
 
-/// The size of the open file itself (0 when it cannot be known). glommio's `file_size` stats
-/// the file's *path*, which after a rename names another file; `/proc/self/fd/N` is the
-/// open file whatever its name now.
-fn open_size(file: &BufferedFile) -> u64 {
+/// The metadata of the open file itself. glommio's `file_size` stats the file's *path*,
+/// which after a rename names another file; `/proc/self/fd/N` is the open file whatever its
+/// name now.
+fn open_metadata(file: &BufferedFile) -> Option<std::fs::Metadata> {
     let fd = std::os::fd::AsRawFd::as_raw_fd(file);
-    std::fs::metadata(format!("/proc/self/fd/{fd}"))
-        .map(|metadata| metadata.len())
-        .unwrap_or(0)
+    std::fs::metadata(format!("/proc/self/fd/{fd}")).ok()
+}
+
+/// The size of the open file (0 when it cannot be known).
+fn open_size(file: &BufferedFile) -> u64 {
+    open_metadata(file).map_or(0, |metadata| metadata.len())
 }
 
 /// The length and CRC-32C of the first `bytes` bytes of `file` (fewer if it is shorter);
@@ -645,4 +649,34 @@ async fn run_streams(mut core: CoreStreams) {
         glommio::yield_if_needed().await;
     }
     core.write_journals().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stream_has_exactly_one_owner_and_streams_spread() {
+        for cores in 1..=8 {
+            let mut per_core = vec![0usize; cores];
+            for index in 0..1000 {
+                let name = format!("host-{index}-access");
+                let owners: Vec<usize> = (0..cores)
+                    .filter(|&slot| owns(&name, slot, cores))
+                    .collect();
+                assert_eq!(owners.len(), 1, "{name} on {cores} cores: {owners:?}");
+                per_core[owners[0]] += 1;
+            }
+            // FNV-1a spreads these names: no core gets less than half its share.
+            let share = 1000 / cores;
+            assert!(
+                per_core.iter().all(|&count| count >= share / 2),
+                "{per_core:?}"
+            );
+        }
+        assert!(!owns("x", 0, 0), "no ingest core owns anything");
+        // FNV-1a's published test vectors.
+        assert_eq!(stream_hash(""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(stream_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
 }
