@@ -7,6 +7,7 @@
 #   python3        its http.client is the other real HTTP client of those tests.
 #   openssl        the CLI: tests/tls.rs and bench case 4t make certificates with it, and
 #                  `openssl s_client` is the TLS client of the TLS input test.
+#   logrotate      rotates files under LogstreamerInput in its end-to-end tests (tests/logstreamer.rs).
 #
 # Then, for the tests that run real peers: rsyslog, unpacked (not installed) into
 # target/rsyslog by scripts/install-rsyslog.sh (the syslog tests' omfwd sender and the bench's
@@ -14,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(lua-lpeg-dev openssl curl python3)
+packages=(lua-lpeg-dev openssl curl python3 logrotate)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -392,3 +392,37 @@ const _: () = assert!(HTTP_HEAD_BYTES_MAX <= MESSAGE_BYTES_MIN * 64);
 const _: () = assert!(HTTP_BODY_BYTES_MAX >= MESSAGE_BYTES_DEFAULT);
 const _: () = assert!(HTTP_CHUNK_LINE_BYTES_MAX < HTTP_HEAD_BYTES_MAX);
 const _: () = assert!(HTTP_REQUEST_HEADERS_MAX <= HTTP_HEADERS_MAX);
+
+// LogstreamerInput (`src/input/logstreamer/`, `docs/logstreamer.md`).
+/// Bytes one LogstreamerInput stream reads from its file at once. Each open stream holds one
+/// read buffer of `max_message_size` + this, so memory is this times the streams a core reads.
+pub const LOGSTREAMER_READ_BYTES: usize = 256 * 1024;
+/// Bytes a stream reads in one turn before it lets the core's other streams and tasks run.
+pub const LOGSTREAMER_TURN_BYTES: usize = 4 * 1024 * 1024;
+/// Streams one LogstreamerInput reads at once on one core; a further stream is not read,
+/// counted (`errors_total`) and logged once per rescan.
+pub const LOGSTREAMER_STREAMS_MAX: usize = 256;
+/// Files one rescan of `log_directory` looks at, at most; the rest are not seen and a warning
+/// says so.
+pub const LOGSTREAMER_SCAN_FILES_MAX: usize = 100_000;
+/// Directory levels below `log_directory` a rescan descends, at most.
+pub const LOGSTREAMER_SCAN_DEPTH_MAX: usize = 16;
+/// Bytes at the start of a file that identify it in the journal (with its device and inode):
+/// a file whose first bytes differ is another file, even with the same inode.
+pub const LOGSTREAMER_HEAD_BYTES: usize = 1024;
+/// How often each core writes the journal of the streams it read, after settling what it
+/// routed (`docs/logstreamer.md`).
+pub const LOGSTREAMER_JOURNAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest `rescan_interval`, `check_data_interval` accepted (a day); a longer one fails the
+/// config check.
+pub const LOGSTREAMER_INTERVAL_MAX: std::time::Duration = std::time::Duration::from_secs(86_400);
+/// Shortest `rescan_interval` and `check_data_interval` accepted (a millisecond).
+pub const LOGSTREAMER_INTERVAL_MIN: std::time::Duration = std::time::Duration::from_millis(1);
+/// Longest `oldest_duration` accepted (100 years).
+pub const LOGSTREAMER_OLDEST_MAX: std::time::Duration =
+    std::time::Duration::from_secs(100 * 366 * 86_400);
+/// Entries of `priority` and of `differentiator` accepted, each.
+pub const LOGSTREAMER_KEYS_MAX: usize = 32;
+const _: () = assert!(LOGSTREAMER_READ_BYTES >= READ_BUFFER_BYTES_MIN);
+const _: () = assert!(LOGSTREAMER_READ_BYTES <= READ_BUFFER_BYTES_MAX);
+const _: () = assert!(LOGSTREAMER_TURN_BYTES >= LOGSTREAMER_READ_BYTES);

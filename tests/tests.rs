@@ -64,6 +64,8 @@ mod tls;
 mod signer;
 /// HttpListenInput through the daemon, with curl, Python's http.client and raw sockets.
 mod http_listen;
+/// LogstreamerInput through the daemon: logrotate rotations, journal resume, priority.
+mod logstreamer;
 
 /// Gaps closed after review: a panic on one core stops the daemon with status 1; Lua decoders
 /// keep preserved state per core; acknowledgement marks need a hello and are paced.

@@ -9,6 +9,7 @@
 //! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
 pub mod http;
+pub mod logstreamer;
 pub mod plan;
 pub mod statsd;
 pub mod syslog;
@@ -38,6 +39,7 @@ pub static KINDS: &[Registration<InputPlan>] = &[
     statsd::REGISTRATION,
     syslog::REGISTRATION,
     http::REGISTRATION,
+    logstreamer::REGISTRATION,
 ];
 
 /// One input kind's validated plan, and how each ingest core starts it.
