@@ -54,7 +54,7 @@ mod delivery;
 #[cfg(feature = "lua")]
 mod durable_filters;
 
-/// SyslogDecoder through the daemon, fed by util-linux `logger`.
+/// SyslogInput and SyslogDecoder through the daemon, fed by util-linux `logger` and rsyslog's omfwd.
 mod syslog;
 
 /// TLS on TcpInput and TcpOutput: `openssl s_client`, gyges → gyges, client_auth, config errors.
@@ -62,8 +62,10 @@ mod tls;
 
 /// HMAC-signed framing on outputs (`[name.signer]`): verified, refused with a wrong key, tampered.
 mod signer;
+
 /// HttpListenInput through the daemon, with curl, Python's http.client and raw sockets.
 mod http_listen;
+
 /// LogstreamerInput through the daemon: logrotate rotations, journal resume, priority.
 mod logstreamer;
 
