@@ -8,6 +8,7 @@
 //! config, its plan (an [`InputKind`]) and its per-core [`InputKind::start`]; what every input
 //! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
+pub mod fluent;
 pub mod plan;
 pub mod statsd;
 pub mod tcp;
@@ -31,7 +32,7 @@ use crate::telemetry::{Metric, Telemetry};
 
 /// Every input kind, by the Heka type names that select it.
 pub static KINDS: &[Registration<InputPlan>] =
-    &[tcp::REGISTRATION, udp::REGISTRATION, statsd::REGISTRATION];
+    &[tcp::REGISTRATION, udp::REGISTRATION, statsd::REGISTRATION, fluent::REGISTRATION];
 
 /// One input kind's validated plan, and how each ingest core starts it.
 pub trait InputKind: crate::component::AsAny + fmt::Debug + Send + Sync {
