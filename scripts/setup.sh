@@ -3,7 +3,30 @@
 # already installed is not asked for again, and apt is not touched when nothing is missing.
 #
 #   lua-lpeg-dev   Debian's static lpeg (liblua5.4-lpeg.a), linked into the Lua sandbox.
+#
+# Python packages (pip, for the end-to-end tests' real clients):
+#   fluent-logger  sends Fluentd Forward protocol events to FluentForwardInput (tests/fluent.rs).
+#   msgpack        writes the Forward protocol fixtures (tests/fixtures/fluent/make_fixtures.py).
 set -euo pipefail
+
+python_packages=(fluent-logger msgpack)
+python_modules=(fluent msgpack)
+
+install_python_packages() {
+    local missing_python=()
+    local index
+    for index in "${!python_packages[@]}"; do
+        if ! python3 -c "import ${python_modules[$index]}" 2>/dev/null; then
+            missing_python+=("${python_packages[$index]}")
+        fi
+    done
+    if [ "${#missing_python[@]}" -eq 0 ]; then
+        echo "setup: all python packages present (${python_packages[*]})"
+        return
+    fi
+    echo "setup: pip installing ${missing_python[*]}"
+    python3 -m pip install --quiet --disable-pip-version-check "${missing_python[@]}"
+}
 
 packages=(lua-lpeg-dev)
 
@@ -13,6 +36,8 @@ for package in "${packages[@]}"; do
         missing+=("$package")
     fi
 done
+
+install_python_packages
 
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "setup: all packages present (${packages[*]})"

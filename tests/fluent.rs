@@ -50,7 +50,10 @@ fn python_with(module: &str) {
         .args(["-c", &format!("import {module}")])
         .status()
         .is_ok_and(|status| status.success());
-    assert!(found, "python3 with `{module}` is needed: run scripts/setup.sh");
+    assert!(
+        found,
+        "python3 with `{module}` is needed: run scripts/setup.sh"
+    );
 }
 
 /// Reads one msgpack object from `stream` (the answers are small).
@@ -69,9 +72,9 @@ fn read_object(stream: &mut TcpStream) -> Vec<u8> {
 
 fn ack_of(answer: &[u8]) -> Vec<u8> {
     let mut reader = Reader::new(answer);
-    assert_eq!(reader.next(), Ok(Value::Map(1)));
-    assert_eq!(reader.next(), Ok(Value::Str(b"ack")));
-    match reader.next() {
+    assert_eq!(reader.value(), Ok(Value::Map(1)));
+    assert_eq!(reader.value(), Ok(Value::Str(b"ack")));
+    match reader.value() {
         Ok(Value::Str(chunk)) => chunk.to_vec(),
         other => panic!("not an ack: {other:?}"),
     }
@@ -152,7 +155,10 @@ fn each_mode_fixture_arrives_and_its_chunk_is_acknowledged() {
     for message in &messages {
         assert_eq!(message["logger"], "app.web");
         assert_eq!(field(message, "host"), Some(&Json::from("web-1")));
-        assert_eq!(field(message, "http"), Some(&Json::from(r#"{"method":"GET","path":"/a\"b"}"#)));
+        assert_eq!(
+            field(message, "http"),
+            Some(&Json::from(r#"{"method":"GET","path":"/a\"b"}"#))
+        );
     }
     assert_eq!(messages[0]["payload"], "event 0");
     assert_eq!(messages[9]["payload"], "event 2");
@@ -169,15 +175,15 @@ fn handshake(port: u16, key: &[u8]) -> (TcpStream, Vec<u8>) {
         .expect("timeout");
     let helo = read_object(&mut stream);
     let mut reader = Reader::new(&helo);
-    assert_eq!(reader.next(), Ok(Value::Array(2)));
-    assert_eq!(reader.next(), Ok(Value::Str(b"HELO")));
-    let Ok(Value::Map(pairs)) = reader.next() else {
+    assert_eq!(reader.value(), Ok(Value::Array(2)));
+    assert_eq!(reader.value(), Ok(Value::Str(b"HELO")));
+    let Ok(Value::Map(pairs)) = reader.value() else {
         panic!("HELO options")
     };
     let mut nonce = Vec::new();
     for _ in 0..pairs {
-        let key = reader.next().expect("a key");
-        let value = reader.next().expect("a value");
+        let key = reader.value().expect("a key");
+        let value = reader.value().expect("a value");
         if let (Value::Str(b"nonce"), Value::Bin(bytes) | Value::Str(bytes)) = (key, value) {
             nonce = bytes.to_vec();
         }
@@ -188,20 +194,27 @@ fn handshake(port: u16, key: &[u8]) -> (TcpStream, Vec<u8>) {
     msgpack::put_str(&mut ping, b"PING");
     msgpack::put_str(&mut ping, b"client.example");
     msgpack::put_str(&mut ping, b"pepper");
-    msgpack::put_str(&mut ping, &hex_digest(&[b"pepper", b"client.example", &nonce, key]));
+    msgpack::put_str(
+        &mut ping,
+        &hex_digest(&[b"pepper", b"client.example", &nonce, key]),
+    );
     msgpack::put_str(&mut ping, b"");
     msgpack::put_str(&mut ping, b"");
     stream.write_all(&ping).expect("send the PING");
     let pong = read_object(&mut stream);
     let mut reader = Reader::new(&pong);
-    assert_eq!(reader.next(), Ok(Value::Array(5)));
-    assert_eq!(reader.next(), Ok(Value::Str(b"PONG")));
+    assert_eq!(reader.value(), Ok(Value::Array(5)));
+    assert_eq!(reader.value(), Ok(Value::Str(b"PONG")));
     if key == b"s3cret" {
-        assert_eq!(reader.next(), Ok(Value::Bool(true)));
-        assert_eq!(reader.next(), Ok(Value::Str(b"")));
-        assert_eq!(reader.next(), Ok(Value::Str(b"gyges.example")));
+        assert_eq!(reader.value(), Ok(Value::Bool(true)));
+        assert_eq!(reader.value(), Ok(Value::Str(b"")));
+        assert_eq!(reader.value(), Ok(Value::Str(b"gyges.example")));
         let expected = hex_digest(&[b"pepper", b"gyges.example", &nonce, b"s3cret"]);
-        assert_eq!(reader.next(), Ok(Value::Str(&expected[..])), "the server proves the key");
+        assert_eq!(
+            reader.value(),
+            Ok(Value::Str(&expected[..])),
+            "the server proves the key"
+        );
     }
     (stream, pong)
 }
@@ -219,9 +232,9 @@ fn shared_key_handshake_accepts_the_right_key_and_refuses_a_wrong_one() {
 
     let (mut refused, pong) = handshake(port, b"wrong");
     let mut reader = Reader::new(&pong);
-    reader.next().expect("array");
-    reader.next().expect("PONG");
-    assert_eq!(reader.next(), Ok(Value::Bool(false)));
+    reader.value().expect("array");
+    reader.value().expect("PONG");
+    assert_eq!(reader.value(), Ok(Value::Bool(false)));
     let _ = refused.write_all(&frame);
     let mut rest = Vec::new();
     let _ = refused.read_to_end(&mut rest);
@@ -229,16 +242,22 @@ fn shared_key_handshake_accepts_the_right_key_and_refuses_a_wrong_one() {
 
     // Events before the PING are refused too.
     let mut early = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    early.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    early
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
     let _helo = read_object(&mut early);
     let _ = early.write_all(&frame);
     let mut rest = Vec::new();
     let _ = early.read_to_end(&mut rest);
     let mut reader = Reader::new(&rest);
-    assert_eq!(reader.next(), Ok(Value::Array(5)));
-    assert_eq!(reader.next(), Ok(Value::Str(b"PONG")));
-    assert_eq!(reader.next(), Ok(Value::Bool(false)), "refused, then closed with no ack");
-    assert_eq!(reader.next(), Ok(Value::Str(b"malformed PING")));
+    assert_eq!(reader.value(), Ok(Value::Array(5)));
+    assert_eq!(reader.value(), Ok(Value::Str(b"PONG")));
+    assert_eq!(
+        reader.value(),
+        Ok(Value::Bool(false)),
+        "refused, then closed with no ack"
+    );
+    assert_eq!(reader.value(), Ok(Value::Str(b"malformed PING")));
 
     wait_for(Duration::from_secs(20), "3 messages", || {
         messages(&output).len() >= 3
@@ -318,7 +337,10 @@ fn gyges_to_gyges_round_trip_loses_nothing_across_receiver_kills() {
     let output = receiver_dir.path().join("in.log");
     let arrived = || {
         let bytes = std::fs::read(&output).unwrap_or_default();
-        let mut seen: Vec<i64> = read_frames(&bytes).into_iter().filter_map(sequence_of).collect();
+        let mut seen: Vec<i64> = read_frames(&bytes)
+            .into_iter()
+            .filter_map(sequence_of)
+            .collect();
         seen.sort_unstable();
         seen.dedup();
         seen
@@ -357,4 +379,40 @@ fn gyges_to_gyges_round_trip_loses_nothing_across_receiver_kills() {
     assert_eq!(view.str_header(StrHeader::Logger), Some(&b"tests"[..]));
     assert_eq!(view.str_header(StrHeader::Type), Some(&b"fluent"[..]));
     assert!(forwarder.counter("upstream.acks_total") > 0);
+}
+
+/// Memory delivery (no disk queue): FluentForwardOutput with a fixed `tag` sends PackedForward
+/// through TcpOutput's sender; the receiving FluentForwardInput gets every message under it.
+#[test]
+fn memory_delivery_with_a_fixed_tag_arrives_under_that_tag() {
+    let (forwarder_dir, receiver_dir) = (
+        tempfile::tempdir().expect("a temporary directory"),
+        tempfile::tempdir().expect("a temporary directory"),
+    );
+    let (forwarder_port, receiver_port) = (free_port(), free_port());
+    let (mut receiver, output) = start(receiver_dir.path(), receiver_port, "");
+    let forwarder_config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [TcpInput]\naddress = \"127.0.0.1:{forwarder_port}\"\n\
+         [upstream]\ntype = \"FluentForwardOutput\"\nmessage_matcher = \"TRUE\"\n\
+         address = \"127.0.0.1:{receiver_port}\"\ntag = \"relay.in\"\n"
+    );
+    let mut forwarder = Daemon::start(forwarder_dir.path(), &forwarder_config, &[forwarder_port]);
+    let mut bytes = Vec::new();
+    for number in 0..500 {
+        bytes.extend(frame(&numbered_message(number, &format!("m{number}"))));
+    }
+    send_tcp(forwarder_port, &bytes);
+    wait_for(Duration::from_secs(30), "500 messages", || {
+        messages(&output).len() >= 500
+    });
+    assert!(forwarder.stop().success());
+    assert!(receiver.stop().success());
+    let messages = messages(&output);
+    assert_eq!(messages.len(), 500);
+    for (number, message) in messages.iter().enumerate() {
+        assert_eq!(message["logger"], "relay.in");
+        assert_eq!(message["payload"], format!("m{number}"));
+        assert_eq!(field(message, "seq"), Some(&Json::from(number)));
+    }
 }

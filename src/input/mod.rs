@@ -31,8 +31,12 @@ use crate::splitter::{
 use crate::telemetry::{Metric, Telemetry};
 
 /// Every input kind, by the Heka type names that select it.
-pub static KINDS: &[Registration<InputPlan>] =
-    &[tcp::REGISTRATION, udp::REGISTRATION, statsd::REGISTRATION, fluent::REGISTRATION];
+pub static KINDS: &[Registration<InputPlan>] = &[
+    tcp::REGISTRATION,
+    udp::REGISTRATION,
+    statsd::REGISTRATION,
+    fluent::REGISTRATION,
+];
 
 /// One input kind's validated plan, and how each ingest core starts it.
 pub trait InputKind: crate::component::AsAny + fmt::Debug + Send + Sync {

@@ -75,7 +75,10 @@ pub const REGISTRATION: Registration<OutputPlan> = Registration {
     plan: plan_fluent_output,
 };
 
-fn plan_fluent_output(section: &Section, context: &PlanContext<'_>) -> Result<OutputPlan, ConfigError> {
+fn plan_fluent_output(
+    section: &Section,
+    context: &PlanContext<'_>,
+) -> Result<OutputPlan, ConfigError> {
     use crate::limits::{
         ACK_TIMEOUT_MS_DEFAULT, ACK_TIMEOUT_MS_MAX, ACK_TIMEOUT_MS_MIN,
         TCP_OUTPUT_BUFFER_BYTES_DEFAULT, TCP_OUTPUT_BUFFER_BYTES_MAX,
@@ -87,14 +90,18 @@ fn plan_fluent_output(section: &Section, context: &PlanContext<'_>) -> Result<Ou
     section.refuse("use_framing", common.use_framing.is_some(), why)?;
     section.address("address", &raw.address)?;
     let batch_bytes = context.global.batch_bytes as u64;
-    let buffer_bytes = raw.buffer_size.unwrap_or(TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
+    let buffer_bytes = raw
+        .buffer_size
+        .unwrap_or(TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
     if buffer_bytes < batch_bytes || buffer_bytes > TCP_OUTPUT_BUFFER_BYTES_MAX as u64 {
-        let message = format!("{buffer_bytes} is outside {batch_bytes}..={TCP_OUTPUT_BUFFER_BYTES_MAX}");
+        let message =
+            format!("{buffer_bytes} is outside {batch_bytes}..={TCP_OUTPUT_BUFFER_BYTES_MAX}");
         return Err(section.error(Some("buffer_size"), message));
     }
     let millis = raw.ack_response_timeout.unwrap_or(ACK_TIMEOUT_MS_DEFAULT);
     if !(ACK_TIMEOUT_MS_MIN..=ACK_TIMEOUT_MS_MAX).contains(&millis) {
-        let message = format!("{millis} is outside {ACK_TIMEOUT_MS_MIN}..={ACK_TIMEOUT_MS_MAX} milliseconds");
+        let message =
+            format!("{millis} is outside {ACK_TIMEOUT_MS_MIN}..={ACK_TIMEOUT_MS_MAX} milliseconds");
         return Err(section.error(Some("ack_response_timeout"), message));
     }
     if let Some(tag) = &raw.tag {
@@ -143,8 +150,15 @@ impl OutputKind for FluentForwardOutputKind {
     }
 
     fn describe(&self, _: &OutputPlan) -> String {
-        let acked = if self.ack.is_some() { ", require_ack_response" } else { "" };
-        format!("fluent forward {} (one connection per core{acked})", self.tcp.address)
+        let acked = if self.ack.is_some() {
+            ", require_ack_response"
+        } else {
+            ""
+        };
+        format!(
+            "fluent forward {} (one connection per core{acked})",
+            self.tcp.address
+        )
     }
 
     fn writers(&self) -> Writers {
@@ -210,7 +224,9 @@ impl super::Destination for Repacking {
         plugin: usize,
     ) -> LocalBoxFuture<'a, ()> {
         let mut packed = Vec::with_capacity(batch.bytes.len() + 64);
-        repack(std::iter::once(&batch.bytes[..]), &mut packed, &mut |_| None);
+        repack(std::iter::once(&batch.bytes[..]), &mut packed, &mut |_| {
+            None
+        });
         let batch = Batch {
             bytes: packed,
             messages: batch.messages,
@@ -276,7 +292,9 @@ fn put_frame_header(out: &mut Vec<u8>, length: usize) {
 /// Appends `message` as `[tag, EventTime, record]`.
 pub fn encode_event(message: &MessageView<'_>, tag: Option<&[u8]>, out: &mut Vec<u8>) {
     msgpack::put_array(out, 3);
-    let tag = tag.or_else(|| message.str_header(StrHeader::Logger)).unwrap_or(b"gyges");
+    let tag = tag
+        .or_else(|| message.str_header(StrHeader::Logger))
+        .unwrap_or(b"gyges");
     msgpack::put_str(out, tag);
     msgpack::put_event_time(out, message.timestamp().unwrap_or(0));
     let payload = message.str_header(StrHeader::Payload);
@@ -327,29 +345,33 @@ pub fn repack<'r>(
     let mut frames = 0;
     let mut entries: Vec<u8> = Vec::new();
     let mut run: (Option<Vec<u8>>, u32) = (None, 0);
-    let mut flush = |out: &mut Vec<u8>, tag: &[u8], entries: &mut Vec<u8>, count: u32, frames: &mut usize| {
-        let id = chunk(*frames);
-        msgpack::put_array(out, 3);
-        msgpack::put_str(out, tag);
-        msgpack::put_bin(out, entries);
-        msgpack::put_map(out, if id.is_some() { 2 } else { 1 });
-        msgpack::put_str(out, b"size");
-        msgpack::put_int(out, i64::from(count));
-        if let Some(id) = id {
-            msgpack::put_str(out, b"chunk");
-            msgpack::put_str(out, &id);
-        }
-        entries.clear();
-        *frames += 1;
-    };
+    let mut flush =
+        |out: &mut Vec<u8>, tag: &[u8], entries: &mut Vec<u8>, count: u32, frames: &mut usize| {
+            let id = chunk(*frames);
+            msgpack::put_array(out, 3);
+            msgpack::put_str(out, tag);
+            msgpack::put_bin(out, entries);
+            msgpack::put_map(out, if id.is_some() { 2 } else { 1 });
+            msgpack::put_str(out, b"size");
+            msgpack::put_int(out, i64::from(count));
+            if let Some(id) = id {
+                msgpack::put_str(out, b"chunk");
+                msgpack::put_str(out, &id);
+            }
+            entries.clear();
+            *frames += 1;
+        };
     for record in records {
         let mut at = 0;
         while let Ok(Some(header)) = crate::message::framing::parse_header(&record[at..]) {
             let (start, end) = (at + header.message_start(), at + header.frame_bytes());
             at = end;
-            let Some(event) = record.get(start..end) else { break };
+            let Some(event) = record.get(start..end) else {
+                break;
+            };
             let mut reader = Reader::new(event);
-            let (Ok(Value::Array(3)), Ok(Value::Str(tag))) = (reader.next(), reader.next()) else {
+            let (Ok(Value::Array(3)), Ok(Value::Str(tag))) = (reader.value(), reader.value())
+            else {
                 continue;
             };
             if run.0.as_deref() != Some(tag) {
@@ -433,7 +455,8 @@ const ACK_WINDOW_READS: usize = crate::limits::ACK_WINDOW_BATCHES;
 impl AckedSender {
     async fn session(&mut self) -> Result<&mut Session, SessionError> {
         if self.session.is_none() {
-            let stream = super::tcp::connect(&self.plan.tcp.address, self.plan.tcp.keep_alive).await?;
+            let stream =
+                super::tcp::connect(&self.plan.tcp.address, self.plan.tcp.keep_alive).await?;
             let timeout = self.plan.ack.unwrap_or(Duration::from_secs(10));
             stream
                 .set_write_timeout(Some(timeout))
@@ -484,7 +507,7 @@ impl Session {
             let mut reader = Reader::new(&self.inbox[at..at + length]);
             at += length;
             let (Ok(Value::Map(1)), Ok(Value::Str(b"ack")), Ok(Value::Str(id))) =
-                (reader.next(), reader.next(), reader.next())
+                (reader.value(), reader.value(), reader.value())
             else {
                 return Err(SessionError::Protocol);
             };
@@ -498,7 +521,11 @@ impl Session {
         self.inbox.drain(..at);
         let mut newest = None;
         let mut messages = 0;
-        while self.pending.front().is_some_and(|oldest| oldest.chunks.is_empty()) {
+        while self
+            .pending
+            .front()
+            .is_some_and(|oldest| oldest.chunks.is_empty())
+        {
             if let Some(done) = self.pending.pop_front() {
                 messages += done.messages;
                 newest = Some(done.end);
@@ -564,7 +591,8 @@ impl Deliver for AckedSender {
         };
         if let Some((end, messages)) = session.receive(wait).await? {
             self.telemetry.add(self.core, self.plugin, Metric::Acks, 1);
-            self.telemetry.add(self.core, self.plugin, Metric::Sent, messages);
+            self.telemetry
+                .add(self.core, self.plugin, Metric::Sent, messages);
             session.waiting_since = Instant::now();
             return Ok(Some(end));
         }
@@ -610,7 +638,11 @@ mod tests {
             msgpack::put_int(&mut frame, number);
             read_frame(&frame, b"h", &mut buffers, &mut uuids, &mut |message| {
                 let mut event = Vec::new();
-                encode_event(&MessageView::Proto(ProtoView::new(message)), None, &mut event);
+                encode_event(
+                    &MessageView::Proto(ProtoView::new(message)),
+                    None,
+                    &mut event,
+                );
                 put_frame_header(&mut framed, event.len());
                 framed.extend_from_slice(&event);
             });

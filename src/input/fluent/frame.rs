@@ -88,10 +88,10 @@ impl FrameBuffers {
 /// Reads a frame's first element when it is a string: the tag, or a handshake message's name.
 pub fn frame_name(frame: &[u8]) -> Option<&[u8]> {
     let mut reader = Reader::new(frame);
-    let Ok(Value::Array(_)) = reader.next() else {
+    let Ok(Value::Array(_)) = reader.value() else {
         return None;
     };
-    match reader.next() {
+    match reader.value() {
         Ok(Value::Str(name)) => Some(name),
         _ => None,
     }
@@ -142,8 +142,17 @@ pub fn read_frame<'f>(
                         }
                     }
                 }
-                Events::Packed(packed) if shape.option.gzip || packed.starts_with(&[0x1f, 0x8b]) => {
-                    inflate_entries(packed, &mut writer, &mut buffers.window, uuids, route, &mut counts);
+                Events::Packed(packed)
+                    if shape.option.gzip || packed.starts_with(&[0x1f, 0x8b]) =>
+                {
+                    inflate_entries(
+                        packed,
+                        &mut writer,
+                        &mut buffers.window,
+                        uuids,
+                        route,
+                        &mut counts,
+                    );
                 }
                 Events::Packed(packed) => {
                     packed_entries(packed, &mut writer, uuids, route, &mut counts);
@@ -177,14 +186,16 @@ struct Shape<'f> {
 
 fn read_shape(frame: &[u8]) -> Result<Shape<'_>, EntryError> {
     let mut reader = Reader::new(frame);
-    let Value::Array(elements @ 2..=4) = reader.next()? else {
-        return Err(EntryError::Malformed("a frame is not an array of 2 to 4 elements"));
+    let Value::Array(elements @ 2..=4) = reader.value()? else {
+        return Err(EntryError::Malformed(
+            "a frame is not an array of 2 to 4 elements",
+        ));
     };
-    let (Value::Str(tag) | Value::Bin(tag)) = reader.next()? else {
+    let (Value::Str(tag) | Value::Bin(tag)) = reader.value()? else {
         return Err(EntryError::Malformed("the tag is not a string"));
     };
     let second = reader.clone();
-    let (events, used) = match reader.next()? {
+    let (events, used) = match reader.value()? {
         Value::Str(packed) | Value::Bin(packed) => (Events::Packed(packed), 2),
         Value::Array(count) if forward_entries(&reader) => {
             let entries = reader.rest();
@@ -192,7 +203,13 @@ fn read_shape(frame: &[u8]) -> Result<Shape<'_>, EntryError> {
                 reader.skip()?;
             }
             let length = entries.len() - reader.rest().len();
-            (Events::Array { count, entries: &entries[..length] }, 2)
+            (
+                Events::Array {
+                    count,
+                    entries: &entries[..length],
+                },
+                2,
+            )
         }
         _ => {
             let mut reader_time = second;
@@ -207,7 +224,11 @@ fn read_shape(frame: &[u8]) -> Result<Shape<'_>, EntryError> {
     } else {
         FrameOption::default()
     };
-    Ok(Shape { tag, events, option })
+    Ok(Shape {
+        tag,
+        events,
+        option,
+    })
 }
 
 /// Whether an array after the tag holds entries (Forward mode) rather than being a
@@ -215,21 +236,21 @@ fn read_shape(frame: &[u8]) -> Result<Shape<'_>, EntryError> {
 fn forward_entries(after_header: &Reader<'_>) -> bool {
     let mut peek = after_header.clone();
     !matches!(
-        peek.next(),
+        peek.value(),
         Ok(Value::Ext(..) | Value::UInt(_) | Value::Int(_) | Value::Float(_))
     )
 }
 
 fn read_option<'f>(reader: &mut Reader<'f>) -> Result<FrameOption<'f>, EntryError> {
     let mut option = FrameOption::default();
-    let pairs = match reader.next()? {
+    let pairs = match reader.value()? {
         Value::Map(pairs) => pairs,
         Value::Nil => return Ok(option),
         _ => return Err(EntryError::Malformed("the option is not a map")),
     };
     for _ in 0..pairs {
-        let key = reader.next()?;
-        match (key, reader.next()?) {
+        let key = reader.value()?;
+        match (key, reader.value()?) {
             (Value::Str(b"chunk"), Value::Str(chunk) | Value::Bin(chunk)) => {
                 if chunk.len() > FLUENT_CHUNK_BYTES_MAX {
                     return Err(EntryError::Malformed("the chunk id is too long"));

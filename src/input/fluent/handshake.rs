@@ -88,13 +88,17 @@ pub fn answer_ping(
 }
 
 /// The PING's salt when its digest is right.
-fn check_ping<'f>(frame: &'f [u8], nonce: &[u8], shared_key: &[u8]) -> Result<&'f [u8], &'static str> {
+fn check_ping<'f>(
+    frame: &'f [u8],
+    nonce: &[u8],
+    shared_key: &[u8],
+) -> Result<&'f [u8], &'static str> {
     let mut reader = Reader::new(frame);
     let malformed = "malformed PING";
-    let Ok(Value::Array(4..=6)) = reader.next() else {
+    let Ok(Value::Array(4..=6)) = reader.value() else {
         return Err(malformed);
     };
-    let mut text = || match reader.next() {
+    let mut text = || match reader.value() {
         Ok(Value::Str(text) | Value::Bin(text)) => Ok(text),
         _ => Err(malformed),
     };
@@ -130,17 +134,29 @@ mod tests {
     fn the_right_key_is_accepted_and_a_wrong_one_refused() {
         let nonce = [7u8; NONCE_BYTES];
         let mut out = Vec::new();
-        let verdict = answer_ping(&ping(b"secret", &nonce), (&nonce, b"secret", b"server"), &mut out);
+        let verdict = answer_ping(
+            &ping(b"secret", &nonce),
+            (&nonce, b"secret", b"server"),
+            &mut out,
+        );
         assert_eq!(verdict, Ping::Accepted);
         let mut reader = Reader::new(&out);
-        assert_eq!(reader.next(), Ok(Value::Array(5)));
-        assert_eq!(reader.next(), Ok(Value::Str(b"PONG")));
-        assert_eq!(reader.next(), Ok(Value::Bool(true)));
+        assert_eq!(reader.value(), Ok(Value::Array(5)));
+        assert_eq!(reader.value(), Ok(Value::Str(b"PONG")));
+        assert_eq!(reader.value(), Ok(Value::Bool(true)));
         let mut out = Vec::new();
-        let verdict = answer_ping(&ping(b"wrong", &nonce), (&nonce, b"secret", b"server"), &mut out);
+        let verdict = answer_ping(
+            &ping(b"wrong", &nonce),
+            (&nonce, b"secret", b"server"),
+            &mut out,
+        );
         assert_eq!(verdict, Ping::Refused("shared_key mismatch"));
         let other_nonce = [8u8; NONCE_BYTES];
-        let verdict = answer_ping(&ping(b"secret", &other_nonce), (&nonce, b"secret", b"server"), &mut Vec::new());
+        let verdict = answer_ping(
+            &ping(b"secret", &other_nonce),
+            (&nonce, b"secret", b"server"),
+            &mut Vec::new(),
+        );
         assert_eq!(verdict, Ping::Refused("shared_key mismatch"));
     }
 

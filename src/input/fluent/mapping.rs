@@ -58,14 +58,18 @@ pub struct EventWriter<'a> {
 /// # Errors
 /// Anything else.
 pub fn read_time(reader: &mut Reader<'_>) -> Result<i64, EntryError> {
-    let nanoseconds = match reader.next()? {
+    let nanoseconds = match reader.value()? {
         Value::Ext(0, data) if data.len() == 8 => {
             let seconds = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
             let fraction = u32::from_be_bytes([data[4], data[5], data[6], data[7]]);
             i64::from(seconds) * 1_000_000_000 + i64::from(fraction.min(999_999_999))
         }
-        Value::UInt(seconds) => (seconds.min(i64::MAX as u64 / 1_000_000_000) as i64) * 1_000_000_000,
-        Value::Int(seconds) => seconds.clamp(i64::MIN / 1_000_000_000, i64::MAX / 1_000_000_000) * 1_000_000_000,
+        Value::UInt(seconds) => {
+            (seconds.min(i64::MAX as u64 / 1_000_000_000) as i64) * 1_000_000_000
+        }
+        Value::Int(seconds) => {
+            seconds.clamp(i64::MIN / 1_000_000_000, i64::MAX / 1_000_000_000) * 1_000_000_000
+        }
         Value::Float(seconds) if seconds.is_finite() => (seconds * 1e9) as i64,
         Value::Array(count) if count >= 1 => {
             let time = read_time(reader)?;
@@ -74,7 +78,11 @@ pub fn read_time(reader: &mut Reader<'_>) -> Result<i64, EntryError> {
             }
             time
         }
-        _ => return Err(EntryError::Malformed("the time is not an EventTime or an integer")),
+        _ => {
+            return Err(EntryError::Malformed(
+                "the time is not an EventTime or an integer",
+            ))
+        }
     };
     Ok(nanoseconds)
 }
@@ -88,7 +96,7 @@ pub fn write_entry(
     entry: &mut Reader<'_>,
     uuid: &[u8; 16],
 ) -> Result<(), EntryError> {
-    let Value::Array(count @ 2..) = entry.next()? else {
+    let Value::Array(count @ 2..) = entry.value()? else {
         return Err(EntryError::Malformed("an entry is not [time, record]"));
     };
     let time = read_time(entry)?;
@@ -104,13 +112,18 @@ impl EventWriter<'_> {
     ///
     /// # Errors
     /// `record` is not a map (or holds a malformed value), or the message is too large.
-    pub fn write(&mut self, time_ns: i64, record: &[u8], uuid: &[u8; 16]) -> Result<(), EntryError> {
+    pub fn write(
+        &mut self,
+        time_ns: i64,
+        record: &[u8],
+        uuid: &[u8; 16],
+    ) -> Result<(), EntryError> {
         self.out.clear();
         if record.len() > self.max_message_size {
             return Err(EntryError::Oversize);
         }
         let mut reader = Reader::new(record);
-        let Value::Map(pairs) = reader.next()? else {
+        let Value::Map(pairs) = reader.value()? else {
             return Err(EntryError::Malformed("the record is not a map"));
         };
         let payload_key = find_payload_key(reader.clone(), pairs)?;
@@ -123,7 +136,7 @@ impl EventWriter<'_> {
         if let Some(key) = payload_key {
             let mut values = reader;
             for _ in 0..pairs {
-                let name = values.next()?;
+                let name = values.value()?;
                 if name == Value::Str(key) {
                     self.write_payload(&mut values)?;
                     break;
@@ -133,7 +146,7 @@ impl EventWriter<'_> {
         }
         wire::put_bytes(self.out, 9, self.hostname);
         for _ in 0..pairs {
-            let name = match fields.next()? {
+            let name = match fields.value()? {
                 Value::Str(name) | Value::Bin(name) => Some(name),
                 _ => None,
             };
@@ -155,7 +168,7 @@ impl EventWriter<'_> {
 
     fn write_payload(&mut self, values: &mut Reader<'_>) -> Result<(), EntryError> {
         let saved = values.clone();
-        match values.next()? {
+        match values.value()? {
             Value::Str(text) | Value::Bin(text) => {
                 self.room(text.len() + 6)?;
                 wire::put_bytes(self.out, 6, text);
@@ -176,7 +189,7 @@ impl EventWriter<'_> {
     /// Writes one field named `name` from the value at `values`.
     fn write_field(&mut self, name: &[u8], values: &mut Reader<'_>) -> Result<(), EntryError> {
         let saved = values.clone();
-        let value = values.next()?;
+        let value = values.value()?;
         self.room(name.len() + 32)?;
         match value {
             Value::Nil => {}
@@ -216,10 +229,13 @@ impl EventWriter<'_> {
 }
 
 /// Which key is the Payload: `message` if the record has one, else `log`, else none.
-fn find_payload_key(mut reader: Reader<'_>, pairs: u32) -> Result<Option<&'static [u8]>, EntryError> {
+fn find_payload_key(
+    mut reader: Reader<'_>,
+    pairs: u32,
+) -> Result<Option<&'static [u8]>, EntryError> {
     let mut found: Option<&'static [u8]> = None;
     for _ in 0..pairs {
-        match reader.next()? {
+        match reader.value()? {
             Value::Str(b"message") => return Ok(Some(b"message")),
             Value::Str(b"log") => found = Some(b"log"),
             _ => {}
@@ -281,14 +297,19 @@ fn put_bool_field(out: &mut Vec<u8>, name: &[u8], value: bool) {
 }
 
 /// Appends one value as JSON, at most `max` bytes in all and `FLUENT_NESTING_MAX` deep.
-fn json_value(reader: &mut Reader<'_>, out: &mut Vec<u8>, max: usize, depth: usize) -> Result<(), EntryError> {
+fn json_value(
+    reader: &mut Reader<'_>,
+    out: &mut Vec<u8>,
+    max: usize,
+    depth: usize,
+) -> Result<(), EntryError> {
     if depth > FLUENT_NESTING_MAX {
         return Err(EntryError::Malformed("nested deeper than the bound"));
     }
     if out.len() + 32 > max {
         return Err(EntryError::Oversize);
     }
-    match reader.next()? {
+    match reader.value()? {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::Bool(flag) => out.extend_from_slice(if flag { b"true" } else { b"false" }),
         Value::Int(number) => {
@@ -318,7 +339,7 @@ fn json_value(reader: &mut Reader<'_>, out: &mut Vec<u8>, max: usize, depth: usi
                 if index > 0 {
                     out.push(b',');
                 }
-                match reader.next()? {
+                match reader.value()? {
                     Value::Str(key) | Value::Bin(key) => json_string(key, out, max)?,
                     Value::Int(number) => {
                         let _ = write!(out, "\"{number}\"");
@@ -326,7 +347,11 @@ fn json_value(reader: &mut Reader<'_>, out: &mut Vec<u8>, max: usize, depth: usi
                     Value::UInt(number) => {
                         let _ = write!(out, "\"{number}\"");
                     }
-                    _ => return Err(EntryError::Malformed("a map key is not a string or a number")),
+                    _ => {
+                        return Err(EntryError::Malformed(
+                            "a map key is not a string or a number",
+                        ))
+                    }
                 }
                 out.push(b':');
                 json_value(reader, out, max, depth + 1)?;

@@ -142,8 +142,7 @@ fn plan_fluent_input(
     if raw.shared_key.as_deref() == Some("") {
         return Err(section.error(Some("shared_key"), "is empty".to_string()));
     }
-    let keep_alive =
-        super::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
+    let keep_alive = super::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let hostname = raw
         .self_hostname
         .unwrap_or_else(|| context.global.hostname.clone());
@@ -168,7 +167,11 @@ impl super::InputKind for FluentForwardInputKind {
     }
 
     fn describe(&self) -> String {
-        let heartbeat = if self.udp_heartbeat { " (+udp heartbeat)" } else { "" };
+        let heartbeat = if self.udp_heartbeat {
+            " (+udp heartbeat)"
+        } else {
+            ""
+        };
         format!("fluent forward tcp {}{heartbeat}", self.address)
     }
 
@@ -216,8 +219,7 @@ async fn answer_heartbeats(shard: Rc<Shard>, input: Rc<InputContext>, socket: Ud
                     if let Some(failures) = log {
                         tracing::warn!(input = %input.plan.name, %error, failures, "heartbeat receive failed");
                     }
-                    futures_lite::future::or(glommio::timer::sleep(wait), shard.stop.wait())
-                        .await;
+                    futures_lite::future::or(glommio::timer::sleep(wait), shard.stop.wait()).await;
                 }
             }
         }
@@ -364,7 +366,9 @@ impl<'s> Connection<'s> {
     fn count(&self, metric: Metric, value: u64) {
         if value > 0 {
             let shard = self.shard;
-            shard.telemetry.add(shard.core, self.input.plugin, metric, value);
+            shard
+                .telemetry
+                .add(shard.core, self.input.plugin, metric, value);
         }
     }
 
@@ -471,7 +475,9 @@ impl<'s> Connection<'s> {
                 match handshake::answer_ping(frame, (&nonce, key, hostname), &mut self.reply) {
                     Ping::Accepted => self.phase = Phase::Transport,
                     Ping::Refused(reason) => {
-                        shard.telemetry.add(shard.core, self.input.plugin, Metric::AuthFailures, 1);
+                        shard
+                            .telemetry
+                            .add(shard.core, self.input.plugin, Metric::AuthFailures, 1);
                         break Err(reason);
                     }
                 }
@@ -523,8 +529,7 @@ impl<'s> Connection<'s> {
         if self.acks > 0 {
             let wait = ack::settle_wait(self.last_settle, Instant::now());
             if !wait.is_zero() {
-                futures_lite::future::or(glommio::timer::sleep(wait), self.shard.stop.wait())
-                    .await;
+                futures_lite::future::or(glommio::timer::sleep(wait), self.shard.stop.wait()).await;
             }
             self.last_settle = Some(Instant::now());
             self.shard.settle().await;

@@ -1,7 +1,7 @@
 //! A bounded, allocation-free MessagePack reader and the few writers the Forward protocol
 //! needs.
 //!
-//! [`Reader::next`] reads one value's *header*: a scalar whole, a string or binary as a slice
+//! [`Reader::value`] reads one value's *header*: a scalar whole, a string or binary as a slice
 //! of the input, a container as its element count only. A whole object (a container with
 //! everything in it) is walked without recursion by counting the objects still owed: each
 //! header read pays one owed object and a container adds its elements to the debt. Every step
@@ -70,10 +70,7 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, count: usize) -> Result<&'a [u8], Error> {
-        let end = self
-            .position
-            .checked_add(count)
-            .ok_or(Error::Incomplete)?;
+        let end = self.position.checked_add(count).ok_or(Error::Incomplete)?;
         let taken = self
             .bytes
             .get(self.position..end)
@@ -110,7 +107,7 @@ impl<'a> Reader<'a> {
     /// # Errors
     /// [`Error::Incomplete`] when the bytes end inside the header or a string, binary or
     /// extension's data; [`Error::Malformed`] for `0xc1`.
-    pub fn next(&mut self) -> Result<Value<'a>, Error> {
+    pub fn value(&mut self) -> Result<Value<'a>, Error> {
         let start = self.position;
         let read = self.read_value();
         if read.is_err() {
@@ -165,7 +162,7 @@ impl<'a> Reader<'a> {
     /// Skips one whole object (a container with everything in it).
     ///
     /// # Errors
-    /// As [`Reader::next`]; the position is then where the object started.
+    /// As [`Reader::value`]; the position is then where the object started.
     pub fn skip(&mut self) -> Result<(), Error> {
         let start = self.position;
         let mut scan = Scan::new();
@@ -227,7 +224,7 @@ impl Scan {
             position: self.walked,
         };
         while self.owed > 0 {
-            let value = reader.next()?;
+            let value = reader.value()?;
             self.walked = reader.position;
             self.owed -= 1;
             match value {
@@ -354,20 +351,23 @@ mod tests {
         put_str(&mut bytes, b"f");
         put_float(&mut bytes, 1.5);
         let mut reader = Reader::new(&bytes);
-        assert_eq!(reader.next(), Ok(Value::Array(3)));
-        assert_eq!(reader.next(), Ok(Value::Str(b"tag")));
-        let Ok(Value::Ext(0, data)) = reader.next() else {
+        assert_eq!(reader.value(), Ok(Value::Array(3)));
+        assert_eq!(reader.value(), Ok(Value::Str(b"tag")));
+        let Ok(Value::Ext(0, data)) = reader.value() else {
             panic!("event time")
         };
         assert_eq!(&data[..4], &1_700_000_000u32.to_be_bytes());
         assert_eq!(&data[4..], &123_456_789u32.to_be_bytes());
-        assert_eq!(reader.next(), Ok(Value::Map(2)));
-        assert_eq!(reader.next(), Ok(Value::Str(b"n")));
-        assert_eq!(reader.next(), Ok(Value::Int(-70_000)));
-        assert_eq!(reader.next(), Ok(Value::Str(b"f")));
-        assert_eq!(reader.next(), Ok(Value::Float(1.5)));
-        assert_eq!(reader.next(), Err(Error::Incomplete));
-        assert_eq!(Reader::new(&bytes).object().map(<[u8]>::len), Ok(bytes.len()));
+        assert_eq!(reader.value(), Ok(Value::Map(2)));
+        assert_eq!(reader.value(), Ok(Value::Str(b"n")));
+        assert_eq!(reader.value(), Ok(Value::Int(-70_000)));
+        assert_eq!(reader.value(), Ok(Value::Str(b"f")));
+        assert_eq!(reader.value(), Ok(Value::Float(1.5)));
+        assert_eq!(reader.value(), Err(Error::Incomplete));
+        assert_eq!(
+            Reader::new(&bytes).object().map(<[u8]>::len),
+            Ok(bytes.len())
+        );
     }
 
     #[test]
@@ -399,7 +399,9 @@ mod tests {
     #[test]
     fn huge_counts_cost_only_the_bytes_there_are() {
         // An array claiming 4 G elements of 4 G elements: the walk ends at the bytes' end.
-        let bytes = [0xdd, 0xff, 0xff, 0xff, 0xff, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let bytes = [
+            0xdd, 0xff, 0xff, 0xff, 0xff, 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
         assert_eq!(Scan::new().resume(&bytes), Err(Error::Incomplete));
         assert_eq!(Scan::new().resume(&[0x91, 0xc1]), Err(Error::Malformed));
     }
@@ -409,7 +411,7 @@ mod tests {
         #[test]
         fn random_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
             let mut reader = Reader::new(&bytes);
-            while reader.next().is_ok() {}
+            while reader.value().is_ok() {}
             if let Ok(length) = Scan::new().resume(&bytes) {
                 proptest::prop_assert!(length <= bytes.len());
             }

@@ -16,9 +16,13 @@ fn read(frame: &[u8], max_message_size: usize) -> (Vec<Vec<u8>>, Option<Vec<u8>>
     let mut buffers = FrameBuffers::new(max_message_size);
     let mut uuids = UuidSource::with_seed(1);
     let mut messages = Vec::new();
-    let (option, counts) = read_frame(frame, b"10.0.0.1", &mut buffers, &mut uuids, &mut |message| {
-        messages.push(message.to_vec())
-    });
+    let (option, counts) = read_frame(
+        frame,
+        b"10.0.0.1",
+        &mut buffers,
+        &mut uuids,
+        &mut |message| messages.push(message.to_vec()),
+    );
     let FrameOption { chunk, .. } = option;
     (messages, chunk.map(<[u8]>::to_vec), counts)
 }
@@ -38,10 +42,16 @@ fn check_event(message: &[u8], number: usize, time_ns: i64) {
     assert_eq!(view.str_header(StrHeader::Logger), Some(&b"app.web"[..]));
     assert_eq!(view.str_header(StrHeader::Hostname), Some(&b"10.0.0.1"[..]));
     let payload = format!("event {number}");
-    assert_eq!(view.str_header(StrHeader::Payload), Some(payload.as_bytes()));
+    assert_eq!(
+        view.str_header(StrHeader::Payload),
+        Some(payload.as_bytes())
+    );
     assert_eq!(string(&view, b"host").as_deref(), Some(&b"web-1"[..]));
     let value = |name: &[u8]| view.field(name, 0).and_then(|field| field.value(0));
-    assert_eq!(value(b"status"), Some(FieldValue::Integer(200 + number as i64)));
+    assert_eq!(
+        value(b"status"),
+        Some(FieldValue::Integer(200 + number as i64))
+    );
     assert_eq!(value(b"ratio"), Some(FieldValue::Double(0.25)));
     assert_eq!(value(b"ok"), Some(FieldValue::Bool(true)));
     assert_eq!(value(b"raw"), Some(FieldValue::Bytes(&[0, 1])));
@@ -50,7 +60,10 @@ fn check_event(message: &[u8], number: usize, time_ns: i64) {
         Some(&br#"{"method":"GET","path":"/a\"b"}"#[..])
     );
     assert_eq!(string(&view, b"tags").as_deref(), Some(&br#"["x",1]"#[..]));
-    assert!(view.field(b"message", 0).is_none(), "the payload key is not a field too");
+    assert!(
+        view.field(b"message", 0).is_none(),
+        "the payload key is not a field too"
+    );
 }
 
 #[test]
@@ -71,7 +84,13 @@ fn forward_packed_and_compressed_fixtures() {
     ] {
         let (messages, chunk, counts) = read(frame, 65536);
         assert_eq!(chunk.as_deref(), Some(expected_chunk));
-        assert_eq!(counts, FrameCounts { events: 3, ..FrameCounts::default() });
+        assert_eq!(
+            counts,
+            FrameCounts {
+                events: 3,
+                ..FrameCounts::default()
+            }
+        );
         for (number, message) in messages.iter().enumerate() {
             let time = 1_700_000_000_500_000_000 + number as i64 * 100_000_000;
             check_event(message, number, time);
@@ -118,7 +137,11 @@ fn log_is_the_payload_without_message_and_a_bad_event_does_not_stop_the_frame() 
     assert_eq!((counts.events, counts.malformed), (2, 1));
     let payloads: Vec<_> = messages
         .iter()
-        .map(|message| ProtoView::new(message).str_header(StrHeader::Payload).map(<[u8]>::to_vec))
+        .map(|message| {
+            ProtoView::new(message)
+                .str_header(StrHeader::Payload)
+                .map(<[u8]>::to_vec)
+        })
         .collect();
     assert_eq!(payloads, [Some(b"first".to_vec()), Some(b"third".to_vec())]);
     assert_eq!(
@@ -172,8 +195,14 @@ fn a_zip_bomb_is_refused_and_counted() {
     let (_, _, counts) = read(&frame, 65536);
     assert_eq!(counts.oversize, 1);
     let bound = crate::limits::FLUENT_INFLATED_BYTES_MAX as u64;
-    assert!(counts.events < bound / entry.len() as u64 + 1, "stopped at the bound");
-    assert!(counts.events > copies as u64 / 4, "entries before the bound are kept");
+    assert!(
+        counts.events < bound / entry.len() as u64 + 1,
+        "stopped at the bound"
+    );
+    assert!(
+        counts.events > copies as u64 / 4,
+        "entries before the bound are kept"
+    );
 }
 
 proptest::proptest! {
