@@ -379,6 +379,10 @@ fn gyges_to_gyges_round_trip_loses_nothing_across_receiver_kills() {
     assert_eq!(view.str_header(StrHeader::Logger), Some(&b"tests"[..]));
     assert_eq!(view.str_header(StrHeader::Type), Some(&b"fluent"[..]));
     assert!(forwarder.counter("upstream.acks_total") > 0);
+    assert!(
+        forwarder.stderr().contains("retrying from the last commit"),
+        "the kills landed mid-stream: a connection was lost and its reads sent again"
+    );
 }
 
 /// Memory delivery (no disk queue): FluentForwardOutput with a fixed `tag` sends PackedForward
