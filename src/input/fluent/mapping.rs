@@ -155,7 +155,9 @@ impl EventWriter<'_> {
                 _ => fields.skip()?,
             }
         }
-        debug_assert!(self.out.len() <= self.max_message_size);
+        // Each write above checked its room with the member's overhead; checked again here
+        // so that no message past the bound is ever routed.
+        self.room(0)?;
         Ok(())
     }
 
@@ -170,7 +172,7 @@ impl EventWriter<'_> {
         let saved = values.clone();
         match values.value()? {
             Value::Str(text) | Value::Bin(text) => {
-                self.room(text.len() + 6)?;
+                self.room(text.len() + self.hostname.len() + 12)?;
                 wire::put_bytes(self.out, 6, text);
             }
             Value::Nil => {}
@@ -179,7 +181,7 @@ impl EventWriter<'_> {
                 let nested = whole.object()?;
                 *values = whole;
                 self.json_of(nested)?;
-                self.room(self.scratch.len() + 6)?;
+                self.room(self.scratch.len() + self.hostname.len() + 12)?;
                 wire::put_bytes(self.out, 6, self.scratch);
             }
         }
@@ -194,11 +196,11 @@ impl EventWriter<'_> {
         match value {
             Value::Nil => {}
             Value::Str(text) => {
-                self.room(text.len())?;
+                self.room(name.len() + text.len() + 32)?;
                 put_bytes_field(self.out, name, 0, text);
             }
             Value::Bin(bytes) | Value::Ext(_, bytes) => {
-                self.room(bytes.len())?;
+                self.room(name.len() + bytes.len() + 32)?;
                 put_bytes_field(self.out, name, VALUE_BYTES, bytes);
             }
             Value::Int(number) => put_integer_field(self.out, name, number),
@@ -213,7 +215,7 @@ impl EventWriter<'_> {
                 let nested = whole.object()?;
                 *values = whole;
                 self.json_of(nested)?;
-                self.room(self.scratch.len())?;
+                self.room(name.len() + self.scratch.len() + 32)?;
                 put_bytes_field(self.out, name, 0, self.scratch);
             }
         }

@@ -226,3 +226,31 @@ proptest::proptest! {
         proptest::prop_assert!(messages.iter().all(|message| message.len() <= 1024));
     }
 }
+
+proptest::proptest! {
+    /// Records whose values add up to around `max_message_size`: a message is either within
+    /// the bound or refused as oversize, never past it.
+    #[test]
+    fn messages_near_the_bound_stay_within_it(
+        sizes in proptest::collection::vec(0usize..700, 1..6),
+        nested in 0usize..400,
+    ) {
+        let mut frame = Vec::new();
+        msgpack::put_array(&mut frame, 3);
+        msgpack::put_str(&mut frame, b"tag");
+        msgpack::put_int(&mut frame, 1);
+        msgpack::put_map(&mut frame, sizes.len() as u32 + 2);
+        msgpack::put_str(&mut frame, b"message");
+        msgpack::put_str(&mut frame, &vec![b'p'; nested]);
+        msgpack::put_str(&mut frame, b"nested");
+        msgpack::put_array(&mut frame, 1);
+        msgpack::put_str(&mut frame, &vec![b'"'; nested]);
+        for (index, size) in sizes.iter().enumerate() {
+            msgpack::put_str(&mut frame, format!("k{index}").as_bytes());
+            msgpack::put_bin(&mut frame, &vec![7u8; *size]);
+        }
+        let (messages, _, counts) = read(&frame, 1024);
+        proptest::prop_assert_eq!(messages.len() as u64 + counts.oversize, 1);
+        proptest::prop_assert!(messages.iter().all(|message| message.len() <= 1024));
+    }
+}
