@@ -515,10 +515,11 @@ impl Session {
                 pending.chunks.retain(|chunk| chunk.as_slice() != id);
             }
         }
-        if at > INBOX_READ_BYTES {
+        self.inbox.drain(..at);
+        if self.inbox.len() > INBOX_READ_BYTES {
+            // No ack is this long: the receiver is not answering acks.
             return Err(SessionError::Protocol);
         }
-        self.inbox.drain(..at);
         let mut newest = None;
         let mut messages = 0;
         while self

@@ -300,6 +300,20 @@ async fn accept_loop(
     listener.stop();
 }
 
+/// Bytes of answers a connection holds while its settle interval runs; past it the
+/// connection waits for the interval instead of reading on.
+const REPLY_BYTES_MAX: usize = 64 * 1024;
+
+/// What ended a connection's wait.
+enum Event {
+    /// The read finished.
+    Read(std::io::Result<usize>),
+    /// Acks are waiting and the settle interval is over.
+    AckDue,
+    /// The core is stopping.
+    Stopped,
+}
+
 /// Where a connection's handshake stands.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -385,20 +399,13 @@ impl<'s> Connection<'s> {
         let mut first_read = true;
         while !self.shard.stop.is_stopping() {
             self.make_room()?;
-            let read = {
-                let spare = &mut self.buffer[self.filled..];
-                let stop = &self.shard.stop;
-                let stream = &mut self.stream;
-                futures_lite::future::or(async { Some(stream.read(spare).await) }, async {
-                    stop.wait().await;
-                    None
-                })
-                .await
-            };
-            let count = match read {
-                None | Some(Ok(0)) => break,
-                Some(Ok(count)) => count,
-                Some(Err(_)) => break,
+            let count = match self.read_or_ack_due().await {
+                Event::Stopped | Event::Read(Ok(0) | Err(_)) => break,
+                Event::Read(Ok(count)) => count,
+                Event::AckDue => {
+                    self.answer(true).await.map_err(|_| "write failed")?;
+                    continue;
+                }
             };
             if first_read {
                 first_read = false;
@@ -407,8 +414,11 @@ impl<'s> Connection<'s> {
             self.filled += count;
             self.count(Metric::BytesRead, count as u64);
             let cut = self.cut_frames();
-            // Answer what was read before the error too (a PONG refusal, acks).
-            self.answer().await.map_err(|_| "write failed")?;
+            // Answer what was read before the error too (a PONG refusal, acks); acks wait for
+            // the settle interval unless the connection is closing.
+            self.answer(cut.is_err())
+                .await
+                .map_err(|_| "write failed")?;
             cut?;
             self.shard.ship_full().await;
             glommio::yield_if_needed().await;
@@ -416,7 +426,40 @@ impl<'s> Connection<'s> {
         if self.filled > self.start {
             self.count(Metric::DiscardedBytes, (self.filled - self.start) as u64);
         }
+        // Chunks read before the end are acknowledged (the peer may still read).
+        let _ = self.answer(true).await;
         Ok(())
+    }
+
+    /// Reads more, unless the core stops or acks are waiting and their settle is due.
+    async fn read_or_ack_due(&mut self) -> Event {
+        let due = (self.acks > 0).then(|| ack::settle_wait(self.last_settle, Instant::now()));
+        let spare = &mut self.buffer[self.filled..];
+        let stop = &self.shard.stop;
+        let stream = &mut self.stream;
+        let read = async { Event::Read(stream.read(spare).await) };
+        let other = async {
+            match due {
+                Some(wait) => {
+                    futures_lite::future::or(
+                        async {
+                            glommio::timer::sleep(wait).await;
+                            Event::AckDue
+                        },
+                        async {
+                            stop.wait().await;
+                            Event::Stopped
+                        },
+                    )
+                    .await
+                }
+                None => {
+                    stop.wait().await;
+                    Event::Stopped
+                }
+            }
+        };
+        futures_lite::future::or(read, other).await
     }
 
     /// Makes room to read: moves a partial frame to the front, or grows the buffer up to
@@ -522,13 +565,19 @@ impl<'s> Connection<'s> {
 
     /// Sends the PONG and acks noted; acks only after the core has settled (everything read
     /// before them shipped and appended), at most [`ack::SETTLE_INTERVAL_MIN`] apart.
-    async fn answer(&mut self) -> std::io::Result<()> {
+    async fn answer(&mut self, force: bool) -> std::io::Result<()> {
         if self.reply.is_empty() {
             return Ok(());
         }
         if self.acks > 0 {
             let wait = ack::settle_wait(self.last_settle, Instant::now());
             if !wait.is_zero() {
+                // Not yet: keep reading, and answer when the interval is over (the read loop
+                // races its read with that), unless the answers pile up or the connection is
+                // closing; then wait out the interval here, reading nothing meanwhile.
+                if !force && self.reply.len() < REPLY_BYTES_MAX {
+                    return Ok(());
+                }
                 futures_lite::future::or(glommio::timer::sleep(wait), self.shard.stop.wait()).await;
             }
             self.last_settle = Some(Instant::now());
