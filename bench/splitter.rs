@@ -13,11 +13,11 @@ use std::sync::Arc;
 
 use common::{best_of, Mode, Section, Table};
 
+use gyges::decoder::syslog::{encode as encode_syslog, SyslogContext};
 use gyges::encoder::{Encoder, PayloadEncoder, PayloadOptions, ProtobufEncoder};
 use gyges::limits::{MESSAGE_BYTES_DEFAULT, READ_BUFFER_BYTES_DEFAULT};
 use gyges::message::framing::{HashFunction, Signer, Verifier};
 use gyges::message::{LineMeta, LineView, MessageView, ProtoView};
-use gyges::decoder::syslog::{encode as encode_syslog, SyslogContext};
 use gyges::splitter::{HekaFrameSplitter, Splitter, StreamBuffer, SyslogSplitter, TokenSplitter};
 use gyges::tools::flood::Template;
 

@@ -9,11 +9,34 @@
 #                  `openssl s_client` is the TLS client of the TLS input test.
 #   logrotate      rotates files under LogstreamerInput in its end-to-end tests (tests/logstreamer.rs).
 #
+# Python packages (pip, for the end-to-end tests' real clients):
+#   fluent-logger  sends Fluentd Forward protocol events to FluentForwardInput (tests/fluent.rs).
+#   msgpack        writes the Forward protocol fixtures (tests/fixtures/fluent/make_fixtures.py).
+#
 # Then, for the tests that run real peers: rsyslog, unpacked (not installed) into
 # target/rsyslog by scripts/install-rsyslog.sh (the syslog tests' omfwd sender and the bench's
 # side-by-side rows).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+python_packages=(fluent-logger msgpack)
+python_modules=(fluent msgpack)
+
+install_python_packages() {
+    local missing_python=()
+    local index
+    for index in "${!python_packages[@]}"; do
+        if ! python3 -c "import ${python_modules[$index]}" 2>/dev/null; then
+            missing_python+=("${python_packages[$index]}")
+        fi
+    done
+    if [ "${#missing_python[@]}" -eq 0 ]; then
+        echo "setup: all python packages present (${python_packages[*]})"
+        return
+    fi
+    echo "setup: pip installing ${missing_python[*]}"
+    python3 -m pip install --quiet --disable-pip-version-check "${missing_python[@]}"
+}
 
 packages=(lua-lpeg-dev openssl curl python3 logrotate)
 
@@ -37,4 +60,5 @@ else
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+install_python_packages
 scripts/install-rsyslog.sh

@@ -426,3 +426,21 @@ pub const LOGSTREAMER_KEYS_MAX: usize = 32;
 const _: () = assert!(LOGSTREAMER_READ_BYTES >= READ_BUFFER_BYTES_MIN);
 const _: () = assert!(LOGSTREAMER_READ_BYTES <= READ_BUFFER_BYTES_MAX);
 const _: () = assert!(LOGSTREAMER_TURN_BYTES >= LOGSTREAMER_READ_BYTES);
+// Fluentd Forward protocol (`docs/fluent.md`).
+/// Default bytes of one FluentForwardInput frame (`max_frame_size`): a whole top-level
+/// msgpack array, a PackedForward chunk with all its entries. A connection's buffer grows
+/// to it only while such a frame arrives, and shrinks back once it is read.
+pub const FLUENT_FRAME_BYTES_DEFAULT: usize = 16 * 1024 * 1024;
+/// Largest `max_frame_size`. A frame past the bound cannot be skipped (its end is only known
+/// by reading it): the connection is closed and counted.
+pub const FLUENT_FRAME_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// Bytes one compressed chunk may inflate to at most: past it the rest of the chunk is refused
+/// and counted as oversize (a zip bomb costs at most this much inflating).
+pub const FLUENT_INFLATED_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Nesting of maps and arrays inside a record, at most; a deeper event is malformed.
+pub const FLUENT_NESTING_MAX: usize = 64;
+/// Bytes of a `chunk` id at most (a spec id is 24 base64 characters); a longer one makes the
+/// frame malformed.
+pub const FLUENT_CHUNK_BYTES_MAX: usize = 256;
+const _: () = assert!(FLUENT_FRAME_BYTES_DEFAULT <= FLUENT_FRAME_BYTES_MAX);
+const _: () = assert!(MESSAGE_BYTES_CEILING <= FLUENT_INFLATED_BYTES_MAX);

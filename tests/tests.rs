@@ -72,3 +72,7 @@ mod logstreamer;
 /// Gaps closed after review: a panic on one core stops the daemon with status 1; Lua decoders
 /// keep preserved state per core; acknowledgement marks need a hello and are paced.
 mod hardening;
+
+/// FluentForwardInput and FluentForwardOutput: fluent-logger, the recorded mode fixtures, acks,
+/// the shared_key handshake, heartbeats, a gyges → gyges round trip.
+mod fluent;

@@ -560,6 +560,31 @@ fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
             "h",
             "max_connections",
         ),
+        (
+            "[fi]\ntype = \"FluentForwardInput\"\naddress = \"127.0.0.1:1\"\n\
+             max_frame_size = 100000000000\n",
+            "fi",
+            "max_frame_size",
+        ),
+        (
+            "[fi]\ntype = \"FluentForwardInput\"\naddress = \"127.0.0.1:1\"\n\
+             max_connections = 100000000\n",
+            "fi",
+            "max_connections",
+        ),
+        (
+            "[fo]\ntype = \"FluentForwardOutput\"\naddress = \"127.0.0.1:1\"\n\
+             use_buffering = true\nrequire_ack_response = true\n\
+             ack_response_timeout = 100000000\n",
+            "fo",
+            "ack_response_timeout",
+        ),
+        (
+            "[fo]\ntype = \"FluentForwardOutput\"\naddress = \"127.0.0.1:1\"\n\
+             buffer_size = 100000000000\n",
+            "fo",
+            "buffer_size",
+        ),
     ];
     for (text, section, key) in cases {
         let error = error_of(&format!("{INPUT}{text}"));

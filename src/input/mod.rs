@@ -8,6 +8,7 @@
 //! config, its plan (an [`InputKind`]) and its per-core [`InputKind::start`]; what every input
 //! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
+pub mod fluent;
 pub mod http;
 pub mod logstreamer;
 pub mod plan;
@@ -40,6 +41,7 @@ pub static KINDS: &[Registration<InputPlan>] = &[
     syslog::REGISTRATION,
     http::REGISTRATION,
     logstreamer::REGISTRATION,
+    fluent::REGISTRATION,
 ];
 
 /// One input kind's validated plan, and how each ingest core starts it.

@@ -33,6 +33,7 @@ pub mod acked;
 pub mod carbon;
 pub mod durable;
 pub mod file;
+pub mod fluent;
 pub mod log;
 pub mod plan;
 pub mod sink;
@@ -58,6 +59,7 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     tcp::REGISTRATION,
     log::REGISTRATION,
     carbon::REGISTRATION,
+    fluent::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.
