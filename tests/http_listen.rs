@@ -359,7 +359,12 @@ fn pipelined_requests_are_answered_in_order_and_a_malformed_one_gets_400() {
     wait_for(Duration::from_secs(20), "four lines", || {
         payloads(&output).len() >= 4
     });
-    assert_eq!(payloads(&output), ["first", "second", "third", "after"]);
+    // One connection's records keep their order; the last connection may be served by the
+    // other core, whose records reach the file in their own time.
+    let lines = payloads(&output);
+    let first_connection: Vec<&String> = lines.iter().filter(|line| *line != "after").collect();
+    assert_eq!(first_connection, ["first", "second", "third"], "{lines:?}");
+    assert_eq!(lines.len(), 4, "{lines:?}");
     daemon.stop();
     assert_eq!(daemon.counter("http.bad_requests_total"), 2);
 }
