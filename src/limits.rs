@@ -119,6 +119,9 @@ pub const READ_BUFFER_BYTES_MIN: usize = 512;
 pub const TOKEN_COUNT_MAX: usize = 1024;
 /// HMAC keys one input may hold (`[input.signer.<name>_<version>]` sections) at most.
 pub const SIGNER_KEYS_MAX: usize = 256;
+/// Bytes of a `message_signer` name at most: no signed frame header (255 bytes in all) can
+/// carry a longer one, so a longer name could never match.
+pub const SIGNER_NAME_BYTES_MAX: usize = 255;
 /// Bytes of one HMAC key at most.
 pub const HMAC_KEY_BYTES_MAX: usize = 4096;
 /// Bytes of a PayloadEncoder `ts_format` at most.

@@ -1,6 +1,7 @@
 //! HMAC-signed framing on outputs (`[name.signer]`) through the daemon: a FileOutput's frames
 //! verify with the key, a gyges → gyges signed chain is accepted with the right key and
-//! refused and counted with a wrong one, and a tampered frame is refused and counted.
+//! refused and counted with a wrong one, and a tampered frame is refused and counted; an output
+//! with `message_signer` gets only what that signer signed.
 
 use std::time::Duration;
 
@@ -240,10 +241,6 @@ fn a_signer_without_framing_or_with_a_bad_hash_fails_at_startup() {
              [relay.signer]\nname = \"ops\"\nhmac_key = \"k\"\nhmac_hash = \"sha256\"\n",
             "key `signer.hmac_hash`",
         ),
-        (
-            "[relay]\ntype = \"TcpOutput\"\naddress = \"127.0.0.1:1\"\nmessage_signer = \"ops\"\n",
-            "key `message_signer`",
-        ),
     ];
     for (config, key) in cases {
         let file = temp_file(config.as_bytes());
@@ -252,4 +249,77 @@ fn a_signer_without_framing_or_with_a_bad_hash_fails_at_startup() {
         assert!(run.stderr.contains("[relay]"), "{}", run.stderr);
         assert!(run.stderr.contains(key), "{key}: {}", run.stderr);
     }
+}
+
+/// `message_signer` on an output, Heka's meaning: only messages whose frame the input verified
+/// as signed by that signer reach it. Unsigned messages and other signers' go elsewhere.
+#[test]
+fn an_output_with_message_signer_gets_only_that_signers_messages() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let port = free_port();
+    let (ops_path, all_path) = (dir.path().join("ops.log"), dir.path().join("all.log"));
+    let file = |name: &str, path: &std::path::Path, extra: &str| {
+        format!(
+            "[{name}]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"{}\"\n\
+             use_framing = true\nflush_interval = 20\n{extra}",
+            path.display()
+        )
+    };
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [signed_in]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n\
+         [signed_in.signer.ops_1]\nhmac_key = \"ops key\"\n\
+         [signed_in.signer.dev_1]\nhmac_key = \"dev key\"\n{}{}",
+        file("ops_only", &ops_path, "message_signer = \"ops\"\n"),
+        file("all", &all_path, "")
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    let ops = Signer::new("ops", 1, HashFunction::Md5, b"ops key").expect("a signer");
+    let dev = Signer::new("dev", 1, HashFunction::Sha1, b"dev key").expect("a signer");
+    let mut stream = Vec::new();
+    for sequence in 0..60 {
+        let message = numbered_message(sequence, "signed or not");
+        let signer = match sequence % 3 {
+            0 => Some(&ops),
+            1 => Some(&dev),
+            _ => None,
+        };
+        write_frame(&mut stream, &message, signer).expect("a frame");
+    }
+    send_tcp(port, &stream);
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "60 frames in the unfiltered output",
+        || frames_in(&all_path) >= 60,
+        || daemon.stderr(),
+    );
+    daemon.stop();
+    let bytes = std::fs::read(&ops_path).expect("the message_signer output");
+    let mut sequences: Vec<i64> = read_frames(&bytes)
+        .into_iter()
+        .filter_map(sequence_of)
+        .collect();
+    sequences.sort_unstable();
+    let expected: Vec<i64> = (0..60).filter(|sequence| sequence % 3 == 0).collect();
+    assert_eq!(sequences, expected, "only the ops-signed messages");
+    assert_eq!(frames_in(&all_path), 60);
+    assert_eq!(daemon.counter("signed_in.auth_failures_total"), 0);
+}
+
+#[test]
+fn an_empty_message_signer_names_its_key() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[out]\ntype = \"LogOutput\"\nmessage_matcher = \"TRUE\"\nmessage_signer = \"\"\n",
+    )
+    .expect("write the config");
+    let run = run_gyges(&["validate", "-c", config.to_str().expect("a UTF-8 path")]);
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[out]") && run.stderr.contains("message_signer"),
+        "{}",
+        run.stderr
+    );
 }

@@ -86,6 +86,9 @@ pub struct FilterPlan {
     pub name: String,
     /// The compiled `message_matcher` selecting the messages it reads (`FALSE` when absent).
     pub matcher: Program,
+    /// `message_signer`: when set, only messages whose Heka frame was signed by this signer
+    /// and verified by the input reach it.
+    pub message_signer: Option<Arc<str>>,
     /// The core whose state it is.
     pub host_core: usize,
     /// What an ingest core does when the ring to `host_core` is full (`ring_full_action`).
@@ -106,6 +109,9 @@ pub struct OutputPlan {
     pub owner_core: usize,
     /// The compiled `message_matcher` selecting the messages it writes (`FALSE` when absent).
     pub matcher: Program,
+    /// `message_signer`: when set, only messages whose Heka frame was signed by this signer
+    /// and verified by the input reach it.
+    pub message_signer: Option<Arc<str>>,
     /// The encoder that turns each message into bytes (`encoder`, or the kind's default).
     pub encoder: Arc<dyn EncoderKind>,
     /// Whether each encoded message is preceded by a Heka stream frame header (`use_framing`).

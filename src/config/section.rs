@@ -54,12 +54,23 @@ impl Section {
             .ok_or_else(|| self.error(Some(key), format!("`{address}` resolves to nothing")))
     }
 
-    /// `message_signer` is not supported yet: refused wherever a plugin has it.
+    /// `message_signer`, checked: a signer name as Heka frames carry it (1 to 255 bytes).
     ///
     /// # Errors
-    /// When `set`.
-    pub fn refuse_signer(&self, set: bool) -> Result<(), ConfigError> {
-        self.refuse("message_signer", set, "message_signer is not supported yet")
+    /// An empty or too long name.
+    pub fn message_signer(
+        &self,
+        signer: Option<&str>,
+    ) -> Result<Option<std::sync::Arc<str>>, ConfigError> {
+        let Some(signer) = signer else {
+            return Ok(None);
+        };
+        if signer.is_empty() || signer.len() > crate::limits::SIGNER_NAME_BYTES_MAX {
+            let max = crate::limits::SIGNER_NAME_BYTES_MAX;
+            let message = format!("a signer name is 1 to {max} bytes");
+            return Err(self.error(Some("message_signer"), message));
+        }
+        Ok(Some(std::sync::Arc::from(signer)))
     }
 
     /// Refuses `key` with `message` when `set`: an option gyges does not honour yet.

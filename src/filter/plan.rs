@@ -32,7 +32,7 @@ pub struct Common {
     _type: Option<String>,
     /// The messages this filter sees (Heka's default, `FALSE`, is none).
     pub message_matcher: Option<String>,
-    /// Not supported yet: refused.
+    /// Only messages signed by this signer (verified at the input) reach the filter.
     pub message_signer: Option<String>,
     /// Keep the records routed to this filter in a disk queue per core (default false).
     pub use_buffering: Option<bool>,
@@ -71,20 +71,22 @@ pub fn delivery(
     filter_delivery(section, context.global, &keys)
 }
 
-/// The plan of a filter of `kind`, matching `matcher`, delivered as `delivery` says.
+/// The plan of a filter of `kind`, reading the messages that `matcher` matches (and, with
+/// `message_signer`, that this signer signed), delivered as `delivery` says.
 ///
 /// # Errors
 /// The matcher does not compile.
 pub fn filter_plan(
     section: &Section,
     context: &PlanContext<'_>,
-    matcher: Option<&str>,
+    (matcher, message_signer): (Option<&str>, Option<&str>),
     (ring_full, durable): (RingFull, Option<crate::queue::QueueOptions>),
     kind: Arc<dyn FilterKind>,
 ) -> Result<FilterPlan, ConfigError> {
     Ok(FilterPlan {
         name: section.name.clone(),
         matcher: section.matcher(matcher, context.global)?,
+        message_signer: section.message_signer(message_signer)?,
         host_core: section.host_core(context.global),
         ring_full,
         kind,

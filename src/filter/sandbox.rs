@@ -126,15 +126,16 @@ pub const REGISTRATION: crate::component::Registration<crate::config::plan::Filt
         type_names: &["SandboxFilter"],
         plan: |section, context| {
             let (common, own) = super::plan::split_common(section)?;
-            section.refuse_signer(common.message_signer.is_some())?;
             let matcher = common.message_matcher.clone();
+            let signer = common.message_signer.clone();
             let delivery = super::plan::delivery(section, context, common)?;
             let config = crate::sandbox::plan::sandbox_config(&own, &[])?;
             let kind = SandboxFilterKind {
                 config: Box::new(config),
             };
             let kind = std::sync::Arc::new(kind);
-            super::plan::filter_plan(section, context, matcher.as_deref(), delivery, kind)
+            let selects = (matcher.as_deref(), signer.as_deref());
+            super::plan::filter_plan(section, context, selects, delivery, kind)
         },
     };
 

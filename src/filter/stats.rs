@@ -266,11 +266,11 @@ pub const COUNTER_REGISTRATION: crate::component::Registration<crate::config::pl
                 .parse::<crate::stats::config::CounterFilter>()?
                 .settings()
                 .map_err(stats_error(section))?;
-            section.refuse_signer(settings.message_signer.is_some())?;
             let interval = Duration::from_secs(settings.ticker_interval_seconds.max(1));
             let kind = std::sync::Arc::new(CounterKind { interval });
             let matcher = Some(settings.message_matcher.as_str());
-            super::plan::filter_plan(section, context, matcher, STATS_DELIVERY, kind)
+            let selects = (matcher, settings.message_signer.as_deref());
+            super::plan::filter_plan(section, context, selects, STATS_DELIVERY, kind)
         },
     };
 
@@ -300,13 +300,13 @@ pub const STAT_REGISTRATION: crate::component::Registration<crate::config::plan:
                 .parse::<crate::stats::config::StatFilter>()?
                 .settings()
                 .map_err(stats_error(section))?;
-            section.refuse_signer(settings.message_signer.is_some())?;
             let kind = std::sync::Arc::new(StatKind {
                 metrics: settings.metrics,
                 accumulator: settings.stat_accum_name,
             });
             let matcher = settings.message_matcher.as_deref();
-            super::plan::filter_plan(section, context, matcher, STATS_DELIVERY, kind)
+            let selects = (matcher, settings.message_signer.as_deref());
+            super::plan::filter_plan(section, context, selects, STATS_DELIVERY, kind)
         },
     };
 
@@ -344,7 +344,8 @@ pub const STAT_ACCUM_REGISTRATION: crate::component::Registration<crate::config:
                 .settings()
                 .map_err(stats_error(section))?;
             let kind = std::sync::Arc::new(StatAccumKind { settings });
-            super::plan::filter_plan(section, context, Some("FALSE"), STATS_DELIVERY, kind)
+            let selects = (Some("FALSE"), None);
+            super::plan::filter_plan(section, context, selects, STATS_DELIVERY, kind)
         },
     };
 

@@ -248,7 +248,11 @@ async fn read_connection(
             let mut router = shard.router.borrow_mut();
             let mut uuids = shard.uuids.borrow_mut();
             let now = now_ns();
+            let signers = router.wants_signers();
             while let Some(record) = buffer.next_record(&mut splitter) {
+                if signers {
+                    router.set_signer(record.signer.and_then(|id| splitter.signer_name(id)));
+                }
                 deliver_record(
                     record.bytes,
                     input,
@@ -259,6 +263,10 @@ async fn read_connection(
                     &shard.telemetry,
                     shard.core,
                 );
+            }
+            if signers {
+                // What other inputs on this core route next is not this record's.
+                router.set_signer(None);
             }
         }
         publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);

@@ -16,6 +16,7 @@ use super::{deliver_record, publish_splitter_stats, InputContext};
 use crate::message::now_ns;
 use crate::runtime::backoff::Backoff;
 use crate::runtime::failure::{self, PluginTask};
+use crate::runtime::router::Router;
 use crate::runtime::shard::Shard;
 use crate::telemetry::log_limit::{LogLimit, LOG_INTERVAL};
 use crate::telemetry::Metric;
@@ -144,23 +145,24 @@ async fn receive_loop(
             let mut router = shard.router.borrow_mut();
             let mut uuids = shard.uuids.borrow_mut();
             let (telemetry, core, now) = (&shard.telemetry, shard.core, now_ns());
-            let mut deliver = |bytes: &[u8]| {
+            let signers = router.wants_signers();
+            let mut deliver = |bytes: &[u8], signer: Option<&[u8]>, router: &mut Router| {
+                if signers {
+                    router.set_signer(signer);
+                }
                 deliver_record(
-                    bytes,
-                    &input,
-                    &meta,
-                    now,
-                    &mut uuids,
-                    &mut router,
-                    telemetry,
-                    core,
+                    bytes, &input, &meta, now, &mut uuids, router, telemetry, core,
                 )
             };
             while let Some(record) = buffer.next_record(&mut splitter) {
-                deliver(record.bytes);
+                let signer = record.signer.and_then(|id| splitter.signer_name(id));
+                deliver(record.bytes, signer, &mut router);
             }
             if let Some(record) = buffer.finish(&mut splitter) {
-                deliver(record.bytes);
+                deliver(record.bytes, None, &mut router);
+            }
+            if signers {
+                router.set_signer(None);
             }
         }
         publish_splitter_stats(&mut splitter, &shard.telemetry, shard.core, input.plugin);

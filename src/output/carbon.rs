@@ -77,7 +77,7 @@ fn plan_carbon_output(
         .unwrap_or_else(|| "Type == 'heka.statmetric'".into());
     let common = super::plan::Common {
         message_matcher: Some(&matcher),
-        message_signer: settings.message_signer.is_some(),
+        message_signer: settings.message_signer.as_deref(),
         signer: None,
         encoder: super::plan::EncoderChoice::Fixed(Arc::new(CarbonEncoderKind)),
         use_framing: false,

@@ -113,7 +113,7 @@ fn plan_fluent_output(
     };
     let common = super::plan::Common {
         message_matcher: common.message_matcher.as_deref(),
-        message_signer: common.message_signer.is_some(),
+        message_signer: common.message_signer.as_deref(),
         signer: None,
         encoder: super::plan::EncoderChoice::Fixed(Arc::new(encoder)),
         use_framing: true,

@@ -134,8 +134,8 @@ pub fn split_common(section: &Section) -> Result<(RawCommon, Section), ConfigErr
 pub struct Common<'a> {
     /// `message_matcher` as written; `None` compiles Heka's default, `FALSE`.
     pub message_matcher: Option<&'a str>,
-    /// Whether the section sets `message_signer`, which is refused (not supported yet).
-    pub message_signer: bool,
+    /// `message_signer`: only messages this signer signed reach the output.
+    pub message_signer: Option<&'a str>,
     /// `[name.signer]`, the signer of every frame; `None` writes unsigned frames.
     pub signer: Option<&'a RawSigner>,
     /// The encoder the output uses.
@@ -165,7 +165,7 @@ impl RawCommon {
     ) -> Common<'_> {
         Common {
             message_matcher: self.message_matcher.as_deref(),
-            message_signer: self.message_signer.is_some(),
+            message_signer: self.message_signer.as_deref(),
             signer: self.signer.as_ref(),
             encoder: EncoderChoice::Named {
                 name: self.encoder.as_deref(),
@@ -191,12 +191,7 @@ pub fn output_plan(
     common: Common<'_>,
     kind: impl FnOnce(bool) -> Result<Arc<dyn OutputKind>, ConfigError>,
 ) -> Result<OutputPlan, ConfigError> {
-    section.refuse(
-        "message_signer",
-        common.message_signer,
-        "message_signer (deliver only messages signed by that signer) is not supported yet; \
-         to sign what this output sends, use a [<output>.signer] table (docs/framing.md)",
-    )?;
+    let message_signer = section.message_signer(common.message_signer)?;
     let signer = match common.signer {
         Some(_) if !common.use_framing => {
             return Err(section.error(
@@ -230,6 +225,7 @@ pub fn output_plan(
         name: section.name.clone(),
         owner_core: section.owner_core(context.global),
         matcher,
+        message_signer,
         encoder,
         use_framing: common.use_framing,
         signer,

@@ -475,6 +475,19 @@ fn start_inputs(core: &CoreContext<'_>, shard: &Rc<Shard>) -> Result<(), Startup
     Ok(())
 }
 
+/// Each output's and then each filter's `message_signer`, in the router's matcher order.
+fn message_signers(plan: &Plan) -> Vec<Option<Arc<str>>> {
+    let outputs = plan
+        .outputs
+        .iter()
+        .map(|output| output.message_signer.clone());
+    let filters = plan
+        .filters
+        .iter()
+        .map(|filter| filter.message_signer.clone());
+    outputs.chain(filters).collect()
+}
+
 /// Builds everything this core runs, in order: outputs, filters, the router, then the inputs
 /// (last, so nothing is read before every destination is in place).
 async fn build_core(
@@ -495,7 +508,8 @@ async fn build_core(
         shared.clone(),
         core.telemetry.clone(),
         core.row,
-    );
+    )
+    .with_signers(message_signers(core.plan));
     let shard = Rc::new(Shard::new(
         core.row,
         core.cpu,

@@ -37,6 +37,12 @@ pub enum Ready {
 pub struct Router {
     matchers: MatcherSet,
     matched: Vec<bool>,
+    /// Each matcher's `message_signer`: such a destination only gets messages that signer
+    /// signed (the same order as the matchers; empty when no destination sets one).
+    signers: Vec<Option<Arc<str>>>,
+    /// The verified signer of the record being routed, set by its input; `None` for unsigned
+    /// records and for whatever a filter injects.
+    signer: Option<Arc<str>>,
     sinks: Vec<Sink>,
     filters: Vec<FilterRoute>,
     lanes: Vec<Lane>,
@@ -66,6 +72,8 @@ impl Router {
         Router {
             matchers,
             matched,
+            signers: Vec::new(),
+            signer: None,
             sinks,
             filters,
             lanes,
@@ -92,10 +100,60 @@ impl Router {
         self.route_from_filter(message, 0, true);
     }
 
+    /// Sets `message_signer` per destination, in matcher order. Without it (or with none
+    /// set) the signer of a record is never looked at.
+    ///
+    /// # Panics
+    /// If `signers` is not one per matcher.
+    pub fn with_signers(mut self, signers: Vec<Option<Arc<str>>>) -> Router {
+        assert_eq!(
+            signers.len(),
+            self.matched.len(),
+            "one signer option per matcher"
+        );
+        if signers.iter().any(Option::is_some) {
+            self.signers = signers;
+        }
+        self
+    }
+
+    /// Whether any destination on this core sets `message_signer`: only then does an input
+    /// need to name the signer of what it routes ([`Router::set_signer`]).
+    #[inline]
+    pub fn wants_signers(&self) -> bool {
+        !self.signers.is_empty()
+    }
+
+    /// The verified signer of the records routed next, until set again; `None` for unsigned
+    /// ones. An input that verifies signatures sets it per record when [`Router::wants_signers`].
+    pub fn set_signer(&mut self, signer: Option<&[u8]>) {
+        let same = match (&self.signer, signer) {
+            (Some(current), Some(name)) => current.as_bytes() == name,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.signer = signer.map(|name| Arc::from(String::from_utf8_lossy(name)));
+        }
+    }
+
     /// Routes one message `loops` filter hops deep; with `to_filters` false only outputs get it.
     #[inline]
     pub fn route_from_filter(&mut self, message: &MessageView<'_>, loops: u8, to_filters: bool) {
         self.matchers.evaluate(message, &mut self.matched);
+        if !self.signers.is_empty() {
+            // A message a filter injects has no signer, as in Heka.
+            let signer = if loops == 0 {
+                self.signer.as_deref()
+            } else {
+                None
+            };
+            for (matched, required) in self.matched.iter_mut().zip(&self.signers) {
+                if let Some(required) = required {
+                    *matched &= signer == Some(&**required);
+                }
+            }
+        }
         let (outputs, filters) = self.matched.split_at(self.sinks.len());
         for (sink, matched) in self.sinks.iter_mut().zip(outputs) {
             if *matched {

@@ -305,7 +305,7 @@ pub struct StatFilter {
 pub struct StatFilterSettings {
     /// Which messages to read; `None` reads nothing, as in Heka.
     pub message_matcher: Option<String>,
-    /// The `message_signer` option; the config loader refuses it when set.
+    /// The `message_signer` option: only messages this signer signed reach the plugin.
     pub message_signer: Option<String>,
     /// The section name of the StatAccumInput that receives the stats.
     pub stat_accum_name: String,
@@ -374,7 +374,7 @@ pub struct CounterFilterSettings {
     /// Which messages to count (default `Type != 'heka.counter-output'`, so its reports are not
     /// counted).
     pub message_matcher: String,
-    /// The `message_signer` option; the config loader refuses it when set.
+    /// The `message_signer` option: only messages this signer signed reach the plugin.
     pub message_signer: Option<String>,
     /// Seconds between reports (`ticker_interval`, default 5).
     pub ticker_interval_seconds: u64,
@@ -435,7 +435,7 @@ pub struct CarbonOutput {
 pub struct CarbonOutputSettings {
     /// Which messages to send; `None` takes Heka's default, `Type == 'heka.statmetric'`.
     pub message_matcher: Option<String>,
-    /// The `message_signer` option; the config loader refuses it when set.
+    /// The `message_signer` option: only messages this signer signed reach the plugin.
     pub message_signer: Option<String>,
     /// Where and how to send the lines.
     pub carbon: CarbonSettings,
