@@ -17,7 +17,7 @@ use super::{InputContext, InputKind};
 use crate::component::{PlanContext, Registration};
 use crate::config::plan::{InputPlan, SplitterPlan};
 use crate::config::{ConfigError, Section};
-use crate::limits::{CONNECTIONS_PER_CORE_DEFAULT, CONNECTIONS_PER_CORE_MAX, MESSAGE_BYTES_MIN};
+use crate::limits::MESSAGE_BYTES_MIN;
 use crate::runtime::shard::Shard;
 
 /// Its registry line.
@@ -137,16 +137,10 @@ fn tcp_transport(
     raw: &RawSyslogInput,
     address: std::net::SocketAddr,
 ) -> Result<TcpInputKind, ConfigError> {
-    let max_connections = raw
-        .max_connections
-        .unwrap_or(CONNECTIONS_PER_CORE_DEFAULT as u64);
-    if max_connections == 0 || max_connections > CONNECTIONS_PER_CORE_MAX as u64 {
-        let message = format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
-        return Err(section.error(Some("max_connections"), message));
-    }
+    let max_connections = super::tcp::max_connections(section, raw.max_connections)?;
     Ok(TcpInputKind {
         address,
-        max_connections: max_connections as usize,
+        max_connections,
         keep_alive: super::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?,
         tls: super::tcp::server_tls(section, raw.use_tls, raw.tls.as_ref())?,
     })

@@ -389,21 +389,14 @@ fn plan_tcp_input(
     section: &crate::config::Section,
     context: &crate::component::PlanContext<'_>,
 ) -> Result<crate::config::plan::InputPlan, crate::config::ConfigError> {
-    use crate::limits::{CONNECTIONS_PER_CORE_DEFAULT, CONNECTIONS_PER_CORE_MAX};
     let (common, own) = super::plan::split_common(section)?;
     let raw: RawTcpInput = own.parse()?;
-    let max_connections = raw
-        .max_connections
-        .unwrap_or(CONNECTIONS_PER_CORE_DEFAULT as u64);
-    if max_connections == 0 || max_connections > CONNECTIONS_PER_CORE_MAX as u64 {
-        let message = format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
-        return Err(section.error(Some("max_connections"), message));
-    }
+    let max_connections = max_connections(section, raw.max_connections)?;
     let tls = server_tls(section, raw.use_tls, raw.tls.as_ref())?;
     let keep_alive = keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let kind = TcpInputKind {
         address: section.address("address", &raw.address)?,
-        max_connections: max_connections as usize,
+        max_connections,
         keep_alive,
         tls,
     };
@@ -432,6 +425,24 @@ pub fn server_tls(
         }
         (false, None) => Ok(None),
     }
+}
+
+/// `max_connections` (connections one core keeps open at once, default
+/// [`crate::limits::CONNECTIONS_PER_CORE_DEFAULT`]), bounded.
+///
+/// # Errors
+/// 0, or above [`crate::limits::CONNECTIONS_PER_CORE_MAX`].
+pub fn max_connections(
+    section: &crate::config::Section,
+    max_connections: Option<u64>,
+) -> Result<usize, crate::config::ConfigError> {
+    use crate::limits::{CONNECTIONS_PER_CORE_DEFAULT, CONNECTIONS_PER_CORE_MAX};
+    let count = max_connections.unwrap_or(CONNECTIONS_PER_CORE_DEFAULT as u64);
+    if count == 0 || count > CONNECTIONS_PER_CORE_MAX as u64 {
+        let message = format!("{count} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
+        return Err(section.error(Some("max_connections"), message));
+    }
+    Ok(count as usize)
 }
 
 /// `keep_alive` and `keep_alive_period` (seconds, Heka's default 7200), bounded.

@@ -42,9 +42,6 @@ use crate::runtime::shard::Shard;
 use crate::telemetry::log_limit::{LogLimit, LOG_INTERVAL};
 use crate::telemetry::Metric;
 
-/// How long the listener waits after a failed accept before accepting again.
-const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(10);
-
 /// `FluentForwardInput`'s own keys (the common input keys are in
 /// [`super::plan::RawCommon`]; `splitter` and `decoder` do not apply).
 #[derive(Debug, serde::Deserialize)]
@@ -227,6 +224,8 @@ async fn answer_heartbeats(shard: Rc<Shard>, input: Rc<InputContext>, socket: Ud
     PluginTask::quiet(plugin, answer).await;
 }
 
+/// Accepts connections through TcpInput's accept loop (the connection limit, failed accepts
+/// and their logs are the same), serving each with [`Connection::run`].
 async fn serve(
     shard: Rc<Shard>,
     input: Rc<InputContext>,
@@ -234,56 +233,11 @@ async fn serve(
     kind: Rc<FluentForwardInputKind>,
 ) {
     let plugin = failure::register_plugin(&input.plan.name);
-    let accept = accept_loop(shard, input, listener, kind, plugin);
-    PluginTask::quiet(plugin, accept).await;
-}
-
-async fn accept_loop(
-    shard: Rc<Shard>,
-    input: Rc<InputContext>,
-    listener: gyges_sys::socket::Listener,
-    kind: Rc<FluentForwardInputKind>,
-    plugin: PluginId,
-) {
-    let open = Rc::new(std::cell::Cell::new(0usize));
-    let mut refused_log = LogLimit::new(LOG_INTERVAL);
     let broken_log = Rc::new(std::cell::RefCell::new(LogLimit::new(LOG_INTERVAL)));
-    while !shard.stop.is_stopping() {
-        let accepted =
-            futures_lite::future::or(async { Some(listener.listener.accept().await) }, async {
-                shard.stop.wait().await;
-                None
-            })
-            .await;
-        let stream = match accepted {
-            None => break,
-            Some(Ok(stream)) => stream,
-            Some(Err(_)) => {
-                shard
-                    .telemetry
-                    .add(shard.core, input.plugin, Metric::Errors, 1);
-                glommio::timer::sleep(ACCEPT_RETRY_DELAY).await;
-                continue;
-            }
-        };
-        if open.get() >= kind.max_connections {
-            drop(stream);
-            shard
-                .telemetry
-                .add(shard.core, input.plugin, Metric::RefusedConnections, 1);
-            if let Some(refused) = refused_log.note(Instant::now()) {
-                tracing::warn!(input = %input.plan.name, max_connections = kind.max_connections, refused, "connection limit reached; closing");
-            }
-            continue;
-        }
-        shard
-            .telemetry
-            .add(shard.core, input.plugin, Metric::Connections, 1);
-        open.set(open.get() + 1);
-        let guard = shard.connection_opened();
-        let (shard, input, open, kind) = (shard.clone(), input.clone(), open.clone(), kind.clone());
-        let broken_log = broken_log.clone();
-        let connection = async move {
+    let max_connections = kind.max_connections;
+    let serve_one = move |shard: Rc<Shard>, input: Rc<InputContext>, stream| {
+        let (kind, broken_log) = (kind.clone(), broken_log.clone());
+        async move {
             let mut connection = Connection::new(&shard, &input, &kind, stream);
             let ended = connection.run(plugin).await;
             if let Err(reason) = ended {
@@ -292,12 +246,10 @@ async fn accept_loop(
                 }
             }
             let _ = connection.stream.shutdown(std::net::Shutdown::Both).await;
-            open.set(open.get() - 1);
-            drop(guard);
-        };
-        glommio::spawn_local(PluginTask::quiet(plugin, connection)).detach();
-    }
-    listener.stop();
+        }
+    };
+    let accept = super::tcp::accept_loop(shard, input, listener, max_connections, serve_one);
+    PluginTask::quiet(plugin, accept).await;
 }
 
 /// Bytes of answers a connection holds while its settle interval runs; past it the

@@ -26,10 +26,7 @@ use super::InputContext;
 use crate::component::{PlanContext, Registration};
 use crate::config::plan::InputPlan;
 use crate::config::{ConfigError, Section};
-use crate::limits::{
-    CONNECTIONS_PER_CORE_DEFAULT, CONNECTIONS_PER_CORE_MAX, HTTP_REQUEST_HEADERS_MAX,
-    HTTP_RESPONSE_HEADER_BYTES_MAX,
-};
+use crate::limits::{HTTP_REQUEST_HEADERS_MAX, HTTP_RESPONSE_HEADER_BYTES_MAX};
 use crate::runtime::failure;
 use crate::runtime::shard::Shard;
 use crate::telemetry::log_limit::{LogLimit, LOG_INTERVAL};
@@ -99,13 +96,7 @@ fn plan_http_listen_input(
 ) -> Result<InputPlan, ConfigError> {
     let (common, own) = super::plan::split_common(section)?;
     let raw: RawHttpListenInput = own.parse()?;
-    let max_connections = raw
-        .max_connections
-        .unwrap_or(CONNECTIONS_PER_CORE_DEFAULT as u64);
-    if max_connections == 0 || max_connections > CONNECTIONS_PER_CORE_MAX as u64 {
-        let message = format!("{max_connections} is outside 1..={CONNECTIONS_PER_CORE_MAX}");
-        return Err(section.error(Some("max_connections"), message));
-    }
+    let max_connections = super::tcp::max_connections(section, raw.max_connections)?;
     section.refuse(
         "use_tls",
         raw.use_tls == Some(true),
@@ -119,7 +110,7 @@ fn plan_http_listen_input(
     let address = raw.address.as_deref().unwrap_or(ADDRESS_DEFAULT);
     let kind = HttpListenInputKind {
         address: section.address("address", address)?,
-        max_connections: max_connections as usize,
+        max_connections,
         settings: Arc::new(settings),
     };
     let common = common.with_defaults("NullSplitter", &["tcp", "tcp4", "tcp6"]);
