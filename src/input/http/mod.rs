@@ -326,7 +326,10 @@ mod tests {
     fn defaults_are_hekas() {
         let kind = kind_of("");
         assert_eq!(kind.address.to_string(), ADDRESS_DEFAULT);
-        assert_eq!(kind.max_connections, CONNECTIONS_PER_CORE_DEFAULT);
+        assert_eq!(
+            kind.max_connections,
+            crate::limits::CONNECTIONS_PER_CORE_DEFAULT
+        );
         assert_eq!(kind.settings.auth, Auth::None);
         let plan = plan_of("").expect("valid");
         assert_eq!(
