@@ -46,6 +46,16 @@ impl Section {
     /// # Errors
     /// The address does not parse or resolves to nothing; the error names `key`.
     pub fn address(&self, key: &str, address: &str) -> Result<SocketAddr, ConfigError> {
+        // Heka's configs are Go's: `:5565` is every interface (here every IPv4 one; write
+        // `[::]:5565` for IPv6 too). Dialled, 0.0.0.0 reaches this host, as Go's `:5565` does.
+        let any;
+        let address = match address.strip_prefix(':') {
+            Some(port) if !port.contains(':') => {
+                any = format!("0.0.0.0:{port}");
+                any.as_str()
+            }
+            _ => address,
+        };
         let mut addresses = address
             .to_socket_addrs()
             .map_err(|error| self.error(Some(key), format!("`{address}`: {error}")))?;

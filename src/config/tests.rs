@@ -623,3 +623,15 @@ fn a_plugin_kind_is_found_by_its_registry_line_and_nothing_else() {
     assert_eq!(decoder.stat_accumulator(), Some("StatAccumInput"));
     assert!(plan.filters[0].kind.accumulates_stats());
 }
+
+#[test]
+fn a_go_style_listen_address_means_every_interface() {
+    let plan = plan_of("[TcpInput]\naddress = \":5565\"\n").expect("a valid config");
+    let kind = (*plan.inputs[0].kind)
+        .as_any()
+        .downcast_ref::<TcpInputKind>()
+        .expect("a TcpInput");
+    assert_eq!(kind.address, "0.0.0.0:5565".parse().expect("an address"));
+    let error = error_of("[TcpInput]\naddress = \":no-port\"\n").to_string();
+    assert!(error.contains("key `address`"), "{error}");
+}

@@ -166,6 +166,9 @@ fn describe_outputs(plan: &Plan, out: &mut String) {
             output.name
         );
         let _ = writeln!(out, "    message_matcher = {:?}", output.matcher.source());
+        if let Some(signer) = &output.message_signer {
+            let _ = writeln!(out, "    message_signer = {signer:?} (only what it signed)");
+        }
         for line in output.matcher.to_string().lines() {
             let _ = writeln!(out, "      {line}");
         }
