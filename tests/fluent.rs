@@ -16,21 +16,6 @@ use crate::util::*;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fluent");
 
-/// The messages of a framed output file, as `gyges cat` prints them.
-fn messages(path: &std::path::Path) -> Vec<Json> {
-    let run = run_gyges(&["cat", path.to_str().expect("a UTF-8 path")]);
-    run.stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
-}
-
-fn field<'a>(message: &'a Json, name: &str) -> Option<&'a Json> {
-    let fields = message.get("fields")?.as_array()?;
-    let field = fields.iter().find(|field| field["name"] == name)?;
-    field["value"].as_array()?.first()
-}
-
 /// A daemon with a FluentForwardInput on `port` writing every `fluent` message to a framed
 /// file; `extra` is added to the input's section.
 fn start(dir: &std::path::Path, port: u16, extra: &str) -> (Daemon, std::path::PathBuf) {

@@ -18,28 +18,12 @@ fn available(program: &str) -> bool {
     Command::new(program).arg("--version").output().is_ok()
 }
 
-/// The messages of a framed output file, as `gyges cat` prints them (a TokenSplitter keeps
-/// each line's newline, as Heka's did).
-fn messages(path: &Path) -> Vec<Value> {
-    let run = run_gyges(&["cat", path.to_str().expect("a UTF-8 path")]);
-    run.stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
-}
-
 fn payloads(path: &Path) -> Vec<String> {
     messages(path)
         .iter()
         .filter_map(|message| message["payload"].as_str())
         .map(|payload| payload.trim_end_matches('\n').to_string())
         .collect()
-}
-
-fn field<'a>(message: &'a Value, name: &str) -> Option<&'a Value> {
-    let fields = message.get("fields")?.as_array()?;
-    let field = fields.iter().find(|field| field["name"] == name)?;
-    field["value"].as_array()?.first()
 }
 
 fn with_payload<'a>(messages: &'a [Value], text: &str) -> Option<&'a Value> {

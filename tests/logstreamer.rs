@@ -9,24 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
-
 use crate::util::*;
 
 fn logrotate_available() -> bool {
     Command::new("logrotate").arg("--version").output().is_ok()
-}
-
-/// The messages of a framed output file, as `gyges cat` prints them (none before it exists).
-fn messages(path: &Path) -> Vec<Value> {
-    if !path.exists() {
-        return Vec::new();
-    }
-    let run = run_gyges(&["cat", path.to_str().expect("a UTF-8 path")]);
-    run.stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
 }
 
 fn payloads(path: &Path) -> Vec<String> {

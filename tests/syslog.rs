@@ -13,21 +13,6 @@ fn logger_available() -> bool {
     Command::new("logger").arg("--version").output().is_ok()
 }
 
-/// The messages of a framed output file, as `gyges cat` prints them.
-fn messages(path: &std::path::Path) -> Vec<Value> {
-    let run = run_gyges(&["cat", path.to_str().expect("a UTF-8 path")]);
-    run.stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
-}
-
-fn field<'a>(message: &'a Value, name: &str) -> Option<&'a Value> {
-    let fields = message.get("fields")?.as_array()?;
-    let field = fields.iter().find(|field| field["name"] == name)?;
-    field["value"].as_array()?.first()
-}
-
 fn with_payload<'a>(messages: &'a [Value], text: &str) -> Option<&'a Value> {
     messages.iter().find(|message| {
         message["payload"]

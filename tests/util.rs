@@ -393,3 +393,23 @@ pub fn allocations_during(work: impl FnOnce()) -> u64 {
     work();
     gyges_sys::alloc::allocations() - before
 }
+
+/// The messages of a framed output file, as `gyges cat` prints them as JSON lines; none while
+/// the file does not exist yet.
+pub fn messages(path: &Path) -> Vec<serde_json::Value> {
+    if !path.exists() {
+        return Vec::new();
+    }
+    let run = run_gyges(&["cat", path.to_str().expect("a UTF-8 path")]);
+    run.stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
+/// The first value of the field `name` of a message as `gyges cat` prints it.
+pub fn field<'a>(message: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    let fields = message.get("fields")?.as_array()?;
+    let field = fields.iter().find(|field| field["name"] == name)?;
+    field["value"].as_array()?.first()
+}
