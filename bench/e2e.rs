@@ -52,6 +52,7 @@ mod common;
 #[path = "e2e_delivery.rs"]
 mod delivery;
 
+use common::pki::openssl_available;
 use common::rsyslog::Rsyslog;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -727,90 +728,11 @@ fn configs(case: Case, dir: &Path) -> Configs {
     }
 }
 
-/// Whether the `openssl` CLI runs (case 4t makes its certificates with it).
-fn openssl_available() -> bool {
-    Command::new("openssl")
-        .arg("version")
-        .output()
-        .is_ok_and(|output| output.status.success())
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Makes a CA and a P-256 server certificate for 127.0.0.1 in `dir`; returns the options of
-/// case 4t: `use_tls` with its `[RelayIn.tls]` for the receiver, and `use_tls` with its
+/// Makes a CA and a server certificate for 127.0.0.1 in `dir`; returns the options of case
+/// 4t: `use_tls` with its `[RelayIn.tls]` for the receiver, and `use_tls` with its
 /// `[Relay.tls]` for the sender.
 fn tls_options(dir: &Path) -> (String, String) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=bench CA",
-    ]);
-    ca.extend(["-addext", "basicConstraints=critical,CA:TRUE"]);
-    ca.extend(["-addext", "keyUsage=critical,keyCertSign"]);
-    openssl(dir, &ca);
-    let mut request = vec!["req"];
-    request.extend(ec);
-    request.extend([
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=bench",
-    ]);
-    openssl(dir, &request);
-    std::fs::write(
-        dir.join("server.ext"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n",
-    )
-    .expect("write the extensions");
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-set_serial",
-            "1",
-            "-days",
-            "2",
-            "-extfile",
-            "server.ext",
-            "-out",
-            "server.pem",
-        ],
-    );
+    common::pki::make_pki(dir, &["server"]);
     let file = |name: &str| dir.join(name).display().to_string();
     let serve = format!(
         "use_tls = true\n[RelayIn.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::bench_common::pki::{make_pki, openssl_available};
 use crate::util::*;
 
 /// A test CA with a server certificate (for 127.0.0.1 and localhost) and a client
@@ -28,89 +29,11 @@ impl Pki {
     }
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs (scripts/setup.sh installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Makes the test PKI with the `openssl` CLI.
+/// Makes the test PKI (a CA, and `server`, `client` and `other` leaves) with the `openssl` CLI.
 fn pki() -> Pki {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let at = dir.path();
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-    ];
-    let mut ca = vec!["req", "-x509"];
-    ca.extend(ec);
-    ca.extend([
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "3",
-        "-subj",
-        "/CN=gyges test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ]);
-    openssl(at, &ca);
-    std::fs::write(
-        at.join("leaf.ext"),
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-         extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .expect("write the extensions");
-    for (name, serial) in [("server", "1"), ("client", "2"), ("other", "3")] {
-        let mut request = vec!["req"];
-        request.extend(ec);
-        let key = format!("{name}.key");
-        let csr = format!("{name}.csr");
-        let subject = format!("/CN={name}");
-        request.extend(["-keyout", &key, "-out", &csr, "-subj", &subject]);
-        openssl(at, &request);
-        let pem = format!("{name}.pem");
-        openssl(
-            at,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca.key",
-                "-set_serial",
-                serial,
-                "-days",
-                "3",
-                "-extfile",
-                "leaf.ext",
-                "-out",
-                &pem,
-            ],
-        );
-    }
+    make_pki(dir.path(), &["server", "client", "other"]);
     Pki { dir }
-}
-
-fn openssl_available() -> bool {
-    Command::new("openssl").arg("version").output().is_ok()
 }
 
 /// A TLS TcpInput reading `splitter` records.

@@ -21,6 +21,7 @@
 
 #![allow(dead_code)]
 
+pub mod pki;
 pub mod rsyslog;
 
 use std::fmt::Write as _;
