@@ -174,25 +174,10 @@ pub fn slugify(text: &str, chars_max: usize) -> String {
     }
 }
 
-/// The civil (proleptic Gregorian) date of a day counted from 1970-01-01.
+/// The civil (proleptic Gregorian) date of a day counted from 1970-01-01 (gyges's own
+/// calendar arithmetic, `src/calendar.rs`).
 pub fn civil_date(days: i64) -> (i64, u32, u32) {
-    // The era-based conversion: 400-year eras of 146097 days, years starting in March so
-    // that the leap day is the last day of the year.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = (day_of_year - (153 * month_index + 2) / 5 + 1) as u32;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    } as u32;
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+    gyges::calendar::civil_from_days(days)
 }
 
 /// Today's date in UTC, `YYYY-MM-DD`.

@@ -77,31 +77,16 @@ fn plan_fluent_output(
     section: &Section,
     context: &PlanContext<'_>,
 ) -> Result<OutputPlan, ConfigError> {
-    use crate::limits::{
-        ACK_TIMEOUT_MS_DEFAULT, ACK_TIMEOUT_MS_MAX, ACK_TIMEOUT_MS_MIN,
-        TCP_OUTPUT_BUFFER_BYTES_DEFAULT, TCP_OUTPUT_BUFFER_BYTES_MAX,
-    };
     let (common, own) = super::plan::split_common(section)?;
     let raw: RawFluentForwardOutput = own.parse()?;
     let why = "FluentForwardOutput writes Forward protocol events itself";
     section.refuse("encoder", common.encoder.is_some(), why)?;
     section.refuse("use_framing", common.use_framing.is_some(), why)?;
     section.address("address", &raw.address)?;
-    let batch_bytes = context.global.batch_bytes as u64;
-    let buffer_bytes = raw
-        .buffer_size
-        .unwrap_or(TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
-    if buffer_bytes < batch_bytes || buffer_bytes > TCP_OUTPUT_BUFFER_BYTES_MAX as u64 {
-        let message =
-            format!("{buffer_bytes} is outside {batch_bytes}..={TCP_OUTPUT_BUFFER_BYTES_MAX}");
-        return Err(section.error(Some("buffer_size"), message));
-    }
-    let millis = raw.ack_response_timeout.unwrap_or(ACK_TIMEOUT_MS_DEFAULT);
-    if !(ACK_TIMEOUT_MS_MIN..=ACK_TIMEOUT_MS_MAX).contains(&millis) {
-        let message =
-            format!("{millis} is outside {ACK_TIMEOUT_MS_MIN}..={ACK_TIMEOUT_MS_MAX} milliseconds");
-        return Err(section.error(Some("ack_response_timeout"), message));
-    }
+    let buffer_bytes =
+        super::tcp::buffer_bytes(section, raw.buffer_size, context.global.batch_bytes)?;
+    let ack_timeout =
+        super::tcp::ack_timeout(section, "ack_response_timeout", raw.ack_response_timeout)?;
     if let Some(tag) = &raw.tag {
         if tag.is_empty() || tag.len() > crate::limits::MESSAGE_BYTES_MIN {
             return Err(section.error(Some("tag"), "must be 1 to 1024 bytes".to_string()));
@@ -134,12 +119,12 @@ fn plan_fluent_output(
             tcp: TcpPlan {
                 address: raw.address.clone(),
                 reconnect_after: 0,
-                buffer_bytes: buffer_bytes as usize,
+                buffer_bytes,
                 keep_alive,
                 ack: None,
                 tls: None,
             },
-            ack: require_ack.then(|| Duration::from_millis(millis)),
+            ack: require_ack.then_some(ack_timeout),
         }))
     })
 }

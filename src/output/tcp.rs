@@ -316,7 +316,6 @@ fn plan_tcp_output(
     section: &crate::config::Section,
     context: &crate::component::PlanContext<'_>,
 ) -> Result<crate::config::plan::OutputPlan, crate::config::ConfigError> {
-    use crate::limits::{TCP_OUTPUT_BUFFER_BYTES_DEFAULT, TCP_OUTPUT_BUFFER_BYTES_MAX};
     let (common, own) = super::plan::split_common(section)?;
     let raw: RawTcpOutput = own.parse()?;
     let tls = match (raw.use_tls == Some(true), &raw.tls) {
@@ -337,16 +336,7 @@ fn plan_tcp_output(
         "local_address is not supported yet",
     )?;
     section.address("address", &raw.address)?;
-    let batch_bytes = context.global.batch_bytes as u64;
-    let buffer_bytes = raw
-        .buffer_size
-        .unwrap_or(TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
-    if buffer_bytes < batch_bytes || buffer_bytes > TCP_OUTPUT_BUFFER_BYTES_MAX as u64 {
-        let message = format!(
-            "{buffer_bytes} is outside {batch_bytes}..={TCP_OUTPUT_BUFFER_BYTES_MAX} (at least one batch)"
-        );
-        return Err(section.error(Some("buffer_size"), message));
-    }
+    let buffer_bytes = buffer_bytes(section, raw.buffer_size, context.global.batch_bytes)?;
     let keep_alive = crate::input::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let common = common.with_defaults("ProtobufEncoder", true, true);
     let use_framing = common.use_framing;
@@ -363,7 +353,7 @@ fn plan_tcp_output(
         Ok(std::sync::Arc::new(TcpPlan {
             address: raw.address.clone(),
             reconnect_after,
-            buffer_bytes: buffer_bytes as usize,
+            buffer_bytes,
             keep_alive,
             ack,
             tls: tls.clone(),
@@ -401,20 +391,48 @@ fn ack_plan(
             "needs use_framing = true: acknowledgements are asked for with Heka frames",
         ));
     }
-    let millis = raw
-        .ack_timeout
-        .unwrap_or(crate::limits::ACK_TIMEOUT_MS_DEFAULT);
-    if !(crate::limits::ACK_TIMEOUT_MS_MIN..=crate::limits::ACK_TIMEOUT_MS_MAX).contains(&millis) {
-        return Err(section.error(
-            Some("ack_timeout"),
-            format!(
-                "{millis} is outside {}..={} milliseconds",
-                crate::limits::ACK_TIMEOUT_MS_MIN,
-                crate::limits::ACK_TIMEOUT_MS_MAX
-            ),
-        ));
+    ack_timeout(section, "ack_timeout", raw.ack_timeout).map(Some)
+}
+
+/// `buffer_size`: the bytes each core queues for the connection (default
+/// `TCP_OUTPUT_BUFFER_BYTES_DEFAULT`), at least one batch of `batch_bytes`.
+///
+/// # Errors
+/// Below one batch or above `TCP_OUTPUT_BUFFER_BYTES_MAX`.
+pub fn buffer_bytes(
+    section: &crate::config::Section,
+    buffer_size: Option<u64>,
+    batch_bytes: usize,
+) -> Result<usize, crate::config::ConfigError> {
+    use crate::limits::{TCP_OUTPUT_BUFFER_BYTES_DEFAULT, TCP_OUTPUT_BUFFER_BYTES_MAX};
+    let bytes = buffer_size.unwrap_or(TCP_OUTPUT_BUFFER_BYTES_DEFAULT as u64);
+    if bytes < batch_bytes as u64 || bytes > TCP_OUTPUT_BUFFER_BYTES_MAX as u64 {
+        let message = format!(
+            "{bytes} is outside {batch_bytes}..={TCP_OUTPUT_BUFFER_BYTES_MAX} (at least one batch)"
+        );
+        return Err(section.error(Some("buffer_size"), message));
     }
-    Ok(Some(Duration::from_millis(millis)))
+    Ok(bytes as usize)
+}
+
+/// An acknowledgement timeout in milliseconds, the value of `key` (default
+/// `ACK_TIMEOUT_MS_DEFAULT`).
+///
+/// # Errors
+/// Outside `ACK_TIMEOUT_MS_MIN..=ACK_TIMEOUT_MS_MAX`.
+pub fn ack_timeout(
+    section: &crate::config::Section,
+    key: &str,
+    millis: Option<u64>,
+) -> Result<Duration, crate::config::ConfigError> {
+    use crate::limits::{ACK_TIMEOUT_MS_DEFAULT, ACK_TIMEOUT_MS_MAX, ACK_TIMEOUT_MS_MIN};
+    let millis = millis.unwrap_or(ACK_TIMEOUT_MS_DEFAULT);
+    if !(ACK_TIMEOUT_MS_MIN..=ACK_TIMEOUT_MS_MAX).contains(&millis) {
+        let message =
+            format!("{millis} is outside {ACK_TIMEOUT_MS_MIN}..={ACK_TIMEOUT_MS_MAX} milliseconds");
+        return Err(section.error(Some(key), message));
+    }
+    Ok(Duration::from_millis(millis))
 }
 
 impl TcpPlan {

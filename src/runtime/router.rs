@@ -40,9 +40,12 @@ pub struct Router {
     /// Each matcher's `message_signer`: such a destination only gets messages that signer
     /// signed (the same order as the matchers; empty when no destination sets one).
     signers: Vec<Option<Arc<str>>>,
-    /// The verified signer of the record being routed, set by its input; `None` for unsigned
-    /// records and for whatever a filter injects.
-    signer: Option<Arc<str>>,
+    /// The verified signer of the record being routed, set by its input (`signed`), its name
+    /// in a buffer reused from record to record; unsigned records and whatever a filter
+    /// injects have none.
+    signer: Vec<u8>,
+    /// Whether `signer` holds the current record's signer.
+    signed: bool,
     sinks: Vec<Sink>,
     filters: Vec<FilterRoute>,
     lanes: Vec<Lane>,
@@ -73,7 +76,8 @@ impl Router {
             matchers,
             matched,
             signers: Vec::new(),
-            signer: None,
+            signer: Vec::new(),
+            signed: false,
             sinks,
             filters,
             lanes,
@@ -127,13 +131,12 @@ impl Router {
     /// The verified signer of the records routed next, until set again; `None` for unsigned
     /// ones. An input that verifies signatures sets it per record when [`Router::wants_signers`].
     pub fn set_signer(&mut self, signer: Option<&[u8]>) {
-        let same = match (&self.signer, signer) {
-            (Some(current), Some(name)) => current.as_bytes() == name,
-            (None, None) => true,
-            _ => false,
-        };
-        if !same {
-            self.signer = signer.map(|name| Arc::from(String::from_utf8_lossy(name)));
+        self.signed = signer.is_some();
+        if let Some(name) = signer {
+            if self.signer != name {
+                self.signer.clear();
+                self.signer.extend_from_slice(name);
+            }
         }
     }
 
@@ -143,14 +146,10 @@ impl Router {
         self.matchers.evaluate(message, &mut self.matched);
         if !self.signers.is_empty() {
             // A message a filter injects has no signer, as in Heka.
-            let signer = if loops == 0 {
-                self.signer.as_deref()
-            } else {
-                None
-            };
+            let signer = (loops == 0 && self.signed).then_some(self.signer.as_slice());
             for (matched, required) in self.matched.iter_mut().zip(&self.signers) {
                 if let Some(required) = required {
-                    *matched &= signer == Some(&**required);
+                    *matched &= signer == Some(required.as_bytes());
                 }
             }
         }

@@ -191,7 +191,7 @@ impl Splitter {
             Splitter::Token(splitter) => &splitter.stats,
             Splitter::HekaFrame(splitter) => &splitter.stats,
             Splitter::Null(splitter) => &splitter.stats,
-            Splitter::Syslog(splitter) => &splitter.stats,
+            Splitter::Syslog(splitter) => &splitter.lines.stats,
         }
     }
 
@@ -201,7 +201,7 @@ impl Splitter {
             Splitter::Token(splitter) => &mut splitter.stats,
             Splitter::HekaFrame(splitter) => &mut splitter.stats,
             Splitter::Null(splitter) => &mut splitter.stats,
-            Splitter::Syslog(splitter) => &mut splitter.stats,
+            Splitter::Syslog(splitter) => &mut splitter.lines.stats,
         };
         std::mem::take(stats)
     }
@@ -213,7 +213,7 @@ impl Splitter {
             Splitter::Token(splitter) => splitter.message_bytes_max,
             Splitter::HekaFrame(splitter) => splitter.message_bytes_max,
             Splitter::Null(splitter) => splitter.message_bytes_max,
-            Splitter::Syslog(splitter) => splitter.message_bytes_max,
+            Splitter::Syslog(splitter) => splitter.lines.message_bytes_max,
         }
     }
 

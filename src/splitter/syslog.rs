@@ -21,18 +21,17 @@
 //!   resynchronised by length: the splitter counts them as discarded through the next `\n`,
 //!   then decides the framing again from the bytes after it.
 
-use super::{check_message_bytes_max, SplitterError, SplitterStats, Step, TokenSplitter};
+use super::{SplitterError, Step, TokenSplitter};
 use crate::decoder::syslog::framing::{self, Frame, FrameError, Framing};
 use crate::limits::SYSLOG_FRAME_LENGTH_DIGITS_MAX;
 
 /// Splits one syslog TCP connection's stream.
 #[derive(Debug)]
 pub struct SyslogSplitter {
-    pub(super) message_bytes_max: usize,
     state: State,
-    /// Cuts newline-framed records once the connection is found to use them.
-    lines: TokenSplitter,
-    pub(super) stats: SplitterStats,
+    /// Cuts newline-framed records once the connection is found to use them. Its limit and
+    /// counters are this splitter's, whichever framing the connection uses.
+    pub(super) lines: TokenSplitter,
 }
 
 /// Where the splitter is in the connection's stream.
@@ -56,12 +55,9 @@ impl SyslogSplitter {
     /// # Errors
     /// `message_bytes_max` outside `1..=MESSAGE_BYTES_CEILING`.
     pub fn new(message_bytes_max: usize) -> Result<SyslogSplitter, SplitterError> {
-        let message_bytes_max = check_message_bytes_max(message_bytes_max)?;
         Ok(SyslogSplitter {
-            message_bytes_max,
             state: State::Undecided,
             lines: TokenSplitter::new(b'\n', 1, true, message_bytes_max)?,
-            stats: SplitterStats::default(),
         })
     }
 
@@ -82,7 +78,7 @@ impl SyslogSplitter {
                 },
                 State::SkipBytes(left) => {
                     let skipped = left.min(rest.len());
-                    self.stats.oversize_bytes += skipped as u64;
+                    self.lines.stats.oversize_bytes += skipped as u64;
                     start += skipped;
                     if skipped < left {
                         self.state = State::SkipBytes(left - skipped);
@@ -92,12 +88,12 @@ impl SyslogSplitter {
                 }
                 State::SkipLine => match memchr::memchr(b'\n', rest) {
                     Some(offset) => {
-                        self.stats.discarded_bytes += offset as u64 + 1;
+                        self.lines.stats.discarded_bytes += offset as u64 + 1;
                         start += offset + 1;
                         self.state = State::Undecided;
                     }
                     None => {
-                        self.stats.discarded_bytes += rest.len() as u64;
+                        self.lines.stats.discarded_bytes += rest.len() as u64;
                         return Step::NeedMore {
                             consumed: window.len(),
                         };
@@ -110,11 +106,11 @@ impl SyslogSplitter {
                         .count();
                     start += separators;
                     let rest = &window[start..];
-                    match framing::next_frame(rest, self.message_bytes_max) {
+                    match framing::next_frame(rest, self.lines.message_bytes_max) {
                         Frame::Incomplete => return Step::NeedMore { consumed: start },
                         Frame::Complete(frame) => {
-                            self.stats.records += 1;
-                            self.stats.record_bytes += frame.len() as u64;
+                            self.lines.stats.records += 1;
+                            self.lines.stats.record_bytes += frame.len() as u64;
                             return Step::Record {
                                 start: start + frame.start,
                                 end: start + frame.end,
@@ -123,7 +119,7 @@ impl SyslogSplitter {
                             };
                         }
                         Frame::Invalid(FrameError::TooLarge) => {
-                            self.stats.oversize_records += 1;
+                            self.lines.stats.oversize_records += 1;
                             self.state = State::SkipBytes(oversize_frame_bytes(rest));
                         }
                         Frame::Invalid(_) => {
@@ -137,9 +133,7 @@ impl SyslogSplitter {
 
     /// Newline framing: the token splitter cuts the window after `start`.
     fn split_lines(&mut self, window: &[u8], start: usize) -> Step {
-        let step = self.lines.split(&window[start..]);
-        self.fold_line_stats();
-        match step {
+        match self.lines.split(&window[start..]) {
             Step::Record {
                 start: record_start,
                 end,
@@ -163,27 +157,16 @@ impl SyslogSplitter {
         let state = std::mem::replace(&mut self.state, State::Undecided);
         let bytes = window.len();
         match state {
-            State::NonTransparent => {
-                let step = self.lines.end_of_stream(window);
-                self.fold_line_stats();
-                return step;
-            }
-            State::SkipBytes(_) => self.stats.oversize_bytes += bytes as u64,
+            State::NonTransparent => return self.lines.end_of_stream(window),
+            State::SkipBytes(_) => self.lines.stats.oversize_bytes += bytes as u64,
             State::Undecided | State::OctetCounting | State::SkipLine => {
                 let separators = window.iter().all(|&byte| byte == b'\n' || byte == b'\r');
                 if !separators {
-                    self.stats.discarded_bytes += bytes as u64;
+                    self.lines.stats.discarded_bytes += bytes as u64;
                 }
             }
         }
         Step::NeedMore { consumed: bytes }
-    }
-
-    /// Moves the line splitter's counters into this splitter's, so there is one set to read.
-    #[inline]
-    fn fold_line_stats(&mut self) {
-        let lines = std::mem::take(&mut self.lines.stats);
-        self.stats.add(&lines);
     }
 }
 

@@ -124,6 +124,8 @@ struct Body {
     /// Bytes of the current body so far.
     bytes: u64,
     meta: LineMeta,
+    /// This process's id, Heka's Pid header (read once: it is a system call).
+    pid: i64,
     remote_ip: Vec<u8>,
     /// The current request's fields, encoded.
     fields: Vec<u8>,
@@ -151,6 +153,7 @@ pub async fn serve(
         whole,
         bytes: 0,
         meta: input.line_meta(peer.map(|peer| peer.to_string()).unwrap_or_default()),
+        pid: i64::from(std::process::id()),
         remote_ip: peer
             .map(|peer| peer.ip().to_string().into_bytes())
             .unwrap_or_default(),
@@ -499,7 +502,7 @@ impl Body {
             deliver(
                 record,
                 input,
-                (&self.meta, &self.fields, &mut self.message),
+                (&self.meta, self.pid, &self.fields, &mut self.message),
                 now,
                 (&mut uuids, &mut router),
                 shard,
@@ -520,7 +523,7 @@ impl Body {
             deliver(
                 record,
                 input,
-                (&self.meta, &self.fields, &mut self.message),
+                (&self.meta, self.pid, &self.fields, &mut self.message),
                 now_ns(),
                 (&mut uuids, &mut router),
                 shard,
@@ -535,7 +538,7 @@ impl Body {
 fn deliver(
     record: &[u8],
     input: &InputContext,
-    (meta, fields, message): (&LineMeta, &[u8], &mut Vec<u8>),
+    (meta, pid, fields, message): (&LineMeta, i64, &[u8], &mut Vec<u8>),
     now: i64,
     (uuids, router): (
         &mut crate::message::UuidSource,
@@ -560,7 +563,7 @@ fn deliver(
     wire::put_int(message, 5, 6);
     wire::put_bytes(message, 6, record);
     wire::put_bytes(message, 7, b"1");
-    wire::put_int(message, 8, i64::from(std::process::id()));
+    wire::put_int(message, 8, pid);
     wire::put_bytes(message, 9, &meta.hostname);
     message.extend_from_slice(fields);
     router.route(&MessageView::Proto(ProtoView::new(message)));
