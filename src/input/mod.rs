@@ -239,12 +239,18 @@ fn route_line(
     telemetry: &Telemetry,
     core: usize,
 ) {
-    // Bytes in, bytes out: the record is passed on as it is, but an operator can see that
-    // a source sends text that is not UTF-8. ASCII, the common case, is checked with SIMD.
+    count_invalid_utf8(record, input, telemetry, core);
+    router.route(&MessageView::Line(line));
+}
+
+/// Counts a record that becomes a Payload as it is but is not UTF-8 (`invalid_utf8_total`).
+/// Bytes in, bytes out: the record is passed on unchanged, but an operator can see that a
+/// source sends text that is not UTF-8. ASCII, the common case, is checked with SIMD.
+#[inline]
+pub fn count_invalid_utf8(record: &[u8], input: &InputContext, telemetry: &Telemetry, core: usize) {
     if !record.is_ascii() && std::str::from_utf8(record).is_err() {
         telemetry.add(core, input.plugin, Metric::InvalidUtf8, 1);
     }
-    router.route(&MessageView::Line(line));
 }
 
 /// Adds what a splitter counted since the last call to the input's counters.

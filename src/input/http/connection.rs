@@ -552,9 +552,7 @@ fn deliver(
         return;
     }
     telemetry.add(core, input.plugin, Metric::Records, 1);
-    if !record.is_ascii() && std::str::from_utf8(record).is_err() {
-        telemetry.add(core, input.plugin, Metric::InvalidUtf8, 1);
-    }
+    crate::input::count_invalid_utf8(record, input, telemetry, core);
     message.clear();
     wire::put_bytes(message, 1, &uuids.next_uuid());
     wire::put_int(message, 2, now);
