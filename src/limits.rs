@@ -126,6 +126,15 @@ pub const SIGNER_NAME_BYTES_MAX: usize = 255;
 pub const HMAC_KEY_BYTES_MAX: usize = 4096;
 /// Bytes of a PayloadEncoder `ts_format` at most.
 pub const TS_FORMAT_BYTES_MAX: usize = 256;
+/// Bytes of an Elasticsearch encoder's `index`, `type_name`, `id`, `timestamp` or
+/// `replace_dots_with` at most, and of an InfluxDB line encoder's text options.
+pub const ES_TEMPLATE_BYTES_MAX: usize = 1024;
+/// Names in an Elasticsearch encoder's `fields`, `raw_bytes_fields` or `dynamic_fields` (and an
+/// InfluxDB line encoder's `skip_fields` or `tag_fields`) at most.
+pub const ES_FIELD_NAMES_MAX: usize = 1024;
+/// Digits after the decimal point an InfluxDB line encoder's `decimal_precision` may ask for:
+/// a double carries 17 significant digits, so for values from 1 up more digits print noise.
+pub const INFLUX_DECIMAL_PRECISION_MAX: u32 = 17;
 /// Bytes `gyges flood` fills before each write: large writes keep the sender off the profile.
 pub const FLOOD_BATCH_BYTES: usize = 256 * 1024;
 /// Bytes of one `gyges flood` record at most.

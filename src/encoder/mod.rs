@@ -17,6 +17,9 @@
 //! ([`crate::component`]): each encoder kind is one module here owning its raw config, its plan
 //! (an [`EncoderKind`]) and its per-core build, an [`Encode`]; [`KINDS`] lists them.
 
+pub mod elasticsearch;
+pub mod influx;
+pub mod interpolate;
 pub mod payload;
 pub mod protobuf;
 #[cfg(feature = "lua")]
@@ -221,11 +224,19 @@ pub static KINDS: &[Registration<Arc<dyn EncoderKind>>] = &[
     protobuf::REGISTRATION,
     payload::REGISTRATION,
     sandbox::REGISTRATION,
+    elasticsearch::esjson::REGISTRATION,
+    elasticsearch::logstash::REGISTRATION,
+    influx::REGISTRATION,
 ];
 /// Every encoder kind a section can name, by the Heka type names that select it.
 #[cfg(not(feature = "lua"))]
-pub static KINDS: &[Registration<Arc<dyn EncoderKind>>] =
-    &[protobuf::REGISTRATION, payload::REGISTRATION];
+pub static KINDS: &[Registration<Arc<dyn EncoderKind>>] = &[
+    protobuf::REGISTRATION,
+    payload::REGISTRATION,
+    elasticsearch::esjson::REGISTRATION,
+    elasticsearch::logstash::REGISTRATION,
+    influx::REGISTRATION,
+];
 
 /// One encoder kind's validated plan, and how a core builds its encoder.
 pub trait EncoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
