@@ -112,9 +112,9 @@ struct RawOptions {
     multi_fields: Option<bool>,
 }
 
-/// `SchemaInfluxLineEncoder` as configured.
+/// `SchemaInfluxLineEncoder` as configured. The keys besides Heka's script keys are the
+/// options, checked by [`RawOptions`] (which refuses unknown ones).
 #[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawInfluxLineEncoder {
     #[serde(rename = "type")]
     _type: Option<String>,
@@ -963,11 +963,9 @@ mod tests {
             fields: vec![string("t a,g=x", &["v a,l=ue\\"]), double("m e,a=s", &[1.5])],
             ..Message::default()
         };
-        let options = "tag_fields = \"Type t\\u0020a,g=x\"";
-        // `tag_fields` splits on spaces, so name the tag field in an array instead.
-        let _ = options;
+        // The lists split on spaces, so a name with a space is given in an array.
         let options = r#"tag_fields = ["Type", "t a,g=x"]
-                         skip_fields = "t a,g=x""#;
+                         skip_fields = ["t a,g=x"]"#;
         assert_eq!(
             encode(options, &message),
             "m\\ e\\,a=s,Type=a\\ b\\,c\\=d,t\\ a\\,g\\=x=v\\ a\\,l\\=ue\\\\ value=1.500000 0\n"
