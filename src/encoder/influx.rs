@@ -244,7 +244,8 @@ fn raw_options(section: &Section) -> Result<(RawOptions, &'static str), ConfigEr
 /// `multi_fields` or `source_value_field` without a `name_prefix`.
 pub fn influx_plan(section: &Section) -> Result<InfluxPlan, ConfigError> {
     let (raw, prefix) = raw_options(section)?;
-    let error = |key: &str, message: String| section.error(Some(&format!("{prefix}{key}")), message);
+    let error =
+        |key: &str, message: String| section.error(Some(&format!("{prefix}{key}")), message);
     let precision = match &raw.decimal_precision {
         None => 6,
         Some(NumberText::Number(number)) => *number,
@@ -266,15 +267,30 @@ pub fn influx_plan(section: &Section) -> Result<InfluxPlan, ConfigError> {
         ("source_value_field", &raw.source_value_field),
         ("value_field_key", &raw.value_field_key),
     ] {
-        if text.as_ref().is_some_and(|text| text.len() > ES_TEMPLATE_BYTES_MAX) {
-            return Err(error(key, format!("above the limit of {ES_TEMPLATE_BYTES_MAX} bytes")));
+        if text
+            .as_ref()
+            .is_some_and(|text| text.len() > ES_TEMPLATE_BYTES_MAX)
+        {
+            return Err(error(
+                key,
+                format!("above the limit of {ES_TEMPLATE_BYTES_MAX} bytes"),
+            ));
         }
     }
     let mut lists = Vec::new();
-    for (key, names) in [("skip_fields", &raw.skip_fields), ("tag_fields", &raw.tag_fields)] {
+    for (key, names) in [
+        ("skip_fields", &raw.skip_fields),
+        ("tag_fields", &raw.tag_fields),
+    ] {
         let names = names.as_ref().map(Names::names);
-        if names.as_ref().is_some_and(|names| names.len() > ES_FIELD_NAMES_MAX) {
-            return Err(error(key, format!("above the limit of {ES_FIELD_NAMES_MAX} names")));
+        if names
+            .as_ref()
+            .is_some_and(|names| names.len() > ES_FIELD_NAMES_MAX)
+        {
+            return Err(error(
+                key,
+                format!("above the limit of {ES_FIELD_NAMES_MAX} names"),
+            ));
         }
         lists.push(names);
     }
@@ -292,15 +308,24 @@ pub fn influx_plan(section: &Section) -> Result<InfluxPlan, ConfigError> {
     let multi_fields = raw.multi_fields.unwrap_or(false);
     let name_prefix = raw.name_prefix.filter(|prefix| !prefix.is_empty());
     if name_prefix.is_none() && (multi_fields || raw.source_value_field.is_some()) {
-        let key = if multi_fields { "multi_fields" } else { "source_value_field" };
-        return Err(error(key, "needs a name_prefix, the measurement's name".into()));
+        let key = if multi_fields {
+            "multi_fields"
+        } else {
+            "source_value_field"
+        };
+        return Err(error(
+            key,
+            "needs a name_prefix, the measurement's name".into(),
+        ));
     }
     if let Some(prefix_text) = &name_prefix {
         Template::new(prefix_text, Missing::Placeholder, write_lua_number)
             .map_err(|problem| error("name_prefix", problem.to_string()))?;
     }
     let skip = lists[0].take().map(|names| NameSet::from_names(&names));
-    let tags = lists[1].take().unwrap_or_else(|| vec!["**all_base**".into()]);
+    let tags = lists[1]
+        .take()
+        .unwrap_or_else(|| vec!["**all_base**".into()]);
     Ok(InfluxPlan {
         decimal_precision: precision as usize,
         integer_suffix: raw.integer_suffix.unwrap_or(false),
@@ -365,7 +390,11 @@ fn write_escaped(out: &mut Vec<u8>, bytes: &[u8], context: Context) {
 /// number into a tag value or a name.
 pub fn write_lua_number(value: f64, out: &mut Vec<u8>) {
     if value.is_nan() {
-        out.extend_from_slice(if value.is_sign_negative() { b"-nan" } else { b"nan" });
+        out.extend_from_slice(if value.is_sign_negative() {
+            b"-nan"
+        } else {
+            b"nan"
+        });
         return;
     }
     if value.is_infinite() {
@@ -607,7 +636,11 @@ impl InfluxEncoder {
                     "Hostname" => StrHeader::Hostname,
                     _ => StrHeader::Logger,
                 };
-                write_escaped(tags, message.str_header(header).unwrap_or(b""), Context::Key);
+                write_escaped(
+                    tags,
+                    message.str_header(header).unwrap_or(b""),
+                    Context::Key,
+                );
             }
             if tags.len() == value_start {
                 tags.truncate(start);
@@ -643,7 +676,11 @@ impl InfluxEncoder {
                 return;
             }
             write_escaped(out, prefix, Context::Measurement);
-            write_escaped(out, plan.name_prefix_delimiter.as_bytes(), Context::Measurement);
+            write_escaped(
+                out,
+                plan.name_prefix_delimiter.as_bytes(),
+                Context::Measurement,
+            );
             write_escaped(out, point_name, Context::Measurement);
             finish_line(plan, tags, value, timestamp, out);
         });
@@ -700,7 +737,11 @@ impl InfluxEncoder {
             if !plan.is_point(field_name) || !writable(&value) || point_name.is_empty() {
                 return;
             }
-            out.push(if out.len() == fields_start { b' ' } else { b',' });
+            out.push(if out.len() == fields_start {
+                b' '
+            } else {
+                b','
+            });
             write_escaped(out, point_name, Context::Key);
             out.push(b'=');
             plan.write_field_value(out, value);
@@ -856,7 +897,11 @@ mod tests {
         let bytes = message.encode_to_vec();
         let mut out = Vec::new();
         encoder
-            .encode_into(&MessageView::Proto(ProtoView::new(&bytes)), Framing::None, &mut out)
+            .encode_into(
+                &MessageView::Proto(ProtoView::new(&bytes)),
+                Framing::None,
+                &mut out,
+            )
             .unwrap();
         String::from_utf8(out).unwrap()
     }
@@ -880,7 +925,10 @@ mod tests {
             "filename = \"lua_encoders/schema_influx_line.lua\"\nscript_type = \"lua\"\n\
              [config]\n{HEKA_EXAMPLE}"
         );
-        assert_eq!(encode(&heka_form, &loadavg()), encode(HEKA_EXAMPLE, &loadavg()));
+        assert_eq!(
+            encode(&heka_form, &loadavg()),
+            encode(HEKA_EXAMPLE, &loadavg())
+        );
     }
 
     #[test]
@@ -960,7 +1008,10 @@ mod tests {
             uuid: vec![1; 16],
             timestamp: 0,
             r#type: Some("a b,c=d".into()),
-            fields: vec![string("t a,g=x", &["v a,l=ue\\"]), double("m e,a=s", &[1.5])],
+            fields: vec![
+                string("t a,g=x", &["v a,l=ue\\"]),
+                double("m e,a=s", &[1.5]),
+            ],
             ..Message::default()
         };
         // The lists split on spaces, so a name with a space is given in an array.
@@ -992,7 +1043,10 @@ mod tests {
         let mut message = loadavg();
         message.fields.truncate(2);
         assert_eq!(
-            encode("tag_fields = \"**all**\"\nskip_fields = \"5MinAvg\"", &message),
+            encode(
+                "tag_fields = \"**all**\"\nskip_fields = \"5MinAvg\"",
+                &message
+            ),
             "1MinAvg,Type=stats.loadavg,Hostname=myhost,Severity=7,Logger=LoadAvgPoller,\
              1MinAvg=0.11,5MinAvg=0.11 value=0.110000 1434932024123\n"
         );
@@ -1024,7 +1078,10 @@ mod tests {
         for (options, key) in [
             ("decimal_precision = 18", "decimal_precision"),
             ("decimal_precision = \"x\"", "decimal_precision"),
-            ("[config]\ndecimal_precision = \"-1\"", "config.decimal_precision"),
+            (
+                "[config]\ndecimal_precision = \"-1\"",
+                "config.decimal_precision",
+            ),
             ("timestamp_precision = \"d\"", "timestamp_precision"),
             ("multi_fields = true", "multi_fields"),
             ("source_value_field = \"x\"", "source_value_field"),
@@ -1032,7 +1089,10 @@ mod tests {
             ("filename = \"other.lua\"", "filename"),
             ("bogus = 1", "bogus"),
             ("value_field_key = \"\"", "value_field_key"),
-            ("tag_fields = \"x\"\n[config]\nskip_fields = \"y\"", "tag_fields"),
+            (
+                "tag_fields = \"x\"\n[config]\nskip_fields = \"y\"",
+                "tag_fields",
+            ),
         ] {
             let error = influx_plan(&section(options)).unwrap_err();
             assert_eq!(error.key.as_deref(), Some(key), "{options}: {error}");
@@ -1103,9 +1163,13 @@ mod tests {
                 }
                 let text = &line[start..at];
                 let valid = matches!(text, "true" | "false" | "t" | "f" | "T" | "F")
-                    || text.strip_suffix('i').is_some_and(|n| n.parse::<i64>().is_ok())
+                    || text
+                        .strip_suffix('i')
+                        .is_some_and(|n| n.parse::<i64>().is_ok())
                     || (text.parse::<f64>().is_ok_and(f64::is_finite)
-                        && text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-'));
+                        && text
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-'));
                 if !valid {
                     return Err(format!("a bad value `{text}`"));
                 }
@@ -1121,7 +1185,9 @@ mod tests {
         if bytes.get(at) != Some(&b' ') {
             return Err("no space before the timestamp".into());
         }
-        let timestamp = line[at + 1..].parse::<i64>().map_err(|error| error.to_string())?;
+        let timestamp = line[at + 1..]
+            .parse::<i64>()
+            .map_err(|error| error.to_string())?;
         Ok(ParsedLine {
             measurement,
             tags,
@@ -1149,7 +1215,10 @@ mod tests {
         let line = parse_line("m\\ e,t\\=k=v\\,1 f=\"a\\\"b\",g=1.5,h=2i 17").unwrap();
         assert_eq!(line.measurement, b"m e");
         assert_eq!(line.tags, vec![(b"t=k".to_vec(), b"v,1".to_vec())]);
-        assert_eq!(line.fields[0], (b"f".to_vec(), ParsedValue::String(b"a\"b".to_vec())));
+        assert_eq!(
+            line.fields[0],
+            (b"f".to_vec(), ParsedValue::String(b"a\"b".to_vec()))
+        );
         assert_eq!(line.timestamp, 17);
         assert!(parse_line("m value=nan 1").is_err());
         assert!(parse_line(",x=1 value=1 1").is_err());

@@ -49,10 +49,16 @@ enum Header {
 #[derive(Clone, Debug)]
 enum Piece {
     /// `text[start..end]`, copied as is.
-    Literal { start: usize, end: usize },
+    Literal {
+        start: usize,
+        end: usize,
+    },
     Header(Header),
     /// A field named `text[start..end]`; the placeholder is `text[start - 2..end + 1]`.
-    Field { start: usize, end: usize },
+    Field {
+        start: usize,
+        end: usize,
+    },
     Time(Box<TimeFormat>),
 }
 
@@ -89,7 +95,8 @@ impl Template {
         let mut literal_start = 0;
         let mut at = 0;
         while let Some(open) = memchr::memmem::find(&bytes[at..], b"%{").map(|found| at + found) {
-            let Some(close) = memchr::memchr(b'}', &bytes[open + 2..]).map(|found| open + 2 + found)
+            let Some(close) =
+                memchr::memchr(b'}', &bytes[open + 2..]).map(|found| open + 2 + found)
             else {
                 break;
             };
@@ -208,11 +215,12 @@ fn render_header(header: Header, message: &MessageView<'_>, out: &mut Vec<u8>) {
     match header {
         Header::Str(header) => out.extend_from_slice(message.str_header(header).unwrap_or(b"")),
         Header::Pid => push_decimal(out, message.int_header(IntHeader::Pid).unwrap_or(0)),
-        Header::Severity => {
-            push_decimal(out, message.int_header(IntHeader::Severity).unwrap_or(7))
-        }
+        Header::Severity => push_decimal(out, message.int_header(IntHeader::Severity).unwrap_or(7)),
         Header::Uuid => {
-            if let Some(uuid) = message.uuid().and_then(|uuid| <[u8; 16]>::try_from(uuid).ok()) {
+            if let Some(uuid) = message
+                .uuid()
+                .and_then(|uuid| <[u8; 16]>::try_from(uuid).ok())
+            {
                 out.extend_from_slice(&format_uuid(&uuid));
             }
         }
@@ -314,7 +322,12 @@ mod tests {
             "abababab-abab-abab-abab-abababababab"
         );
         assert_eq!(
-            render("%{EnvVersion}|%{Payload}|", Missing::Name, TimeSource::Message).0,
+            render(
+                "%{EnvVersion}|%{Payload}|",
+                Missing::Name,
+                TimeSource::Message
+            )
+            .0,
             "||",
             "absent string headers are empty"
         );

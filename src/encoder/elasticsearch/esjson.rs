@@ -291,7 +291,10 @@ mod tests {
         ] {
             let error = super::super::tests::plan_error("ESJsonEncoder", options);
             assert!(
-                error.key.as_deref().is_some_and(|found| found.starts_with(key)),
+                error
+                    .key
+                    .as_deref()
+                    .is_some_and(|found| found.starts_with(key)),
                 "{options}: {error}"
             );
         }

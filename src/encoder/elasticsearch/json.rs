@@ -212,7 +212,10 @@ fn write_value(out: &mut Vec<u8>, value: FieldValue<'_>, raw: bool, in_array: bo
             out.push(b'"');
             let start = out.len();
             let engine = &base64::engine::general_purpose::STANDARD;
-            out.resize(start + base64::encoded_len(bytes.len(), true).unwrap_or(0), 0);
+            out.resize(
+                start + base64::encoded_len(bytes.len(), true).unwrap_or(0),
+                0,
+            );
             let written = engine.encode_slice(bytes, &mut out[start..]).unwrap_or(0);
             out.truncate(start + written);
             out.push(b'"');
@@ -273,7 +276,10 @@ mod tests {
             string(b"world\nfoo\\"),
             br#""world\u000afoo\u005c""#.to_vec()
         );
-        assert_eq!(string(b"\x00\x1f\x7f"), br#""\u0000\u001f"#.iter().chain(b"\x7f\"").copied().collect::<Vec<u8>>());
+        assert_eq!(
+            string(b"\x00\x1f\x7f"),
+            br#""\u0000\u001f"#.iter().chain(b"\x7f\"").copied().collect::<Vec<u8>>()
+        );
         assert_eq!(string("/é€😀".as_bytes()), "\"/é€😀\"".as_bytes());
     }
 

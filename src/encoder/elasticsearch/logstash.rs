@@ -126,7 +126,9 @@ pub fn logstash_plan(section: &Section) -> Result<EsPlan, ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{encode, encode_with, lines, plan_error, plan_section, sample, today};
+    use super::super::tests::{
+        encode, encode_with, lines, plan_error, plan_section, sample, today,
+    };
 
     const KIND: &str = "ESLogstashV0Encoder";
 

@@ -205,7 +205,10 @@ pub(crate) fn plan_common(
             })
             .collect::<Result<_, _>>()?,
     };
-    let listed = options.dynamic_fields.as_ref().is_some_and(|list| !list.is_empty());
+    let listed = options
+        .dynamic_fields
+        .as_ref()
+        .is_some_and(|list| !list.is_empty());
     if listed && !parts.contains(&Part::DynamicFields) {
         return Err(section.error(
             Some("dynamic_fields"),
@@ -307,9 +310,7 @@ impl EsEncoder {
         let template = |text: &str| Template::new(text, Missing::Name, json::write_double);
         Ok(EsEncoder {
             index: template(&plan.index)?,
-            type_name: nonempty(Some(&plan.type_name))
-                .map(template)
-                .transpose()?,
+            type_name: nonempty(Some(&plan.type_name)).map(template).transpose()?,
             id: nonempty(plan.id.as_ref()).map(template).transpose()?,
             time: if plan.es_index_from_timestamp {
                 TimeSource::Message
@@ -397,7 +398,9 @@ impl EsEncoder {
         match part {
             Part::Uuid => {
                 out.push(b'"');
-                if let Some(uuid) = message.uuid().and_then(|uuid| <[u8; 16]>::try_from(uuid).ok())
+                if let Some(uuid) = message
+                    .uuid()
+                    .and_then(|uuid| <[u8; 16]>::try_from(uuid).ok())
                 {
                     out.extend_from_slice(&format_uuid(&uuid));
                 }
@@ -415,7 +418,9 @@ impl EsEncoder {
             }
             Part::Type => self.write_type(message, out),
             Part::Logger => json::write_string(out, text(StrHeader::Logger)),
-            Part::Severity => push_decimal(out, message.int_header(IntHeader::Severity).unwrap_or(7)),
+            Part::Severity => {
+                push_decimal(out, message.int_header(IntHeader::Severity).unwrap_or(7))
+            }
             Part::Payload => json::write_string(out, text(StrHeader::Payload)),
             Part::EnvVersion => json::write_string(out, text(StrHeader::EnvVersion)),
             Part::Pid => push_decimal(out, message.int_header(IntHeader::Pid).unwrap_or(0)),
@@ -543,7 +548,6 @@ impl Encode for EsEncoder {
     }
 }
 
-
 #[cfg(test)]
 pub(crate) mod tests {
     use prost::Message as _;
@@ -578,7 +582,10 @@ pub(crate) mod tests {
 
     fn bytes(name: &str, values: &[&str]) -> Field {
         Field {
-            value_bytes: values.iter().map(|value| value.as_bytes().to_vec()).collect(),
+            value_bytes: values
+                .iter()
+                .map(|value| value.as_bytes().to_vec())
+                .collect(),
             ..field(name, 1)
         }
     }
@@ -607,7 +614,10 @@ pub(crate) mod tests {
                 // Both bytes become 0xa3 (not UTF-8) in `sample`.
                 strings("~", &["~"]),
                 strings("idField", &["1234"]),
-                bytes("test_raw_field_bytes_array", &[r#"{"asdf":123}"#, r#"{"jkl;":123}"#]),
+                bytes(
+                    "test_raw_field_bytes_array",
+                    &[r#"{"asdf":123}"#, r#"{"jkl;":123}"#],
+                ),
                 bytes("byteArray", &["asdf", "jkl;"]),
                 Field {
                     value_integer: vec![22, 80, 3000],
@@ -727,7 +737,10 @@ pub(crate) mod tests {
         let mut out = Vec::new();
         encoder.encode(&MessageView::Line(line), &mut out);
         let (action, document) = lines(&out);
-        assert_eq!(action, r#"{"index":{"_index":"tcpinput","_type":"message"}}"#);
+        assert_eq!(
+            action,
+            r#"{"index":{"_index":"tcpinput","_type":"message"}}"#
+        );
         assert_eq!(
             document,
             concat!(
@@ -803,7 +816,9 @@ pub(crate) mod tests {
                 for _ in 0..count {
                     match value_type {
                         0 => field.value_string.push(text(&mut rng)),
-                        1 => field.value_bytes.push((0..rng.usize(0..10)).map(|_| rng.u8(..)).collect()),
+                        1 => field
+                            .value_bytes
+                            .push((0..rng.usize(0..10)).map(|_| rng.u8(..)).collect()),
                         2 => field.value_integer.push(rng.i64(..)),
                         3 => field.value_double.push(f64::from_bits(rng.u64(..))),
                         _ => field.value_bool.push(rng.bool()),
