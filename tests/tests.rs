@@ -76,3 +76,6 @@ mod hardening;
 /// FluentForwardInput and FluentForwardOutput: fluent-logger, the recorded mode fixtures, acks,
 /// the shared_key handshake, heartbeats, a gyges → gyges round trip.
 mod fluent;
+
+/// ESJsonEncoder, ESLogstashV0Encoder and SchemaInfluxLineEncoder through the daemon.
+mod encoders;
