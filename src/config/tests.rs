@@ -585,6 +585,11 @@ fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
             "fo",
             "buffer_size",
         ),
+        (
+            "[influx]\ntype = \"SchemaInfluxLineEncoder\"\ndecimal_precision = 100\n",
+            "influx",
+            "decimal_precision",
+        ),
     ];
     for (text, section, key) in cases {
         let error = error_of(&format!("{INPUT}{text}"));
