@@ -190,6 +190,12 @@ pub const CARBON_DATAGRAM_BYTES_DEFAULT: usize = 63_488;
 pub const CARBON_DATAGRAM_BYTES_MAX: usize = 65_507;
 /// Smallest `max_datagram_size` accepted: room for one longest line.
 pub const CARBON_DATAGRAM_BYTES_MIN: usize = 2048;
+/// Default and largest `max_message_size` of a UdpOutput over UDP: the largest UDP payload over
+/// IPv4. A message that encodes to more is dropped and counted (`encode_failures_total`).
+pub const UDP_OUTPUT_MESSAGE_BYTES_MAX: usize = 65_507;
+/// Largest `max_message_size` of a UdpOutput with `net = "unixgram"`: Linux's default socket
+/// send buffer (`net.core.wmem_default`), the largest datagram a default socket sends whole.
+pub const UNIXGRAM_OUTPUT_MESSAGE_BYTES_MAX: usize = 212_992;
 /// Counter rates a CounterFilter summarises at once (Heka's fixed ten).
 pub const COUNTER_SUMMARY_TICKS: usize = 10;
 const _: () = assert!(STAT_NAME_BYTES_MAX <= u16::MAX as usize);

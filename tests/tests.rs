@@ -33,6 +33,9 @@ mod queue_tool;
 /// daemon.
 mod stats;
 
+/// UdpOutput: one datagram per message over UDP and Unix datagram sockets.
+mod udp_output;
+
 /// The bench programs' shared report code (`bench/common`), compiled here for its tests.
 #[path = "../bench/common/mod.rs"]
 mod bench_common;

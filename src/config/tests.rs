@@ -530,6 +530,11 @@ fn every_number_a_user_sets_has_an_upper_bound_named_in_the_error() {
             "max_connections",
         ),
         (
+            "[u]\ntype = \"UdpOutput\"\naddress = \"127.0.0.1:1\"\nmax_message_size = 65508\n",
+            "u",
+            "max_message_size",
+        ),
+        (
             "[f]\ntype = \"FileOutput\"\npath = \"x\"\nflush_interval = 100000000\n",
             "f",
             "flush_interval",

@@ -60,6 +60,7 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     log::REGISTRATION,
     carbon::REGISTRATION,
     fluent::REGISTRATION,
+    udp::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.

@@ -1,17 +1,398 @@
-//! Datagram delivery (CarbonOutput with `protocol = "udp"`): each core sends its batches from
-//! its own socket, cut at line boundaries into datagrams of at most `datagram_bytes_max`.
-//! UDP has no backpressure and no delivery guarantee: a send that fails is counted as an
-//! error and its messages as dropped.
+//! Datagram delivery: UdpOutput, and CarbonOutput with `protocol = "udp"`. Each core sends
+//! from its own socket (`docs/udp_output.md`).
+//!
+//! - **UdpOutput** sends each encoded message as one datagram, over UDP or a Unix datagram
+//!   socket (`net = "unixgram"`). Inside gyges a batch keeps each encoding behind a 4-byte
+//!   length ([`DatagramEncoderKind`]), so the sender can cut the batch back into messages;
+//!   the length never leaves the process. A message that encodes to more than
+//!   `max_message_size` is dropped and counted as an encode failure, as Heka dropped it.
+//! - **CarbonOutput** sends its lines cut at line boundaries into datagrams of at most
+//!   `datagram_bytes_max` ([`UdpSender`]).
+//!
+//! Datagrams have no backpressure and no acknowledgement: a send that fails is counted as an
+//! error and its messages as dropped, whatever the delivery class. A disk queue could commit
+//! only on the kernel taking the datagram, which protects nothing past this host, so
+//! `delivery = "durable"` is refused.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use std::os::unix::net::UnixDatagram;
+use std::time::Duration;
 
 use glommio::net::UdpSocket;
 
-use super::Batch;
+use super::{Batch, Opened, OutputCore, OutputKind, Writers};
+use crate::component::{LocalBoxFuture, PlanContext, Registration};
+use crate::config::plan::{GlobalPlan, OutputPlan};
+use crate::config::{ConfigError, Section};
+use crate::encoder::{Encode, EncodeFailed, EncoderKind, Framing};
+use crate::limits::{UDP_OUTPUT_MESSAGE_BYTES_MAX, UNIXGRAM_OUTPUT_MESSAGE_BYTES_MAX};
+use crate::message::MessageView;
 use crate::stats::carbon::datagrams;
 use crate::telemetry::{Metric, Telemetry};
 
-/// One core's socket toward one destination.
+/// Its registry line.
+pub const REGISTRATION: Registration<OutputPlan> = Registration {
+    type_names: &["UdpOutput"],
+    plan: plan_udp_output,
+};
+
+/// `UdpOutput`'s own keys (the common output keys are in [`super::plan::RawCommon`]).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUdpOutput {
+    /// `udp` (default), `udp4`, `udp6` or `unixgram`.
+    pub net: Option<String>,
+    /// `host:port`, or a socket path with `unixgram`.
+    pub address: String,
+    /// The local address to send from (`host:port`; UDP only).
+    pub local_address: Option<String>,
+    /// Bytes of one encoded message at most; a longer one is dropped (default 65507).
+    pub max_message_size: Option<u64>,
+}
+
+/// Which socket a UdpOutput sends from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Net {
+    /// UDP, over IPv4 or IPv6 as the address resolves.
+    Udp,
+    /// UDP over IPv4 only.
+    Udp4,
+    /// UDP over IPv6 only.
+    Udp6,
+    /// A Unix datagram socket; the address is a path.
+    Unixgram,
+}
+
+/// UdpOutput, planned.
+#[derive(Debug, Clone)]
+pub struct UdpOutputKind {
+    /// The socket family.
+    pub net: Net,
+    /// Where datagrams go: `host:port` (resolved on each core when it opens) or a path.
+    pub address: String,
+    /// The address each core's socket binds to (`local_address`); any port when unset.
+    pub local_address: Option<SocketAddr>,
+}
+
+fn plan_udp_output(
+    section: &Section,
+    context: &PlanContext<'_>,
+) -> Result<OutputPlan, ConfigError> {
+    let (common, own) = super::plan::split_common(section)?;
+    let raw: RawUdpOutput = own.parse()?;
+    let net = match raw.net.as_deref() {
+        None | Some("udp") => Net::Udp,
+        Some("udp4") => Net::Udp4,
+        Some("udp6") => Net::Udp6,
+        Some("unixgram") => Net::Unixgram,
+        Some(other) => {
+            return Err(section.error(
+                Some("net"),
+                format!("`{other}` is not udp, udp4, udp6 or unixgram"),
+            ))
+        }
+    };
+    let local_address = match (&raw.local_address, net) {
+        (None, _) => None,
+        (Some(_), Net::Unixgram) => {
+            return Err(section.error(
+                Some("local_address"),
+                "applies to UDP only; a unixgram sender is unnamed",
+            ))
+        }
+        (Some(local), _) => Some(section.address("local_address", local)?),
+    };
+    if raw.address.is_empty() {
+        return Err(section.error(Some("address"), "must not be empty"));
+    }
+    if net != Net::Unixgram {
+        // A host name is resolved by each core when it opens, so a receiver that is not
+        // resolvable yet is a warning then, not a failed start; an address that cannot be
+        // one is refused here.
+        check_host_port(section, &raw.address)?;
+    }
+    let bytes_max = match net {
+        Net::Unixgram => UNIXGRAM_OUTPUT_MESSAGE_BYTES_MAX,
+        _ => UDP_OUTPUT_MESSAGE_BYTES_MAX,
+    };
+    let max_message_size = match raw.max_message_size {
+        None => UDP_OUTPUT_MESSAGE_BYTES_MAX,
+        Some(size) if (1..=bytes_max as u64).contains(&size) => size as usize,
+        Some(size) => {
+            return Err(section.error(
+                Some("max_message_size"),
+                format!("{size} is outside 1 to {bytes_max} (the largest datagram)"),
+            ))
+        }
+    };
+    let default = common.with_defaults("ProtobufEncoder", false, false);
+    let encoder = match default.encoder {
+        super::plan::EncoderChoice::Named { name, default } => {
+            crate::encoder::resolve(section, context, name, default)?
+        }
+        super::plan::EncoderChoice::Fixed(encoder) => encoder,
+    };
+    let common = super::plan::Common {
+        encoder: super::plan::EncoderChoice::Fixed(Arc::new(DatagramEncoderKind {
+            inner: encoder,
+            bytes_max: max_message_size,
+        })),
+        ..default
+    };
+    let kind = UdpOutputKind {
+        net,
+        address: raw.address.clone(),
+        local_address,
+    };
+    let mut plan = super::plan::output_plan(section, context, common, |_| Ok(Arc::new(kind)))?;
+    // Its sockets are per core; it has no single writer of its own.
+    plan.owner_core = context.global.output_core;
+    Ok(plan)
+}
+
+/// Refuses an `address` that is not `host:port` with a port number.
+fn check_host_port(section: &Section, address: &str) -> Result<(), ConfigError> {
+    let port = address.rsplit_once(':').map(|(_, port)| port);
+    match port.map(str::parse::<u16>) {
+        Some(Ok(_)) => Ok(()),
+        _ => Err(section.error(Some("address"), format!("`{address}` is not host:port"))),
+    }
+}
+
+impl OutputKind for UdpOutputKind {
+    fn type_name(&self) -> &'static str {
+        "UdpOutput"
+    }
+
+    fn describe(&self, _: &OutputPlan) -> String {
+        let net = match self.net {
+            Net::Udp => "udp",
+            Net::Udp4 => "udp4",
+            Net::Udp6 => "udp6",
+            Net::Unixgram => "unixgram",
+        };
+        format!("{net} {} (one socket per core)", self.address)
+    }
+
+    fn writers(&self) -> Writers {
+        Writers::EveryCore
+    }
+
+    fn open<'a>(&'a self, core: &'a OutputCore<'a>) -> LocalBoxFuture<'a, Result<Opened, String>> {
+        Box::pin(async move {
+            let socket = match self.net {
+                // A non-blocking std socket: a receiver whose queue is full is waited for
+                // here, on a timer ([`DatagramSender::send_unix`]).
+                Net::Unixgram => UnixDatagram::unbound()
+                    .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+                    .map(|socket| Socket::Unix(socket, PathBuf::from(&self.address))),
+                net => self.udp_socket(net),
+            };
+            let drop_when_full = core.best_effort();
+            socket
+                .map(|socket| {
+                    Opened::plain(Rc::new(DatagramSender {
+                        socket,
+                        drop_when_full,
+                    }))
+                })
+                .map_err(|error| format!("{}: {error}", self.address))
+        })
+    }
+}
+
+impl UdpOutputKind {
+    /// Resolves the address for `net` and binds this core's socket.
+    fn udp_socket(&self, net: Net) -> std::io::Result<Socket> {
+        let wanted = |address: &SocketAddr| match net {
+            Net::Udp4 => address.is_ipv4(),
+            Net::Udp6 => address.is_ipv6(),
+            _ => true,
+        };
+        let target = self
+            .address
+            .to_socket_addrs()?
+            .find(wanted)
+            .ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "resolves to no address of this net",
+                )
+            })?;
+        let local = match self.local_address {
+            Some(local) => local,
+            None if target.is_ipv6() => SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0)),
+            None => SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0)),
+        };
+        let socket = UdpSocket::bind(local).map_err(std::io::Error::from)?;
+        Ok(Socket::Udp(socket, target))
+    }
+}
+
+/// One core's socket and where its datagrams go.
+enum Socket {
+    Udp(UdpSocket, SocketAddr),
+    Unix(UnixDatagram, PathBuf),
+}
+
+/// Bytes of the length each encoding carries inside a UdpOutput batch.
+const LENGTH_BYTES: usize = 4;
+
+/// UdpOutput's encoder: the configured one, each encoding behind its length, and none longer
+/// than `bytes_max`.
+#[derive(Debug)]
+pub struct DatagramEncoderKind {
+    inner: Arc<dyn EncoderKind>,
+    bytes_max: usize,
+}
+
+impl EncoderKind for DatagramEncoderKind {
+    fn type_name(&self) -> &'static str {
+        self.inner.type_name()
+    }
+
+    fn build(
+        &self,
+        global: &GlobalPlan,
+        core_row: Option<usize>,
+    ) -> Result<Box<dyn Encode>, String> {
+        Ok(Box::new(DatagramEncoder {
+            inner: self.inner.build(global, core_row)?,
+            bytes_max: self.bytes_max,
+        }))
+    }
+}
+
+struct DatagramEncoder {
+    inner: Box<dyn Encode>,
+    bytes_max: usize,
+}
+
+impl Encode for DatagramEncoder {
+    fn encode_into(
+        &mut self,
+        message: &MessageView<'_>,
+        framing: Framing<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, EncodeFailed> {
+        let start = out.len();
+        out.extend_from_slice(&[0; LENGTH_BYTES]);
+        match self.inner.encode_into(message, framing, out) {
+            Ok(0) => {
+                out.truncate(start);
+                Ok(0)
+            }
+            Ok(bytes) if bytes <= self.bytes_max => {
+                // bytes_max is at most UNIXGRAM_OUTPUT_MESSAGE_BYTES_MAX, well inside a u32.
+                let length = (bytes as u32).to_le_bytes();
+                out[start..start + LENGTH_BYTES].copy_from_slice(&length);
+                Ok(bytes + LENGTH_BYTES)
+            }
+            Ok(_) | Err(EncodeFailed) => {
+                out.truncate(start);
+                Err(EncodeFailed)
+            }
+        }
+    }
+}
+
+/// The encodings of a UdpOutput batch, one per datagram.
+pub fn encodings(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = bytes;
+    std::iter::from_fn(move || {
+        let (length, tail) = rest.split_first_chunk::<LENGTH_BYTES>()?;
+        let length = u32::from_le_bytes(*length) as usize;
+        let encoding = tail.get(..length)?;
+        rest = &tail[length..];
+        Some(encoding)
+    })
+}
+
+/// How long a datagram waits for room at a Unix receiver whose queue is full, between tries.
+const UNIX_FULL_WAIT: Duration = Duration::from_millis(1);
+/// Tries of one datagram at a full Unix receiver before it is dropped and counted (about a
+/// second): a receiver that has stopped reading cannot hold the core for longer.
+const UNIX_FULL_TRIES_MAX: u32 = 1000;
+
+/// One core's UdpOutput socket.
+struct DatagramSender {
+    socket: Socket,
+    /// `delivery = "best_effort"`: a datagram a full Unix receiver cannot take is dropped at
+    /// once rather than waited for.
+    drop_when_full: bool,
+}
+
+impl DatagramSender {
+    async fn send(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
+        let (mut sent, mut sent_bytes, mut failed) = (0, 0, 0);
+        for encoding in encodings(&batch.bytes) {
+            let result = match &self.socket {
+                Socket::Udp(socket, target) => socket
+                    .send_to(encoding, *target)
+                    .await
+                    .map_err(std::io::Error::from),
+                Socket::Unix(socket, path) => self.send_unix(socket, encoding, path).await,
+            };
+            match result {
+                Ok(_) => {
+                    sent += 1;
+                    sent_bytes += encoding.len() as u64;
+                }
+                Err(_) => failed += 1,
+            }
+        }
+        if failed > 0 {
+            telemetry.add(core, plugin, Metric::Errors, failed);
+            telemetry.add(core, plugin, Metric::Dropped, failed);
+        }
+        telemetry.add(core, plugin, Metric::Sent, sent);
+        telemetry.add(core, plugin, Metric::SentBytes, sent_bytes);
+    }
+}
+
+impl DatagramSender {
+    /// Sends one datagram to a Unix receiver. A full receiver queue is waited for (memory
+    /// delivery) up to [`UNIX_FULL_TRIES_MAX`] tries, or not at all (best effort).
+    async fn send_unix(
+        &self,
+        socket: &UnixDatagram,
+        datagram: &[u8],
+        path: &std::path::Path,
+    ) -> std::io::Result<usize> {
+        let mut tries = 0;
+        loop {
+            match socket.send_to(datagram, path) {
+                Err(error)
+                    if error.kind() == std::io::ErrorKind::WouldBlock
+                        && !self.drop_when_full
+                        && tries < UNIX_FULL_TRIES_MAX =>
+                {
+                    tries += 1;
+                    glommio::timer::sleep(UNIX_FULL_WAIT).await;
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+impl super::Destination for DatagramSender {
+    fn ship<'a>(
+        &'a self,
+        batch: Batch,
+        telemetry: &'a Telemetry,
+        core: usize,
+        plugin: usize,
+    ) -> LocalBoxFuture<'a, ()> {
+        Box::pin(self.send(batch, telemetry, core, plugin))
+    }
+}
+
+/// One core's CarbonOutput socket toward one destination.
 pub struct UdpSender {
     socket: UdpSocket,
     target: SocketAddr,
@@ -69,5 +450,78 @@ impl super::Destination for UdpSender {
         plugin: usize,
     ) -> crate::component::LocalBoxFuture<'a, ()> {
         Box::pin(self.send(batch, telemetry, core, plugin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoder::payload::{PayloadEncoder, PayloadOptions};
+    use crate::message::view::ProtoView;
+
+    fn message(payload: &str) -> Vec<u8> {
+        use prost::Message as _;
+        crate::message::proto::Message {
+            uuid: vec![7; 16],
+            timestamp: 1,
+            payload: Some(payload.into()),
+            ..crate::message::proto::Message::default()
+        }
+        .encode_to_vec()
+    }
+
+    fn encoder(bytes_max: usize) -> DatagramEncoder {
+        let payload = PayloadEncoder::new(&PayloadOptions::default(), 1 << 20).expect("encoder");
+        DatagramEncoder {
+            inner: Box::new(crate::encoder::Encoder::Payload(payload)),
+            bytes_max,
+        }
+    }
+
+    #[test]
+    fn a_batch_is_cut_back_into_its_encodings() {
+        let mut encoder = encoder(64);
+        let mut batch = Vec::new();
+        for payload in ["one", "", "three", "x"] {
+            let bytes = message(payload);
+            let view = MessageView::Proto(ProtoView::new(&bytes));
+            encoder
+                .encode_into(&view, Framing::None, &mut batch)
+                .expect("fits");
+        }
+        let encodings: Vec<&[u8]> = encodings(&batch).collect();
+        assert_eq!(
+            encodings,
+            [&b"one\n"[..], b"\n", b"three\n", b"x\n"],
+            "one datagram per message, lengths left behind"
+        );
+    }
+
+    #[test]
+    fn an_encoding_over_the_limit_is_refused_and_leaves_nothing() {
+        let mut encoder = encoder(4);
+        let mut batch = Vec::new();
+        let fits = message("abc");
+        let long = message("abcd");
+        let view = |bytes| MessageView::Proto(ProtoView::new(bytes));
+        assert_eq!(
+            encoder.encode_into(&view(&fits), Framing::None, &mut batch),
+            Ok(4 + LENGTH_BYTES)
+        );
+        let before = batch.clone();
+        assert_eq!(
+            encoder.encode_into(&view(&long), Framing::None, &mut batch),
+            Err(EncodeFailed)
+        );
+        assert_eq!(batch, before);
+        assert_eq!(encodings(&batch).count(), 1);
+    }
+
+    #[test]
+    fn a_truncated_batch_yields_only_whole_encodings() {
+        let mut batch = vec![3, 0, 0, 0];
+        batch.extend_from_slice(b"abc");
+        batch.extend_from_slice(&[9, 0, 0, 0, b'z']);
+        assert_eq!(encodings(&batch).collect::<Vec<_>>(), [&b"abc"[..]]);
     }
 }
