@@ -5,7 +5,7 @@
 //! | | heka (Go) | lsb (lua_sandbox) |
 //! |---|---|---|
 //! | whitespace | space, tab; a newline ends the expression | space, tab, CR, LF |
-//! | strings | `'…'` `"…"`; `\` + the quote is the quote, `\` + anything else is kept as both characters | `\'` and `\"` are quotes in either kind of string; ≤ 255 bytes; a `%` right after the closing quote marks a plain pattern |
+//! | strings | `'…'` `"…"`; `\` + the quote is the quote, `\` + anything else is kept as both characters | `\'` and `\"` are quotes in either kind of string and `\\` is one `\`; `\` + anything else is kept as both characters; ≤ 255 bytes after unescaping; a `%` right after the closing quote marks a plain pattern |
 //! | numbers | `[0-9.]` then `[0-9.e+-]*`, read as f64; text that is not a float reads as 0 | `[+-]? (0 \| [1-9][0-9]*) (.[0-9]+)? ([eE][+-]?[0-9]+)?` |
 //! | regexes | `/…/`, `\/` is `/` | none (patterns are strings) |
 //! | `Fields[n][f][a]` | non-empty name without `]`; indices ≤ 65535 | name may be empty; indices ≤ 255 |
@@ -202,7 +202,7 @@ impl<'s> Lexer<'s> {
                     bytes.extend_from_slice(&[b'\\', escaped]);
                     index += 2;
                 }
-                (Dialect::Lsb, b'\\', Some(escaped @ (b'\'' | b'"'))) => {
+                (Dialect::Lsb, b'\\', Some(escaped @ (b'\'' | b'"' | b'\\'))) => {
                     bytes.push(escaped);
                     index += 2;
                 }
@@ -497,10 +497,30 @@ mod tests {
             kinds(r"'a\b'%", Dialect::Lsb).unwrap(),
             vec![string(br"a\b", true)]
         );
-        assert!(
-            kinds(r"'a\\'", Dialect::Lsb).is_err(),
-            "\\' escapes the quote in lsb"
+        // lua_sandbox's own suite: `Uuid < '\\'` compares with one backslash.
+        assert_eq!(
+            kinds(r"'\\'", Dialect::Lsb).unwrap(),
+            vec![string(br"\", false)]
         );
+        assert_eq!(
+            kinds(r"'a\\\''", Dialect::Lsb).unwrap(),
+            vec![string(br"a\'", false)],
+            "an escaped backslash, then an escaped quote"
+        );
+        assert_eq!(
+            kinds(r#""%d\\%.\x""#, Dialect::Lsb).unwrap(),
+            vec![string(br"%d\%.\x", false)],
+            "any other escape stays as written, for the Lua pattern"
+        );
+        assert!(
+            kinds(r"'a\\\'", Dialect::Lsb).is_err(),
+            "a backslash pair, then an escaped quote: unterminated"
+        );
+        // The 255-byte bound counts the bytes after unescaping.
+        let escaped = format!("'{}'", r"\\".repeat(255));
+        assert!(kinds(&escaped, Dialect::Lsb).is_ok());
+        let escaped = format!("'{}'", r"\\".repeat(256));
+        assert!(kinds(&escaped, Dialect::Lsb).is_err());
         assert!(kinds("'abc", Dialect::Heka).is_err());
         assert!(
             kinds("'ab\nc'", Dialect::Heka).is_err(),

@@ -352,6 +352,7 @@ fn lsb_upstream_true() {
             "Fields[foo] >= 'bar'",
             "Uuid > '#'",
             "Uuid >= '#'",
+            r"Uuid < '\\'",
             "Fields[foo] > 'baq'",
             "Fields[foo] != 'bara'",
             "Fields[bytes] == 'data'",
