@@ -421,3 +421,34 @@ fn a_plugin_that_cannot_start_names_the_core_the_stage_and_the_plugin() {
     }
     drop(taken);
 }
+
+/// A FileOutput with no encoder and no `use_framing` writes Heka frames, as Heka documents for
+/// ProtobufEncoder, so that `gyges cat` reads every message back.
+#[test]
+fn a_file_output_left_to_its_defaults_can_be_read_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n{}\
+         [Out]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n",
+        framed_input("In", port)
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    let stream: Vec<u8> = (0..100)
+        .flat_map(|n| frame(&numbered_message(n, "defaults")))
+        .collect();
+    send_tcp(port, &stream);
+    let path = dir.path().join("out.log");
+    wait_for(Duration::from_secs(30), "100 frames in out.log", || {
+        frames_in(&path) == 100
+    });
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let read = messages(&path);
+    assert_eq!(read.len(), 100);
+    let mut sequences: Vec<i64> = read
+        .iter()
+        .map(|message| field(message, "seq").and_then(|v| v.as_i64()).expect("seq"))
+        .collect();
+    sequences.sort_unstable();
+    assert_eq!(sequences, (0..100).collect::<Vec<_>>());
+}

@@ -645,3 +645,24 @@ fn a_go_style_listen_address_means_every_interface() {
     let error = error_of("[TcpInput]\naddress = \":no-port\"\n").to_string();
     assert!(error.contains("key `address`"), "{error}");
 }
+
+#[test]
+fn a_file_output_frames_protobuf_by_default_and_nothing_else() {
+    let framing = |output: &str| {
+        let text = format!(
+            "{INPUT}[Proto]\ntype = \"ProtobufEncoder\"\n[Text]\ntype = \"PayloadEncoder\"\n\
+             [out]\ntype = \"FileOutput\"\npath = \"x\"\n{output}"
+        );
+        plan_of(&text).expect("valid").outputs[0].use_framing
+    };
+    assert!(framing(""), "the default encoder, ProtobufEncoder");
+    assert!(framing("encoder = \"ProtobufEncoder\"\n"));
+    assert!(framing("encoder = \"Proto\"\n"), "a section of that type");
+    assert!(!framing("encoder = \"Text\"\n"));
+    assert!(!framing("encoder = \"PayloadEncoder\"\n"));
+    assert!(!framing("use_framing = false\n"), "as written");
+    assert!(
+        framing("encoder = \"Text\"\nuse_framing = true\n"),
+        "as written"
+    );
+}

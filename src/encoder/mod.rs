@@ -300,6 +300,21 @@ impl Encode for Encoder {
     }
 }
 
+/// The type of the encoder an output names with `encoder` (or its `default`): a section's
+/// `type`, or the name itself (an unknown name or a bad `type` is reported by [`resolve`]).
+pub fn type_of<'a>(
+    context: &'a PlanContext<'_>,
+    name: Option<&'a str>,
+    default: &'a str,
+) -> &'a str {
+    let name = name.unwrap_or(default);
+    context
+        .sections
+        .get(name)
+        .and_then(|section| section.plugin_type().ok())
+        .unwrap_or(name)
+}
+
 /// The encoder an output names with `encoder` (or its `default`): a section of that name, or,
 /// with no such section, a kind of that type with its default options. The encoder is built
 /// once here, so an option it cannot honour fails at startup.

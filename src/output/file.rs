@@ -214,8 +214,11 @@ fn plan_file_output(
         perm: octal("perm", raw.perm.as_deref(), 0o644)?,
         folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
     };
-    // Heka's FileOutput does not frame by default.
-    let common = common.with_defaults("ProtobufEncoder", false, true);
+    // As Heka documents it: framed by default when the encoder is ProtobufEncoder (the
+    // default), so that the file can be read back (`gyges cat`); unframed otherwise.
+    let protobuf = crate::encoder::type_of(context, common.encoder.as_deref(), "ProtobufEncoder")
+        == "ProtobufEncoder";
+    let common = common.with_defaults("ProtobufEncoder", protobuf, true);
     super::plan::output_plan(section, context, common, |_| Ok(std::sync::Arc::new(kind)))
 }
 
