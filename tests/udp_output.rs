@@ -45,11 +45,19 @@ fn receive(
     datagrams
 }
 
+/// A UDP receiver on loopback whose socket buffer holds every datagram of a test even while
+/// the reading thread waits for a CPU on a loaded machine (UDP has no backpressure).
+fn udp_receiver() -> UdpSocket {
+    let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind receiver");
+    gyges_sys::socket::set_receive_buffer(&receiver, 4 << 20).expect("SO_RCVBUF");
+    receiver
+}
+
 #[test]
 fn each_message_is_one_datagram_over_udp() {
     const COUNT: i64 = 2000;
     let dir = tempfile::tempdir().expect("temp dir");
-    let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind receiver");
+    let receiver = udp_receiver();
     receiver
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
@@ -92,7 +100,7 @@ fn each_message_is_one_datagram_over_udp() {
 fn influx_lines_over_udp() {
     const COUNT: i64 = 500;
     let dir = tempfile::tempdir().expect("temp dir");
-    let receiver = UdpSocket::bind("127.0.0.1:0").expect("bind receiver");
+    let receiver = udp_receiver();
     receiver
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
@@ -253,4 +261,25 @@ fn config_errors_name_the_key() {
     let file = temp_file(config(1, "address = \"no-such-host.invalid:8089\"\n").as_bytes());
     let run = run_gyges(&["validate", "-c", file.path().to_str().expect("path")]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+#[test]
+fn a_receiver_whose_name_does_not_resolve_is_a_warning_and_the_daemon_runs_on() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = "address = \"no-such-host.invalid:8089\"\n\
+                  [All]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"all.log\"\n";
+    let mut daemon = Daemon::start(dir.path(), &config(port, output), &[port]);
+    send_tcp(port, &numbered(0..50, |_| 4));
+    let path = dir.path().join("all.log");
+    wait_for(
+        Duration::from_secs(30),
+        "every message in the FileOutput",
+        || messages(&path).len() == 50,
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let log = daemon.stderr();
+    assert!(log.contains("no-such-host.invalid:8089"), "{log}");
+    assert_eq!(daemon.counter("Udp.dropped_total"), 50, "{log}");
+    assert_eq!(daemon.counter("Udp.errors_total"), 50, "{log}");
 }

@@ -64,6 +64,24 @@ impl Section {
             .ok_or_else(|| self.error(Some(key), format!("`{address}` resolves to nothing")))
     }
 
+    /// Checks that `address` (the value of `key`) is a destination to dial: `host:port` with a
+    /// port number, or `[v6]:port`. The host is not resolved here: an output resolves it each
+    /// time it connects, with retries, so a config naming a host that is down or not yet in DNS
+    /// still validates and starts.
+    ///
+    /// # Errors
+    /// No host, or no port number; the error names `key`.
+    pub fn destination(&self, key: &str, address: &str) -> Result<(), ConfigError> {
+        let parsed = address
+            .rsplit_once(':')
+            .filter(|(host, _)| !host.is_empty())
+            .map(|(host, port)| (host, port.parse::<u16>()));
+        match parsed {
+            Some((_, Ok(_))) => Ok(()),
+            _ => Err(self.error(Some(key), format!("`{address}` is not host:port"))),
+        }
+    }
+
     /// `message_signer`, checked: a signer name as Heka frames carry it (1 to 255 bytes).
     ///
     /// # Errors

@@ -666,3 +666,26 @@ fn a_file_output_frames_protobuf_by_default_and_nothing_else() {
         "as written"
     );
 }
+
+#[test]
+fn output_hosts_are_resolved_when_connecting_not_when_planned() {
+    for (kind, extra) in [
+        ("TcpOutput", ""),
+        ("FluentForwardOutput", ""),
+        ("CarbonOutput", ""),
+        ("CarbonOutput", "protocol = \"udp\"\n"),
+        ("UdpOutput", ""),
+    ] {
+        let text = format!(
+            "{INPUT}[out]\ntype = \"{kind}\"\nmessage_matcher = \"TRUE\"\n{extra}\
+             address = \"no-such-host.invalid:5565\"\n"
+        );
+        assert!(plan_of(&text).is_ok(), "{kind} {extra}");
+        let text = format!(
+            "{INPUT}[out]\ntype = \"{kind}\"\nmessage_matcher = \"TRUE\"\n{extra}\
+             address = \"no-port.invalid\"\n"
+        );
+        let error = error_of(&text);
+        assert_eq!(error.key.as_deref(), Some("address"), "{kind}: {error}");
+    }
+}

@@ -52,7 +52,7 @@ fn plan_carbon_output(
         .settings()
         .map_err(|error| section.error(Some(&error.key), error.message))?;
     let carbon = settings.carbon;
-    section.address("address", &carbon.address)?;
+    section.destination("address", &carbon.address)?;
     let kind = match carbon.protocol {
         CarbonProtocol::Tcp => CarbonOutputKind::Tcp(TcpPlan {
             address: carbon.address,

@@ -82,7 +82,7 @@ fn plan_fluent_output(
     let why = "FluentForwardOutput writes Forward protocol events itself";
     section.refuse("encoder", common.encoder.is_some(), why)?;
     section.refuse("use_framing", common.use_framing.is_some(), why)?;
-    section.address("address", &raw.address)?;
+    section.destination("address", &raw.address)?;
     let buffer_bytes =
         super::tcp::buffer_bytes(section, raw.buffer_size, context.global.batch_bytes)?;
     let ack_timeout =

@@ -335,7 +335,7 @@ fn plan_tcp_output(
         raw.local_address.is_some(),
         "local_address is not supported yet",
     )?;
-    section.address("address", &raw.address)?;
+    section.destination("address", &raw.address)?;
     let buffer_bytes = buffer_bytes(section, raw.buffer_size, context.global.batch_bytes)?;
     let keep_alive = crate::input::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
     let common = common.with_defaults("ProtobufEncoder", true, true);

@@ -14,16 +14,17 @@
 //! only on the kernel taking the datagram, which protects nothing past this host, so
 //! `delivery = "durable"` is refused.
 
+use std::cell::{Cell, RefCell};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
-
-use std::os::unix::net::UnixDatagram;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use glommio::net::UdpSocket;
 
+use super::tcp::{RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN};
 use super::{Batch, Opened, OutputCore, OutputKind, Writers};
 use crate::component::{LocalBoxFuture, PlanContext, Registration};
 use crate::config::plan::{GlobalPlan, OutputPlan};
@@ -31,6 +32,7 @@ use crate::config::{ConfigError, Section};
 use crate::encoder::{Encode, EncodeFailed, EncoderKind, Framing};
 use crate::limits::{UDP_OUTPUT_MESSAGE_BYTES_MAX, UNIXGRAM_OUTPUT_MESSAGE_BYTES_MAX};
 use crate::message::MessageView;
+use crate::runtime::backoff::Backoff;
 use crate::stats::carbon::datagrams;
 use crate::telemetry::{Metric, Telemetry};
 
@@ -110,10 +112,8 @@ fn plan_udp_output(
         return Err(section.error(Some("address"), "must not be empty"));
     }
     if net != Net::Unixgram {
-        // A host name is resolved by each core when it opens, so a receiver that is not
-        // resolvable yet is a warning then, not a failed start; an address that cannot be
-        // one is refused here.
-        check_host_port(section, &raw.address)?;
+        // A host name is resolved by each core when it opens.
+        section.destination("address", &raw.address)?;
     }
     let bytes_max = match net {
         Net::Unixgram => UNIXGRAM_OUTPUT_MESSAGE_BYTES_MAX,
@@ -154,15 +154,6 @@ fn plan_udp_output(
     Ok(plan)
 }
 
-/// Refuses an `address` that is not `host:port` with a port number.
-fn check_host_port(section: &Section, address: &str) -> Result<(), ConfigError> {
-    let port = address.rsplit_once(':').map(|(_, port)| port);
-    match port.map(str::parse::<u16>) {
-        Some(Ok(_)) => Ok(()),
-        _ => Err(section.error(Some("address"), format!("`{address}` is not host:port"))),
-    }
-}
-
 impl OutputKind for UdpOutputKind {
     fn type_name(&self) -> &'static str {
         "UdpOutput"
@@ -184,28 +175,35 @@ impl OutputKind for UdpOutputKind {
 
     fn open<'a>(&'a self, core: &'a OutputCore<'a>) -> LocalBoxFuture<'a, Result<Opened, String>> {
         Box::pin(async move {
-            let socket = match self.net {
-                // A non-blocking std socket: a receiver whose queue is full is waited for
-                // here, on a timer ([`DatagramSender::send_unix`]).
-                Net::Unixgram => UnixDatagram::unbound()
-                    .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
-                    .map(|socket| Socket::Unix(socket, PathBuf::from(&self.address))),
-                net => self.udp_socket(net),
+            let sender = DatagramSender {
+                kind: self.clone(),
+                name: core.output.name.clone(),
+                socket: RefCell::new(None),
+                retry: RefCell::new(Backoff::new(RECONNECT_DELAY_MIN, RECONNECT_DELAY_MAX)),
+                next_try: Cell::new(Instant::now()),
+                drop_when_full: core.best_effort(),
             };
-            let drop_when_full = core.best_effort();
-            socket
-                .map(|socket| {
-                    Opened::plain(Rc::new(DatagramSender {
-                        socket,
-                        drop_when_full,
-                    }))
-                })
-                .map_err(|error| format!("{}: {error}", self.address))
+            // Tried now so that a receiver that resolves is ready for the first batch; one
+            // that does not is a warning, and tried again with each batch after a backoff.
+            sender.socket();
+            Ok(Opened::plain(Rc::new(sender)))
         })
     }
 }
 
 impl UdpOutputKind {
+    /// This core's socket: for `unixgram`, a non-blocking std socket (a receiver whose queue
+    /// is full is waited for on a timer, [`DatagramSender::send_unix`]); for UDP, the address
+    /// resolved for `net` and a socket bound to `local_address` or any port.
+    fn open_socket(&self) -> std::io::Result<Socket> {
+        match self.net {
+            Net::Unixgram => UnixDatagram::unbound()
+                .and_then(|socket| socket.set_nonblocking(true).map(|()| socket))
+                .map(|socket| Socket::Unix(socket, PathBuf::from(&self.address))),
+            net => self.udp_socket(net),
+        }
+    }
+
     /// Resolves the address for `net` and binds this core's socket.
     fn udp_socket(&self, net: Net) -> std::io::Result<Socket> {
         let wanted = |address: &SocketAddr| match net {
@@ -318,19 +316,62 @@ const UNIX_FULL_WAIT: Duration = Duration::from_millis(1);
 /// second): a receiver that has stopped reading cannot hold the core for longer.
 const UNIX_FULL_TRIES_MAX: u32 = 1000;
 
-/// One core's UdpOutput socket.
+/// One core's UdpOutput socket, opened when first needed.
 struct DatagramSender {
-    socket: Socket,
+    kind: UdpOutputKind,
+    /// The output's name, for its warnings.
+    name: String,
+    /// `None` until the address resolves and a socket is bound.
+    socket: RefCell<Option<Rc<Socket>>>,
+    /// The wait between attempts to open the socket, doubling per failure.
+    retry: RefCell<Backoff>,
+    /// When the next attempt may be made.
+    next_try: Cell<Instant>,
     /// `delivery = "best_effort"`: a datagram a full Unix receiver cannot take is dropped at
     /// once rather than waited for.
     drop_when_full: bool,
 }
 
 impl DatagramSender {
+    /// The socket, opened now if it is not yet and the backoff allows an attempt.
+    fn socket(&self) -> Option<Rc<Socket>> {
+        if let Some(socket) = &*self.socket.borrow() {
+            return Some(socket.clone());
+        }
+        let now = Instant::now();
+        if now < self.next_try.get() {
+            return None;
+        }
+        match self.kind.open_socket() {
+            Ok(socket) => {
+                let socket = Rc::new(socket);
+                *self.socket.borrow_mut() = Some(socket.clone());
+                self.retry.borrow_mut().reset();
+                Some(socket)
+            }
+            Err(error) => {
+                let wait = self.retry.borrow_mut().step();
+                self.next_try.set(now + wait);
+                tracing::warn!(
+                    output = %self.name,
+                    "{}: {error}; datagrams are dropped and counted until it opens, next try in {wait:?}",
+                    self.kind.address
+                );
+                None
+            }
+        }
+    }
+
     async fn send(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
         let (mut sent, mut sent_bytes, mut failed) = (0, 0, 0);
+        let Some(socket) = self.socket() else {
+            let messages = encodings(&batch.bytes).count() as u64;
+            telemetry.add(core, plugin, Metric::Errors, messages);
+            telemetry.add(core, plugin, Metric::Dropped, messages);
+            return;
+        };
         for encoding in encodings(&batch.bytes) {
-            let result = match &self.socket {
+            let result = match &*socket {
                 Socket::Udp(socket, target) => socket
                     .send_to(encoding, *target)
                     .await
