@@ -452,3 +452,33 @@ fn a_file_output_left_to_its_defaults_can_be_read_back() {
     sequences.sort_unstable();
     assert_eq!(sequences, (0..100).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_heka_config_with_its_parser_quirks_and_common_keys_runs_and_says_what_differs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [tcp:{port}]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\ncan_exit = false\n\
+         [tcp:{port}.retries]\nmax_delay = \"30s\"\ndelay = \"250ms\"\nmax_retries = -1\n\
+         [file:all]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n\
+         ticker_interval = 1\n"
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    let stream: Vec<u8> = (0..50)
+        .flat_map(|n| frame(&numbered_message(n, "quirks")))
+        .collect();
+    send_tcp(port, &stream);
+    let path = dir.path().join("out.log");
+    wait_for(Duration::from_secs(30), "50 frames in out.log", || {
+        frames_in(&path) == 50
+    });
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let stderr = daemon.stderr();
+    for key in ["can_exit", "retries"] {
+        let line = format!("section [tcp:{port}], key `{key}`: accepted from Heka;");
+        assert_eq!(stderr.matches(&line).count(), 1, "{key}: {stderr}");
+    }
+    let line = "section [file:all], key `ticker_interval`: accepted from Heka;";
+    assert_eq!(stderr.matches(line).count(), 1, "{stderr}");
+}

@@ -6,6 +6,8 @@
 
 pub mod delivery;
 pub mod global;
+pub mod heka_keys;
+mod heka_toml;
 pub mod plan;
 pub mod raw;
 mod section;
@@ -172,12 +174,14 @@ pub fn load_path(path: &Path) -> Result<Document, ConfigError> {
     Ok(document)
 }
 
-/// Parses config text (after `%ENV[NAME]` substitution) into `document`.
+/// Parses config text (after `%ENV[NAME]` substitution, and with the names Heka's TOML parser
+/// took quoted: [`heka_toml`]) into `document`.
 ///
 /// # Errors
 /// TOML syntax errors (with line and column), keys outside a section, duplicate sections.
 pub fn add_text(document: &mut Document, file: &str, text: &str) -> Result<(), ConfigError> {
     let text = substitute_env(text);
+    let text = heka_toml::normalize(&text);
     let table: toml::Table = text.parse().map_err(|error: toml::de::Error| {
         let position = error.span().map(|span| line_column(&text, span.start));
         let message = error.message().to_string();

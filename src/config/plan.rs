@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::global::{global_plan, load_profile, GLOBAL_SECTIONS};
+use super::heka_keys::{self, Stage};
 use super::{by_name, raw, ConfigError, Document, Section};
 use crate::component::{PlanContext, Registration};
 use crate::decoder::DecoderKind;
@@ -49,6 +50,8 @@ pub struct Plan {
     pub filters: Vec<FilterPlan>,
     /// Heka options present but ignored, logged once at startup.
     pub ignored_options: Vec<&'static str>,
+    /// Heka plugin keys present that gyges treats its own way, one startup line each.
+    pub notices: Vec<super::heka_keys::Notice>,
 }
 
 impl Plan {
@@ -177,6 +180,7 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
     let mut plan = Plan {
         origin: document.origin.clone(),
         ignored_options: global_raw.ignored_present(),
+        notices: Vec::new(),
         global,
         inputs: Vec::new(),
         outputs: Vec::new(),
@@ -194,12 +198,18 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
         if let Some(registration) = Registration::find(crate::input::KINDS, type_name) {
             let input = (registration.plan)(section, &context)?;
             plan.inputs.push(input);
+            let notices = heka_keys::notices(section, Stage::Input, type_name);
+            plan.notices.extend(notices);
         } else if let Some(registration) = Registration::find(crate::output::KINDS, type_name) {
             let output = (registration.plan)(section, &context)?;
             plan.outputs.push(output);
+            let notices = heka_keys::notices(section, Stage::Output, type_name);
+            plan.notices.extend(notices);
         } else if let Some(registration) = Registration::find(crate::filter::KINDS, type_name) {
             let filter = (registration.plan)(section, &context)?;
             plan.filters.push(filter);
+            let notices = heka_keys::notices(section, Stage::Filter, type_name);
+            plan.notices.extend(notices);
         } else if let Some(checked) = check_referenced(section, &context) {
             checked?;
         } else {

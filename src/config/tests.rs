@@ -184,6 +184,72 @@ fn ignored_heka_options_are_accepted_and_listed() {
 }
 
 #[test]
+fn hekas_section_names_with_a_colon_and_keys_with_a_pipe_are_read() {
+    let plan = plan_of(
+        "[tcp:5565]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:5565\"\n\
+         [tcp:5565.signer.ops_0]\nhmac_key = \"secret\"\n\
+         [file:all]\ntype = \"FileOutput\"\npath = \"x\"\nmessage_matcher = \"TRUE\"\n\
+         [lua:counter]\ntype = \"SandboxFilter\"\nfilename = \"counter.lua\"\n\
+         message_matcher = \"TRUE\"\n[lua:counter.config]\nUrl|uri = \"%Url%\"\n",
+    )
+    .unwrap();
+    assert_eq!(plan.inputs[0].name, "tcp:5565");
+    assert_eq!(plan.outputs[0].name, "file:all");
+    assert_eq!(plan.filters[0].name, "lua:counter");
+}
+
+#[test]
+fn hekas_common_plugin_keys_are_accepted_each_with_one_notice() {
+    let plan = plan_of(
+        "[TcpInput]\naddress = \"127.0.0.1:5565\"\ncan_exit = false\nticker_interval = 5\n\
+         synchronous_decode = true\n\
+         [TcpInput.retries]\nmax_jitter = \"500ms\"\nmax_delay = \"30s\"\ndelay = \"250ms\"\n\
+         max_retries = -1\n\
+         [FileOutput]\npath = \"x\"\nmessage_matcher = \"TRUE\"\ncan_exit = true\n\
+         [FileOutput.retries]\ndelay = \"1s\"\n\
+         [counter]\ntype = \"SandboxFilter\"\nfilename = \"counter.lua\"\nprofile = true\n\
+         ticker_interval = 5\ncan_exit = true\nmessage_matcher = \"TRUE\"\n",
+    )
+    .unwrap();
+    let notices: Vec<(&str, &str)> = plan
+        .notices
+        .iter()
+        .map(|notice| (notice.section.as_str(), notice.key))
+        .collect();
+    assert_eq!(
+        notices,
+        vec![
+            ("TcpInput", "can_exit"),
+            ("TcpInput", "retries"),
+            ("TcpInput", "ticker_interval"),
+            ("TcpInput", "synchronous_decode"),
+            ("FileOutput", "can_exit"),
+            ("FileOutput", "retries"),
+            ("counter", "profile"),
+        ]
+    );
+    let line = plan.notices[0].to_string();
+    assert!(
+        line.starts_with("test.toml, section [TcpInput], key `can_exit`: accepted from Heka;"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_bad_retries_table_names_its_key() {
+    let error = error_of(&format!(
+        "{INPUT}[FileOutput]\npath = \"x\"\n[FileOutput.retries]\ndelay = \"soon\"\n"
+    ));
+    assert_eq!(error.section.as_deref(), Some("FileOutput"));
+    assert_eq!(error.key.as_deref(), Some("retries.delay"), "{error}");
+    assert!(error.message.contains("not a duration"), "{error}");
+    let error = error_of(&format!(
+        "{INPUT}[FileOutput]\npath = \"x\"\n[FileOutput.retries]\nmax_tries = 3\n"
+    ));
+    assert_eq!(error.key.as_deref(), Some("retries.max_tries"), "{error}");
+}
+
+#[test]
 fn env_substitution_happens_before_parsing() {
     std::env::set_var("GYGES_TEST_PORT", "5999");
     assert_eq!(

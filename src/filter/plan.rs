@@ -22,6 +22,7 @@ pub const COMMON_KEYS: &[&str] = &[
     "ring_full_action",
     "delivery",
     "buffering",
+    "retries",
 ];
 
 /// The common filter keys, as written.
@@ -42,6 +43,8 @@ pub struct Common {
     pub delivery: Option<String>,
     /// The disk queue's options (with `use_buffering`).
     pub buffering: Option<crate::queue::config::Buffering>,
+    /// Heka's `[name.retries]`, checked and otherwise unused (`config::heka_keys`).
+    pub retries: Option<crate::config::heka_keys::RawRetries>,
 }
 
 /// Splits a filter section into its common keys, parsed, and a section of the rest (the

@@ -31,6 +31,8 @@ pub const COMMON_KEYS: &[&str] = &[
     "send_decode_failures",
     "log_decode_failures",
     "can_exit",
+    "ticker_interval",
+    "retries",
 ];
 
 /// The common input keys, as written.
@@ -55,6 +57,10 @@ pub struct RawCommon {
     pub log_decode_failures: Option<bool>,
     /// Accepted for Heka compatibility: an input stopping alone never stops the daemon.
     pub can_exit: Option<bool>,
+    /// Accepted for Heka compatibility: these inputs run no timer in gyges.
+    pub ticker_interval: Option<u64>,
+    /// Heka's `[name.retries]`, checked and otherwise unused (`config::heka_keys`).
+    pub retries: Option<crate::config::heka_keys::RawRetries>,
 }
 
 /// Splits an input section into its common keys, parsed, and a section of the rest (the

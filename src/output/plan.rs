@@ -35,6 +35,7 @@ pub const COMMON_KEYS: &[&str] = &[
     "signer",
     "ticker_interval",
     "can_exit",
+    "retries",
     "use_buffering",
     "delivery",
     "buffering",
@@ -61,6 +62,8 @@ pub struct RawCommon {
     pub ticker_interval: Option<u64>,
     /// Accepted for Heka compatibility: an output stopping alone never stops the daemon.
     pub can_exit: Option<bool>,
+    /// Heka's `[name.retries]`, checked and otherwise unused (`config::heka_keys`).
+    pub retries: Option<crate::config::heka_keys::RawRetries>,
     /// Keep what is routed here in a disk queue until it is delivered (default false).
     pub use_buffering: Option<bool>,
     /// `"memory"` (default), `"best_effort"` or `"durable"` (the same as `use_buffering =

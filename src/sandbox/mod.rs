@@ -182,6 +182,9 @@ pub struct SandboxConfig {
     /// (Heka's default for SandboxFilter is true).
     #[serde(default)]
     pub can_exit: Option<bool>,
+    /// Heka's sandbox profiler switch: accepted, and a startup line says gyges has none.
+    #[serde(default)]
+    pub profile: Option<bool>,
 }
 
 fn script_type_default() -> String {
@@ -212,6 +215,7 @@ impl SandboxConfig {
             ticker_interval: 0,
             timer_event_on_shutdown: false,
             can_exit: None,
+            profile: None,
         }
     }
 

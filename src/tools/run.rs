@@ -226,6 +226,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
     if !plan.ignored_options.is_empty() {
         tracing::info!(options = ?plan.ignored_options, "Heka options accepted and ignored (gyges has no pools or channels)");
     }
+    for notice in &plan.notices {
+        tracing::info!("{notice}");
+    }
     check_memlock(&plan);
     let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
