@@ -482,3 +482,39 @@ fn a_heka_config_with_its_parser_quirks_and_common_keys_runs_and_says_what_diffe
     let line = "section [file:all], key `ticker_interval`: accepted from Heka;";
     assert_eq!(stderr.matches(line).count(), 1, "{stderr}");
 }
+
+#[test]
+fn validate_loads_every_sandbox_script_and_its_requires() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let modules = dir.path().join("modules");
+    std::fs::create_dir(&modules).expect("modules dir");
+    std::fs::write(modules.join("helper.lua"), "return { one = 1 }\n").expect("module");
+    let script = dir.path().join("filter.lua");
+    std::fs::write(
+        &script,
+        "local helper = require 'helper'\nfunction process_message() return 0 end\n",
+    )
+    .expect("script");
+    let config = |module_directory: &std::path::Path| {
+        format!(
+            "[TcpInput]\naddress = \"127.0.0.1:1\"\n\
+             [counter]\ntype = \"SandboxFilter\"\nmessage_matcher = \"TRUE\"\n\
+             filename = \"{}\"\nmodule_directory = \"{}\"\n",
+            script.display(),
+            module_directory.display()
+        )
+    };
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, config(&modules)).expect("config");
+    let run = run_gyges(&["validate", "-c", good.to_str().expect("utf-8")]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, config(&dir.path().join("elsewhere"))).expect("config");
+    let run = run_gyges(&["validate", "-c", bad.to_str().expect("utf-8")]);
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("section [counter], key `filename`") && run.stderr.contains("helper"),
+        "{}",
+        run.stderr
+    );
+}

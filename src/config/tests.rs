@@ -185,13 +185,15 @@ fn ignored_heka_options_are_accepted_and_listed() {
 
 #[test]
 fn hekas_section_names_with_a_colon_and_keys_with_a_pipe_are_read() {
-    let plan = plan_of(
+    let script = lua_script("function process_message() return 0 end");
+    let plan = plan_of(&format!(
         "[tcp:5565]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:5565\"\n\
          [tcp:5565.signer.ops_0]\nhmac_key = \"secret\"\n\
          [file:all]\ntype = \"FileOutput\"\npath = \"x\"\nmessage_matcher = \"TRUE\"\n\
-         [lua:counter]\ntype = \"SandboxFilter\"\nfilename = \"counter.lua\"\n\
+         [lua:counter]\ntype = \"SandboxFilter\"\nfilename = \"{}\"\n\
          message_matcher = \"TRUE\"\n[lua:counter.config]\nUrl|uri = \"%Url%\"\n",
-    )
+        script.path().display()
+    ))
     .unwrap();
     assert_eq!(plan.inputs[0].name, "tcp:5565");
     assert_eq!(plan.outputs[0].name, "file:all");
@@ -200,16 +202,18 @@ fn hekas_section_names_with_a_colon_and_keys_with_a_pipe_are_read() {
 
 #[test]
 fn hekas_common_plugin_keys_are_accepted_each_with_one_notice() {
-    let plan = plan_of(
+    let script = lua_script("function process_message() return 0 end");
+    let plan = plan_of(&format!(
         "[TcpInput]\naddress = \"127.0.0.1:5565\"\ncan_exit = false\nticker_interval = 5\n\
          synchronous_decode = true\n\
          [TcpInput.retries]\nmax_jitter = \"500ms\"\nmax_delay = \"30s\"\ndelay = \"250ms\"\n\
          max_retries = -1\n\
          [FileOutput]\npath = \"x\"\nmessage_matcher = \"TRUE\"\ncan_exit = true\n\
          [FileOutput.retries]\ndelay = \"1s\"\n\
-         [counter]\ntype = \"SandboxFilter\"\nfilename = \"counter.lua\"\nprofile = true\n\
+         [counter]\ntype = \"SandboxFilter\"\nfilename = \"{}\"\nprofile = true\n\
          ticker_interval = 5\ncan_exit = true\nmessage_matcher = \"TRUE\"\n",
-    )
+        script.path().display()
+    ))
     .unwrap();
     let notices: Vec<(&str, &str)> = plan
         .notices
@@ -233,6 +237,61 @@ fn hekas_common_plugin_keys_are_accepted_each_with_one_notice() {
         line.starts_with("test.toml, section [TcpInput], key `can_exit`: accepted from Heka;"),
         "{line}"
     );
+}
+
+fn lua_script(source: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new()
+        .suffix(".lua")
+        .tempfile()
+        .expect("temp file");
+    std::io::Write::write_all(&mut file, source.as_bytes()).expect("write");
+    file
+}
+
+#[test]
+fn every_sandbox_script_is_loaded_when_the_config_is_planned() {
+    let section = |kind: &str, path: &str| {
+        let name = kind.to_lowercase();
+        let uses = match kind {
+            "SandboxFilter" => "message_matcher = \"TRUE\"\n".to_string(),
+            "SandboxDecoder" => {
+                format!("[UdpInput]\naddress = \"127.0.0.1:1\"\ndecoder = \"{name}\"\n")
+            }
+            _ => format!("[FileOutput]\npath = \"x\"\nencoder = \"{name}\"\n"),
+        };
+        format!("{INPUT}[{name}]\ntype = \"{kind}\"\nfilename = \"{path}\"\n{uses}")
+    };
+    let good = lua_script("require 'string'\nfunction process_message() return 0 end");
+    let missing_module =
+        lua_script("require 'no_such_module'\nfunction process_message() return 0 end");
+    let syntax = lua_script("function process_message( return 0 end");
+    let no_function = lua_script("local x = 1");
+    for kind in ["SandboxFilter", "SandboxDecoder", "SandboxEncoder"] {
+        let good_path = good.path().display().to_string();
+        plan_of(&section(kind, &good_path)).unwrap_or_else(|error| panic!("{kind}: {error}"));
+        let cases = [
+            ("/no/such/script.lua".to_string(), "cannot read script"),
+            (
+                missing_module.path().display().to_string(),
+                "no_such_module",
+            ),
+            (syntax.path().display().to_string(), "failed to load"),
+            (no_function.path().display().to_string(), "process_message"),
+        ];
+        for (path, expected) in cases {
+            let error = error_of(&section(kind, &path));
+            assert_eq!(
+                error.section.as_deref(),
+                Some(kind.to_lowercase().as_str()),
+                "{error}"
+            );
+            assert_eq!(error.key.as_deref(), Some("filename"), "{kind}: {error}");
+            assert!(
+                error.message.contains(expected),
+                "{kind} {expected}: {error}"
+            );
+        }
+    }
 }
 
 #[test]

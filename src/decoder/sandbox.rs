@@ -323,8 +323,10 @@ pub struct SandboxDecoderKind {
 pub const REGISTRATION: crate::component::Registration<std::sync::Arc<dyn super::DecoderKind>> =
     crate::component::Registration {
         type_names: &["SandboxDecoder"],
-        plan: |section, _| {
+        plan: |section, context| {
             let config = crate::sandbox::plan::sandbox_config(section, &[])?;
+            let kind = crate::sandbox::SandboxKind::Decoder;
+            crate::sandbox::plan::check_script(section, kind, &config, context.global)?;
             Ok(std::sync::Arc::new(SandboxDecoderKind {
                 name: section.name.clone(),
                 config: Box::new(config),

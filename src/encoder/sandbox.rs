@@ -227,8 +227,10 @@ pub struct SandboxEncoderKind {
 pub const REGISTRATION: crate::component::Registration<std::sync::Arc<dyn super::EncoderKind>> =
     crate::component::Registration {
         type_names: &["SandboxEncoder"],
-        plan: |section, _| {
+        plan: |section, context| {
             let config = crate::sandbox::plan::sandbox_config(section, &[])?;
+            let kind = crate::sandbox::SandboxKind::Encoder;
+            crate::sandbox::plan::check_script(section, kind, &config, context.global)?;
             Ok(std::sync::Arc::new(SandboxEncoderKind {
                 name: section.name.clone(),
                 config: Box::new(config),

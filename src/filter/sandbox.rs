@@ -130,6 +130,8 @@ pub const REGISTRATION: crate::component::Registration<crate::config::plan::Filt
             let signer = common.message_signer.clone();
             let delivery = super::plan::delivery(section, context, common)?;
             let config = crate::sandbox::plan::sandbox_config(&own, &[])?;
+            let kind = crate::sandbox::SandboxKind::Filter;
+            crate::sandbox::plan::check_script(section, kind, &config, context.global)?;
             let kind = SandboxFilterKind {
                 config: Box::new(config),
             };

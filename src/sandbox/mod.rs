@@ -535,6 +535,25 @@ impl Sandbox {
         Sandbox::new_on_core(kind, name, config, host_info, None)
     }
 
+    /// Loads the script as [`Sandbox::new`] does (its top level run under the limits, its
+    /// `require`s resolved, its functions checked) without restoring preserved data, and drops
+    /// the state: the check `gyges validate` and startup make before any core starts.
+    ///
+    /// # Errors
+    /// As [`Sandbox::new`].
+    pub fn check(
+        kind: SandboxKind,
+        name: &str,
+        config: &SandboxConfig,
+        host_info: &HostInfo,
+    ) -> Result<(), SandboxError> {
+        let config = SandboxConfig {
+            preserve_data: false,
+            ..config.clone()
+        };
+        Sandbox::new(kind, name, &config, host_info).map(drop)
+    }
+
     /// As [`Sandbox::new`], for the state one core runs: with `core_row`, preserved data is
     /// kept in that core's own file ([`preserve::data_path_on_core`]).
     ///

@@ -1,7 +1,7 @@
 //! The config side of every sandbox plugin (SandboxDecoder, SandboxEncoder, SandboxFilter):
 //! reading a section into a [`SandboxConfig`], and what a sandbox learns about the daemon.
 
-use super::{HostInfo, SandboxConfig};
+use super::{HostInfo, Sandbox, SandboxConfig, SandboxKind};
 use crate::config::plan::GlobalPlan;
 use crate::config::{ConfigError, Section};
 
@@ -33,6 +33,23 @@ pub fn sandbox_config(section: &Section, common: &[&str]) -> Result<SandboxConfi
         return Err(section.error(key.or(Some("filename")), message));
     }
     Ok(config)
+}
+
+/// Loads the section's script once, as a core would, so that a missing script, a syntax
+/// error, a `require` that finds no module or a missing `process_message` fails `gyges
+/// validate` and startup, naming the section and `filename`, rather than a core later.
+///
+/// # Errors
+/// The script does not load; the message is the sandbox's.
+pub fn check_script(
+    section: &Section,
+    kind: SandboxKind,
+    config: &SandboxConfig,
+    global: &GlobalPlan,
+) -> Result<(), ConfigError> {
+    let host = host_info(global);
+    Sandbox::check(kind, &section.name, config, &host)
+        .map_err(|error| section.error(Some("filename"), error.to_string()))
 }
 
 /// What a Lua sandbox needs to know about the daemon.
