@@ -31,8 +31,8 @@ pub struct GlobalPlan {
     pub max_timer_inject: u32,
     /// Where state lives: queues and sandbox preservation (`base_dir`, default `./gyges-data`).
     pub base_dir: PathBuf,
-    /// Read-only assets such as Lua scripts and modules (`share_dir`, default
-    /// `/usr/share/gyges`).
+    /// Read-only assets such as Lua scripts and modules (`share_dir`; by default the first of
+    /// [`SHARE_DIR_DEFAULTS`] that exists).
     pub share_dir: PathBuf,
     /// The hostname stamped on messages gyges creates (`hostname`, default the machine's).
     pub hostname: String,
@@ -480,7 +480,10 @@ pub(crate) fn global_plan(
         max_message_loops: bounds.max_message_loops,
         max_process_inject: bounds.max_process_inject,
         max_timer_inject: bounds.max_timer_inject,
-        share_dir: PathBuf::from(raw.share_dir.as_deref().unwrap_or("/usr/share/gyges")),
+        share_dir: match raw.share_dir.as_deref() {
+            Some(share_dir) => PathBuf::from(share_dir),
+            None => default_share_dir(SHARE_DIR_DEFAULTS),
+        },
         hostname,
         pid_file: raw.pid_file.as_ref().map(PathBuf::from),
         dialect,
@@ -531,4 +534,18 @@ fn local_hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_string())
         .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Where a config that sets no `share_dir` looks for its Lua scripts and modules, in order:
+/// gyges's own directory, then Heka's, so that a machine with Heka's packaged scripts and
+/// `lua_modules` runs their configs unchanged.
+pub const SHARE_DIR_DEFAULTS: &[&str] = &["/usr/share/gyges", "/usr/share/heka"];
+
+/// The first of `candidates` that is a directory, or the first when none is.
+pub fn default_share_dir(candidates: &[&str]) -> PathBuf {
+    candidates
+        .iter()
+        .map(PathBuf::from)
+        .find(|candidate| candidate.is_dir())
+        .unwrap_or_else(|| PathBuf::from(candidates.first().copied().unwrap_or(".")))
 }

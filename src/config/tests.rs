@@ -814,3 +814,22 @@ fn output_hosts_are_resolved_when_connecting_not_when_planned() {
         assert_eq!(error.key.as_deref(), Some("address"), "{kind}: {error}");
     }
 }
+
+#[test]
+fn with_no_share_dir_hekas_directory_is_used_when_gyges_has_none() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let gyges = root.path().join("share/gyges");
+    let heka = root.path().join("share/heka");
+    let candidates = [gyges.to_str().unwrap(), heka.to_str().unwrap()];
+    assert_eq!(global::default_share_dir(&candidates), gyges);
+    std::fs::create_dir_all(&heka).unwrap();
+    assert_eq!(global::default_share_dir(&candidates), heka);
+    std::fs::create_dir_all(&gyges).unwrap();
+    assert_eq!(global::default_share_dir(&candidates), gyges);
+    assert_eq!(
+        global::SHARE_DIR_DEFAULTS,
+        &["/usr/share/gyges", "/usr/share/heka"]
+    );
+    let plan = plan_of(&format!("[hekad]\nshare_dir = \"/opt/lua\"\n{INPUT}")).unwrap();
+    assert_eq!(plan.global.share_dir, std::path::PathBuf::from("/opt/lua"));
+}
