@@ -518,3 +518,46 @@ fn validate_loads_every_sandbox_script_and_its_requires() {
         run.stderr
     );
 }
+
+#[test]
+fn a_go_style_address_listens_on_ipv4_and_ipv6_and_names_ipv4_senders_plainly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let config = file_output_config(
+        &format!(
+            "[Lines]\ntype = \"TcpInput\"\naddress = \":{port}\"\nsplitter = \"TokenSplitter\"\n\
+             [Datagrams]\ntype = \"UdpInput\"\naddress = \":{port}\"\n"
+        ),
+        "out.log",
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    send_tcp(port, b"over ipv4\n");
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    udp.send_to(b"datagram over ipv4\n", ("127.0.0.1", port))
+        .expect("send");
+    let ipv6 = TcpStream::connect(("::1", port)).map(|mut stream| {
+        stream.write_all(b"over ipv6\n").expect("write");
+    });
+    let expected = if ipv6.is_ok() { 3 } else { 2 };
+    let path = dir.path().join("out.log");
+    wait_for(Duration::from_secs(30), "every message in out.log", || {
+        frames_in(&path) == expected
+    });
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let read = messages(&path);
+    let hostname_of = |payload: &str| {
+        let message = read
+            .iter()
+            .find(|message| message["payload"].as_str() == Some(&format!("{payload}\n")))
+            .unwrap_or_else(|| panic!("no `{payload}` in {read:?}"));
+        message["hostname"].as_str().unwrap_or_default().to_string()
+    };
+    for payload in ["over ipv4", "datagram over ipv4"] {
+        let hostname = hostname_of(payload);
+        assert!(hostname.starts_with("127.0.0.1:"), "{payload}: {hostname}");
+    }
+    if ipv6.is_ok() {
+        let hostname = hostname_of("over ipv6");
+        assert!(hostname.starts_with("[::1]:"), "{hostname}");
+    }
+}

@@ -46,12 +46,14 @@ impl Section {
     /// # Errors
     /// The address does not parse or resolves to nothing; the error names `key`.
     pub fn address(&self, key: &str, address: &str) -> Result<SocketAddr, ConfigError> {
-        // Heka's configs are Go's: `:5565` is every interface (here every IPv4 one; write
-        // `[::]:5565` for IPv6 too). Dialled, 0.0.0.0 reaches this host, as Go's `:5565` does.
+        // Heka's configs are Go's: `:5565` is every interface, IPv4 and IPv6 (a dual-stack
+        // `[::]` socket; IPv4 senders appear as themselves, see `input::canonical`), or every
+        // IPv4 one on a host without IPv6. Dialled, either reaches this host, as Go's does.
         let any;
         let address = match address.strip_prefix(':') {
             Some(port) if !port.contains(':') => {
-                any = format!("0.0.0.0:{port}");
+                let host = if ipv6_available() { "[::]" } else { "0.0.0.0" };
+                any = format!("{host}:{port}");
                 any.as_str()
             }
             _ => address,
@@ -141,4 +143,9 @@ impl Section {
             Some(_) => Err(self.error(Some(key), "expected a string")),
         }
     }
+}
+
+/// Whether this host can open an IPv6 socket (a kernel with IPv6 turned off cannot).
+fn ipv6_available() -> bool {
+    std::net::UdpSocket::bind("[::]:0").is_ok()
 }

@@ -766,7 +766,9 @@ fn a_go_style_listen_address_means_every_interface() {
         .as_any()
         .downcast_ref::<TcpInputKind>()
         .expect("a TcpInput");
-    assert_eq!(kind.address, "0.0.0.0:5565".parse().expect("an address"));
+    let ipv6 = std::net::UdpSocket::bind("[::]:0").is_ok();
+    let expected = if ipv6 { "[::]:5565" } else { "0.0.0.0:5565" };
+    assert_eq!(kind.address, expected.parse().expect("an address"));
     let error = error_of("[TcpInput]\naddress = \":no-port\"\n").to_string();
     assert!(error.contains("key `address`"), "{error}");
 }

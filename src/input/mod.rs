@@ -19,6 +19,7 @@ pub mod udp;
 
 use std::cell::RefCell;
 use std::fmt;
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use crate::component::Registration;
@@ -271,4 +272,11 @@ pub fn publish_splitter_stats(
             telemetry.add(core, plugin, metric, count);
         }
     }
+}
+
+/// A sender's address as messages and logs carry it: an IPv4 sender that reached a dual-stack
+/// socket (Heka's `:5565`) as `[::ffff:192.0.2.1]:p` is written `192.0.2.1:p`, as it would be
+/// on an IPv4 socket.
+pub fn canonical(address: SocketAddr) -> SocketAddr {
+    SocketAddr::new(address.ip().to_canonical(), address.port())
 }

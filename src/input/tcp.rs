@@ -163,7 +163,7 @@ async fn accept_tls(
     config: &std::sync::Arc<rustls::ServerConfig>,
     log: &std::cell::RefCell<LogLimit>,
 ) -> Option<Transport> {
-    let peer = stream.peer_addr().ok();
+    let peer = stream.peer_addr().ok().map(super::canonical);
     let handshake = match rustls::ServerConnection::new(config.clone()) {
         Ok(connection) => {
             let mut tls = TlsStream::new(stream, connection.into());
@@ -211,7 +211,7 @@ async fn read_connection(
     let peer = stream
         .tcp()
         .peer_addr()
-        .map(|address| address.to_string())
+        .map(|address| super::canonical(address).to_string())
         .unwrap_or_default();
     let meta = input.line_meta(peer);
     let Some((mut splitter, mut buffer)) = input.stream_parts(shard.read_buffer_bytes) else {

@@ -137,7 +137,7 @@ async fn receive_loop(
             .telemetry
             .add(shard.core, input.plugin, Metric::BytesRead, count as u64);
         if set_hostname && last_sender != Some(sender) {
-            meta = input.line_meta(sender.to_string());
+            meta = input.line_meta(super::canonical(sender).to_string());
             last_sender = Some(sender);
         }
         buffer.commit(count);

@@ -306,7 +306,7 @@ impl<'s> Connection<'s> {
     ) -> Connection<'s> {
         let peer = stream
             .peer_addr()
-            .map(|address| address.ip().to_string())
+            .map(|address| address.ip().to_canonical().to_string())
             .unwrap_or_default();
         if let Some(idle) = kind.keep_alive {
             let _ = gyges_sys::socket::set_keepalive(&stream, Some(idle));

@@ -142,7 +142,7 @@ pub async fn serve(
     mut stream: TcpStream,
     plugin: PluginId,
 ) {
-    let peer = stream.peer_addr().ok();
+    let peer = stream.peer_addr().ok().map(crate::input::canonical);
     let Some((splitter, buffer)) = input.stream_parts(shard.read_buffer_bytes) else {
         return;
     };
