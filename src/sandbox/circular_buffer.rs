@@ -8,10 +8,11 @@
 //! cb:get_range(col[, start_ns[, end_ns]])  cb:get_range_delta(col[, start_ns[, end_ns]])
 //! cb:set_header(col, name, unit = "count", aggregation = "sum"|"min"|"max"|"none")
 //! cb:get_header(col)  cb:current_time()  cb:get_configuration()  cb:reset_delta()
-//! cb:compute("sum"|"avg"|"sd"|"min"|"max", col[, start_ns[, end_ns]])
+//! cb:compute("sum"|"avg"|"sd"|"min"|"max", col[, start_ns[, end_ns]]) -> value, active rows
 //! cb:annotate(ns, col, "info"|"alert", text[, delta = true])  cb:format("cbuf"|"cbufd")
 //! ```
-//! Columns are 1-based. Writing a time newer than the newest row advances the window and
+//! Columns are 1-based. Integer arguments (columns, rows, seconds per row) are read as Lua 5.1
+//! read them: a float is truncated and a numeric string converted (see `Int`). Writing a time newer than the newest row advances the window and
 //! clears the rows it passes; a time older than the window is ignored (`nil`).
 //!
 //! Output (through `add_to_payload`/`inject_payload`), one JSON header line then rows:
@@ -107,6 +108,33 @@ impl Drop for CircularBuffer {
     fn drop(&mut self) {
         self.native_bytes
             .set(self.native_bytes.get().saturating_sub(self.charged_bytes));
+    }
+}
+
+/// An integer argument as Lua 5.1's `luaL_checkint` read it, which Heka's scripts rely on: a
+/// float is truncated toward zero (`cb:add(ns, 2.7, 1)` is column 2) and a numeric string is
+/// converted, where Lua 5.4 would raise "number has no integer representation".
+#[derive(Debug, Clone, Copy)]
+struct Int(i64);
+
+impl mlua::FromLua for Int {
+    fn from_lua(value: Value, lua: &Lua) -> mlua::Result<Int> {
+        let number = match value {
+            Value::Integer(integer) => return Ok(Int(integer)),
+            Value::Number(number) => number,
+            Value::String(_) => match lua.coerce_number(value)? {
+                Some(number) => number,
+                None => return Err(mlua::Error::runtime("number expected, got string")),
+            },
+            other => {
+                let message = format!("number expected, got {}", other.type_name());
+                return Err(mlua::Error::runtime(message));
+            }
+        };
+        if !number.is_finite() || number.abs() >= 9.2e18 {
+            return Err(mlua::Error::runtime("number has no integer representation"));
+        }
+        Ok(Int(number.trunc() as i64))
     }
 }
 
@@ -670,16 +698,18 @@ impl UserData for CircularBuffer {
 
 /// `add`, `set`, `get`, `get_delta`: one cell at a time.
 fn add_cell_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
-    methods.add_method_mut("add", |_, this, (ns, column, value): (f64, i64, f64)| {
-        this.add(ns, column, value)
-    });
-    methods.add_method_mut("set", |_, this, (ns, column, value): (f64, i64, f64)| {
-        this.set(ns, column, value)
-    });
-    methods.add_method_mut("get", |_, this, (ns, column): (f64, i64)| {
+    methods.add_method_mut(
+        "add",
+        |_, this, (ns, Int(column), value): (f64, Int, f64)| this.add(ns, column, value),
+    );
+    methods.add_method_mut(
+        "set",
+        |_, this, (ns, Int(column), value): (f64, Int, f64)| this.set(ns, column, value),
+    );
+    methods.add_method_mut("get", |_, this, (ns, Int(column)): (f64, Int)| {
         this.get(ns, column, 0)
     });
-    methods.add_method_mut("get_delta", |_, this, (ns, column): (f64, i64)| {
+    methods.add_method_mut("get_delta", |_, this, (ns, Int(column)): (f64, Int)| {
         this.get(ns, column, 1)
     });
 }
@@ -689,7 +719,7 @@ fn add_range_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
     for (name, offset) in [("get_range", 0usize), ("get_range_delta", 1)] {
         methods.add_method_mut(
             name,
-            move |lua, this, (column, start, end): (i64, Option<f64>, Option<f64>)| {
+            move |lua, this, (Int(column), start, end): (Int, Option<f64>, Option<f64>)| {
                 let column = this.column(column, 2)?;
                 let Some(rows) = this.range(start, end)? else {
                     return Ok(Value::Nil);
@@ -701,16 +731,17 @@ fn add_range_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
     }
     methods.add_method_mut(
         "compute",
-        |_, this, args: (mlua::LuaString, i64, Option<f64>, Option<f64>)| {
-            let (function, column, start, end) = args;
+        |_, this, args: (mlua::LuaString, Int, Option<f64>, Option<f64>)| {
+            let (function, Int(column), start, end) = args;
             let column = this.column(column, 3)?;
             let Some(rows) = this.range(start, end)? else {
-                return Ok(None);
+                return Ok((None, None));
             };
             let values = this.range_values(rows, column, 0);
+            let active = values.iter().filter(|value| !value.is_nan()).count();
             let function = bytes(&function);
-            this.compute(std::str::from_utf8(&function).unwrap_or(""), &values)
-                .map(Some)
+            let value = this.compute(std::str::from_utf8(&function).unwrap_or(""), &values)?;
+            Ok((Some(value), Some(active as i64)))
         },
     );
 }
@@ -721,8 +752,8 @@ fn add_header_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
         "set_header",
         |_,
          this,
-         (column, name, unit, aggregation): (
-            i64,
+         (Int(column), name, unit, aggregation): (
+            Int,
             mlua::LuaString,
             Option<mlua::LuaString>,
             Option<mlua::LuaString>,
@@ -737,7 +768,7 @@ fn add_header_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
             )
         },
     );
-    methods.add_method("get_header", |lua, this, column: i64| {
+    methods.add_method("get_header", |lua, this, Int(column): Int| {
         let header = &this.headers[this.column(column, 2)?];
         Ok((
             lua.create_string(&header.name)?,
@@ -763,9 +794,9 @@ fn add_output_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
         "annotate",
         |_,
          this,
-         (ns, column, kind, text, delta): (
+         (ns, Int(column), kind, text, delta): (
             f64,
-            i64,
+            Int,
             mlua::LuaString,
             mlua::LuaString,
             Option<bool>,
@@ -806,7 +837,7 @@ pub(crate) fn module(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     module.raw_set(
         "new",
         lua.create_function(
-            move |lua, (rows, columns, seconds_per_row): (i64, i64, i64)| {
+            move |lua, (Int(rows), Int(columns), Int(seconds_per_row)): (Int, Int, Int)| {
                 let needed = usize::try_from(rows)
                     .ok()
                     .zip(usize::try_from(columns).ok())

@@ -213,6 +213,43 @@ fn the_module_api_behaves_as_documented() {
     sandbox.lua.load(script).exec().unwrap();
 }
 
+/// What Heka's scripts, written for Lua 5.1, do with the module and 5.4 alone would refuse or
+/// answer differently: a filter using each of these would have been terminated or misread.
+#[test]
+fn heka_scripts_get_lua_5_1_integers_and_computes_row_count() {
+    let harness = Harness::new();
+    let sandbox = sandbox(&harness, "");
+    let script = r#"
+        local cb = circular_buffer.new(5.9, 2.2, 1)
+        local rows, columns = cb:get_configuration()
+        assert(rows == 5 and columns == 2, rows .. " " .. columns)
+        local column = 10 / 4
+        assert(cb:add(1e9, column, 3) == 3, "column 2.5 is column 2")
+        assert(cb:get(1e9, 2) == 3)
+        assert(cb:set(1e9, "1", 7) == 7, "a numeric string column")
+        assert(cb:get(1e9, 1.99) == 7)
+        assert(cb:set_header(1.5, "load") == 1)
+        assert(not pcall(cb.add, cb, 1e9, 0/0, 1), "NaN is no column")
+        assert(not pcall(cb.add, cb, 1e9, "x", 1), "nor is a word")
+        assert(not pcall(cb.add, cb, 1e9, 3.5, 1), "column 3 is out of range")
+
+        local stats = circular_buffer.new(5, 1, 1)
+        for i = 1, 3 do stats:set(i * 1e9, 1, i) end
+        stats:set(5e9, 1, 4)
+        local sum, active = stats:compute("sum", 1)
+        assert(sum == 10 and active == 4, sum .. " " .. active)
+        local avg, n = stats:compute("avg", 1, 1e9, 3e9)
+        assert(avg == 2 and n == 3)
+        local none, no_rows = stats:compute("sum", 1, 20e9, 21e9)
+        assert(none == nil and no_rows == nil)
+    "#;
+    sandbox
+        .lua
+        .load(script)
+        .exec()
+        .unwrap_or_else(|error| panic!("{error}"));
+}
+
 #[test]
 fn storage_is_charged_to_the_memory_limit() {
     let harness = Harness::new();
