@@ -59,6 +59,8 @@ pub struct Host {
     message: RefCell<Vec<u8>>,
     /// Set when `write_message` changed the record.
     mutated: Cell<bool>,
+    /// The field `read_next_field` returns next, from 0 at each record.
+    next_field: Cell<usize>,
     /// The `add_to_payload` buffer.
     payload: RefCell<Vec<u8>>,
     /// Scratch space for building one message or field.
@@ -101,6 +103,7 @@ impl Host {
             max_timer_inject: host_info.max_timer_inject,
             message: RefCell::new(Vec::with_capacity(1024)),
             mutated: Cell::new(false),
+            next_field: Cell::new(0),
             payload: RefCell::new(Vec::new()),
             scratch: RefCell::new((Vec::new(), Vec::new())),
             sink: RefCell::new(Vec::new()),
@@ -123,6 +126,7 @@ impl Host {
             record_to_protobuf(record, &mut message);
         }
         self.mutated.set(false);
+        self.next_field.set(0);
         self.encoder_output.set(false);
     }
 
@@ -287,18 +291,20 @@ pub(crate) fn install(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
             },
         )?,
     )?;
+    let next = Rc::clone(host);
+    globals.raw_set(
+        "read_next_field",
+        lua.create_function(move |lua, ()| read_next_field(lua, &next))?,
+    )?;
     let config = Rc::clone(host);
     globals.raw_set(
         "read_config",
         lua.create_function(move |lua, name: mlua::LuaString| {
             let name = name.to_str()?;
-            Ok(match config.config.get(&*name) {
-                None => Value::Nil,
-                Some(ConfigValue::String(text)) => Value::String(lua.create_string(text)?),
-                Some(ConfigValue::Bool(flag)) => Value::Boolean(*flag),
-                Some(ConfigValue::Integer(number)) => Value::Integer(*number),
-                Some(ConfigValue::Float(number)) => Value::Number(*number),
-            })
+            match config.config.get(&*name) {
+                None => Ok(Value::Nil),
+                Some(value) => config_value_to_lua(lua, value),
+            }
         })?,
     )?;
     let add = Rc::clone(host);
@@ -412,6 +418,56 @@ fn read_message(
             }
         }
     }
+}
+
+/// A `[name.config]` value as the script reads it; arrays and tables become Lua tables, as
+/// Heka's host passed them.
+fn config_value_to_lua(lua: &Lua, value: &ConfigValue) -> mlua::Result<Value> {
+    Ok(match value {
+        ConfigValue::String(text) => Value::String(lua.create_string(text)?),
+        ConfigValue::Bool(flag) => Value::Boolean(*flag),
+        ConfigValue::Integer(number) => Value::Integer(*number),
+        ConfigValue::Float(number) => Value::Number(*number),
+        ConfigValue::Array(values) => {
+            let table = lua.create_table_with_capacity(values.len(), 0)?;
+            for (index, value) in values.iter().enumerate() {
+                table.raw_set(index + 1, config_value_to_lua(lua, value)?)?;
+            }
+            Value::Table(table)
+        }
+        ConfigValue::Table(entries) => {
+            let table = lua.create_table_with_capacity(0, entries.len())?;
+            for (key, value) in entries {
+                table.raw_set(key.as_str(), config_value_to_lua(lua, value)?)?;
+            }
+            Value::Table(table)
+        }
+    })
+}
+
+/// `read_next_field()`: the record's next field as `value_type, name, value, representation,
+/// count` (its first value, and how many it has), or nothing once every field was returned.
+/// Each record starts again at its first field.
+fn read_next_field(lua: &Lua, host: &Host) -> mlua::Result<mlua::MultiValue> {
+    let message = host.message.try_borrow().map_err(reentrant)?;
+    let index = host.next_field.get();
+    let Some(field) = ProtoView::new(&message).fields().nth(index) else {
+        return Ok(mlua::MultiValue::new());
+    };
+    host.next_field.set(index + 1);
+    let value = match field.value(0) {
+        Some(value) => protobuf::field_value_to_lua(lua, value)?,
+        None => Value::Nil,
+    };
+    let name = lua.create_string(field.name().unwrap_or_default())?;
+    let representation = lua.create_string(field.representation().unwrap_or_default())?;
+    Ok(mlua::MultiValue::from_iter([
+        Value::Integer(field.value_type() as i64),
+        Value::String(name),
+        value,
+        Value::String(representation),
+        Value::Integer(field.values().count() as i64),
+    ]))
 }
 
 /// Appends values to the payload buffer under the output limit.

@@ -112,15 +112,39 @@ pub enum ConfigValue {
     Integer(i64),
     /// A TOML float.
     Float(f64),
+    /// A TOML array: a Lua sequence (1-based) for the script.
+    Array(Vec<ConfigValue>),
+    /// A TOML table: a Lua table keyed by its names.
+    Table(BTreeMap<String, ConfigValue>),
 }
 
 impl<'de> serde::Deserialize<'de> for ConfigValue {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
+        impl<'de> serde::de::Visitor<'de> for Visitor {
             type Value = ConfigValue;
             fn expecting(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-                formatter.write_str("a string, boolean, integer or float")
+                formatter.write_str("a string, boolean, integer, float, array or table")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut items: A,
+            ) -> Result<ConfigValue, A::Error> {
+                let mut values = Vec::new();
+                while let Some(value) = items.next_element()? {
+                    values.push(value);
+                }
+                Ok(ConfigValue::Array(values))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut entries: A,
+            ) -> Result<ConfigValue, A::Error> {
+                let mut table = BTreeMap::new();
+                while let Some((key, value)) = entries.next_entry::<String, ConfigValue>()? {
+                    table.insert(key, value);
+                }
+                Ok(ConfigValue::Table(table))
             }
             fn visit_bool<E>(self, value: bool) -> Result<ConfigValue, E> {
                 Ok(ConfigValue::Bool(value))

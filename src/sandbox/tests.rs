@@ -229,6 +229,42 @@ fn read_message_serves_headers_fields_and_raw() {
 }
 
 #[test]
+fn read_next_field_walks_every_field_once_per_message() {
+    let harness = Harness::new();
+    let bytes = sample();
+    let mut sandbox = harness.sandbox(
+        SandboxKind::Filter,
+        r#"
+        calls = 0
+        function process_message()
+            calls = calls + 1
+            local seen = {}
+            while true do
+                local value_type, name, value, representation, count = read_next_field()
+                if not value_type then break end
+                seen[#seen + 1] = table.concat({value_type, name, tostring(value), representation, count}, "|")
+            end
+            local expected = {
+                "2|status|200||1", "0|tags|a||2", "0|tags|c|label|1", "3|ratio|0.5||1", "4|ok|true||1",
+            }
+            assert(#seen == #expected, calls .. ": " .. table.concat(seen, " "))
+            for i = 1, #expected do assert(seen[i] == expected[i], seen[i]) end
+            assert(read_next_field() == nil, "stays at the end")
+            return 0
+        end
+        "#,
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            run(&mut sandbox, &bytes),
+            Ok(CallStatus::Ok),
+            "{:?}",
+            sandbox.termination_reason()
+        );
+    }
+}
+
+#[test]
 fn read_message_on_a_line_record_and_outside_a_message() {
     let harness = Harness::new();
     let mut sandbox = harness.sandbox(
@@ -650,11 +686,21 @@ fn config_values_are_read() {
             assert(read_config("i") == 42 and math.type(read_config("i")) == "integer")
             assert(read_config("f") == 1.5)
             assert(read_config("missing") == nil)
+            local hosts = read_config("hosts")
+            assert(#hosts == 2 and hosts[1] == "a" and hosts[2] == "b")
+            local rows = read_config("rows")
+            assert(rows[1][1] == 1 and rows[2][2] == 4)
+            local anomaly = read_config("anomaly")
+            assert(anomaly.col == 1 and anomaly.rule == "roc" and anomaly.limits.high == 2.5)
             return 0
         end
         "#,
     );
-    let table: toml::Table = toml::from_str("s = 'text'\nb = true\ni = 42\nf = 1.5").unwrap();
+    let table: toml::Table = toml::from_str(
+        "s = 'text'\nb = true\ni = 42\nf = 1.5\nhosts = ['a', 'b']\nrows = [[1, 2], [3, 4]]\n\
+         [anomaly]\ncol = 1\nrule = 'roc'\nlimits = { high = 2.5 }",
+    )
+    .unwrap();
     config.config = table.try_into().unwrap();
     let mut sandbox = Sandbox::new(SandboxKind::Filter, "Config", &config, &harness.host).unwrap();
     assert_eq!(
