@@ -141,8 +141,15 @@ impl<'de> serde::Deserialize<'de> for ConfigValue {
                 mut entries: A,
             ) -> Result<ConfigValue, A::Error> {
                 let mut table = BTreeMap::new();
-                while let Some((key, value)) = entries.next_entry::<String, ConfigValue>()? {
-                    table.insert(key, value);
+                while let Some(key) = entries.next_key::<String>()? {
+                    // A TOML date or time arrives as a one-key map under a private name.
+                    if key.starts_with("$__toml_private") {
+                        return Err(serde::de::Error::invalid_type(
+                            serde::de::Unexpected::Other("a date or time"),
+                            &self,
+                        ));
+                    }
+                    table.insert(key, entries.next_value()?);
                 }
                 Ok(ConfigValue::Table(table))
             }

@@ -717,10 +717,10 @@ fn config_is_validated_with_clear_errors() {
     let error = parsed.unwrap_err().to_string();
     assert!(error.contains("memory_limt"), "{error}");
     let parsed: Result<SandboxConfig, _> =
-        toml::from_str("filename = 'x.lua'\nconfig = { a = [1] }");
+        toml::from_str("filename = 'x.lua'\nconfig = { a = 1979-05-27T07:32:00Z }");
     let error = parsed.unwrap_err().to_string();
     assert!(
-        error.contains("string, boolean, integer or float"),
+        error.contains("string, boolean, integer, float, array or table"),
         "{error}"
     );
     let parsed: SandboxConfig = toml::from_str("filename = 'x.lua'").unwrap();
