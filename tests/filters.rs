@@ -164,6 +164,17 @@ fn runaway_filters_are_terminated_and_the_rest_of_the_pipeline_loses_nothing() {
         })
         .collect();
     assert_eq!(loggers.len(), 3, "{loggers:?}");
+    let stderr = daemon.stderr();
+    for (name, reason) in [
+        ("Loop", "instruction_limit exceeded"),
+        ("Memory", "memory_limit exceeded"),
+        ("Flood", "output_limit exceeded"),
+    ] {
+        let logged = stderr.lines().filter(|line| {
+            line.contains("sandbox terminated") && line.contains(name) && line.contains(reason)
+        });
+        assert_eq!(logged.count(), 1, "{name}: {reason}\n{stderr}");
+    }
 }
 
 #[test]

@@ -348,7 +348,6 @@ fn apply_outcome(shard: &Shard, hosted: &mut Hosted, shared: &FilterShared, outc
         Outcome::Terminated(message) => {
             hosted.terminated = true;
             shared.terminated[hosted.index].store(true, Ordering::Release);
-            tracing::error!(filter = %hosted.name, "filter terminated; every other plugin carries on");
             telemetry.add(core, hosted.plugin, Metric::Terminations, 1);
             if let Ok(view) = crate::decoder::protobuf::decode(&message) {
                 shard

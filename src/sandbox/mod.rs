@@ -790,9 +790,16 @@ impl Sandbox {
         }
     }
 
-    /// Terminates the sandbox, returning the reason.
+    /// Terminates the sandbox, returning the reason. The daemon's log says so once, with the
+    /// reason, besides the `heka.sandbox-terminated` message the caller routes.
     pub(crate) fn terminate(&mut self, mut reason: String) -> Terminated {
         truncate_at_char(&mut reason, ERROR_MESSAGE_BYTES_MAX);
+        tracing::error!(
+            plugin = %self.name,
+            kind = self.kind.name(),
+            %reason,
+            "sandbox terminated; every other plugin carries on"
+        );
         self.record_usage();
         self.state = State::Terminated(reason.clone());
         Terminated { reason }
