@@ -234,3 +234,45 @@ fn a_lua_decoder_and_a_lua_encoder_run_on_the_data_path() {
     );
     assert_eq!(daemon.counter("access.records_total"), 4);
 }
+
+/// A filter written as Heka's scripts were, for Lua 5.1: a float column (`404 / 100`), an
+/// array in `[name.config]`, `read_next_field`, and `compute`'s row count. Each of these
+/// stopped such a filter before: the first 404 terminated it.
+#[test]
+fn a_heka_style_status_filter_survives_its_first_404_and_counts_every_class() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [access]\ntype = \"UdpInput\"\naddress = \"127.0.0.1:{port}\"\ndecoder = \"AccessDecoder\"\n\
+         [AccessDecoder]\ntype = \"SandboxDecoder\"\nfilename = \"{decoder}\"\n\
+         [Status]\ntype = \"SandboxFilter\"\nfilename = \"{filter}\"\n\
+         message_matcher = \"Type == 'nginx.access'\"\nticker_interval = 1\n\
+         [Status.config]\nclasses = [\"1xx\", \"2xx\", \"3xx\", \"4xx\", \"5xx\"]\n\
+         [reports]\ntype = \"FileOutput\"\nmessage_matcher = \"Logger == 'Status'\"\n\
+         path = \"reports.log\"\nuse_framing = true\nflush_interval = 10\n",
+        decoder = script("access_decoder.lua"),
+        filter = script("status_classes.lua"),
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for status in [200, 404, 301, 404, 503, 200, 200] {
+        let line =
+            format!("10.0.0.1 - - [01/Jan/2024:00:00:01 +0000] \"GET /x HTTP/1.1\" {status} 1");
+        socket
+            .send_to(line.as_bytes(), ("127.0.0.1", port))
+            .unwrap();
+    }
+    let reports = dir.path().join("reports.log");
+    let expected = "1xx=0/0 2xx=3/1 3xx=1/1 4xx=2/1 5xx=1/1 ";
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "a report of every class",
+        || payloads(&reports).iter().any(|payload| payload == expected),
+        || format!("{:?}\n{}", payloads(&reports), daemon.stderr()),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert_eq!(daemon.counter("Status.terminations_total"), 0);
+    assert_eq!(daemon.counter("Status.process_failures_total"), 0);
+}
