@@ -8,6 +8,7 @@
 #   openssl        the CLI: tests/tls.rs and bench case 4t make certificates with it, and
 #                  `openssl s_client` is the TLS client of the TLS input test.
 #   logrotate      rotates files under LogstreamerInput in its end-to-end tests (tests/logstreamer.rs).
+#   tzdata         the system zoneinfo that `tz` on decoders reads (/usr/share/zoneinfo).
 #
 # Python packages (pip, for the end-to-end tests' real clients):
 #   fluent-logger  sends Fluentd Forward protocol events to FluentForwardInput (tests/fluent.rs).
@@ -38,7 +39,7 @@ install_python_packages() {
     python3 -m pip install --quiet --disable-pip-version-check "${missing_python[@]}"
 }
 
-packages=(lua-lpeg-dev openssl curl python3 logrotate)
+packages=(lua-lpeg-dev openssl curl python3 logrotate tzdata)
 
 missing=()
 for package in "${packages[@]}"; do

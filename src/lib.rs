@@ -30,3 +30,4 @@ pub mod telemetry;
 mod testing;
 pub mod tls;
 pub mod tools;
+pub mod zone;

@@ -276,3 +276,70 @@ fn a_heka_style_status_filter_survives_its_first_404_and_counts_every_class() {
     assert_eq!(daemon.counter("Status.terminations_total"), 0);
     assert_eq!(daemon.counter("Status.process_failures_total"), 0);
 }
+
+/// Heka's `tz` on a decoder: a Timestamp the Lua decoder set from a zoneless reading is
+/// wall-clock time in that zone; SyslogDecoder's `tz` does the same for RFC 3164 dates. One
+/// winter reading (UTC−8) and one summer reading (UTC−7) in Los Angeles.
+#[test]
+fn decoders_take_zoneless_times_in_their_configured_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (lua_port, syslog_port) = (free_port(), free_port());
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [wall]\ntype = \"UdpInput\"\naddress = \"127.0.0.1:{lua_port}\"\ndecoder = \"WallDecoder\"\n\
+         [WallDecoder]\ntype = \"SandboxDecoder\"\nfilename = \"{decoder}\"\n\
+         [WallDecoder.config]\ntz = \"America/Los_Angeles\"\n\
+         [syslog]\ntype = \"UdpInput\"\naddress = \"127.0.0.1:{syslog_port}\"\ndecoder = \"LocalSyslog\"\n\
+         [LocalSyslog]\ntype = \"SyslogDecoder\"\ntz = \"America/Los_Angeles\"\n\
+         [out]\ntype = \"FileOutput\"\nmessage_matcher = \"Type == 'wall.clock' || Type == 'syslog'\"\n\
+         path = \"out.log\"\nuse_framing = true\nflush_interval = 10\n",
+        decoder = script("wall_clock_decoder.lua"),
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    const SECOND: i64 = 1_000_000_000;
+    // 2024-01-15 09:30:00 and 2024-07-15 09:30:00, read on a Los Angeles clock.
+    let (winter, summer) = (1_705_311_000 * SECOND, 1_721_035_800 * SECOND);
+    for wall in [winter, summer] {
+        socket
+            .send_to(wall.to_string().as_bytes(), ("127.0.0.1", lua_port))
+            .unwrap();
+    }
+    socket
+        .send_to(
+            b"<14>Jan 15 09:30:00 web1 app: winter line",
+            ("127.0.0.1", syslog_port),
+        )
+        .unwrap();
+    let output = dir.path().join("out.log");
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "three decoded messages",
+        || frames_in(&output).len() >= 3,
+        || daemon.stderr(),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let mut lua_times = Vec::new();
+    let mut syslog_times = Vec::new();
+    for message in frames_in(&output) {
+        let view = gyges::message::ProtoView::new(&message);
+        let kind = view
+            .str_header(gyges::message::StrHeader::Type)
+            .unwrap_or_default();
+        let timestamp = view.timestamp().expect("a timestamp");
+        match kind {
+            b"wall.clock" => lua_times.push(timestamp),
+            b"syslog" => syslog_times.push(timestamp),
+            other => panic!("unexpected {}", String::from_utf8_lossy(other)),
+        }
+    }
+    lua_times.sort_unstable();
+    let hour = 3600 * SECOND;
+    assert_eq!(lua_times, vec![winter + 8 * hour, summer + 7 * hour]);
+    // The syslog line has no year: whichever the receiver picks, 09:30 in Los Angeles in
+    // January is 17:30 UTC.
+    assert_eq!(syslog_times.len(), 1);
+    let time_of_day = syslog_times[0].div_euclid(SECOND).rem_euclid(86_400);
+    assert_eq!(time_of_day, 17 * 3600 + 30 * 60);
+}

@@ -835,3 +835,26 @@ fn with_no_share_dir_hekas_directory_is_used_when_gyges_has_none() {
     let plan = plan_of(&format!("[hekad]\nshare_dir = \"/opt/lua\"\n{INPUT}")).unwrap();
     assert_eq!(plan.global.share_dir, std::path::PathBuf::from("/opt/lua"));
 }
+
+#[test]
+fn a_zone_that_the_system_zoneinfo_lacks_names_its_key() {
+    let error = error_of(
+        "[UdpInput]\naddress = \"127.0.0.1:1\"\ndecoder = \"local\"\n\
+         [local]\ntype = \"SyslogDecoder\"\ntz = \"Mars/Olympus_Mons\"\n",
+    );
+    assert_eq!(error.section.as_deref(), Some("local"));
+    assert_eq!(error.key.as_deref(), Some("tz"), "{error}");
+    assert!(error.message.contains("Mars/Olympus_Mons"), "{error}");
+    let script = lua_script("function process_message() return 0 end");
+    let error = error_of(&format!(
+        "[UdpInput]\naddress = \"127.0.0.1:1\"\ndecoder = \"lua\"\n\
+         [lua]\ntype = \"SandboxDecoder\"\nfilename = \"{}\"\n[lua.config]\ntz = \"Nowhere\"\n",
+        script.path().display()
+    ));
+    assert_eq!(error.key.as_deref(), Some("config.tz"), "{error}");
+    let plan = plan_of(
+        "[UdpInput]\naddress = \"127.0.0.1:1\"\ndecoder = \"local\"\n\
+         [local]\ntype = \"SyslogDecoder\"\ntz = \"Europe/Zurich\"\n",
+    );
+    assert!(plan.is_ok(), "{plan:?}");
+}

@@ -61,6 +61,8 @@ pub struct Host {
     mutated: Cell<bool>,
     /// The field `read_next_field` returns next, from 0 at each record.
     next_field: Cell<usize>,
+    /// A decoder's `[name.config] tz`: the zone of the wall-clock Timestamps it injects.
+    pub(crate) zone: Option<crate::zone::Zone>,
     /// The `add_to_payload` buffer.
     payload: RefCell<Vec<u8>>,
     /// Scratch space for building one message or field.
@@ -104,6 +106,7 @@ impl Host {
             message: RefCell::new(Vec::with_capacity(1024)),
             mutated: Cell::new(false),
             next_field: Cell::new(0),
+            zone: None,
             payload: RefCell::new(Vec::new()),
             scratch: RefCell::new((Vec::new(), Vec::new())),
             sink: RefCell::new(Vec::new()),
@@ -595,12 +598,14 @@ fn inject_message(host: &Host, value: Value) -> mlua::Result<()> {
             hostname: Some(host.hostname.as_bytes()),
             type_prefix: Some(FILTER_TYPE_PREFIX),
             defaults: None,
+            zone: None,
         },
-        SandboxKind::Decoder if !original.is_empty() => Stamp {
-            defaults: Some(&original_view),
+        SandboxKind::Decoder => Stamp {
+            defaults: (!original.is_empty()).then_some(&original_view),
+            zone: host.zone.as_ref(),
             ..Stamp::default()
         },
-        _ => Stamp::default(),
+        SandboxKind::Encoder => Stamp::default(),
     };
     match value {
         Value::Table(table) => {

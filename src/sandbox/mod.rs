@@ -550,6 +550,23 @@ impl fmt::Debug for Sandbox {
     }
 }
 
+/// A decoder's `[name.config] tz`, loaded: Heka's decoders took a Timestamp their script set
+/// from a zoneless reading as wall-clock time in that zone. Other kinds ignore it.
+///
+/// # Errors
+/// [`SandboxError::Config`] when the zone is not in the system zoneinfo.
+pub fn decoder_zone(
+    kind: SandboxKind,
+    config: &SandboxConfig,
+) -> Result<Option<crate::zone::Zone>, SandboxError> {
+    match (kind, config.config.get("tz")) {
+        (SandboxKind::Decoder, Some(ConfigValue::String(name))) => crate::zone::Zone::load(name)
+            .map(Some)
+            .map_err(SandboxError::Config),
+        _ => Ok(None),
+    }
+}
+
 impl Sandbox {
     /// Creates the Lua state, installs the restricted environment and the API for `kind`,
     /// runs the script's top level under the limits, and restores preserved data.
@@ -608,7 +625,9 @@ impl Sandbox {
             .as_ref()
             .map(|dir| resolve(&host_info.share_dir, dir))
             .unwrap_or_else(|| host_info.share_dir.join("lua_modules"));
-        let host = Rc::new(Host::new(kind, name, config, host_info));
+        let mut host = Host::new(kind, name, config, host_info);
+        host.zone = decoder_zone(kind, config)?;
+        let host = Rc::new(host);
         let lua = env::new_state(&host, &module_directory)?;
         api::install(&lua, &host)?;
         let load_error = |error: mlua::Error| SandboxError::Load {

@@ -47,6 +47,8 @@ pub fn check_script(
     config: &SandboxConfig,
     global: &GlobalPlan,
 ) -> Result<(), ConfigError> {
+    super::decoder_zone(kind, config)
+        .map_err(|error| section.error(Some("config.tz"), error.to_string()))?;
     let host = host_info(global);
     Sandbox::check(kind, &section.name, config, &host)
         .map_err(|error| section.error(Some("filename"), error.to_string()))

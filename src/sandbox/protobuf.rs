@@ -54,6 +54,8 @@ pub struct Stamp<'a> {
     pub type_prefix: Option<&'a [u8]>,
     /// Timestamp, Type, Logger, Hostname, Severity and Pid for headers the script left unset.
     pub defaults: Option<&'a ProtoView<'a>>,
+    /// A decoder's `tz`: a Timestamp the script set is a wall-clock reading in this zone.
+    pub zone: Option<&'a crate::zone::Zone>,
 }
 
 /// Why a message could not be built.
@@ -173,7 +175,10 @@ pub fn encode_table(
     wire::put_bytes(out, 1, &uuid);
     let defaults = stamp.defaults;
     let timestamp = match number_of(&entries.timestamp, "Timestamp")? {
-        Some(timestamp) => timestamp,
+        Some(timestamp) => match stamp.zone {
+            Some(zone) => zone.wall_to_utc_ns(timestamp),
+            None => timestamp,
+        },
         None => defaults
             .and_then(|view| view.timestamp())
             .unwrap_or_else(crate::message::now_ns),

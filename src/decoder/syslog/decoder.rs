@@ -17,17 +17,23 @@ use crate::telemetry::Metric;
 /// How long a cached zone offset is trusted: a daylight-saving change shows within a minute.
 const ZONE_REFRESH_NS: i64 = 60 * 1_000_000_000;
 
-/// `SyslogDecoder` as configured: it has no options yet.
+/// `SyslogDecoder` as configured.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSyslogDecoder {
     #[serde(rename = "type")]
     _type: Option<String>,
+    /// The zone of timestamps written without one (RFC 3164's `Oct 11 22:14:15`, and RFC 3339
+    /// readings without an offset), by its zoneinfo name; default: the receiver's local zone.
+    tz: Option<String>,
 }
 
 /// The SyslogDecoder kind.
-#[derive(Debug, Clone, Copy)]
-pub struct SyslogDecoderKind;
+#[derive(Debug, Clone)]
+pub struct SyslogDecoderKind {
+    /// `tz`: the zone of zoneless timestamps; `None` for the receiver's local zone.
+    zone: Option<crate::zone::Zone>,
+}
 
 /// Its registry line.
 pub const REGISTRATION: Registration<Arc<dyn DecoderKind>> = Registration {
@@ -39,8 +45,14 @@ fn plan_syslog_decoder(
     section: &Section,
     _: &PlanContext<'_>,
 ) -> Result<Arc<dyn DecoderKind>, ConfigError> {
-    section.parse::<RawSyslogDecoder>()?;
-    Ok(Arc::new(SyslogDecoderKind))
+    let raw = section.parse::<RawSyslogDecoder>()?;
+    let zone = match raw.tz.as_deref() {
+        Some(name) => Some(
+            crate::zone::Zone::load(name).map_err(|message| section.error(Some("tz"), message))?,
+        ),
+        None => None,
+    };
+    Ok(Arc::new(SyslogDecoderKind { zone }))
 }
 
 impl DecoderKind for SyslogDecoderKind {
@@ -51,6 +63,7 @@ impl DecoderKind for SyslogDecoderKind {
     fn build(&self, build: &DecoderBuild<'_>) -> Result<Box<dyn Decoder>, String> {
         Ok(Box::new(SyslogDecoder {
             message: Vec::with_capacity(build.global.max_message_size),
+            zone: self.zone.clone(),
             zone_checked_ns: i64::MIN,
             utc_offset_seconds: 0,
         }))
@@ -61,6 +74,7 @@ impl DecoderKind for SyslogDecoderKind {
 /// offset (read again once a minute).
 struct SyslogDecoder {
     message: Vec<u8>,
+    zone: Option<crate::zone::Zone>,
     zone_checked_ns: i64,
     utc_offset_seconds: i32,
 }
@@ -70,7 +84,10 @@ impl SyslogDecoder {
     fn context(&mut self, now_ns: i64) -> SyslogContext {
         if now_ns.saturating_sub(self.zone_checked_ns) >= ZONE_REFRESH_NS {
             let seconds = now_ns.div_euclid(1_000_000_000);
-            self.utc_offset_seconds = gyges_sys::clock::utc_offset_seconds(seconds);
+            self.utc_offset_seconds = match &self.zone {
+                Some(zone) => zone.offset_at(seconds),
+                None => gyges_sys::clock::utc_offset_seconds(seconds),
+            };
             self.zone_checked_ns = now_ns;
         }
         SyslogContext::new(now_ns, self.utc_offset_seconds)
@@ -120,11 +137,11 @@ mod tests {
             table: table.clone(),
         };
         assert!(section.parse::<RawSyslogDecoder>().is_ok());
-        table.insert("tz".into(), "UTC".into());
+        table.insert("timezone".into(), "UTC".into());
         let section = Section { table, ..section };
         let error = section
             .parse::<RawSyslogDecoder>()
             .expect_err("an unknown key");
-        assert_eq!(error.key.as_deref(), Some("tz"));
+        assert_eq!(error.key.as_deref(), Some("timezone"));
     }
 }
