@@ -561,3 +561,62 @@ fn a_go_style_address_listens_on_ipv4_and_ipv6_and_names_ipv4_senders_plainly() 
         assert!(hostname.starts_with("[::1]:"), "{hostname}");
     }
 }
+
+#[test]
+fn a_tcp_output_connects_from_its_local_address() {
+    use std::io::Read;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let receiver = listener.local_addr().expect("address");
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let accepting = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut readers = Vec::new();
+            while !done.load(Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((mut stream, peer)) => {
+                        stream.set_nonblocking(false).expect("blocking");
+                        readers.push(std::thread::spawn(move || {
+                            let mut bytes = Vec::new();
+                            let _ = stream.read_to_end(&mut bytes);
+                            (peer, bytes)
+                        }));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+            readers
+                .into_iter()
+                .map(|reader| reader.join().expect("reader"))
+                .collect::<Vec<_>>()
+        })
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n{}\
+         [Forward]\ntype = \"TcpOutput\"\nmessage_matcher = \"TRUE\"\naddress = \"{receiver}\"\n\
+         local_address = \"127.0.0.2:0\"\n",
+        framed_input("In", port)
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    let stream: Vec<u8> = (0..20)
+        .flat_map(|n| frame(&numbered_message(n, "from a local address")))
+        .collect();
+    send_tcp(port, &stream);
+    // What was read is routed and flushed at stop; the pause lets the input read it all.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    done.store(true, Ordering::Release);
+    let connections = accepting.join().expect("accepting thread");
+    assert!(!connections.is_empty(), "{}", daemon.stderr());
+    let mut sequences = Vec::new();
+    for (peer, bytes) in &connections {
+        assert_eq!(peer.ip().to_string(), "127.0.0.2", "{peer}");
+        sequences.extend(read_frames(bytes).iter().filter_map(|m| sequence_of(m)));
+    }
+    sequences.sort_unstable();
+    assert_eq!(sequences, (0..20).collect::<Vec<_>>());
+}

@@ -58,6 +58,7 @@ fn plan_carbon_output(
             address: carbon.address,
             reconnect_after: 0,
             tls: None,
+            local_address: None,
             buffer_bytes: crate::limits::TCP_OUTPUT_BUFFER_BYTES_DEFAULT,
             keep_alive: carbon
                 .tcp_keep_alive

@@ -216,6 +216,7 @@ mod tests {
                 keep_alive: None,
                 ack: None,
                 tls: None,
+                local_address: None,
             };
             let stop = LocalStop::new();
             let consumer = glommio::spawn_local(run_consumer(

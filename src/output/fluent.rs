@@ -123,6 +123,7 @@ fn plan_fluent_output(
                 keep_alive,
                 ack: None,
                 tls: None,
+                local_address: None,
             },
             ack: require_ack.then_some(ack_timeout),
         }))

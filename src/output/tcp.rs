@@ -140,9 +140,12 @@ pub(crate) async fn connect(plan: &TcpPlan) -> std::io::Result<Transport> {
     let target = address.to_socket_addrs()?.next().ok_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::NotFound, "address resolves to nothing")
     })?;
-    let stream = TcpStream::connect_timeout(target, CONNECT_TIMEOUT)
-        .await
-        .map_err(std::io::Error::from)?;
+    let stream = match plan.local_address {
+        Some(local) => gyges_sys::socket::connect_from(local, target, CONNECT_TIMEOUT).await?,
+        None => TcpStream::connect_timeout(target, CONNECT_TIMEOUT)
+            .await
+            .map_err(std::io::Error::from)?,
+    };
     stream.set_nodelay(true).map_err(std::io::Error::from)?;
     gyges_sys::socket::set_keepalive(&stream, plan.keep_alive)?;
     let Some(tls) = &plan.tls else {
@@ -261,7 +264,7 @@ async fn send_loop(
 pub struct RawTcpOutput {
     /// `host:port` to send to.
     pub address: String,
-    /// Not supported yet: a section that sets it is refused.
+    /// The local `ip:port` to connect from (either may be 0: `"10.0.0.5:0"`).
     pub local_address: Option<String>,
     /// Reconnect after this many messages, to rebalance (default 0 = never).
     pub reconnect_after: Option<u64>,
@@ -303,6 +306,8 @@ pub struct TcpPlan {
     pub ack: Option<Duration>,
     /// `use_tls`: the shared client config and the receiver's name; `None` is plain TCP.
     pub tls: Option<TlsClient>,
+    /// `local_address`: the address connections are made from; `None` lets the kernel choose.
+    pub local_address: Option<std::net::SocketAddr>,
 }
 
 /// Its registry line.
@@ -330,11 +335,10 @@ fn plan_tcp_output(
         }
         (false, None) => None,
     };
-    section.refuse(
-        "local_address",
-        raw.local_address.is_some(),
-        "local_address is not supported yet",
-    )?;
+    let local_address = match raw.local_address.as_deref() {
+        Some(local) => Some(section.address("local_address", local)?),
+        None => None,
+    };
     section.destination("address", &raw.address)?;
     let buffer_bytes = buffer_bytes(section, raw.buffer_size, context.global.batch_bytes)?;
     let keep_alive = crate::input::tcp::keep_alive(section, raw.keep_alive, raw.keep_alive_period)?;
@@ -357,6 +361,7 @@ fn plan_tcp_output(
             keep_alive,
             ack,
             tls: tls.clone(),
+            local_address,
         }))
     })
 }
