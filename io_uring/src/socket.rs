@@ -140,6 +140,36 @@ pub fn tcp_listener(
     Ok(Listener { listener, control })
 }
 
+/// Connects a TCP stream to `remote` from the local address `local` (an address, a port, or
+/// both: `0.0.0.0:0` leaves either to the kernel), within `timeout`, for an output's
+/// `local_address`. The socket is bound before it connects, which glommio's own connect cannot
+/// do, so the connect runs on the executor's blocking thread: a connection attempt, never
+/// the data path.
+///
+/// # Errors
+/// The bind (the address is not this host's, or the port is taken) or the connect failed, or
+/// the timeout passed.
+pub async fn connect_from(
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+    timeout: Duration,
+) -> io::Result<glommio::net::TcpStream> {
+    let connect = move || -> io::Result<socket2::Socket> {
+        let domain = socket2::Domain::for_address(remote);
+        let socket =
+            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.bind(&local.into())?;
+        socket.connect_timeout(&remote.into(), timeout)?;
+        Ok(socket)
+    };
+    let socket = glommio::executor().spawn_blocking(connect).await?;
+    let fd = std::os::fd::IntoRawFd::into_raw_fd(socket);
+    // SAFETY: `fd` is a connected TCP socket that `into_raw_fd` released to us alone; the
+    // stream takes sole ownership and closes it.
+    Ok(unsafe { <glommio::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -174,34 +204,4 @@ mod tests {
         super::set_keepalive(&client, Some(std::time::Duration::from_secs(30))).unwrap();
         super::set_keepalive(&client, None).unwrap();
     }
-}
-
-/// Connects a TCP stream to `remote` from the local address `local` (an address, a port, or
-/// both: `0.0.0.0:0` leaves either to the kernel), within `timeout`, for an output's
-/// `local_address`. The socket is bound before it connects, which glommio's own connect cannot
-/// do, so the connect runs on the executor's blocking thread: a connection attempt, never
-/// the data path.
-///
-/// # Errors
-/// The bind (the address is not this host's, or the port is taken) or the connect failed, or
-/// the timeout passed.
-pub async fn connect_from(
-    local: std::net::SocketAddr,
-    remote: std::net::SocketAddr,
-    timeout: Duration,
-) -> io::Result<glommio::net::TcpStream> {
-    let connect = move || -> io::Result<socket2::Socket> {
-        let domain = socket2::Domain::for_address(remote);
-        let socket =
-            socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.bind(&local.into())?;
-        socket.connect_timeout(&remote.into(), timeout)?;
-        Ok(socket)
-    };
-    let socket = glommio::executor().spawn_blocking(connect).await?;
-    let fd = std::os::fd::IntoRawFd::into_raw_fd(socket);
-    // SAFETY: `fd` is a connected TCP socket that `into_raw_fd` released to us alone; the
-    // stream takes sole ownership and closes it.
-    Ok(unsafe { <glommio::net::TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd) })
 }
