@@ -520,13 +520,14 @@ impl Deliver for HttpDeliver {
             return Ok(Delivered::Done);
         }
         let attempt = self.sender.attempt(&items, &mut pending).await;
-        if pending.is_empty() {
+        if attempt.unsettled == 0 {
             self.backoff.reset();
-            return Ok(Delivered::Done);
-        }
-        if attempt.unsettled > 0 {
+        } else {
             self.sender.count(Metric::Retries, attempt.unsettled);
             self.backoff.wait().await;
+        }
+        if pending.is_empty() {
+            return Ok(Delivered::Done);
         }
         self.pending = Some(pending);
         Ok(Delivered::Part)
