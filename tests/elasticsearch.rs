@@ -153,7 +153,8 @@ fn assert_partial_failures_handled(daemon: &Daemon, delivered: &Delivered, count
         daemon.counter("Es.retries_total") >= count as u64 / 10,
         "the 429 items and the failed requests were sent again"
     );
-    assert!(daemon.counter("Es.errors_total") >= 3, "429, 503 and the timeout");
+    let errors = daemon.counter("Es.errors_total");
+    assert!(errors >= 3, "429, 503 and the timeout: {errors}");
     assert_eq!(daemon.counter("Es.dropped_total"), 0);
     assert!(
         daemon.stderr().contains("mapper_parsing_exception"),
@@ -169,7 +170,7 @@ fn partial_failures_429_503_and_timeouts_are_retried_and_rejections_counted() {
     let port = free_port();
     let server = format!("http://127.0.0.1:{}/", receiver.port);
     // The default class is Heka's: buffered on disk.
-    let extra = "http_timeout = 500\ngzip = true\n";
+    let extra = "http_timeout = 500\ngzip = true\nmax_messages_per_request = 300\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &server, extra), &[port]);
     send_tcp(port, &numbered(0..COUNT));
     let wanted = (COUNT - COUNT / 10) as usize;
@@ -258,7 +259,7 @@ fn https_server_verified_with_the_tls_options() {
     let port = free_port();
     let server = format!("https://localhost:{}", receiver.port);
     let extra = format!(
-        "http_timeout = 500\ndelivery = \"memory\"\n[Es.tls]\nroot_cafile = \"{}\"\n",
+        "http_timeout = 500\ndelivery = \"memory\"\nmax_messages_per_request = 300\n[Es.tls]\nroot_cafile = \"{}\"\n",
         pki.path().join("ca.pem").display()
     );
     let mut daemon = Daemon::start(dir.path(), &config(port, &server, &extra), &[port]);

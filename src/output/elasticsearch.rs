@@ -48,6 +48,8 @@ pub struct RawElasticSearchOutput {
     pub password: Option<String>,
     /// Compress request bodies with gzip (default false).
     pub gzip: Option<bool>,
+    /// Documents per bulk request at most (default 0: the whole batch or disk-queue read).
+    pub max_messages_per_request: Option<u64>,
     /// Headers sent with every request.
     pub headers: Option<BTreeMap<String, RawHeader>>,
     /// Bytes each core queues with memory delivery (default 8 MiB).
@@ -96,12 +98,13 @@ fn plan_elasticsearch_output(
     )?;
     let buffer_bytes =
         super::tcp::buffer_bytes(section, raw.buffer_size, context.global.batch_bytes)?;
+    let per_request = http::messages_per_request(section, raw.max_messages_per_request)?;
     let plan = HttpPlan {
         type_name: "ElasticSearchOutput",
         client: Arc::new(client),
         gzip: raw.gzip == Some(true),
         judge: Judge::Bulk,
-        messages_per_request: 0,
+        messages_per_request: per_request,
         buffer_bytes,
         policy,
     };

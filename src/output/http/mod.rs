@@ -758,6 +758,20 @@ pub fn flush_policy(
     })
 }
 
+/// `max_messages_per_request`: messages per request at most (0, the default: no bound but
+/// the batch's or the disk-queue read's bytes).
+///
+/// # Errors
+/// Above [`crate::limits::FLUSH_COUNT_MAX`].
+pub fn messages_per_request(section: &Section, value: Option<u64>) -> Result<usize, ConfigError> {
+    let value = value.unwrap_or(0);
+    if value > crate::limits::FLUSH_COUNT_MAX {
+        let message = format!("{value} is above {}", crate::limits::FLUSH_COUNT_MAX);
+        return Err(section.error(Some("max_messages_per_request"), message));
+    }
+    Ok(usize::try_from(value).unwrap_or(usize::MAX))
+}
+
 /// `HttpOutput`'s own keys (the common output keys are in [`super::plan::RawCommon`];
 /// `use_framing` does not apply: the body is the encodings).
 #[derive(Debug, serde::Deserialize)]
@@ -831,17 +845,13 @@ fn plan_http_output(section: &Section, context: &PlanContext<'_>) -> Result<Outp
     let policy = flush_policy(section, raw.flush_interval, raw.flush_count, (0, 1))?;
     let buffer_bytes =
         super::tcp::buffer_bytes(section, raw.buffer_size, context.global.batch_bytes)?;
-    let per_request = raw.max_messages_per_request.unwrap_or(0);
-    if per_request > crate::limits::FLUSH_COUNT_MAX {
-        let message = format!("{per_request} is above {}", crate::limits::FLUSH_COUNT_MAX);
-        return Err(section.error(Some("max_messages_per_request"), message));
-    }
+    let per_request = messages_per_request(section, raw.max_messages_per_request)?;
     let plan = HttpPlan {
         type_name: "HttpOutput",
         client: Arc::new(client),
         gzip: raw.gzip == Some(true),
         judge: Judge::Status,
-        messages_per_request: per_request as usize,
+        messages_per_request: per_request,
         buffer_bytes,
         policy,
     };
