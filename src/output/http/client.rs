@@ -336,18 +336,19 @@ impl Client {
         let deadline = Instant::now() + timeout;
         self.inbox.clear();
         response.body.clear();
-        let head = std::mem::take(&mut self.head);
-        let stream = self.connection().await?;
+        self.connection().await?;
+        let stream = self.stream.as_mut().ok_or(HttpError::Closed)?;
         stream
             .tcp()
             .set_write_timeout(Some(timeout))
             .map_err(std::io::Error::from)?;
+        // The head stays in `self.head` whatever happens: a retry writes it again.
+        let head = &self.head;
         let written = async {
-            stream.write_all(&head).await?;
+            stream.write_all(head).await?;
             stream.write_all(body).await
         }
         .await;
-        self.head = head;
         written.map_err(|error| timed_out(error, timeout))?;
         let head = loop {
             let head = self.read_head(deadline).await?;
