@@ -185,7 +185,10 @@ async fn run(messages: &[Vec<u8>], count: usize, port: Option<u16>) -> (f64, usi
             pending.clear();
             pending.extend(0..items.len());
             let attempt = sender.attempt(&items, &mut pending).await;
-            assert!(pending.is_empty(), "the receiver took everything: {attempt:?}");
+            assert!(
+                pending.is_empty(),
+                "the receiver took everything: {attempt:?}"
+            );
         } else {
             std::hint::black_box(&items);
         }
@@ -229,7 +232,11 @@ fn main() {
         sent.push(rates.1 .0);
         item = rates.1 .1;
     }
-    assert_eq!(received, (count * RUNS) as u64, "every document reached the receiver");
+    assert_eq!(
+        received,
+        (count * RUNS) as u64,
+        "every document reached the receiver"
+    );
     let (alone_median, alone_spread) = summary(framing_only);
     let (median, spread) = summary(sent);
     let mut section = common::Section::with_command(

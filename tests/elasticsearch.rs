@@ -102,7 +102,11 @@ fn bulk_bodies_are_ndjson_byte_for_byte_with_auth() {
         );
         numbers.extend(first..first + count);
     }
-    assert_eq!(numbers, (0..COUNT).collect::<Vec<_>>(), "each once, in order");
+    assert_eq!(
+        numbers,
+        (0..COUNT).collect::<Vec<_>>(),
+        "each once, in order"
+    );
     assert_eq!(daemon.counter("Es.sent_total"), COUNT as u64);
     assert_eq!(daemon.counter("Es.rejected_total"), 0);
     assert_eq!(daemon.counter("Es.retries_total"), 0);

@@ -81,18 +81,35 @@ fn http_output_sends_batches_with_its_method_headers_and_auth_and_retries_failur
     let accepted = receiver.accepted();
     let counts = line_counts(&accepted);
     assert_eq!(counts.len(), COUNT as usize);
-    assert!(counts.values().all(|&count| count == 1), "each message once");
-    assert!(accepted.len() >= COUNT as usize / 250, "at most 250 per request");
+    assert!(
+        counts.values().all(|&count| count == 1),
+        "each message once"
+    );
+    assert!(
+        accepted.len() >= COUNT as usize / 250,
+        "at most 250 per request"
+    );
     assert!(accepted.iter().all(|request| request.lines().len() <= 250));
     for request in &accepted {
         assert_eq!(request.method, "PUT");
         assert_eq!(request.target, "/ingest/v1?tenant=a");
-        assert_eq!(request.header("host"), Some(&*format!("127.0.0.1:{}", receiver.port)));
+        assert_eq!(
+            request.header("host"),
+            Some(&*format!("127.0.0.1:{}", receiver.port))
+        );
         assert_eq!(request.header("x-team"), Some("logs"));
         assert_eq!(request.header("content-type"), Some("text/plain"));
         // base64("gyges:s3cret")
-        assert_eq!(request.header("authorization"), Some("Basic Z3lnZXM6czNjcmV0"));
-        assert_eq!(request.header("content-length").map(|n| n.parse::<usize>().ok()), Some(Some(request.body.len())));
+        assert_eq!(
+            request.header("authorization"),
+            Some("Basic Z3lnZXM6czNjcmV0")
+        );
+        assert_eq!(
+            request
+                .header("content-length")
+                .map(|n| n.parse::<usize>().ok()),
+            Some(Some(request.body.len()))
+        );
     }
     assert!(
         receiver.requests.load(Ordering::Acquire) > accepted.len(),
@@ -114,7 +131,10 @@ fn influx_lines_go_to_the_write_endpoint_gzip_compressed() {
     let receiver = Receiver::start(0, None, |_, _| Answer::Status(204, String::new(), false));
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
-    let address = format!("http://localhost:{}/write?db=metrics&precision=s", receiver.port);
+    let address = format!(
+        "http://localhost:{}/write?db=metrics&precision=s",
+        receiver.port
+    );
     let extra = "encoder = \"Influx\"\ngzip = true\nflush_interval = 20\nflush_count = 100\n\
                  http_disable_keepalives = true\n\
                  [Influx]\ntype = \"SchemaInfluxLineEncoder\"\ntag_fields = \"Type Logger\"\n\
@@ -177,7 +197,10 @@ fn memory_delivery_waits_for_a_server_that_is_down_and_loses_nothing() {
     assert!(counts.values().all(|&count| count == 1));
     assert_eq!(daemon.counter("Http.dropped_total"), 0);
     assert_eq!(daemon.counter("Http.sent_total"), COUNT as u64);
-    assert!(daemon.counter("Http.errors_total") > 0, "the refused connections");
+    assert!(
+        daemon.counter("Http.errors_total") > 0,
+        "the refused connections"
+    );
 }
 
 #[test]
@@ -215,9 +238,17 @@ fn best_effort_delivery_drops_and_counts_while_the_server_refuses() {
     let dropped = daemon.counter("Http.dropped_total");
     let sent = daemon.counter("Http.sent_total");
     assert_eq!(sent, counts.values().sum::<usize>() as u64);
-    assert_eq!(dropped + sent, COUNT as u64 + 100, "every message sent or dropped");
+    assert_eq!(
+        dropped + sent,
+        COUNT as u64 + 100,
+        "every message sent or dropped"
+    );
     assert!(dropped > 0);
-    assert_eq!(daemon.counter("Http.retries_total"), 0, "best effort does not retry");
+    assert_eq!(
+        daemon.counter("Http.retries_total"),
+        0,
+        "best effort does not retry"
+    );
 }
 
 #[test]
@@ -270,11 +301,23 @@ fn http_output_config_errors_name_the_key() {
         ("address = \"localhost:9200\"\n", "address"),
         ("address = \"http://h:99999/\"\n", "address"),
         ("address = \"http://h/\"\nmethod = \"DELETE\"\n", "method"),
-        ("address = \"http://h/\"\nhttp_timeout = -5\n", "http_timeout"),
-        ("address = \"http://h/\"\nhttp_timeout = 0\n", "http_timeout"),
-        ("address = \"http://h/\"\nencoder = \"NoSuchEncoder\"\n", "encoder"),
+        (
+            "address = \"http://h/\"\nhttp_timeout = -5\n",
+            "http_timeout",
+        ),
+        (
+            "address = \"http://h/\"\nhttp_timeout = 0\n",
+            "http_timeout",
+        ),
+        (
+            "address = \"http://h/\"\nencoder = \"NoSuchEncoder\"\n",
+            "encoder",
+        ),
         ("address = \"http://h/\"\npassword = \"x\"\n", "password"),
-        ("address = \"http://h/\"\nuse_framing = true\n", "use_framing"),
+        (
+            "address = \"http://h/\"\nuse_framing = true\n",
+            "use_framing",
+        ),
         (
             "address = \"http://h/\"\n[Http.headers]\nContent-Length = \"5\"\n",
             "headers.Content-Length",
@@ -286,7 +329,8 @@ fn http_output_config_errors_name_the_key() {
         ("address = \"https://h/\"\n", "tls.root_cafile"),
     ] {
         let file = temp_file(
-            format!("[Http]\ntype = \"HttpOutput\"\nmessage_matcher = \"TRUE\"\n{extra}").as_bytes(),
+            format!("[Http]\ntype = \"HttpOutput\"\nmessage_matcher = \"TRUE\"\n{extra}")
+                .as_bytes(),
         );
         let path = file.path().display().to_string();
         let run = run_gyges(&["validate", "-c", &path]);
@@ -306,12 +350,20 @@ fn an_unreachable_server_at_startup_is_a_warning_not_a_crash() {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let address = "http://no-such-host.invalid:9200/";
-    let mut daemon = Daemon::start(dir.path(), &config(port, address, "flush_interval = 20\n"), &[port]);
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &config(port, address, "flush_interval = 20\n"),
+        &[port],
+    );
     send_tcp(port, &numbered(0..10));
     wait_for(Duration::from_secs(10), "a logged failure", || {
         daemon.stderr().contains("request failed")
     });
     let status = daemon.stop();
     assert!(status.success(), "a clean stop: {}", daemon.stderr());
-    assert_eq!(daemon.counter("Http.dropped_total"), 10, "dropped at the drain deadline");
+    assert_eq!(
+        daemon.counter("Http.dropped_total"),
+        10,
+        "dropped at the drain deadline"
+    );
 }

@@ -244,7 +244,10 @@ impl Connection {
             let previous = headers.insert(name.to_ascii_lowercase(), value.trim().to_string());
             assert!(previous.is_none(), "header {name} sent twice");
         }
-        assert!(headers.contains_key("host"), "every HTTP/1.1 request has Host");
+        assert!(
+            headers.contains_key("host"),
+            "every HTTP/1.1 request has Host"
+        );
         assert!(
             !headers.contains_key("transfer-encoding"),
             "gyges sends Content-Length bodies"
@@ -321,14 +324,12 @@ fn server_config(tls: &ServerTls) -> rustls::ServerConfig {
         .map(|cert| cert.expect("a certificate"))
         .collect();
     let key = PrivateKeyDer::from_pem_file(&tls.key).expect("key file");
-    rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_no_client_auth()
-    .with_single_cert(chain, key)
-    .expect("server config")
+    rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("server config")
 }
 
 /// An Elasticsearch bulk answer to `request`: `status` says each item's status from its
@@ -345,7 +346,9 @@ pub fn bulk_answer(request: &Request, status: impl Fn(usize, &[u8], &[u8]) -> u1
         assert!(action.get("index").is_some(), "an index action");
         let code = status(number, pair[0], pair[1]);
         let item = if (200..300).contains(&code) {
-            format!(r#"{{"index":{{"_index":"x","_id":"{number}","status":{code},"result":"created"}}}}"#)
+            format!(
+                r#"{{"index":{{"_index":"x","_id":"{number}","status":{code},"result":"created"}}}}"#
+            )
         } else {
             errors = true;
             let kind = match code {

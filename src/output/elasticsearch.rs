@@ -235,8 +235,13 @@ mod tests {
     #[test]
     fn an_answer_without_errors_delivers_everything() {
         let mut verdicts = Vec::new();
-        judge_bulk(br#"{"took":1,"errors":false,"items":[]}"#, 3, &mut verdicts, &mut |_, _| {})
-            .expect("reads");
+        judge_bulk(
+            br#"{"took":1,"errors":false,"items":[]}"#,
+            3,
+            &mut verdicts,
+            &mut |_, _| {},
+        )
+        .expect("reads");
         assert_eq!(verdicts, [Verdict::Done; 3]);
     }
 

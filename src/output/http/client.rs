@@ -305,8 +305,7 @@ impl Client {
         );
         self.head.extend_from_slice(&plan.header_lines);
         if gzip {
-            self.head
-                .extend_from_slice(b"Content-Encoding: gzip\r\n");
+            self.head.extend_from_slice(b"Content-Encoding: gzip\r\n");
         }
         let _ = write!(self.head, "Content-Length: {length}\r\n\r\n");
     }
@@ -516,7 +515,8 @@ fn parse_head(bytes: &[u8]) -> Result<Option<Head>, HttpError> {
             length = Some(value);
         } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
             let last = header.value.rsplit(|byte| *byte == b',').next();
-            chunked = last.is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+            chunked =
+                last.is_some_and(|coding| coding.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             if !chunked {
                 return Err(HttpError::Malformed("a transfer coding other than chunked"));
             }
@@ -618,7 +618,8 @@ mod tests {
         assert!(matches!(head.length, BodyLength::Length(5)));
         assert!(!head.close);
         let head = parse_head(
-            b"HTTP/1.1 429 Too Many\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+            b"HTTP/1.1 429 Too Many\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        )
         .expect("valid")
         .expect("complete");
         assert!(matches!(head.length, BodyLength::Chunked));
@@ -632,12 +633,11 @@ mod tests {
             .expect("valid")
             .is_none());
         assert!(parse_head(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
-        assert!(parse_head(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")
-        .is_err());
-        assert!(parse_head(
-            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n")
-        .is_err());
+        assert!(
+            parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n")
+                .is_err()
+        );
+        assert!(parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n").is_err());
     }
 
     #[test]

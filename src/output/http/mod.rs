@@ -326,7 +326,12 @@ impl Sender {
 /// An item was rejected for good: logged rate-limited (counted by the caller).
 fn rejected(limit: &mut LogLimit, output: &str, status: u16, reason: &str) {
     if let Some(count) = limit.note(Instant::now()) {
-        tracing::warn!(output, status, rejected = count, "document rejected: {reason}");
+        tracing::warn!(
+            output,
+            status,
+            rejected = count,
+            "document rejected: {reason}"
+        );
     }
 }
 
@@ -601,10 +606,7 @@ pub fn plan_client(section: &Section, raw: &RawRequest<'_>) -> Result<ClientPlan
     let method = match raw.method {
         None => Method::Post,
         Some(name) => Method::from_name(name).ok_or_else(|| {
-            section.error(
-                Some("method"),
-                format!("`{name}` is not POST, PUT or GET"),
-            )
+            section.error(Some("method"), format!("`{name}` is not POST, PUT or GET"))
         })?,
     };
     let timeout = millis(
@@ -700,7 +702,10 @@ fn header_lines(
             RawHeader::Many(values) => values.as_slice(),
         };
         for value in values {
-            if value.bytes().any(|byte| byte < b' ' && byte != b'\t' || byte == 0x7f) {
+            if value
+                .bytes()
+                .any(|byte| byte < b' ' && byte != b'\t' || byte == 0x7f)
+            {
                 return Err(section.error(Some(&key), "has control characters"));
             }
             if name.len() + value.len() > HTTP_OUTPUT_HEADER_BYTES_MAX {
@@ -813,7 +818,10 @@ pub const REGISTRATION: Registration<OutputPlan> = Registration {
     plan: plan_http_output,
 };
 
-fn plan_http_output(section: &Section, context: &PlanContext<'_>) -> Result<OutputPlan, ConfigError> {
+fn plan_http_output(
+    section: &Section,
+    context: &PlanContext<'_>,
+) -> Result<OutputPlan, ConfigError> {
     let (common, own) = super::plan::split_common(section)?;
     let raw: RawHttpOutput = own.parse()?;
     section.refuse(
