@@ -218,15 +218,21 @@ fn main() {
     for _ in 0..RUNS {
         let (port, server) = receiver();
         let messages = messages.clone();
-        let rates = glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(0))
-            .io_memory(0)
-            .make()
-            .expect("executor")
-            .run(async move {
-                let alone = run(&messages, count, None).await;
-                let bulk = run(&messages, count, Some(port)).await;
-                (alone, bulk)
-            });
+        // The executor pins the thread that makes it: a thread of its own, so that the main
+        // thread, and the receivers it starts, stay free to run on the other core.
+        let rates = std::thread::spawn(move || {
+            glommio::LocalExecutorBuilder::new(glommio::Placement::Fixed(0))
+                .io_memory(0)
+                .make()
+                .expect("executor")
+                .run(async move {
+                    let alone = run(&messages, count, None).await;
+                    let bulk = run(&messages, count, Some(port)).await;
+                    (alone, bulk)
+                })
+        })
+        .join()
+        .expect("the core's thread");
         received += server.join().expect("receiver");
         framing_only.push(rates.0 .0);
         sent.push(rates.1 .0);
