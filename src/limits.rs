@@ -379,6 +379,36 @@ pub const SANDBOX_TICKER_INTERVAL_SECONDS_MAX: u64 = 7 * 86_400;
 /// dropped and counted.
 pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
+// HttpOutput and ElasticSearchOutput (`src/output/http/`, `docs/http_output.md`).
+/// Bytes of one response head at most (status line and headers). A longer head fails the
+/// request: the connection is closed and the request is retried as for any failure.
+pub const HTTP_RESPONSE_HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Bytes of a response body an output keeps to read (ElasticSearchOutput's bulk answer, one
+/// item status per document sent). A longer body fails the request, which is retried. Bodies
+/// an output does not read (HttpOutput's) are read and thrown away, bounded by `http_timeout`.
+pub const HTTP_RESPONSE_BODY_BYTES_MAX: usize = 32 * 1024 * 1024;
+/// Default and bounds of `http_timeout`, in milliseconds: how long one request may take from
+/// its first byte written to its answer's last byte read.
+pub const HTTP_TIMEOUT_MS_DEFAULT: u64 = 10_000;
+/// See [`HTTP_TIMEOUT_MS_DEFAULT`].
+pub const HTTP_TIMEOUT_MS_MAX: u64 = 600_000;
+/// Default and largest `connect_timeout`, in milliseconds (one connection attempt, including
+/// the TLS handshake).
+pub const HTTP_CONNECT_TIMEOUT_MS_DEFAULT: u64 = 2_000;
+/// See [`HTTP_CONNECT_TIMEOUT_MS_DEFAULT`].
+pub const HTTP_CONNECT_TIMEOUT_MS_MAX: u64 = 60_000;
+/// Configured request `headers` at most, and bytes of one header line.
+pub const HTTP_OUTPUT_HEADERS_MAX: usize = 64;
+/// See [`HTTP_OUTPUT_HEADERS_MAX`].
+pub const HTTP_OUTPUT_HEADER_BYTES_MAX: usize = 8 * 1024;
+/// Shortest and longest wait between two attempts of a failed request (doubling).
+pub const HTTP_RETRY_DELAY_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+/// See [`HTTP_RETRY_DELAY_MIN`].
+pub const HTTP_RETRY_DELAY_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+const _: () = assert!(HTTP_TIMEOUT_MS_DEFAULT <= HTTP_TIMEOUT_MS_MAX);
+const _: () = assert!(HTTP_CONNECT_TIMEOUT_MS_DEFAULT <= HTTP_CONNECT_TIMEOUT_MS_MAX);
+const _: () = assert!(HTTP_RESPONSE_BODY_BYTES_MAX >= HTTP_RESPONSE_HEAD_BYTES_MAX);
+
 // HttpListenInput (`src/input/http/`, `docs/http_listen.md`).
 /// Bytes of one request head (request line and headers) at most, and of a chunked body's
 /// trailers. A longer head is answered 431 and the connection is closed.

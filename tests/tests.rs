@@ -33,6 +33,16 @@ mod queue_tool;
 /// daemon.
 mod stats;
 
+/// A loopback HTTP/1.1 server that answers like Elasticsearch (or anything else), for the
+/// HTTP output tests.
+mod http_receiver;
+
+/// HttpOutput: requests, retries, InfluxDB, delivery classes, config errors.
+mod http_output;
+
+/// ElasticSearchOutput: bulk bodies, per-item answers, retries, kill -9, TLS, config errors.
+mod elasticsearch;
+
 /// UdpOutput: one datagram per message over UDP and Unix datagram sockets.
 mod udp_output;
 

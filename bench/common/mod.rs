@@ -30,8 +30,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The order sections take in a report; a section not listed goes after these.
 pub const SECTION_ORDER: &[&str] = &[
-    "splitter", "view", "fluent", "matcher", "sandbox", "stats", "ring", "queue", "flood", "e2e",
-    "delivery", "notes",
+    "splitter",
+    "view",
+    "fluent",
+    "matcher",
+    "sandbox",
+    "stats",
+    "ring",
+    "queue",
+    "flood",
+    "e2e",
+    "delivery",
+    "elasticsearch",
+    "notes",
 ];
 
 /// The longest machine slug, in characters.

@@ -32,8 +32,10 @@
 pub mod acked;
 pub mod carbon;
 pub mod durable;
+pub mod elasticsearch;
 pub mod file;
 pub mod fluent;
+pub mod http;
 pub mod log;
 pub mod plan;
 pub mod sink;
@@ -61,6 +63,8 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     carbon::REGISTRATION,
     fluent::REGISTRATION,
     udp::REGISTRATION,
+    http::REGISTRATION,
+    elasticsearch::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.

@@ -74,10 +74,17 @@ pub enum Metric {
     /// Input: HTTP requests refused with 503 because a destination of the core was full
     /// (HttpListenInput).
     RefusedRequests,
+    /// Output: messages sent again after a failed attempt (HttpOutput, ElasticSearchOutput:
+    /// a non-2xx answer, a timeout, an item answered 429 or 5xx); each retry of a message
+    /// counts once.
+    Retries,
+    /// Output: messages the destination refused for good (ElasticSearchOutput: a bulk item
+    /// answered 4xx other than 429, such as a mapping error); not sent again.
+    Rejected,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 27;
+pub const METRICS_PER_PLUGIN: usize = 29;
 
 impl Metric {
     /// Every metric, in index order.
@@ -109,6 +116,8 @@ impl Metric {
         Metric::TlsHandshakeFailures,
         Metric::BadRequests,
         Metric::RefusedRequests,
+        Metric::Retries,
+        Metric::Rejected,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -141,6 +150,8 @@ impl Metric {
             Metric::TlsHandshakeFailures => "tls_handshake_failures_total",
             Metric::BadRequests => "bad_requests_total",
             Metric::RefusedRequests => "refused_requests_total",
+            Metric::Retries => "retries_total",
+            Metric::Rejected => "rejected_total",
         }
     }
 }
