@@ -94,10 +94,12 @@ impl BloomFilter {
         bits.div_ceil(8) as usize
     }
 
+    /// The items the filter was sized for.
     pub fn items(&self) -> u64 {
         self.items
     }
 
+    /// The false-positive probability the filter was sized for.
     pub fn probability(&self) -> f64 {
         self.probability
     }
@@ -132,11 +134,13 @@ impl BloomFilter {
             .all(|bit| self.data[(bit / 8) as usize] & (1u8 << (bit % 8)) != 0)
     }
 
+    /// Unsets every bit.
     pub fn clear(&mut self) {
         self.data.fill(0);
         self.count = 0;
     }
 
+    /// Adds that set a bit.
     pub fn count(&self) -> u64 {
         self.count
     }

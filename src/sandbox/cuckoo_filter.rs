@@ -84,10 +84,12 @@ impl CuckooFilter {
         })
     }
 
+    /// The items the filter was sized for.
     pub fn items(&self) -> u64 {
         self.items
     }
 
+    /// Fingerprints held.
     pub fn count(&self) -> u64 {
         self.count
     }
@@ -136,6 +138,7 @@ impl CuckooFilter {
             if stashed == fingerprint && (bucket == first || bucket == second))
     }
 
+    /// Whether the key's fingerprint is in one of its buckets.
     pub fn query(&self, key: &[u8]) -> bool {
         let (fingerprint, first) = self.locate(key);
         let second = self.other(first, fingerprint);
@@ -196,6 +199,7 @@ impl CuckooFilter {
         removed
     }
 
+    /// Empties the filter.
     pub fn clear(&mut self) {
         self.slots.fill(0);
         self.stash = None;

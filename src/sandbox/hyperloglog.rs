@@ -69,6 +69,7 @@ impl HyperLogLog {
         }
     }
 
+    /// Zeroes every register.
     pub fn clear(&mut self) {
         self.registers.fill(0);
     }

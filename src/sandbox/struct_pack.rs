@@ -279,8 +279,11 @@ fn check_budget(bytes: usize, budget: usize) -> mlua::Result<()> {
 /// One unpacked value.
 #[derive(Debug, PartialEq)]
 pub enum Unpacked {
+    /// An integer that fits in a Lua integer.
     Integer(i64),
+    /// A float, or an unsigned integer above `i64::MAX`.
     Number(f64),
+    /// A string.
     Bytes(Vec<u8>),
 }
 
