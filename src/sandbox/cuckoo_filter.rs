@@ -59,7 +59,9 @@ impl CuckooFilter {
         if !(1.0..=ITEMS_MAX).contains(&items) {
             return Err(bad_argument(1, "new", "items must be >= 1 and <= 2^29"));
         }
-        let buckets = (items as u64).div_ceil(BUCKET_SIZE as u64).next_power_of_two();
+        let buckets = (items as u64)
+            .div_ceil(BUCKET_SIZE as u64)
+            .next_power_of_two();
         Ok(buckets as usize)
     }
 
@@ -124,7 +126,11 @@ impl CuckooFilter {
     }
 
     fn take(&mut self, bucket: usize, fingerprint: u16) -> bool {
-        match self.bucket(bucket).iter_mut().find(|slot| **slot == fingerprint) {
+        match self
+            .bucket(bucket)
+            .iter_mut()
+            .find(|slot| **slot == fingerprint)
+        {
             Some(slot) => {
                 *slot = 0;
                 true

@@ -313,22 +313,13 @@ fn require(
                 true,
             ),
             "cjson" => (Value::Table(super::cjson::module(lua)?), true),
-            "hyperloglog" => (
-                Value::Table(super::hyperloglog::module(lua, &host)?),
-                true,
-            ),
+            "hyperloglog" => (Value::Table(super::hyperloglog::module(lua, &host)?), true),
             "cuckoo_filter" => (
                 Value::Table(super::cuckoo_filter::module(lua, &host)?),
                 true,
             ),
-            "struct" => (
-                Value::Table(super::struct_pack::module(lua, &host)?),
-                true,
-            ),
-            "bloom_filter" => (
-                Value::Table(super::bloom_filter::module(lua, &host)?),
-                true,
-            ),
+            "struct" => (Value::Table(super::struct_pack::module(lua, &host)?), true),
+            "bloom_filter" => (Value::Table(super::bloom_filter::module(lua, &host)?), true),
             "re" => (
                 load_module_file(lua, "re", Path::new(RE_MODULE_PATH))?,
                 false,

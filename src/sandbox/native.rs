@@ -140,7 +140,7 @@ pub(crate) fn push_fromstring(key: &str, bytes: &[u8], out: &mut Vec<u8>) {
 
 /// Whether `data` is one of the native structures [`serialize`] writes.
 pub(crate) fn is_native(data: &AnyUserData) -> bool {
-    data.is::<super::bloom_filter::BloomFilter>() 
+    data.is::<super::bloom_filter::BloomFilter>()
         || data.is::<super::hyperloglog::HyperLogLog>()
         || data.is::<super::cuckoo_filter::CuckooFilter>()
 }

@@ -106,10 +106,7 @@ impl<'a> Format<'a> {
                 b'!' => {
                     let align = self.number()?.unwrap_or(NATIVE_ALIGN);
                     if !matches!(align, 1 | 2 | 4 | 8 | 16) {
-                        return Err(error(
-                            self.function,
-                            "alignment must be 1, 2, 4, 8 or 16",
-                        ));
+                        return Err(error(self.function, "alignment must be 1, 2, 4, 8 or 16"));
                     }
                     self.align = align;
                     continue;

@@ -4,7 +4,8 @@ use crate::sandbox::tests::Harness;
 use crate::sandbox::{preserve, Sandbox, SandboxKind};
 
 fn sandbox(harness: &Harness, setup: &str) -> Sandbox {
-    let script = format!("require 'bloom_filter'\n{setup}\nfunction process_message() return 0 end");
+    let script =
+        format!("require 'bloom_filter'\n{setup}\nfunction process_message() return 0 end");
     harness.sandbox(SandboxKind::Filter, &script)
 }
 
@@ -54,7 +55,10 @@ fn lua_keys_are_found_and_strangers_mostly_not() {
         return false_positives
     "#;
     let false_positives: i64 = sandbox.lua.load(code).eval().unwrap();
-    assert!(false_positives < 60, "{false_positives} of 2000 at p = 0.01");
+    assert!(
+        false_positives < 60,
+        "{false_positives} of 2000 at p = 0.01"
+    );
 }
 
 #[test]
@@ -83,7 +87,10 @@ fn bad_arguments_raise_lua_errors() {
         ("bloom_filter.new(0/0, 0.1)", "items must be >= 1"),
         ("bloom_filter.new(10, 0)", "probability must be > 0 and < 1"),
         ("bloom_filter.new(10, 1)", "probability must be > 0 and < 1"),
-        ("bloom_filter.new(10, 0/0)", "probability must be > 0 and < 1"),
+        (
+            "bloom_filter.new(10, 0/0)",
+            "probability must be > 0 and < 1",
+        ),
         ("bloom_filter.new(4e9, 1e-300)", "larger than 1 GiB"),
         ("bf:add({})", "must be a string or number"),
         ("bf:query(nil)", "must be a string or number"),
@@ -134,7 +141,8 @@ fn preserved_filter_answers_the_same_after_a_restart() {
     let mut config = harness.config("bloom", script);
     config.preserve_data = true;
     {
-        let mut sandbox = Sandbox::new(SandboxKind::Filter, "Bloom", &config, &harness.host).unwrap();
+        let mut sandbox =
+            Sandbox::new(SandboxKind::Filter, "Bloom", &config, &harness.host).unwrap();
         sandbox
             .lua
             .load(r#"for i = 1, 500 do bf:add("k" .. i) end bf:add(7.5) bf:add("\0\1\255\"")"#)
@@ -161,7 +169,10 @@ fn preserved_filter_answers_the_same_after_a_restart() {
 #[test]
 fn a_bare_bit_array_restores_with_an_estimated_count() {
     let harness = Harness::new();
-    let sandbox = sandbox(&harness, "bf = bloom_filter.new(1000, 0.01) other = bloom_filter.new(1000, 0.01)");
+    let sandbox = sandbox(
+        &harness,
+        "bf = bloom_filter.new(1000, 0.01) other = bloom_filter.new(1000, 0.01)",
+    );
     let code = r#"
         for i = 1, 300 do bf:add(i) end
         -- Build the bit array alone: drop the 8 count bytes of a preservation string.

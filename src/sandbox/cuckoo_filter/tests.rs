@@ -4,7 +4,8 @@ use crate::sandbox::tests::Harness;
 use crate::sandbox::{preserve, Sandbox, SandboxKind};
 
 fn sandbox(harness: &Harness, setup: &str) -> Sandbox {
-    let script = format!("require 'cuckoo_filter'\n{setup}\nfunction process_message() return 0 end");
+    let script =
+        format!("require 'cuckoo_filter'\n{setup}\nfunction process_message() return 0 end");
     harness.sandbox(SandboxKind::Filter, &script)
 }
 
@@ -42,7 +43,10 @@ fn a_loaded_filter_keeps_every_key_and_deletes_exactly() {
     // Only fingerprint collisions (two keys, one fingerprint, same buckets) are refused.
     assert!(added > 123_900, "{added}");
     assert_eq!(filter.count(), added);
-    assert!(keys.iter().all(|key| filter.query(key.as_bytes())), "no false negatives");
+    assert!(
+        keys.iter().all(|key| filter.query(key.as_bytes())),
+        "no false negatives"
+    );
     let false_positives = (0..100_000)
         .filter(|i| filter.query(format!("other-{i}").as_bytes()))
         .count();
@@ -83,7 +87,10 @@ fn a_full_filter_refuses_new_keys_until_one_is_deleted() {
     assert!(added.iter().all(|key| filter.query(key.as_bytes())));
     assert!(!filter.add(b"one more"));
     assert!(filter.delete(added[0].as_bytes()));
-    assert!(filter.stash.is_none(), "the overflow moved into the freed slot");
+    assert!(
+        filter.stash.is_none(),
+        "the overflow moved into the freed slot"
+    );
     assert!(filter.add(b"one more"));
     assert!(added[1..].iter().all(|key| filter.query(key.as_bytes())));
 }
@@ -131,11 +138,13 @@ fn memory_limit_is_enforced() {
 #[test]
 fn preserved_filter_keeps_its_keys_and_overflow() {
     let harness = Harness::new();
-    let script = "require 'cuckoo_filter' cf = cuckoo_filter.new(8) function process_message() return 0 end";
+    let script =
+        "require 'cuckoo_filter' cf = cuckoo_filter.new(8) function process_message() return 0 end";
     let mut config = harness.config("cuckoo", script);
     config.preserve_data = true;
     {
-        let mut sandbox = Sandbox::new(SandboxKind::Filter, "Cuckoo", &config, &harness.host).unwrap();
+        let mut sandbox =
+            Sandbox::new(SandboxKind::Filter, "Cuckoo", &config, &harness.host).unwrap();
         let count: i64 = sandbox
             .lua
             .load("for i = 1, 50 do cf:add('k' .. i) end cf:delete('k1') return cf:count()")

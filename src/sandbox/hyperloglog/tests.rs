@@ -118,7 +118,8 @@ fn memory_limit_is_enforced() {
 #[test]
 fn preserved_estimator_keeps_its_count() {
     let harness = Harness::new();
-    let script = "require 'hyperloglog' hll = hyperloglog.new() function process_message() return 0 end";
+    let script =
+        "require 'hyperloglog' hll = hyperloglog.new() function process_message() return 0 end";
     let mut config = harness.config("hll", script);
     config.preserve_data = true;
     let before: u64 = {

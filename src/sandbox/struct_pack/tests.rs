@@ -95,11 +95,18 @@ fn round_trips_every_option() {
     let packed = pack(format, &all, usize::MAX).unwrap();
     for big in [false, true] {
         let format: Vec<u8> = if big {
-            format.iter().map(|&b| if b == b'<' { b'>' } else { b }).collect()
+            format
+                .iter()
+                .map(|&b| if b == b'<' { b'>' } else { b })
+                .collect()
         } else {
             format.to_vec()
         };
-        let packed = if big { pack(&format, &all, usize::MAX).unwrap() } else { packed.clone() };
+        let packed = if big {
+            pack(&format, &all, usize::MAX).unwrap()
+        } else {
+            packed.clone()
+        };
         // c0 reads its length from a value in front of it: give it one.
         let mut data = packed.clone();
         let split = data.len() - 5;
@@ -107,9 +114,26 @@ fn round_trips_every_option() {
         let unpack_format = [&format[..format.len() - 2], b"B c0"].concat();
         let (got, next) = unpack(&unpack_format, &data, 0).unwrap();
         assert_eq!(next, data.len());
-        let expected_ints = [-5, 200, -30_000, 60_000, i64::MIN, i64::MAX, 12, -123_456, 4_000_000_000, -128, 0xff_ffff, -1];
+        let expected_ints = [
+            -5,
+            200,
+            -30_000,
+            60_000,
+            i64::MIN,
+            i64::MAX,
+            12,
+            -123_456,
+            4_000_000_000,
+            -128,
+            0xff_ffff,
+            -1,
+        ];
         for (index, want) in expected_ints.iter().enumerate() {
-            assert_eq!(got[index], Unpacked::Integer(*want), "item {index}, big {big}");
+            assert_eq!(
+                got[index],
+                Unpacked::Integer(*want),
+                "item {index}, big {big}"
+            );
         }
         assert_eq!(got[12], Unpacked::Number(0.5));
         assert_eq!(got[13], Unpacked::Number(-1e300));
@@ -127,17 +151,29 @@ fn bad_formats_and_arguments_raise_lua_errors() {
         ("struct.pack('q', 1)", "invalid format option 'q'"),
         ("struct.pack('i9', 1)", "integer size 9 is out of range"),
         ("struct.pack('i0', 1)", "integer size 0 is out of range"),
-        ("struct.pack('!3i', 1)", "alignment must be 1, 2, 4, 8 or 16"),
-        ("struct.pack('c99999999999', 'x')", "size in format is larger than"),
+        (
+            "struct.pack('!3i', 1)",
+            "alignment must be 1, 2, 4, 8 or 16",
+        ),
+        (
+            "struct.pack('c99999999999', 'x')",
+            "size in format is larger than",
+        ),
         ("struct.pack('i4')", "bad argument #2 to 'pack' (no value)"),
-        ("struct.pack('i4i4', 1)", "bad argument #3 to 'pack' (no value)"),
+        (
+            "struct.pack('i4i4', 1)",
+            "bad argument #3 to 'pack' (no value)",
+        ),
         ("struct.pack('i4', {})", "number expected"),
         ("struct.pack('s', 5)", "string expected"),
         ("struct.pack('c5', 'abc')", "string too short"),
         ("struct.unpack('i4', 'abc')", "data string too short"),
         ("struct.unpack('s', 'abc')", "unfinished string"),
         ("struct.unpack('c0', 'abc')", "needs a non-negative length"),
-        ("struct.unpack('bc0', '\\255abc')", "needs a non-negative length"),
+        (
+            "struct.unpack('bc0', '\\255abc')",
+            "needs a non-negative length",
+        ),
         ("struct.unpack('Bc0', '\\9abc')", "data string too short"),
         ("struct.unpack('b', 'abc', 5)", "offset out of string"),
         ("struct.unpack('b', 'abc', 0)", "offset out of string"),
