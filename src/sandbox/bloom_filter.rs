@@ -194,7 +194,10 @@ impl UserData for BloomFilter {
             this.clear();
             Ok(())
         });
-        methods.add_method("count", |_, this, ()| Ok(this.count() as f64));
+        // An integer, so that it prints as lua_sandbox's whole double did ("5", not "5.0").
+        methods.add_method("count", |_, this, ()| {
+            Ok(i64::try_from(this.count()).unwrap_or(i64::MAX))
+        });
         methods.add_method_mut("fromstring", |_, this, text: mlua::LuaString| {
             this.restore(&text.as_bytes())
         });

@@ -193,7 +193,7 @@ impl CuckooFilter {
             self.take(first, fingerprint) || self.take(second, fingerprint)
         };
         if removed {
-            self.count -= 1;
+            self.count = self.count.saturating_sub(1);
             // Room may have opened for the overflow fingerprint.
             if let Some((bucket, stashed)) = self.stash {
                 let other = self.other(bucket, stashed);
@@ -267,7 +267,10 @@ impl UserData for CuckooFilter {
         methods.add_method_mut("delete", |_, this, key: Value| {
             Ok(this.delete(&key_bytes(&key, "delete")?))
         });
-        methods.add_method("count", |_, this, ()| Ok(this.count() as f64));
+        // An integer, so that it prints as lua_sandbox's whole double did ("5", not "5.0").
+        methods.add_method("count", |_, this, ()| {
+            Ok(i64::try_from(this.count()).unwrap_or(i64::MAX))
+        });
         methods.add_method_mut("clear", |_, this, ()| {
             this.clear();
             Ok(())

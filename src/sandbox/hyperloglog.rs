@@ -180,7 +180,10 @@ impl UserData for HyperLogLog {
         methods.add_method_mut("add", |_, this, key: Value| {
             Ok(this.add(&key_bytes(&key, "add")?))
         });
-        methods.add_method("count", |_, this, ()| Ok(this.count() as f64));
+        // An integer, so that it prints as lua_sandbox's whole double did ("5", not "5.0").
+        methods.add_method("count", |_, this, ()| {
+            Ok(i64::try_from(this.count()).unwrap_or(i64::MAX))
+        });
         methods.add_method_mut("clear", |_, this, ()| {
             this.clear();
             Ok(())
