@@ -7,10 +7,11 @@
 //! `os.setlocale`. `collectgarbage` only answers `"count"`.
 //!
 //! `require(name)` knows `string`, `table`, `math`, `os`, `utf8`, `lpeg`, `re` (Debian's
-//! `re.lua`, if installed), `circular_buffer`, `cjson`, and plain Lua files
+//! `re.lua`, if installed), `circular_buffer`, `cjson`, the native modules `bloom_filter`,
+//! `hyperloglog`, `cuckoo_filter` and `struct`, and plain Lua files
 //! `<module_directory>/<name with dots as slashes>.lua`, loaded as text under the same limits.
-//! Like Lua 5.1, requiring `lpeg`, `cjson` or `circular_buffer` also sets the global of that
-//! name. C modules are never loaded.
+//! Like Lua 5.1, requiring `lpeg`, `cjson`, `circular_buffer` or a native module also sets the
+//! global of that name. C modules are never loaded.
 //!
 //! Lua 5.1 names that Heka-era scripts use, provided on top of Lua 5.4:
 //! `unpack`, `table.getn`, `table.maxn`, `table.foreach`, `table.foreachi`, `math.pow`,
@@ -312,6 +313,13 @@ fn require(
                 true,
             ),
             "cjson" => (Value::Table(super::cjson::module(lua)?), true),
+            "hyperloglog" => (Value::Table(super::hyperloglog::module(lua, &host)?), true),
+            "cuckoo_filter" => (
+                Value::Table(super::cuckoo_filter::module(lua, &host)?),
+                true,
+            ),
+            "struct" => (Value::Table(super::struct_pack::module(lua, &host)?), true),
+            "bloom_filter" => (Value::Table(super::bloom_filter::module(lua, &host)?), true),
             "re" => (
                 load_module_file(lua, "re", Path::new(RE_MODULE_PATH))?,
                 false,

@@ -29,13 +29,18 @@
 //! owner emits [`terminated_message`] and drops it.
 
 pub mod api;
+pub mod bloom_filter;
 pub mod circular_buffer;
 pub mod cjson;
+pub mod cuckoo_filter;
 pub mod env;
+pub mod hyperloglog;
+pub mod native;
 pub mod output;
 pub mod plan;
 pub mod preserve;
 pub mod protobuf;
+pub mod struct_pack;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -167,7 +167,7 @@ impl Writer<'_> {
             Value::UserData(data) => {
                 let identity = data.to_pointer() as usize;
                 if let Some(seen) = self.seen.get(&identity).cloned() {
-                    if data.is::<CircularBuffer>() {
+                    if data.is::<CircularBuffer>() || super::native::is_native(data) {
                         self.assign(&path, |out| out.extend_from_slice(&seen));
                     }
                     return Ok(());
@@ -176,6 +176,11 @@ impl Writer<'_> {
                     let key = String::from_utf8_lossy(&path).into_owned();
                     buffer.serialize(&key, &mut self.out);
                     self.seen.insert(identity, path);
+                } else {
+                    let key = String::from_utf8_lossy(&path).into_owned();
+                    if super::native::serialize(data, &key, &mut self.out) {
+                        self.seen.insert(identity, path);
+                    }
                 }
             }
             _ => {}
