@@ -34,6 +34,7 @@ pub mod carbon;
 pub mod durable;
 pub mod file;
 pub mod fluent;
+pub mod kafka;
 pub mod log;
 pub mod plan;
 pub mod sink;
@@ -61,6 +62,7 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     carbon::REGISTRATION,
     fluent::REGISTRATION,
     udp::REGISTRATION,
+    kafka::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.
