@@ -184,8 +184,13 @@ fn send_numbered(port: u16, range: std::ops::Range<i64>, slice: i64) {
 }
 
 fn config(input_port: u16, output: &str) -> String {
+    config_with(input_port, output, "")
+}
+
+/// [`config`] with more `[gyges]` keys.
+fn config_with(input_port: u16, output: &str, global: &str) -> String {
     format!(
-        "[hekad]\nstats_interval = 0\n\
+        "[gyges]\nstats_interval = 0\n{global}\
          [In]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{input_port}\"\n\
          [Kafka]\ntype = \"KafkaOutput\"\nmessage_matcher = \"TRUE\"\n{output}"
     )
@@ -278,4 +283,119 @@ pub fn produce_all(producer: &BaseProducer, topic: &str, values: impl Iterator<I
         }
     }
     producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// A tuning profile for this 2-core machine with the roles apart: CPU 0 ingests, CPU 1 only
+/// hosts filters and outputs (so librdkafka's threads have a core that is not an ingest core).
+fn split_profile(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("split.toml");
+    std::fs::write(
+        &path,
+        "description = \"ingest on 0, outputs on 1\"\n\
+         [[core]]\ncpu = 0\nroles = [\"ingest\"]\n\
+         [[core]]\ncpu = 1\nroles = [\"filter\", \"output\"]\n",
+    )
+    .expect("write profile");
+    path
+}
+
+/// The CPUs each of `pid`'s threads named `rdk:*` (librdkafka's) may run on.
+fn librdkafka_threads(pid: u32) -> Vec<(String, String)> {
+    let mut threads = Vec::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("rdk:") {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        threads.push((comm.trim().to_string(), cpus));
+    }
+    threads
+}
+
+/// Frames of `path` (a FileOutput with framing), their sequence numbers counted.
+fn file_sequences(path: &std::path::Path) -> BTreeMap<i64, usize> {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    let mut counts = BTreeMap::new();
+    for message in read_frames(&bytes) {
+        let n = sequence_of(message).expect("a Heka message with seq");
+        *counts.entry(n).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// The consuming daemon: KafkaInput (all partitions, through a group) into a framed file.
+fn consuming_config(broker: &Broker, profile: &std::path::Path, topic: &str) -> String {
+    format!(
+        "[gyges]\nstats_interval = 0\ntuning = \"{}\"\n\
+         [KafkaIn]\ntype = \"KafkaInput\"\naddrs = [\"{}\"]\ntopic = \"{topic}\"\n\
+         group = \"roundtrip\"\ndecoder = \"ProtobufDecoder\"\nrebalance_timeout = 3000\n\
+         [Out]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n\
+         use_framing = true\n",
+        profile.display(),
+        broker.address()
+    )
+}
+
+/// gyges → Kafka → gyges with 1 M numbered messages: every number arrives, once, as the
+/// protobuf it left as. The consuming daemon ingests on CPU 0 only, and its librdkafka
+/// threads (as the producing daemon's) run on the output core, never on an ingest core.
+#[test]
+fn round_trip_of_a_million_messages_loses_nothing() {
+    const COUNT: i64 = 1_000_000;
+    let broker = Broker::start();
+    let producing = tempfile::tempdir().expect("temp dir");
+    let consuming = tempfile::tempdir().expect("temp dir");
+    let profile = split_profile(consuming.path());
+    let port = free_port();
+    let output = format!(
+        "addrs = [\"{}\"]\ntopic = \"roundtrip\"\n",
+        broker.address()
+    );
+    let tuning = format!("tuning = \"{}\"\n", profile.display());
+    let mut sender = Daemon::start(
+        producing.path(),
+        &config_with(port, &output, &tuning),
+        &[port],
+    );
+    let mut receiver = Daemon::start(
+        consuming.path(),
+        &consuming_config(&broker, &profile, "roundtrip"),
+        &[],
+    );
+    let stream = numbered(0..COUNT);
+    let sent_bytes = stream.len() as u64;
+    send_tcp(port, &stream);
+    let out = consuming.path().join("out.log");
+    wait_for_or_explain(
+        Duration::from_secs(120),
+        "every message in the consumer's file",
+        || std::fs::metadata(&out).map(|meta| meta.len()).unwrap_or(0) >= sent_bytes,
+        || format!("{}\n{}", sender.stderr(), receiver.stderr()),
+    );
+    for daemon in [&sender, &receiver] {
+        let pid = daemon.child.as_ref().expect("running").id();
+        let threads = librdkafka_threads(pid);
+        assert!(!threads.is_empty(), "librdkafka threads are named rdk:*");
+        for (name, cpus) in &threads {
+            assert_eq!(cpus, "1", "{name} runs on the output core only");
+        }
+    }
+    assert!(sender.stop().success(), "{}", sender.stderr());
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    let counts = file_sequences(&out);
+    assert_eq!(counts.len(), COUNT as usize, "{}", receiver.stderr());
+    assert_eq!(counts.keys().next_back(), Some(&(COUNT - 1)));
+    assert!(counts.values().all(|&count| count == 1), "no duplicates");
+    // Bytes in, bytes out: the file holds the frames as they were sent.
+    assert_eq!(std::fs::metadata(&out).expect("file").len(), sent_bytes);
+    assert_eq!(sender.counter("Kafka.sent_total"), COUNT as u64);
+    assert_eq!(receiver.counter("KafkaIn.records_total"), COUNT as u64);
 }
