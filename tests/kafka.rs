@@ -425,7 +425,7 @@ fn consume_numbers(
 /// sender cannot finish) and delivers every one, once, when the broker comes up.
 #[test]
 fn memory_delivery_waits_for_a_broker_that_is_down_at_startup() {
-    const COUNT: i64 = 600_000;
+    const COUNT: i64 = 40_000;
     let broker_port = free_port();
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
@@ -434,7 +434,11 @@ fn memory_delivery_waits_for_a_broker_that_is_down_at_startup() {
          back_pressure_threshold_bytes = 1048576\n"
     );
     let mut daemon = Daemon::start(dir.path(), &config(port, &output), &[port]);
-    let sending = std::thread::spawn(move || send_numbered(port, 0..COUNT, COUNT));
+    // 1 KiB messages: 40 MB, more than the producer, the rings and the sockets hold.
+    let stream: Vec<u8> = (0..COUNT)
+        .flat_map(|n| frame(&numbered_message(n, &format!("{n:01024}"))))
+        .collect();
+    let sending = std::thread::spawn(move || send_tcp(port, &stream));
     std::thread::sleep(Duration::from_secs(3));
     assert!(
         !sending.is_finished(),
