@@ -15,7 +15,6 @@
 //! combination's, not gyges's alone. Median and spread (max - min) of `RUNS` runs. Run with
 //! `cargo bench --bench kafka`; under `cargo test` it runs once with a few thousand messages.
 
-#[allow(dead_code)]
 mod common;
 
 use std::io::Write as _;
@@ -194,7 +193,7 @@ fn librdkafka_run(broker: &Broker, count: usize, topic: &str) -> f64 {
         .set("queue.buffering.max.messages", "1000000")
         .create()
         .expect("producer");
-    let value = vec![b'x'; 200];
+    let value = [b'x'; 200];
     let start = Instant::now();
     for _ in 0..count {
         let mut record = BaseRecord::<(), [u8]>::to(topic).payload(&value[..]);
