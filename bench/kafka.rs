@@ -17,7 +17,7 @@
 
 mod common;
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -162,9 +162,16 @@ fn gyges_run(dir: &std::path::Path, broker: &Broker, bytes: &[u8], topic: &str) 
     {
         let mut connection = TcpStream::connect(("127.0.0.1", port)).expect("connect");
         connection.write_all(bytes).expect("send");
+        // gyges closes its end once it has read ours to the end: then every message is in.
+        connection
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+        connection
+            .set_read_timeout(Some(Duration::from_secs(120)))
+            .expect("timeout");
+        let _ = connection.read(&mut [0; 16]);
     }
-    // The stop drains the input, ships, and waits for the brokers' acknowledgements.
-    std::thread::sleep(Duration::from_millis(50));
+    // The stop ships what was read and waits for the brokers' acknowledgements.
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status();
