@@ -104,6 +104,17 @@ impl Broker {
         self.spawn();
     }
 
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the broker: a broker that is slow, not gone.
+    pub fn freeze(&self, frozen: bool) {
+        let child = self.child.as_ref().expect("running");
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     /// What tansu logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -626,4 +637,27 @@ fn input_resumes_an_assigned_partition_from_the_committed_offset() {
         expected,
         "in order, once each"
     );
+}
+
+/// A broker that stops answering for a while (frozen mid-stream) is only slow: memory
+/// delivery holds and waits, then delivers every message once, and drops nothing.
+#[test]
+fn memory_delivery_rides_out_a_frozen_broker() {
+    const COUNT: i64 = 30_000;
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!("addrs = [\"{}\"]\ntopic = \"slow\"\n", broker.address());
+    let mut daemon = Daemon::start(dir.path(), &config(port, &output), &[port]);
+    send_numbered(port, 0..COUNT / 3, 1000);
+    broker.freeze(true);
+    send_numbered(port, COUNT / 3..2 * COUNT / 3, 1000);
+    std::thread::sleep(Duration::from_secs(2));
+    broker.freeze(false);
+    send_numbered(port, 2 * COUNT / 3..COUNT, 1000);
+    let counts = consume_numbers(&broker, "slow", COUNT, Duration::from_secs(60));
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert_eq!(counts.len(), COUNT as usize, "{}", daemon.stderr());
+    assert_eq!(daemon.counter("Kafka.dropped_total"), 0);
+    assert_eq!(daemon.counter("Kafka.sent_total"), COUNT as u64);
 }
