@@ -9,6 +9,11 @@
 #                  `openssl s_client` is the TLS client of the TLS input test.
 #   logrotate      rotates files under LogstreamerInput in its end-to-end tests (tests/logstreamer.rs).
 #   tzdata         the system zoneinfo that `tz` on decoders reads (/usr/share/zoneinfo).
+#   cmake, libssl-dev, zlib1g-dev, libzstd-dev, libcurl4-openssl-dev
+#                  build librdkafka from the sources the rdkafka crate vendors (KafkaInput,
+#                  KafkaOutput; docs/kafka.md says why not Debian's librdkafka): cmake drives the
+#                  build; TLS, gzip and zstd compression; curl only because librdkafka 2.12 built
+#                  with TLS does not compile without it.
 #
 # Python packages (pip, for the end-to-end tests' real clients):
 #   fluent-logger  sends Fluentd Forward protocol events to FluentForwardInput (tests/fluent.rs).
@@ -16,7 +21,9 @@
 #
 # Then, for the tests that run real peers: rsyslog, unpacked (not installed) into
 # target/rsyslog by scripts/install-rsyslog.sh (the syslog tests' omfwd sender and the bench's
-# side-by-side rows).
+# side-by-side rows); and tansu, a Kafka-compatible broker (in-memory storage), copied into
+# target/tansu by scripts/install-tansu.sh for the Kafka tests and bench, which start and stop
+# it on loopback themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,7 +46,8 @@ install_python_packages() {
     python3 -m pip install --quiet --disable-pip-version-check "${missing_python[@]}"
 }
 
-packages=(lua-lpeg-dev openssl curl python3 logrotate tzdata)
+packages=(lua-lpeg-dev openssl curl python3 logrotate tzdata
+    cmake libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -63,3 +71,4 @@ fi
 
 install_python_packages
 scripts/install-rsyslog.sh
+scripts/install-tansu.sh

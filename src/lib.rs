@@ -15,6 +15,7 @@ pub mod decoder;
 pub mod encoder;
 pub mod filter;
 pub mod input;
+pub mod kafka;
 pub mod limits;
 pub mod matcher;
 pub mod message;

@@ -492,3 +492,42 @@ pub const FLUENT_NESTING_MAX: usize = 64;
 pub const FLUENT_CHUNK_BYTES_MAX: usize = 256;
 const _: () = assert!(FLUENT_FRAME_BYTES_DEFAULT <= FLUENT_FRAME_BYTES_MAX);
 const _: () = assert!(MESSAGE_BYTES_CEILING <= FLUENT_INFLATED_BYTES_MAX);
+// Kafka (`docs/kafka.md`).
+/// Brokers in `addrs`, at most.
+pub const KAFKA_BROKERS_MAX: usize = 64;
+/// Bytes of a topic name at most (Kafka's own limit); a `topic_variable` value that is longer,
+/// or empty, drops its message (counted as an encode failure).
+pub const KAFKA_TOPIC_BYTES_MAX: usize = 249;
+/// Bytes of a message key (the `hash_variable` value) at most; a longer value is cut.
+pub const KAFKA_KEY_BYTES_MAX: usize = 4096;
+/// Default bytes of one encoded message (`max_message_bytes`, librdkafka's `message.max.bytes`
+/// default); a longer encoding is dropped and counted as an encode failure.
+pub const KAFKA_MESSAGE_BYTES_DEFAULT: usize = 1_000_000;
+/// Largest `max_message_bytes` (librdkafka's ceiling for `message.max.bytes`).
+pub const KAFKA_MESSAGE_BYTES_MAX: usize = 1_000_000_000;
+/// Default bytes the producer holds for the brokers (`back_pressure_threshold_bytes`, Heka's
+/// 50 MiB): past it, `memory` delivery waits and `best_effort` drops.
+pub const KAFKA_BUFFERED_BYTES_DEFAULT: usize = 50 * 1024 * 1024;
+/// Largest `back_pressure_threshold_bytes` (librdkafka takes it in KiB, up to `i32::MAX`).
+pub const KAFKA_BUFFERED_BYTES_MAX: usize = 1 << 40;
+/// Messages the producer holds for the brokers at most, whatever their bytes.
+pub const KAFKA_BUFFERED_MESSAGES_MAX: usize = 1_000_000;
+/// Default bytes of one request's batch (`max_buffered_bytes`, librdkafka's `batch.size`).
+pub const KAFKA_BATCH_BYTES_DEFAULT: usize = 1_000_000;
+/// Longest `max_buffer_time` (librdkafka's `linger.ms` ceiling), in milliseconds.
+pub const KAFKA_LINGER_MS_MAX: u64 = 900_000;
+/// Longest `timeout` (a produce request's wait for its acks), in milliseconds.
+pub const KAFKA_TIMEOUT_MS_MAX: u64 = 900_000;
+/// How long a message may wait for its broker's acknowledgement before it fails: with
+/// `best_effort` it is then dropped and counted, with `durable` its queue read is sent again.
+/// `memory` delivery never expires a message (it waits, and ingest waits behind it).
+pub const KAFKA_MESSAGE_TIMEOUT_MS: u64 = 30_000;
+/// Queue reads a durable KafkaOutput has sent and not yet seen acknowledged, per source queue.
+pub const KAFKA_READS_IN_FLIGHT_MAX: usize = 64;
+/// How often the producer's delivery reports (and a consumer's idle poll) are looked at.
+pub const KAFKA_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+/// Messages a KafkaInput routes between two yields to its core's other tasks.
+pub const KAFKA_INPUT_MESSAGES_PER_TURN: usize = 1024;
+const _: () = assert!(KAFKA_MESSAGE_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
+const _: () = assert!(KAFKA_BUFFERED_BYTES_DEFAULT <= KAFKA_BUFFERED_BYTES_MAX);
+const _: () = assert!(KAFKA_BATCH_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);

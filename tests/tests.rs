@@ -46,6 +46,9 @@ mod elasticsearch;
 /// UdpOutput: one datagram per message over UDP and Unix datagram sockets.
 mod udp_output;
 
+/// KafkaOutput and KafkaInput against tansu, a Kafka-compatible broker, on loopback.
+mod kafka;
+
 /// The bench programs' shared report code (`bench/common`), compiled here for its tests.
 #[path = "../bench/common/mod.rs"]
 mod bench_common;

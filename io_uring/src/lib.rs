@@ -12,6 +12,8 @@
 //! - [`file`]: free space on a file system (`statvfs`), for the disk queue's `min_disk_free`.
 //! - [`clock`]: the local zone's offset from UTC (`localtime_r`), for timestamps that carry
 //!   no zone (RFC 3164 syslog).
+//! - [`thread`]: the calling thread's CPU set (`sched_setaffinity`), so a client library's own
+//!   threads can be kept off the ingest cores.
 
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -23,3 +25,4 @@ pub mod file;
 pub mod lpeg;
 pub mod probe;
 pub mod socket;
+pub mod thread;

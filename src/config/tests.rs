@@ -858,3 +858,76 @@ fn a_zone_that_the_system_zoneinfo_lacks_names_its_key() {
     );
     assert!(plan.is_ok(), "{plan:?}");
 }
+
+#[test]
+fn kafka_errors_name_the_section_and_the_key() {
+    let output = "[k]\ntype = \"KafkaOutput\"\nmessage_matcher = \"TRUE\"\n";
+    let input = "[ki]\ntype = \"KafkaInput\"\ntopic = \"t\"\n";
+    let cases = [
+        (format!("{INPUT}{output}addrs = []\ntopic = \"t\"\n"), "k", "addrs"),
+        (format!("{INPUT}{output}addrs = [\"nohost\"]\ntopic = \"t\"\n"), "k", "addrs"),
+        (format!("{INPUT}{output}addrs = [\"b:9092\"]\n"), "k", "topic"),
+        (format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"a b\"\n"), "k", "topic"),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"t\"\ntopic_variable = \"Type\"\n"),
+            "k",
+            "topic_variable",
+        ),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic_variable = \"Fields[\"\n"),
+            "k",
+            "topic_variable",
+        ),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"t\"\npartitioner = \"Hash\"\n"),
+            "k",
+            "hash_variable",
+        ),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"t\"\npartitioner = \"Sticky\"\n"),
+            "k",
+            "partitioner",
+        ),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"t\"\nrequired_acks = \"All\"\n"),
+            "k",
+            "required_acks",
+        ),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"t\"\ncompression_codec = \"brotli\"\n"),
+            "k",
+            "compression_codec",
+        ),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"t\"\nback_pressure_threshold_bytes = 10\n"),
+            "k",
+            "back_pressure_threshold_bytes",
+        ),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"t\"\nuse_tls = true\n[k.tls]\nserver_name = \"x\"\n"),
+            "k",
+            "tls.server_name",
+        ),
+        (
+            format!("{INPUT}{output}addrs = [\"b:9092\"]\ntopic = \"t\"\nbroker_list = 1\n"),
+            "k",
+            "broker_list",
+        ),
+        (format!("{input}addrs = [\"b:9092\"]\noffset_method = \"Latest\"\n"), "ki", "offset_method"),
+        (format!("{input}addrs = [\"b:9092\"]\npartition = -1\n"), "ki", "partition"),
+        (format!("{input}addrs = [\"b:9092\"]\nrebalance_timeout = 0\n"), "ki", "rebalance_timeout"),
+        (format!("{input}addrs = [\"b\"]\n"), "ki", "addrs"),
+    ];
+    for (text, section, key) in cases {
+        let error = error_of(&text);
+        assert_eq!(error.section.as_deref(), Some(section), "{text}: {error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{text}: {error}");
+    }
+    // A broker name that does not resolve is fine at plan time: librdkafka resolves and
+    // retries when it connects.
+    let text = format!(
+        "{INPUT}{output}addrs = [\"no-such-host.invalid:9092\"]\ntopic = \"t\"\n\
+         {input}addrs = [\"no-such-host.invalid:9092\"]\npartition = 0\n"
+    );
+    assert!(plan_of(&text).is_ok());
+}

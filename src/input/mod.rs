@@ -10,6 +10,7 @@
 
 pub mod fluent;
 pub mod http;
+pub mod kafka;
 pub mod logstreamer;
 pub mod plan;
 pub mod statsd;
@@ -43,6 +44,7 @@ pub static KINDS: &[Registration<InputPlan>] = &[
     http::REGISTRATION,
     logstreamer::REGISTRATION,
     fluent::REGISTRATION,
+    kafka::REGISTRATION,
 ];
 
 /// One input kind's validated plan, and how each ingest core starts it.

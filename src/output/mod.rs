@@ -36,6 +36,7 @@ pub mod elasticsearch;
 pub mod file;
 pub mod fluent;
 pub mod http;
+pub mod kafka;
 pub mod log;
 pub mod plan;
 pub mod sink;
@@ -65,6 +66,7 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     udp::REGISTRATION,
     http::REGISTRATION,
     elasticsearch::REGISTRATION,
+    kafka::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.
