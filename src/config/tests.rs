@@ -931,3 +931,18 @@ fn kafka_errors_name_the_section_and_the_key() {
     );
     assert!(plan_of(&text).is_ok());
 }
+
+#[test]
+fn file_rotation_takes_hekas_intervals_and_a_strftime_path() {
+    let output = |rest: &str| format!("{INPUT}[FileOutput]\nmessage_matcher = \"TRUE\"\n{rest}");
+    for hours in [0, 1, 4, 12, 24] {
+        let text = output(&format!(
+            "path = \"logs/%Y-%m-%d-%H.log\"\nrotation_interval = {hours}\n"
+        ));
+        assert!(plan_of(&text).is_ok(), "{hours}");
+    }
+    let error = error_of(&output("path = \"x.log\"\nrotation_interval = 2\n"));
+    assert_eq!(error.key.as_deref(), Some("rotation_interval"), "{error}");
+    let error = error_of(&output("path = \"x-%Q.log\"\nrotation_interval = 1\n"));
+    assert_eq!(error.key.as_deref(), Some("path"), "{error}");
+}

@@ -4,7 +4,7 @@
 //! from other cores' rings are written at offsets reserved in arrival order, so concurrent
 //! writes never overlap and the file has no holes once they complete.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::rc::Rc;
@@ -14,13 +14,27 @@ use glommio::io::{BufferedFile, OpenOptions};
 use super::Batch;
 use crate::telemetry::{Metric, Telemetry};
 
-/// The single writer of one file.
+/// The single writer of one file (or, with `rotation_interval`, of one file per interval).
 pub struct FileWriter {
-    file: BufferedFile,
+    /// The file batches go to now; a write in flight keeps the one it started on.
+    file: RefCell<Rc<BufferedFile>>,
     /// Where the next batch goes.
     offset: Cell<u64>,
     /// Writes issued and not yet completed.
     in_flight: Cell<usize>,
+    /// `rotation_interval`: when the next file is opened, and its name.
+    rotation: Option<Rotation>,
+}
+
+/// Rotation at every multiple of an interval since the epoch (UTC): the path is a strftime
+/// format of the interval's start.
+struct Rotation {
+    path: crate::encoder::strftime::TsFormat,
+    interval_seconds: i64,
+    perm: u32,
+    folder_perm: u32,
+    /// The interval the open file belongs to.
+    period: Cell<i64>,
 }
 
 impl FileWriter {
@@ -29,6 +43,87 @@ impl FileWriter {
     /// # Errors
     /// The folder or file cannot be created or opened.
     pub async fn open(path: &Path, perm: u32, folder_perm: u32) -> std::io::Result<FileWriter> {
+        let (file, offset) = open_file(path, perm, folder_perm).await?;
+        Ok(FileWriter {
+            file: RefCell::new(Rc::new(file)),
+            offset: Cell::new(offset),
+            in_flight: Cell::new(0),
+            rotation: None,
+        })
+    }
+
+    /// Opens the file of the current interval of `interval_seconds` (at least 1), named by
+    /// the strftime format `path`, and moves to the next file at each interval boundary (UTC).
+    ///
+    /// # Errors
+    /// The format does not compile, or the file cannot be created or opened.
+    pub async fn open_rotating(
+        path: &str,
+        interval_seconds: i64,
+        perm: u32,
+        folder_perm: u32,
+    ) -> std::io::Result<FileWriter> {
+        let format = crate::encoder::strftime::TsFormat::new(path)
+            .map_err(|error| std::io::Error::other(error.to_string()))?;
+        let interval_seconds = interval_seconds.max(1);
+        let period = crate::message::now_ns().div_euclid(1_000_000_000) / interval_seconds;
+        let name = rotated_name(&format, period * interval_seconds);
+        let (file, offset) = open_file(Path::new(&name), perm, folder_perm).await?;
+        Ok(FileWriter {
+            file: RefCell::new(Rc::new(file)),
+            offset: Cell::new(offset),
+            in_flight: Cell::new(0),
+            rotation: Some(Rotation {
+                path: format,
+                interval_seconds,
+                perm,
+                folder_perm,
+                period: Cell::new(period),
+            }),
+        })
+    }
+
+    /// With rotation, opens the next interval's file once its boundary has passed. A failure
+    /// is logged and the current file kept; the next write tries again.
+    async fn rotate_if_due(&self) {
+        let Some(rotation) = &self.rotation else {
+            return;
+        };
+        let now = crate::message::now_ns().div_euclid(1_000_000_000);
+        let period = now / rotation.interval_seconds;
+        if period == rotation.period.get() {
+            return;
+        }
+        // Claimed before the await, so a write meanwhile goes on to the current file.
+        let previous = rotation.period.replace(period);
+        let name = rotated_name(&rotation.path, period * rotation.interval_seconds);
+        match open_file(Path::new(&name), rotation.perm, rotation.folder_perm).await {
+            Ok((file, offset)) => {
+                *self.file.borrow_mut() = Rc::new(file);
+                self.offset.set(offset);
+            }
+            Err(error) => {
+                rotation.period.set(previous);
+                tracing::error!(%error, file = %name, "cannot open the next rotated file; writing on to the current one");
+            }
+        }
+    }
+}
+
+fn rotated_name(format: &crate::encoder::strftime::TsFormat, seconds: i64) -> String {
+    let mut name = Vec::new();
+    format.format(seconds, &mut name);
+    String::from_utf8_lossy(&name).into_owned()
+}
+
+/// Opens (creating, appending) `path`, creating its folder with `folder_perm`; returns the
+/// file and its size.
+async fn open_file(
+    path: &Path,
+    perm: u32,
+    folder_perm: u32,
+) -> std::io::Result<(BufferedFile, u64)> {
+    {
         if let Some(folder) = path
             .parent()
             .filter(|folder| !folder.as_os_str().is_empty())
@@ -46,15 +141,14 @@ impl FileWriter {
             .await
             .map_err(std::io::Error::from)?;
         let offset = file.file_size().await.map_err(std::io::Error::from)?;
-        Ok(FileWriter {
-            file,
-            offset: Cell::new(offset),
-            in_flight: Cell::new(0),
-        })
+        Ok((file, offset))
     }
+}
 
+impl FileWriter {
     /// Appends a batch. An error (including a short write) drops the batch and counts it.
     pub async fn write(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
+        self.rotate_if_due().await;
         let length = batch.bytes.len() as u64;
         let offset = self.offset.get();
         self.offset.set(offset + length);
@@ -82,6 +176,7 @@ impl FileWriter {
     /// # Errors
     /// The write failed or was short.
     pub async fn append(&self, bytes: Vec<u8>) -> std::io::Result<()> {
+        self.rotate_if_due().await;
         let length = bytes.len() as u64;
         let offset = self.offset.get();
         self.offset.set(offset + length);
@@ -96,8 +191,8 @@ impl FileWriter {
         // The write takes the buffer, so a short write cannot be resumed without a copy of
         // every batch. On a regular file a short write means the disk is full; it is reported
         // as an error, like the failure that follows it would be.
-        let written = self
-            .file
+        let file = Rc::clone(&self.file.borrow());
+        let written = file
             .write_at(bytes, offset)
             .await
             .map_err(std::io::Error::from)?;
@@ -132,7 +227,8 @@ pub struct RawFileOutput {
     pub perm: Option<String>,
     /// Octal mode of created folders (default `700`).
     pub folder_perm: Option<String>,
-    /// Only 0 (no rotation) is supported yet.
+    /// Hours between new files: 0 (never, the default), 1, 4, 12 or 24; with rotation the
+    /// path is a strftime format of the interval's start (UTC).
     pub rotation_interval: Option<u64>,
 }
 
@@ -153,6 +249,8 @@ pub struct FileOutputKind {
     pub perm: u32,
     /// The mode of folders created on the way to the file (`folder_perm`, octal, default `700`).
     pub folder_perm: u32,
+    /// `rotation_interval` in hours; 0 writes one file for ever.
+    pub rotation_hours: u64,
 }
 
 /// Its registry line.
@@ -169,11 +267,15 @@ fn plan_file_output(
     use crate::limits::{FLUSH_INTERVAL_MS_DEFAULT, FLUSH_INTERVAL_MS_MAX};
     let (common, own) = super::plan::split_common(section)?;
     let raw: RawFileOutput = own.parse()?;
-    section.refuse(
-        "rotation_interval",
-        raw.rotation_interval.is_some_and(|hours| hours != 0),
-        "file rotation is not supported yet; only 0 is accepted",
-    )?;
+    let rotation_hours = raw.rotation_interval.unwrap_or(0);
+    if ![0, 1, 4, 12, 24].contains(&rotation_hours) {
+        let message = format!("{rotation_hours} is not 0, 1, 4, 12 or 24 (hours)");
+        return Err(section.error(Some("rotation_interval"), message));
+    }
+    if rotation_hours != 0 {
+        crate::encoder::strftime::TsFormat::new(&raw.path.replace("%{core}", "0"))
+            .map_err(|error| section.error(Some("path"), error.to_string()))?;
+    }
     let flush_either = match raw.flush_operator.as_deref() {
         None | Some("AND") => false,
         Some("OR") => true,
@@ -213,6 +315,7 @@ fn plan_file_output(
         flush_either,
         perm: octal("perm", raw.perm.as_deref(), 0o644)?,
         folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
+        rotation_hours,
     };
     // As Heka documents it: framed by default when the encoder is ProtobufEncoder (the
     // default), so that the file can be read back (`gyges cat`); unframed otherwise.
@@ -226,8 +329,13 @@ impl FileOutputKind {
     /// Opens this core's file (`%{core}` is this core's CPU).
     async fn open_writer(&self, core: &super::OutputCore<'_>) -> Result<Rc<FileWriter>, String> {
         let path = self.path.replace("%{core}", &core.cpu.to_string());
-        FileWriter::open(path.as_ref(), self.perm, self.folder_perm)
-            .await
+        let opened = if self.rotation_hours == 0 {
+            FileWriter::open(path.as_ref(), self.perm, self.folder_perm).await
+        } else {
+            let seconds = self.rotation_hours as i64 * 3600;
+            FileWriter::open_rotating(&path, seconds, self.perm, self.folder_perm).await
+        };
+        opened
             .map(Rc::new)
             .map_err(|error| format!("cannot open {path}: {error}"))
     }
@@ -356,5 +464,48 @@ impl super::Destination for FileDestination {
             }
             self.writer.write(batch, telemetry, core, plugin).await;
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FileWriter;
+    use crate::testing::run_local as run;
+
+    /// With a one-second interval, writes on either side of a boundary land in two files
+    /// named by the path's strftime format, and nothing is lost.
+    #[test]
+    fn a_rotating_writer_opens_the_next_interval_file_at_the_boundary() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let format = format!("{}/out-%Y%m%d-%H%M%S.log", dir.path().display());
+        run(async move {
+            // Start just after a second boundary, so the first two writes share a second.
+            let into_second = crate::message::now_ns().rem_euclid(1_000_000_000) as u64;
+            let to_next = std::time::Duration::from_nanos(1_000_000_000 - into_second);
+            glommio::timer::sleep(to_next + std::time::Duration::from_millis(20)).await;
+            let writer = FileWriter::open_rotating(&format, 1, 0o644, 0o700)
+                .await
+                .expect("open");
+            writer.append(b"first\n".to_vec()).await.expect("write");
+            writer.append(b"second\n".to_vec()).await.expect("write");
+            glommio::timer::sleep(std::time::Duration::from_millis(1100)).await;
+            writer.append(b"third\n".to_vec()).await.expect("write");
+        });
+        let mut files: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|entry| entry.expect("entry").path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with("out-20") && name.ends_with(".log"),
+            "{name}"
+        );
+        let contents: Vec<String> = files
+            .iter()
+            .map(|file| std::fs::read_to_string(file).expect("read"))
+            .collect();
+        assert_eq!(contents, ["first\nsecond\n", "third\n"]);
     }
 }
