@@ -526,6 +526,11 @@ pub const KAFKA_MESSAGE_TIMEOUT_MS: u64 = 30_000;
 pub const KAFKA_READS_IN_FLIGHT_MAX: usize = 64;
 /// How often the producer's delivery reports (and a consumer's idle poll) are looked at.
 pub const KAFKA_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(5);
+/// Report events (each a batch of delivery reports) one look at the producer serves at most:
+/// a look that does not wait serves one event per poll, so it polls until none is left or
+/// this many were served. When reached, the rest wait for the next look, 5 ms later or
+/// after the next batch.
+pub const KAFKA_REPORT_EVENTS_PER_LOOK: usize = 256;
 /// Messages a KafkaInput routes between two yields to its core's other tasks.
 pub const KAFKA_INPUT_MESSAGES_PER_TURN: usize = 1024;
 const _: () = assert!(KAFKA_MESSAGE_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);

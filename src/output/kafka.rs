@@ -45,8 +45,8 @@ use crate::limits::{
     DRAIN_TIMEOUT, KAFKA_BATCH_BYTES_DEFAULT, KAFKA_BUFFERED_BYTES_DEFAULT,
     KAFKA_BUFFERED_BYTES_MAX, KAFKA_BUFFERED_MESSAGES_MAX, KAFKA_KEY_BYTES_MAX,
     KAFKA_LINGER_MS_MAX, KAFKA_MESSAGE_BYTES_DEFAULT, KAFKA_MESSAGE_BYTES_MAX,
-    KAFKA_MESSAGE_TIMEOUT_MS, KAFKA_POLL_INTERVAL, KAFKA_READS_IN_FLIGHT_MAX, KAFKA_TIMEOUT_MS_MAX,
-    KAFKA_TOPIC_BYTES_MAX,
+    KAFKA_MESSAGE_TIMEOUT_MS, KAFKA_POLL_INTERVAL, KAFKA_READS_IN_FLIGHT_MAX,
+    KAFKA_REPORT_EVENTS_PER_LOOK, KAFKA_TIMEOUT_MS_MAX, KAFKA_TOPIC_BYTES_MAX,
 };
 use crate::message::{FieldValue, MessageView, StrHeader};
 use crate::queue::{Consumer, Deliver, Delivered, HandleBoard, Position, ReadBatch};
@@ -507,6 +507,7 @@ impl KafkaOutputKind {
             .set("enable.idempotence", "false");
         let context = OutputContext {
             logged: Logged { name: name.into() },
+            reports: AtomicU64::new(0),
             partitioner: PartitionChoice {
                 partitioning: self.partitioning,
                 next: AtomicU32::new(0),
@@ -522,6 +523,8 @@ impl KafkaOutputKind {
 /// The producer's context: logging, partitioning and delivery reports.
 pub struct OutputContext {
     logged: Logged,
+    /// Delivery reports served so far: [`serve_reports`] polls while it grows.
+    reports: AtomicU64,
     partitioner: PartitionChoice,
 }
 
@@ -540,6 +543,7 @@ impl ProducerContext<PartitionChoice> for OutputContext {
 
     /// Runs on the owner core, inside `poll`.
     fn delivery(&self, result: &DeliveryResult<'_>, track: Arc<Track>) {
+        self.reports.fetch_add(1, Ordering::Relaxed);
         match result {
             Ok(message) => track.delivered(message.payload_len() as u64),
             Err((error, _)) => track.failed(error),
@@ -831,10 +835,24 @@ async fn produce(
                 if !drop_when_full && !give_up() =>
             {
                 record = back;
-                producer.poll(Duration::ZERO);
+                serve_reports(producer);
                 glommio::timer::sleep(Duration::from_millis(1)).await;
             }
             Err((error, _)) => return Err(error),
+        }
+    }
+}
+
+/// Serves the delivery reports librdkafka has ready. A poll that does not wait serves at most
+/// one report event, so this polls again while the last poll served reports, up to
+/// [`KAFKA_REPORT_EVENTS_PER_LOOK`] events, so that a backlog cannot hold the core.
+fn serve_reports(producer: &Producer) {
+    let reports = &producer.context().reports;
+    for _ in 0..KAFKA_REPORT_EVENTS_PER_LOOK {
+        let before = reports.load(Ordering::Relaxed);
+        producer.poll(Duration::ZERO);
+        if reports.load(Ordering::Relaxed) == before {
+            return;
         }
     }
 }
@@ -888,7 +906,7 @@ impl KafkaSender {
             telemetry.add(core, plugin, Metric::Dropped, refused + full);
             telemetry.add(core, plugin, Metric::Errors, refused);
         }
-        self.producer.poll(Duration::ZERO);
+        serve_reports(&self.producer);
         publish(&self.untracked, telemetry, core, plugin);
     }
 }
@@ -916,7 +934,7 @@ async fn poll_until_drained(
     plugin: usize,
 ) {
     while !sender.stop.is_stopping() {
-        sender.producer.poll(Duration::ZERO);
+        serve_reports(&sender.producer);
         publish(&sender.untracked, &telemetry, core, plugin);
         futures_lite::future::or(
             glommio::timer::sleep(KAFKA_POLL_INTERVAL),
@@ -927,7 +945,7 @@ async fn poll_until_drained(
     // Set once nothing ships any more; the brokers then have the drain timeout to answer.
     let mut shipping_done_at: Option<Instant> = None;
     loop {
-        sender.producer.poll(Duration::ZERO);
+        serve_reports(&sender.producer);
         publish(&sender.untracked, &telemetry, core, plugin);
         let in_flight = sender.producer.in_flight_count();
         if Rc::strong_count(&sender) == 1 {
@@ -1031,7 +1049,7 @@ impl Deliver for KafkaRecords {
             track,
             end: records.end(),
         });
-        self.producer.poll(Duration::ZERO);
+        serve_reports(&self.producer);
         Ok(Delivered::Sent)
     }
 
@@ -1044,12 +1062,12 @@ impl Deliver for KafkaRecords {
     }
 
     async fn settle(&mut self, wait: Duration) -> Result<Option<Position>, KafkaDeliveryError> {
-        self.producer.poll(Duration::ZERO);
+        serve_reports(&self.producer);
         if let Some(end) = self.take_answered()? {
             return Ok(Some(end));
         }
         glommio::timer::sleep(wait.min(KAFKA_POLL_INTERVAL)).await;
-        self.producer.poll(Duration::ZERO);
+        serve_reports(&self.producer);
         self.take_answered()
     }
 
