@@ -536,3 +536,10 @@ pub const KAFKA_INPUT_MESSAGES_PER_TURN: usize = 1024;
 const _: () = assert!(KAFKA_MESSAGE_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
 const _: () = assert!(KAFKA_BUFFERED_BYTES_DEFAULT <= KAFKA_BUFFERED_BYTES_MAX);
 const _: () = assert!(KAFKA_BATCH_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
+
+// FilePollingInput (`src/input/file_polling.rs`, `docs/file_polling.md`).
+/// Bytes a FilePollingInput reads of its file at each tick; the rest of a longer file is left
+/// unread, with a warning and an `errors_total` count. Heka read the whole file.
+pub const FILE_POLLING_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Longest `ticker_interval` a FilePollingInput accepts, in seconds (one day).
+pub const FILE_POLLING_INTERVAL_MAX_SECONDS: u64 = 86_400;

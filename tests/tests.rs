@@ -46,6 +46,9 @@ mod elasticsearch;
 /// UdpOutput: one datagram per message over UDP and Unix datagram sockets.
 mod udp_output;
 
+/// FilePollingInput: a file read whole at every tick, split, decoded, and a missing file.
+mod file_polling;
+
 /// KafkaOutput and KafkaInput against tansu, a Kafka-compatible broker, on loopback.
 mod kafka;
 

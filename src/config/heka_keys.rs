@@ -87,7 +87,12 @@ static DIFFERENCES: &[Difference] = &[
         key: "ticker_interval",
         stages: &[Stage::Input, Stage::Output],
         only_types: &[],
-        except_types: &["StatAccumInput", "SandboxInput", "SandboxOutput"],
+        except_types: &[
+            "StatAccumInput",
+            "SandboxInput",
+            "SandboxOutput",
+            "FilePollingInput",
+        ],
         instead: "this plugin runs no timer in gyges; the value is checked and otherwise unused",
     },
     Difference {

@@ -141,6 +141,17 @@ fn errors_name_file_section_and_key() {
         ),
         (format!("{INPUT}[x]\ntype = \"Bogus\"\n"), "x", "type"),
         (
+            "[poll]\ntype = \"FilePollingInput\"\nfile_path = \"/tmp/x\"\nticker_interval = 0\n"
+                .to_string(),
+            "poll",
+            "ticker_interval",
+        ),
+        (
+            "[poll]\ntype = \"FilePollingInput\"\nfile_path = \"\"\n".to_string(),
+            "poll",
+            "file_path",
+        ),
+        (
             format!("{INPUT}[hekad]\nmax_message_size = 1\n"),
             "hekad",
             "max_message_size",

@@ -8,6 +8,7 @@
 //! config, its plan (an [`InputKind`]) and its per-core [`InputKind::start`]; what every input
 //! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
+pub mod file_polling;
 pub mod fluent;
 pub mod http;
 pub mod kafka;
@@ -45,6 +46,7 @@ pub static KINDS: &[Registration<InputPlan>] = &[
     logstreamer::REGISTRATION,
     fluent::REGISTRATION,
     kafka::REGISTRATION,
+    file_polling::REGISTRATION,
 ];
 
 /// One input kind's validated plan, and how each ingest core starts it.
