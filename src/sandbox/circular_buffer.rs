@@ -9,6 +9,7 @@
 //! cb:set_header(col, name, unit = "count", aggregation = "sum"|"min"|"max"|"none")
 //! cb:get_header(col)  cb:current_time()  cb:get_configuration()  cb:reset_delta()
 //! cb:compute("sum"|"avg"|"sd"|"min"|"max", col[, start_ns[, end_ns]]) -> value, active rows
+//! cb:mannwhitneyu(col, start_1, end_1, start_2, end_2[, continuity = true]) -> U1, p
 //! cb:annotate(ns, col, "info"|"alert", text[, delta = true])  cb:format("cbuf"|"cbufd")
 //! ```
 //! Columns are 1-based. Integer arguments (columns, rows, seconds per row) are read as Lua 5.1
@@ -744,6 +745,34 @@ fn add_range_methods<M: UserDataMethods<CircularBuffer>>(methods: &mut M) {
             Ok((Some(value), Some(active as i64)))
         },
     );
+    methods.add_method_mut(
+        "mannwhitneyu",
+        |_, this, args: (Int, f64, f64, f64, f64, Option<bool>)| {
+            let (Int(column), start_x, end_x, start_y, end_y, continuity) = args;
+            let column = this.column(column, 2)?;
+            if end_x < start_x {
+                return Err(bad_argument(4, "end_1 must be >= start_1"));
+            }
+            if end_y < start_y {
+                return Err(bad_argument(6, "end_2 must be >= start_2"));
+            }
+            if start_x <= end_y && start_y <= end_x {
+                return Err(bad_argument(5, "the two ranges overlap"));
+            }
+            let (Some(x), Some(y)) = (
+                this.range(Some(start_x), Some(end_x))?,
+                this.range(Some(start_y), Some(end_y))?,
+            ) else {
+                return Ok((None, None));
+            };
+            let (x, y) = (
+                this.range_values(x, column, 0),
+                this.range_values(y, column, 0),
+            );
+            let answer = mann_whitney::mann_whitney_u(&x, &y, continuity.unwrap_or(true));
+            Ok(answer.map_or((None, None), |(u, p)| (Some(u), Some(p))))
+        },
+    );
 }
 
 /// `set_header`, `get_header`, `current_time`, `get_configuration`: the buffer's description.
@@ -865,6 +894,8 @@ pub(crate) fn module(lua: &Lua, host: &Rc<Host>) -> mlua::Result<Table> {
     module.raw_set("version", lua.create_function(|_, ()| Ok(VERSION))?)?;
     Ok(module)
 }
+
+mod mann_whitney;
 
 #[cfg(test)]
 mod tests;

@@ -311,3 +311,34 @@ proptest! {
         }
     }
 }
+
+/// `cb:mannwhitneyu` as lua_sandbox documents it: U1 and the one-sided p-value over two time
+/// ranges, nil outside the buffer or without variance, errors for bad arguments.
+#[test]
+fn mannwhitneyu_answers_as_documented() {
+    let harness = Harness::new();
+    let sandbox = sandbox(&harness, "");
+    let script = r#"
+        local data = {15309,14092,13661,13412,14205,15042,14142,13820,14917,13953,14320,14472,
+            15133,13790,14539,14129,14363,14202,13841,13610,13759,14428,14851,13838,13819,14468,
+            14989,15557,14380,13500,14818,14632,13631,14663,14532,14188,14537,14109,13925,15022}
+        local cb = circular_buffer.new(40, 1, 1)
+        for i, v in ipairs(data) do cb:set(i * 1e9, 1, v) end
+        local u, p = cb:mannwhitneyu(1, 1e9, 20e9, 21e9, 40e9)
+        assert(u == 171 and math.floor(p * 100000) == 22037, u .. " " .. p)
+        u, p = cb:mannwhitneyu(1, 1e9, 20e9, 21e9, 40e9, false)
+        assert(u == 171 and math.floor(p * 100000) == 21638, u .. " " .. p)
+        assert(cb:mannwhitneyu(1, 41e9, 60e9, 61e9, 80e9) == nil, "outside the buffer")
+        local empty = circular_buffer.new(20, 1, 1)
+        assert(empty:mannwhitneyu(1, 0, 9e9, 10e9, 19e9) == nil, "all NaN: no variance")
+        local errors = {
+            function() cb:mannwhitneyu() end,
+            function() cb:mannwhitneyu(nil, 0, 0, 0, 0) end,
+            function() cb:mannwhitneyu(0, 0, 0, 0, 0) end,
+            function() cb:mannwhitneyu(1, 0, 5e9, 2e9, 7e9) end,
+            function() cb:mannwhitneyu(1, 5e9, 0, 7e9, 9e9) end,
+        }
+        for i, f in ipairs(errors) do assert(not pcall(f), "error case " .. i) end
+    "#;
+    sandbox.lua.load(script).exec().unwrap();
+}
