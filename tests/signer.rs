@@ -241,6 +241,14 @@ fn a_signer_without_framing_or_with_a_bad_hash_fails_at_startup() {
              [relay.signer]\nname = \"ops\"\nhmac_key = \"k\"\nhmac_hash = \"sha256\"\n",
             "key `signer.hmac_hash`",
         ),
+        (
+            // A splitter's key that contradicts the input's: the splitter section is named.
+            "[in]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:1\"\nsplitter = \"relay\"\n\
+             [in.signer.ops_1]\nhmac_key = \"one\"\n\
+             [relay]\ntype = \"HekaFramingSplitter\"\n\
+             [relay.signer.ops_1]\nhmac_key = \"two\"\n",
+            "key `signer`",
+        ),
     ];
     for (config, key) in cases {
         let file = temp_file(config.as_bytes());
@@ -255,6 +263,27 @@ fn a_signer_without_framing_or_with_a_bad_hash_fails_at_startup() {
 /// as signed by that signer reach it. Unsigned messages and other signers' go elsewhere.
 #[test]
 fn an_output_with_message_signer_gets_only_that_signers_messages() {
+    message_signer_routes(
+        "[signed_in.signer.ops_1]\nhmac_key = \"ops key\"\n\
+         [signed_in.signer.dev_1]\nhmac_key = \"dev key\"\n",
+    );
+}
+
+/// Heka's docs put the keys in the HekaFramingSplitter's section: they verify as well, beside
+/// the input's own.
+#[test]
+fn signer_tables_in_the_splitter_section_join_the_inputs_keys() {
+    message_signer_routes(
+        "splitter = \"HekaFramingSplitter\"\n\
+         [signed_in.signer.dev_1]\nhmac_key = \"dev key\"\n\
+         [HekaFramingSplitter]\n\
+         [HekaFramingSplitter.signer.ops_1]\nhmac_key = \"ops key\"\n",
+    );
+}
+
+/// Sends frames signed by `ops`, by `dev` and unsigned to an input whose keys `keys` gives;
+/// an output with `message_signer = "ops"` must get exactly the ops-signed ones.
+fn message_signer_routes(keys: &str) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let port = free_port();
     let (ops_path, all_path) = (dir.path().join("ops.log"), dir.path().join("all.log"));
@@ -267,9 +296,7 @@ fn an_output_with_message_signer_gets_only_that_signers_messages() {
     };
     let config = format!(
         "[hekad]\nstats_interval = 0\n\
-         [signed_in]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n\
-         [signed_in.signer.ops_1]\nhmac_key = \"ops key\"\n\
-         [signed_in.signer.dev_1]\nhmac_key = \"dev key\"\n{}{}",
+         [signed_in]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n{keys}{}{}",
         file("ops_only", &ops_path, "message_signer = \"ops\"\n"),
         file("all", &all_path, "")
     );

@@ -33,7 +33,8 @@ fn the_embedded_default_config_is_valid() {
     assert_eq!(
         plan.inputs[0].splitter,
         SplitterPlan::HekaFrame {
-            skip_authentication: false
+            skip_authentication: false,
+            signers: Default::default(),
         }
     );
     let decoder = plan.inputs[0]

@@ -152,6 +152,7 @@ impl InputContext {
             }
             SplitterPlan::HekaFrame {
                 skip_authentication,
+                ..
             } => Splitter::HekaFrame(HekaFrameSplitter::new(
                 self.plan.verifier.clone(),
                 *skip_authentication,

@@ -131,14 +131,7 @@ pub fn input_plan(
     }
     let splitter = splitter(section, context, common.splitter, common.default_splitter)?;
     let decoder = crate::decoder::resolve(section, context, common.decoder, &splitter)?;
-    let no_signers = BTreeMap::new();
-    let keys = common
-        .signer
-        .unwrap_or(&no_signers)
-        .iter()
-        .map(|(name, key)| (name.as_str(), key.hmac_key.as_bytes()));
-    let verifier = crate::message::framing::Verifier::new(keys)
-        .map_err(|error| section.error(Some("signer"), error.to_string()))?;
+    let verifier = verifier(section, context, &common, &splitter)?;
     Ok(InputPlan {
         name: section.name.clone(),
         kind,
@@ -148,6 +141,52 @@ pub fn input_plan(
         log_decode_failures: common.log_decode_failures.unwrap_or(true),
         send_decode_failures: common.send_decode_failures.unwrap_or(false),
     })
+}
+
+/// The input's HMAC keys: its own `[name.signer.*]` tables and those of its
+/// HekaFramingSplitter's section (where Heka's docs put them). A key name in both must carry
+/// the same key.
+///
+/// # Errors
+/// A malformed key name or key, or one name with two keys; the error names the section that
+/// holds the bad table and `signer`.
+fn verifier(
+    section: &Section,
+    context: &PlanContext<'_>,
+    common: &Common<'_>,
+    splitter: &SplitterPlan,
+) -> Result<crate::message::framing::Verifier, ConfigError> {
+    let no_signers = BTreeMap::new();
+    let mut keys: BTreeMap<&str, &[u8]> = common
+        .signer
+        .unwrap_or(&no_signers)
+        .iter()
+        .map(|(name, key)| (name.as_str(), key.hmac_key.as_bytes()))
+        .collect();
+    if let SplitterPlan::HekaFrame { signers, .. } = splitter {
+        let at = common
+            .splitter
+            .and_then(|name| context.sections.get(name).copied())
+            .unwrap_or(section);
+        let own = signers
+            .iter()
+            .map(|(name, key)| (name.as_str(), key.as_bytes()));
+        crate::message::framing::Verifier::new(own)
+            .map_err(|error| at.error(Some("signer"), error.to_string()))?;
+        for (name, key) in signers {
+            if let Some(other) = keys.insert(name.as_str(), key.as_bytes()) {
+                if other != key.as_bytes() {
+                    let message = format!(
+                        "`{name}` has another key in [{}]; one signer and version, one key",
+                        section.name
+                    );
+                    return Err(at.error(Some("signer"), message));
+                }
+            }
+        }
+    }
+    crate::message::framing::Verifier::new(keys)
+        .map_err(|error| section.error(Some("signer"), error.to_string()))
 }
 
 /// The splitter an input names: a section of that name, or a splitter type with its defaults.

@@ -25,6 +25,10 @@ pub enum SplitterPlan {
         /// Pass signed frames without checking their HMAC (`skip_authentication`, default
         /// false); checked frames that fail are dropped and counted.
         skip_authentication: bool,
+        /// The HMAC keys of the splitter section's `[name.signer.<signer>_<version>]` tables,
+        /// as Heka's docs place them: they join the keys of each input that uses the section.
+        /// Validated when an input is planned (the error then names this section's `signer`).
+        signers: std::collections::BTreeMap<String, String>,
     },
     /// NullSplitter: each read (a datagram) is one record.
     Null,
@@ -77,6 +81,8 @@ pub struct HekaFramingSplitter {
     pub min_buffer_size: Option<u64>,
     /// Accepted for Heka compatibility and ignored.
     pub deliver_incomplete_final: Option<bool>,
+    /// HMAC keys: `[name.signer.<signer>_<version>] hmac_key = "…"`.
+    pub signer: Option<std::collections::BTreeMap<String, crate::input::plan::SignerKey>>,
 }
 
 /// `NullSplitter`.
@@ -106,6 +112,7 @@ pub fn default(type_: &str) -> Option<SplitterPlan> {
         },
         "HekaFramingSplitter" => SplitterPlan::HekaFrame {
             skip_authentication: false,
+            signers: std::collections::BTreeMap::new(),
         },
         "NullSplitter" => SplitterPlan::Null,
         _ => return None,
@@ -150,8 +157,10 @@ pub fn plan(section: &Section) -> Result<SplitterPlan, ConfigError> {
                     "only true is supported: a framed record is a protobuf message",
                 ));
             }
+            let signers = raw.signer.unwrap_or_default().into_iter();
             SplitterPlan::HekaFrame {
                 skip_authentication: raw.skip_authentication.unwrap_or(false),
+                signers: signers.map(|(name, key)| (name, key.hmac_key)).collect(),
             }
         }
         "NullSplitter" => {
