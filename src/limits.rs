@@ -543,3 +543,18 @@ const _: () = assert!(KAFKA_BATCH_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
 pub const FILE_POLLING_BYTES_MAX: u64 = 64 * 1024 * 1024;
 /// Longest `ticker_interval` a FilePollingInput accepts, in seconds (one day).
 pub const FILE_POLLING_INTERVAL_MAX_SECONDS: u64 = 86_400;
+
+// SmtpOutput (`src/output/smtp/`, `docs/smtp_output.md`).
+/// How long the SMTP client waits to connect, and for each reply, before the conversation
+/// fails (and is tried again later).
+pub const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Bytes of one SMTP reply (all its lines) the client reads before giving up on the server.
+pub const SMTP_REPLY_BYTES_MAX: usize = 16 * 1024;
+/// Bytes of message text an SmtpOutput holds for its next mail while `send_interval` has not
+/// passed. When reached, `memory` delivery waits for the mail to go, `best_effort` drops the
+/// message and counts it.
+pub const SMTP_PENDING_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Longest `send_interval`, in seconds (one day).
+pub const SMTP_SEND_INTERVAL_MAX_SECONDS: u64 = 86_400;
+/// Recipients of one SmtpOutput.
+pub const SMTP_RECIPIENTS_MAX: usize = 100;

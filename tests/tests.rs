@@ -49,6 +49,9 @@ mod udp_output;
 /// FilePollingInput: a file read whole at every tick, split, decoded, and a missing file.
 mod file_polling;
 
+/// SmtpOutput against an SMTP server on loopback: mails, send_interval, retries, refusals.
+mod smtp;
+
 /// KafkaOutput and KafkaInput against tansu, a Kafka-compatible broker, on loopback.
 mod kafka;
 

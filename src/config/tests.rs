@@ -142,6 +142,35 @@ fn errors_name_file_section_and_key() {
         ),
         (format!("{INPUT}[x]\ntype = \"Bogus\"\n"), "x", "type"),
         (
+            format!("{INPUT}[mail]\ntype = \"SmtpOutput\"\nsend_to = []\n"),
+            "mail",
+            "send_to",
+        ),
+        (
+            format!(
+                "{INPUT}[mail]\ntype = \"SmtpOutput\"\nsend_to = [\"a@b\"]\nauth = \"Login\"\n"
+            ),
+            "mail",
+            "auth",
+        ),
+        (
+            format!(
+                "{INPUT}[mail]\ntype = \"SmtpOutput\"\nsend_to = [\"a@b\"]\nauth = \"Plain\"\n"
+            ),
+            "mail",
+            "user",
+        ),
+        (
+            format!("{INPUT}[mail]\ntype = \"SmtpOutput\"\nsend_to = [\"a@b\"]\nhost = \"mail\"\n"),
+            "mail",
+            "host",
+        ),
+        (
+            format!("{INPUT}[mail]\ntype = \"SmtpOutput\"\nsend_to = [\"nobody\"]\n"),
+            "mail",
+            "send_to",
+        ),
+        (
             "[poll]\ntype = \"FilePollingInput\"\nfile_path = \"/tmp/x\"\nticker_interval = 0\n"
                 .to_string(),
             "poll",

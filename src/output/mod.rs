@@ -40,6 +40,7 @@ pub mod kafka;
 pub mod log;
 pub mod plan;
 pub mod sink;
+pub mod smtp;
 pub mod tcp;
 pub mod udp;
 pub mod wiring;
@@ -67,6 +68,7 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     http::REGISTRATION,
     elasticsearch::REGISTRATION,
     kafka::REGISTRATION,
+    smtp::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.

@@ -248,6 +248,14 @@ pub struct DatagramEncoderKind {
     bytes_max: usize,
 }
 
+impl DatagramEncoderKind {
+    /// `inner`'s encodings, each behind its length, none longer than `bytes_max`: a batch the
+    /// owner cuts back into messages with [`encodings`] (SmtpOutput uses it too).
+    pub fn new(inner: Arc<dyn EncoderKind>, bytes_max: usize) -> DatagramEncoderKind {
+        DatagramEncoderKind { inner, bytes_max }
+    }
+}
+
 impl EncoderKind for DatagramEncoderKind {
     fn type_name(&self) -> &'static str {
         self.inner.type_name()
