@@ -75,6 +75,9 @@ pub struct Host {
     injected: Cell<u32>,
     output_max: Cell<usize>,
     hook_ticks: Cell<u64>,
+    /// Instructions charged this call for the string matcher's steps
+    /// ([`super::pattern`]), which the count hook cannot see.
+    pattern_instructions: Cell<u64>,
     pub(crate) hook_interval: u32,
     abort: Cell<Option<&'static str>>,
     limits_suspended: Cell<bool>,
@@ -116,6 +119,7 @@ impl Host {
             output_max: Cell::new(0),
             hook_ticks: Cell::new(0),
             hook_interval: hook_interval.max(1) as u32,
+            pattern_instructions: Cell::new(0),
             abort: Cell::new(None),
             limits_suspended: Cell::new(false),
             native_bytes: Rc::new(Cell::new(0)),
@@ -180,6 +184,7 @@ impl Host {
     /// Starts counting instructions for one call.
     pub(crate) fn begin_call(&self, _instruction_limit: u64) {
         self.hook_ticks.set(0);
+        self.pattern_instructions.set(0);
         self.abort.set(None);
     }
 
@@ -189,7 +194,29 @@ impl Host {
     }
 
     pub(crate) fn instructions_used(&self) -> u64 {
-        self.hook_ticks.get() * u64::from(self.hook_interval)
+        self.hook_ticks.get() * u64::from(self.hook_interval) + self.pattern_instructions.get()
+    }
+
+    /// Steps the string matcher may take in this call: what is left of the instruction limit,
+    /// at [`super::pattern::PATTERN_STEPS_PER_INSTRUCTION`] steps per instruction (no bound
+    /// while limits are suspended).
+    pub(crate) fn pattern_budget(&self) -> u64 {
+        if self.limits_suspended.get() {
+            return u64::MAX;
+        }
+        self.instruction_limit
+            .saturating_sub(self.instructions_used())
+            .saturating_mul(super::pattern::PATTERN_STEPS_PER_INSTRUCTION)
+    }
+
+    /// Charges the string matcher's `steps` to this call's instructions.
+    pub(crate) fn charge_pattern_steps(&self, steps: u64) {
+        if self.limits_suspended.get() {
+            return;
+        }
+        let instructions = steps.div_ceil(super::pattern::PATTERN_STEPS_PER_INSTRUCTION);
+        self.pattern_instructions
+            .set(self.pattern_instructions.get().saturating_add(instructions));
     }
 
     pub(crate) fn output_max(&self) -> usize {
@@ -230,7 +257,7 @@ impl Host {
         }
         let ticks = self.hook_ticks.get() + 1;
         self.hook_ticks.set(ticks);
-        if ticks * u64::from(self.hook_interval) > self.instruction_limit {
+        if self.instructions_used() > self.instruction_limit {
             return Err(self.abort_with(ABORT_INSTRUCTIONS));
         }
         Ok(mlua::VmState::Continue)

@@ -191,6 +191,7 @@ pub(crate) fn new_state(host: &Rc<Host>, module_directory: &Path) -> Result<Lua,
         };
         Ok((check_host.aborted(), message))
     })?;
+    super::pattern::install(&lua, host, &string)?;
     lua.load(PRELUDE).set_name("=prelude").call::<()>(check)?;
     globals.raw_set("collectgarbage", collectgarbage(&lua)?)?;
     globals.raw_set("setfenv", setfenv(&lua)?)?;

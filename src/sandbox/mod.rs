@@ -37,6 +37,7 @@ pub mod env;
 pub mod hyperloglog;
 pub mod native;
 pub mod output;
+pub mod pattern;
 pub mod plan;
 pub mod preserve;
 pub mod protobuf;

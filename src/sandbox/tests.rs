@@ -111,7 +111,7 @@ pub(crate) fn records(sink: &[u8]) -> Vec<Message> {
         .collect()
 }
 
-fn run(sandbox: &mut Sandbox, bytes: &[u8]) -> Result<CallStatus, Terminated> {
+pub(crate) fn run(sandbox: &mut Sandbox, bytes: &[u8]) -> Result<CallStatus, Terminated> {
     let mut sink = Vec::new();
     sandbox.process_message(&MessageView::Proto(ProtoView::new(bytes)), &mut sink)
 }
