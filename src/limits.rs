@@ -531,3 +531,15 @@ pub const KAFKA_INPUT_MESSAGES_PER_TURN: usize = 1024;
 const _: () = assert!(KAFKA_MESSAGE_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
 const _: () = assert!(KAFKA_BUFFERED_BYTES_DEFAULT <= KAFKA_BUFFERED_BYTES_MAX);
 const _: () = assert!(KAFKA_BATCH_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
+
+// The operator endpoint (`[gyges] http_address`, `src/telemetry/endpoint.rs`, `docs/metrics.md`).
+// A request head is bounded as HttpListenInput's is: [`HTTP_HEAD_BYTES_MAX`] bytes and
+// [`HTTP_HEADERS_MAX`] lines, past either answered 431.
+/// Connections served at once; one more is answered 503 at once and closed.
+pub const OPS_CONNECTIONS_MAX: usize = 16;
+/// How long one request may take, from its connection's accept to its answer's last byte
+/// written; a head not complete by then is answered 408 and the connection closed.
+pub const OPS_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Stack of each connection's thread: it parses a bounded head and formats text.
+pub const OPS_THREAD_STACK_BYTES: usize = 256 * 1024;
+const _: () = assert!(OPS_CONNECTIONS_MAX >= 2);
