@@ -302,6 +302,21 @@ mod tests {
     }
 
     #[test]
+    fn every_metric_is_documented() {
+        let page = include_str!("../../docs/metrics.md");
+        let names = Metric::ALL.into_iter().map(Metric::name);
+        let queues = [
+            "queue_bytes",
+            "queue_lag_records",
+            "queue_lag_bytes",
+            "ready",
+        ];
+        for name in names.chain(queues) {
+            assert!(page.contains(&format!("`{PREFIX}{name}`")), "{name}");
+        }
+    }
+
+    #[test]
     fn every_sample_is_labelled_and_escaped_and_counts_per_core() {
         let catalog = catalog();
         let names = catalog.plugins.iter().map(|plugin| plugin.name.clone());
