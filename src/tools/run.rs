@@ -206,6 +206,14 @@ fn describe_bounds(plan: &Plan, out: &mut String) {
         "  io_memory {} bytes, ring_depth {} per executor",
         global.io_memory_bytes, global.ring_depth
     );
+    if let Some(address) = global.http_address {
+        let _ = writeln!(
+            out,
+            "  http endpoint {address}: /metrics, /health, /report ({} connections at once, {} ms per request)",
+            crate::limits::OPS_CONNECTIONS_MAX,
+            crate::limits::OPS_REQUEST_TIMEOUT.as_millis()
+        );
+    }
     match global.socket_receive_buffer_bytes {
         Some(bytes) => {
             let _ = writeln!(out, "  SO_RCVBUF {bytes} bytes on listening sockets");
