@@ -233,8 +233,19 @@ fn health_is_ready_while_serving_and_503_once_stopping() {
          [TcpOutput]\nmessage_matcher = \"TRUE\"\naddress = \"127.0.0.1:{dead}\"\n"
     );
     let mut daemon = Daemon::start(dir.path(), &config, &[http, input]);
-    let (code, body) = get(http, "/health");
-    assert_eq!(code, 200, "{body}");
+    // The input's port accepts as soon as a core has bound it; ready follows once every core
+    // has reported its inputs started, a moment later.
+    let mut body = String::new();
+    wait_for_or_explain(
+        Duration::from_secs(10),
+        "/health to answer 200",
+        || {
+            let (code, answer) = get(http, "/health");
+            body = answer;
+            code == 200
+        },
+        || daemon.stderr(),
+    );
     let health: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(
         (health["live"].as_bool(), health["ready"].as_bool()),
