@@ -19,6 +19,10 @@
 //! `openssl` CLI per run), against case 4 in the same run: the TLS cost per message
 //! (`GYGES_BENCH_E2E_CASES=tls` runs both).
 //!
+//! Case 2m is case 2 with the operator endpoint on (`http_address`) and `/metrics` scraped
+//! every 100 ms by the bench during the run, against case 2 in the same run: the scrape cost
+//! (`GYGES_BENCH_E2E_CASES=scrape` runs both).
+//!
 //! Every case runs with 1 and 8 connections under `tuning/dev-2core.toml` and
 //! `tuning/single-core.toml`; then rsyslog (imtcp → omfile, `bench/rsyslog.conf`) on case 2's
 //! workload when `scripts/install-rsyslog.sh` has unpacked it; then cases 1 and 2 again,
@@ -470,6 +474,9 @@ enum Case {
     Framed,
     /// 2: lines → PayloadEncoder FileOutput.
     Lines,
+    /// 2m: case 2 with the operator endpoint on and `/metrics` scraped every
+    /// [`SCRAPE_INTERVAL`] during the run.
+    ScrapedLines,
     /// 3: case 1 with 20 outputs.
     Routing,
     /// 4: case 1 into a TcpOutput to a second gyges.
@@ -491,6 +498,7 @@ impl Case {
         match self {
             Case::Framed => "1 heka→file",
             Case::Lines => "2 lines→file",
+            Case::ScrapedLines => "2m lines→file, /metrics scraped",
             Case::Routing => "3 heka→20 outputs",
             Case::Relay => "4 heka→tcp→gyges→file",
             Case::TlsRelay => "4t heka→tls→gyges→file",
@@ -503,7 +511,7 @@ impl Case {
 
     fn flood_format(self) -> &'static str {
         match self {
-            Case::Lines | Case::Rsyslog => "lines",
+            Case::Lines | Case::ScrapedLines | Case::Rsyslog => "lines",
             Case::Syslog | Case::RsyslogSyslog => "syslog",
             _ => "heka",
         }
@@ -511,14 +519,16 @@ impl Case {
 
     fn record_bytes(self) -> usize {
         match self {
-            Case::Lines | Case::Rsyslog | Case::Syslog | Case::RsyslogSyslog => LINE_BYTES,
+            Case::Lines | Case::ScrapedLines | Case::Rsyslog => LINE_BYTES,
+            Case::Syslog | Case::RsyslogSyslog => LINE_BYTES,
             _ => HEKA_RECORD_BYTES,
         }
     }
 
     fn output_format(self) -> OutputFormat {
         match self {
-            Case::Lines | Case::Rsyslog | Case::Syslog | Case::RsyslogSyslog => OutputFormat::Lines,
+            Case::Lines | Case::ScrapedLines | Case::Rsyslog => OutputFormat::Lines,
+            Case::Syslog | Case::RsyslogSyslog => OutputFormat::Lines,
             _ => OutputFormat::Framed,
         }
     }
@@ -579,7 +589,12 @@ struct Configs {
     /// The port flood sends to.
     port: u16,
     output: PathBuf,
+    /// The operator endpoint's port, when the case scrapes it.
+    http: Option<u16>,
 }
+
+/// How often case 2m scrapes `/metrics`.
+const SCRAPE_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The nineteen outputs of case 3 besides the measured one: realistic matchers that match
 /// little (two match a handful of flood's records) or nothing.
@@ -658,6 +673,7 @@ fn file_output(name: &str, matcher: &str, path: &Path, encoder: &str, framing: b
 
 fn configs(case: Case, dir: &Path) -> Configs {
     let port = free_port();
+    let http = (case == Case::ScrapedLines).then(free_port);
     let output = dir.join("out.log");
     let mut daemons = Vec::new();
     match case {
@@ -667,8 +683,11 @@ fn configs(case: Case, dir: &Path) -> Configs {
                 + &file_output("Out", "TRUE", &output, "ProtobufEncoder", true);
             daemons.push(("gyges".into(), text, port));
         }
-        Case::Lines => {
-            let text = global_section("")
+        Case::Lines | Case::ScrapedLines => {
+            let endpoint = http.map_or(String::new(), |http| {
+                format!("http_address = \"127.0.0.1:{http}\"\n")
+            });
+            let text = global_section(&endpoint)
                 + &tcp_input("FloodIn", port, true)
                 + "[LinePayload]\ntype = \"PayloadEncoder\"\nappend_newlines = false\n"
                 + &file_output("Out", "TRUE", &output, "LinePayload", false);
@@ -725,6 +744,7 @@ fn configs(case: Case, dir: &Path) -> Configs {
         daemons,
         port,
         output,
+        http,
     }
 }
 
@@ -783,6 +803,10 @@ struct Outcome {
     complete: bool,
     /// What the daemons said and did besides the output file (delivery classes).
     daemon: delivery::DaemonFigures,
+    /// Case 2m: `/metrics` answers read during the run, and the bytes of the largest.
+    scrapes: Option<(u64, usize)>,
+    /// Case 2m: daemon CPU (utime+stime) per scrape of the idle daemon, in microseconds.
+    scrape_cpu_us: Option<f64>,
 }
 
 impl Outcome {
@@ -837,7 +861,7 @@ fn start_daemons(
     setup: &Setup,
     dir: &Path,
     rsyslog: Option<&Rsyslog>,
-) -> (Vec<Daemon>, u16, PathBuf, Vec<usize>) {
+) -> (Vec<Daemon>, u16, PathBuf, Vec<usize>, Option<u16>) {
     if matches!(setup.case, Case::Rsyslog | Case::RsyslogSyslog) {
         let rsyslog = rsyslog.expect("rsyslog runs only when found");
         let port = free_port();
@@ -858,7 +882,7 @@ fn start_daemons(
         let mut daemon = Daemon::spawn("rsyslogd", &mut command, dir);
         daemon.wait_for_port(port);
         // rsyslog is not pinned: flood is left free too, as it is with gyges on every core.
-        return (vec![daemon], port, output, online_cores());
+        return (vec![daemon], port, output, online_cores(), None);
     }
     let profile = setup.profile.as_ref().expect("gyges runs have a profile");
     let configs = configs(setup.case, dir);
@@ -884,7 +908,40 @@ fn start_daemons(
         daemon.wait_for_port(*port);
         daemons.push(daemon);
     }
-    (daemons, configs.port, configs.output, busy)
+    (daemons, configs.port, configs.output, busy, configs.http)
+}
+
+/// Scrapes `http://127.0.0.1:{port}/metrics` every [`SCRAPE_INTERVAL`] until `finish`;
+/// returns the answers read whole and the bytes of the largest.
+fn scrape_metrics(port: u16, finish: &AtomicBool) -> (u64, usize) {
+    let (mut scrapes, mut largest) = (0u64, 0usize);
+    while !finish.load(Ordering::Acquire) {
+        let started = Instant::now();
+        let (count, bytes) = scrape_once(port);
+        scrapes += count;
+        largest = largest.max(bytes);
+        std::thread::sleep(SCRAPE_INTERVAL.saturating_sub(started.elapsed()));
+    }
+    (scrapes, largest)
+}
+
+/// Back-to-back scrapes of the idle daemon that measure the CPU one scrape costs it.
+const IDLE_SCRAPES: usize = 2000;
+
+/// One GET of `/metrics`: (1, bytes of the answer) if it was answered 200, else (0, 0).
+fn scrape_once(port: u16) -> (u64, usize) {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, 0);
+    };
+    let mut answer = Vec::new();
+    let request = stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n");
+    let read = request.is_ok() && stream.read_to_end(&mut answer).is_ok();
+    if read && answer.starts_with(b"HTTP/1.1 200") {
+        (1, answer.len())
+    } else {
+        (0, 0)
+    }
 }
 
 /// utime and stime of `pids`, summed.
@@ -951,7 +1008,7 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         .prefix("gyges-e2e-")
         .tempdir()
         .expect("a temporary folder");
-    let (mut daemons, port, output, busy) = start_daemons(setup, dir.path(), rsyslog);
+    let (mut daemons, port, output, busy, http) = start_daemons(setup, dir.path(), rsyslog);
     let shared = Arc::new(TailShared {
         distinct: AtomicU64::new(0),
         records: AtomicU64::new(0),
@@ -966,6 +1023,11 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
     let cpu_before = cpu_total(&pids, ticks_per_second);
     let write_bytes_before = delivery::disk_write_bytes(&pids);
     let (mut command, flood_cpu) = flood_command(setup, port, &busy);
+    let scraping = Arc::new(AtomicBool::new(false));
+    let scraper = http.map(|http| {
+        let scraping = scraping.clone();
+        std::thread::spawn(move || scrape_metrics(http, &scraping))
+    });
     let started = Instant::now();
     let mut flood = command.spawn().expect("start gyges flood");
     let settle = match setup.case {
@@ -989,6 +1051,20 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
             eprintln!("e2e: gyges flood failed: {}", stderr.trim());
         }
     }
+    scraping.store(true, Ordering::Release);
+    let scrapes = scraper.map(|scraper| scraper.join().expect("the scraper thread"));
+    // The load is over: what one scrape costs the idle daemon, over back-to-back scrapes.
+    let scrape_cpu_us = http.map(|http| {
+        let before = cpu_total(&pids, ticks_per_second);
+        let mut answered = 0u64;
+        for _ in 0..IDLE_SCRAPES {
+            let (count, _) = scrape_once(http);
+            answered += count;
+        }
+        let after = cpu_total(&pids, ticks_per_second);
+        let seconds = (after.0 - before.0) + (after.1 - before.1);
+        seconds / answered.max(1) as f64 * 1e6
+    });
     let clean_stop = stop_all(&mut daemons, complete);
     let logs: Vec<String> = daemons.iter().map(Daemon::stderr_text).collect();
     let daemon = delivery::DaemonFigures::from_logs(&logs, disk_write_bytes);
@@ -1016,6 +1092,8 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         clean_stop,
         complete,
         daemon,
+        scrapes,
+        scrape_cpu_us,
     }
 }
 
@@ -1358,6 +1436,82 @@ fn routing_cost(section: &mut Section, outcomes: &[Outcome]) {
     }
 }
 
+/// Case 2m against case 2, same profile and connections: what scraping `/metrics` every
+/// [`SCRAPE_INTERVAL`] costs in throughput and in daemon CPU per message, against < 1 %.
+fn scrape_cost(section: &mut Section, outcomes: &[Outcome]) {
+    let mut table = Table::new(&[
+        "profile",
+        "conns",
+        "case 2 M msg/s",
+        "case 2m M msg/s",
+        "case 2 CPU ns/msg",
+        "case 2m CPU ns/msg",
+        "scrapes",
+        "bytes/scrape",
+        "CPU µs/scrape (idle)",
+        "at 10/s, % of a core",
+        "cost target < 1 %",
+    ]);
+    for scraped in outcomes
+        .iter()
+        .filter(|outcome| outcome.setup.case == Case::ScrapedLines)
+    {
+        let base = outcomes.iter().find(|outcome| {
+            outcome.setup.case == Case::Lines
+                && outcome.setup.rate.is_none()
+                && outcome.setup.connections == scraped.setup.connections
+                && outcome.setup.profile.as_ref().map(|p| &p.name)
+                    == scraped.setup.profile.as_ref().map(|p| &p.name)
+        });
+        let Some(base) = base else { continue };
+        let per_message =
+            |outcome: &Outcome| outcome.cpu_seconds / outcome.delivered.max(1) as f64 * 1e9;
+        // The share of one core the endpoint takes at one scrape per interval.
+        let share = scraped
+            .scrape_cpu_us
+            .map(|us| us / SCRAPE_INTERVAL.as_secs_f64() / 1e6);
+        let verdict = match share {
+            Some(share) if share < 0.01 => format!("met ({:.2} %)", share * 100.0),
+            Some(share) => format!("MISSED ({:.2} %)", share * 100.0),
+            None => String::new(),
+        };
+        let (scrapes, largest) = scraped.scrapes.unwrap_or_default();
+        table.row(vec![
+            scraped
+                .setup
+                .profile
+                .as_ref()
+                .map_or(String::new(), |p| p.name.clone()),
+            scraped.setup.connections.to_string(),
+            format!("{:.2}", base.messages_per_second() / 1e6),
+            format!("{:.2}", scraped.messages_per_second() / 1e6),
+            format!("{:.0}", per_message(base)),
+            format!("{:.0}", per_message(scraped)),
+            scrapes.to_string(),
+            largest.to_string(),
+            scraped
+                .scrape_cpu_us
+                .map_or(String::new(), |us| format!("{us:.0}")),
+            share.map_or(String::new(), |share| format!("{:.3}", share * 100.0)),
+            verdict,
+        ]);
+    }
+    if !table.is_empty() {
+        section.line(format!(
+            "### Scrape cost (case 2m against case 2)\n\nCase 2 with `http_address` set and \
+             `/metrics` scraped every {} ms by the bench during the run (a new connection per \
+             scrape), beside case 2 without it: one run each, so on a shared machine their \
+             difference in throughput and CPU per message is mostly noise. The cost is \
+             measured directly after the load instead: the daemon's utime+stime (10 ms ticks) \
+             over {IDLE_SCRAPES} back-to-back scrapes, divided by them (CPU µs/scrape); at one \
+             scrape per interval that is the share of one core in the next column, judged \
+             against the < 1 % target.\n",
+            SCRAPE_INTERVAL.as_millis()
+        ));
+        section.table(&table);
+    }
+}
+
 /// Case 4t against case 4, same profile and connections: throughput, and messages per CPU
 /// second of both daemons (the rate per core), against the 60 % target (issue 10).
 fn tls_cost(section: &mut Section, outcomes: &[Outcome]) {
@@ -1427,6 +1581,7 @@ fn cases_to_run(mode: Mode) -> Vec<Case> {
         &[
             Case::Framed,
             Case::Lines,
+            Case::ScrapedLines,
             Case::Routing,
             Case::Relay,
             Case::Syslog,
@@ -1435,6 +1590,7 @@ fn cases_to_run(mode: Mode) -> Vec<Case> {
         &[
             Case::Framed,
             Case::Lines,
+            Case::ScrapedLines,
             Case::Routing,
             Case::Relay,
             Case::Syslog,
@@ -1446,6 +1602,8 @@ fn cases_to_run(mode: Mode) -> Vec<Case> {
     let names = [
         (Case::Framed, "1"),
         (Case::Lines, "2"),
+        (Case::Lines, "scrape"),
+        (Case::ScrapedLines, "scrape"),
         (Case::Routing, "3"),
         (Case::Relay, "4"),
         (Case::Syslog, "syslog"),
@@ -1496,7 +1654,7 @@ fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Ve
     let connection_counts: &[usize] = mode.pick(&[1, 8], &[1], &[1]);
     let mut setups = Vec::new();
     for case in cases_to_run(mode) {
-        let count = if matches!(case, Case::Lines | Case::Syslog) {
+        let count = if matches!(case, Case::Lines | Case::ScrapedLines | Case::Syslog) {
             line_count
         } else {
             heka_count
@@ -1702,6 +1860,7 @@ fn write_section(
     write_latency(section, outcomes);
     routing_cost(section, outcomes);
     tls_cost(section, outcomes);
+    scrape_cost(section, outcomes);
     targets(section, outcomes, rsyslog.is_some());
     for note in notes {
         section.line(note);

@@ -18,6 +18,7 @@
 # Python packages (pip, for the end-to-end tests' real clients):
 #   fluent-logger  sends Fluentd Forward protocol events to FluentForwardInput (tests/fluent.rs).
 #   msgpack        writes the Forward protocol fixtures (tests/fixtures/fluent/make_fixtures.py).
+#   prometheus-client  its parser checks that /metrics is valid text exposition (tests/ops.rs).
 #
 # Then, for the tests that run real peers: rsyslog, unpacked (not installed) into
 # target/rsyslog by scripts/install-rsyslog.sh (the syslog tests' omfwd sender and the bench's
@@ -27,8 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python_packages=(fluent-logger msgpack)
-python_modules=(fluent msgpack)
+python_packages=(fluent-logger msgpack prometheus-client)
+python_modules=(fluent msgpack prometheus_client)
 
 install_python_packages() {
     local missing_python=()

@@ -558,3 +558,15 @@ pub const SMTP_PENDING_BYTES_MAX: usize = 4 * 1024 * 1024;
 pub const SMTP_SEND_INTERVAL_MAX_SECONDS: u64 = 86_400;
 /// Recipients of one SmtpOutput.
 pub const SMTP_RECIPIENTS_MAX: usize = 100;
+
+// The operator endpoint (`[gyges] http_address`, `src/telemetry/endpoint.rs`, `docs/metrics.md`).
+// A request head is bounded as HttpListenInput's is: [`HTTP_HEAD_BYTES_MAX`] bytes and
+// [`HTTP_HEADERS_MAX`] lines, past either answered 431.
+/// Connections served at once; one more is answered 503 at once and closed.
+pub const OPS_CONNECTIONS_MAX: usize = 16;
+/// How long one request may take, from its connection's accept to its answer's last byte
+/// written; a head not complete by then is answered 408 and the connection closed.
+pub const OPS_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Stack of each connection's thread: it parses a bounded head and formats text.
+pub const OPS_THREAD_STACK_BYTES: usize = 256 * 1024;
+const _: () = assert!(OPS_CONNECTIONS_MAX >= 2);

@@ -30,6 +30,8 @@ enum Command {
     Flood(tools::flood::FloodArgs),
     /// Show the disk queues: segments and bytes, each consumer's cursor and lag.
     Queue(tools::queue::QueueArgs),
+    /// Show per-plugin rates and queue lag of a running daemon, from its /metrics.
+    Top(tools::top::TopArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,5 +44,6 @@ fn main() -> ExitCode {
         Command::Inject(args) => tools::inject::run(args),
         Command::Flood(args) => tools::flood::run(args),
         Command::Queue(args) => tools::queue::run(args),
+        Command::Top(args) => tools::top::run(args),
     }
 }

@@ -101,3 +101,6 @@ mod fluent;
 
 /// ESJsonEncoder, ESLogstashV0Encoder and SchemaInfluxLineEncoder through the daemon.
 mod encoders;
+
+/// The operator endpoint (`/metrics`, `/health`, `/report`) and `gyges top`.
+mod ops;

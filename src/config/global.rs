@@ -76,6 +76,8 @@ pub struct GlobalPlan {
     pub socket_receive_buffer_bytes: Option<usize>,
     /// Time between throughput lines in the log (`stats_interval`); `None` (set to 0) logs none.
     pub stats_interval: Option<Duration>,
+    /// Where the operator's HTTP endpoint listens (`http_address`); `None` serves none.
+    pub http_address: Option<std::net::SocketAddr>,
     /// The queue options of the global section (`queue_dir`, `sync`, ...).
     pub queue: crate::queue::config::QueueGlobal,
     /// Where durable outputs keep their disk queues.
@@ -469,6 +471,15 @@ pub(crate) fn global_plan(
     let hostname = raw.hostname.clone().unwrap_or_else(local_hostname);
     let bounds = engine_bounds(raw, &at)?;
     let base_dir = PathBuf::from(raw.base_dir.as_deref().unwrap_or("./gyges-data"));
+    let http_address = match raw.http_address.as_deref() {
+        None => None,
+        Some(text) => Some(text.parse().map_err(|_| {
+            error(
+                "http_address",
+                format!("`{text}` is not an IP address and port, such as 127.0.0.1:4352"),
+            )
+        })?),
+    };
     let queue = crate::queue::config::QueueGlobal {
         queue_dir: raw.queue_dir.clone(),
         sync: raw.sync,
@@ -510,6 +521,7 @@ pub(crate) fn global_plan(
         read_buffer_bytes: bounds.read_buffer_bytes,
         socket_receive_buffer_bytes: bounds.socket_receive_buffer_bytes,
         stats_interval: bounds.stats_interval,
+        http_address,
         queue_dir: queue.queue_dir(&base_dir),
         base_dir,
         queue,

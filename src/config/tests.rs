@@ -29,6 +29,8 @@ const INPUT: &str = "[TcpInput]\naddress = \"127.0.0.1:5565\"\n";
 fn the_embedded_default_config_is_valid() {
     let plan = load(None, &Overrides::default()).unwrap();
     assert_eq!(plan.inputs.len(), 3);
+    let http_address = plan.global.http_address.map(|address| address.to_string());
+    assert_eq!(http_address.as_deref(), Some("127.0.0.1:4352"));
     assert_eq!(plan.outputs.len(), 1);
     assert_eq!(
         plan.inputs[0].splitter,
@@ -638,6 +640,24 @@ fn acknowledged_tcp_output_needs_a_queue_and_framing() {
         assert_eq!(error.key.as_deref(), Some(key), "{shown}");
         assert!(shown.contains(why), "{why} not in {shown:?}");
     }
+}
+
+#[test]
+fn a_bad_http_address_is_named_in_either_global_section() {
+    for (text, section) in [
+        ("[gyges]\nhttp_address = \"localhost\"\n", "gyges"),
+        ("[hekad]\nhttp_address = \"127.0.0.1:99999\"\n", "hekad"),
+    ] {
+        let error = error_of(&format!("{INPUT}{text}"));
+        assert_eq!(error.section.as_deref(), Some(section), "{error}");
+        assert_eq!(error.key.as_deref(), Some("http_address"), "{error}");
+        assert!(error.to_string().contains("IP address and port"), "{error}");
+    }
+    let plan = plan_of(&format!("{INPUT}[hekad]\nhttp_address = \"[::1]:0\"\n")).unwrap();
+    assert_eq!(plan.global.http_address, Some("[::1]:0".parse().unwrap()));
+    // Off unless set.
+    let plan = plan_of(INPUT).unwrap();
+    assert_eq!(plan.global.http_address, None);
 }
 
 #[test]

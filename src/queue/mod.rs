@@ -391,6 +391,49 @@ impl QueueHandle {
             .map(|slot| slot.name.as_str())
     }
 
+    /// Each live consumer's lag behind the writer, and the bytes the queue keeps on disk, as
+    /// of now: read from the published positions and the segment files' sizes (a segment
+    /// that cannot be listed counts 0 bytes). For the operator endpoint; not for the data path.
+    pub fn lag(&self) -> QueueLag {
+        use std::sync::atomic::Ordering;
+        let tail = self.shared.tail(shared::Tail::default());
+        let segments = segment::list(&self.shared.dir).unwrap_or_default();
+        let retained_bytes = segments.iter().map(|segment| segment.bytes).sum();
+        let consumers = self.shared.consumers.iter();
+        let consumers = consumers.filter(|slot| !slot.removed.load(Ordering::Acquire));
+        let consumers = consumers
+            .map(|slot| {
+                let committed = shared::position(&slot.committed, Position::default());
+                let bytes = segments
+                    .iter()
+                    .filter(|segment| (committed.segment..=tail.segment).contains(&segment.base))
+                    .map(|segment| {
+                        let end = if segment.base == tail.segment {
+                            tail.offset
+                        } else {
+                            segment.bytes
+                        };
+                        let start = if segment.base == committed.segment {
+                            committed.offset
+                        } else {
+                            0
+                        };
+                        end.saturating_sub(start)
+                    })
+                    .sum();
+                (
+                    slot.name.clone(),
+                    tail.next_seq.saturating_sub(committed.seq),
+                    bytes,
+                )
+            })
+            .collect();
+        QueueLag {
+            retained_bytes,
+            consumers,
+        }
+    }
+
     /// Whether the queue's writer has closed: once a reader has no data, nothing more comes.
     pub fn is_closed(&self) -> bool {
         self.shared
@@ -405,6 +448,16 @@ impl QueueHandle {
             .stop_blocking
             .store(true, std::sync::atomic::Ordering::Release);
     }
+}
+
+/// A queue's backlog as of one moment ([`QueueHandle::lag`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueLag {
+    /// Bytes in the segment files on disk.
+    pub retained_bytes: u64,
+    /// Per live consumer: its name, then the records and bytes from its committed position to
+    /// the end of the data.
+    pub consumers: Vec<(String, u64, u64)>,
 }
 
 /// What a queue has done, for telemetry and `gyges queue`. A snapshot; all counts are totals

@@ -72,9 +72,17 @@ pub struct Running {
     handles: Vec<glommio::ExecutorJoinHandle<()>>,
     /// Failed when a core ends with an error ([`failure::join_core`]).
     stop: Arc<StopFlag>,
+    /// The disk queues' boards, by telemetry plugin index.
+    queues: Vec<(usize, Arc<HandleBoard>)>,
 }
 
 impl Running {
+    /// The handle boards of every durable output and filter, each with its plugin's index in
+    /// telemetry order ([`plugin_names`]): where the operator endpoint reads queue lag.
+    pub fn queue_boards(&self) -> Vec<(usize, Arc<HandleBoard>)> {
+        self.queues.clone()
+    }
+
     /// Waits for every core to finish stopping; a core that ended with an error (a panic)
     /// fails the stop flag, so the exit status is non-zero.
     pub fn join(self) {
@@ -178,6 +186,23 @@ fn core_setups(plan: &Plan) -> Vec<CoreSetup> {
     setups
 }
 
+/// The boards of the durable outputs and filters (every core's setup holds the same ones),
+/// each with its plugin's index in telemetry order.
+fn queue_boards(plan: &Plan, setups: &[CoreSetup]) -> Vec<(usize, Arc<HandleBoard>)> {
+    let Some(setup) = setups.first() else {
+        return Vec::new();
+    };
+    let outputs = setup.boards.iter().enumerate();
+    let outputs = outputs.map(|(index, board)| (plan.inputs.len() + index, board));
+    let filters = setup.filter_boards.iter().enumerate();
+    let first_filter = plan.inputs.len() + plan.outputs.len();
+    let filters = filters.map(|(index, board)| (first_filter + index, board));
+    outputs
+        .chain(filters)
+        .filter_map(|(plugin, board)| Some((plugin, board.clone()?)))
+        .collect()
+}
+
 /// Starts every core and returns once all of them are serving.
 ///
 /// # Errors
@@ -188,6 +213,7 @@ pub fn start(
     stop: Arc<StopFlag>,
 ) -> Result<Running, StartupError> {
     let setups = core_setups(&plan);
+    let queues = queue_boards(&plan, &setups);
     let shared = FilterShared::new(plan.filters.len());
     let (ready_sender, ready_receiver) = mpsc::channel::<Result<(), StartupError>>();
     let mut handles = Vec::new();
@@ -232,6 +258,7 @@ pub fn start(
     let running = Running {
         handles,
         stop: stop.clone(),
+        queues,
     };
     if let Some(error) = first_error {
         stop.raise();

@@ -8,6 +8,8 @@
 //!
 //! Repeating warnings go through [`log_limit::LogLimit`]: one line per interval, with a count.
 
+pub mod endpoint;
+pub mod exposition;
 pub mod log_limit;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -152,6 +154,87 @@ impl Metric {
             Metric::RefusedRequests => "refused_requests_total",
             Metric::Retries => "retries_total",
             Metric::Rejected => "rejected_total",
+        }
+    }
+}
+
+/// The stages a plugin can belong to, as bits, for [`Metric::stages`].
+pub mod stage {
+    /// Inputs.
+    pub const INPUT: u8 = 1;
+    /// Outputs.
+    pub const OUTPUT: u8 = 2;
+    /// Filters.
+    pub const FILTER: u8 = 4;
+}
+
+impl Metric {
+    /// The stages whose plugins count this metric (bits of [`stage`]): the others leave it 0,
+    /// and the operator endpoint does not show it for them.
+    pub fn stages(self) -> u8 {
+        match self {
+            Metric::Errors => stage::INPUT | stage::OUTPUT | stage::FILTER,
+            Metric::Acks => stage::INPUT | stage::OUTPUT,
+            Metric::Matched | Metric::Dropped => stage::OUTPUT | stage::FILTER,
+            Metric::Sent
+            | Metric::SentBytes
+            | Metric::EncodeFailures
+            | Metric::Retries
+            | Metric::Rejected => stage::OUTPUT,
+            Metric::Processed
+            | Metric::ProcessFailures
+            | Metric::Injected
+            | Metric::ProcessNanos
+            | Metric::Terminations
+            | Metric::RingLength
+            | Metric::RingCapacity => stage::FILTER,
+            _ => stage::INPUT,
+        }
+    }
+
+    /// Whether the value is a gauge (set, may go down) rather than a counter (only added to).
+    pub fn is_gauge(self) -> bool {
+        matches!(self, Metric::RingLength | Metric::RingCapacity)
+    }
+
+    /// One line saying what the metric counts, for the Prometheus `# HELP` line.
+    pub fn help(self) -> &'static str {
+        match self {
+            Metric::Records => "Records split from the stream (after framing).",
+            Metric::BytesRead => "Bytes read from sockets.",
+            Metric::DecodeFailures => {
+                "Records that failed to decode (dropped, or passed on as payload)."
+            }
+            Metric::DiscardedBytes => "Bytes skipped while resynchronising on a corrupt stream.",
+            Metric::OversizeRecords => "Records over max_message_size, dropped.",
+            Metric::AuthFailures => "Records whose HMAC did not verify, dropped.",
+            Metric::Connections => "Connections accepted.",
+            Metric::InvalidUtf8 => "Records without a decoder that are not valid UTF-8.",
+            Metric::Matched => "Messages the plugin's matcher selected.",
+            Metric::Sent => "Messages written or sent.",
+            Metric::SentBytes => "Bytes written or sent.",
+            Metric::Dropped => "Messages dropped (a full buffer, a full ring, a lost queue).",
+            Metric::EncodeFailures => "Messages the encoder could not encode.",
+            Metric::Errors => "Write, connection, accept, receive or queue errors.",
+            Metric::Processed => "Messages the filter processed (ProcessMessageCount).",
+            Metric::ProcessFailures => {
+                "process_message calls that failed (ProcessMessageFailures)."
+            }
+            Metric::Injected => "Messages the filter injected (InjectMessageCount).",
+            Metric::ProcessNanos => "Nanoseconds the filter spent processing messages.",
+            Metric::Terminations => "Times the filter terminated (0 or 1).",
+            Metric::RingLength => "Batches waiting in the rings toward the filter's core.",
+            Metric::RingCapacity => "Batches the rings toward the filter's core can hold.",
+            Metric::Acks => {
+                "Input: acknowledgements sent. Output: acknowledgements received (ack = true)."
+            }
+            Metric::RefusedConnections => "Connections closed at once: max_connections reached.",
+            Metric::MarksIgnored => "Acknowledgement marks ignored: no hello on the connection.",
+            Metric::TlsHandshakeFailures => "TLS handshakes that failed; the connection closed.",
+            Metric::BadRequests => "Malformed HTTP requests, answered 400.",
+            Metric::RefusedRequests => "HTTP requests answered 503: a destination was full.",
+            Metric::Retries => "Messages sent again after a failed attempt.",
+            Metric::Rejected => "Messages the destination refused for good; not sent again.",
         }
     }
 }

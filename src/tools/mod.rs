@@ -1,5 +1,6 @@
 //! The subcommands of the `gyges` binary, one module each: `run` and `validate` (the daemon),
-//! `matcher`, and the Heka tools rebuilt: `cat`, `inject` and `flood`.
+//! `matcher`, the Heka tools rebuilt: `cat`, `inject` and `flood`, and the operator's
+//! `queue` and `top`.
 //!
 //! Each tool is a `clap::Args` struct plus `run(&Args) -> ExitCode`; `src/main.rs` only
 //! dispatches. Tools are ordinary blocking std programs: they are not on the daemon's data
@@ -12,6 +13,7 @@ pub mod inject;
 pub mod matcher;
 pub mod queue;
 pub mod run;
+pub mod top;
 
 use std::process::ExitCode;
 

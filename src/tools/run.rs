@@ -11,6 +11,8 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use crate::config::plan::{Overrides, Plan, SplitterPlan};
 use crate::output::Writers;
 use crate::runtime::{self, stop::StopFlag};
+use crate::telemetry::endpoint::{self, EndpointState};
+use crate::telemetry::exposition::Catalog;
 use crate::telemetry::{Metric, Telemetry};
 
 /// Arguments of `gyges run`.
@@ -204,6 +206,14 @@ fn describe_bounds(plan: &Plan, out: &mut String) {
         "  io_memory {} bytes, ring_depth {} per executor",
         global.io_memory_bytes, global.ring_depth
     );
+    if let Some(address) = global.http_address {
+        let _ = writeln!(
+            out,
+            "  http endpoint {address}: /metrics, /health, /report ({} connections at once, {} ms per request)",
+            crate::limits::OPS_CONNECTIONS_MAX,
+            crate::limits::OPS_REQUEST_TIMEOUT.as_millis()
+        );
+    }
     match global.socket_receive_buffer_bytes {
         Some(bytes) => {
             let _ = writeln!(out, "  SO_RCVBUF {bytes} bytes on listening sockets");
@@ -247,6 +257,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     let telemetry = Telemetry::new(plan.global.cores.len(), runtime::plugin_names(&plan));
+    let endpoint = match start_endpoint(&plan, &telemetry) {
+        Ok(endpoint) => endpoint,
+        Err(code) => return code,
+    };
     let stop = StopFlag::new();
     // A panic on any core stops every core and makes the exit status 1 (runtime/failure.rs).
     runtime::failure::install(stop.clone());
@@ -257,6 +271,10 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(endpoint) = &endpoint {
+        endpoint.set_queues(running.queue_boards());
+        endpoint.set_ready(true);
+    }
     tracing::info!(config = %plan.origin, cores = ?plan.global.cores, "gyges running");
     let mut summary = Summary::new(&telemetry);
     let mut next_summary = plan
@@ -284,6 +302,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     stop.raise();
+    if let Some(endpoint) = &endpoint {
+        endpoint.set_ready(false);
+    }
     std::thread::spawn(move || {
         if signals.forever().next().is_some() {
             eprintln!("gyges: second signal, exiting now");
@@ -305,6 +326,33 @@ pub fn run(args: &RunArgs) -> ExitCode {
             ExitCode::from(1)
         }
         None => ExitCode::SUCCESS,
+    }
+}
+
+/// Starts the operator endpoint if `http_address` is set, on the cores without the ingest
+/// role if the plan has any. It answers `/health` 503 until the cores are serving.
+fn start_endpoint(
+    plan: &Plan,
+    telemetry: &Arc<Telemetry>,
+) -> Result<Option<Arc<EndpointState>>, ExitCode> {
+    let Some(address) = plan.global.http_address else {
+        return Ok(None);
+    };
+    let state = EndpointState::new(telemetry.clone(), Catalog::of(plan));
+    let global = &plan.global;
+    let cores = global.cores.iter().copied();
+    let cpus: Vec<usize> = cores
+        .filter(|cpu| !global.ingest_cores.contains(cpu))
+        .collect();
+    match endpoint::start(address, state.clone(), cpus) {
+        Ok(bound) => {
+            tracing::info!(address = %bound, "http endpoint: /metrics, /health, /report");
+            Ok(Some(state))
+        }
+        Err(error) => {
+            eprintln!("gyges: http_address {address}: cannot listen: {error}");
+            Err(ExitCode::from(1))
+        }
     }
 }
 

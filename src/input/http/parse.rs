@@ -191,28 +191,13 @@ pub fn parse_head(
     remote_ip: &[u8],
     (fields, scratch): (&mut Vec<u8>, &mut Vec<u8>),
 ) -> Result<Option<Head>, Refusal> {
-    let bounded = &window[..window.len().min(HTTP_HEAD_BYTES_MAX)];
     let mut headers = [httparse::EMPTY_HEADER; HTTP_HEADERS_MAX];
     let mut request = httparse::Request::new(&mut headers);
-    let consumed = match request.parse(bounded) {
-        Ok(httparse::Status::Complete(consumed)) => consumed,
-        Ok(httparse::Status::Partial) if bounded.len() < HTTP_HEAD_BYTES_MAX => return Ok(None),
-        Ok(httparse::Status::Partial) => {
-            return Err(refuse(Status::HeaderTooLarge, "request head too large"))
-        }
-        Err(httparse::Error::TooManyHeaders) => {
-            return Err(refuse(Status::HeaderTooLarge, "too many header lines"))
-        }
-        Err(_) => return Err(refuse(Status::BadRequest, "malformed request head")),
+    let Some(consumed) = parse_bounded(window, &mut request)? else {
+        return Ok(None);
     };
     let version = request.version.unwrap_or(1);
-    let method = match request.method.unwrap_or("") {
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        _ => Method::Other,
-    };
+    let method = method_of(request.method.unwrap_or(""));
     let known = known_headers(request.headers)?;
     let framing = match (known.chunked, known.length) {
         (true, Some(_)) => {
@@ -266,6 +251,70 @@ pub fn parse_head(
         keep_alive,
         expect_continue: known.expect_continue,
         authorized,
+    }))
+}
+
+/// Parses the head at the start of `window` into `request`, within [`HTTP_HEAD_BYTES_MAX`]
+/// bytes and [`HTTP_HEADERS_MAX`] lines. `Ok(None)`: incomplete, read more.
+fn parse_bounded<'h, 'b>(
+    window: &'b [u8],
+    request: &mut httparse::Request<'h, 'b>,
+) -> Result<Option<usize>, Refusal> {
+    let bounded = &window[..window.len().min(HTTP_HEAD_BYTES_MAX)];
+    match request.parse(bounded) {
+        Ok(httparse::Status::Complete(consumed)) => Ok(Some(consumed)),
+        Ok(httparse::Status::Partial) if bounded.len() < HTTP_HEAD_BYTES_MAX => Ok(None),
+        Ok(httparse::Status::Partial) => {
+            Err(refuse(Status::HeaderTooLarge, "request head too large"))
+        }
+        Err(httparse::Error::TooManyHeaders) => {
+            Err(refuse(Status::HeaderTooLarge, "too many header lines"))
+        }
+        Err(_) => Err(refuse(Status::BadRequest, "malformed request head")),
+    }
+}
+
+/// The method a request line names.
+fn method_of(name: &str) -> Method {
+    match name {
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        _ => Method::Other,
+    }
+}
+
+/// A request's method and path, for a server that only answers GET and HEAD from its path
+/// (the operator endpoint, `crate::telemetry::endpoint`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target<'b> {
+    /// Bytes of the head, its final empty line included.
+    pub consumed: usize,
+    /// The method.
+    pub method: Method,
+    /// The path, without its query.
+    pub path: &'b str,
+}
+
+/// Reads the method and path of the head at the start of `window`, within the same bounds as
+/// [`parse_head`]. `Ok(None)`: incomplete, read more.
+///
+/// # Errors
+/// A head over its bounds (431) or malformed (400).
+pub fn parse_target(window: &[u8]) -> Result<Option<Target<'_>>, Refusal> {
+    let mut headers = [httparse::EMPTY_HEADER; HTTP_HEADERS_MAX];
+    let mut request = httparse::Request::new(&mut headers);
+    let Some(consumed) = parse_bounded(window, &mut request)? else {
+        return Ok(None);
+    };
+    let method = method_of(request.method.unwrap_or(""));
+    let target = request.path.unwrap_or("");
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    Ok(Some(Target {
+        consumed,
+        method,
+        path,
     }))
 }
 
@@ -642,6 +691,27 @@ mod tests {
     use super::*;
     use crate::message::{FieldValue, ProtoView};
     use proptest::prelude::*;
+
+    #[test]
+    fn a_target_is_read_within_the_head_bounds() {
+        let target = parse_target(b"GET /metrics?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").unwrap();
+        let target = target.expect("complete");
+        assert_eq!((target.method, target.path), (Method::Get, "/metrics"));
+        assert_eq!(target.consumed, 38);
+        assert_eq!(parse_target(b"GET /metrics HTTP/1.1\r\nHo"), Ok(None));
+        let refused = parse_target(b"GET\x01 / HTTP/1.1\r\n\r\n").unwrap_err();
+        assert_eq!(refused.status, Status::BadRequest);
+        let mut long = b"GET / HTTP/1.1\r\nX-Long: ".to_vec();
+        long.resize(HTTP_HEAD_BYTES_MAX + 10, b'a');
+        let refused = parse_target(&long).unwrap_err();
+        assert_eq!(refused.status, Status::HeaderTooLarge);
+        let many: String = (0..=HTTP_HEADERS_MAX)
+            .map(|n| format!("X-{n}: v\r\n"))
+            .collect();
+        let many = format!("GET / HTTP/1.1\r\n{many}\r\n");
+        let refused = parse_target(many.as_bytes()).unwrap_err();
+        assert_eq!(refused.status, Status::HeaderTooLarge);
+    }
 
     fn settings(auth: Auth) -> Settings {
         Settings {
