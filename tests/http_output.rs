@@ -125,6 +125,55 @@ fn http_output_sends_batches_with_its_method_headers_and_auth_and_retries_failur
     );
 }
 
+/// A 413 halves the requests until the server takes them; a client error (here 400 for the
+/// request holding `msg 500`) refuses that request's messages for good, counted, and the rest
+/// goes on: nothing waits forever on an answer that cannot change.
+#[test]
+fn a_413_halves_the_requests_and_a_client_error_is_refused_for_good() {
+    const COUNT: i64 = 1000;
+    let receiver = Receiver::start(0, None, |_, request| {
+        let lines = request.lines();
+        if lines.len() > 60 {
+            Answer::Status(413, "too large".into(), false)
+        } else if lines.iter().any(|line| *line == b"msg 500") {
+            Answer::Status(400, "bad document".into(), false)
+        } else {
+            Answer::Status(204, String::new(), false)
+        }
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let address = format!("http://127.0.0.1:{}/", receiver.port);
+    let extra = "flush_count = 250\nflush_interval = 20\nmax_messages_per_request = 250\n";
+    let mut daemon = Daemon::start(dir.path(), &config(port, &address, extra), &[port]);
+    send_tcp(port, &numbered(0..COUNT));
+    wait_for_or_explain(
+        Duration::from_secs(30),
+        "every message sent or refused",
+        || line_counts(&receiver.accepted()).len() >= COUNT as usize - 31,
+        || daemon.stderr(),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.stop();
+    let accepted = receiver.accepted();
+    let counts = line_counts(&accepted);
+    assert!(accepted.iter().all(|request| request.lines().len() <= 60));
+    assert!(
+        counts.values().all(|&count| count == 1),
+        "each message once"
+    );
+    assert!(!counts.contains_key(&500), "the refused request's messages");
+    let rejected = daemon.counter("Http.rejected_total");
+    assert!(
+        (1..=31).contains(&rejected),
+        "one request of at most 31 refused: {rejected}"
+    );
+    assert_eq!(counts.len() as u64 + rejected, COUNT as u64);
+    assert_eq!(daemon.counter("Http.sent_total"), counts.len() as u64);
+    assert_eq!(daemon.counter("Http.dropped_total"), 0);
+    assert!(daemon.stderr().contains("413"), "{}", daemon.stderr());
+}
+
 #[test]
 fn influx_lines_go_to_the_write_endpoint_gzip_compressed() {
     const COUNT: i64 = 500;

@@ -200,6 +200,9 @@ pub struct Sender {
     plugin: usize,
     failures: LogLimit,
     rejections: LogLimit,
+    /// Messages per request since a 413 (Payload Too Large): each 413 halves the request,
+    /// down to one message. `usize::MAX` until the first.
+    request_cap: usize,
 }
 
 impl Sender {
@@ -217,6 +220,7 @@ impl Sender {
             plugin,
             failures: LogLimit::new(LOG_INTERVAL),
             rejections: LogLimit::new(LOG_INTERVAL),
+            request_cap: usize::MAX,
         }
     }
 
@@ -232,7 +236,8 @@ impl Sender {
         let take = match self.plan.messages_per_request {
             0 => pending.len(),
             most => most.min(pending.len()),
-        };
+        }
+        .min(self.request_cap);
         self.body.clear();
         for &index in &pending[..take] {
             self.body.extend_from_slice(items[index]);
@@ -257,6 +262,9 @@ impl Sender {
             };
         }
         let status = self.response.status;
+        if let Some(attempt) = self.refused(status, take, pending) {
+            return attempt;
+        }
         if !(200..300).contains(&status) {
             let why = format!("answered {status}{}", snippet(&self.response.body));
             self.failed(&why, take);
@@ -306,6 +314,46 @@ impl Sender {
         self.count(Metric::Sent, attempt.delivered);
         self.count(Metric::Rejected, attempt.rejected);
         attempt
+    }
+
+    /// The answers that settle a request without a 2xx: a 413 for several messages halves the
+    /// requests (the messages stay pending); a refusal of the request's content (400, 415,
+    /// 422, a 413 for one message) refuses its messages for good. `None` for other answers.
+    fn refused(&mut self, status: u16, take: usize, pending: &mut Vec<usize>) -> Option<Attempt> {
+        if status == 413 && take > 1 {
+            // Too large for the server: the same messages go again in requests half the size.
+            self.request_cap = (take / 2).max(1);
+            self.failed(
+                &format!(
+                    "answered 413; requests now carry at most {} messages",
+                    self.request_cap
+                ),
+                take,
+            );
+            return Some(Attempt {
+                unsettled: take as u64,
+                ..Attempt::default()
+            });
+        }
+        if matches!(status, 400 | 413 | 415 | 422) {
+            // The server refuses what the request carries (a malformed or unprocessable body, a
+            // message too large alone): the same messages would be refused again, so they are
+            // refused for good, counted and logged, and the rest goes on. Other 4xx (401, 403,
+            // 404: credentials or an address being fixed) are retried like a 5xx.
+            self.count(Metric::Errors, 1);
+            let reason = format!(
+                "the request was answered {status}{}",
+                snippet(&self.response.body)
+            );
+            rejected(&mut self.rejections, self.plan.type_name, status, &reason);
+            pending.drain(..take);
+            self.count(Metric::Rejected, take as u64);
+            return Some(Attempt {
+                rejected: take as u64,
+                ..Attempt::default()
+            });
+        }
+        None
     }
 
     /// A request failed as a whole: counted, logged rate-limited, the connection closed.
