@@ -95,3 +95,6 @@ mod fluent;
 
 /// ESJsonEncoder, ESLogstashV0Encoder and SchemaInfluxLineEncoder through the daemon.
 mod encoders;
+
+/// PayloadRegexDecoder, ScribbleDecoder, MultiDecoder and PayloadJsonDecoder through the daemon.
+mod decoders;

@@ -946,3 +946,57 @@ fn file_rotation_takes_hekas_intervals_and_a_strftime_path() {
     let error = error_of(&output("path = \"x-%Q.log\"\nrotation_interval = 1\n"));
     assert_eq!(error.key.as_deref(), Some("path"), "{error}");
 }
+
+/// A decoder section behind a UdpInput, for the decoder cases below.
+fn with_decoder(decoder: &str, sections: &str) -> String {
+    format!("[UdpInput]\naddress = \"127.0.0.1:1\"\ndecoder = \"{decoder}\"\n{sections}")
+}
+
+#[test]
+fn payload_regex_decoder_errors_name_their_keys() {
+    let regex = "[re]\ntype = \"PayloadRegexDecoder\"\n";
+    let cases = [
+        (String::new(), "match_regex"),
+        ("match_regex = '(?P<a'\n".to_string(), "match_regex"),
+        (
+            "match_regex = 'x'\ntimestamp_location = \"Nowhere/Else\"\n".to_string(),
+            "timestamp_location",
+        ),
+        (
+            "match_regex = 'x'\ntimestamp_layout = \"\"\n".to_string(),
+            "timestamp_layout",
+        ),
+        (
+            "match_regex = 'x'\nlog_error = true\n".to_string(),
+            "log_error",
+        ),
+        (
+            "match_regex = 'x'\n[re.severity_map]\nWARN = \"four\"\n".to_string(),
+            "severity_map.WARN",
+        ),
+        (
+            "match_regex = 'x'\n[re.message_fields]\nCount = 3\n".to_string(),
+            "message_fields.Count",
+        ),
+    ];
+    for (extra, key) in cases {
+        let error = error_of(&with_decoder("re", &format!("{regex}{extra}")));
+        assert_eq!(error.section.as_deref(), Some("re"), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+    let plan = plan_of(&with_decoder(
+        "re",
+        &format!(
+            "{regex}match_regex = '^(?P<Timestamp>\\S+) (?P<Url>\\S+)'\n\
+             timestamp_layout = \"02/Jan/2006:15:04:05 -0700\"\n\
+             timestamp_location = \"Europe/Zurich\"\nlog_errors = true\n\
+             [re.severity_map]\nWARNING = 4\n[re.message_fields]\nUrl|uri = \"%Url%\"\n"
+        ),
+    ))
+    .expect("a Heka-style PayloadRegexDecoder plans");
+    let decoder = plan.inputs[0]
+        .decoder
+        .as_ref()
+        .map(|decoder| decoder.type_name());
+    assert_eq!(decoder, Some("PayloadRegexDecoder"));
+}
