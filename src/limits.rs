@@ -531,3 +531,11 @@ pub const KAFKA_INPUT_MESSAGES_PER_TURN: usize = 1024;
 const _: () = assert!(KAFKA_MESSAGE_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
 const _: () = assert!(KAFKA_BUFFERED_BYTES_DEFAULT <= KAFKA_BUFFERED_BYTES_MAX);
 const _: () = assert!(KAFKA_BATCH_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
+
+/// Subs of one MultiDecoder (`subs`).
+pub const MULTI_DECODER_SUBS_MAX: usize = 32;
+/// MultiDecoders nested in one another (a MultiDecoder sub is one level); a cycle is refused.
+pub const MULTI_DECODER_DEPTH_MAX: usize = 4;
+/// Bytes one MultiDecoder chain (`cascade_strategy = "all"`) may hold between two subs: past
+/// it the record fails to decode (a sub that injects without end cannot grow memory).
+pub const MULTI_DECODER_CHAIN_BYTES_MAX: usize = 64 << 20;

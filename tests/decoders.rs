@@ -94,3 +94,72 @@ fn payload_regex_decoder_turns_access_lines_into_fields() {
         daemon.stderr()
     );
 }
+
+#[test]
+fn multi_decoder_chains_regex_and_scribble_and_falls_back_first_wins() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sections = format!(
+        "[chain]\ntype = \"MultiDecoder\"\nsubs = [\"either\", \"tag\"]\ncascade_strategy = \"all\"\n\
+         log_sub_errors = true\n\
+         [either]\ntype = \"MultiDecoder\"\nsubs = [\"access\", \"kv\"]\ncascade_strategy = \"first-wins\"\n\
+         [access]\ntype = \"PayloadRegexDecoder\"\nmatch_regex = '{ACCESS_REGEX}'\n\
+         timestamp_layout = \"02/Jan/2006:15:04:05 -0700\"\n\
+         [access.message_fields]\nType = \"nginx.access\"\nUrl|uri = \"%Url%\"\n\
+         [kv]\ntype = \"PayloadRegexDecoder\"\nmatch_regex = '^(?P<key>\\w+)=(?P<value>\\w+)\\s*$'\n\
+         [kv.message_fields]\nType = \"kv\"\n\"%key%\" = \"%value%\"\nkey = \"%key%\"\n\
+         [tag]\ntype = \"ScribbleDecoder\"\n[tag.message_fields]\nenv = \"prod\"\nLogger = \"edge\"\n"
+    );
+    let (mut daemon, port, output) = start(dir.path(), "chain", &sections);
+    send_tcp(
+        port,
+        b"10.1.2.3 - frank [10/Oct/2000:13:55:36 -0700] \"GET /a.gif HTTP/1.0\" 200 2326\n\
+          color=blue\n\
+          neither one\n",
+    );
+    wait_for(Duration::from_secs(20), "three messages", || {
+        messages(&output).len() >= 3
+    });
+    let all = messages(&output);
+    let access = with_payload(&all, "/a.gif").expect("the access line");
+    assert_eq!(access["type"], "nginx.access");
+    assert_eq!(
+        access["logger"], "edge",
+        "set by the ScribbleDecoder after the regex"
+    );
+    assert_eq!(field(access, "Url"), Some(&Value::from("/a.gif")));
+    assert_eq!(field(access, "env"), Some(&Value::from("prod")));
+    let kv = with_payload(&all, "color=blue").expect("the key=value line");
+    assert_eq!(kv["type"], "kv");
+    assert_eq!(field(kv, "key"), Some(&Value::from("color")));
+    assert_eq!(field(kv, "env"), Some(&Value::from("prod")));
+    // Neither regex matches, the scribble still tags it: the chain succeeded.
+    let neither = with_payload(&all, "neither one").expect("the line neither regex reads");
+    assert_eq!(neither["type"], "tcp_in");
+    assert_eq!(field(neither, "env"), Some(&Value::from("prod")));
+    daemon.stop();
+    assert_eq!(
+        daemon.counter("decode_failures_total"),
+        0,
+        "{}",
+        daemon.stderr()
+    );
+}
+
+#[test]
+fn scribble_decoder_alone_tags_every_line() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sections = "[tag]\ntype = \"ScribbleDecoder\"\n[tag.message_fields]\n\
+                    Type = \"tagged\"\nSeverity = \"3\"\ndc|name = \"eu-1\"\n";
+    let (mut daemon, port, output) = start(dir.path(), "tag", sections);
+    send_tcp(port, b"one\ntwo\n");
+    wait_for(Duration::from_secs(20), "two messages", || {
+        messages(&output).len() >= 2
+    });
+    for message in messages(&output) {
+        assert_eq!(message["type"], "tagged");
+        assert_eq!(message["severity"], 3);
+        assert_eq!(field(&message, "dc"), Some(&Value::from("eu-1")));
+        assert_eq!(representation(&message, "dc"), Some("name"));
+    }
+    daemon.stop();
+}

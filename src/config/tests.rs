@@ -1000,3 +1000,108 @@ fn payload_regex_decoder_errors_name_their_keys() {
         .map(|decoder| decoder.type_name());
     assert_eq!(decoder, Some("PayloadRegexDecoder"));
 }
+
+#[test]
+fn scribble_decoder_errors_name_their_keys() {
+    let scribble = "[tag]\ntype = \"ScribbleDecoder\"\n";
+    let cases = [
+        (
+            "[tag.message_fields]\nSeverity = \"loud\"\n",
+            "message_fields.Severity",
+        ),
+        ("[tag.message_fields]\nPid = \"x\"\n", "message_fields.Pid"),
+        (
+            "[tag.message_fields]\nUuid = \"nope\"\n",
+            "message_fields.Uuid",
+        ),
+        (
+            "[tag.message_fields]\nTimestamp = \"yesterday\"\n",
+            "message_fields.Timestamp",
+        ),
+        ("[tag.message_fields]\nn = 1\n", "message_fields.n"),
+        (
+            "[tag.message_fields]\n\"|uri\" = \"x\"\n",
+            "message_fields.|uri",
+        ),
+        ("match_regex = 'x'\n", "match_regex"),
+    ];
+    for (extra, key) in cases {
+        let error = error_of(&with_decoder("tag", &format!("{scribble}{extra}")));
+        assert_eq!(error.section.as_deref(), Some("tag"), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+    let plan = plan_of(&with_decoder(
+        "tag",
+        &format!("{scribble}[tag.message_fields]\nType = \"t\"\nSeverity = \"3\"\nenv|x = \"p\"\n"),
+    ));
+    assert!(plan.is_ok(), "{plan:?}");
+}
+
+#[test]
+fn multi_decoder_errors_name_their_keys() {
+    let tag = "[tag]\ntype = \"ScribbleDecoder\"\n";
+    let cases = [
+        ("[m]\ntype = \"MultiDecoder\"\n".to_string(), "m", "subs"),
+        ("[m]\ntype = \"MultiDecoder\"\nsubs = [\"nothing\"]\n".to_string(), "m", "subs"),
+        (
+            format!("[m]\ntype = \"MultiDecoder\"\nsubs = [\"tag\"]\ncascade_strategy = \"some\"\n{tag}"),
+            "m",
+            "cascade_strategy",
+        ),
+        (
+            "[m]\ntype = \"MultiDecoder\"\nsubs = [\"n\"]\n[n]\ntype = \"MultiDecoder\"\nsubs = [\"m\"]\n"
+                .to_string(),
+            "m",
+            "subs",
+        ),
+        ("[m]\ntype = \"MultiDecoder\"\nsubs = [\"m\"]\n".to_string(), "m", "subs"),
+        (
+            "[m]\ntype = \"MultiDecoder\"\nsubs = [\"re\"]\n[re]\ntype = \"PayloadRegexDecoder\"\n"
+                .to_string(),
+            "re",
+            "match_regex",
+        ),
+        (
+            format!("[m]\ntype = \"MultiDecoder\"\nsubs = [\"PayloadRegexDecoder\"]\n{tag}"),
+            "m",
+            "subs",
+        ),
+    ];
+    for (sections, section, key) in cases {
+        let error = error_of(&with_decoder("m", &sections));
+        assert_eq!(error.section.as_deref(), Some(section), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+    let mut deep = String::new();
+    for level in 0..=crate::limits::MULTI_DECODER_DEPTH_MAX {
+        deep.push_str(&format!(
+            "[m{level}]\ntype = \"MultiDecoder\"\nsubs = [\"m{}\"]\n",
+            level + 1
+        ));
+    }
+    deep.push_str(&format!(
+        "[m{}]\ntype = \"ScribbleDecoder\"\n",
+        crate::limits::MULTI_DECODER_DEPTH_MAX + 1
+    ));
+    let error = error_of(&with_decoder("m0", &deep));
+    assert!(error.message.contains("nest at most"), "{error}");
+    let plan = plan_of(&with_decoder(
+        "m",
+        &format!("[m]\ntype = \"MultiDecoder\"\nsubs = [\"ProtobufDecoder\", \"tag\"]\ncascade_strategy = \"all\"\n{tag}"),
+    ))
+    .expect("a MultiDecoder plans");
+    let multi = plan.inputs[0].decoder.as_ref().expect("a decoder");
+    let multi = multi
+        .as_any()
+        .downcast_ref::<crate::decoder::multi::MultiDecoderKind>()
+        .expect("a MultiDecoder");
+    assert_eq!(multi.cascade(), crate::decoder::multi::Cascade::All);
+    let subs: Vec<_> = multi.subs().collect();
+    assert_eq!(
+        subs,
+        vec![
+            ("ProtobufDecoder", "ProtobufDecoder"),
+            ("tag", "ScribbleDecoder")
+        ]
+    );
+}

@@ -10,10 +10,12 @@
 //! config, its plan (a [`DecoderKind`]) and its per-core build, a [`Decoder`]; [`KINDS`] lists
 //! the kinds a section can name.
 
+pub mod multi;
 pub mod payload_regex;
 pub mod protobuf;
 #[cfg(feature = "lua")]
 pub mod sandbox;
+pub mod scribble;
 pub mod statsd;
 pub mod syslog;
 pub mod template;
@@ -37,6 +39,8 @@ pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[
     sandbox::REGISTRATION,
     syslog::decoder::REGISTRATION,
     payload_regex::REGISTRATION,
+    scribble::REGISTRATION,
+    multi::REGISTRATION,
 ];
 /// Every decoder kind a section can name, by the Heka type names that select it.
 #[cfg(not(feature = "lua"))]
@@ -44,6 +48,8 @@ pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[
     protobuf::REGISTRATION,
     syslog::decoder::REGISTRATION,
     payload_regex::REGISTRATION,
+    scribble::REGISTRATION,
+    multi::REGISTRATION,
 ];
 
 /// One decoder kind's validated plan, and how a core builds its decoder.

@@ -129,20 +129,7 @@ impl Template {
             let Some(value) = value.as_str() else {
                 return Err((key.clone(), "a value is a string".to_string()));
             };
-            let (name, representation) = match key.split_once('|') {
-                Some((name, representation)) => (name, Some(representation)),
-                None => (key.as_str(), None),
-            };
-            if name.is_empty() {
-                return Err((key.clone(), "a field needs a name".to_string()));
-            }
-            let target = match (representation, header_named(name)) {
-                (None, Some(header)) => Target::Header(header),
-                _ => Target::Field {
-                    name: name.as_bytes().into(),
-                    representation: representation.map(|text| text.as_bytes().into()),
-                },
-            };
+            let target = target_of(key).map_err(|message| (key.clone(), message))?;
             compiled.push(Entry {
                 target,
                 parts: parts_of(value, capture).into(),
@@ -239,6 +226,27 @@ impl Template {
                 Target::Header(_) => None,
             })
     }
+}
+
+/// What the `message_fields` key `key` sets: a header, or a field with its representation.
+///
+/// # Errors
+/// An empty field name.
+pub fn target_of(key: &str) -> Result<Target, String> {
+    let (name, representation) = match key.split_once('|') {
+        Some((name, representation)) => (name, Some(representation)),
+        None => (key, None),
+    };
+    if name.is_empty() {
+        return Err("a field needs a name".to_string());
+    }
+    Ok(match (representation, header_named(name)) {
+        (None, Some(header)) => Target::Header(header),
+        _ => Target::Field {
+            name: name.as_bytes().into(),
+            representation: representation.map(|text| text.as_bytes().into()),
+        },
+    })
 }
 
 /// The first string (or bytes) value of the field `name` of `base`.
