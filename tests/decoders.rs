@@ -163,3 +163,41 @@ fn scribble_decoder_alone_tags_every_line() {
     }
     daemon.stop();
 }
+
+#[test]
+fn payload_json_decoder_maps_paths_to_fields() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let sections = "[json]\ntype = \"PayloadJsonDecoder\"\n\
+                    timestamp_layout = \"2006-01-02 15:04:05\"\n\
+                    timestamp_location = \"America/Los_Angeles\"\n\
+                    [json.json_map]\nTimestamp = \"$.time\"\nSeverity = \"$.level\"\n\
+                    Url = \"$.request.url\"\nStatus = \"$.request.status\"\n\
+                    [json.severity_map]\nerror = 3\n\
+                    [json.message_fields]\nType = \"app\"\nUrl|uri = \"%Url%\"\nStatus = \"%Status%\"\n";
+    let (mut daemon, port, output) = start(dir.path(), "json", sections);
+    send_tcp(
+        port,
+        b"{\"time\":\"2024-01-15 09:30:00\",\"level\":\"error\",\"request\":{\"url\":\"/y\",\"status\":500}}\n\
+          not json\n",
+    );
+    wait_for(Duration::from_secs(20), "one message", || {
+        !messages(&output).is_empty()
+    });
+    daemon.stop();
+    let all = messages(&output);
+    assert_eq!(all.len(), 1, "the line that is not JSON is not sent on");
+    let message = &all[0];
+    assert_eq!(message["type"], "app");
+    assert_eq!(message["severity"], 3);
+    // 09:30 in Los Angeles in January is 17:30 UTC.
+    assert_eq!(message["timestamp"], 1_705_339_800_000_000_000_i64);
+    assert_eq!(field(message, "Url"), Some(&Value::from("/y")));
+    assert_eq!(representation(message, "Url"), Some("uri"));
+    assert_eq!(field(message, "Status"), Some(&Value::from("500")));
+    assert_eq!(
+        daemon.counter("decode_failures_total"),
+        1,
+        "{}",
+        daemon.stderr()
+    );
+}

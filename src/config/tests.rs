@@ -1105,3 +1105,26 @@ fn multi_decoder_errors_name_their_keys() {
         ]
     );
 }
+
+#[test]
+fn payload_json_decoder_errors_name_their_keys() {
+    let json = "[j]\ntype = \"PayloadJsonDecoder\"\n";
+    let cases = [
+        ("[j.json_map]\nUrl = \"request.url\"\n", "json_map.Url"),
+        ("[j.json_map]\nUrl = 3\n", "json_map.Url"),
+        ("timestamp_layout = \"\"\n", "timestamp_layout"),
+        ("timestamp_location = \"Atlantis\"\n", "timestamp_location"),
+        ("require_all_fields = true\n", "require_all_fields"),
+        ("[j.message_fields]\nN = 1\n", "message_fields.N"),
+    ];
+    for (extra, key) in cases {
+        let error = error_of(&with_decoder("j", &format!("{json}{extra}")));
+        assert_eq!(error.section.as_deref(), Some("j"), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+    let plan = plan_of(&with_decoder(
+        "j",
+        &format!("{json}[j.json_map]\nUrl = \"$.request.url\"\nFirst = \"$.a[0]\"\n[j.message_fields]\nUrl|uri = \"%Url%\"\n"),
+    ));
+    assert!(plan.is_ok(), "{plan:?}");
+}

@@ -11,6 +11,7 @@
 //! the kinds a section can name.
 
 pub mod multi;
+pub mod payload_json;
 pub mod payload_regex;
 pub mod protobuf;
 #[cfg(feature = "lua")]
@@ -41,6 +42,7 @@ pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[
     payload_regex::REGISTRATION,
     scribble::REGISTRATION,
     multi::REGISTRATION,
+    payload_json::REGISTRATION,
 ];
 /// Every decoder kind a section can name, by the Heka type names that select it.
 #[cfg(not(feature = "lua"))]
@@ -50,6 +52,7 @@ pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[
     payload_regex::REGISTRATION,
     scribble::REGISTRATION,
     multi::REGISTRATION,
+    payload_json::REGISTRATION,
 ];
 
 /// One decoder kind's validated plan, and how a core builds its decoder.
