@@ -2,6 +2,9 @@
 //!
 //! - [`protobuf`]: the record is a Heka protobuf message; it is checked, never decoded.
 //! - `sandbox` (feature `lua`): a Lua decoder, one Lua state per core.
+//! - [`payload_regex`], [`payload_json`]: a regex or JSONPaths over the Payload, and a
+//!   [`template`] (`message_fields`) that makes the message; [`scribble`]: fixed fields.
+//! - [`multi`]: several decoders, first-wins or chained through [`Decoder::decode_message`].
 //! - [`statsd`]: StatsdInput's parser; its stats go to a StatAccumInput's core.
 //! - no decoder: the record becomes the Payload of a message the input fills in (Uuid,
 //!   Timestamp, Type and Logger = the input's name, Hostname = the sender), as Heka does.
