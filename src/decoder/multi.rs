@@ -396,6 +396,33 @@ mod tests {
         assert_eq!(fields(&messages[0]), vec!["env"]);
     }
 
+    #[cfg(feature = "lua")]
+    #[test]
+    fn a_sandbox_sub_chains_like_any_other() {
+        let mut script = tempfile::Builder::new().suffix(".lua").tempfile().unwrap();
+        let source = "function process_message()\n\
+                      local p = read_message(\"Payload\")\n\
+                      if p == \"skip\" then return -1 end\n\
+                      inject_message({Type = \"lua\", Payload = p, Fields = {n = 1}})\n\
+                      inject_message({Type = \"lua2\", Payload = p})\n\
+                      return 0\nend\n";
+        std::io::Write::write_all(&mut script, source.as_bytes()).unwrap();
+        let multi = format!(
+            "[multi]\ntype = \"MultiDecoder\"\nsubs = [\"lua\", \"tag\"]\ncascade_strategy = \"all\"\n\
+             [lua]\ntype = \"SandboxDecoder\"\nfilename = \"{}\"\n",
+            script.path().display()
+        );
+        let messages = decode(&multi, b"hello").unwrap();
+        assert_eq!(messages.len(), 2, "both injected messages are tagged");
+        assert_eq!(messages[0].r#type.as_deref(), Some("lua"));
+        assert_eq!(fields(&messages[0]), vec!["n", "env"]);
+        assert_eq!(messages[1].r#type.as_deref(), Some("lua2"));
+        assert_eq!(fields(&messages[1]), vec!["env"]);
+        let messages = decode(&multi, b"skip").unwrap();
+        assert_eq!(messages.len(), 1, "the failing script passes the line on");
+        assert_eq!(messages[0].r#type.as_deref(), Some("tcp_in"));
+    }
+
     #[test]
     fn a_protobuf_sub_reads_the_record_as_a_heka_message() {
         let kind = Harness::plan(
