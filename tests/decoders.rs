@@ -201,3 +201,40 @@ fn payload_json_decoder_maps_paths_to_fields() {
         daemon.stderr()
     );
 }
+
+#[test]
+fn a_line_no_regex_matches_is_sent_on_as_it_is_with_send_decode_failures() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let port = free_port();
+    let output = dir.path().join("out.log");
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [tcp_in]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n\
+         splitter = \"TokenSplitter\"\ndecoder = \"kv\"\nsend_decode_failures = true\n\
+         [kv]\ntype = \"PayloadRegexDecoder\"\nmatch_regex = '^(?P<key>\\w+)=(?P<value>\\w+)'\n\
+         [kv.message_fields]\nType = \"kv\"\n\
+         [FileOutput]\nmessage_matcher = \"TRUE\"\npath = \"{}\"\n\
+         use_framing = true\nflush_interval = 20\n",
+        output.display()
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    send_tcp(port, b"a=b\n!!! not key value\n");
+    wait_for(Duration::from_secs(20), "two messages", || {
+        messages(&output).len() >= 2
+    });
+    daemon.stop();
+    let all = messages(&output);
+    assert_eq!(with_payload(&all, "a=b").expect("decoded")["type"], "kv");
+    let failed = with_payload(&all, "not key value").expect("sent on as it is");
+    assert_eq!(failed["type"], "tcp_in");
+    assert!(
+        failed["fields"].as_array().is_none_or(Vec::is_empty),
+        "{failed}"
+    );
+    assert_eq!(
+        daemon.counter("decode_failures_total"),
+        1,
+        "{}",
+        daemon.stderr()
+    );
+}
