@@ -1,6 +1,10 @@
 //! Civil calendar arithmetic (the proleptic Gregorian calendar, days counted from
 //! 1970-01-01): one owner for what the syslog timestamp reader and the strftime encoder both
 //! need. Pure functions, no clock, no zone.
+//!
+//! [`go_layout`] reads timestamps by Go reference-time layouts (`timestamp_layout`).
+
+pub mod go_layout;
 
 /// Days from 1970-01-01 to `year-month-day` in the proleptic Gregorian calendar.
 ///

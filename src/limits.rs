@@ -570,3 +570,11 @@ pub const OPS_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_s
 /// Stack of each connection's thread: it parses a bounded head and formats text.
 pub const OPS_THREAD_STACK_BYTES: usize = 256 * 1024;
 const _: () = assert!(OPS_CONNECTIONS_MAX >= 2);
+
+/// Subs of one MultiDecoder (`subs`).
+pub const MULTI_DECODER_SUBS_MAX: usize = 32;
+/// MultiDecoders nested in one another (a MultiDecoder sub is one level); a cycle is refused.
+pub const MULTI_DECODER_DEPTH_MAX: usize = 4;
+/// Bytes one MultiDecoder chain (`cascade_strategy = "all"`) may hold between two subs: past
+/// it the record fails to decode (a sub that injects without end cannot grow memory).
+pub const MULTI_DECODER_CHAIN_BYTES_MAX: usize = 64 << 20;

@@ -104,3 +104,6 @@ mod encoders;
 
 /// The operator endpoint (`/metrics`, `/health`, `/report`) and `gyges top`.
 mod ops;
+
+/// PayloadRegexDecoder, ScribbleDecoder, MultiDecoder and PayloadJsonDecoder through the daemon.
+mod decoders;

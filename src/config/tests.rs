@@ -1007,3 +1007,185 @@ fn file_rotation_takes_hekas_intervals_and_a_strftime_path() {
     let error = error_of(&output("path = \"x-%Q.log\"\nrotation_interval = 1\n"));
     assert_eq!(error.key.as_deref(), Some("path"), "{error}");
 }
+
+/// A decoder section behind a UdpInput, for the decoder cases below.
+fn with_decoder(decoder: &str, sections: &str) -> String {
+    format!("[UdpInput]\naddress = \"127.0.0.1:1\"\ndecoder = \"{decoder}\"\n{sections}")
+}
+
+#[test]
+fn payload_regex_decoder_errors_name_their_keys() {
+    let regex = "[re]\ntype = \"PayloadRegexDecoder\"\n";
+    let cases = [
+        (String::new(), "match_regex"),
+        ("match_regex = '(?P<a'\n".to_string(), "match_regex"),
+        (
+            "match_regex = 'x'\ntimestamp_location = \"Nowhere/Else\"\n".to_string(),
+            "timestamp_location",
+        ),
+        (
+            "match_regex = 'x'\ntimestamp_layout = \"\"\n".to_string(),
+            "timestamp_layout",
+        ),
+        (
+            "match_regex = 'x'\nlog_error = true\n".to_string(),
+            "log_error",
+        ),
+        (
+            "match_regex = 'x'\n[re.severity_map]\nWARN = \"four\"\n".to_string(),
+            "severity_map.WARN",
+        ),
+        (
+            "match_regex = 'x'\n[re.message_fields]\nCount = 3\n".to_string(),
+            "message_fields.Count",
+        ),
+    ];
+    for (extra, key) in cases {
+        let error = error_of(&with_decoder("re", &format!("{regex}{extra}")));
+        assert_eq!(error.section.as_deref(), Some("re"), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+    let plan = plan_of(&with_decoder(
+        "re",
+        &format!(
+            "{regex}match_regex = '^(?P<Timestamp>\\S+) (?P<Url>\\S+)'\n\
+             timestamp_layout = \"02/Jan/2006:15:04:05 -0700\"\n\
+             timestamp_location = \"Europe/Zurich\"\nlog_errors = true\n\
+             [re.severity_map]\nWARNING = 4\n[re.message_fields]\nUrl|uri = \"%Url%\"\n"
+        ),
+    ))
+    .expect("a Heka-style PayloadRegexDecoder plans");
+    let decoder = plan.inputs[0]
+        .decoder
+        .as_ref()
+        .map(|decoder| decoder.type_name());
+    assert_eq!(decoder, Some("PayloadRegexDecoder"));
+}
+
+#[test]
+fn scribble_decoder_errors_name_their_keys() {
+    let scribble = "[tag]\ntype = \"ScribbleDecoder\"\n";
+    let cases = [
+        (
+            "[tag.message_fields]\nSeverity = \"loud\"\n",
+            "message_fields.Severity",
+        ),
+        ("[tag.message_fields]\nPid = \"x\"\n", "message_fields.Pid"),
+        (
+            "[tag.message_fields]\nUuid = \"nope\"\n",
+            "message_fields.Uuid",
+        ),
+        (
+            "[tag.message_fields]\nTimestamp = \"yesterday\"\n",
+            "message_fields.Timestamp",
+        ),
+        ("[tag.message_fields]\nn = 1\n", "message_fields.n"),
+        (
+            "[tag.message_fields]\n\"|uri\" = \"x\"\n",
+            "message_fields.|uri",
+        ),
+        ("match_regex = 'x'\n", "match_regex"),
+    ];
+    for (extra, key) in cases {
+        let error = error_of(&with_decoder("tag", &format!("{scribble}{extra}")));
+        assert_eq!(error.section.as_deref(), Some("tag"), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+    let plan = plan_of(&with_decoder(
+        "tag",
+        &format!("{scribble}[tag.message_fields]\nType = \"t\"\nSeverity = \"3\"\nenv|x = \"p\"\n"),
+    ));
+    assert!(plan.is_ok(), "{plan:?}");
+}
+
+#[test]
+fn multi_decoder_errors_name_their_keys() {
+    let tag = "[tag]\ntype = \"ScribbleDecoder\"\n";
+    let cases = [
+        ("[m]\ntype = \"MultiDecoder\"\n".to_string(), "m", "subs"),
+        ("[m]\ntype = \"MultiDecoder\"\nsubs = [\"nothing\"]\n".to_string(), "m", "subs"),
+        (
+            format!("[m]\ntype = \"MultiDecoder\"\nsubs = [\"tag\"]\ncascade_strategy = \"some\"\n{tag}"),
+            "m",
+            "cascade_strategy",
+        ),
+        (
+            "[m]\ntype = \"MultiDecoder\"\nsubs = [\"n\"]\n[n]\ntype = \"MultiDecoder\"\nsubs = [\"m\"]\n"
+                .to_string(),
+            "m",
+            "subs",
+        ),
+        ("[m]\ntype = \"MultiDecoder\"\nsubs = [\"m\"]\n".to_string(), "m", "subs"),
+        (
+            "[m]\ntype = \"MultiDecoder\"\nsubs = [\"re\"]\n[re]\ntype = \"PayloadRegexDecoder\"\n"
+                .to_string(),
+            "re",
+            "match_regex",
+        ),
+        (
+            format!("[m]\ntype = \"MultiDecoder\"\nsubs = [\"PayloadRegexDecoder\"]\n{tag}"),
+            "m",
+            "subs",
+        ),
+    ];
+    for (sections, section, key) in cases {
+        let error = error_of(&with_decoder("m", &sections));
+        assert_eq!(error.section.as_deref(), Some(section), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+    let mut deep = String::new();
+    for level in 0..=crate::limits::MULTI_DECODER_DEPTH_MAX {
+        deep.push_str(&format!(
+            "[m{level}]\ntype = \"MultiDecoder\"\nsubs = [\"m{}\"]\n",
+            level + 1
+        ));
+    }
+    deep.push_str(&format!(
+        "[m{}]\ntype = \"ScribbleDecoder\"\n",
+        crate::limits::MULTI_DECODER_DEPTH_MAX + 1
+    ));
+    let error = error_of(&with_decoder("m0", &deep));
+    assert!(error.message.contains("nest at most"), "{error}");
+    let plan = plan_of(&with_decoder(
+        "m",
+        &format!("[m]\ntype = \"MultiDecoder\"\nsubs = [\"ProtobufDecoder\", \"tag\"]\ncascade_strategy = \"all\"\n{tag}"),
+    ))
+    .expect("a MultiDecoder plans");
+    let multi = plan.inputs[0].decoder.as_ref().expect("a decoder");
+    let multi = multi
+        .as_any()
+        .downcast_ref::<crate::decoder::multi::MultiDecoderKind>()
+        .expect("a MultiDecoder");
+    assert_eq!(multi.cascade(), crate::decoder::multi::Cascade::All);
+    let subs: Vec<_> = multi.subs().collect();
+    assert_eq!(
+        subs,
+        vec![
+            ("ProtobufDecoder", "ProtobufDecoder"),
+            ("tag", "ScribbleDecoder")
+        ]
+    );
+}
+
+#[test]
+fn payload_json_decoder_errors_name_their_keys() {
+    let json = "[j]\ntype = \"PayloadJsonDecoder\"\n";
+    let cases = [
+        ("[j.json_map]\nUrl = \"request.url\"\n", "json_map.Url"),
+        ("[j.json_map]\nUrl = 3\n", "json_map.Url"),
+        ("timestamp_layout = \"\"\n", "timestamp_layout"),
+        ("timestamp_location = \"Atlantis\"\n", "timestamp_location"),
+        ("require_all_fields = true\n", "require_all_fields"),
+        ("[j.message_fields]\nN = 1\n", "message_fields.N"),
+    ];
+    for (extra, key) in cases {
+        let error = error_of(&with_decoder("j", &format!("{json}{extra}")));
+        assert_eq!(error.section.as_deref(), Some("j"), "{error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{error}");
+    }
+    let plan = plan_of(&with_decoder(
+        "j",
+        &format!("{json}[j.json_map]\nUrl = \"$.request.url\"\nFirst = \"$.a[0]\"\n[j.message_fields]\nUrl|uri = \"%Url%\"\n"),
+    ));
+    assert!(plan.is_ok(), "{plan:?}");
+}

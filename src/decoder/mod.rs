@@ -2,6 +2,9 @@
 //!
 //! - [`protobuf`]: the record is a Heka protobuf message; it is checked, never decoded.
 //! - `sandbox` (feature `lua`): a Lua decoder, one Lua state per core.
+//! - [`payload_regex`], [`payload_json`]: a regex or JSONPaths over the Payload, and a
+//!   [`template`] (`message_fields`) that makes the message; [`scribble`]: fixed fields.
+//! - [`multi`]: several decoders, first-wins or chained through [`Decoder::decode_message`].
 //! - [`statsd`]: StatsdInput's parser; its stats go to a StatAccumInput's core.
 //! - no decoder: the record becomes the Payload of a message the input fills in (Uuid,
 //!   Timestamp, Type and Logger = the input's name, Hostname = the sender), as Heka does.
@@ -10,11 +13,18 @@
 //! config, its plan (a [`DecoderKind`]) and its per-core build, a [`Decoder`]; [`KINDS`] lists
 //! the kinds a section can name.
 
+pub mod multi;
+pub mod payload_json;
+pub mod payload_regex;
 pub mod protobuf;
 #[cfg(feature = "lua")]
 pub mod sandbox;
+pub mod scribble;
 pub mod statsd;
 pub mod syslog;
+pub mod template;
+#[cfg(test)]
+pub mod testing;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,7 +32,7 @@ use std::sync::Arc;
 use crate::component::{PlanContext, Registration};
 use crate::config::plan::{GlobalPlan, SplitterPlan};
 use crate::config::{ConfigError, Section};
-use crate::message::{LineMeta, LineView, UuidSource};
+use crate::message::{LineMeta, LineView, MessageView, UuidSource};
 use crate::runtime::router::Router;
 use crate::telemetry::Telemetry;
 
@@ -32,11 +42,21 @@ pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[
     protobuf::REGISTRATION,
     sandbox::REGISTRATION,
     syslog::decoder::REGISTRATION,
+    payload_regex::REGISTRATION,
+    scribble::REGISTRATION,
+    multi::REGISTRATION,
+    payload_json::REGISTRATION,
 ];
 /// Every decoder kind a section can name, by the Heka type names that select it.
 #[cfg(not(feature = "lua"))]
-pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] =
-    &[protobuf::REGISTRATION, syslog::decoder::REGISTRATION];
+pub static KINDS: &[Registration<Arc<dyn DecoderKind>>] = &[
+    protobuf::REGISTRATION,
+    syslog::decoder::REGISTRATION,
+    payload_regex::REGISTRATION,
+    scribble::REGISTRATION,
+    multi::REGISTRATION,
+    payload_json::REGISTRATION,
+];
 
 /// One decoder kind's validated plan, and how a core builds its decoder.
 pub trait DecoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
@@ -103,6 +123,12 @@ impl<'a> DecodeContext<'a> {
 }
 
 /// One core's decoder of one input.
+///
+/// Two entry points: [`Decoder::decode`] takes the record an input split and routes what it
+/// makes; [`Decoder::decode_message`] takes a message (what the decoder before it in a
+/// MultiDecoder chain made, or the message a record makes without a decoder) and appends what
+/// it makes to a buffer instead of routing it, so that a MultiDecoder can feed it to the next
+/// decoder. Both fail alike on the same input and make the same messages.
 pub trait Decoder {
     /// Decodes one record and routes what it makes.
     ///
@@ -114,6 +140,76 @@ pub trait Decoder {
         record: &[u8],
         context: &mut DecodeContext<'_>,
     ) -> Result<(), &'static str>;
+
+    /// Decodes `message` and appends each message it makes to `out` as a record in the
+    /// [`crate::filter::injected_records`] framing (a little-endian `u32` length, then Heka
+    /// protobuf). Routes nothing; `context` gives the clock, the UUIDs and the counters.
+    ///
+    /// # Errors
+    /// As [`Decoder::decode`]; `out` is then left as it was. The default refuses: a decoder
+    /// that cannot take a message (StatsdInput's parser) cannot be a MultiDecoder sub.
+    fn decode_message(
+        &mut self,
+        message: &MessageView<'_>,
+        context: &mut DecodeContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str> {
+        let _ = (message, context, out);
+        Err("not_chainable")
+    }
+}
+
+/// Appends one record in the [`crate::filter::injected_records`] framing, its bytes written by
+/// `write`: the length is patched in after.
+pub fn push_framed(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    write(out);
+    let length = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+}
+
+/// As [`push_framed`] for a writer that may fail: on failure `out` is left as it was.
+///
+/// # Errors
+/// `write`'s.
+pub fn try_push_framed(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), &'static str>,
+) -> Result<(), &'static str> {
+    let start = out.len();
+    out.extend_from_slice(&[0; 4]);
+    if let Err(code) = write(out) {
+        out.truncate(start);
+        return Err(code);
+    }
+    let length = (out.len() - start - 4) as u32;
+    out[start..start + 4].copy_from_slice(&length.to_le_bytes());
+    Ok(())
+}
+
+/// Appends `message` unchanged as one record (a line is encoded as the message it makes).
+pub fn push_message(out: &mut Vec<u8>, message: &MessageView<'_>) {
+    match message {
+        MessageView::Proto(view) => crate::filter::push_record(out, view.bytes()),
+        MessageView::Line(line) => push_framed(out, |out| crate::message::encode_line(line, out)),
+    }
+}
+
+/// Routes every record of `records` (the [`crate::filter::injected_records`] framing); one
+/// that is not a valid message is counted as a decode failure and dropped.
+pub fn route_records(records: &[u8], context: &mut DecodeContext<'_>) {
+    for record in crate::filter::injected_records(records) {
+        match protobuf::decode(record) {
+            Ok(view) => context.router.route(&MessageView::Proto(view)),
+            Err(_) => context.telemetry.add(
+                context.core,
+                context.plugin,
+                crate::telemetry::Metric::DecodeFailures,
+                1,
+            ),
+        }
+    }
 }
 
 /// The decoder an input names with `decoder`: a section of that name, or a kind of that type

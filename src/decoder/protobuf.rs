@@ -62,4 +62,20 @@ impl super::Decoder for ProtobufDecoderKind {
             .route(&crate::message::MessageView::Proto(view));
         Ok(())
     }
+
+    /// A line's Payload is checked as a Heka message; a message is one already.
+    fn decode_message(
+        &mut self,
+        message: &crate::message::MessageView<'_>,
+        _: &mut super::DecodeContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str> {
+        use crate::message::MessageView;
+        let bytes = match message {
+            MessageView::Proto(view) => view.bytes(),
+            MessageView::Line(line) => decode(line.payload).map_err(|error| error.code())?.bytes(),
+        };
+        crate::filter::push_record(out, bytes);
+        Ok(())
+    }
 }

@@ -390,4 +390,23 @@ impl super::Decoder for SandboxDecode {
             Err(_) => Err("sandbox_terminated"),
         }
     }
+
+    /// Runs the script on `message`; what it injects (or `message`, when it asks for the
+    /// original) is appended to `out`.
+    fn decode_message(
+        &mut self,
+        message: &crate::message::MessageView<'_>,
+        _: &mut super::DecodeContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str> {
+        match self.decoder.decode(message, out) {
+            Ok(Decoded::Original) => {
+                super::push_message(out, message);
+                Ok(())
+            }
+            Ok(Decoded::Messages(_)) => Ok(()),
+            Ok(Decoded::Failed) => Err("sandbox_failed"),
+            Err(_) => Err("sandbox_terminated"),
+        }
+    }
 }

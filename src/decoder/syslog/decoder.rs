@@ -121,6 +121,31 @@ impl Decoder for SyslogDecoder {
         context.router.route(&MessageView::Proto(view));
         Ok(())
     }
+
+    /// Parses `message`'s Payload as a syslog line; the message it maps to is appended.
+    fn decode_message(
+        &mut self,
+        message: &MessageView<'_>,
+        context: &mut DecodeContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str> {
+        let syslog = self.context(context.now_ns);
+        let uuid = context.uuids.next_uuid();
+        let line = message
+            .str_header(crate::message::StrHeader::Payload)
+            .unwrap_or_default();
+        let mut encoded = None;
+        crate::decoder::push_framed(out, |out| {
+            encoded = Some(encode(line, &syslog, &uuid, out));
+        });
+        if encoded.is_some_and(|encoded| encoded.error.is_some()) {
+            let (core, plugin) = (context.core, context.plugin);
+            context
+                .telemetry
+                .add(core, plugin, Metric::DecodeFailures, 1);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
