@@ -49,6 +49,9 @@ mod udp_output;
 /// FilePollingInput: a file read whole at every tick, split, decoded, and a missing file.
 mod file_polling;
 
+/// AMQPOutput and AMQPInput against a RabbitMQ node of their own on loopback.
+mod amqp;
+
 /// KafkaOutput and KafkaInput against tansu, a Kafka-compatible broker, on loopback.
 mod kafka;
 

@@ -1,0 +1,444 @@
+//! AMQPOutput and AMQPInput against a real RabbitMQ (Debian's `rabbitmq-server`, installed by
+//! scripts/setup.sh and never run as a service). One broker serves this module: it starts once
+//! (it takes seconds) on free loopback ports with its own node name, epmd, data and log
+//! directories under a temp dir, and each test uses exchanges and queues of its own. A missing
+//! rabbitmq-server fails the tests, it never skips.
+//!
+//! The broker runs under a small shell that is its process group's leader and reads this test
+//! process's pipe: when the tests end (or crash) the pipe closes and the shell kills the whole
+//! group (epmd, the Erlang VM and its helpers).
+//!
+//! A broker that is down is a [`Gate`] in front of the real one: a loopback port that refuses
+//! connections while closed and forwards them to the broker while open.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_lite::future::block_on;
+use lapin::options::{
+    BasicGetOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties, ExchangeKind};
+
+use crate::util::*;
+
+/// The server script Debian installs (the one in /usr/sbin switches to the rabbitmq user).
+const SERVER: &str = "/usr/lib/rabbitmq/bin/rabbitmq-server";
+
+/// A RabbitMQ node on loopback, killed with its process group when dropped (or when this
+/// process ends).
+pub struct Broker {
+    child: Child,
+    /// Closed to make the leader kill the group.
+    leash: Option<ChildStdin>,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts a node on free ports and waits until it serves.
+    pub fn start() -> Broker {
+        assert!(
+            Path::new(SERVER).exists(),
+            "{SERVER} is missing: run scripts/setup.sh (it installs rabbitmq-server)"
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let (dist, epmd) = (free_port(), free_port());
+        let node = format!("gyges-test-{port}@localhost");
+        let plugins = dir.path().join("enabled_plugins");
+        std::fs::write(&plugins, "[].\n").expect("plugins file");
+        let home = dir.path().display().to_string();
+        let leader = "epmd -port \"$ERL_EPMD_PORT\" & \"$1\" & read _ignored; kill -9 0";
+        let child = Command::new("sh")
+            .args(["-c", leader, "broker", SERVER])
+            .env("HOME", &home)
+            .env("ERL_EPMD_PORT", epmd.to_string())
+            .env("RABBITMQ_NODENAME", &node)
+            .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")
+            .env("RABBITMQ_NODE_PORT", port.to_string())
+            .env("RABBITMQ_DIST_PORT", dist.to_string())
+            .env("RABBITMQ_MNESIA_BASE", format!("{home}/mnesia"))
+            .env("RABBITMQ_LOG_BASE", format!("{home}/log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", &plugins)
+            .env("RABBITMQ_CONFIG_FILE", format!("{home}/rabbitmq"))
+            .env(
+                "RABBITMQ_ADVANCED_CONFIG_FILE",
+                format!("{home}/advanced.config"),
+            )
+            .env(
+                "RABBITMQ_CONF_ENV_FILE",
+                format!("{home}/rabbitmq-env.conf"),
+            )
+            .stdin(Stdio::piped())
+            .stdout(std::fs::File::create(dir.path().join("server.out")).expect("log"))
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("start rabbitmq-server");
+        let mut broker = Broker {
+            leash: None,
+            child,
+            port,
+            dir,
+        };
+        broker.leash = broker.child.stdin.take();
+        // The node opens its AMQP listener last, once it serves.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "rabbitmq did not start: {}",
+                broker.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        broker
+    }
+
+    /// The URL of its default vhost, as guest (allowed from loopback).
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// What the node printed.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.out")).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut leash) = self.leash.take() {
+            let _ = leash.write_all(b"stop\n");
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// The module's broker, started by the first test that asks.
+fn broker() -> &'static Broker {
+    static BROKER: OnceLock<Broker> = OnceLock::new();
+    BROKER.get_or_init(Broker::start)
+}
+
+/// A loopback port in front of the broker: refuses connections while closed, forwards them
+/// while open; closing it also cuts the connections it forwards.
+pub struct Gate {
+    pub port: u16,
+    target: u16,
+    open: Arc<Mutex<Option<Vec<TcpStream>>>>,
+}
+
+impl Gate {
+    /// A closed gate toward `target`.
+    pub fn closed(target: u16) -> Gate {
+        Gate {
+            port: free_port(),
+            target,
+            open: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Starts listening and forwarding.
+    pub fn open(&self) {
+        let listener = TcpListener::bind(("127.0.0.1", self.port)).expect("gate port");
+        listener.set_nonblocking(true).expect("nonblocking");
+        *self.open.lock().expect("gate") = Some(Vec::new());
+        let (open, target) = (self.open.clone(), self.target);
+        std::thread::spawn(move || loop {
+            if open.lock().expect("gate").is_none() {
+                return;
+            }
+            let Ok((client, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(5));
+                continue;
+            };
+            client.set_nonblocking(false).expect("blocking");
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let mut guard = open.lock().expect("gate");
+            let Some(streams) = guard.as_mut() else {
+                return;
+            };
+            for (from, to) in [(&client, &server), (&server, &client)] {
+                let (mut from, mut to) = (
+                    from.try_clone().expect("clone"),
+                    to.try_clone().expect("clone"),
+                );
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(Shutdown::Both);
+                });
+            }
+            streams.push(client);
+            streams.push(server);
+        });
+    }
+
+    /// Stops listening and cuts every forwarded connection.
+    pub fn close(&self) {
+        if let Some(streams) = self.open.lock().expect("gate").take() {
+            for stream in streams {
+                let _ = stream.shutdown(Shutdown::Both);
+            }
+        }
+        // The accept loop sees the gate closed within its poll and drops the listener.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    /// The URL through the gate.
+    pub fn url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A test-side client on the broker.
+fn client(broker: &Broker) -> (Connection, lapin::Channel) {
+    block_on(async {
+        let connection = Connection::connect(&broker.url(), ConnectionProperties::default())
+            .await
+            .expect("test connection");
+        let channel = connection.create_channel().await.expect("test channel");
+        (connection, channel)
+    })
+}
+
+/// Declares `exchange` as gyges declares it by default (direct, transient, auto-delete) and
+/// a queue bound to it with `key`.
+fn bound_queue(channel: &lapin::Channel, exchange: &str, queue: &str, key: &str) {
+    block_on(async {
+        let options = ExchangeDeclareOptions {
+            auto_delete: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                exchange,
+                ExchangeKind::Direct,
+                options,
+                FieldTable::default(),
+            )
+            .await
+            .expect("exchange");
+        channel
+            .queue_declare(queue, QueueDeclareOptions::default(), FieldTable::default())
+            .await
+            .expect("queue");
+        channel
+            .queue_bind(
+                queue,
+                exchange,
+                key,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+    });
+}
+
+/// Takes messages from `queue` until `count` have come or `quiet` passes without one;
+/// returns their bodies and content types.
+fn consume(
+    channel: &lapin::Channel,
+    queue: &str,
+    count: usize,
+    quiet: Duration,
+) -> Vec<(Vec<u8>, Option<String>)> {
+    let mut bodies = Vec::new();
+    let mut last = Instant::now();
+    while bodies.len() < count && last.elapsed() < quiet {
+        let options = BasicGetOptions { no_ack: true };
+        let got = block_on(channel.basic_get(queue, options)).expect("basic.get");
+        let Some(message) = got else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        last = Instant::now();
+        let delivery = message.delivery;
+        let content_type = delivery
+            .properties
+            .content_type()
+            .as_ref()
+            .map(|text| text.to_string());
+        bodies.push((delivery.data, content_type));
+    }
+    bodies
+}
+
+/// Framed numbered messages `range` with short payloads.
+fn numbered(range: std::ops::Range<i64>) -> Vec<u8> {
+    let mut stream = Vec::new();
+    for n in range {
+        stream.extend(frame(&numbered_message(n, &format!("message {n}"))));
+    }
+    stream
+}
+
+/// Sends framed numbered messages to a TcpInput in slices (each its own connection).
+fn send_numbered(port: u16, range: std::ops::Range<i64>, slice: i64) {
+    let mut first = range.start;
+    while first < range.end {
+        let last = (first + slice).min(range.end);
+        send_tcp(port, &numbered(first..last));
+        first = last;
+    }
+}
+
+/// A TcpInput on `port` into an AMQPOutput named `Amqp` with `output` keys.
+fn output_config(port: u16, output: &str) -> String {
+    format!(
+        "[gyges]\nstats_interval = 0\n\
+         [In]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n\
+         [Amqp]\ntype = \"AMQPOutput\"\nmessage_matcher = \"TRUE\"\n\
+         exchange_type = \"direct\"\n{output}"
+    )
+}
+
+/// The sequence numbers of protobuf bodies, with how often each came.
+fn sequences<'a>(bodies: impl Iterator<Item = &'a [u8]>) -> BTreeMap<i64, usize> {
+    let mut counts = BTreeMap::new();
+    for body in bodies {
+        let n = sequence_of(body).expect("a Heka message with seq");
+        *counts.entry(n).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn assert_each_once(counts: &BTreeMap<i64, usize>, count: i64, explain: &dyn Fn() -> String) {
+    assert_eq!(counts.len(), count as usize, "{}", explain());
+    assert!(counts.values().all(|&seen| seen == 1), "no duplicates");
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        (0..count).collect::<Vec<_>>()
+    );
+}
+
+/// Memory delivery: every message reaches the bound queue once, as the protobuf it arrived
+/// as, with the default content type; `sent_total` counts the broker's confirms.
+#[test]
+fn output_publishes_every_message_confirmed() {
+    const COUNT: i64 = 20_000;
+    let broker = broker();
+    let (_connection, channel) = client(broker);
+    bound_queue(&channel, "out-memory", "out-memory-q", "logs");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!(
+        "url = \"{}\"\nexchange = \"out-memory\"\nrouting_key = \"logs\"\n",
+        broker.url()
+    );
+    let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
+    send_numbered(port, 0..COUNT, 5000);
+    let bodies = consume(
+        &channel,
+        "out-memory-q",
+        COUNT as usize,
+        Duration::from_secs(15),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let counts = sequences(bodies.iter().map(|(body, _)| body.as_slice()));
+    assert_each_once(&counts, COUNT, &|| daemon.stderr());
+    assert_eq!(
+        payload_of(&bodies[7].0).as_deref(),
+        Some(&b"message 7"[..]),
+        "the body is the message's protobuf, bytes for bytes"
+    );
+    assert!(bodies
+        .iter()
+        .all(|(_, content_type)| content_type.as_deref() == Some("application/hekad")));
+    assert_eq!(daemon.counter("Amqp.sent_total"), COUNT as u64);
+    assert_eq!(daemon.counter("Amqp.dropped_total"), 0);
+}
+
+/// A broker that is down when gyges starts is a warning, not a failure: memory delivery waits
+/// (retrying the connection) and delivers everything once the broker is there.
+#[test]
+fn output_waits_for_a_broker_down_at_startup() {
+    const COUNT: i64 = 2_000;
+    let broker = broker();
+    let (_connection, channel) = client(broker);
+    bound_queue(&channel, "out-late", "out-late-q", "");
+    let gate = Gate::closed(broker.port);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!("url = \"{}\"\nexchange = \"out-late\"\n", gate.url());
+    let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
+    send_numbered(port, 0..COUNT, 1000);
+    wait_for(Duration::from_secs(10), "the warning", || {
+        daemon.stderr().contains("cannot be reached")
+    });
+    assert_eq!(daemon.counter("Amqp.sent_total"), 0);
+    gate.open();
+    let bodies = consume(
+        &channel,
+        "out-late-q",
+        COUNT as usize,
+        Duration::from_secs(15),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let counts = sequences(bodies.iter().map(|(body, _)| body.as_slice()));
+    assert_each_once(&counts, COUNT, &|| daemon.stderr());
+    assert_eq!(daemon.counter("Amqp.dropped_total"), 0);
+}
+
+/// best_effort: while the broker is down each message is dropped and counted, and the
+/// daemon carries on; once it is back, messages flow again.
+#[test]
+fn best_effort_output_drops_and_counts_while_the_broker_is_down() {
+    const COUNT: i64 = 1_000;
+    let broker = broker();
+    let (_connection, channel) = client(broker);
+    bound_queue(&channel, "out-best", "out-best-q", "");
+    let gate = Gate::closed(broker.port);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!(
+        "url = \"{}\"\nexchange = \"out-best\"\ndelivery = \"best_effort\"\n",
+        gate.url()
+    );
+    let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
+    wait_for(Duration::from_secs(10), "the warning", || {
+        daemon.stderr().contains("cannot be reached")
+    });
+    send_numbered(port, 0..COUNT, 500);
+    // Counters are only reported at stop: give the daemon ample time to route (and drop)
+    // what it read while the broker is still down.
+    std::thread::sleep(Duration::from_secs(2));
+    gate.open();
+    wait_for(Duration::from_secs(10), "a connection", || {
+        daemon.stderr().contains("amqp: connected")
+    });
+    send_numbered(port, COUNT..2 * COUNT, 500);
+    let bodies = consume(
+        &channel,
+        "out-best-q",
+        COUNT as usize,
+        Duration::from_secs(15),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let counts = sequences(bodies.iter().map(|(body, _)| body.as_slice()));
+    assert_eq!(counts.len(), COUNT as usize, "{}", daemon.stderr());
+    assert_eq!(
+        counts.keys().next(),
+        Some(&COUNT),
+        "the first ones were dropped"
+    );
+    assert_eq!(daemon.counter("Amqp.dropped_total"), COUNT as u64);
+    assert_eq!(daemon.counter("Amqp.sent_total"), COUNT as u64);
+}
