@@ -107,6 +107,8 @@ pub struct Link {
     pub connection: Connection,
     /// The channel publishes or consumes go through.
     pub channel: Channel,
+    /// The consumer [`Prepare`] started, for an input.
+    pub consumer: Option<lapin::Consumer>,
 }
 
 impl Link {
@@ -116,13 +118,13 @@ impl Link {
     }
 }
 
-/// What [`connect`] runs on the connection, once it is made, before handing it back.
-pub type Prepare = Box<
-    dyn FnOnce(
-            Channel,
-        )
-            -> std::pin::Pin<Box<dyn std::future::Future<Output = lapin::Result<()>> + Send>>
-        + Send,
+/// What [`connect`] runs on the channel, once it is open, before handing it back: an input
+/// declares and binds its queue and starts consuming.
+pub type Prepare = Box<dyn FnOnce(Channel) -> Preparing + Send>;
+
+/// The future of a [`Prepare`].
+pub type Preparing = std::pin::Pin<
+    Box<dyn std::future::Future<Output = lapin::Result<Option<lapin::Consumer>>> + Send>,
 >;
 
 /// Connects to `broker` on a thread confined to the client CPUs, opens a channel (with
@@ -179,14 +181,16 @@ pub async fn connect(
                     .exchange_declare(&exchange, kind, options, FieldTable::default())
                     .await
                     .map_err(|error| format!("exchange.declare `{exchange}`: {error}"))?;
-                if let Some(prepare) = prepare {
-                    prepare(channel.clone())
+                let consumer = match prepare {
+                    Some(prepare) => prepare(channel.clone())
                         .await
-                        .map_err(|error| format!("setup: {error}"))?;
-                }
+                        .map_err(|error| format!("queue setup: {error}"))?,
+                    None => None,
+                };
                 Ok(Link {
                     connection,
                     channel,
+                    consumer,
                 })
             })
         })
