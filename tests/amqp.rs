@@ -462,6 +462,8 @@ fn file_sequences(path: &Path) -> BTreeMap<i64, usize> {
 
 /// gyges → RabbitMQ → gyges with 100 k numbered messages: every number arrives once, as the
 /// protobuf it left as; the sender counts the broker's confirms, the receiver its deliveries.
+/// Both daemons ingest on CPU 0 only, and lapin's threads (I/O loop, reactor, executor) run on
+/// the output core, never on an ingest core.
 #[test]
 fn round_trip_through_rabbitmq_loses_nothing() {
     const COUNT: i64 = 100_000;
@@ -472,7 +474,10 @@ fn round_trip_through_rabbitmq_loses_nothing() {
          prefetch_count = 2000\n",
         broker.url()
     );
-    let mut receiver = Daemon::start(receiving.path(), &input_config(&input), &[]);
+    let profile = split_profile(receiving.path());
+    let tuning = format!("tuning = \"{}\"\n", profile.display());
+    let config = input_config(&input).replace("[gyges]\n", &format!("[gyges]\n{tuning}"));
+    let mut receiver = Daemon::start(receiving.path(), &config, &[]);
     wait_for(Duration::from_secs(20), "the receiver's queue", || {
         receiver.stderr().contains("amqp: connected")
     });
@@ -482,7 +487,8 @@ fn round_trip_through_rabbitmq_loses_nothing() {
         "url = \"{}\"\nexchange = \"rt\"\nrouting_key = \"numbers\"\n",
         broker.url()
     );
-    let mut sender = Daemon::start(sending.path(), &output_config(port, &output), &[port]);
+    let config = output_config(port, &output).replace("[gyges]\n", &format!("[gyges]\n{tuning}"));
+    let mut sender = Daemon::start(sending.path(), &config, &[port]);
     send_numbered(port, 0..COUNT, 10_000);
     let out = receiving.path().join("out.log");
     wait_for_or_explain(
@@ -491,6 +497,27 @@ fn round_trip_through_rabbitmq_loses_nothing() {
         || file_sequences(&out).len() >= COUNT as usize,
         || format!("{}\n{}", sender.stderr(), receiver.stderr()),
     );
+    for daemon in [&sender, &receiver] {
+        let threads = threads(daemon.child.as_ref().expect("running").id());
+        let client: Vec<_> = threads
+            .iter()
+            .filter(|(name, _)| {
+                ["lapin-io-loop", "async-io", "async-global-ex", "blocking-"]
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+            })
+            .collect();
+        assert!(
+            client.iter().any(|(name, _)| name == "lapin-io-loop"),
+            "{threads:?}"
+        );
+        for (name, cpus) in &client {
+            assert_eq!(
+                cpus, "1",
+                "{name} runs on the output core only: {threads:?}"
+            );
+        }
+    }
     assert!(sender.stop().success(), "{}", sender.stderr());
     assert!(receiver.stop().success(), "{}", receiver.stderr());
     let counts = file_sequences(&out);
@@ -505,4 +532,94 @@ fn round_trip_through_rabbitmq_loses_nothing() {
     assert_eq!(sender.counter("Amqp.sent_total"), COUNT as u64);
     assert_eq!(sender.counter("Amqp.dropped_total"), 0);
     assert_eq!(receiver.counter("AmqpIn.records_total"), COUNT as u64);
+}
+
+/// A tuning profile for this 2-core machine with the roles apart: CPU 0 ingests, CPU 1 only
+/// hosts filters and outputs (so lapin's threads have a core that is not an ingest core).
+fn split_profile(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("split.toml");
+    std::fs::write(
+        &path,
+        "description = \"ingest on 0, outputs on 1\"\n\
+         [[core]]\ncpu = 0\nroles = [\"ingest\"]\n\
+         [[core]]\ncpu = 1\nroles = [\"filter\", \"output\"]\n",
+    )
+    .expect("write profile");
+    path
+}
+
+/// Each thread of `pid`: its name and the CPUs it may run on.
+fn threads(pid: u32) -> Vec<(String, String)> {
+    let mut threads = Vec::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        threads.push((comm.trim().to_string(), cpus));
+    }
+    threads
+}
+
+/// Durable delivery: what is read while the broker cannot be reached stays in the disk queue,
+/// across a stop of the daemon, and goes once the broker is there; a connection cut mid-stream
+/// sends again from the last commit. Every number arrives (duplicates are allowed and
+/// counted), nothing is dropped.
+#[test]
+fn durable_output_delivers_after_the_broker_comes_back_and_after_a_cut() {
+    const PHASE: i64 = 5_000;
+    let broker = broker();
+    let (_connection, channel) = client(broker);
+    bound_queue(&channel, "out-durable", "out-durable-q", "");
+    let gate = Gate::closed(broker.port);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!(
+        "url = \"{}\"\nexchange = \"out-durable\"\ndelivery = \"durable\"\n",
+        gate.url()
+    );
+    let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
+    let started = Instant::now();
+    send_numbered(port, 0..PHASE, 1000);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "durable ingest does not wait for the broker"
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert_eq!(daemon.counter("Amqp.sent_total"), 0);
+    gate.open();
+    daemon.restart(&[port]);
+    send_numbered(port, PHASE..2 * PHASE, 1000);
+    gate.close();
+    std::thread::sleep(Duration::from_secs(1));
+    gate.open();
+    let mut counts = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while counts.len() < 2 * PHASE as usize && Instant::now() < deadline {
+        let bodies = consume(&channel, "out-durable-q", 1000, Duration::from_secs(1));
+        for (n, seen) in sequences(bodies.iter().map(|(body, _)| body.as_slice())) {
+            *counts.entry(n).or_insert(0) += seen;
+        }
+    }
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        (0..2 * PHASE).collect::<Vec<_>>(),
+        "{}",
+        daemon.stderr()
+    );
+    let duplicates: usize = counts.values().map(|count| count - 1).sum();
+    eprintln!("duplicates after the cut: {duplicates}");
+    assert_eq!(
+        daemon.counter("Amqp.dropped_total"),
+        0,
+        "{}",
+        daemon.stderr()
+    );
+    assert!(daemon.counter("Amqp.sent_total") >= 2 * PHASE as u64);
 }
