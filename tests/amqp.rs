@@ -623,3 +623,135 @@ fn durable_output_delivers_after_the_broker_comes_back_and_after_a_cut() {
     );
     assert!(daemon.counter("Amqp.sent_total") >= 2 * PHASE as u64);
 }
+
+/// Publishes numbered messages `range` (unframed protobuf) to `exchange` with `key`.
+fn publish_numbered(
+    channel: &lapin::Channel,
+    exchange: &str,
+    key: &str,
+    range: std::ops::Range<i64>,
+) {
+    block_on(async {
+        for n in range {
+            let body = numbered_message(n, &format!("message {n}"));
+            channel
+                .basic_publish(
+                    exchange,
+                    key,
+                    lapin::options::BasicPublishOptions::default(),
+                    &body,
+                    lapin::BasicProperties::default(),
+                )
+                .await
+                .expect("publish");
+        }
+    });
+}
+
+/// AMQPInput: a broker out of reach at startup is a warning and the input connects once it
+/// can; a connection cut mid-stream is made again, and what was not acknowledged comes again:
+/// every number reaches the output (duplicates allowed), none is lost.
+#[test]
+fn input_connects_late_and_after_a_cut_loses_nothing() {
+    const PHASE: i64 = 5_000;
+    let broker = broker();
+    let (_connection, channel) = client(broker);
+    block_on(async {
+        let exchange = ExchangeDeclareOptions {
+            auto_delete: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                "in-x",
+                ExchangeKind::Direct,
+                exchange,
+                FieldTable::default(),
+            )
+            .await
+            .expect("exchange");
+        let queue = QueueDeclareOptions {
+            auto_delete: false,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare("in-q", queue, FieldTable::default())
+            .await
+            .expect("queue");
+        channel
+            .queue_bind(
+                "in-q",
+                "in-x",
+                "in",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind");
+    });
+    publish_numbered(&channel, "in-x", "in", 0..PHASE);
+    let gate = Gate::closed(broker.port);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = format!(
+        "url = \"{}\"\nexchange = \"in-x\"\nrouting_key = \"in\"\nqueue = \"in-q\"\n\
+         queue_auto_delete = false\nprefetch_count = 500\n",
+        gate.url()
+    );
+    let mut receiver = Daemon::start(dir.path(), &input_config(&input), &[]);
+    wait_for(Duration::from_secs(10), "the warning", || {
+        receiver.stderr().contains("cannot be reached")
+    });
+    gate.open();
+    let out = dir.path().join("out.log");
+    wait_for_or_explain(
+        Duration::from_secs(30),
+        "the first phase",
+        || file_sequences(&out).len() >= PHASE as usize,
+        || receiver.stderr(),
+    );
+    gate.close();
+    publish_numbered(&channel, "in-x", "in", PHASE..2 * PHASE);
+    std::thread::sleep(Duration::from_millis(500));
+    gate.open();
+    wait_for_or_explain(
+        Duration::from_secs(30),
+        "the second phase",
+        || file_sequences(&out).len() >= 2 * PHASE as usize,
+        || receiver.stderr(),
+    );
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    let counts = file_sequences(&out);
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        (0..2 * PHASE).collect::<Vec<_>>()
+    );
+    assert!(receiver.stderr().contains("connection was lost"));
+    assert!(receiver.counter("AmqpIn.records_total") >= 2 * PHASE as u64);
+}
+
+/// Memory delivery to a broker that never comes: the stop does not hang; after the drain
+/// timeout what could not be published is dropped and counted.
+#[test]
+fn memory_output_stops_while_the_broker_is_down_counting_what_it_drops() {
+    const COUNT: i64 = 100;
+    let broker = broker();
+    let gate = Gate::closed(broker.port);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!("url = \"{}\"\nexchange = \"out-never\"\n", gate.url());
+    let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
+    send_numbered(port, 0..COUNT, 100);
+    wait_for(Duration::from_secs(10), "the warning", || {
+        daemon.stderr().contains("cannot be reached")
+    });
+    let started = Instant::now();
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert!(started.elapsed() < Duration::from_secs(30), "the stop ends");
+    assert_eq!(daemon.counter("Amqp.sent_total"), 0);
+    assert_eq!(
+        daemon.counter("Amqp.dropped_total"),
+        COUNT as u64,
+        "{}",
+        daemon.stderr()
+    );
+}
