@@ -35,6 +35,7 @@ use crate::limits::{
 use crate::message::now_ns;
 use crate::runtime::backoff::Backoff;
 use crate::runtime::shard::Shard;
+use crate::splitter::{Splitter, StreamBuffer};
 use crate::telemetry::log_limit::{LogLimit, LOG_INTERVAL};
 use crate::telemetry::Metric;
 
@@ -249,6 +250,9 @@ async fn consume(shard: Rc<Shard>, input: Rc<InputContext>, kind: AmqpInputKind)
     let mut backoff = Backoff::new(AMQP_RECONNECT_MIN, AMQP_RECONNECT_MAX);
     let mut warnings = LogLimit::new(LOG_INTERVAL);
     let name = input.plan.name.clone();
+    let Some((mut splitter, mut buffer)) = input.stream_parts(input.max_message_size) else {
+        return;
+    };
     while !shard.stop.is_stopping() {
         let connected = crate::amqp::connect(&kind.broker, &name, false, Some(kind.prepare()));
         let mut link = match connected.await {
@@ -268,7 +272,8 @@ async fn consume(shard: Rc<Shard>, input: Rc<InputContext>, kind: AmqpInputKind)
         tracing::info!(input = %name, broker = %kind.broker.shown, "amqp: connected");
         backoff.reset();
         if let Some(consumer) = link.consumer.take() {
-            serve(&shard, &input, &link, consumer).await;
+            let parts = (&mut splitter, &mut buffer);
+            serve(&shard, &input, &link, consumer, parts).await;
         }
         if !shard.stop.is_stopping() {
             tracing::warn!(input = %name, broker = %kind.broker.shown, "amqp: the connection was lost; connecting again (unacknowledged deliveries come again)");
@@ -284,11 +289,9 @@ async fn serve(
     input: &Rc<InputContext>,
     link: &Link,
     mut consumer: lapin::Consumer,
+    (splitter, buffer): (&mut Splitter, &mut StreamBuffer),
 ) {
     let null_splitter = matches!(input.plan.splitter, SplitterPlan::Null);
-    let Some((mut splitter, mut buffer)) = input.stream_parts(input.max_message_size) else {
-        return;
-    };
     let meta = input.line_meta(String::new());
     let (telemetry, core, plugin) = (shard.telemetry.clone(), shard.core, input.plugin);
     let mut turn: Vec<Delivery> = Vec::with_capacity(AMQP_INPUT_MESSAGES_PER_TURN);
@@ -321,7 +324,7 @@ async fn serve(
                     super::kafka::split_record(
                         body,
                         input,
-                        (&mut splitter, &mut buffer),
+                        (&mut *splitter, &mut *buffer),
                         &meta,
                         &mut uuids,
                         router,
@@ -336,7 +339,7 @@ async fn serve(
                 }
             }
         }
-        publish_splitter_stats(&mut splitter, &telemetry, core, plugin);
+        publish_splitter_stats(splitter, &telemetry, core, plugin);
         shard.ship_present().await;
         let ack = BasicAckOptions { multiple: true };
         if let Err(error) = link.channel.basic_ack(last_tag, ack).await {
