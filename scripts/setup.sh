@@ -14,6 +14,8 @@
 #                  KafkaOutput; docs/kafka.md says why not Debian's librdkafka): cmake drives the
 #                  build; TLS, gzip and zstd compression; curl only because librdkafka 2.12 built
 #                  with TLS does not compile without it.
+#   rabbitmq-server the AMQP broker of the AMQPInput/AMQPOutput tests (tests/amqp.rs), which
+#                  start their own node on loopback; installed only, never started as a service.
 #
 # Python packages (pip, for the end-to-end tests' real clients):
 #   fluent-logger  sends Fluentd Forward protocol events to FluentForwardInput (tests/fluent.rs).
@@ -48,7 +50,7 @@ install_python_packages() {
 }
 
 packages=(lua-lpeg-dev openssl curl python3 logrotate tzdata
-    cmake libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev)
+    cmake libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev rabbitmq-server)
 
 missing=()
 for package in "${packages[@]}"; do
@@ -66,8 +68,20 @@ else
     fi
     export DEBIAN_FRONTEND=noninteractive
     echo "setup: installing ${missing[*]}"
+    # rabbitmq-server must not run as a service: while it installs, a policy-rc.d (unless the
+    # machine has one already) tells the package scripts not to start it.
+    policy=/usr/sbin/policy-rc.d
+    placed_policy=""
+    if [[ " ${missing[*]} " == *" rabbitmq-server "* ]] && [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        placed_policy=1
+    fi
     $sudo apt-get update -qq
     $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    if [ -n "$placed_policy" ]; then
+        $sudo rm -f "$policy"
+    fi
 fi
 
 install_python_packages

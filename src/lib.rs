@@ -8,6 +8,7 @@
 // Every public item says what it is (`scripts/lint.sh` makes a warning an error).
 #![warn(missing_docs)]
 
+pub mod amqp;
 pub mod calendar;
 pub mod component;
 pub mod config;

@@ -537,6 +537,28 @@ const _: () = assert!(KAFKA_MESSAGE_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
 const _: () = assert!(KAFKA_BUFFERED_BYTES_DEFAULT <= KAFKA_BUFFERED_BYTES_MAX);
 const _: () = assert!(KAFKA_BATCH_BYTES_DEFAULT <= KAFKA_MESSAGE_BYTES_MAX);
 
+// AMQPOutput and AMQPInput (`src/output/amqp.rs`, `src/input/amqp.rs`, `docs/amqp.md`).
+/// Bytes of an AMQP short string: exchange, queue and routing key names.
+pub const AMQP_NAME_BYTES_MAX: usize = 255;
+/// Bytes of one encoded message an AMQPOutput publishes at most; a longer one is dropped and
+/// counted (RabbitMQ's own default bound is 128 MiB).
+pub const AMQP_MESSAGE_BYTES_MAX: usize = 128 * 1024 * 1024;
+/// Publishes an AMQPOutput has made and the broker has not confirmed yet: when reached, it
+/// waits for the oldest confirm before the next publish (memory delivery pushes back from
+/// there; best effort too, since a confirm comes or the connection fails).
+pub const AMQP_CONFIRMS_IN_FLIGHT_MAX: usize = 4096;
+/// The first and the longest wait between two connection attempts to a broker that is down.
+pub const AMQP_RECONNECT_MIN: std::time::Duration = std::time::Duration::from_millis(100);
+/// See [`AMQP_RECONNECT_MIN`].
+pub const AMQP_RECONNECT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a connection's state is looked at while it is idle or being waited for.
+pub const AMQP_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+/// Deliveries an AMQPInput routes before it ships and acknowledges them (and yields to its
+/// core's other tasks).
+pub const AMQP_INPUT_MESSAGES_PER_TURN: usize = 1024;
+/// `prefetch_count` at most: the deliveries the broker may have unacknowledged at this input.
+pub const AMQP_PREFETCH_MAX: u64 = 65_535;
+
 // FilePollingInput (`src/input/file_polling.rs`, `docs/file_polling.md`).
 /// Bytes a FilePollingInput reads of its file at each tick; the rest of a longer file is left
 /// unread, with a warning and an `errors_total` count. Heka read the whole file.

@@ -52,6 +52,9 @@ mod file_polling;
 /// SmtpOutput against an SMTP server on loopback: mails, send_interval, retries, refusals.
 mod smtp;
 
+/// AMQPOutput and AMQPInput against a RabbitMQ node of their own on loopback.
+mod amqp;
+
 /// KafkaOutput and KafkaInput against tansu, a Kafka-compatible broker, on loopback.
 mod kafka;
 

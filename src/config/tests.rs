@@ -994,6 +994,94 @@ fn kafka_errors_name_the_section_and_the_key() {
 }
 
 #[test]
+fn amqp_errors_name_the_section_and_the_key() {
+    let output = "[a]\ntype = \"AMQPOutput\"\nmessage_matcher = \"TRUE\"\n";
+    let input = "[ai]\ntype = \"AMQPInput\"\n";
+    let url = "url = \"amqp://guest:guest@127.0.0.1:5672/%2f\"\n";
+    let exchange = "exchange = \"e\"\nexchange_type = \"direct\"\n";
+    let long = "x".repeat(256);
+    let cases = [
+        (
+            format!("{INPUT}{output}url = \"http://x/\"\n{exchange}"),
+            "a",
+            "url",
+        ),
+        (
+            format!("{INPUT}{output}url = \"amqps://h:5671/%2f\"\n{exchange}"),
+            "a",
+            "url",
+        ),
+        (
+            format!("{INPUT}{output}{url}exchange = \"\"\nexchange_type = \"direct\"\n"),
+            "a",
+            "exchange",
+        ),
+        (
+            format!("{INPUT}{output}{url}exchange = \"e\"\nexchange_type = \"x-fancy\"\n"),
+            "a",
+            "exchange_type",
+        ),
+        (
+            format!("{INPUT}{output}{url}{exchange}routing_key = \"{long}\"\n"),
+            "a",
+            "routing_key",
+        ),
+        (
+            format!("{INPUT}{output}{url}{exchange}persistent = \"yes\"\n"),
+            "a",
+            "persistent",
+        ),
+        (
+            format!("{INPUT}{output}{url}{exchange}[a.tls]\ncert_file = \"c\"\n"),
+            "a",
+            "tls",
+        ),
+        (
+            format!("{INPUT}{output}{url}{exchange}exchange_name = \"e\"\n"),
+            "a",
+            "exchange_name",
+        ),
+        (
+            format!("{input}{url}{exchange}prefetch_count = 0\n"),
+            "ai",
+            "prefetch_count",
+        ),
+        (
+            format!("{input}{url}{exchange}queue_ttl = -2\n"),
+            "ai",
+            "queue_ttl",
+        ),
+        (
+            format!("{input}{url}{exchange}queue = \"{long}\"\n"),
+            "ai",
+            "queue",
+        ),
+        (
+            format!("{input}{url}exchange = \"e\"\nexchange_type = \"Direct\"\n"),
+            "ai",
+            "exchange_type",
+        ),
+        (
+            format!("{input}url = \"amqp://h:notaport/%2f\"\n{exchange}"),
+            "ai",
+            "url",
+        ),
+    ];
+    for (text, section, key) in cases {
+        let error = error_of(&text);
+        assert_eq!(error.section.as_deref(), Some(section), "{text}: {error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{text}: {error}");
+    }
+    // A broker that cannot be resolved is fine at plan time: it is connected to (and retried)
+    // at run time.
+    let text = format!(
+        "{INPUT}{output}url = \"amqp://no-such-host.invalid/%2f\"\n{exchange}\
+         {input}url = \"amqp://no-such-host.invalid/%2f\"\n{exchange}queue_ttl = 60000\n"
+    );
+    assert!(plan_of(&text).is_ok());
+}
+
+#[test]
 fn file_rotation_takes_hekas_intervals_and_a_strftime_path() {
     let output = |rest: &str| format!("{INPUT}[FileOutput]\nmessage_matcher = \"TRUE\"\n{rest}");
     for hours in [0, 1, 4, 12, 24] {

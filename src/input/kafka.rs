@@ -420,7 +420,7 @@ fn store(consumer: &KafkaConsumer, message: &BorrowedMessage<'_>, name: &str) {
 
 /// Splits one record with the input's splitter (the record is a whole stream) and routes what
 /// it yields.
-fn split_record(
+pub(super) fn split_record(
     payload: &[u8],
     input: &InputContext,
     (splitter, buffer): (

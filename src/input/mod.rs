@@ -8,6 +8,7 @@
 //! config, its plan (an [`InputKind`]) and its per-core [`InputKind::start`]; what every input
 //! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
+pub mod amqp;
 pub mod file_polling;
 pub mod fluent;
 pub mod http;
@@ -47,6 +48,7 @@ pub static KINDS: &[Registration<InputPlan>] = &[
     fluent::REGISTRATION,
     kafka::REGISTRATION,
     file_polling::REGISTRATION,
+    amqp::REGISTRATION,
 ];
 
 /// One input kind's validated plan, and how each ingest core starts it.

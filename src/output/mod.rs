@@ -30,6 +30,7 @@
 //! flush and stop order) is wired once, in [`wiring`], for every kind.
 
 pub mod acked;
+pub mod amqp;
 pub mod carbon;
 pub mod durable;
 pub mod elasticsearch;
@@ -69,6 +70,7 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     elasticsearch::REGISTRATION,
     kafka::REGISTRATION,
     smtp::REGISTRATION,
+    amqp::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.
