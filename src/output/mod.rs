@@ -31,6 +31,7 @@
 
 pub mod acked;
 pub mod carbon;
+pub mod dashboard;
 pub mod durable;
 pub mod elasticsearch;
 pub mod file;
@@ -67,6 +68,7 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     http::REGISTRATION,
     elasticsearch::REGISTRATION,
     kafka::REGISTRATION,
+    dashboard::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.
