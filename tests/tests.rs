@@ -98,3 +98,7 @@ mod encoders;
 
 /// The operator endpoint (`/metrics`, `/health`, `/report`) and `gyges top`.
 mod ops;
+
+/// The dashboard page in headless chromium, with DashboardOutput's circular-buffer graphs.
+#[cfg(feature = "lua")]
+mod dashboard;
