@@ -222,3 +222,55 @@ fn the_dashboard_renders_live_counts_and_a_circular_buffer_graph_in_a_real_brows
     }
     assert!(daemon.stop().success(), "{}", daemon.stderr());
 }
+
+#[test]
+fn dashboard_output_refuses_a_bad_cbuf_and_keeps_the_terminations_for_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let (http, input) = (free_port(), free_port());
+    let lua = |name: &str| format!("{}/tests/lua/{name}", env!("CARGO_MANIFEST_DIR"));
+    let config = format!(
+        "[hekad]\nstats_interval = 0\nhttp_address = \"127.0.0.1:{http}\"\n\
+         [TcpInput]\naddress = \"127.0.0.1:{input}\"\n\
+         [Broken]\ntype = \"SandboxFilter\"\nfilename = \"{broken}\"\n\
+         message_matcher = \"Type == 'test'\"\nticker_interval = 1\n\
+         [Loop]\ntype = \"SandboxFilter\"\nfilename = \"{looping}\"\n\
+         message_matcher = \"Type == 'test'\"\ninstruction_limit = 100000\n\
+         [Dashboard]\ntype = \"DashboardOutput\"\n",
+        broken = lua("bad_cbuf.lua"),
+        looping = lua("runaway_loop.lua"),
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[http, input]);
+    send_tcp(input, &frame(&numbered_message(1, "x")));
+    let dashboard = |field: &str| -> serde_json::Value {
+        let body = get(http, "/graphs.json").unwrap_or_else(|| "{}".into());
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()[field].clone()
+    };
+    let rejected = || -> u64 {
+        let body = get(http, "/plugins.json").unwrap_or_else(|| "{}".into());
+        let plugins: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let plugins = plugins["plugins"].as_array().cloned().unwrap_or_default();
+        let dashboard = plugins.iter().find(|plugin| plugin["name"] == "Dashboard");
+        dashboard.map_or(0, |plugin| {
+            plugin["counters"]["rejected_total"].as_u64().unwrap_or(0)
+        })
+    };
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "a rejected cbuf and a termination on the dashboard",
+        || {
+            rejected() >= 1
+                && dashboard("terminations")
+                    .as_array()
+                    .is_some_and(|t| !t.is_empty())
+        },
+        || format!("{}\n{}", dashboard("terminations"), daemon.stderr()),
+    );
+    // The bad payload left no graph; the termination names the plugin and says why.
+    assert_eq!(dashboard("graphs"), serde_json::json!([]));
+    let terminations = dashboard("terminations");
+    assert_eq!(terminations[0]["plugin"], "Loop", "{terminations}");
+    let reason = terminations[0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("instruction"), "{reason}");
+    assert_eq!(dashboard("dashboard_output"), true);
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+}
