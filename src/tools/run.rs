@@ -209,7 +209,7 @@ fn describe_bounds(plan: &Plan, out: &mut String) {
     if let Some(address) = global.http_address {
         let _ = writeln!(
             out,
-            "  http endpoint {address}: /metrics, /health, /report ({} connections at once, {} ms per request)",
+            "  http endpoint {address}: /dashboard, /metrics, /health, /report ({} connections at once, {} ms per request)",
             crate::limits::OPS_CONNECTIONS_MAX,
             crate::limits::OPS_REQUEST_TIMEOUT.as_millis()
         );
