@@ -237,10 +237,11 @@ impl Store {
     /// Keeps `payload` as the graph of (`logger`, `name`) if it parses and fits the bounds.
     fn offer_cbuf(&mut self, logger: String, name: String, payload: &[u8], at_ms: i64) -> Taken {
         let key = (logger, name);
-        let previous = self.graphs.get(&key).map_or(0, |graph| graph.payload_bytes);
-        if previous == 0 && self.graphs.len() >= DASHBOARD_GRAPHS_MAX {
+        let known = self.graphs.get(&key).map(|graph| graph.payload_bytes);
+        if known.is_none() && self.graphs.len() >= DASHBOARD_GRAPHS_MAX {
             return Taken::Dropped;
         }
+        let previous = known.unwrap_or(0);
         if self.payload_bytes - previous + payload.len() > DASHBOARD_PAYLOAD_BYTES_MAX {
             return Taken::Dropped;
         }
@@ -257,8 +258,7 @@ impl Store {
             updated_ms: at_ms,
             header,
             rows,
-            // A payload is never empty (inject_payload sends none), so 0 means "absent".
-            payload_bytes: payload.len().max(1),
+            payload_bytes: payload.len(),
         };
         self.graphs.insert(key, Arc::new(graph));
         Taken::Sent
