@@ -9,6 +9,8 @@
 #                  `openssl s_client` is the TLS client of the TLS input test.
 #   logrotate      rotates files under LogstreamerInput in its end-to-end tests (tests/logstreamer.rs).
 #   tzdata         the system zoneinfo that `tz` on decoders reads (/usr/share/zoneinfo).
+#   chromium       a real browser, headless, that loads the dashboard page in tests/dashboard.rs
+#                  and takes docs/images/dashboard.png.
 #   cmake, libssl-dev, zlib1g-dev, libzstd-dev, libcurl4-openssl-dev
 #                  build librdkafka from the sources the rdkafka crate vendors (KafkaInput,
 #                  KafkaOutput; docs/kafka.md says why not Debian's librdkafka): cmake drives the
@@ -49,7 +51,7 @@ install_python_packages() {
     python3 -m pip install --quiet --disable-pip-version-check "${missing_python[@]}"
 }
 
-packages=(lua-lpeg-dev openssl curl python3 logrotate tzdata
+packages=(lua-lpeg-dev openssl curl python3 logrotate tzdata chromium
     cmake libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev rabbitmq-server)
 
 missing=()

@@ -600,3 +600,16 @@ pub const MULTI_DECODER_DEPTH_MAX: usize = 4;
 /// Bytes one MultiDecoder chain (`cascade_strategy = "all"`) may hold between two subs: past
 /// it the record fails to decode (a sub that injects without end cannot grow memory).
 pub const MULTI_DECODER_CHAIN_BYTES_MAX: usize = 64 << 20;
+
+// DashboardOutput.
+/// Graphs (distinct Logger and payload_name pairs) the dashboard keeps. A cbuf payload of a
+/// new pair past this is dropped and counted (`dropped_total`); a known pair is replaced.
+pub const DASHBOARD_GRAPHS_MAX: usize = 64;
+/// Payload bytes of all graphs kept together. A payload that would take the total past this
+/// is dropped and counted; the graph keeps its previous payload.
+pub const DASHBOARD_PAYLOAD_BYTES_MAX: usize = 8 << 20;
+/// Terminations (`heka.sandbox-terminated`) the dashboard shows: the oldest goes first.
+pub const DASHBOARD_TERMINATIONS_MAX: usize = 16;
+/// Bytes of a termination's reason kept for the page.
+pub const DASHBOARD_REASON_BYTES_MAX: usize = 1024;
+const _: () = assert!(DASHBOARD_GRAPHS_MAX >= 1 && DASHBOARD_TERMINATIONS_MAX >= 1);

@@ -110,3 +110,7 @@ mod ops;
 
 /// PayloadRegexDecoder, ScribbleDecoder, MultiDecoder and PayloadJsonDecoder through the daemon.
 mod decoders;
+
+/// The dashboard page in headless chromium, with DashboardOutput's circular-buffer graphs.
+#[cfg(feature = "lua")]
+mod dashboard;

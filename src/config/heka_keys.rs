@@ -103,6 +103,36 @@ static DIFFERENCES: &[Difference] = &[
         instead: "decoding always runs on the input's own core, in order",
     },
     Difference {
+        key: "address",
+        stages: &[Stage::Output],
+        only_types: &["DashboardOutput"],
+        except_types: &[],
+        instead: "the dashboard is served from `[gyges] http_address` (with /metrics, /health \
+                  and /report); this address is checked and otherwise unused",
+    },
+    Difference {
+        key: "working_directory",
+        stages: &[Stage::Output],
+        only_types: &["DashboardOutput"],
+        except_types: &[],
+        instead: "the dashboard keeps its graphs in memory and writes no files",
+    },
+    Difference {
+        key: "static_directory",
+        stages: &[Stage::Output],
+        only_types: &["DashboardOutput"],
+        except_types: &[],
+        instead: "the dashboard page is built into the binary; no static files are read",
+    },
+    Difference {
+        key: "headers",
+        stages: &[Stage::Output],
+        only_types: &["DashboardOutput"],
+        except_types: &[],
+        instead: "the HTTP endpoint sends its own fixed headers; these are checked and otherwise \
+                  unused",
+    },
+    Difference {
         key: "profile",
         stages: &[Stage::Input, Stage::Filter, Stage::Output],
         only_types: SANDBOXES,

@@ -1277,3 +1277,53 @@ fn payload_json_decoder_errors_name_their_keys() {
     ));
     assert!(plan.is_ok(), "{plan:?}");
 }
+
+#[test]
+fn a_dashboard_output_takes_hekas_options_and_matcher_and_needs_http_address() {
+    let plan = plan_of(&format!(
+        "[gyges]\nhttp_address = \"127.0.0.1:4352\"\n{INPUT}\
+         [Dashboard]\ntype = \"DashboardOutput\"\naddress = \":4352\"\nticker_interval = 5\n\
+         working_directory = \"dashboard\"\nstatic_directory = \"/usr/share/heka/dasher\"\n\
+         [Dashboard.headers]\nAccess-Control-Allow-Origin = [\"*\"]\n"
+    ))
+    .unwrap();
+    let output = &plan.outputs[0];
+    assert_eq!(output.kind.type_name(), "DashboardOutput");
+    assert_eq!(
+        output.matcher.source(),
+        crate::output::dashboard::DEFAULT_MATCHER
+    );
+    let keys: Vec<&str> = plan.notices.iter().map(|notice| notice.key).collect();
+    assert_eq!(
+        keys,
+        [
+            "ticker_interval",
+            "address",
+            "working_directory",
+            "static_directory",
+            "headers"
+        ]
+    );
+    let served = plan.notices[1].to_string();
+    assert!(
+        served.contains("served from `[gyges] http_address`"),
+        "{served}"
+    );
+
+    let without_address = error_of("[Dashboard]\ntype = \"DashboardOutput\"\n");
+    assert_eq!(without_address.section.as_deref(), Some("Dashboard"));
+    assert!(
+        without_address.to_string().contains("http_address"),
+        "{without_address}"
+    );
+    let unknown = error_of(
+        "[gyges]\nhttp_address = \"127.0.0.1:4352\"\n\
+         [Dashboard]\ntype = \"DashboardOutput\"\nport = 1\n",
+    );
+    assert_eq!(unknown.key.as_deref(), Some("port"), "{unknown}");
+    let durable = error_of(
+        "[gyges]\nhttp_address = \"127.0.0.1:4352\"\n\
+         [Dashboard]\ntype = \"DashboardOutput\"\ndelivery = \"best_effort\"\n",
+    );
+    assert_eq!(durable.key.as_deref(), Some("delivery"), "{durable}");
+}

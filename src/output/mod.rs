@@ -32,6 +32,7 @@
 pub mod acked;
 pub mod amqp;
 pub mod carbon;
+pub mod dashboard;
 pub mod durable;
 pub mod elasticsearch;
 pub mod file;
@@ -71,6 +72,7 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     kafka::REGISTRATION,
     smtp::REGISTRATION,
     amqp::REGISTRATION,
+    dashboard::REGISTRATION,
 ];
 
 /// Which cores write an output's destination.

@@ -1,5 +1,6 @@
 //! The operator's HTTP endpoint (`[gyges] http_address`): `/metrics` (Prometheus text),
-//! `/health` (live and ready, as JSON) and `/report` (Heka's all-report JSON).
+//! `/health` (live and ready, as JSON), `/report` (Heka's all-report JSON), and the dashboard
+//! page with the JSON it polls ([`super::dashboard`]).
 //!
 //! It runs on threads of its own, outside the cores' executors: one thread accepts, and each
 //! connection gets a short-lived thread that reads one request, answers it and closes. The
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::dashboard::{self, Board};
 use super::exposition::{self, Catalog, QueueSample};
 use super::Telemetry;
 use crate::input::http::parse::{self, Method};
@@ -42,14 +44,22 @@ pub struct EndpointState {
     started: Instant,
     /// Connections being served now.
     connections: AtomicUsize,
+    /// DashboardOutput's graphs, when the plan has one.
+    board: Option<Arc<Board>>,
 }
 
 impl EndpointState {
-    /// The state of a daemon that is starting (not ready).
-    pub fn new(telemetry: Arc<Telemetry>, catalog: Catalog) -> Arc<EndpointState> {
+    /// The state of a daemon that is starting (not ready); `board` is DashboardOutput's, if
+    /// the plan has one.
+    pub fn new(
+        telemetry: Arc<Telemetry>,
+        catalog: Catalog,
+        board: Option<Arc<Board>>,
+    ) -> Arc<EndpointState> {
         Arc::new(EndpointState {
             telemetry,
             catalog,
+            board,
             ready: AtomicBool::new(false),
             queues: OnceLock::new(),
             started: Instant::now(),
@@ -259,10 +269,27 @@ fn route(state: &EndpointState, path: &str) -> (u16, &'static str, String) {
             let code = if ready { 200 } else { 503 };
             (code, "application/json", format!("{body}\n"))
         }
+        "/" | "/dashboard" => (200, "text/html; charset=utf-8", dashboard::PAGE_HTML.into()),
+        "/dashboard.js" => (
+            200,
+            "text/javascript; charset=utf-8",
+            dashboard::PAGE_JS.into(),
+        ),
+        "/dashboard.css" => (200, "text/css; charset=utf-8", dashboard::PAGE_CSS.into()),
+        "/plugins.json" => {
+            let queues = state.queue_samples();
+            let body = dashboard::plugins_json(&state.telemetry, &state.catalog, &queues);
+            (200, "application/json", body)
+        }
+        "/graphs.json" => (
+            200,
+            "application/json",
+            dashboard::graphs_json(state.board.as_deref()),
+        ),
         _ => (
             404,
             "text/plain; charset=utf-8",
-            "not found: try /metrics, /health or /report\n".into(),
+            "not found: try /dashboard, /metrics, /health or /report\n".into(),
         ),
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! Repeating warnings go through [`log_limit::LogLimit`]: one line per interval, with a count.
 
+pub mod dashboard;
 pub mod endpoint;
 pub mod exposition;
 pub mod log_limit;

@@ -209,7 +209,7 @@ fn describe_bounds(plan: &Plan, out: &mut String) {
     if let Some(address) = global.http_address {
         let _ = writeln!(
             out,
-            "  http endpoint {address}: /metrics, /health, /report ({} connections at once, {} ms per request)",
+            "  http endpoint {address}: /dashboard, /metrics, /health, /report ({} connections at once, {} ms per request)",
             crate::limits::OPS_CONNECTIONS_MAX,
             crate::limits::OPS_REQUEST_TIMEOUT.as_millis()
         );
@@ -338,7 +338,13 @@ fn start_endpoint(
     let Some(address) = plan.global.http_address else {
         return Ok(None);
     };
-    let state = EndpointState::new(telemetry.clone(), Catalog::of(plan));
+    // DashboardOutput's board, if the plan has one (the first: two would show the same).
+    let board = plan.outputs.iter().find_map(|output| {
+        let kind = (*output.kind).as_any();
+        let dashboard = kind.downcast_ref::<crate::output::dashboard::DashboardOutputKind>();
+        dashboard.map(|dashboard| dashboard.board.clone())
+    });
+    let state = EndpointState::new(telemetry.clone(), Catalog::of(plan), board);
     let global = &plan.global;
     let cores = global.cores.iter().copied();
     let cpus: Vec<usize> = cores
@@ -346,7 +352,7 @@ fn start_endpoint(
         .collect();
     match endpoint::start(address, state.clone(), cpus) {
         Ok(bound) => {
-            tracing::info!(address = %bound, "http endpoint: /metrics, /health, /report");
+            tracing::info!(address = %bound, "http endpoint: /dashboard, /metrics, /health, /report");
             Ok(Some(state))
         }
         Err(error) => {
