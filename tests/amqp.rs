@@ -60,6 +60,8 @@ impl Broker {
         let child = Command::new("sh")
             .args(["-c", leader, "broker", SERVER])
             .env("HOME", &home)
+            .current_dir(dir.path())
+            .env("ERL_CRASH_DUMP", format!("{home}/erl_crash.dump"))
             .env("ERL_EPMD_PORT", epmd.to_string())
             .env("RABBITMQ_NODENAME", &node)
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")

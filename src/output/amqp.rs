@@ -31,17 +31,16 @@ use lapin::publisher_confirm::{Confirmation, PublisherConfirm};
 use lapin::BasicProperties;
 use serde::Deserialize;
 
+use super::length_framed::{encodings, LengthFramedKind};
 use super::{Batch, Opened, OutputCore, OutputKind, Writers};
 use crate::amqp::{Broker, Link};
 use crate::component::{LocalBoxFuture, PlanContext, Registration};
-use crate::config::plan::{GlobalPlan, OutputPlan};
+use crate::config::plan::OutputPlan;
 use crate::config::{ConfigError, Section};
-use crate::encoder::{Encode, EncodeFailed, EncoderKind, Framing};
 use crate::limits::{
     AMQP_CONFIRMS_IN_FLIGHT_MAX, AMQP_MESSAGE_BYTES_MAX, AMQP_POLL_INTERVAL, AMQP_RECONNECT_MAX,
     AMQP_RECONNECT_MIN, DRAIN_TIMEOUT,
 };
-use crate::message::MessageView;
 use crate::queue::{Consumer, Deliver, Delivered, HandleBoard, ReadBatch};
 use crate::runtime::backoff::Backoff;
 use crate::runtime::stop::LocalStop;
@@ -120,10 +119,10 @@ fn plan_amqp_output(
         super::plan::EncoderChoice::Fixed(encoder) => encoder,
     };
     let common = super::plan::Common {
-        encoder: super::plan::EncoderChoice::Fixed(Arc::new(AmqpEncoderKind {
-            inner: encoder,
-            bytes_max: AMQP_MESSAGE_BYTES_MAX,
-        })),
+        encoder: super::plan::EncoderChoice::Fixed(Arc::new(LengthFramedKind::new(
+            encoder,
+            AMQP_MESSAGE_BYTES_MAX,
+        ))),
         ..default
     };
     let kind = AmqpOutputKind {
@@ -434,7 +433,7 @@ impl AmqpSender {
     async fn send(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
         let publisher = &self.publisher;
         let mut dropped = 0;
-        for value in framed(&batch.bytes) {
+        for value in encodings(&batch.bytes) {
             loop {
                 let Some(channel) = self.channel().await else {
                     dropped += 1;
@@ -499,7 +498,7 @@ impl Deliver for AmqpRecords {
         let mut confirms = Vec::new();
         let mut bytes = 0;
         for record in records.iter() {
-            for value in framed(record) {
+            for value in encodings(record) {
                 let confirm = publisher.publish(&channel, value).await.map_err(|error| {
                     publisher.forget_link();
                     AmqpDeliveryError::Unconfirmed(error.to_string())
@@ -525,96 +524,5 @@ impl Deliver for AmqpRecords {
         telemetry.add(core, plugin, Metric::Sent, sent);
         telemetry.add(core, plugin, Metric::SentBytes, bytes);
         Ok(Delivered::Done)
-    }
-}
-
-/// Bytes of a message's frame inside a batch: the encoding's length (u32, little-endian).
-const FRAME_BYTES: usize = 4;
-const _: () = assert!(AMQP_MESSAGE_BYTES_MAX <= u32::MAX as usize);
-
-/// The encodings of an AMQPOutput batch (or of a queue record, which is a batch); a truncated
-/// tail yields nothing.
-pub fn framed(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = bytes;
-    std::iter::from_fn(move || {
-        let (frame, tail) = rest.split_first_chunk::<FRAME_BYTES>()?;
-        let (value, tail) = tail.split_at_checked(u32::from_le_bytes(*frame) as usize)?;
-        rest = tail;
-        Some(value)
-    })
-}
-
-/// AMQPOutput's encoder: the configured one, each encoding behind its length.
-#[derive(Debug)]
-pub struct AmqpEncoderKind {
-    inner: Arc<dyn EncoderKind>,
-    bytes_max: usize,
-}
-
-impl EncoderKind for AmqpEncoderKind {
-    fn type_name(&self) -> &'static str {
-        self.inner.type_name()
-    }
-
-    fn build(
-        &self,
-        global: &GlobalPlan,
-        core_row: Option<usize>,
-    ) -> Result<Box<dyn Encode>, String> {
-        Ok(Box::new(AmqpEncoder {
-            inner: self.inner.build(global, core_row)?,
-            bytes_max: self.bytes_max,
-        }))
-    }
-}
-
-struct AmqpEncoder {
-    inner: Box<dyn Encode>,
-    bytes_max: usize,
-}
-
-impl Encode for AmqpEncoder {
-    fn encode_into(
-        &mut self,
-        message: &MessageView<'_>,
-        framing: Framing<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<usize, EncodeFailed> {
-        let start = out.len();
-        out.extend_from_slice(&[0; FRAME_BYTES]);
-        let value = match self.inner.encode_into(message, framing, out) {
-            Ok(value) => value,
-            Err(failed) => {
-                out.truncate(start);
-                return Err(failed);
-            }
-        };
-        if value == 0 {
-            out.truncate(start);
-            return Ok(0);
-        }
-        if value > self.bytes_max {
-            out.truncate(start);
-            return Err(EncodeFailed);
-        }
-        out[start..start + FRAME_BYTES].copy_from_slice(&(value as u32).to_le_bytes());
-        Ok(out.len() - start)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_round_trip_and_a_cut_frame_is_not_read() {
-        let mut bytes = Vec::new();
-        for value in [&b"one"[..], b"", b"three"] {
-            bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(value);
-        }
-        let all: Vec<&[u8]> = framed(&bytes).collect();
-        assert_eq!(all, [&b"one"[..], b"", b"three"]);
-        assert_eq!(framed(&bytes[..bytes.len() - 1]).count(), 2);
     }
 }

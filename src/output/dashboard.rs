@@ -109,9 +109,6 @@ impl OutputKind for DashboardOutputKind {
     }
 }
 
-/// Bytes of the length before each message in a DashboardOutput batch.
-const LENGTH_BYTES: usize = 4;
-
 /// DashboardOutput's encoder: each protobuf message behind its length (a line has no
 /// fields, so it cannot be a sandbox's output: it encodes to nothing).
 #[derive(Debug, Clone, Copy)]
@@ -137,24 +134,8 @@ impl Encode for DashboardEncoderKind {
         let MessageView::Proto(view) = message else {
             return Ok(0);
         };
-        let bytes = view.bytes();
-        let length = u32::try_from(bytes.len()).map_err(|_| EncodeFailed)?;
-        out.extend_from_slice(&length.to_le_bytes());
-        out.extend_from_slice(bytes);
-        Ok(LENGTH_BYTES + bytes.len())
+        super::length_framed::push(out, view.bytes())
     }
-}
-
-/// The messages of a DashboardOutput batch.
-fn records(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = bytes;
-    std::iter::from_fn(move || {
-        let (length, tail) = rest.split_first_chunk::<LENGTH_BYTES>()?;
-        let length = u32::from_le_bytes(*length) as usize;
-        let record = tail.get(..length)?;
-        rest = &tail[length..];
-        Some(record)
-    })
 }
 
 /// What became of one message.
@@ -283,7 +264,7 @@ impl Store {
     /// Takes every message of a batch, counts them, and publishes once.
     fn take_batch(&mut self, batch: &Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
         let mut counts = [0u64; 3];
-        for record in records(&batch.bytes) {
+        for record in super::length_framed::encodings(&batch.bytes) {
             let view = ProtoView::new(record);
             let slot = match self.take(&view) {
                 Taken::Sent => 0,

@@ -39,6 +39,7 @@ pub mod file;
 pub mod fluent;
 pub mod http;
 pub mod kafka;
+pub mod length_framed;
 pub mod log;
 pub mod plan;
 pub mod sink;

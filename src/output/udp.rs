@@ -3,7 +3,7 @@
 //!
 //! - **UdpOutput** sends each encoded message as one datagram, over UDP or a Unix datagram
 //!   socket (`net = "unixgram"`). Inside gyges a batch keeps each encoding behind a 4-byte
-//!   length ([`DatagramEncoderKind`]), so the sender can cut the batch back into messages;
+//!   length ([`super::length_framed`]), so the sender can cut the batch back into messages;
 //!   the length never leaves the process. A message that encodes to more than
 //!   `max_message_size` is dropped and counted as an encode failure, as Heka dropped it.
 //! - **CarbonOutput** sends its lines cut at line boundaries into datagrams of at most
@@ -24,14 +24,13 @@ use std::time::{Duration, Instant};
 
 use glommio::net::UdpSocket;
 
+use super::length_framed::{encodings, LengthFramedKind};
 use super::tcp::{RECONNECT_DELAY_MAX, RECONNECT_DELAY_MIN};
 use super::{Batch, Opened, OutputCore, OutputKind, Writers};
 use crate::component::{LocalBoxFuture, PlanContext, Registration};
-use crate::config::plan::{GlobalPlan, OutputPlan};
+use crate::config::plan::OutputPlan;
 use crate::config::{ConfigError, Section};
-use crate::encoder::{Encode, EncodeFailed, EncoderKind, Framing};
 use crate::limits::{UDP_OUTPUT_MESSAGE_BYTES_MAX, UNIXGRAM_OUTPUT_MESSAGE_BYTES_MAX};
-use crate::message::MessageView;
 use crate::runtime::backoff::Backoff;
 use crate::stats::carbon::datagrams;
 use crate::telemetry::{Metric, Telemetry};
@@ -137,10 +136,10 @@ fn plan_udp_output(
         super::plan::EncoderChoice::Fixed(encoder) => encoder,
     };
     let common = super::plan::Common {
-        encoder: super::plan::EncoderChoice::Fixed(Arc::new(DatagramEncoderKind {
-            inner: encoder,
-            bytes_max: max_message_size,
-        })),
+        encoder: super::plan::EncoderChoice::Fixed(Arc::new(LengthFramedKind::new(
+            encoder,
+            max_message_size,
+        ))),
         ..default
     };
     let kind = UdpOutputKind {
@@ -235,87 +234,6 @@ impl UdpOutputKind {
 enum Socket {
     Udp(UdpSocket, SocketAddr),
     Unix(UnixDatagram, PathBuf),
-}
-
-/// Bytes of the length each encoding carries inside a UdpOutput batch.
-const LENGTH_BYTES: usize = 4;
-
-/// UdpOutput's encoder: the configured one, each encoding behind its length, and none longer
-/// than `bytes_max`.
-#[derive(Debug)]
-pub struct DatagramEncoderKind {
-    inner: Arc<dyn EncoderKind>,
-    bytes_max: usize,
-}
-
-impl DatagramEncoderKind {
-    /// `inner`'s encodings, each behind its length, none longer than `bytes_max`: a batch the
-    /// owner cuts back into messages with [`encodings`] (SmtpOutput uses it too).
-    pub fn new(inner: Arc<dyn EncoderKind>, bytes_max: usize) -> DatagramEncoderKind {
-        DatagramEncoderKind { inner, bytes_max }
-    }
-}
-
-impl EncoderKind for DatagramEncoderKind {
-    fn type_name(&self) -> &'static str {
-        self.inner.type_name()
-    }
-
-    fn build(
-        &self,
-        global: &GlobalPlan,
-        core_row: Option<usize>,
-    ) -> Result<Box<dyn Encode>, String> {
-        Ok(Box::new(DatagramEncoder {
-            inner: self.inner.build(global, core_row)?,
-            bytes_max: self.bytes_max,
-        }))
-    }
-}
-
-struct DatagramEncoder {
-    inner: Box<dyn Encode>,
-    bytes_max: usize,
-}
-
-impl Encode for DatagramEncoder {
-    fn encode_into(
-        &mut self,
-        message: &MessageView<'_>,
-        framing: Framing<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<usize, EncodeFailed> {
-        let start = out.len();
-        out.extend_from_slice(&[0; LENGTH_BYTES]);
-        match self.inner.encode_into(message, framing, out) {
-            Ok(0) => {
-                out.truncate(start);
-                Ok(0)
-            }
-            Ok(bytes) if bytes <= self.bytes_max => {
-                // bytes_max is at most UNIXGRAM_OUTPUT_MESSAGE_BYTES_MAX, well inside a u32.
-                let length = (bytes as u32).to_le_bytes();
-                out[start..start + LENGTH_BYTES].copy_from_slice(&length);
-                Ok(bytes + LENGTH_BYTES)
-            }
-            Ok(_) | Err(EncodeFailed) => {
-                out.truncate(start);
-                Err(EncodeFailed)
-            }
-        }
-    }
-}
-
-/// The encodings of a UdpOutput batch, one per datagram.
-pub fn encodings(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = bytes;
-    std::iter::from_fn(move || {
-        let (length, tail) = rest.split_first_chunk::<LENGTH_BYTES>()?;
-        let length = u32::from_le_bytes(*length) as usize;
-        let encoding = tail.get(..length)?;
-        rest = &tail[length..];
-        Some(encoding)
-    })
 }
 
 /// How long a datagram waits for room at a Unix receiver whose queue is full, between tries.
@@ -499,78 +417,5 @@ impl super::Destination for UdpSender {
         plugin: usize,
     ) -> crate::component::LocalBoxFuture<'a, ()> {
         Box::pin(self.send(batch, telemetry, core, plugin))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::encoder::payload::{PayloadEncoder, PayloadOptions};
-    use crate::message::view::ProtoView;
-
-    fn message(payload: &str) -> Vec<u8> {
-        use prost::Message as _;
-        crate::message::proto::Message {
-            uuid: vec![7; 16],
-            timestamp: 1,
-            payload: Some(payload.into()),
-            ..crate::message::proto::Message::default()
-        }
-        .encode_to_vec()
-    }
-
-    fn encoder(bytes_max: usize) -> DatagramEncoder {
-        let payload = PayloadEncoder::new(&PayloadOptions::default(), 1 << 20).expect("encoder");
-        DatagramEncoder {
-            inner: Box::new(crate::encoder::Encoder::Payload(payload)),
-            bytes_max,
-        }
-    }
-
-    #[test]
-    fn a_batch_is_cut_back_into_its_encodings() {
-        let mut encoder = encoder(64);
-        let mut batch = Vec::new();
-        for payload in ["one", "", "three", "x"] {
-            let bytes = message(payload);
-            let view = MessageView::Proto(ProtoView::new(&bytes));
-            encoder
-                .encode_into(&view, Framing::None, &mut batch)
-                .expect("fits");
-        }
-        let encodings: Vec<&[u8]> = encodings(&batch).collect();
-        assert_eq!(
-            encodings,
-            [&b"one\n"[..], b"\n", b"three\n", b"x\n"],
-            "one datagram per message, lengths left behind"
-        );
-    }
-
-    #[test]
-    fn an_encoding_over_the_limit_is_refused_and_leaves_nothing() {
-        let mut encoder = encoder(4);
-        let mut batch = Vec::new();
-        let fits = message("abc");
-        let long = message("abcd");
-        let view = |bytes| MessageView::Proto(ProtoView::new(bytes));
-        assert_eq!(
-            encoder.encode_into(&view(&fits), Framing::None, &mut batch),
-            Ok(4 + LENGTH_BYTES)
-        );
-        let before = batch.clone();
-        assert_eq!(
-            encoder.encode_into(&view(&long), Framing::None, &mut batch),
-            Err(EncodeFailed)
-        );
-        assert_eq!(batch, before);
-        assert_eq!(encodings(&batch).count(), 1);
-    }
-
-    #[test]
-    fn a_truncated_batch_yields_only_whole_encodings() {
-        let mut batch = vec![3, 0, 0, 0];
-        batch.extend_from_slice(b"abc");
-        batch.extend_from_slice(&[9, 0, 0, 0, b'z']);
-        assert_eq!(encodings(&batch).collect::<Vec<_>>(), [&b"abc"[..]]);
     }
 }

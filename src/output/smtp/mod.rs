@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde::Deserialize;
 
-use super::udp::{encodings, DatagramEncoderKind};
+use super::length_framed::{encodings, LengthFramedKind};
 use super::{Batch, Opened, OutputCore, OutputKind, Writers};
 use crate::component::{LocalBoxFuture, PlanContext, Registration};
 use crate::config::plan::OutputPlan;
@@ -171,7 +171,7 @@ fn plan_smtp_output(
     };
     let bytes_max = context.global.max_message_size.max(SMTP_PENDING_BYTES_MAX);
     let common = super::plan::Common {
-        encoder: super::plan::EncoderChoice::Fixed(Arc::new(DatagramEncoderKind::new(
+        encoder: super::plan::EncoderChoice::Fixed(Arc::new(LengthFramedKind::new(
             encoder, bytes_max,
         ))),
         ..default
