@@ -8,6 +8,9 @@
 #   openssl        the CLI: tests/tls.rs and bench case 4t make certificates with it, and
 #                  `openssl s_client` is the TLS client of the TLS input test.
 #   logrotate      rotates files under LogstreamerInput in its end-to-end tests (tests/logstreamer.rs).
+#   ca-certificates the system's CA bundle: SmtpOutput verifies STARTTLS servers against it
+#                  when no tls.root_cafile is given (tests/smtp.rs checks a server it does not know
+#                  is refused).
 #   tzdata         the system zoneinfo that `tz` on decoders reads (/usr/share/zoneinfo).
 #   chromium       a real browser, headless, that loads the dashboard page in tests/dashboard.rs
 #                  and takes docs/images/dashboard.png.
@@ -51,7 +54,7 @@ install_python_packages() {
     python3 -m pip install --quiet --disable-pip-version-check "${missing_python[@]}"
 }
 
-packages=(lua-lpeg-dev openssl curl python3 logrotate tzdata chromium
+packages=(lua-lpeg-dev openssl ca-certificates curl python3 logrotate tzdata chromium
     cmake libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev rabbitmq-server)
 
 missing=()

@@ -13,6 +13,7 @@
 use std::time::Duration;
 
 use lapin::options::{ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::tcp::OwnedTLSConfig;
 use lapin::types::FieldTable;
 use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
@@ -37,6 +38,24 @@ pub struct Broker {
     pub exchange_auto_delete: bool,
     /// The CPUs lapin's threads run on.
     pub client_cpus: Vec<usize>,
+    /// `amqps://`: TLS toward the broker.
+    pub tls: Option<BrokerTls>,
+}
+
+/// TLS toward the broker (`amqps://`).
+#[derive(Clone)]
+pub struct BrokerTls {
+    /// `tls.root_cafile`'s PEM certificates, trusted beside the system's CAs.
+    pub roots: Option<String>,
+}
+
+impl std::fmt::Debug for BrokerTls {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("BrokerTls")
+            .field("roots", &self.roots.as_ref().map(String::len))
+            .finish()
+    }
 }
 
 /// Checks `url`, `exchange`, `exchange_type` and `tls` of `section`.
@@ -55,17 +74,18 @@ pub fn broker(
     let parsed: AMQPUri = url
         .parse()
         .map_err(|error| section.error(Some("url"), format!("not an AMQP URL: {error}")))?;
-    if parsed.scheme == AMQPScheme::AMQPS {
-        return Err(section.error(
-            Some("url"),
-            "amqps:// is not available: this build connects without TLS (docs/amqp.md)",
-        ));
-    }
-    section.refuse(
-        "tls",
-        tls.is_some(),
-        "TLS toward the broker is not available yet (docs/amqp.md)",
-    )?;
+    let tls = match (parsed.scheme == AMQPScheme::AMQPS, tls) {
+        (true, tls) => Some(broker_tls(section, tls.cloned().unwrap_or_default())?),
+        (false, Some(_)) => {
+            tracing::warn!(
+                section = %section.name,
+                "[{}.tls] is ignored: url is not amqps://",
+                section.name
+            );
+            None
+        }
+        (false, None) => None,
+    };
     if exchange.is_empty() || exchange.len() > crate::limits::AMQP_NAME_BYTES_MAX {
         return Err(section.error(Some("exchange"), "an exchange name is 1 to 255 bytes"));
     }
@@ -87,7 +107,54 @@ pub fn broker(
         exchange_durable: durable.unwrap_or(false),
         exchange_auto_delete: auto_delete.unwrap_or(true),
         client_cpus: crate::kafka::client_cpus(global),
+        tls,
     })
+}
+
+/// Plans `amqps://`: the broker is verified against the system's CAs plus `tls.root_cafile`
+/// (lapin's rustls connector takes no other settings), and its name must be the URL's host.
+///
+/// # Errors
+/// A `[name.tls]` key lapin cannot honour, an unreadable `root_cafile` or one without
+/// certificates.
+fn broker_tls(section: &Section, raw: crate::tls::RawTls) -> Result<BrokerTls, ConfigError> {
+    let unsupported = [
+        ("cert_file", raw.cert_file.is_some()),
+        ("key_file", raw.key_file.is_some()),
+        ("server_name", raw.server_name.is_some()),
+        ("ciphers", raw.ciphers.is_some()),
+        ("min_version", raw.min_version.is_some()),
+        ("max_version", raw.max_version.is_some()),
+        ("client_auth", raw.client_auth.is_some()),
+        ("client_cafile", raw.client_cafile.is_some()),
+        ("prefer_server_ciphers", raw.prefer_server_ciphers.is_some()),
+        (
+            "insecure_skip_verify",
+            raw.insecure_skip_verify == Some(true),
+        ),
+    ];
+    for (key, set) in unsupported {
+        section.refuse(
+            &format!("tls.{key}"),
+            set,
+            "not available toward AMQP brokers: the connection verifies the broker against \
+             the system's CAs and tls.root_cafile, by the URL's host, and sends no client \
+             certificate (docs/amqp.md)",
+        )?;
+    }
+    let roots = match raw.root_cafile.as_deref() {
+        None => None,
+        Some(path) => {
+            let key = Some("tls.root_cafile");
+            let pem = std::fs::read_to_string(path)
+                .map_err(|error| section.error(key, format!("cannot read `{path}`: {error}")))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(section.error(key, format!("no PEM certificate in `{path}`")));
+            }
+            Some(pem)
+        }
+    };
+    Ok(BrokerTls { roots })
 }
 
 /// Checks an AMQP name (routing key, queue) against the protocol's short-string bound.
@@ -141,6 +208,10 @@ pub async fn connect(
     prepare: Option<Prepare>,
 ) -> Result<Link, String> {
     let url = broker.url.clone();
+    let tls = broker.tls.as_ref().map(|tls| OwnedTLSConfig {
+        identity: None,
+        cert_chain: tls.roots.clone(),
+    });
     let cpus = broker.client_cpus.clone();
     let exchange = broker.exchange.clone();
     let kind = match broker.exchange_type.as_str() {
@@ -164,9 +235,16 @@ pub async fn connect(
             futures_lite::future::block_on(async move {
                 let properties =
                     ConnectionProperties::default().with_connection_name(connection_name.into());
-                let connection = Connection::connect(&url, properties)
-                    .await
-                    .map_err(|error| format!("connect: {error}"))?;
+                let connection = match tls {
+                    Some(tls) => {
+                        // lapin's connector builds its rustls config with the process's
+                        // default provider: ring, as everywhere else in gyges.
+                        let _ = rustls::crypto::ring::default_provider().install_default();
+                        Connection::connect_with_config(&url, properties, tls).await
+                    }
+                    None => Connection::connect(&url, properties).await,
+                }
+                .map_err(|error| format!("connect: {error}"))?;
                 let channel = connection
                     .create_channel()
                     .await

@@ -27,6 +27,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 
+use crate::bench_common::pki::make_pki;
 use crate::util::*;
 
 /// The server script Debian installs (the one in /usr/sbin switches to the rabbitmq user).
@@ -39,6 +40,9 @@ pub struct Broker {
     /// Closed to make the leader kill the group.
     leash: Option<ChildStdin>,
     pub port: u16,
+    /// The AMQPS listener: a certificate for 127.0.0.1 and localhost from the test CA
+    /// (`ca.pem` in the broker's directory).
+    pub tls_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -56,6 +60,20 @@ impl Broker {
         let plugins = dir.path().join("enabled_plugins");
         std::fs::write(&plugins, "[].\n").expect("plugins file");
         let home = dir.path().display().to_string();
+        let tls_port = free_port();
+        make_pki(dir.path(), &["server"]);
+        std::fs::write(
+            dir.path().join("rabbitmq.conf"),
+            format!(
+                "listeners.ssl.default = {tls_port}\n\
+                 ssl_options.cacertfile = {home}/ca.pem\n\
+                 ssl_options.certfile = {home}/server.pem\n\
+                 ssl_options.keyfile = {home}/server.key\n\
+                 ssl_options.verify = verify_none\n\
+                 ssl_options.fail_if_no_peer_cert = false\n"
+            ),
+        )
+        .expect("rabbitmq.conf");
         let leader = "epmd -port \"$ERL_EPMD_PORT\" & \"$1\" & read _ignored; kill -9 0";
         let child = Command::new("sh")
             .args(["-c", leader, "broker", SERVER])
@@ -89,6 +107,7 @@ impl Broker {
             leash: None,
             child,
             port,
+            tls_port,
             dir,
         };
         broker.leash = broker.child.stdin.take();
@@ -108,6 +127,16 @@ impl Broker {
     /// The URL of its default vhost, as guest (allowed from loopback).
     pub fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// The AMQPS URL of its default vhost, as guest.
+    pub fn tls_url(&self) -> String {
+        format!("amqps://guest:guest@127.0.0.1:{}/%2f", self.tls_port)
+    }
+
+    /// The test CA that signed the broker's certificate.
+    pub fn ca(&self) -> String {
+        self.dir.path().join("ca.pem").display().to_string()
     }
 
     /// What the node printed.
@@ -756,4 +785,80 @@ fn memory_output_stops_while_the_broker_is_down_counting_what_it_drops() {
         "{}",
         daemon.stderr()
     );
+}
+
+/// `amqps://` both ways: AMQPOutput and AMQPInput verify the broker's certificate against
+/// `tls.root_cafile` and its name against the URL's host, and every message goes round; a
+/// config without the CA is refused by the broker's certificate, and nothing is delivered.
+#[test]
+fn amqps_round_trip_verifies_the_broker() {
+    const COUNT: i64 = 2_000;
+    let broker = broker();
+    let receiving = tempfile::tempdir().expect("temp dir");
+    let tls = format!("[AmqpIn.tls]\nroot_cafile = \"{}\"\n", broker.ca());
+    let input = format!(
+        "url = \"{}\"\nexchange = \"tls-rt\"\nrouting_key = \"numbers\"\nqueue = \"tls-rt-q\"\n\
+         prefetch_count = 500\n",
+        broker.tls_url()
+    );
+    let config = format!("{}{tls}", input_config(&input));
+    let mut receiver = Daemon::start(receiving.path(), &config, &[]);
+    wait_for_or_explain(
+        Duration::from_secs(30),
+        "the receiver's queue over TLS",
+        || receiver.stderr().contains("amqp: connected"),
+        || format!("{}\n{}", receiver.stderr(), broker.log()),
+    );
+    let sending = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!(
+        "url = \"{}\"\nexchange = \"tls-rt\"\nrouting_key = \"numbers\"\n\
+         [Amqp.tls]\nroot_cafile = \"{}\"\n",
+        broker.tls_url(),
+        broker.ca()
+    );
+    let mut sender = Daemon::start(sending.path(), &output_config(port, &output), &[port]);
+    send_numbered(port, 0..COUNT, 1_000);
+    let out = receiving.path().join("out.log");
+    wait_for_or_explain(
+        Duration::from_secs(60),
+        "every message at the receiver",
+        || file_sequences(&out).len() >= COUNT as usize,
+        || format!("{}\n{}", sender.stderr(), receiver.stderr()),
+    );
+    assert!(sender.stop().success(), "{}", sender.stderr());
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    assert_each_once(&file_sequences(&out), COUNT, &|| receiver.stderr());
+    assert_eq!(sender.counter("Amqp.sent_total"), COUNT as u64);
+
+    // Without the test CA the broker's certificate does not verify: best_effort drops and
+    // counts, and the log says why.
+    let (_connection, channel) = client(broker);
+    bound_queue(&channel, "tls-untrusted", "tls-untrusted-q", "logs");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!(
+        "url = \"{}\"\nexchange = \"tls-untrusted\"\nrouting_key = \"logs\"\n\
+         delivery = \"best_effort\"\n",
+        broker.tls_url()
+    );
+    let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
+    send_numbered(port, 0..10, 10);
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "a refused certificate",
+        || daemon.stderr().to_lowercase().contains("certificate"),
+        || daemon.stderr(),
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert_eq!(daemon.counter("Amqp.sent_total"), 0);
+    assert_eq!(
+        daemon.counter("Amqp.dropped_total"),
+        10,
+        "{}",
+        daemon.stderr()
+    );
+    let bodies = consume(&channel, "tls-untrusted-q", 0, Duration::from_millis(200));
+    assert!(bodies.is_empty());
 }

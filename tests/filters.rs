@@ -343,3 +343,65 @@ fn decoders_take_zoneless_times_in_their_configured_zone() {
     let time_of_day = syslog_times[0].div_euclid(SECOND).rem_euclid(86_400);
     assert_eq!(time_of_day, 17 * 3600 + 30 * 60);
 }
+
+/// A shift detector in the style of Heka's anomaly filters: `cb:mannwhitneyu` over the two
+/// halves of a circular buffer, one filter fed a latency that jumps and one fed a latency that
+/// does not. Each reports U and the one-sided p (continuity-corrected, ties shared) once it has
+/// every row.
+#[test]
+fn a_mannwhitneyu_filter_tells_a_shift_from_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let (shifted_port, steady_port) = (free_port(), free_port());
+    let filter = |name: &str| {
+        format!(
+            "[{name}]\ntype = \"SandboxFilter\"\nfilename = \"{}\"\n\
+             message_matcher = \"Logger == '{}'\"\nticker_interval = 1\n\
+             [{name}.config]\nwindow = 5\nbase_ns = 1700000000000000000\n",
+            script("latency_shift.lua"),
+            name.to_lowercase(),
+        )
+    };
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n\
+         [shifted]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{shifted_port}\"\nsplitter = \"TokenSplitter\"\n\
+         [steady]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{steady_port}\"\nsplitter = \"TokenSplitter\"\n\
+         {}{}\
+         [alerts]\ntype = \"FileOutput\"\nmessage_matcher = \"Type == 'heka.sandbox-output'\"\n\
+         path = \"alerts.log\"\nuse_framing = true\nflush_interval = 10\n",
+        filter("Shifted"),
+        filter("Steady"),
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[shifted_port, steady_port]);
+    let series = |values: [u32; 10]| -> String {
+        values
+            .iter()
+            .enumerate()
+            .map(|(second, value)| format!("{second} {value}\n"))
+            .collect()
+    };
+    send_tcp(
+        shifted_port,
+        series([11, 12, 10, 13, 12, 30, 31, 29, 35, 33]).as_bytes(),
+    );
+    send_tcp(
+        steady_port,
+        series([11, 12, 10, 13, 12, 12, 11, 13, 10, 12]).as_bytes(),
+    );
+    let alerts = dir.path().join("alerts.log");
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "both verdicts",
+        || payloads(&alerts).len() >= 2,
+        || format!("{:?}\n{}", payloads(&alerts), daemon.stderr()),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let mut verdicts = payloads(&alerts);
+    verdicts.sort();
+    assert_eq!(
+        verdicts,
+        ["shift U=0 p=0.0060", "steady U=12.5 p=0.5433"],
+        "U1 and p as the rank test gives them"
+    );
+    assert_eq!(daemon.counter("Shifted.terminations_total"), 0);
+    assert_eq!(daemon.counter("Steady.process_failures_total"), 0);
+}

@@ -173,6 +173,22 @@ fn errors_name_file_section_and_key() {
             "send_to",
         ),
         (
+            format!(
+                "{INPUT}[mail]\ntype = \"SmtpOutput\"\nsend_to = [\"a@b\"]\n\
+                 [mail.tls]\nroot_cafile = \"/no/such/ca.pem\"\n"
+            ),
+            "mail",
+            "tls.root_cafile",
+        ),
+        (
+            format!(
+                "{INPUT}[mail]\ntype = \"SmtpOutput\"\nsend_to = [\"a@b\"]\nuse_tls = true\n\
+                 [mail.tls]\nclient_auth = \"RequireAnyClientCert\"\n"
+            ),
+            "mail",
+            "tls.client_auth",
+        ),
+        (
             "[poll]\ntype = \"FilePollingInput\"\nfile_path = \"/tmp/x\"\nticker_interval = 0\n"
                 .to_string(),
             "poll",
@@ -1007,9 +1023,19 @@ fn amqp_errors_name_the_section_and_the_key() {
             "url",
         ),
         (
-            format!("{INPUT}{output}url = \"amqps://h:5671/%2f\"\n{exchange}"),
+            format!("{INPUT}{output}url = \"amqps://h:5671/%2f\"\n{exchange}[a.tls]\ncert_file = \"c\"\n"),
             "a",
-            "url",
+            "tls.cert_file",
+        ),
+        (
+            format!("{INPUT}{output}url = \"amqps://h:5671/%2f\"\n{exchange}[a.tls]\nroot_cafile = \"/no/such/ca.pem\"\n"),
+            "a",
+            "tls.root_cafile",
+        ),
+        (
+            format!("{input}url = \"amqps://h/%2f\"\n{exchange}[ai.tls]\nserver_name = \"other\"\n"),
+            "ai",
+            "tls.server_name",
         ),
         (
             format!("{INPUT}{output}{url}exchange = \"\"\nexchange_type = \"direct\"\n"),
@@ -1030,11 +1056,6 @@ fn amqp_errors_name_the_section_and_the_key() {
             format!("{INPUT}{output}{url}{exchange}persistent = \"yes\"\n"),
             "a",
             "persistent",
-        ),
-        (
-            format!("{INPUT}{output}{url}{exchange}[a.tls]\ncert_file = \"c\"\n"),
-            "a",
-            "tls",
         ),
         (
             format!("{INPUT}{output}{url}{exchange}exchange_name = \"e\"\n"),

@@ -32,7 +32,7 @@ pub use stream::{TlsStream, Transport};
 /// `[name.tls]`: Heka's TLS keys, as written. Which apply depends on the side: a TcpInput
 /// serves (`cert_file`, `key_file`, `client_auth`, `client_cafile`), a TcpOutput connects
 /// (`root_cafile`, `server_name`, and `cert_file`/`key_file` as its client certificate).
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Default, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTls {
     /// TcpOutput: the name the receiver's certificate must carry (default: the host of
@@ -341,7 +341,35 @@ pub fn server(section: &Section, raw: &RawTls) -> Result<Arc<ServerConfig>, Conf
 /// No `root_cafile`, a missing or unreadable file, a key that does not match its
 /// certificate, a bad value.
 pub fn client(section: &Section, raw: &RawTls, address: &str) -> Result<TlsClient, ConfigError> {
-    let side = "TcpOutput";
+    client_of(section, raw, address, "TcpOutput", None)
+}
+
+/// The system's CA bundle (Debian's `ca-certificates`): what a client verifies against when a
+/// plugin allows it and `tls.root_cafile` is not given.
+pub const SYSTEM_ROOTS: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Plans a client's TLS as [`client`] does, but with [`SYSTEM_ROOTS`] when `root_cafile` is
+/// not given: for a plugin whose peers are public servers (a mail relay), as Heka's Go client
+/// used the system's roots. `side` names the plugin in errors.
+///
+/// # Errors
+/// As [`client`]; and no `root_cafile` while the system bundle is missing.
+pub fn client_with_system_roots(
+    section: &Section,
+    raw: &RawTls,
+    address: &str,
+    side: &str,
+) -> Result<TlsClient, ConfigError> {
+    client_of(section, raw, address, side, Some(SYSTEM_ROOTS))
+}
+
+fn client_of(
+    section: &Section,
+    raw: &RawTls,
+    address: &str,
+    side: &str,
+    default_roots: Option<&str>,
+) -> Result<TlsClient, ConfigError> {
     refuse_keys(
         section,
         &[
@@ -360,12 +388,12 @@ pub fn client(section: &Section, raw: &RawTls, address: &str) -> Result<TlsClien
     }
     let provider = provider(section, raw)?;
     let versions = versions(section, raw)?;
-    let Some(cafile) = raw.root_cafile.as_deref() else {
-        return Err(section.error(
-            Some("tls.root_cafile"),
-            "use_tls on a TcpOutput needs tls.root_cafile, the CA the receiver's certificate \
-             is verified against",
-        ));
+    let Some(cafile) = raw.root_cafile.as_deref().or(default_roots) else {
+        let message = format!(
+            "use_tls on a {side} needs tls.root_cafile, the CA the receiver's certificate is \
+             verified against"
+        );
+        return Err(section.error(Some("tls.root_cafile"), message));
     };
     let store = roots(section, "tls.root_cafile", cafile)?;
     let name = match raw.server_name.as_deref() {

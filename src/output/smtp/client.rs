@@ -1,20 +1,38 @@
 //! One SMTP conversation (RFC 5321) over a glommio TCP stream: greeting, `EHLO` (`HELO` when
-//! the server does not know `EHLO`), `AUTH PLAIN` or `AUTH CRAM-MD5` when configured,
-//! `MAIL FROM`, one `RCPT TO` per recipient, `DATA` with the mail, `QUIT`.
+//! the server does not know `EHLO`), `STARTTLS` and `EHLO` again when the [`Security`] asks
+//! for it, `AUTH PLAIN` or `AUTH CRAM-MD5` when configured, `MAIL FROM`, one `RCPT TO` per
+//! recipient, `DATA` with the mail, `QUIT`.
 //!
 //! Every reply is read with a deadline ([`SMTP_TIMEOUT`]) and at most
 //! [`SMTP_REPLY_BYTES_MAX`] bytes; past either the conversation fails and the connection is
 //! closed. A 5xx reply fails for good ([`SmtpError::permanent`]): the same mail would be
-//! refused again. Anything else (a 4xx, a network error, a timeout) may succeed later.
+//! refused again. Anything else (a 4xx, a network error, a timeout, a TLS failure) may succeed
+//! later.
+//!
+//! `AUTH PLAIN` carries the password itself, so it is sent only over TLS or to a loopback
+//! server; otherwise the mail fails for good, its cause logged.
 
-use std::net::ToSocketAddrs;
+use std::net::{SocketAddr, ToSocketAddrs};
 
 use base64::Engine as _;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::TcpStream;
 use hmac::{Hmac, Mac};
 
-use crate::limits::{SMTP_REPLY_BYTES_MAX, SMTP_TIMEOUT};
+use crate::limits::{SMTP_REPLY_BYTES_MAX, SMTP_TIMEOUT, TLS_HANDSHAKE_TIMEOUT};
+use crate::tls::{TlsClient, TlsStream, Transport};
+
+/// Whether and how the conversation is encrypted (`use_tls`, `[name.tls]`).
+#[derive(Debug, Clone)]
+pub enum Security {
+    /// Plain TCP throughout (no CA to verify a server against).
+    Plain,
+    /// `STARTTLS` when the server offers it, plain otherwise (no `[name.tls]`).
+    Opportunistic(TlsClient),
+    /// `STARTTLS` always: a server that does not offer it gets nothing (`[name.tls]`).
+    Required(TlsClient),
+    /// TLS from the first byte, SMTPS (`use_tls = true`).
+    Implicit(TlsClient),
+}
 
 /// How the client logs in (`auth`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,11 +94,12 @@ fn io_error(stage: &'static str, error: impl std::fmt::Display) -> SmtpError {
 /// Sends `mail` to the server at `address` (`host:port`), greeting it as `helo`.
 ///
 /// # Errors
-/// A refusal by the server, a network error or a timeout; see [`SmtpError`].
+/// A refusal by the server, a network error, a timeout or a TLS failure; see [`SmtpError`].
 pub async fn send(
     address: &str,
     helo: &str,
     auth: &Auth,
+    security: &Security,
     mail: &Mail<'_>,
 ) -> Result<(), SmtpError> {
     let target = address
@@ -96,40 +115,103 @@ pub async fn send(
         .set_read_timeout(timeout)
         .and_then(|()| stream.set_write_timeout(timeout))
         .map_err(|error| io_error("connect", error))?;
-    let mut session = Session {
-        stream,
+    let transport = match security {
+        Security::Implicit(tls) => encrypt(stream, tls).await?,
+        _ => Transport::Plain(stream),
+    };
+    let session = Session {
+        transport,
         buffer: Vec::new(),
     };
-    let result = session.converse(helo, auth, mail).await;
+    // A failure before the mail starts drops the session, which closes its socket.
+    let mut session = session.open(helo, security).await?;
+    let result = session.deliver(target, auth, mail).await;
     if result.is_ok() {
         // The mail is accepted; a failed QUIT changes nothing.
         let _ = session.command("QUIT", b"QUIT\r\n", &[221]).await;
     }
-    let _ = session.stream.close().await;
+    session.transport.close().await;
     result
 }
 
+/// Runs the TLS handshake over `stream`, verifying the server as `tls` says.
+async fn encrypt(stream: TcpStream, tls: &TlsClient) -> Result<Transport, SmtpError> {
+    let connection = rustls::ClientConnection::new(tls.config.clone(), tls.server_name.clone())
+        .map_err(|error| io_error("TLS", error))?;
+    let mut stream = TlsStream::new(stream, connection.into());
+    stream
+        .handshake(TLS_HANDSHAKE_TIMEOUT)
+        .await
+        .map_err(|error| io_error("TLS", error))?;
+    Ok(Transport::Tls(Box::new(stream)))
+}
+
+/// Whether the `EHLO` reply's lines (the greeting line first) offer `extension`.
+fn offers(ehlo: &str, extension: &str) -> bool {
+    ehlo.lines().skip(1).any(|line| {
+        let keyword = line.split_ascii_whitespace().next().unwrap_or("");
+        keyword.eq_ignore_ascii_case(extension)
+    })
+}
+
 struct Session {
-    stream: TcpStream,
+    transport: Transport,
     /// Bytes read past the last reply.
     buffer: Vec<u8>,
 }
 
 impl Session {
-    async fn converse(
+    /// The greeting, `EHLO`, and `STARTTLS` with `EHLO` again when `security` asks for it.
+    async fn open(mut self, helo: &str, security: &Security) -> Result<Session, SmtpError> {
+        self.reply("greeting", &[220]).await?;
+        let ehlo = self.hello(helo).await?;
+        let tls = match security {
+            Security::Plain | Security::Implicit(_) => return Ok(self),
+            Security::Opportunistic(tls) if offers(&ehlo, "STARTTLS") => tls,
+            Security::Opportunistic(_) => return Ok(self),
+            Security::Required(tls) if offers(&ehlo, "STARTTLS") => tls,
+            Security::Required(_) => {
+                let detail = "the server does not offer STARTTLS, and [tls] asks for it";
+                return Err(io_error("STARTTLS", detail));
+            }
+        };
+        self.command("STARTTLS", b"STARTTLS\r\n", &[220]).await?;
+        let Session {
+            transport: Transport::Plain(stream),
+            buffer,
+        } = self
+        else {
+            return Err(io_error("STARTTLS", "the connection is already encrypted"));
+        };
+        if !buffer.is_empty() {
+            // Bytes sent before the handshake must not be taken as if they came over TLS.
+            let detail = "the server sent more than its reply to STARTTLS";
+            return Err(io_error("STARTTLS", detail));
+        }
+        let mut session = Session {
+            transport: encrypt(stream, tls).await?,
+            buffer,
+        };
+        session.hello(helo).await?;
+        Ok(session)
+    }
+
+    /// `AUTH`, the envelope and `DATA`.
+    async fn deliver(
         &mut self,
-        helo: &str,
+        server: SocketAddr,
         auth: &Auth,
         mail: &Mail<'_>,
     ) -> Result<(), SmtpError> {
-        self.reply("greeting", &[220]).await?;
-        let ehlo = format!("EHLO {helo}\r\n");
-        if let Err(error) = self.command("EHLO", ehlo.as_bytes(), &[250]).await {
-            if !error.permanent {
-                return Err(error);
-            }
-            let helo = format!("HELO {helo}\r\n");
-            self.command("HELO", helo.as_bytes(), &[250]).await?;
+        let encrypted = matches!(self.transport, Transport::Tls(_));
+        if matches!(auth, Auth::Plain { .. }) && !encrypted && !server.ip().is_loopback() {
+            return Err(SmtpError {
+                stage: "AUTH",
+                detail: "AUTH PLAIN would send the password in clear: the server offers no \
+                         STARTTLS (set use_tls for SMTPS, or auth = \"CRAMMD5\")"
+                    .into(),
+                permanent: true,
+            });
         }
         self.authenticate(auth).await?;
         let from = format!("MAIL FROM:<{}>\r\n", mail.from);
@@ -147,6 +229,19 @@ impl Session {
         };
         self.command("end of data", end, &[250]).await?;
         Ok(())
+    }
+
+    /// `EHLO`, or `HELO` when the server refuses it; returns the reply's lines.
+    async fn hello(&mut self, helo: &str) -> Result<String, SmtpError> {
+        let ehlo = format!("EHLO {helo}\r\n");
+        match self.command("EHLO", ehlo.as_bytes(), &[250]).await {
+            Ok(reply) => Ok(reply),
+            Err(error) if error.permanent => {
+                let helo = format!("HELO {helo}\r\n");
+                self.command("HELO", helo.as_bytes(), &[250]).await
+            }
+            Err(error) => Err(error),
+        }
     }
 
     async fn authenticate(&mut self, auth: &Auth) -> Result<(), SmtpError> {
@@ -181,7 +276,7 @@ impl Session {
     }
 
     async fn write(&mut self, stage: &'static str, bytes: &[u8]) -> Result<(), SmtpError> {
-        self.stream
+        self.transport
             .write_all(bytes)
             .await
             .map_err(|error| io_error(stage, error))
@@ -219,7 +314,7 @@ impl Session {
             }
             let mut chunk = [0u8; 1024];
             let read = self
-                .stream
+                .transport
                 .read(&mut chunk)
                 .await
                 .map_err(|error| io_error(stage, error))?;
@@ -231,11 +326,13 @@ impl Session {
     }
 }
 
-/// A whole reply at the start of `bytes`: its code, the text of its last line, and the bytes
-/// it takes. `None` until the last line (`NNN ` or `NNN` alone) has arrived. A line that is not
-/// `NNN[ -]text` makes a reply with code 0, which no caller expects.
+/// A whole reply at the start of `bytes`: its code, the text of its lines (joined by `\n`),
+/// and the bytes it takes. `None` until the last line (`NNN ` or `NNN` alone) has arrived. A
+/// line that is not `NNN[ -]text` makes a reply with code 0, which no caller expects.
 fn parse_reply(bytes: &[u8]) -> Option<(u16, String, usize)> {
     let mut start = 0;
+    let mut text = String::new();
+    let mut first = true;
     loop {
         let end = start + memchr::memchr(b'\n', &bytes[start..])?;
         let line = bytes[start..end]
@@ -247,16 +344,16 @@ fn parse_reply(bytes: &[u8]) -> Option<(u16, String, usize)> {
             .and_then(|digits| digits.parse::<u16>().ok());
         let more = line.get(3) == Some(&b'-');
         start = end + 1;
-        match code {
-            Some(_) if more => continue,
-            Some(code) => {
-                let text = String::from_utf8_lossy(line.get(4..).unwrap_or(b"")).into_owned();
-                return Some((code, text, start));
-            }
-            None => {
-                let text = String::from_utf8_lossy(line).into_owned();
-                return Some((0, text, start));
-            }
+        let Some(code) = code else {
+            return Some((0, String::from_utf8_lossy(line).into_owned(), start));
+        };
+        if !first {
+            text.push('\n');
+        }
+        first = false;
+        text.push_str(&String::from_utf8_lossy(line.get(4..).unwrap_or(b"")));
+        if !more {
+            return Some((code, text, start));
         }
     }
 }
@@ -269,12 +366,29 @@ mod tests {
     fn replies_parse_with_continuations_and_partial_input() {
         assert_eq!(parse_reply(b"250-mx.example\r\n250-SIZE"), None);
         let reply = b"250-mx.example\r\n250-AUTH PLAIN\r\n250 OK\r\nextra";
-        assert_eq!(parse_reply(reply), Some((250, "OK".into(), 40)));
+        let text = "mx.example\nAUTH PLAIN\nOK";
+        assert_eq!(parse_reply(reply), Some((250, text.into(), 40)));
+        assert_eq!(parse_reply(b"250 \r\n"), Some((250, String::new(), 6)));
         assert_eq!(parse_reply(b"354\r\n"), Some((354, String::new(), 5)));
         assert_eq!(
             parse_reply(b"550 5.1.1 no such user\n"),
             Some((550, "5.1.1 no such user".into(), 23))
         );
         assert_eq!(parse_reply(b"hello\r\n"), Some((0, "hello".into(), 7)));
+    }
+
+    #[test]
+    fn starttls_is_offered_only_by_an_extension_line() {
+        let ehlo = "mx.example greets you\nSIZE 1000\nSTARTTLS\nAUTH PLAIN";
+        assert!(offers(ehlo, "STARTTLS"));
+        assert!(
+            offers("mx\nstarttls", "STARTTLS"),
+            "keywords are case-blind"
+        );
+        assert!(
+            !offers("STARTTLS ready", "STARTTLS"),
+            "the greeting line is no extension"
+        );
+        assert!(!offers("mx\nSTARTTLSX\nAUTH STARTTLS", "STARTTLS"));
     }
 }

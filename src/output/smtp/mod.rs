@@ -38,7 +38,7 @@ use crate::runtime::backoff::Backoff;
 use crate::runtime::stop::LocalStop;
 use crate::telemetry::log_limit::{LogLimit, LOG_INTERVAL};
 use crate::telemetry::{Metric, Telemetry};
-use client::{Auth, Mail};
+use client::{Auth, Mail, Security};
 
 /// Its registry line.
 pub const REGISTRATION: Registration<OutputPlan> = Registration {
@@ -72,6 +72,11 @@ pub struct RawSmtpOutput {
     pub password: Option<String>,
     /// The shortest time between two mails, in seconds (default 0: none).
     pub send_interval: Option<u64>,
+    /// TLS from the first byte (SMTPS) rather than `STARTTLS` (default false).
+    pub use_tls: Option<bool>,
+    /// `[name.tls]`: `root_cafile` (default: the system's CAs), `server_name`, a client
+    /// certificate, versions. Present without `use_tls`, it makes `STARTTLS` required.
+    pub tls: Option<crate::tls::RawTls>,
 }
 
 /// SmtpOutput, planned.
@@ -91,6 +96,8 @@ pub struct SmtpOutputKind {
     pub headers: String,
     /// `send_interval`.
     pub send_interval: Duration,
+    /// `use_tls` and `[name.tls]`.
+    pub security: Security,
 }
 
 fn plan_smtp_output(
@@ -153,7 +160,9 @@ fn plan_smtp_output(
         raw.send_to.join(", "),
         encode_subject(&subject)
     );
+    let security = security(section, &raw.use_tls, raw.tls.as_ref(), &host)?;
     let kind = SmtpOutputKind {
+        security,
         host,
         helo: context.global.hostname.clone(),
         auth,
@@ -177,6 +186,44 @@ fn plan_smtp_output(
         ..default
     };
     super::plan::output_plan(section, context, common, |_| Ok(Arc::new(kind)))
+}
+
+/// How mails are encrypted: `use_tls = true` is SMTPS; `[name.tls]` alone makes `STARTTLS`
+/// required; neither upgrades with `STARTTLS` whenever the server offers it (as Heka's Go
+/// client did), verified against the system's CAs, or stays plain when the system has none.
+fn security(
+    section: &Section,
+    use_tls: &Option<bool>,
+    tls: Option<&crate::tls::RawTls>,
+    host: &str,
+) -> Result<Security, ConfigError> {
+    let side = "SmtpOutput";
+    let client =
+        |raw: &crate::tls::RawTls| crate::tls::client_with_system_roots(section, raw, host, side);
+    Ok(match (use_tls.unwrap_or(false), tls) {
+        (true, Some(raw)) => Security::Implicit(client(raw)?),
+        (true, None) => Security::Implicit(client(&crate::tls::RawTls::default())?),
+        (false, Some(raw)) => Security::Required(client(raw)?),
+        (false, None) if std::path::Path::new(crate::tls::SYSTEM_ROOTS).exists() => {
+            match client(&crate::tls::RawTls::default()) {
+                Ok(client) => Security::Opportunistic(client),
+                Err(error) => {
+                    tracing::warn!(section = %section.name, "no STARTTLS: {error}");
+                    Security::Plain
+                }
+            }
+        }
+        (false, None) => {
+            tracing::info!(
+                section = %section.name,
+                "[{}] no STARTTLS: {} is missing and no [{}.tls] root_cafile is given",
+                section.name,
+                crate::tls::SYSTEM_ROOTS,
+                section.name
+            );
+            Security::Plain
+        }
+    })
 }
 
 /// Whether `address` looks like `local@domain` with nothing an SMTP command could not carry.
@@ -312,15 +359,17 @@ impl SmtpSender {
                 content: &content,
             };
             let kind = &self.kind;
-            let error = match client::send(&kind.host, &kind.helo, &kind.auth, &mail).await {
-                Ok(()) => {
-                    self.last_sent.set(Some(Instant::now()));
-                    self.count(Metric::Sent, messages);
-                    self.count(Metric::SentBytes, body.len() as u64);
-                    return;
-                }
-                Err(error) => error,
-            };
+            let error =
+                match client::send(&kind.host, &kind.helo, &kind.auth, &kind.security, &mail).await
+                {
+                    Ok(()) => {
+                        self.last_sent.set(Some(Instant::now()));
+                        self.count(Metric::Sent, messages);
+                        self.count(Metric::SentBytes, body.len() as u64);
+                        return;
+                    }
+                    Err(error) => error,
+                };
             self.count(Metric::Errors, 1);
             if error.permanent {
                 tracing::warn!(output = %self.name, %error, messages, "the mail server refused the mail for good");
