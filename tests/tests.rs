@@ -114,3 +114,8 @@ mod decoders;
 /// The dashboard page in headless chromium, with DashboardOutput's circular-buffer graphs.
 #[cfg(feature = "lua")]
 mod dashboard;
+
+/// A config directory written as Heka users wrote theirs (Heka's plugin and option names, one
+/// file per concern): it validates with one line per difference, and it runs.
+#[cfg(feature = "lua")]
+mod heka_configs;

@@ -85,6 +85,12 @@ impl Daemon {
     pub fn start(dir: &Path, config_text: &str, ports: &[u16]) -> Daemon {
         let config = dir.join("gyges.toml");
         std::fs::write(&config, config_text).expect("write config");
+        Daemon::start_config(dir, config, ports)
+    }
+
+    /// Starts `gyges run -c <config>` (a file or a directory of them) in `dir` and waits until
+    /// every port in `ports` accepts TCP connections.
+    pub fn start_config(dir: &Path, config: PathBuf, ports: &[u16]) -> Daemon {
         let mut daemon = Daemon {
             child: None,
             dir: dir.to_path_buf(),

@@ -69,7 +69,7 @@ const SANDBOXES: &[&str] = &["SandboxFilter", "SandboxInput", "SandboxOutput"];
 static DIFFERENCES: &[Difference] = &[
     Difference {
         key: "can_exit",
-        stages: &[Stage::Input, Stage::Output],
+        stages: &[Stage::Input, Stage::Filter, Stage::Output],
         only_types: &[],
         except_types: &[],
         instead: "a plugin that stops never stops the daemon in gyges: it is logged, \
@@ -107,8 +107,8 @@ static DIFFERENCES: &[Difference] = &[
         stages: &[Stage::Output],
         only_types: &["DashboardOutput"],
         except_types: &[],
-        instead: "the dashboard is served from `[gyges] http_address` (with /metrics, /health \
-                  and /report); this address is checked and otherwise unused",
+        instead: "serves the dashboard (with /metrics, /health and /report) when the global \
+                  section has no `http_address`; with one, it is checked and unused",
     },
     Difference {
         key: "working_directory",

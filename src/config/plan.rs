@@ -152,6 +152,24 @@ fn check_referenced(
     None
 }
 
+/// Heka served its dashboard from DashboardOutput's `address` (default `:4352`, every
+/// interface). With no `http_address` in the global section, that address becomes the operator
+/// endpoint's, so a Heka config's dashboard is where it was (`docs/dashboard.md`).
+///
+/// # Errors
+/// An `address` that is not a listen address.
+fn dashboard_address(document: &Document) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let dashboard = document.sections.iter().find(|section| {
+        !GLOBAL_SECTIONS.contains(&section.name.as_str())
+            && section.plugin_type().ok() == Some("DashboardOutput")
+    });
+    let Some(section) = dashboard else {
+        return Ok(None);
+    };
+    let address = section.string("address")?.unwrap_or(":4352");
+    section.address("address", address).map(Some)
+}
+
 /// Builds the plan from a loaded document.
 ///
 /// # Errors
@@ -177,6 +195,10 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
         overrides,
         profile.as_ref(),
     )?;
+    let mut global = global;
+    if global.http_address.is_none() {
+        global.http_address = dashboard_address(document)?;
+    }
     let mut plan = Plan {
         origin: document.origin.clone(),
         ignored_options: global_raw.ignored_present(),

@@ -288,6 +288,7 @@ fn hekas_common_plugin_keys_are_accepted_each_with_one_notice() {
             ("TcpInput", "synchronous_decode"),
             ("FileOutput", "can_exit"),
             ("FileOutput", "retries"),
+            ("counter", "can_exit"),
             ("counter", "profile"),
         ]
     );
@@ -1300,7 +1301,7 @@ fn payload_json_decoder_errors_name_their_keys() {
 }
 
 #[test]
-fn a_dashboard_output_takes_hekas_options_and_matcher_and_needs_http_address() {
+fn a_dashboard_output_takes_hekas_options_and_matcher_and_serves_from_its_address() {
     let plan = plan_of(&format!(
         "[gyges]\nhttp_address = \"127.0.0.1:4352\"\n{INPUT}\
          [Dashboard]\ntype = \"DashboardOutput\"\naddress = \":4352\"\nticker_interval = 5\n\
@@ -1327,16 +1328,34 @@ fn a_dashboard_output_takes_hekas_options_and_matcher_and_needs_http_address() {
     );
     let served = plan.notices[1].to_string();
     assert!(
-        served.contains("served from `[gyges] http_address`"),
+        served.contains("when the global section has no `http_address`"),
         "{served}"
     );
-
-    let without_address = error_of("[Dashboard]\ntype = \"DashboardOutput\"\n");
-    assert_eq!(without_address.section.as_deref(), Some("Dashboard"));
-    assert!(
-        without_address.to_string().contains("http_address"),
-        "{without_address}"
+    assert_eq!(
+        plan.global.http_address,
+        Some("127.0.0.1:4352".parse().unwrap()),
+        "http_address wins over the output's address"
     );
+
+    // Without http_address, the dashboard (and the endpoint) is where Heka served it: the
+    // output's address, by default every interface's port 4352.
+    let plan = plan_of(&format!(
+        "{INPUT}[Dashboard]\ntype = \"DashboardOutput\"\naddress = \"127.0.0.1:9352\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        plan.global.http_address,
+        Some("127.0.0.1:9352".parse().unwrap())
+    );
+    let plan = plan_of(&format!("{INPUT}[DashboardOutput]\n")).unwrap();
+    let address = plan.global.http_address.expect("the default address");
+    assert!(
+        address.ip().is_unspecified() && address.port() == 4352,
+        "{address}"
+    );
+    let bad = error_of("[Dashboard]\ntype = \"DashboardOutput\"\naddress = \"dashboard\"\n");
+    assert_eq!(bad.section.as_deref(), Some("Dashboard"));
+    assert_eq!(bad.key.as_deref(), Some("address"), "{bad}");
     let unknown = error_of(
         "[gyges]\nhttp_address = \"127.0.0.1:4352\"\n\
          [Dashboard]\ntype = \"DashboardOutput\"\nport = 1\n",

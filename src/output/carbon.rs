@@ -118,9 +118,11 @@ impl OutputKind for CarbonOutputKind {
                 CarbonOutputKind::Udp {
                     address,
                     datagram_bytes_max,
-                } => super::udp::UdpSender::new(address, *datagram_bytes_max)
-                    .map(|sender| Opened::plain(Rc::new(sender)))
-                    .map_err(|error| format!("{address}: {error}")),
+                } => {
+                    let sender =
+                        super::udp::UdpSender::new(address, &core.output.name, *datagram_bytes_max);
+                    Ok(Opened::plain(Rc::new(sender)))
+                }
             }
         })
     }

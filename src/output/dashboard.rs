@@ -72,7 +72,8 @@ pub const REGISTRATION: crate::component::Registration<OutputPlan> =
             if context.global.http_address.is_none() {
                 return Err(section.error(
                     None,
-                    "the dashboard is served from `http_address` in [gyges] (or [hekad]); set it",
+                    "the dashboard is served from `http_address` in [gyges] (or [hekad]), or \
+                     from this section's `address`",
                 ));
             }
             let mut common = common.with_defaults("ProtobufEncoder", false, false);

@@ -359,42 +359,92 @@ impl super::Destination for DatagramSender {
     }
 }
 
-/// One core's CarbonOutput socket toward one destination.
+/// One core's CarbonOutput socket toward one destination, opened when first needed: a host
+/// name that does not resolve yet (or a socket that cannot be bound) is a warning, its batches
+/// are dropped and counted, and it is tried again after a backoff, as UdpOutput does.
 pub struct UdpSender {
-    socket: UdpSocket,
-    target: SocketAddr,
+    address: String,
+    /// The output's name, for its warnings.
+    name: String,
     datagram_bytes_max: usize,
+    /// `None` until the address resolves and a socket is bound.
+    socket: RefCell<Option<Rc<(UdpSocket, SocketAddr)>>>,
+    /// The wait between attempts to open the socket, doubling per failure.
+    retry: RefCell<Backoff>,
+    /// When the next attempt may be made.
+    next_try: Cell<Instant>,
 }
 
 impl UdpSender {
-    /// Binds an ephemeral local socket for sending to `address`.
-    ///
-    /// # Errors
-    /// The address does not resolve, or no socket can be bound.
-    pub fn new(address: &str, datagram_bytes_max: usize) -> std::io::Result<UdpSender> {
-        let target = address.to_socket_addrs()?.next().ok_or_else(|| {
+    /// A sender to `address` (`host:port`, resolved when the socket opens), for the output
+    /// `name`; tries to open its socket at once.
+    pub fn new(address: &str, name: &str, datagram_bytes_max: usize) -> UdpSender {
+        let sender = UdpSender {
+            address: address.to_string(),
+            name: name.to_string(),
+            datagram_bytes_max,
+            socket: RefCell::new(None),
+            retry: RefCell::new(Backoff::new(RECONNECT_DELAY_MIN, RECONNECT_DELAY_MAX)),
+            next_try: Cell::new(Instant::now()),
+        };
+        sender.socket();
+        sender
+    }
+
+    /// Resolves the address and binds an ephemeral local socket of its family.
+    fn open(&self) -> std::io::Result<(UdpSocket, SocketAddr)> {
+        let target = self.address.to_socket_addrs()?.next().ok_or_else(|| {
             std::io::Error::new(std::io::ErrorKind::NotFound, "address resolves to nothing")
         })?;
-        let local: SocketAddr = if target.is_ipv6() {
-            "[::]:0"
+        let local = if target.is_ipv6() {
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
         } else {
-            "0.0.0.0:0"
-        }
-        .parse()
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "local address"))?;
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+        };
         let socket = UdpSocket::bind(local).map_err(std::io::Error::from)?;
-        Ok(UdpSender {
-            socket,
-            target,
-            datagram_bytes_max,
-        })
+        Ok((socket, target))
+    }
+
+    /// The socket, opened now if it is not yet and the backoff allows an attempt.
+    fn socket(&self) -> Option<Rc<(UdpSocket, SocketAddr)>> {
+        if let Some(socket) = &*self.socket.borrow() {
+            return Some(socket.clone());
+        }
+        let now = Instant::now();
+        if now < self.next_try.get() {
+            return None;
+        }
+        match self.open() {
+            Ok(socket) => {
+                let socket = Rc::new(socket);
+                *self.socket.borrow_mut() = Some(socket.clone());
+                self.retry.borrow_mut().reset();
+                Some(socket)
+            }
+            Err(error) => {
+                let wait = self.retry.borrow_mut().step();
+                self.next_try.set(now + wait);
+                tracing::warn!(
+                    output = %self.name,
+                    "{}: {error}; datagrams are dropped and counted until it opens, next try in {wait:?}",
+                    self.address
+                );
+                None
+            }
+        }
     }
 
     /// Sends a batch of lines as datagrams.
     pub async fn send(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
+        let Some(socket) = self.socket() else {
+            telemetry.add(core, plugin, Metric::Errors, 1);
+            telemetry.add(core, plugin, Metric::Dropped, batch.messages);
+            return;
+        };
+        let (socket, target) = &*socket;
         let mut failed = false;
         for datagram in datagrams(&batch.bytes, self.datagram_bytes_max) {
-            if self.socket.send_to(datagram, self.target).await.is_err() {
+            if socket.send_to(datagram, *target).await.is_err() {
                 failed = true;
             }
         }

@@ -85,7 +85,27 @@ pub fn describe(plan: &Plan) -> String {
     describe_inputs(plan, &mut out);
     describe_outputs(plan, &mut out);
     describe_bounds(plan, &mut out);
+    describe_differences(plan, &mut out);
     out
+}
+
+/// The `differences from Heka:` part of [`describe`]: the Heka keys present that gyges takes
+/// differently, one line each, as `run` logs them at startup (`docs/heka-differences.md`).
+fn describe_differences(plan: &Plan, out: &mut String) {
+    if plan.ignored_options.is_empty() && plan.notices.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "differences from Heka:");
+    if !plan.ignored_options.is_empty() {
+        let _ = writeln!(
+            out,
+            "  accepted and ignored (gyges has no pools or channels): {}",
+            plan.ignored_options.join(", ")
+        );
+    }
+    for notice in &plan.notices {
+        let _ = writeln!(out, "  {notice}");
+    }
 }
 
 /// The `cores:` part of [`describe`]: each core and its roles.

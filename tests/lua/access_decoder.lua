@@ -1,4 +1,5 @@
--- Parses a common-log-format line with an lpeg grammar into a message with fields:
+-- Parses a common-log-format line (its newline, if the splitter kept it, too) with an lpeg
+-- grammar into a message with fields:
 --   1.2.3.4 - alice [10/Oct/2000:13:55:36 +0000] "GET /index.html HTTP/1.1" 200 2326
 require "lpeg"
 require "string"
@@ -37,9 +38,10 @@ local line = l.Ct(
     * l.Cg(timestamp, "time") * space
     * l.P'"' * l.Cg(request, "request") * l.P'"' * space
     * l.Cg(d(3), "status") * space * l.Cg(d(1) + l.P"-" / function() return 0 end, "body_bytes_sent")
-    * l.P(-1))
+    * l.P"\n"^-1 * l.P(-1))
 
-local msg = { Type = "nginx.access", Fields = {} }
+-- The message Type: `type` in [name.config], as Heka's access decoders took it.
+local msg = { Type = read_config("type") or "nginx.access", Fields = {} }
 
 function process_message()
     local fields = line:match(read_message("Payload"))
