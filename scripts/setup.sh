@@ -7,6 +7,8 @@
 #   python3        its http.client is the other real HTTP client of those tests.
 #   openssl        the CLI: tests/tls.rs and bench case 4t make certificates with it, and
 #                  `openssl s_client` is the TLS client of the TLS input test.
+#   socat          terminates TLS in front of tansu (whose own TLS does not work) for the Kafka
+#                  TLS test (tests/kafka.rs).
 #   logrotate      rotates files under LogstreamerInput in its end-to-end tests (tests/logstreamer.rs).
 #   ca-certificates the system's CA bundle: SmtpOutput verifies STARTTLS servers against it
 #                  when no tls.root_cafile is given (tests/smtp.rs checks a server it does not know
@@ -54,7 +56,7 @@ install_python_packages() {
     python3 -m pip install --quiet --disable-pip-version-check "${missing_python[@]}"
 }
 
-packages=(lua-lpeg-dev openssl ca-certificates curl python3 logrotate tzdata chromium
+packages=(lua-lpeg-dev openssl ca-certificates curl python3 socat logrotate tzdata chromium
     cmake libssl-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev rabbitmq-server)
 
 missing=()

@@ -22,6 +22,8 @@ use crate::util::*;
 pub struct Broker {
     child: Option<Child>,
     pub port: u16,
+    /// The port the broker tells clients to connect to (its own, unless a proxy fronts it).
+    advertised: u16,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
@@ -46,10 +48,16 @@ impl Broker {
 
     /// Starts tansu on `port` (a restart keeps the port, so clients find it again).
     pub fn start_on(port: u16) -> Broker {
+        Broker::start_advertising(port, port)
+    }
+
+    /// Starts tansu on `port`, telling clients (in its metadata) to connect to `advertised`.
+    pub fn start_advertising(port: u16, advertised: u16) -> Broker {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut broker = Broker {
             child: None,
             port,
+            advertised,
             log: dir.path().join("tansu.log"),
             _dir: dir,
         };
@@ -64,13 +72,14 @@ impl Broker {
             .open(&self.log)
             .expect("tansu log");
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = format!("tcp://127.0.0.1:{}", self.advertised);
         let child = Command::new(tansu_binary())
             .args([
                 "broker",
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
             ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
@@ -662,4 +671,127 @@ fn memory_delivery_rides_out_a_frozen_broker() {
     assert_eq!(counts.len(), COUNT as usize, "{}", daemon.stderr());
     assert_eq!(daemon.counter("Kafka.dropped_total"), 0);
     assert_eq!(daemon.counter("Kafka.sent_total"), COUNT as u64);
+}
+
+/// A TLS front for tansu, whose own TLS options do not work in the version the tests use:
+/// Debian's `socat` (installed by scripts/setup.sh) terminates TLS with the test CA's server
+/// certificate on one loopback port and passes each connection's plaintext to the broker.
+/// librdkafka (OpenSSL) does the client side. Killed when dropped.
+struct TlsFront {
+    port: u16,
+    child: Child,
+}
+
+impl TlsFront {
+    fn start(port: u16, broker_port: u16, pki: &std::path::Path) -> TlsFront {
+        let listen = format!(
+            "openssl-listen:{port},bind=127.0.0.1,reuseaddr,fork,verify=0,cert={},key={}",
+            pki.join("server.pem").display(),
+            pki.join("server.key").display()
+        );
+        let child = Command::new("socat")
+            .args([listen, format!("tcp:127.0.0.1:{broker_port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("socat (scripts/setup.sh installs it)");
+        wait_for(Duration::from_secs(10), "socat to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        TlsFront { port, child }
+    }
+
+    fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// KafkaOutput and KafkaInput with `use_tls`: librdkafka verifies the broker's certificate
+/// against `tls.root_cafile` and carries every record both ways; with a CA that did not sign
+/// the broker's certificate nothing is acknowledged and the failure is logged.
+#[test]
+fn tls_both_ways_verifies_the_broker_and_loses_nothing() {
+    const COUNT: i64 = 5_000;
+    let pki = tempfile::tempdir().expect("temp dir");
+    crate::bench_common::pki::make_pki(pki.path(), &["server"]);
+    let (broker_port, front_port) = (free_port(), free_port());
+    let broker = Broker::start_advertising(broker_port, front_port);
+    let front = TlsFront::start(front_port, broker.port, pki.path());
+    let tls = |section: &str, ca: &std::path::Path| {
+        format!(
+            "use_tls = true\n[{section}.tls]\nroot_cafile = \"{}\"\n",
+            ca.display()
+        )
+    };
+    let ca = pki.path().join("ca.pem");
+    let producing = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!(
+        "addrs = [\"{}\"]\ntopic = \"secret\"\n{}",
+        front.address(),
+        tls("Kafka", &ca)
+    );
+    let mut sender = Daemon::start(producing.path(), &config(port, &output), &[port]);
+    let consuming = tempfile::tempdir().expect("temp dir");
+    let input = format!(
+        "[gyges]\nstats_interval = 0\n\
+         [KafkaIn]\ntype = \"KafkaInput\"\naddrs = [\"{}\"]\ntopic = \"secret\"\n\
+         group = \"tls\"\ndecoder = \"ProtobufDecoder\"\nrebalance_timeout = 3000\n{}\
+         [Out]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n\
+         use_framing = true\n",
+        front.address(),
+        tls("KafkaIn", &ca)
+    );
+    let mut receiver = Daemon::start(consuming.path(), &input, &[]);
+    send_numbered(port, 0..COUNT, 1000);
+    let out = consuming.path().join("out.log");
+    wait_for_or_explain(
+        Duration::from_secs(90),
+        "every message through TLS",
+        || file_sequences(&out).len() >= COUNT as usize,
+        || {
+            format!(
+                "{}\n{}\n{}",
+                sender.stderr(),
+                receiver.stderr(),
+                broker.log()
+            )
+        },
+    );
+    assert!(sender.stop().success(), "{}", sender.stderr());
+    assert!(receiver.stop().success(), "{}", receiver.stderr());
+    let counts = file_sequences(&out);
+    assert_eq!(counts.len(), COUNT as usize);
+    assert!(counts.values().all(|&count| count == 1), "no duplicates");
+    assert_eq!(sender.counter("Kafka.sent_total"), COUNT as u64);
+
+    // A CA that did not sign the broker's certificate: every handshake fails, and nothing
+    // is acknowledged.
+    let other = tempfile::tempdir().expect("temp dir");
+    crate::bench_common::pki::make_pki(other.path(), &["server"]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = format!(
+        "addrs = [\"{}\"]\ntopic = \"untrusted\"\ndelivery = \"best_effort\"\n{}",
+        front.address(),
+        tls("Kafka", &other.path().join("ca.pem"))
+    );
+    let mut daemon = Daemon::start(dir.path(), &config(port, &output), &[port]);
+    send_numbered(port, 0..10, 10);
+    wait_for_or_explain(
+        Duration::from_secs(20),
+        "a refused certificate",
+        || daemon.stderr().contains("certificate verify failed"),
+        || daemon.stderr(),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert_eq!(daemon.counter("Kafka.sent_total"), 0);
 }
