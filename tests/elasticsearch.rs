@@ -298,6 +298,20 @@ fn https_server_verified_with_the_tls_options() {
     });
     daemon.stop();
     assert!(reached.lock().unwrap().is_empty());
+
+    // Without `root_cafile` the system's CAs are used, and they do not know the test CA.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let server = format!("https://localhost:{}", receiver.port);
+    let system = "http_timeout = 500\ndelivery = \"memory\"\n";
+    let mut daemon = Daemon::start(dir.path(), &config(port, &server, system), &[port]);
+    let before = delivered.lock().unwrap().len();
+    send_tcp(port, &numbered(0..10));
+    wait_for(Duration::from_secs(10), "a refused handshake", || {
+        daemon.stderr().contains("request failed")
+    });
+    daemon.stop();
+    assert_eq!(delivered.lock().unwrap().len(), before);
     assert_eq!(daemon.counter("Es.sent_total"), 0);
 }
 
@@ -309,7 +323,10 @@ fn elasticsearch_config_errors_name_the_key() {
         ("http_timeout = -1\n", "http_timeout"),
         ("connect_timeout = 100000000\n", "connect_timeout"),
         ("encoder = \"Nope\"\n", "encoder"),
-        ("server = \"https://localhost:9200\"\n", "tls.root_cafile"),
+        (
+            "server = \"https://localhost:9200\"\n[Es.tls]\nroot_cafile = \"/no/such/ca.pem\"\n",
+            "tls.root_cafile",
+        ),
         ("index = \"x\"\n", "index"),
     ] {
         let file = temp_file(

@@ -375,7 +375,10 @@ fn http_output_config_errors_name_the_key() {
             "address = \"http://h/\"\n[Http.tls]\nroot_cafile = \"x\"\n",
             "tls",
         ),
-        ("address = \"https://h/\"\n", "tls.root_cafile"),
+        (
+            "address = \"https://h/\"\n[Http.tls]\nroot_cafile = \"/no/such/ca.pem\"\n",
+            "tls.root_cafile",
+        ),
     ] {
         let file = temp_file(
             format!("[Http]\ntype = \"HttpOutput\"\nmessage_matcher = \"TRUE\"\n{extra}")

@@ -696,9 +696,17 @@ pub fn plan_client(section: &Section, raw: &RawRequest<'_>) -> Result<ClientPlan
     }
     let tls = match (url.https, raw.tls) {
         (true, tls) => {
+            // A public endpoint verifies against the system's CAs; `root_cafile` names a
+            // private one instead.
             let none = crate::tls::RawTls::default();
             let tls = tls.unwrap_or(&none);
-            Some(crate::tls::client(section, tls, &url.address())?)
+            let side = section.plugin_type().unwrap_or("HttpOutput");
+            Some(crate::tls::client_with_system_roots(
+                section,
+                tls,
+                &url.address(),
+                side,
+            )?)
         }
         (false, Some(_)) => {
             return Err(section.error(
