@@ -392,15 +392,20 @@ struct Manager {
 impl Manager {
     fn act(&self, message: &MessageView<'_>) -> Result<(), Refusal> {
         let core = &self.core;
+        // How long this core was busy with the command: it is the manager's host core's
+        // pause, which no ingest core shares unless it hosts the manager.
+        let started = Instant::now();
         match control::parse(message, crate::message::now_ns())? {
             Command::Load { config, source } => {
                 let (name, slot, replaced) = core.load(config, source)?;
                 let action = if replaced { "replaced" } else { "loaded" };
-                tracing::info!(manager = %core.name, filter = %name, slot, "filter {action}");
+                let micros = started.elapsed().as_micros() as u64;
+                tracing::info!(manager = %core.name, filter = %name, slot, micros, "filter {action}");
             }
             Command::Unload { name } => {
                 let slot = core.unload(name)?;
-                tracing::info!(manager = %core.name, filter = %name, slot, "filter unloaded");
+                let micros = started.elapsed().as_micros() as u64;
+                tracing::info!(manager = %core.name, filter = %name, slot, micros, "filter unloaded");
             }
         }
         Ok(())
