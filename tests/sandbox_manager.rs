@@ -13,8 +13,13 @@ use crate::util::*;
 const KEY: &str = "right key";
 
 fn config(dir: &Path, port: u16, max_filters: usize) -> String {
+    config_with_endpoint(dir, port, max_filters, free_port())
+}
+
+fn config_with_endpoint(dir: &Path, port: u16, max_filters: usize, http_port: u16) -> String {
     format!(
         "[hekad]\nstats_interval = 0\nbase_dir = \"{base}\"\n\
+         http_address = \"127.0.0.1:{http_port}\"\n\
          [control]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n\
          [control.signer.ops_0]\nhmac_key = \"{KEY}\"\n\
          [Mgr]\ntype = \"SandboxManagerFilter\"\nmessage_signer = \"ops\"\n\
@@ -86,6 +91,24 @@ fn send_numbered(port: u16, from: i64, to: i64, payload: &str) {
     send_tcp(port, &bytes);
 }
 
+/// The value of `metric` for `plugin` in the endpoint's `/metrics` (over its cores), if shown.
+fn metric(http_port: u16, metric: &str, plugin: &str) -> Option<u64> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", http_port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let request = "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n";
+    stream.write_all(request.as_bytes()).ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let prefix = format!("gyges_{metric}{{plugin=\"{plugin}\"");
+    // One line per core: the sum is the plugin's (a filter lives on one core).
+    let values = answer.lines().filter(|line| line.starts_with(&prefix));
+    let values: Vec<u64> = values
+        .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
 fn log_count(daemon: &Daemon, needle: &str) -> usize {
     daemon.stderr().matches(needle).count()
 }
@@ -112,11 +135,28 @@ fn wait_for_echo(daemon: &Daemon, port: u16, payload: &str, expected: &str) {
 #[test]
 fn a_loaded_filter_runs_is_replaced_survives_a_restart_and_unloads() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut daemon = Daemon::start(dir.path(), &config(dir.path(), port, 2), &[port]);
+    let (port, http_port) = (free_port(), free_port());
+    let config = config_with_endpoint(dir.path(), port, 2, http_port);
+    let mut daemon = Daemon::start(dir.path(), &config, &[port, http_port]);
     load(dir.path(), port, "echo", "v1", KEY);
     wait_for_echo(&daemon, port, "a", "v1:a");
     assert_eq!(log_count(&daemon, "filter loaded"), 1);
+    // The slot's gauges show the loaded sandbox; the empty slot shows nothing used.
+    let used = |name| metric(http_port, name, "Mgr#0");
+    wait_for_or_explain(
+        Duration::from_secs(10),
+        "the sandbox gauges",
+        || {
+            used("sandbox_memory_bytes").unwrap_or(0) > 0
+                && used("sandbox_output_bytes_max").unwrap_or(0) > 0
+        },
+        || {
+            let names = ["sandbox_memory_bytes", "sandbox_instructions_max"];
+            let names = names.into_iter().chain(["sandbox_output_bytes_max"]);
+            format!("{:?}", names.map(used).collect::<Vec<_>>())
+        },
+    );
+    assert_eq!(metric(http_port, "sandbox_memory_bytes", "Mgr#1"), Some(0));
 
     // Replace: the same name, a new script, in the same slot.
     load(dir.path(), port, "echo", "v2", KEY);
@@ -127,7 +167,7 @@ fn a_loaded_filter_runs_is_replaced_survives_a_restart_and_unloads() {
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     let kept = dir.path().join("state/sbxmgrs/Mgr");
     assert!(kept.join("Mgr-echo.toml").exists() && kept.join("Mgr-echo.lua").exists());
-    daemon.restart(&[port]);
+    daemon.restart(&[port, http_port]);
     wait_for_echo(&daemon, port, "c", "v2:c");
     assert!(daemon.stderr().contains("filter restored"));
 
@@ -157,6 +197,11 @@ fn a_loaded_filter_runs_is_replaced_survives_a_restart_and_unloads() {
         "{echoes:?}"
     );
     assert!(!kept.join("Mgr-echo.toml").exists());
+    wait_for(
+        Duration::from_secs(10),
+        "the unloaded slot's gauge at 0",
+        || metric(http_port, "sandbox_memory_bytes", "Mgr#0") == Some(0),
+    );
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     assert_eq!(daemon.counter("Mgr.process_failures_total"), 0);
 }

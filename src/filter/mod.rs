@@ -188,6 +188,22 @@ pub trait Filter {
     fn ticker_interval(&self) -> Option<Duration> {
         None
     }
+
+    /// A sandboxed filter's resource use, published as gauges by its host.
+    fn sandbox_usage(&self) -> Option<SandboxUsage> {
+        None
+    }
+}
+
+/// What a Lua filter's state uses (Heka's Memory, MaxInstructions, MaxOutput).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SandboxUsage {
+    /// Bytes of Lua state after the last call.
+    pub memory_bytes: u64,
+    /// The most instructions one call used.
+    pub instructions_max: u64,
+    /// The largest payload buffer or injected message, in bytes.
+    pub output_bytes_max: u64,
 }
 
 /// Iterates the records that a call appended to the caller's sink: each record is a

@@ -468,11 +468,29 @@ fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, emitted: &m
 }
 
 /// Heka's InChanLength and InChanCapacity for each filter on this core: the batches waiting
-/// in the rings (and local inbox) toward this core, and what they can hold.
+/// in the rings (and local inbox) toward this core, and what they can hold; and each Lua
+/// filter's Memory, MaxInstructions and MaxOutput.
 fn publish_ring_gauges(shard: &Shard, host: &Host) {
     let waiting = host.consumers.waiting() + host.inbox.len();
     let capacity = host.consumers.capacity();
     for hosted in host.filters.iter().flatten() {
+        if let Some(usage) = hosted.filter.sandbox_usage() {
+            let (core, plugin) = (shard.core, hosted.plugin);
+            let telemetry = &shard.telemetry;
+            telemetry.set(core, plugin, Metric::SandboxMemory, usage.memory_bytes);
+            telemetry.set(
+                core,
+                plugin,
+                Metric::SandboxInstructionsMax,
+                usage.instructions_max,
+            );
+            telemetry.set(
+                core,
+                plugin,
+                Metric::SandboxOutputMax,
+                usage.output_bytes_max,
+            );
+        }
         shard.telemetry.set(
             shard.core,
             hosted.plugin,

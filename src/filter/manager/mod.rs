@@ -502,4 +502,13 @@ impl Filter for Slot {
     fn ticker_interval(&self) -> Option<Duration> {
         Some(SLOT_TICK)
     }
+
+    fn sandbox_usage(&self) -> Option<super::SandboxUsage> {
+        let slots = self.core.slots.borrow();
+        let loaded = slots[self.slot].as_ref();
+        // An empty slot uses nothing.
+        Some(loaded.map_or_else(Default::default, |loaded| {
+            crate::filter::sandbox::usage_of(loaded.filter.stats())
+        }))
+    }
 }
