@@ -1,7 +1,9 @@
 //! SandboxManagerFilter through the daemon and `gyges sandbox`: a signed load runs a filter
 //! whose injections reach a FileOutput, a replace swaps it, an unload stops it, a restart
-//! brings loaded filters back; unsigned, wrongly signed and over-`max_filters` commands are
-//! refused and counted; and the pipeline loses nothing while filters come and go under load.
+//! brings loaded filters back, `/metrics` shows a loaded sandbox's use; unsigned, wrongly
+//! signed, stale and over-`max_filters` commands are refused and counted, a replace that does
+//! not compile keeps the running filter; and the pipeline loses nothing while filters come and
+//! go under load.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -207,7 +209,8 @@ fn a_loaded_filter_runs_is_replaced_survives_a_restart_and_unloads() {
 }
 
 #[test]
-fn unsigned_wrongly_signed_and_over_max_filters_commands_are_refused_and_counted() {
+fn unsigned_wrongly_signed_stale_and_over_max_commands_are_refused_and_counted_and_a_failed_replace_keeps_the_filter(
+) {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut daemon = Daemon::start(dir.path(), &config(dir.path(), port, 1), &[port]);
@@ -255,16 +258,23 @@ fn unsigned_wrongly_signed_and_over_max_filters_commands_are_refused_and_counted
     wait_for(Duration::from_secs(10), "the stale refusal", || {
         daemon.stderr().contains("stale")
     });
+    // A replace whose script does not compile leaves the running filter in place.
+    let (config_path, script_path) = filter_files(dir.path(), "echo", "broken");
+    std::fs::write(&script_path, "function process_message( return 0 end\n").unwrap();
+    let (config_path, script_path) = (config_path.display(), script_path.display());
+    let (config_path, script_path) = (config_path.to_string(), script_path.to_string());
+    let args = ["load", "--config", &config_path, "--script", &script_path];
+    assert_eq!(sandbox(&args, port, KEY).code, Some(0));
+    wait_for(Duration::from_secs(10), "the failed replace", || {
+        daemon.stderr().contains("not_started")
+    });
     wait_for_echo(&daemon, port, "b", "v1:b");
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     assert_eq!(daemon.counter("Mgr.rejected_total"), 1, "the unsigned one");
     assert_eq!(daemon.counter("control.auth_failures_total"), 2);
-    assert_eq!(
-        daemon.counter("Mgr.process_failures_total"),
-        2,
-        "over max, stale"
-    );
-    assert_eq!(daemon.counter("Mgr.processed_total"), 3);
+    let failures = daemon.counter("Mgr.process_failures_total");
+    assert_eq!(failures, 3, "over max, stale, broken");
+    assert_eq!(daemon.counter("Mgr.processed_total"), 4);
 }
 
 #[test]
