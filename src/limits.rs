@@ -613,3 +613,19 @@ pub const DASHBOARD_TERMINATIONS_MAX: usize = 16;
 /// Bytes of a termination's reason kept for the page.
 pub const DASHBOARD_REASON_BYTES_MAX: usize = 1024;
 const _: () = assert!(DASHBOARD_GRAPHS_MAX >= 1 && DASHBOARD_TERMINATIONS_MAX >= 1);
+
+/// Default `max_filters` of a SandboxManagerFilter: the dynamic filter slots the plan
+/// reserves for it. A load while every slot holds a filter is refused, logged and counted
+/// (`process_failures_total` on the manager).
+pub const SANDBOX_MANAGER_FILTERS_DEFAULT: usize = 4;
+/// Largest `max_filters` accepted: each slot is a filter of the plan (a lane index, a
+/// telemetry row, a matcher every core checks), so slots are not free.
+pub const SANDBOX_MANAGER_FILTERS_MAX: usize = 64;
+/// A control message whose Timestamp is this far from the manager's clock, either way, is
+/// refused and counted (Heka's replay guard).
+pub const CONTROL_MESSAGE_AGE_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+/// Longest name of a dynamically loaded filter (its config's section name); a longer one is
+/// refused. Names are also restricted to `[A-Za-z0-9_-]`: they become file names.
+pub const LOADED_FILTER_NAME_BYTES_MAX: usize = 64;
+const _: () = assert!(SANDBOX_MANAGER_FILTERS_DEFAULT <= SANDBOX_MANAGER_FILTERS_MAX);
+const _: () = assert!(SANDBOX_MANAGER_FILTERS_MAX < u16::MAX as usize);

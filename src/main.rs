@@ -30,6 +30,8 @@ enum Command {
     Flood(tools::flood::FloodArgs),
     /// Show the disk queues: segments and bytes, each consumer's cursor and lag.
     Queue(tools::queue::QueueArgs),
+    /// Load or unload a SandboxFilter through a SandboxManagerFilter (signed control message).
+    Sandbox(tools::sandbox::SandboxArgs),
     /// Show per-plugin rates and queue lag of a running daemon, from its /metrics.
     Top(tools::top::TopArgs),
 }
@@ -45,5 +47,6 @@ fn main() -> ExitCode {
         Command::Flood(args) => tools::flood::run(args),
         Command::Queue(args) => tools::queue::run(args),
         Command::Top(args) => tools::top::run(args),
+        Command::Sandbox(args) => tools::sandbox::run(args),
     }
 }

@@ -26,6 +26,10 @@ mod sandbox;
 #[cfg(feature = "lua")]
 mod filters;
 
+/// SandboxManagerFilter and `gyges sandbox`: signed loads, replace, unload, restart, refusals.
+#[cfg(feature = "lua")]
+mod sandbox_manager;
+
 /// `gyges queue` on files the disk queue wrote.
 mod queue_tool;
 

@@ -229,7 +229,9 @@ pub fn build(document: &Document, overrides: &Overrides) -> Result<Plan, ConfigE
             plan.notices.extend(notices);
         } else if let Some(registration) = Registration::find(crate::filter::KINDS, type_name) {
             let filter = (registration.plan)(section, &context)?;
+            let slots = filter.kind.dynamic_slots(&filter);
             plan.filters.push(filter);
+            plan.filters.extend(slots);
             let notices = heka_keys::notices(section, Stage::Filter, type_name);
             plan.notices.extend(notices);
         } else if let Some(checked) = check_referenced(section, &context) {

@@ -1367,3 +1367,54 @@ fn a_dashboard_output_takes_hekas_options_and_matcher_and_serves_from_its_addres
     );
     assert_eq!(durable.key.as_deref(), Some("delivery"), "{durable}");
 }
+
+#[cfg(feature = "lua")]
+#[test]
+fn a_sandbox_manager_reserves_its_slots_after_itself_on_its_core() {
+    let plan = plan_of(&format!(
+        "{INPUT}[Mgr]\ntype = \"SandboxManagerFilter\"\nmessage_signer = \"ops\"\n\
+         max_filters = 3\nmemory_limit = 1000000\n\
+         [after]\ntype = \"CounterFilter\"\nmessage_matcher = \"TRUE\"\n"
+    ))
+    .unwrap();
+    let names: Vec<&str> = plan.filters.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["Mgr", "Mgr#0", "Mgr#1", "Mgr#2", "after"]);
+    let manager = &plan.filters[0];
+    assert_eq!(manager.matcher.source(), "Type == 'heka.control.sandbox'");
+    assert_eq!(manager.message_signer.as_deref(), Some("ops"));
+    for slot in &plan.filters[1..4] {
+        assert_eq!(slot.host_core, manager.host_core);
+        assert_eq!(slot.matcher.is_constant(), Some(false));
+        assert!(slot.kind.slot_board().is_some());
+        assert!(slot.message_signer.is_none() && slot.durable.is_none());
+    }
+    assert!(plan.filters[4].kind.slot_board().is_none());
+}
+
+#[cfg(feature = "lua")]
+#[test]
+fn sandbox_manager_config_errors_name_the_key() {
+    let manager = "[Mgr]\ntype = \"SandboxManagerFilter\"\n";
+    let cases = [
+        ("", "message_signer"),
+        ("message_signer = \"ops\"\nmax_filters = 0\n", "max_filters"),
+        (
+            "message_signer = \"ops\"\nmax_filters = 65\n",
+            "max_filters",
+        ),
+        (
+            "message_signer = \"ops\"\nuse_buffering = true\n",
+            "use_buffering",
+        ),
+        (
+            "message_signer = \"ops\"\nmemory_limit = 0\n",
+            "memory_limit",
+        ),
+        ("message_signer = \"ops\"\nbogus = 1\n", "bogus"),
+    ];
+    for (keys, key) in cases {
+        let error = error_of(&format!("{INPUT}{manager}{keys}"));
+        assert_eq!(error.section.as_deref(), Some("Mgr"), "{keys}: {error}");
+        assert_eq!(error.key.as_deref(), Some(key), "{keys}: {error}");
+    }
+}

@@ -11,10 +11,13 @@
 //! Injected messages are appended to the caller's sink as records (`u32` little-endian
 //! length, then Heka protobuf), which the runtime routes again on this core.
 
+#[cfg(feature = "lua")]
+pub mod manager;
 pub mod plan;
 pub mod record;
 #[cfg(feature = "lua")]
 pub mod sandbox;
+pub mod slots;
 pub mod stats;
 
 use std::time::Duration;
@@ -72,12 +75,16 @@ pub enum Outcome {
     /// The filter stopped for good; the message to route says why (Heka's
     /// `heka.sandbox-terminated`).
     Terminated(Vec<u8>),
+    /// The message was not processed and is counted as dropped (a dynamic slot that has
+    /// nothing loaded any more).
+    Dropped,
 }
 
 /// Every filter kind, by the Heka type names that select it.
 #[cfg(feature = "lua")]
 pub static KINDS: &[Registration<FilterPlan>] = &[
     sandbox::REGISTRATION,
+    manager::REGISTRATION,
     stats::COUNTER_REGISTRATION,
     stats::STAT_REGISTRATION,
     stats::STAT_ACCUM_REGISTRATION,
@@ -105,6 +112,19 @@ pub trait FilterKind: crate::component::AsAny + fmt::Debug + Send + Sync {
         None
     }
 
+    /// The filters this one reserves right after itself in the plan (a SandboxManagerFilter's
+    /// dynamic slots).
+    fn dynamic_slots(&self, plan: &FilterPlan) -> Vec<FilterPlan> {
+        let _ = plan;
+        Vec::new()
+    }
+
+    /// For a dynamic slot: the board publishing its matcher, and its slot there. Routers
+    /// evaluate that matcher instead of the plan's.
+    fn slot_board(&self) -> Option<(&std::sync::Arc<slots::SlotBoard>, usize)> {
+        None
+    }
+
     /// Builds the filter on its host core.
     ///
     /// # Errors
@@ -121,7 +141,14 @@ pub struct FilterBuild<'a> {
     pub global: &'a GlobalPlan,
     /// The index of the filter named so, if any (a StatFilter's StatAccumInput).
     pub filter_index: crate::component::FilterIndex<'a>,
+    /// What filters built on this core share with each other, by name (a
+    /// SandboxManagerFilter's state, which its slots run from).
+    pub local: &'a LocalShare,
 }
+
+/// Per-core state filters on one core share, by the name of the filter that made it.
+pub type LocalShare =
+    std::cell::RefCell<std::collections::HashMap<String, std::rc::Rc<dyn std::any::Any>>>;
 
 impl FilterBuild<'_> {
     /// How an aggregating filter stamps the messages it makes.
@@ -161,6 +188,22 @@ pub trait Filter {
     fn ticker_interval(&self) -> Option<Duration> {
         None
     }
+
+    /// A sandboxed filter's resource use, published as gauges by its host.
+    fn sandbox_usage(&self) -> Option<SandboxUsage> {
+        None
+    }
+}
+
+/// What a Lua filter's state uses (Heka's Memory, MaxInstructions, MaxOutput).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SandboxUsage {
+    /// Bytes of Lua state after the last call.
+    pub memory_bytes: u64,
+    /// The most instructions one call used.
+    pub instructions_max: u64,
+    /// The largest payload buffer or injected message, in bytes.
+    pub output_bytes_max: u64,
 }
 
 /// Iterates the records that a call appended to the caller's sink: each record is a

@@ -180,10 +180,23 @@ impl super::Filter for SandboxFilter {
         }
     }
 
+    fn sandbox_usage(&self) -> Option<super::SandboxUsage> {
+        Some(usage_of(self.stats()))
+    }
+
     fn ticker_interval(&self) -> Option<std::time::Duration> {
         match self.ticker_interval_s() {
             0 => None,
             seconds => Some(std::time::Duration::from_secs(seconds)),
         }
+    }
+}
+
+/// A sandbox's counters as the gauges its host publishes.
+pub fn usage_of(stats: &SandboxStats) -> super::SandboxUsage {
+    super::SandboxUsage {
+        memory_bytes: stats.memory_bytes as u64,
+        instructions_max: stats.instructions_max,
+        output_bytes_max: stats.output_bytes_max as u64,
     }
 }

@@ -297,7 +297,7 @@ impl LaneHost for HostCore<'_> {
     }
 
     async fn ship_lanes(&mut self) {
-        self.shard.ship_lanes().await;
+        self.shard.ship_lanes_from_host().await;
     }
 
     async fn ship_all(&mut self) {
@@ -377,7 +377,7 @@ impl DurableSource {
         self.set_busy(true, shared);
         let processed = reserved(shared, self.step(shard, host, shared, emitted)).await;
         if processed {
-            shard.ship_full().await;
+            shard.ship_full_from_host().await;
         }
         processed
     }

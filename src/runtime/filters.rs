@@ -211,12 +211,21 @@ pub enum LaneShip {
 }
 
 impl LaneShip {
-    /// Delivers a batch, waiting while the destination is full.
+    /// Delivers a batch, waiting while the destination is full; with `wait_for_room` false
+    /// a batch for the local inbox goes in at once (the host task ships so: it is the one
+    /// that empties its inbox, and waiting there would wait for itself while the inputs of
+    /// its core refill every slot it frees). The inbox then holds at most one batch per lane
+    /// of the host's core over its `slots`.
     ///
     /// # Errors
     /// [`Abandoned`], with the batch, when the host core has gone: its records are no longer
     /// in flight, and the caller counts them as dropped.
-    pub async fn ship(self, batch: Batch, shared: &FilterShared) -> Result<(), Abandoned> {
+    pub async fn ship(
+        self,
+        batch: Batch,
+        shared: &FilterShared,
+        wait_for_room: bool,
+    ) -> Result<(), Abandoned> {
         let producer = match self {
             // Queued records are not in flight: they wait on disk, and their consumers say
             // when they have something to read (see `durable_filters`).
@@ -229,7 +238,7 @@ impl LaneShip {
                     .in_flight
                     .fetch_add(batch.messages as i64, Ordering::AcqRel);
                 // The host is on this core: its pops notify `room`, so no wake can be lost.
-                while inbox.len() >= slots {
+                while wait_for_room && inbox.len() >= slots {
                     inbox.room.wait().await;
                 }
                 inbox.push(batch);
@@ -345,6 +354,7 @@ fn apply_outcome(shard: &Shard, hosted: &mut Hosted, shared: &FilterShared, outc
     match outcome {
         Outcome::Ok => {}
         Outcome::Failed => telemetry.add(core, hosted.plugin, Metric::ProcessFailures, 1),
+        Outcome::Dropped => telemetry.add(core, hosted.plugin, Metric::Dropped, 1),
         Outcome::Terminated(message) => {
             hosted.terminated = true;
             shared.terminated[hosted.index].store(true, Ordering::Release);
@@ -398,7 +408,9 @@ pub(super) fn process_records(
             hosted.filter.process(&view, emitted)
         };
         let telemetry = &shard.telemetry;
-        telemetry.add(shard.core, hosted.plugin, Metric::Processed, 1);
+        if outcome != Outcome::Dropped {
+            telemetry.add(shard.core, hosted.plugin, Metric::Processed, 1);
+        }
         if let Some(started) = started {
             let nanos = started.elapsed().as_nanos() as u64 * PROCESS_TIMING_SAMPLE;
             telemetry.add(shard.core, hosted.plugin, Metric::ProcessNanos, nanos);
@@ -426,11 +438,11 @@ async fn handle_batch(
     emitted: &mut Emitted,
 ) -> Vec<u8> {
     process_records(shard, host, shared, &batch.bytes, None, emitted);
-    shard.ship_lanes().await;
+    shard.ship_lanes_from_host().await;
     shared
         .in_flight
         .fetch_sub(batch.messages as i64, Ordering::AcqRel);
-    shard.ship_full().await;
+    shard.ship_full_from_host().await;
     batch.bytes
 }
 
@@ -456,11 +468,29 @@ fn run_timers(shard: &Shard, host: &mut Host, shared: &FilterShared, emitted: &m
 }
 
 /// Heka's InChanLength and InChanCapacity for each filter on this core: the batches waiting
-/// in the rings (and local inbox) toward this core, and what they can hold.
+/// in the rings (and local inbox) toward this core, and what they can hold; and each Lua
+/// filter's Memory, MaxInstructions and MaxOutput.
 fn publish_ring_gauges(shard: &Shard, host: &Host) {
     let waiting = host.consumers.waiting() + host.inbox.len();
     let capacity = host.consumers.capacity();
     for hosted in host.filters.iter().flatten() {
+        if let Some(usage) = hosted.filter.sandbox_usage() {
+            let (core, plugin) = (shard.core, hosted.plugin);
+            let telemetry = &shard.telemetry;
+            telemetry.set(core, plugin, Metric::SandboxMemory, usage.memory_bytes);
+            telemetry.set(
+                core,
+                plugin,
+                Metric::SandboxInstructionsMax,
+                usage.instructions_max,
+            );
+            telemetry.set(
+                core,
+                plugin,
+                Metric::SandboxOutputMax,
+                usage.output_bytes_max,
+            );
+        }
         shard.telemetry.set(
             shard.core,
             hosted.plugin,

@@ -351,6 +351,8 @@ struct BuiltFilters {
     lanes: Vec<Lane>,
     routes: Vec<FilterRoute>,
     matchers: Vec<Program>,
+    /// The dynamic slots (a SandboxManagerFilter's): each filter index and its cached matcher.
+    slots: Vec<(usize, crate::filter::slots::SlotCache)>,
     queues: Vec<Rc<FilterQueue>>,
     /// The filters this core hosts, and their names (for the failure log).
     host: Option<(Host, String)>,
@@ -420,7 +422,13 @@ async fn build_filters(
     let durable_lanes = open_filter_queues(core, setup, &mut lanes, &mut queues).await?;
     let first_filter_plugin = plan.inputs.len() + plan.outputs.len();
     let (mut routes, mut matchers, mut hosted, mut sources) = (vec![], vec![], vec![], vec![]);
+    let local = crate::filter::LocalShare::default();
+    let mut slots = Vec::new();
     for (index, filter) in plan.filters.iter().enumerate() {
+        if let Some((board, slot)) = filter.kind.slot_board() {
+            let cache = crate::filter::slots::SlotCache::new(board.clone(), slot);
+            slots.push((index, cache));
+        }
         let host_lane = || {
             let lane = hosts.iter().position(|host| *host == filter.host_core);
             lane.unwrap_or_else(|| panic!("filter [{}] has no host lane", filter.name))
@@ -455,6 +463,7 @@ async fn build_filters(
             name: &filter.name,
             global: &plan.global,
             filter_index: &filter_index,
+            local: &local,
         };
         let built = filter
             .kind
@@ -480,6 +489,7 @@ async fn build_filters(
         lanes,
         routes,
         matchers,
+        slots,
         queues,
         host: host.map(|host| (host, host_names)),
     })
@@ -536,7 +546,8 @@ async fn build_core(
         core.telemetry.clone(),
         core.row,
     )
-    .with_signers(message_signers(core.plan));
+    .with_signers(message_signers(core.plan))
+    .with_dynamic(filters.slots);
     let shard = Rc::new(Shard::new(
         core.row,
         core.cpu,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::filters::{FilterShared, Lane, LaneShip};
+use crate::filter::slots::SlotCache;
 use crate::matcher::MatcherSet;
 use crate::message::MessageView;
 use crate::output::{Batch, Sink, Target};
@@ -48,6 +49,10 @@ pub struct Router {
     signed: bool,
     sinks: Vec<Sink>,
     filters: Vec<FilterRoute>,
+    /// Dynamic slots (a SandboxManagerFilter's): each one's position among the filters and
+    /// its matcher as published on its board, refreshed once per batch
+    /// ([`Router::take_ready`]), not per message.
+    dynamic: Vec<(usize, SlotCache)>,
     lanes: Vec<Lane>,
     shared: Arc<FilterShared>,
     telemetry: Arc<Telemetry>,
@@ -80,6 +85,7 @@ impl Router {
             signed: false,
             sinks,
             filters,
+            dynamic: Vec::new(),
             lanes,
             shared,
             telemetry,
@@ -121,6 +127,28 @@ impl Router {
         self
     }
 
+    /// Sets the dynamic slots: each one's filter position (its index among the plan's
+    /// filters) and its matcher cache. Their static matchers should be `FALSE`: a slot
+    /// matches what its cache holds.
+    ///
+    /// # Panics
+    /// If a position is not one of the filters.
+    pub fn with_dynamic(mut self, dynamic: Vec<(usize, SlotCache)>) -> Router {
+        assert!(dynamic
+            .iter()
+            .all(|(position, _)| *position < self.filters.len()));
+        self.dynamic = dynamic;
+        self.refresh_dynamic();
+        self
+    }
+
+    /// Reloads the dynamic slots' matchers whose board moved: one atomic load per slot.
+    fn refresh_dynamic(&mut self) {
+        for (_, cache) in &mut self.dynamic {
+            cache.refresh();
+        }
+    }
+
     /// Whether any destination on this core sets `message_signer`: only then does an input
     /// need to name the signer of what it routes ([`Router::set_signer`]).
     #[inline]
@@ -144,14 +172,14 @@ impl Router {
     #[inline]
     pub fn route_from_filter(&mut self, message: &MessageView<'_>, loops: u8, to_filters: bool) {
         self.matchers.evaluate(message, &mut self.matched);
-        if !self.signers.is_empty() {
-            // A message a filter injects has no signer, as in Heka.
-            let signer = (loops == 0 && self.signed).then_some(self.signer.as_slice());
-            for (matched, required) in self.matched.iter_mut().zip(&self.signers) {
-                if let Some(required) = required {
-                    *matched &= signer == Some(required.as_bytes());
-                }
+        let outputs = self.sinks.len();
+        for (position, cache) in &self.dynamic {
+            if let Some(matcher) = cache.matcher() {
+                self.matched[outputs + position] = matcher.matches(message);
             }
+        }
+        if !self.signers.is_empty() {
+            self.apply_signers(loops);
         }
         let (outputs, filters) = self.matched.split_at(self.sinks.len());
         for (sink, matched) in self.sinks.iter_mut().zip(outputs) {
@@ -182,6 +210,25 @@ impl Router {
         }
     }
 
+    /// Keeps only the matches whose `message_signer` signed the record. A filter that
+    /// refuses a record its matcher chose counts it (`rejected_total`): a SandboxManagerFilter
+    /// shows so the control messages it did not act on.
+    fn apply_signers(&mut self, loops: u8) {
+        // A message a filter injects has no signer, as in Heka.
+        let signer = (loops == 0 && self.signed).then_some(self.signer.as_slice());
+        let outputs = self.sinks.len();
+        for (index, (matched, required)) in self.matched.iter_mut().zip(&self.signers).enumerate() {
+            let Some(required) = required else { continue };
+            if *matched && signer != Some(required.as_bytes()) {
+                *matched = false;
+                if let Some(route) = index.checked_sub(outputs).map(|at| &self.filters[at]) {
+                    self.telemetry
+                        .add(self.core, route.plugin, Metric::Rejected, 1);
+                }
+            }
+        }
+    }
+
     /// Sends a stat record to the StatAccumInput with filter index `accumulator`, on its core.
     pub fn push_stat(&mut self, accumulator: u16, record: &[u8]) {
         let Some(route) = self.filters.iter().find(|route| route.index == accumulator) else {
@@ -195,6 +242,7 @@ impl Router {
     /// Takes the first batch that is full (or, with `due`, whose flush policy is due; a
     /// filter lane is due whenever it has anything).
     pub fn take_ready(&mut self, due: Option<Instant>) -> Option<Ready> {
+        self.refresh_dynamic();
         for sink in &mut self.sinks {
             let ready = match due {
                 None => sink.is_full(),
@@ -263,6 +311,7 @@ impl Router {
         self.sinks.clear();
         self.lanes.clear();
         self.filters.clear();
+        self.dynamic.clear();
         self.matched.clear();
     }
 }

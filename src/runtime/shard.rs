@@ -35,6 +35,14 @@ pub struct Shard {
     inputs_changed: Rc<LocalNotify>,
 }
 
+/// Which task ships: a core's inputs (which wait for room in a full local inbox) or the
+/// filter host (which must not: it empties that inbox).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shipper {
+    Core,
+    Host,
+}
+
 /// Counts one open connection or socket while it lives.
 pub struct InputGuard {
     open_inputs: Rc<Cell<usize>>,
@@ -90,13 +98,20 @@ impl Shard {
     }
 
     async fn ship(&self, ready: Ready) {
+        self.ship_as(ready, Shipper::Core).await;
+    }
+
+    /// Ships one batch. The filter host never waits for room in its own inbox (it is the
+    /// one that empties it): see [`super::filters::LaneShip::ship`].
+    async fn ship_as(&self, ready: Ready, shipper: Shipper) {
         match ready {
             Ready::Output(batch, target, plugin) => {
                 target.ship(batch, &self.telemetry, self.core, plugin).await;
             }
             Ready::Lane(batch, to) => {
                 let shared = self.router.borrow().shared().clone();
-                if let Err(Abandoned(batch)) = to.ship(batch, &shared).await {
+                let wait_for_room = shipper == Shipper::Core;
+                if let Err(Abandoned(batch)) = to.ship(batch, &shared, wait_for_room).await {
                     self.count_lane_drops(&batch);
                 }
             }
@@ -150,6 +165,24 @@ impl Shard {
             let ready = self.router.borrow_mut().take_lane();
             let Some(ready) = ready else { return };
             self.ship(ready).await;
+        }
+    }
+
+    /// [`Shard::ship_full`] for the filter host task.
+    pub async fn ship_full_from_host(&self) {
+        loop {
+            let ready = self.router.borrow_mut().take_ready(None);
+            let Some(ready) = ready else { return };
+            self.ship_as(ready, Shipper::Host).await;
+        }
+    }
+
+    /// [`Shard::ship_lanes`] for the filter host task.
+    pub async fn ship_lanes_from_host(&self) {
+        loop {
+            let ready = self.router.borrow_mut().take_lane();
+            let Some(ready) = ready else { return };
+            self.ship_as(ready, Shipper::Host).await;
         }
     }
 

@@ -209,6 +209,9 @@ fn heka_name(metric: Metric) -> Option<&'static str> {
         Metric::Injected => Some("InjectMessageCount"),
         Metric::RingLength => Some("InChanLength"),
         Metric::RingCapacity => Some("InChanCapacity"),
+        Metric::SandboxMemory => Some("Memory"),
+        Metric::SandboxInstructionsMax => Some("MaxInstructions"),
+        Metric::SandboxOutputMax => Some("MaxOutput"),
         _ => None,
     }
 }

@@ -82,12 +82,19 @@ pub enum Metric {
     /// counts once.
     Retries,
     /// Output: messages the destination refused for good (ElasticSearchOutput: a bulk item
-    /// answered 4xx other than 429, such as a mapping error); not sent again.
+    /// answered 4xx other than 429, such as a mapping error); not sent again. Filter:
+    /// messages its matcher chose that its `message_signer` did not sign.
     Rejected,
+    /// Sandbox filter (gauge): bytes its Lua state uses after its last call (Heka's Memory).
+    SandboxMemory,
+    /// Sandbox filter (gauge): the most instructions one call used (MaxInstructions).
+    SandboxInstructionsMax,
+    /// Sandbox filter (gauge): the largest payload or injected message, bytes (MaxOutput).
+    SandboxOutputMax,
 }
 
 /// How many metrics each plugin has.
-pub const METRICS_PER_PLUGIN: usize = 29;
+pub const METRICS_PER_PLUGIN: usize = 32;
 
 impl Metric {
     /// Every metric, in index order.
@@ -121,6 +128,9 @@ impl Metric {
         Metric::RefusedRequests,
         Metric::Retries,
         Metric::Rejected,
+        Metric::SandboxMemory,
+        Metric::SandboxInstructionsMax,
+        Metric::SandboxOutputMax,
     ];
 
     /// The counter's name, ending `_total` as counters do.
@@ -155,6 +165,9 @@ impl Metric {
             Metric::RefusedRequests => "refused_requests_total",
             Metric::Retries => "retries_total",
             Metric::Rejected => "rejected_total",
+            Metric::SandboxMemory => "sandbox_memory_bytes",
+            Metric::SandboxInstructionsMax => "sandbox_instructions_max",
+            Metric::SandboxOutputMax => "sandbox_output_bytes_max",
         }
     }
 }
@@ -176,26 +189,34 @@ impl Metric {
         match self {
             Metric::Errors => stage::INPUT | stage::OUTPUT | stage::FILTER,
             Metric::Acks => stage::INPUT | stage::OUTPUT,
-            Metric::Matched | Metric::Dropped => stage::OUTPUT | stage::FILTER,
-            Metric::Sent
-            | Metric::SentBytes
-            | Metric::EncodeFailures
-            | Metric::Retries
-            | Metric::Rejected => stage::OUTPUT,
+            Metric::Matched | Metric::Dropped | Metric::Rejected => stage::OUTPUT | stage::FILTER,
+            Metric::Sent | Metric::SentBytes | Metric::EncodeFailures | Metric::Retries => {
+                stage::OUTPUT
+            }
             Metric::Processed
             | Metric::ProcessFailures
             | Metric::Injected
             | Metric::ProcessNanos
             | Metric::Terminations
             | Metric::RingLength
-            | Metric::RingCapacity => stage::FILTER,
+            | Metric::RingCapacity
+            | Metric::SandboxMemory
+            | Metric::SandboxInstructionsMax
+            | Metric::SandboxOutputMax => stage::FILTER,
             _ => stage::INPUT,
         }
     }
 
     /// Whether the value is a gauge (set, may go down) rather than a counter (only added to).
     pub fn is_gauge(self) -> bool {
-        matches!(self, Metric::RingLength | Metric::RingCapacity)
+        matches!(
+            self,
+            Metric::RingLength
+                | Metric::RingCapacity
+                | Metric::SandboxMemory
+                | Metric::SandboxInstructionsMax
+                | Metric::SandboxOutputMax
+        )
     }
 
     /// One line saying what the metric counts, for the Prometheus `# HELP` line.
@@ -235,7 +256,12 @@ impl Metric {
             Metric::BadRequests => "Malformed HTTP requests, answered 400.",
             Metric::RefusedRequests => "HTTP requests answered 503: a destination was full.",
             Metric::Retries => "Messages sent again after a failed attempt.",
-            Metric::Rejected => "Messages the destination refused for good; not sent again.",
+            Metric::Rejected => {
+                "Output: refused for good by the destination. Filter: not signed by message_signer."
+            }
+            Metric::SandboxMemory => "Bytes the sandbox's Lua state uses (Memory).",
+            Metric::SandboxInstructionsMax => "Most instructions one sandbox call used.",
+            Metric::SandboxOutputMax => "Largest sandbox payload or injected message, bytes.",
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The subcommands of the `gyges` binary, one module each: `run` and `validate` (the daemon),
-//! `matcher`, the Heka tools rebuilt: `cat`, `inject` and `flood`, and the operator's
+//! `matcher`, the Heka tools rebuilt: `cat`, `inject`, `flood` and `sandbox` (heka-sbmgr), and the operator's
 //! `queue` and `top`.
 //!
 //! Each tool is a `clap::Args` struct plus `run(&Args) -> ExitCode`; `src/main.rs` only
@@ -13,6 +13,7 @@ pub mod inject;
 pub mod matcher;
 pub mod queue;
 pub mod run;
+pub mod sandbox;
 pub mod top;
 
 use std::process::ExitCode;
@@ -35,8 +36,8 @@ pub struct SignerArgs {
     /// The signing key's version.
     #[arg(long, default_value_t = 0, requires = "signer")]
     pub signer_version: u32,
-    /// The HMAC key.
-    #[arg(long, requires = "signer")]
+    /// The HMAC key (`--key` is the same).
+    #[arg(long, alias = "key", requires = "signer")]
     pub hmac_key: Option<String>,
     /// The HMAC digest: md5 or sha1.
     #[arg(long, default_value = "md5", value_parser = ["md5", "sha1"])]
