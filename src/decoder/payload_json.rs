@@ -18,11 +18,11 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::template::{PayloadPlan, RawPayloadOptions, Rendered};
+use super::template::{PayloadPlan, RawPayloadOptions, Rendered, Rewrite, Scratch};
 use super::{DecodeContext, Decoder, DecoderBuild, DecoderKind};
 use crate::component::{PlanContext, Registration};
 use crate::config::{ConfigError, Section};
-use crate::message::{MessageView, ProtoView, StrHeader};
+use crate::message::{MessageView, StrHeader};
 
 /// The most `json_map` entries.
 pub const JSON_MAP_ENTRIES_MAX: usize = 256;
@@ -157,8 +157,7 @@ impl DecoderKind for PayloadJsonDecoderKind {
             texts: Vec::new(),
             spans: Vec::with_capacity(self.paths.len()),
             rendered: Rendered::default(),
-            message: Vec::with_capacity(build.global.max_message_size),
-            message_bytes_max: build.global.max_message_size,
+            scratch: Scratch::new(build.global.max_message_size),
         }))
     }
 }
@@ -170,13 +169,12 @@ struct PayloadJsonDecoder {
     texts: Vec<u8>,
     spans: Vec<Option<Range<usize>>>,
     rendered: Rendered,
-    message: Vec<u8>,
-    message_bytes_max: usize,
+    scratch: Scratch,
 }
 
-impl PayloadJsonDecoder {
+impl Rewrite for PayloadJsonDecoder {
     /// Parses `base`'s Payload, captures the paths, and appends the message.
-    fn write(
+    fn rewrite(
         &mut self,
         base: &MessageView<'_>,
         context: &mut DecodeContext<'_>,
@@ -206,46 +204,16 @@ impl PayloadJsonDecoder {
             let span = spans.get(index)?.clone()?;
             texts.get(span)
         };
-        let start = out.len();
         let uuid = context.uuids.next_uuid();
         let rendered = &mut self.rendered;
         self.kind
             .payload
             .write(base, &capture, context.now_ns, &uuid, rendered, out)?;
-        if out.len() - start > self.message_bytes_max {
-            out.truncate(start);
-            return Err("too_large");
-        }
         Ok(())
     }
-}
 
-impl Decoder for PayloadJsonDecoder {
-    fn decode(
-        &mut self,
-        record: &[u8],
-        context: &mut DecodeContext<'_>,
-    ) -> Result<(), &'static str> {
-        let base = MessageView::Line(context.line(record));
-        let mut message = std::mem::take(&mut self.message);
-        message.clear();
-        let written = self.write(&base, context, &mut message);
-        if written.is_ok() {
-            context
-                .router
-                .route(&MessageView::Proto(ProtoView::new(&message)));
-        }
-        self.message = message;
-        written
-    }
-
-    fn decode_message(
-        &mut self,
-        message: &MessageView<'_>,
-        context: &mut DecodeContext<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), &'static str> {
-        super::try_push_framed(out, |out| self.write(message, context, out))
+    fn scratch(&mut self) -> &mut Scratch {
+        &mut self.scratch
     }
 }
 

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 use serde::Deserialize;
 
-use super::template::{PayloadPlan, RawPayloadOptions, Rendered};
+use super::template::{PayloadPlan, RawPayloadOptions, Rendered, Rewrite, Scratch};
 use super::{DecodeContext, Decoder, DecoderBuild, DecoderKind};
 use crate::component::{PlanContext, Registration};
 use crate::config::{ConfigError, Section};
-use crate::message::{MessageView, ProtoView, StrHeader};
+use crate::message::{MessageView, StrHeader};
 
 /// The most bytes a compiled `match_regex` may take (the regex crate's size limit).
 pub const REGEX_BYTES_MAX: usize = 1 << 20;
@@ -121,8 +121,7 @@ impl DecoderKind for PayloadRegexDecoderKind {
             regex,
             kind: self.clone(),
             rendered: Rendered::default(),
-            message: Vec::with_capacity(build.global.max_message_size),
-            message_bytes_max: build.global.max_message_size,
+            scratch: Scratch::new(build.global.max_message_size),
         }))
     }
 }
@@ -133,14 +132,12 @@ struct PayloadRegexDecoder {
     regex: Regex,
     locations: CaptureLocations,
     rendered: Rendered,
-    /// The message of [`Decoder::decode`], routed from here.
-    message: Vec<u8>,
-    message_bytes_max: usize,
+    scratch: Scratch,
 }
 
-impl PayloadRegexDecoder {
+impl Rewrite for PayloadRegexDecoder {
     /// Matches `base`'s Payload and appends the message it makes to `out`.
-    fn write(
+    fn rewrite(
         &mut self,
         base: &MessageView<'_>,
         context: &mut DecodeContext<'_>,
@@ -163,7 +160,6 @@ impl PayloadRegexDecoder {
                 .get(index)
                 .map(|(start, end)| &payload[start..end])
         };
-        let start = out.len();
         let uuid = context.uuids.next_uuid();
         let notes = self.kind.payload.write(
             base,
@@ -176,41 +172,11 @@ impl PayloadRegexDecoder {
         if self.kind.log_errors && notes != Default::default() {
             tracing::debug!(decoder = %self.kind.name, ?notes, "a capture did not read");
         }
-        if out.len() - start > self.message_bytes_max {
-            out.truncate(start);
-            return Err("too_large");
-        }
         Ok(())
     }
-}
 
-impl Decoder for PayloadRegexDecoder {
-    fn decode(
-        &mut self,
-        record: &[u8],
-        context: &mut DecodeContext<'_>,
-    ) -> Result<(), &'static str> {
-        let base = MessageView::Line(context.line(record));
-        let mut message = std::mem::take(&mut self.message);
-        message.clear();
-        let written = self.write(&base, context, &mut message);
-        if written.is_ok() {
-            // Written here from a valid base: the view stays lazy.
-            context
-                .router
-                .route(&MessageView::Proto(ProtoView::new(&message)));
-        }
-        self.message = message;
-        written
-    }
-
-    fn decode_message(
-        &mut self,
-        message: &MessageView<'_>,
-        context: &mut DecodeContext<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), &'static str> {
-        super::try_push_framed(out, |out| self.write(message, context, out))
+    fn scratch(&mut self) -> &mut Scratch {
+        &mut self.scratch
     }
 }
 

@@ -11,12 +11,14 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-use super::template::{parse_int32, parse_uuid, target_of, Header, Headers, NewField, Target};
+use super::template::{
+    parse_int32, parse_uuid, target_of, Header, Headers, NewField, Rewrite, Scratch, Target,
+};
 use super::{DecodeContext, Decoder, DecoderBuild, DecoderKind};
 use crate::calendar::go_layout::GoLayout;
 use crate::component::{PlanContext, Registration};
 use crate::config::{ConfigError, Section};
-use crate::message::{MessageView, ProtoView, StrHeader};
+use crate::message::{MessageView, StrHeader};
 
 /// `ScribbleDecoder` as configured.
 #[derive(Debug, Deserialize)]
@@ -98,8 +100,7 @@ impl DecoderKind for ScribbleDecoderKind {
     fn build(&self, build: &DecoderBuild<'_>) -> Result<Box<dyn Decoder>, String> {
         Ok(Box::new(ScribbleDecoder {
             kind: self.clone(),
-            message: Vec::with_capacity(build.global.max_message_size),
-            message_bytes_max: build.global.max_message_size,
+            scratch: Scratch::new(build.global.max_message_size),
         }))
     }
 }
@@ -107,14 +108,13 @@ impl DecoderKind for ScribbleDecoderKind {
 /// One core's ScribbleDecoder.
 struct ScribbleDecoder {
     kind: ScribbleDecoderKind,
-    message: Vec<u8>,
-    message_bytes_max: usize,
+    scratch: Scratch,
 }
 
-impl ScribbleDecoder {
+impl Rewrite for ScribbleDecoder {
     /// Appends `base` with the kind's headers and fields.
-    fn write(
-        &self,
+    fn rewrite(
+        &mut self,
         base: &MessageView<'_>,
         context: &mut DecodeContext<'_>,
         out: &mut Vec<u8>,
@@ -138,43 +138,13 @@ impl ScribbleDecoder {
                 representation: representation.as_deref(),
                 value,
             });
-        let start = out.len();
         let uuid = context.uuids.next_uuid();
         super::template::write_message(base, &headers, fields, &uuid, out);
-        if out.len() - start > self.message_bytes_max {
-            out.truncate(start);
-            return Err("too_large");
-        }
         Ok(())
     }
-}
 
-impl Decoder for ScribbleDecoder {
-    fn decode(
-        &mut self,
-        record: &[u8],
-        context: &mut DecodeContext<'_>,
-    ) -> Result<(), &'static str> {
-        let base = MessageView::Line(context.line(record));
-        let mut message = std::mem::take(&mut self.message);
-        message.clear();
-        let written = self.write(&base, context, &mut message);
-        if written.is_ok() {
-            context
-                .router
-                .route(&MessageView::Proto(ProtoView::new(&message)));
-        }
-        self.message = message;
-        written
-    }
-
-    fn decode_message(
-        &mut self,
-        message: &MessageView<'_>,
-        context: &mut DecodeContext<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<(), &'static str> {
-        super::try_push_framed(out, |out| self.write(message, context, out))
+    fn scratch(&mut self) -> &mut Scratch {
+        &mut self.scratch
     }
 }
 

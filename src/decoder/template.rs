@@ -16,8 +16,94 @@
 
 use std::ops::Range;
 
+use super::{DecodeContext, Decoder};
 use crate::message::view::FieldValue;
-use crate::message::{wire, IntHeader, MessageView, StrHeader};
+use crate::message::{wire, IntHeader, MessageView, ProtoView, StrHeader};
+
+/// A decoder that makes one message of each record by writing it over what the record makes
+/// without a decoder (PayloadRegexDecoder, PayloadJsonDecoder, ScribbleDecoder). It writes;
+/// [`Decoder`] follows: each message is written into a buffer the decoder reuses, bounded by
+/// `max_message_size` (past it: `too_large`, nothing routed), then routed, or appended for the
+/// next decoder of a MultiDecoder.
+pub trait Rewrite {
+    /// Appends the message `base` becomes to `out`.
+    ///
+    /// # Errors
+    /// `base` does not decode: a short code for the log.
+    fn rewrite(
+        &mut self,
+        base: &MessageView<'_>,
+        context: &mut DecodeContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str>;
+
+    /// The decoder's reused buffer and bound.
+    fn scratch(&mut self) -> &mut Scratch;
+}
+
+/// A [`Rewrite`] decoder's buffer for the message it writes, and the bound on that message.
+#[derive(Debug, Default)]
+pub struct Scratch {
+    message: Vec<u8>,
+    bytes_max: usize,
+}
+
+impl Scratch {
+    /// A buffer for messages of at most `bytes_max` bytes, allocated once.
+    pub fn new(bytes_max: usize) -> Scratch {
+        Scratch {
+            message: Vec::with_capacity(bytes_max),
+            bytes_max,
+        }
+    }
+}
+
+/// [`Rewrite::rewrite`], with the message's size bounded.
+fn bounded<R: Rewrite>(
+    decoder: &mut R,
+    base: &MessageView<'_>,
+    context: &mut DecodeContext<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(), &'static str> {
+    let start = out.len();
+    let bytes_max = decoder.scratch().bytes_max;
+    decoder.rewrite(base, context, out)?;
+    if out.len() - start > bytes_max {
+        out.truncate(start);
+        return Err("too_large");
+    }
+    Ok(())
+}
+
+impl<R: Rewrite> Decoder for R {
+    fn decode(
+        &mut self,
+        record: &[u8],
+        context: &mut DecodeContext<'_>,
+    ) -> Result<(), &'static str> {
+        let base = MessageView::Line(context.line(record));
+        let mut message = std::mem::take(&mut self.scratch().message);
+        message.clear();
+        let written = bounded(self, &base, context, &mut message);
+        if written.is_ok() {
+            // Written here from a valid base: the view stays lazy.
+            context
+                .router
+                .route(&MessageView::Proto(ProtoView::new(&message)));
+        }
+        self.scratch().message = message;
+        written
+    }
+
+    fn decode_message(
+        &mut self,
+        message: &MessageView<'_>,
+        context: &mut DecodeContext<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), &'static str> {
+        super::try_push_framed(out, |out| bounded(self, message, context, out))
+    }
+}
 
 /// The most entries a `message_fields` table may have.
 pub const TEMPLATE_ENTRIES_MAX: usize = 256;
