@@ -312,25 +312,6 @@ fn consume(
     bodies
 }
 
-/// Framed numbered messages `range` with short payloads.
-fn numbered(range: std::ops::Range<i64>) -> Vec<u8> {
-    let mut stream = Vec::new();
-    for n in range {
-        stream.extend(frame(&numbered_message(n, &format!("message {n}"))));
-    }
-    stream
-}
-
-/// Sends framed numbered messages to a TcpInput in slices (each its own connection).
-fn send_numbered(port: u16, range: std::ops::Range<i64>, slice: i64) {
-    let mut first = range.start;
-    while first < range.end {
-        let last = (first + slice).min(range.end);
-        send_tcp(port, &numbered(first..last));
-        first = last;
-    }
-}
-
 /// A TcpInput on `port` into an AMQPOutput named `Amqp` with `output` keys.
 fn output_config(port: u16, output: &str) -> String {
     format!(
@@ -375,7 +356,7 @@ fn output_publishes_every_message_confirmed() {
         broker.url()
     );
     let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
-    send_numbered(port, 0..COUNT, 5000);
+    send_numbered_slices(port, 0..COUNT, 5000);
     let bodies = consume(
         &channel,
         "out-memory-q",
@@ -415,7 +396,7 @@ fn output_waits_for_a_broker_down_at_startup() {
     let port = free_port();
     let output = format!("url = \"{}\"\nexchange = \"out-late\"\n", gate.url());
     let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
-    send_numbered(port, 0..COUNT, 1000);
+    send_numbered_slices(port, 0..COUNT, 1000);
     wait_for(Duration::from_secs(10), "the warning", || {
         daemon.stderr().contains("cannot be reached")
     });
@@ -452,7 +433,7 @@ fn best_effort_output_drops_and_counts_while_the_broker_is_down() {
     wait_for(Duration::from_secs(10), "the warning", || {
         daemon.stderr().contains("cannot be reached")
     });
-    send_numbered(port, 0..COUNT, 500);
+    send_numbered_slices(port, 0..COUNT, 500);
     // Counters are only reported at stop: give the daemon ample time to route (and drop)
     // what it read while the broker is still down.
     std::thread::sleep(Duration::from_secs(2));
@@ -460,7 +441,7 @@ fn best_effort_output_drops_and_counts_while_the_broker_is_down() {
     wait_for(Duration::from_secs(10), "a connection", || {
         daemon.stderr().contains("amqp: connected")
     });
-    send_numbered(port, COUNT..2 * COUNT, 500);
+    send_numbered_slices(port, COUNT..2 * COUNT, 500);
     let bodies = consume(
         &channel,
         "out-best-q",
@@ -525,7 +506,7 @@ fn round_trip_through_rabbitmq_loses_nothing() {
     );
     let config = output_config(port, &output).replace("[gyges]\n", &format!("[gyges]\n{tuning}"));
     let mut sender = Daemon::start(sending.path(), &config, &[port]);
-    send_numbered(port, 0..COUNT, 10_000);
+    send_numbered_slices(port, 0..COUNT, 10_000);
     let out = receiving.path().join("out.log");
     wait_for_or_explain(
         Duration::from_secs(90),
@@ -621,7 +602,7 @@ fn durable_output_delivers_after_the_broker_comes_back_and_after_a_cut() {
     );
     let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
     let started = Instant::now();
-    send_numbered(port, 0..PHASE, 1000);
+    send_numbered_slices(port, 0..PHASE, 1000);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "durable ingest does not wait for the broker"
@@ -630,7 +611,7 @@ fn durable_output_delivers_after_the_broker_comes_back_and_after_a_cut() {
     assert_eq!(daemon.counter("Amqp.sent_total"), 0);
     gate.open();
     daemon.restart(&[port]);
-    send_numbered(port, PHASE..2 * PHASE, 1000);
+    send_numbered_slices(port, PHASE..2 * PHASE, 1000);
     gate.close();
     std::thread::sleep(Duration::from_secs(1));
     gate.open();
@@ -776,7 +757,7 @@ fn memory_output_stops_while_the_broker_is_down_counting_what_it_drops() {
     let port = free_port();
     let output = format!("url = \"{}\"\nexchange = \"out-never\"\n", gate.url());
     let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
-    send_numbered(port, 0..COUNT, 100);
+    send_numbered_slices(port, 0..COUNT, 100);
     wait_for(Duration::from_secs(10), "the warning", || {
         daemon.stderr().contains("cannot be reached")
     });
@@ -823,7 +804,7 @@ fn amqps_round_trip_verifies_the_broker() {
         broker.ca()
     );
     let mut sender = Daemon::start(sending.path(), &output_config(port, &output), &[port]);
-    send_numbered(port, 0..COUNT, 1_000);
+    send_numbered_slices(port, 0..COUNT, 1_000);
     let out = receiving.path().join("out.log");
     wait_for_or_explain(
         Duration::from_secs(60),
@@ -848,7 +829,7 @@ fn amqps_round_trip_verifies_the_broker() {
         broker.tls_url()
     );
     let mut daemon = Daemon::start(dir.path(), &output_config(port, &output), &[port]);
-    send_numbered(port, 0..10, 10);
+    send_numbered_slices(port, 0..10, 10);
     wait_for_or_explain(
         Duration::from_secs(20),
         "a refused certificate",

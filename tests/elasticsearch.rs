@@ -35,14 +35,6 @@ fn item(n: i64, payload: &str) -> String {
     )
 }
 
-fn numbered(range: std::ops::Range<i64>) -> Vec<u8> {
-    let mut stream = Vec::new();
-    for n in range {
-        stream.extend(frame(&numbered_message(n, &format!("msg {n}"))));
-    }
-    stream
-}
-
 /// The `_id` of an action line.
 fn id_of(action: &[u8]) -> i64 {
     let action: serde_json::Value = serde_json::from_slice(action).expect("JSON");
@@ -73,7 +65,7 @@ fn bulk_bodies_are_ndjson_byte_for_byte_with_auth() {
     let server = format!("http://127.0.0.1:{}", receiver.port);
     let extra = "delivery = \"memory\"\nusername = \"elastic\"\npassword = \"changeme\"\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &server, extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     wait_for(Duration::from_secs(30), "every document", || {
         delivered.lock().unwrap().len() >= COUNT as usize
     });
@@ -176,7 +168,7 @@ fn partial_failures_429_503_and_timeouts_are_retried_and_rejections_counted() {
     // The default class is Heka's: buffered on disk.
     let extra = "http_timeout = 500\ngzip = true\nmax_messages_per_request = 300\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &server, extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     let wanted = (COUNT - COUNT / 10) as usize;
     wait_for_or_explain(
         Duration::from_secs(60),
@@ -267,7 +259,7 @@ fn https_server_verified_with_the_tls_options() {
         pki.path().join("ca.pem").display()
     );
     let mut daemon = Daemon::start(dir.path(), &config(port, &server, &extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     let wanted = (COUNT - COUNT / 10) as usize;
     wait_for_or_explain(
         Duration::from_secs(60),
@@ -292,7 +284,7 @@ fn https_server_verified_with_the_tls_options() {
     let port = free_port();
     let server = format!("https://localhost:{}", stranger.port);
     let mut daemon = Daemon::start(dir.path(), &config(port, &server, &extra), &[port]);
-    send_tcp(port, &numbered(0..10));
+    send_tcp(port, &numbered_frames("msg", 0..10));
     wait_for(Duration::from_secs(10), "a refused handshake", || {
         daemon.stderr().contains("request failed")
     });
@@ -306,7 +298,7 @@ fn https_server_verified_with_the_tls_options() {
     let system = "http_timeout = 500\ndelivery = \"memory\"\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &server, system), &[port]);
     let before = delivered.lock().unwrap().len();
-    send_tcp(port, &numbered(0..10));
+    send_tcp(port, &numbered_frames("msg", 0..10));
     wait_for(Duration::from_secs(10), "a refused handshake", || {
         daemon.stderr().contains("request failed")
     });

@@ -22,15 +22,6 @@ fn config(port: u16, address: &str, extra: &str) -> String {
     )
 }
 
-/// Framed numbered messages `range`, payload `msg <n>`.
-fn numbered(range: std::ops::Range<i64>) -> Vec<u8> {
-    let mut stream = Vec::new();
-    for n in range {
-        stream.extend(frame(&numbered_message(n, &format!("msg {n}"))));
-    }
-    stream
-}
-
 /// How many times each `msg <n>` line arrived in the accepted requests' bodies.
 fn line_counts(requests: &[Request]) -> BTreeMap<i64, usize> {
     let mut counts = BTreeMap::new();
@@ -75,7 +66,7 @@ fn http_output_sends_batches_with_its_method_headers_and_auth_and_retries_failur
                  flush_count = 50\nflush_interval = 20\nmax_messages_per_request = 250\n\
                  [Http.headers]\nX-Team = \"logs\"\nContent-Type = \"text/plain\"\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &address, extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     wait_lines(&receiver, COUNT as usize, &daemon);
     daemon.stop();
     let accepted = receiver.accepted();
@@ -146,7 +137,7 @@ fn a_413_halves_the_requests_and_a_client_error_is_refused_for_good() {
     let address = format!("http://127.0.0.1:{}/", receiver.port);
     let extra = "flush_count = 250\nflush_interval = 20\nmax_messages_per_request = 250\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &address, extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     wait_for_or_explain(
         Duration::from_secs(30),
         "every message sent or refused",
@@ -189,7 +180,7 @@ fn influx_lines_go_to_the_write_endpoint_gzip_compressed() {
                  [Influx]\ntype = \"SchemaInfluxLineEncoder\"\ntag_fields = \"Type Logger\"\n\
                  timestamp_precision = \"s\"\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &address, extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     wait_for(Duration::from_secs(30), "every point", || {
         receiver
             .accepted()
@@ -234,7 +225,7 @@ fn memory_delivery_waits_for_a_server_that_is_down_and_loses_nothing() {
     let address = format!("http://127.0.0.1:{server_port}/");
     let extra = "delivery = \"memory\"\nflush_count = 100\nflush_interval = 20\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &address, extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     std::thread::sleep(Duration::from_millis(1500));
     let receiver = Receiver::start(server_port, None, |_, _| {
         Answer::Status(200, "ok".into(), false)
@@ -269,14 +260,14 @@ fn best_effort_delivery_drops_and_counts_while_the_server_refuses() {
     let address = format!("http://127.0.0.1:{}/", receiver.port);
     let extra = "delivery = \"best_effort\"\nflush_count = 100\nflush_interval = 20\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &address, extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     // Nothing waits: every message is dropped and counted while the server says 503.
     wait_for(Duration::from_secs(30), "the drops to be counted", || {
         receiver.requests.load(Ordering::Acquire) > 0
     });
     std::thread::sleep(Duration::from_millis(500));
     refusing.store(0, Ordering::Release);
-    send_tcp(port, &numbered(COUNT..COUNT + 100));
+    send_tcp(port, &numbered_frames("msg", COUNT..COUNT + 100));
     wait_lines(&receiver, 100, &daemon);
     daemon.stop();
     let counts = line_counts(&receiver.accepted());
@@ -310,7 +301,7 @@ fn durable_delivery_keeps_messages_on_disk_across_a_kill_until_the_server_return
     let extra = "use_buffering = true\nflush_count = 100\nflush_interval = 20\n\
                  max_messages_per_request = 70\n";
     let mut daemon = Daemon::start(dir.path(), &config(port, &address, extra), &[port]);
-    send_tcp(port, &numbered(0..COUNT));
+    send_tcp(port, &numbered_frames("msg", 0..COUNT));
     std::thread::sleep(Duration::from_millis(1000));
     daemon.kill();
     // Back with the server up: everything queued before the kill is delivered, in order.
@@ -407,7 +398,7 @@ fn an_unreachable_server_at_startup_is_a_warning_not_a_crash() {
         &config(port, address, "flush_interval = 20\n"),
         &[port],
     );
-    send_tcp(port, &numbered(0..10));
+    send_tcp(port, &numbered_frames("msg", 0..10));
     wait_for(Duration::from_secs(10), "a logged failure", || {
         daemon.stderr().contains("request failed")
     });

@@ -184,25 +184,6 @@ pub fn consume(
     records
 }
 
-/// Framed numbered messages `range` with short payloads.
-fn numbered(range: std::ops::Range<i64>) -> Vec<u8> {
-    let mut stream = Vec::new();
-    for n in range {
-        stream.extend(frame(&numbered_message(n, &format!("message {n}"))));
-    }
-    stream
-}
-
-/// Sends framed numbered messages to a TcpInput in slices (each its own connection).
-fn send_numbered(port: u16, range: std::ops::Range<i64>, slice: i64) {
-    let mut first = range.start;
-    while first < range.end {
-        let last = (first + slice).min(range.end);
-        send_tcp(port, &numbered(first..last));
-        first = last;
-    }
-}
-
 fn config(input_port: u16, output: &str) -> String {
     config_with(input_port, output, "")
 }
@@ -239,7 +220,7 @@ fn output_delivers_every_message_as_protobuf_over_all_partitions() {
         broker.address()
     );
     let mut daemon = Daemon::start(dir.path(), &config(port, &output), &[port]);
-    send_numbered(port, 0..COUNT, 5000);
+    send_numbered_slices(port, 0..COUNT, 5000);
     let consumer = consumer(&broker, "numbers");
     let records = consume(
         &consumer,
@@ -396,7 +377,7 @@ fn round_trip_of_a_million_messages_loses_nothing() {
         &consuming_config(&broker, &profile, "roundtrip"),
         &[],
     );
-    let stream = numbered(0..COUNT);
+    let stream = numbered_frames("message", 0..COUNT);
     let sent_bytes = stream.len() as u64;
     send_tcp(port, &stream);
     let out = consuming.path().join("out.log");
@@ -502,7 +483,7 @@ fn best_effort_drops_and_counts_while_the_broker_is_down() {
     );
     let mut daemon = Daemon::start(dir.path(), &config(port, &output), &[port]);
     let started = Instant::now();
-    send_numbered(port, 0..COUNT, COUNT);
+    send_numbered_slices(port, 0..COUNT, COUNT);
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "ingest did not wait"
@@ -541,12 +522,12 @@ fn durable_delivery_survives_a_broker_restart_mid_stream() {
         broker.address()
     );
     let mut sender = Daemon::start(producing.path(), &config(port, &output), &[port]);
-    send_numbered(port, 0..PHASE, 1000);
+    send_numbered_slices(port, 0..PHASE, 1000);
     let before = consume_numbers(&broker, "restart", PHASE, Duration::from_secs(60));
     assert_eq!(before.len() as i64, PHASE, "{}", sender.stderr());
     broker.kill();
     let started = Instant::now();
-    send_numbered(port, PHASE..2 * PHASE, 1000);
+    send_numbered_slices(port, PHASE..2 * PHASE, 1000);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "durable ingest does not wait for the broker"
@@ -554,7 +535,7 @@ fn durable_delivery_survives_a_broker_restart_mid_stream() {
     std::thread::sleep(Duration::from_secs(1));
     broker.restart();
     create_topic(&broker, "restart");
-    send_numbered(port, 2 * PHASE..3 * PHASE, 1000);
+    send_numbered_slices(port, 2 * PHASE..3 * PHASE, 1000);
     let after = consume_numbers(&broker, "restart", 2 * PHASE, Duration::from_secs(90));
     assert!(sender.stop().success(), "{}", sender.stderr());
     let mut counts = before;
@@ -660,12 +641,12 @@ fn memory_delivery_rides_out_a_frozen_broker() {
     let port = free_port();
     let output = format!("addrs = [\"{}\"]\ntopic = \"slow\"\n", broker.address());
     let mut daemon = Daemon::start(dir.path(), &config(port, &output), &[port]);
-    send_numbered(port, 0..COUNT / 3, 1000);
+    send_numbered_slices(port, 0..COUNT / 3, 1000);
     broker.freeze(true);
-    send_numbered(port, COUNT / 3..2 * COUNT / 3, 1000);
+    send_numbered_slices(port, COUNT / 3..2 * COUNT / 3, 1000);
     std::thread::sleep(Duration::from_secs(2));
     broker.freeze(false);
-    send_numbered(port, 2 * COUNT / 3..COUNT, 1000);
+    send_numbered_slices(port, 2 * COUNT / 3..COUNT, 1000);
     let counts = consume_numbers(&broker, "slow", COUNT, Duration::from_secs(60));
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     assert_eq!(counts.len(), COUNT as usize, "{}", daemon.stderr());
@@ -751,7 +732,7 @@ fn tls_both_ways_verifies_the_broker_and_loses_nothing() {
         tls("KafkaIn", &ca)
     );
     let mut receiver = Daemon::start(consuming.path(), &input, &[]);
-    send_numbered(port, 0..COUNT, 1000);
+    send_numbered_slices(port, 0..COUNT, 1000);
     let out = consuming.path().join("out.log");
     wait_for_or_explain(
         Duration::from_secs(90),
@@ -785,7 +766,7 @@ fn tls_both_ways_verifies_the_broker_and_loses_nothing() {
         tls("Kafka", &other.path().join("ca.pem"))
     );
     let mut daemon = Daemon::start(dir.path(), &config(port, &output), &[port]);
-    send_numbered(port, 0..10, 10);
+    send_numbered_slices(port, 0..10, 10);
     wait_for_or_explain(
         Duration::from_secs(20),
         "a refused certificate",

@@ -419,3 +419,23 @@ pub fn field<'a>(message: &'a serde_json::Value, name: &str) -> Option<&'a serde
     let field = fields.iter().find(|field| field["name"] == name)?;
     field["value"].as_array()?.first()
 }
+
+/// Framed numbered messages `range`, each with the payload `<prefix> <n>`.
+pub fn numbered_frames(prefix: &str, range: std::ops::Range<i64>) -> Vec<u8> {
+    let mut stream = Vec::new();
+    for n in range {
+        stream.extend(frame(&numbered_message(n, &format!("{prefix} {n}"))));
+    }
+    stream
+}
+
+/// Sends framed numbered messages `range` (payload `message <n>`) to a TcpInput, `slice` to a
+/// connection.
+pub fn send_numbered_slices(port: u16, range: std::ops::Range<i64>, slice: i64) {
+    let mut first = range.start;
+    while first < range.end {
+        let last = (first + slice).min(range.end);
+        send_tcp(port, &numbered_frames("message", first..last));
+        first = last;
+    }
+}
