@@ -53,9 +53,11 @@ mod file_polling;
 mod smtp;
 
 /// AMQPOutput and AMQPInput against a RabbitMQ node of their own on loopback.
+#[cfg(feature = "amqp")]
 mod amqp;
 
 /// KafkaOutput and KafkaInput against tansu, a Kafka-compatible broker, on loopback.
+#[cfg(feature = "kafka")]
 mod kafka;
 
 /// The bench programs' shared report code (`bench/common`), compiled here for its tests.
