@@ -8,6 +8,7 @@
 // Every public item says what it is (`scripts/lint.sh` makes a warning an error).
 #![warn(missing_docs)]
 
+#[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod calendar;
 pub mod component;
@@ -16,6 +17,7 @@ pub mod decoder;
 pub mod encoder;
 pub mod filter;
 pub mod input;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod limits;
 pub mod matcher;

@@ -57,9 +57,11 @@ mod file_polling;
 mod smtp;
 
 /// AMQPOutput and AMQPInput against a RabbitMQ node of their own on loopback.
+#[cfg(feature = "amqp")]
 mod amqp;
 
 /// KafkaOutput and KafkaInput against tansu, a Kafka-compatible broker, on loopback.
+#[cfg(feature = "kafka")]
 mod kafka;
 
 /// The bench programs' shared report code (`bench/common`), compiled here for its tests.
@@ -121,5 +123,5 @@ mod dashboard;
 
 /// A config directory written as Heka users wrote theirs (Heka's plugin and option names, one
 /// file per concern): it validates with one line per difference, and it runs.
-#[cfg(feature = "lua")]
+#[cfg(all(feature = "lua", feature = "kafka", feature = "amqp"))]
 mod heka_configs;

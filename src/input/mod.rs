@@ -8,10 +8,12 @@
 //! config, its plan (an [`InputKind`]) and its per-core [`InputKind::start`]; what every input
 //! shares (splitter, decoder, signers) is planned once in [`plan`]; [`KINDS`] lists them.
 
+#[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod file_polling;
 pub mod fluent;
 pub mod http;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod logstreamer;
 pub mod plan;
@@ -46,8 +48,10 @@ pub static KINDS: &[Registration<InputPlan>] = &[
     http::REGISTRATION,
     logstreamer::REGISTRATION,
     fluent::REGISTRATION,
+    #[cfg(feature = "kafka")]
     kafka::REGISTRATION,
     file_polling::REGISTRATION,
+    #[cfg(feature = "amqp")]
     amqp::REGISTRATION,
 ];
 

@@ -8,7 +8,8 @@
 //!  "representation":"","value":["bar"]},{"name":"bytes","value_type":"bytes","value":["ZGF0YQ=="]}]}
 //! ```
 //! An absent header is an absent key. `value_type` is one of string, bytes, integer, double,
-//! bool; bytes values are standard base64. Text that is not UTF-8 is printed lossily.
+//! bool; bytes values are standard base64; a double JSON has no number for is the string
+//! `"NaN"`, `"Infinity"` or `"-Infinity"`. Text that is not UTF-8 is printed lossily.
 
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -108,14 +109,35 @@ fn field_json(field: FieldRef<'_>) -> Value {
                 Value::String(base64::engine::general_purpose::STANDARD.encode(bytes))
             }
             FieldValue::Integer(number) => Value::from(number),
-            FieldValue::Double(number) => serde_json::Number::from_f64(number)
-                .map(Value::Number)
-                .unwrap_or(Value::Null),
+            FieldValue::Double(number) => double_to_json(number),
             FieldValue::Bool(flag) => Value::Bool(flag),
         })
         .collect();
     object.insert("value".into(), Value::Array(values));
     Value::Object(object)
+}
+
+/// A double as JSON: a number, or for the values JSON has no number for, the strings
+/// `"NaN"`, `"Infinity"` and `"-Infinity"` (as protobuf's own JSON mapping writes them), so
+/// that what `gyges cat` prints, `gyges inject` reads back.
+fn double_to_json(number: f64) -> Value {
+    match serde_json::Number::from_f64(number) {
+        Some(number) => Value::Number(number),
+        None if number.is_nan() => Value::String("NaN".into()),
+        None if number > 0.0 => Value::String("Infinity".into()),
+        None => Value::String("-Infinity".into()),
+    }
+}
+
+/// The inverse of [`double_to_json`].
+fn double_from_json(item: &Value) -> Option<f64> {
+    match item.as_str() {
+        Some("NaN") => Some(f64::NAN),
+        Some("Infinity") => Some(f64::INFINITY),
+        Some("-Infinity") => Some(f64::NEG_INFINITY),
+        Some(_) => None,
+        None => item.as_f64(),
+    }
 }
 
 /// Reads one JSON message. A missing `uuid` or `timestamp` is filled in (random, now),
@@ -266,10 +288,14 @@ fn push_value(field: &mut Field, value_type: ValueType, item: &Value) -> Result<
             item.as_i64()
                 .ok_or_else(|| bad("value", "expected integers"))?,
         ),
-        ValueType::Double => field.value_double.push(
-            item.as_f64()
-                .ok_or_else(|| bad("value", "expected numbers"))?,
-        ),
+        ValueType::Double => field
+            .value_double
+            .push(double_from_json(item).ok_or_else(|| {
+                bad(
+                    "value",
+                    "expected numbers (or \"NaN\", \"Infinity\", \"-Infinity\")",
+                )
+            })?),
         ValueType::Bool => field.value_bool.push(
             item.as_bool()
                 .ok_or_else(|| bad("value", "expected booleans"))?,

@@ -210,6 +210,41 @@ fn json_round_trips_through_protobuf() {
     assert_eq!(back, expected);
 }
 
+/// Found by the `message_view` fuzz target (fuzz/regressions/message_view/): a double field
+/// holding NaN was printed as `null`, which `gyges inject` refused.
+#[test]
+fn non_finite_doubles_survive_the_json_round_trip() {
+    let message = Message {
+        fields: vec![Field {
+            name: "ratio".into(),
+            value_type: Some(ValueType::Double as i32),
+            value_double: vec![f64::NAN, f64::INFINITY, f64::NEG_INFINITY, -1.25],
+            ..Field::default()
+        }],
+        ..sample_message()
+    };
+    let bytes = message.encode_to_vec();
+    let mut json = Vec::new();
+    write_json(&MessageView::Proto(ProtoView::new(&bytes)), &mut json);
+    let text = String::from_utf8(json).unwrap();
+    assert!(
+        text.contains(r#""value":["NaN","Infinity","-Infinity",-1.25]"#),
+        "{text}"
+    );
+    let back = read_json(&text).unwrap();
+    let values = &back.fields[0].value_double;
+    assert!(values[0].is_nan());
+    assert_eq!(values[1..], [f64::INFINITY, f64::NEG_INFINITY, -1.25]);
+    let error = read_json(r#"{"fields":[{"name":"x","value_type":"double","value":["nan"]}]}"#)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("expected numbers"), "{error}");
+    let crash = include_bytes!("../../fuzz/regressions/message_view/nan-double-printed-as-null");
+    let mut json = Vec::new();
+    write_json(&MessageView::Proto(ProtoView::new(crash)), &mut json);
+    read_json(std::str::from_utf8(&json).unwrap()).expect("what cat prints, inject reads");
+}
+
 #[test]
 fn json_errors_name_the_key() {
     let error = read_json(r#"{"severity":"high"}"#).unwrap_err().to_string();

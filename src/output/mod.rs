@@ -30,6 +30,7 @@
 //! flush and stop order) is wired once, in [`wiring`], for every kind.
 
 pub mod acked;
+#[cfg(feature = "amqp")]
 pub mod amqp;
 pub mod carbon;
 pub mod dashboard;
@@ -38,6 +39,7 @@ pub mod elasticsearch;
 pub mod file;
 pub mod fluent;
 pub mod http;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod length_framed;
 pub mod log;
@@ -70,8 +72,10 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
     udp::REGISTRATION,
     http::REGISTRATION,
     elasticsearch::REGISTRATION,
+    #[cfg(feature = "kafka")]
     kafka::REGISTRATION,
     smtp::REGISTRATION,
+    #[cfg(feature = "amqp")]
     amqp::REGISTRATION,
     dashboard::REGISTRATION,
 ];

@@ -21,6 +21,12 @@
 //! `%o`/`%c` (truncated toward zero, as 5.1 did). `os.date` always formats in UTC, as
 //! lua_sandbox ran with `TZ=UTC`.
 //!
+//! What the instruction hook cannot see is closed off in the prelude: a table's `__gc` is
+//! ignored and a userdata's metatable is read-only (Lua runs finalizers with the hook off), and
+//! the string and table loops that run in C without filling memory (`string.rep` of nothing,
+//! `table.move`, `table.insert` and `table.remove` over huge ranges) are cut short or run in Lua
+//! above a bound. lpeg's matcher still runs unbounded (docs/sandbox.md).
+//!
 //! `pcall` and `xpcall` cannot catch a limit overrun: once a limit is passed the error
 //! propagates to the host whatever the script does.
 
@@ -135,6 +141,113 @@ os.date = function(fmt, t)
     if type(fmt) == "string" and fmt:sub(1, 1) ~= "!" then fmt = "!" .. fmt end
     if fmt == nil then fmt = "!%c" end
     return date(fmt, t)
+end
+
+-- Finalizers run with the instruction hook off, so a script may not install one. A table's
+-- `__gc` is ignored, as in Lua 5.1 where only userdata had finalizers: the table is given its
+-- metatable while the field is away, so the collector never marks it (the field stays
+-- readable). A userdata's metatable is read through a read-only view, so its `__gc` (and the
+-- rest) cannot be replaced; `re` still reads lpeg's operators through it.
+local raw_getmetatable, raw_setmetatable = getmetatable, setmetatable
+local rawget, rawset, type = rawget, rawset, type
+setmetatable = function(t, mt)
+    local gc = type(mt) == "table" and rawget(mt, "__gc")
+    if gc == nil or gc == false then return raw_setmetatable(t, mt) end
+    rawset(mt, "__gc", nil)
+    local ok, result = raw_pcall(raw_setmetatable, t, mt)
+    rawset(mt, "__gc", gc)
+    if not ok then error(result, 2) end
+    return result
+end
+local function read_only()
+    error("the metatable of a userdata is read-only in the sandbox", 2)
+end
+local views = raw_setmetatable({}, { __mode = "k" })
+getmetatable = function(value)
+    local mt = raw_getmetatable(value)
+    if type(value) ~= "userdata" or type(mt) ~= "table" then return mt end
+    local view = views[mt]
+    if view == nil then
+        view = raw_setmetatable({}, { __index = mt, __newindex = read_only, __metatable = false })
+        views[mt] = view
+    end
+    return view
+end
+
+-- Lua loops of the string and table libraries run in C, where the instruction hook never
+-- fires. Most are bounded by the memory they fill; these are not, so they are cut short or
+-- done in Lua above a bound.
+local tointeger, ult, min = math.tointeger, math.ult, math.min
+local rep, move, insert, remove = string.rep, table.move, table.insert, table.remove
+-- Elements the table functions shift or move in one C loop; more are moved in Lua.
+local C_LOOP_MAX = 4096
+
+-- `string.rep` of nothing copies no bytes, so nothing bounds its loop: answer at once.
+string.rep = function(s, n, sep)
+    if s == "" and (sep == nil or sep == "") and tointeger(n) then return "" end
+    return rep(s, n, sep)
+end
+
+-- `table.move` of a long range moves it C_LOOP_MAX elements at a time, in the order Lua
+-- would (backwards when the destination overlaps past the start), after Lua's own checks.
+table.move = function(a1, f, e, t, a2)
+    local first, last, to = tointeger(f), tointeger(e), tointeger(t)
+    if not (first and last and to) or last < first or last - first < C_LOOP_MAX then
+        return move(a1, f, e, t, a2)
+    end
+    move(a1, 1, 0, 1, a2) -- Lua's checks of the tables, on an empty range.
+    if not (first > 0 or last < math.maxinteger + first) then
+        error("bad argument #3 to 'move' (too many elements to move)", 2)
+    end
+    local n = last - first + 1
+    if to > math.maxinteger - n + 1 then
+        error("bad argument #4 to 'move' (destination wrap around)", 2)
+    end
+    local destination = a2
+    if destination == nil then destination = a1 end
+    if to > last or to <= first or (a2 ~= nil and a1 ~= a2) then
+        for start = 0, n - 1, C_LOOP_MAX do
+            local count = min(C_LOOP_MAX, n - start)
+            move(a1, first + start, first + start + count - 1, to + start, destination)
+        end
+    else
+        for stop = n, 1, -C_LOOP_MAX do
+            local count = min(C_LOOP_MAX, stop)
+            local start = stop - count
+            move(a1, first + start, first + stop - 1, to + start, destination)
+        end
+    end
+    return destination
+end
+
+-- `table.insert` and `table.remove` shift every element after the position; under a huge
+-- length (a `__len`, or a table whose border is far out) the shift is done in Lua.
+table.insert = function(t, ...)
+    if select('#', ...) ~= 2 or type(t) ~= "table" then return insert(t, ...) end
+    local pos, value = ...
+    local position, length = tointeger(pos), tointeger(#t)
+    if not (position and length) then return insert(t, pos, value) end
+    local e = length + 1
+    if not ult(position - 1, e) or not ult(C_LOOP_MAX, e - position) then
+        return insert(t, pos, value)
+    end
+    for i = e, position + 1, -1 do t[i] = t[i - 1] end
+    t[position] = value
+end
+table.remove = function(t, ...)
+    if type(t) ~= "table" then return remove(t, ...) end
+    local size = tointeger(#t)
+    local pos = ...
+    local position = size
+    if pos ~= nil then position = tointeger(pos) end
+    if not (size and position) or position >= size or ult(size, position - 1)
+        or not ult(C_LOOP_MAX, size - position) then
+        return remove(t, ...)
+    end
+    local value = t[position]
+    for i = position, size - 1 do t[i] = t[i + 1] end
+    t[size] = nil
+    return value
 end
 "#;
 
