@@ -273,11 +273,18 @@ impl Reader {
         if let Some(bytes) = segment.sealed_bytes {
             return Ok(Some(bytes));
         }
-        let bytes = segment
-            .file
-            .file_size()
-            .await
-            .map_err(|error| QueueError::io("stat segment", &path, error.into()))?;
+        let bytes = match segment.file.file_size().await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                let error = std::io::Error::from(error);
+                if error.kind() == std::io::ErrorKind::NotFound {
+                    // Pruned since it was opened: as gone as a segment that cannot be opened.
+                    self.segment = None;
+                    return Ok(None);
+                }
+                return Err(QueueError::io("stat segment", &path, error));
+            }
+        };
         segment.sealed_bytes = Some(bytes);
         Ok(Some(bytes))
     }

@@ -51,7 +51,9 @@ pub struct SegmentInfo {
     pub bytes: u64,
 }
 
-/// Lists the segments of `dir`, oldest first. Other files are ignored.
+/// Lists the segments of `dir`, oldest first. Other files are ignored, and so is a segment
+/// deleted between the directory's listing and its metadata (the writer prunes consumed
+/// segments while readers list).
 ///
 /// # Errors
 /// The directory or a segment's metadata cannot be read.
@@ -62,7 +64,11 @@ pub fn list(dir: &Path) -> io::Result<Vec<SegmentInfo>> {
         let Some(base) = entry.file_name().to_str().and_then(parse_file_name) else {
             continue;
         };
-        let metadata = entry.metadata()?;
+        let metadata = match entry.metadata() {
+            Ok(metadata) => metadata,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => continue,
+            Err(error) => return Err(error),
+        };
         if metadata.is_file() {
             segments.push(SegmentInfo {
                 base,
