@@ -1,32 +1,36 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of every parser reachable from the network or the config
-# (docs/fuzzing.md): builds the targets in fuzz/ with cargo-fuzz (libFuzzer) and runs each for a
+# (docs/fuzzing.md): builds the libFuzzer targets in fuzz/ and runs each for a
 # bounded time, starting from its seed corpus in fuzz/corpus/<target>/.
 #
-#   scripts/fuzz.sh                    every target, FUZZ_SECONDS each (default 10: the CI run)
+#   scripts/fuzz.sh                    every target, FUZZ_SECONDS each (default 5: the CI run)
 #   scripts/fuzz.sh matcher config     only these targets
 #   scripts/fuzz.sh --long             every target for an hour (FUZZ_SECONDS=3600 does the same)
 #
-#   FUZZ_SECONDS  seconds per target (default 10; 3600 with --long)
+#   FUZZ_SECONDS  seconds per target (default 5; 3600 with --long)
 #   FUZZ_JOBS     targets run at once (default 2: one per core of the CI machine)
 #   FUZZ_REPORT   a file to write the table of executions and crashes to (markdown)
+#   FUZZ_PROFILE  `dev` (default: unoptimised, built in about half the time, run slower: the
+#                 CI run, whose cost is the build) or `release` (optimised; the default with
+#                 --long)
 #
 # Exits non-zero when a target crashes (a panic, a failed assertion, a timeout of 10 s on one
 # input or more than 2 GiB of memory): the crashing input is kept in fuzz/artifacts/<target>/
-# and its path printed; `cargo fuzz run <target> <file>` replays it. New inputs that add
+# and its path printed; running the target binary on that file replays it. New inputs that add
 # coverage go to fuzz/target/corpus/<target>/ (not committed; copy the useful ones into
 # fuzz/corpus/ with `cargo fuzz cmin`).
 #
-# cargo-fuzz needs nightly `-Z` flags; RUSTC_BOOTSTRAP=1 lets the stable toolchain take them.
-# The targets are built without a sanitizer (`-s none`): the main crate has no `unsafe`
+# The targets are built without a sanitizer: the main crate has no `unsafe`
 # (`#![deny(unsafe_code)]`), so AddressSanitizer would find nothing safe Rust does not already
-# check, at twice the cost per execution; overflow checks and debug assertions stay on (`-a`).
+# check, at twice the cost per execution; overflow checks and debug assertions stay on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds="${FUZZ_SECONDS:-10}"
+seconds="${FUZZ_SECONDS:-5}"
+profile="${FUZZ_PROFILE:-dev}"
 if [[ "${1:-}" == "--long" ]]; then
     seconds="${FUZZ_SECONDS:-3600}"
+    profile="${FUZZ_PROFILE:-release}"
     shift
 fi
 jobs="${FUZZ_JOBS:-2}"
@@ -36,17 +40,35 @@ else
     mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' fuzz/Cargo.toml | grep -v '^gyges-fuzz$')
 fi
 
-if ! command -v cargo-fuzz > /dev/null; then
-    cargo install cargo-fuzz --version 0.13.2 --locked
-fi
-export RUSTC_BOOTSTRAP=1
-build_flags=(-O -a -s none --codegen-units 16)
+# The targets are libFuzzer binaries (libfuzzer-sys) built by plain cargo with the
+# sanitizer-coverage instrumentation libFuzzer steers by, the flags `cargo fuzz build` passes
+# (so no cargo-fuzz install is needed, and the stable compiler takes them as they are). The
+# target triple is explicit so that the flags reach the fuzzed code only, not build scripts.
+triple=$(rustc -vV | sed -n 's/^host: //p')
+rustflags=(
+    -Cpasses=sancov-module
+    -Cllvm-args=-sanitizer-coverage-level=4
+    -Cllvm-args=-sanitizer-coverage-inline-8bit-counters
+    -Cllvm-args=-sanitizer-coverage-pc-table
+    -Cllvm-args=-sanitizer-coverage-trace-compares
+    -Cllvm-args=-sanitizer-coverage-stack-depth
+    -Cllvm-args=-simplifycfg-branch-fold-threshold=0
+    --cfg fuzzing
+    -Cdebug-assertions
+    -Coverflow-checks
+    -Ccodegen-units=16
+)
+cargo_flags=(--manifest-path fuzz/Cargo.toml --target "$triple" --bins)
+case "$profile" in
+    release)
+        cargo_flags+=(--release --config 'profile.release.debug="line-tables-only"')
+        binaries="fuzz/target/$triple/release"
+        ;;
+    dev) binaries="fuzz/target/$triple/debug" ;;
+    *) echo "fuzz: FUZZ_PROFILE is dev or release, not $profile" >&2; exit 2 ;;
+esac
 started=$(date +%s)
-if [[ ${#targets[@]} -eq 1 ]]; then
-    cargo fuzz build "${build_flags[@]}" "${targets[0]}"
-else
-    cargo fuzz build "${build_flags[@]}"
-fi
+RUSTFLAGS="${rustflags[*]}" cargo build "${cargo_flags[@]}"
 built=$(date +%s)
 echo "fuzz: built ${#targets[@]} targets in $(( built - started )) s; ${seconds} s each, ${jobs} at a time"
 
@@ -62,7 +84,8 @@ run_target() {
     if [[ -d "fuzz/regressions/$target" ]]; then
         seeds+=("fuzz/regressions/$target")
     fi
-    if cargo fuzz run "${build_flags[@]}" "$target" "$work" "${seeds[@]}" -- \
+    if "$binaries/$target" "$work" "${seeds[@]}" \
+        -artifact_prefix="fuzz/artifacts/$target/" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         > "$logs/$target.log" 2>&1; then
         echo "0" > "$logs/$target.status"
