@@ -515,7 +515,7 @@ fn round_trip_through_rabbitmq_loses_nothing() {
         || format!("{}\n{}", sender.stderr(), receiver.stderr()),
     );
     for daemon in [&sender, &receiver] {
-        let threads = threads(daemon.child.as_ref().expect("running").id());
+        let threads = thread_cpus(daemon.child.as_ref().expect("running").id());
         let client: Vec<_> = threads
             .iter()
             .filter(|(name, _)| {
@@ -549,38 +549,6 @@ fn round_trip_through_rabbitmq_loses_nothing() {
     assert_eq!(sender.counter("Amqp.sent_total"), COUNT as u64);
     assert_eq!(sender.counter("Amqp.dropped_total"), 0);
     assert_eq!(receiver.counter("AmqpIn.records_total"), COUNT as u64);
-}
-
-/// A tuning profile for this 2-core machine with the roles apart: CPU 0 ingests, CPU 1 only
-/// hosts filters and outputs (so lapin's threads have a core that is not an ingest core).
-fn split_profile(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("split.toml");
-    std::fs::write(
-        &path,
-        "description = \"ingest on 0, outputs on 1\"\n\
-         [[core]]\ncpu = 0\nroles = [\"ingest\"]\n\
-         [[core]]\ncpu = 1\nroles = [\"filter\", \"output\"]\n",
-    )
-    .expect("write profile");
-    path
-}
-
-/// Each thread of `pid`: its name and the CPUs it may run on.
-fn threads(pid: u32) -> Vec<(String, String)> {
-    let mut threads = Vec::new();
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        let cpus = status
-            .lines()
-            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        threads.push((comm.trim().to_string(), cpus));
-    }
-    threads
 }
 
 /// Durable delivery: what is read while the broker cannot be reached stays in the disk queue,

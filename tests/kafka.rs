@@ -292,39 +292,12 @@ pub fn produce_all(
     producer.flush(Duration::from_secs(30)).expect("flush");
 }
 
-/// A tuning profile for this 2-core machine with the roles apart: CPU 0 ingests, CPU 1 only
-/// hosts filters and outputs (so librdkafka's threads have a core that is not an ingest core).
-fn split_profile(dir: &std::path::Path) -> PathBuf {
-    let path = dir.join("split.toml");
-    std::fs::write(
-        &path,
-        "description = \"ingest on 0, outputs on 1\"\n\
-         [[core]]\ncpu = 0\nroles = [\"ingest\"]\n\
-         [[core]]\ncpu = 1\nroles = [\"filter\", \"output\"]\n",
-    )
-    .expect("write profile");
-    path
-}
-
 /// The CPUs each of `pid`'s threads named `rdk:*` (librdkafka's) may run on.
 fn librdkafka_threads(pid: u32) -> Vec<(String, String)> {
-    let mut threads = Vec::new();
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
-    for task in tasks.flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("rdk:") {
-            continue;
-        }
-        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
-        let cpus = status
-            .lines()
-            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
-            .unwrap_or_default()
-            .trim()
-            .to_string();
-        threads.push((comm.trim().to_string(), cpus));
-    }
-    threads
+    thread_cpus(pid)
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("rdk:"))
+        .collect()
 }
 
 /// Frames of `path` (a FileOutput with framing), their sequence numbers counted.

@@ -439,3 +439,36 @@ pub fn send_numbered_slices(port: u16, range: std::ops::Range<i64>, slice: i64) 
         first = last;
     }
 }
+
+/// A tuning profile for this 2-core machine with the roles apart, written into `dir`: CPU 0
+/// ingests, CPU 1 only hosts filters and outputs (so a client library's threads have a core
+/// that is not an ingest core).
+pub fn split_profile(dir: &Path) -> PathBuf {
+    let path = dir.join("split.toml");
+    std::fs::write(
+        &path,
+        "description = \"ingest on 0, outputs on 1\"\n\
+         [[core]]\ncpu = 0\nroles = [\"ingest\"]\n\
+         [[core]]\ncpu = 1\nroles = [\"filter\", \"output\"]\n",
+    )
+    .expect("write profile");
+    path
+}
+
+/// Each thread of `pid`: its name and the CPUs it may run on (`Cpus_allowed_list`).
+pub fn thread_cpus(pid: u32) -> Vec<(String, String)> {
+    let mut threads = Vec::new();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("tasks");
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let cpus = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        threads.push((comm.trim().to_string(), cpus));
+    }
+    threads
+}
