@@ -177,9 +177,7 @@ impl OutputKind for UdpOutputKind {
             let sender = DatagramSender {
                 kind: self.clone(),
                 name: core.output.name.clone(),
-                socket: RefCell::new(None),
-                retry: RefCell::new(Backoff::new(RECONNECT_DELAY_MIN, RECONNECT_DELAY_MAX)),
-                next_try: Cell::new(Instant::now()),
+                socket: Lazy::new(),
                 drop_when_full: core.best_effort(),
             };
             // Tried now so that a receiver that resolves is ready for the first batch; one
@@ -242,25 +240,33 @@ const UNIX_FULL_WAIT: Duration = Duration::from_millis(1);
 /// second): a receiver that has stopped reading cannot hold the core for longer.
 const UNIX_FULL_TRIES_MAX: u32 = 1000;
 
-/// One core's UdpOutput socket, opened when first needed.
-struct DatagramSender {
-    kind: UdpOutputKind,
-    /// The output's name, for its warnings.
-    name: String,
-    /// `None` until the address resolves and a socket is bound.
-    socket: RefCell<Option<Rc<Socket>>>,
-    /// The wait between attempts to open the socket, doubling per failure.
+/// A socket opened when first needed: an attempt that fails (a name that does not resolve
+/// yet, a socket that cannot be bound) is a warning, and the next waits a backoff.
+struct Lazy<T> {
+    socket: RefCell<Option<Rc<T>>>,
+    /// The wait between attempts, doubling per failure.
     retry: RefCell<Backoff>,
     /// When the next attempt may be made.
     next_try: Cell<Instant>,
-    /// `delivery = "best_effort"`: a datagram a full Unix receiver cannot take is dropped at
-    /// once rather than waited for.
-    drop_when_full: bool,
 }
 
-impl DatagramSender {
-    /// The socket, opened now if it is not yet and the backoff allows an attempt.
-    fn socket(&self) -> Option<Rc<Socket>> {
+impl<T> Lazy<T> {
+    fn new() -> Lazy<T> {
+        Lazy {
+            socket: RefCell::new(None),
+            retry: RefCell::new(Backoff::new(RECONNECT_DELAY_MIN, RECONNECT_DELAY_MAX)),
+            next_try: Cell::new(Instant::now()),
+        }
+    }
+
+    /// The socket, opened now with `open` if it is not yet and the backoff allows an attempt;
+    /// a failure is logged for the output `name` and the `address`.
+    fn get(
+        &self,
+        name: &str,
+        address: &str,
+        open: impl FnOnce() -> std::io::Result<T>,
+    ) -> Option<Rc<T>> {
         if let Some(socket) = &*self.socket.borrow() {
             return Some(socket.clone());
         }
@@ -268,7 +274,7 @@ impl DatagramSender {
         if now < self.next_try.get() {
             return None;
         }
-        match self.kind.open_socket() {
+        match open() {
             Ok(socket) => {
                 let socket = Rc::new(socket);
                 *self.socket.borrow_mut() = Some(socket.clone());
@@ -279,13 +285,33 @@ impl DatagramSender {
                 let wait = self.retry.borrow_mut().step();
                 self.next_try.set(now + wait);
                 tracing::warn!(
-                    output = %self.name,
-                    "{}: {error}; datagrams are dropped and counted until it opens, next try in {wait:?}",
-                    self.kind.address
+                    output = %name,
+                    "{address}: {error}; datagrams are dropped and counted until it opens, next try in {wait:?}",
                 );
                 None
             }
         }
+    }
+}
+
+/// One core's UdpOutput socket, opened when first needed.
+struct DatagramSender {
+    kind: UdpOutputKind,
+    /// The output's name, for its warnings.
+    name: String,
+    /// Opened when the address resolves and a socket is bound.
+    socket: Lazy<Socket>,
+    /// `delivery = "best_effort"`: a datagram a full Unix receiver cannot take is dropped at
+    /// once rather than waited for.
+    drop_when_full: bool,
+}
+
+impl DatagramSender {
+    /// The socket, opened now if it is not yet and the backoff allows an attempt.
+    fn socket(&self) -> Option<Rc<Socket>> {
+        let kind = &self.kind;
+        self.socket
+            .get(&self.name, &kind.address, || kind.open_socket())
     }
 
     async fn send(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
@@ -367,12 +393,8 @@ pub struct UdpSender {
     /// The output's name, for its warnings.
     name: String,
     datagram_bytes_max: usize,
-    /// `None` until the address resolves and a socket is bound.
-    socket: RefCell<Option<Rc<(UdpSocket, SocketAddr)>>>,
-    /// The wait between attempts to open the socket, doubling per failure.
-    retry: RefCell<Backoff>,
-    /// When the next attempt may be made.
-    next_try: Cell<Instant>,
+    /// Opened when the address resolves and a socket is bound.
+    socket: Lazy<(UdpSocket, SocketAddr)>,
 }
 
 impl UdpSender {
@@ -383,9 +405,7 @@ impl UdpSender {
             address: address.to_string(),
             name: name.to_string(),
             datagram_bytes_max,
-            socket: RefCell::new(None),
-            retry: RefCell::new(Backoff::new(RECONNECT_DELAY_MIN, RECONNECT_DELAY_MAX)),
-            next_try: Cell::new(Instant::now()),
+            socket: Lazy::new(),
         };
         sender.socket();
         sender
@@ -407,31 +427,7 @@ impl UdpSender {
 
     /// The socket, opened now if it is not yet and the backoff allows an attempt.
     fn socket(&self) -> Option<Rc<(UdpSocket, SocketAddr)>> {
-        if let Some(socket) = &*self.socket.borrow() {
-            return Some(socket.clone());
-        }
-        let now = Instant::now();
-        if now < self.next_try.get() {
-            return None;
-        }
-        match self.open() {
-            Ok(socket) => {
-                let socket = Rc::new(socket);
-                *self.socket.borrow_mut() = Some(socket.clone());
-                self.retry.borrow_mut().reset();
-                Some(socket)
-            }
-            Err(error) => {
-                let wait = self.retry.borrow_mut().step();
-                self.next_try.set(now + wait);
-                tracing::warn!(
-                    output = %self.name,
-                    "{}: {error}; datagrams are dropped and counted until it opens, next try in {wait:?}",
-                    self.address
-                );
-                None
-            }
-        }
+        self.socket.get(&self.name, &self.address, || self.open())
     }
 
     /// Sends a batch of lines as datagrams.
