@@ -26,8 +26,10 @@
 //! Every case runs with 1 and 8 connections under `tuning/dev-2core.toml` and
 //! `tuning/single-core.toml`; then rsyslog (imtcp → omfile, `bench/rsyslog.conf`) on case 2's
 //! workload when `scripts/install-rsyslog.sh` has unpacked it; then cases 1 and 2 again,
-//! rate-limited (`flood --rate`) under the first profile at half the best rate it reached in
-//! this run, for latency under load. Quick mode: small counts, 1 connection, dev-2core only.
+//! rate-limited (`flood --rate`) under the first profile at half the best median rate it
+//! reached in this run, for latency under load. Every setup runs 3 times, round by round, and
+//! its row is the median run with the spread beside it. Quick mode: small counts, 1
+//! connection, dev-2core only.
 //!
 //! How each figure is taken:
 //! - messages/s and MB/s: records and bytes found in the output file, from the start of flood
@@ -119,15 +121,6 @@ fn peak_rss_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
-}
-
-fn clock_ticks_per_second() -> f64 {
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
-        .unwrap_or(100.0)
 }
 
 /// Ports the bench picks from: below Linux's ephemeral range, where tests that bind port 0
@@ -807,6 +800,23 @@ struct Outcome {
     scrapes: Option<(u64, usize)>,
     /// Case 2m: daemon CPU (utime+stime) per scrape of the idle daemon, in microseconds.
     scrape_cpu_us: Option<f64>,
+    /// Set on the median outcome of a setup's runs ([`medians`]): how far the runs spread.
+    spread: Option<Spread>,
+}
+
+/// How the runs of one setup spread: the median outcome's row shows these beside its own
+/// figures, so that one lucky or unlucky run is never the record.
+#[derive(Clone, Debug)]
+struct Spread {
+    runs: usize,
+    /// Messages per second, lowest and highest run.
+    rate: (f64, f64),
+    /// CPU seconds per GB, lowest and highest run.
+    cpu_per_gb: (f64, f64),
+    /// p99 latency, lowest and highest run.
+    p99_ns: (u64, u64),
+    /// p99.9 latency, lowest and highest run.
+    p999_ns: (u64, u64),
 }
 
 impl Outcome {
@@ -1094,7 +1104,68 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         daemon,
         scrapes,
         scrape_cpu_us,
+        spread: None,
     }
+}
+
+/// Whether two outcomes come from the same setup (case, profile, connections and rate).
+fn same_setup(a: &Setup, b: &Setup) -> bool {
+    a.case == b.case
+        && a.connections == b.connections
+        && a.rate == b.rate
+        && a.profile.as_ref().map(|p| &p.name) == b.profile.as_ref().map(|p| &p.name)
+}
+
+/// One outcome per setup, in the order the setups first ran: the median run, by rate at full
+/// load and by p99 when the rate was fixed, with [`Spread`] set. Counts that must be zero
+/// (lost, duplicated, bad) are summed over the runs, `complete` and `clean_stop` hold only if
+/// they held for every run, and the peak RSS is the largest of the runs.
+fn medians(outcomes: &[Outcome]) -> Vec<Outcome> {
+    let mut groups: Vec<Vec<&Outcome>> = Vec::new();
+    for outcome in outcomes {
+        match groups
+            .iter_mut()
+            .find(|group| same_setup(&group[0].setup, &outcome.setup))
+        {
+            Some(group) => group.push(outcome),
+            None => groups.push(vec![outcome]),
+        }
+    }
+    groups
+        .into_iter()
+        .map(|mut group| {
+            if group[0].setup.rate.is_some() {
+                group.sort_by_key(|outcome| outcome.p99_ns);
+            } else {
+                group.sort_by(|a, b| a.messages_per_second().total_cmp(&b.messages_per_second()));
+            }
+            let mut median = group[(group.len() - 1) / 2].clone();
+            let range_f = |value: &dyn Fn(&Outcome) -> f64| {
+                group
+                    .iter()
+                    .map(|o| value(o))
+                    .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)))
+            };
+            let range_u = |value: &dyn Fn(&Outcome) -> u64| {
+                let values = group.iter().map(|o| value(o));
+                (values.clone().min().unwrap_or(0), values.max().unwrap_or(0))
+            };
+            median.spread = Some(Spread {
+                runs: group.len(),
+                rate: range_f(&Outcome::messages_per_second),
+                cpu_per_gb: range_f(&Outcome::cpu_seconds_per_gb),
+                p99_ns: range_u(&|o| o.p99_ns),
+                p999_ns: range_u(&|o| o.p999_ns),
+            });
+            median.lost = group.iter().map(|o| o.lost).sum();
+            median.duplicates = group.iter().map(|o| o.duplicates).sum();
+            median.other_errors = group.iter().map(|o| o.other_errors).sum();
+            median.complete = group.iter().all(|o| o.complete);
+            median.clean_stop = group.iter().all(|o| o.clean_stop);
+            median.peak_rss_bytes = range_u(&|o| o.peak_rss_bytes).1;
+            median
+        })
+        .collect()
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1131,41 +1202,72 @@ fn outcome_row(outcome: &Outcome) -> Vec<String> {
     if outcome.other_errors > 0 {
         status.push_str(&format!(" bad={}", outcome.other_errors));
     }
+    let spread = outcome.spread.as_ref();
+    let runs = spread.map_or(1, |spread| spread.runs);
+    let range = |text: String, low: String, high: String| match spread {
+        Some(_) if runs > 1 => format!("{text} ({low}–{high})"),
+        _ => text,
+    };
+    let (rate_low, rate_high) = spread.map_or((0.0, 0.0), |spread| spread.rate);
+    let (cpu_low, cpu_high) = spread.map_or((0.0, 0.0), |spread| spread.cpu_per_gb);
+    let (p99_low, p99_high) = spread.map_or((0, 0), |spread| spread.p99_ns);
+    let (p999_low, p999_high) = spread.map_or((0, 0), |spread| spread.p999_ns);
     vec![
         format!("{}{status}", setup.case.label()),
         profile,
         setup.connections.to_string(),
         flood,
+        runs.to_string(),
         outcome.delivered.to_string(),
-        format!("{:.2}", outcome.messages_per_second() / 1e6),
+        range(
+            format!("{:.2}", outcome.messages_per_second() / 1e6),
+            format!("{:.2}", rate_low / 1e6),
+            format!("{:.2}", rate_high / 1e6),
+        ),
         format!("{:.0}", outcome.bytes_per_second() / 1e6),
-        format!(
-            "{:.2} ({:.0} % sys)",
-            outcome.cpu_seconds_per_gb(),
-            outcome.system_seconds / outcome.cpu_seconds.max(1e-9) * 100.0
+        range(
+            format!(
+                "{:.2} ({:.0} % sys)",
+                outcome.cpu_seconds_per_gb(),
+                outcome.system_seconds / outcome.cpu_seconds.max(1e-9) * 100.0
+            ),
+            format!("{cpu_low:.2}"),
+            format!("{cpu_high:.2}"),
         ),
         format!("{:.1}", outcome.peak_rss_bytes as f64 / f64::from(1 << 20)),
         format_ns(outcome.p50_ns),
-        format_ns(outcome.p99_ns),
-        format_ns(outcome.p999_ns),
+        range(
+            format_ns(outcome.p99_ns),
+            format_ns(p99_low),
+            format_ns(p99_high),
+        ),
+        range(
+            format_ns(outcome.p999_ns),
+            format_ns(p999_low),
+            format_ns(p999_high),
+        ),
         outcome.lost.to_string(),
         outcome.duplicates.to_string(),
     ]
 }
 
-const COLUMNS: [&str; 14] = [
+/// The table's columns. With several runs, a figure is the median run's, with the lowest
+/// and highest run in brackets; messages, MB/s and p50 are the median run's alone, lost and
+/// dup the sum over the runs, peak RSS the largest.
+const COLUMNS: [&str; 15] = [
     "case",
     "profile",
     "conns",
     "flood",
+    "runs",
     "messages",
-    "M msg/s",
+    "M msg/s (min–max)",
     "MB/s",
-    "CPU s/GB",
+    "CPU s/GB (min–max)",
     "peak RSS MiB",
     "p50",
-    "p99",
-    "p99.9",
+    "p99 (min–max)",
+    "p99.9 (min–max)",
     "lost",
     "dup",
 ];
@@ -1190,6 +1292,8 @@ fn verdict(value: f64, target: f64, higher_is_better: bool) -> String {
     }
 }
 
+/// The outcome of `case` (under `profile`, at full load) with the highest rate: among
+/// [`medians`], the best setup's median run.
 fn best_of_case<'a>(
     outcomes: &'a [Outcome],
     case: Case,
@@ -1216,7 +1320,7 @@ fn target_case1(section: &mut Section, outcomes: &[Outcome]) {
     if let Some(case1) = one_core.or_else(|| best_of_case(outcomes, Case::Framed, None)) {
         let profile = case1.setup.profile.as_ref().map_or("", |p| p.name.as_str());
         let caveat = if one_core.is_none() {
-            " (no single-core run in this mode: the best run stands in)"
+            " (no single-core run in this mode: the best setup's median stands in)"
         } else {
             ""
         };
@@ -1308,12 +1412,12 @@ fn target_rsyslog(section: &mut Section, outcomes: &[Outcome]) {
             continue;
         };
         if profile.is_none() && both_cores.is_some_and(|other| std::ptr::eq(other, gyges)) {
-            // The best run is the dev-2core one, already stated.
+            // The best setup is the dev-2core one, already stated.
             continue;
         }
         let ratio = gyges.messages_per_second() / rsyslog.messages_per_second().max(1e-9);
         section.line(format!(
-            "- Case 2 ≥ 5× rsyslog in the same run (best run of each; {how}: {}, {} conn): \
+            "- Case 2 ≥ 5× rsyslog in the same run (median runs; {how}: {}, {} conn): \
              gyges/rsyslog = **{ratio:.1}x** → {}.",
             gyges.setup.profile.as_ref().map_or("", |p| p.name.as_str()),
             gyges.setup.connections,
@@ -1367,7 +1471,10 @@ fn target_rss_latency_loss(section: &mut Section, outcomes: &[Outcome]) {
         .sum();
     section.line(format!(
         "- Nothing lost or duplicated: {} runs, {} lost + duplicated + bad records in all.\n",
-        outcomes.len(),
+        outcomes
+            .iter()
+            .map(|outcome| outcome.spread.as_ref().map_or(1, |spread| spread.runs))
+            .sum::<usize>(),
         total_errors
     ));
 }
@@ -1500,7 +1607,7 @@ fn scrape_cost(section: &mut Section, outcomes: &[Outcome]) {
         section.line(format!(
             "### Scrape cost (case 2m against case 2)\n\nCase 2 with `http_address` set and \
              `/metrics` scraped every {} ms by the bench during the run (a new connection per \
-             scrape), beside case 2 without it: one run each, so on a shared machine their \
+             scrape), beside case 2 without it: median runs, so on a shared machine their \
              difference in throughput and CPU per message is mostly noise. The cost is \
              measured directly after the load instead: the daemon's utime+stime (10 ms ticks) \
              over {IDLE_SCRAPES} back-to-back scrapes, divided by them (CPU µs/scrape); at one \
@@ -1692,7 +1799,7 @@ fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Ve
     setups
 }
 
-/// Latency under load: cases 1 and 2 under `profile`, one connection, at half the best rate
+/// Latency under load: cases 1 and 2 under `profile`, one connection, at half the best median rate
 /// that profile reached in `outcomes`.
 fn latency_setups(mode: Mode, profile: &Profile, outcomes: &[Outcome]) -> Vec<Setup> {
     let mut setups = Vec::new();
@@ -1714,21 +1821,40 @@ fn latency_setups(mode: Mode, profile: &Profile, outcomes: &[Outcome]) -> Vec<Se
     setups
 }
 
-fn run_all(setups: &[Setup], rsyslog: Option<&Rsyslog>, ticks: f64, outcomes: &mut Vec<Outcome>) {
-    for setup in setups {
-        let outcome = run(setup, rsyslog, ticks);
-        let rate = setup
-            .rate
-            .map_or(String::new(), |rate| format!(" (rate {rate}/s)"));
-        println!("e2e: {}{rate}", outcome_row(&outcome).join(" | "));
-        outcomes.push(outcome);
+/// Runs every setup `runs` times, round by round (each round runs every setup once), so that
+/// drift in the machine's load reaches every setup alike.
+fn run_all(
+    setups: &[Setup],
+    runs: usize,
+    rsyslog: Option<&Rsyslog>,
+    ticks: f64,
+    outcomes: &mut Vec<Outcome>,
+) {
+    for round in 0..runs {
+        for setup in setups {
+            let outcome = run(setup, rsyslog, ticks);
+            let rate = setup
+                .rate
+                .map_or(String::new(), |rate| format!(" (rate {rate}/s)"));
+            println!(
+                "e2e: round {}/{runs}: {}{rate}",
+                round + 1,
+                outcome_row(&outcome).join(" | ")
+            );
+            outcomes.push(outcome);
+        }
     }
+}
+
+/// Runs per setup: at least 3 when measuring, so that every headline row is a median.
+fn runs_per_setup(mode: Mode) -> usize {
+    mode.pick(3, 3, 1)
 }
 
 fn main() {
     let mode = Mode::detect();
     let machine = common::Machine::detect();
-    let ticks_per_second = clock_ticks_per_second();
+    let ticks_per_second = common::clock_ticks_per_second();
     let mut section = Section::new("e2e", "End to end: gyges run loaded by gyges flood", mode);
     let mut notes = Vec::new();
     let profiles = profiles_to_run(mode, &mut notes);
@@ -1738,12 +1864,26 @@ fn main() {
         Rsyslog::find()
     };
     let mut outcomes = Vec::new();
+    let runs = runs_per_setup(mode);
     let setups = full_speed_setups(mode, &profiles, rsyslog.is_some());
-    run_all(&setups, rsyslog.as_ref(), ticks_per_second, &mut outcomes);
+    run_all(
+        &setups,
+        runs,
+        rsyslog.as_ref(),
+        ticks_per_second,
+        &mut outcomes,
+    );
     if let Some(profile) = profiles.first().filter(|_| selected("latency")) {
-        let setups = latency_setups(mode, profile, &outcomes);
-        run_all(&setups, rsyslog.as_ref(), ticks_per_second, &mut outcomes);
+        let setups = latency_setups(mode, profile, &medians(&outcomes));
+        run_all(
+            &setups,
+            runs,
+            rsyslog.as_ref(),
+            ticks_per_second,
+            &mut outcomes,
+        );
     }
+    let outcomes = medians(&outcomes);
     let rsyslog = rsyslog.as_ref();
     // Only the parts that ran replace their sections (`GYGES_BENCH_E2E_CASES=delivery,crash`
     // leaves the main e2e section of the day as it was).
@@ -1792,6 +1932,12 @@ fn write_method(section: &mut Section, machine: &common::Machine, outcomes: &[Ou
          utime+stime of the daemon process(es), per GB delivered; case 4 sums both gyges' CPU \
          and RSS.\n"
     ));
+    section.line(
+        "Every setup runs `runs` times, round by round (each round runs every setup once), and \
+         its row is the median run: by rate at full load, by p99 under a fixed rate. Brackets \
+         give the lowest and highest run; lost and dup are summed over the runs and peak RSS is \
+         the largest. Targets are judged on the median.\n",
+    );
 }
 
 /// The rate-limited runs.
@@ -1799,7 +1945,7 @@ fn write_latency(section: &mut Section, outcomes: &[Outcome]) {
     let loaded: Vec<&Outcome> = outcomes.iter().filter(|o| o.setup.rate.is_some()).collect();
     if !loaded.is_empty() {
         section.line(
-            "### Latency under load (flood --rate at 50 % of the best rate above, same profile)\n",
+            "### Latency under load (flood --rate at 50 % of the median rate above, same profile)\n",
         );
         let mut table = Table::new(&COLUMNS);
         for outcome in &loaded {

@@ -161,8 +161,8 @@ pub fn run_part(mode: Mode, profiles: &[Profile], ticks_per_second: f64) {
     );
     section.line(format!(
         "Load average when the runs ended: {} (the line above gives it when they began). \
-         Figures from one run on a shared 2-core machine: compare the classes with each other \
-         (same run, interleaved), not with other days.\n",
+         Figures are medians of interleaved runs on a shared 2-core machine: compare the classes \
+         with each other (same run), not with other days.\n",
         common::load_average()
     ));
     if want_classes {
@@ -181,7 +181,7 @@ pub fn run_part(mode: Mode, profiles: &[Profile], ticks_per_second: f64) {
 /// below every class's capacity, so that latency is the path's own and not a backlog's.
 const LIGHT_RATE: u64 = 20_000;
 
-/// Which runs [`best`] picks from: full load (no rate), half of memory's rate, or light load.
+/// Which median runs [`best`] picks from: full load (no rate), half of memory's rate, or light load.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Load {
     Full,
@@ -212,23 +212,21 @@ fn best_at(outcomes: &[Outcome], class: Class, load: Load) -> Option<&Outcome> {
 
 fn classes(section: &mut Section, mode: Mode, profile: &Profile, ticks_per_second: f64) {
     let count = mode.pick(4_000_000u64, 300_000, 20_000);
-    let rounds = mode.pick(3, 1, 1);
+    let rounds = super::runs_per_setup(mode);
     let mut outcomes = Vec::new();
-    let mut setups = Vec::new();
-    for _ in 0..rounds {
-        for class in Class::ALL {
-            setups.push(Setup {
-                case: Case::Class(class),
-                profile: Some(profile.clone()),
-                connections: 1,
-                count,
-                rate: None,
-            });
-        }
-    }
-    super::run_all(&setups, None, ticks_per_second, &mut outcomes);
+    let setups: Vec<Setup> = Class::ALL
+        .iter()
+        .map(|&class| Setup {
+            case: Case::Class(class),
+            profile: Some(profile.clone()),
+            connections: 1,
+            count,
+            rate: None,
+        })
+        .collect();
+    super::run_all(&setups, rounds, None, ticks_per_second, &mut outcomes);
     if mode != Mode::Smoke {
-        if let Some(memory) = best(&outcomes, Class::Memory, false) {
+        if let Some(memory) = best(&super::medians(&outcomes), Class::Memory, false) {
             let rate = (memory.messages_per_second() / 2.0).max(1000.0) as u64;
             let seconds = mode.pick(3, 1, 1);
             let setups: Vec<Setup> = Class::ALL
@@ -241,7 +239,7 @@ fn classes(section: &mut Section, mode: Mode, profile: &Profile, ticks_per_secon
                     rate: Some(rate),
                 })
                 .collect();
-            super::run_all(&setups, None, ticks_per_second, &mut outcomes);
+            super::run_all(&setups, rounds, None, ticks_per_second, &mut outcomes);
         }
         let seconds = mode.pick(5, 2, 1);
         let setups: Vec<Setup> = Class::ALL
@@ -254,7 +252,7 @@ fn classes(section: &mut Section, mode: Mode, profile: &Profile, ticks_per_secon
                 rate: Some(LIGHT_RATE),
             })
             .collect();
-        super::run_all(&setups, None, ticks_per_second, &mut outcomes);
+        super::run_all(&setups, rounds, None, ticks_per_second, &mut outcomes);
     }
     write_classes(section, profile, count, rounds, &outcomes);
 }
@@ -264,13 +262,15 @@ fn write_classes(
     profile: &Profile,
     count: u64,
     rounds: usize,
-    outcomes: &[Outcome],
+    runs: &[Outcome],
 ) {
+    let outcomes = &super::medians(runs);
     section.line(format!(
         "### Delivery classes\n\nCase 1's workload ({count} framed 300 B protobuf messages, \
          one connection, `gyges flood`) into one framed FileOutput (`flush_interval = 1` ms) \
-         with `delivery` set, under {}; {rounds} round(s) of the three classes interleaved, the \
-         best run of each shown. Durable: the output's `[Out.buffering] sync = \"interval\"`, \
+         with `delivery` set, under {}; {rounds} round(s) of the three classes interleaved, at \
+         each load; the median run of each is shown (by rate at full load, by p99 under a fixed \
+         rate), with the lowest and highest run's rate in brackets. Durable: the output's `[Out.buffering] sync = \"interval\"`, \
          every other queue option the default (checkpoint_interval 1 s). Latency: the tailer's \
          poll time minus the send time stamped by flood, as in the e2e section; `50 %` runs \
          send at half the memory class's best rate, the same rate for all three; `light` runs \
@@ -285,7 +285,7 @@ fn write_classes(
         "class",
         "delivered",
         "dropped (full / 50 %)",
-        "M msg/s",
+        "M msg/s (min–max)",
         "MB/s",
         "vs memory",
         "CPU s/GB",
@@ -330,7 +330,15 @@ fn write_classes(
                 full.daemon.dropped,
                 best(outcomes, class, true).map_or("—".into(), |o| o.daemon.dropped.to_string())
             ),
-            format!("{:.2}", full.messages_per_second() / 1e6),
+            match &full.spread {
+                Some(spread) if spread.runs > 1 => format!(
+                    "{:.2} ({:.2}–{:.2})",
+                    full.messages_per_second() / 1e6,
+                    spread.rate.0 / 1e6,
+                    spread.rate.1 / 1e6
+                ),
+                _ => format!("{:.2}", full.messages_per_second() / 1e6),
+            },
             format!("{:.0}", full.bytes_per_second() / 1e6),
             memory.map_or("—".into(), |memory| {
                 format!(
@@ -364,17 +372,17 @@ fn write_classes(
         let ratio = durable / memory.max(1e-9);
         section.line(format!(
             "- Durable end-to-end throughput ≥ 70 % of memory's, same run, `sync = \"interval\"` \
-             (best run of each): {:.0} % → {}. Round by round (durable / memory run just \
+             (median run of each): {:.0} % → {}. Round by round (durable / memory run just \
              before it): {}.",
             ratio * 100.0,
             super::verdict(ratio, DURABLE_RATIO_TARGET, true),
-            round_ratios(outcomes).join(", ")
+            round_ratios(runs).join(", ")
         ));
     }
     if let Some(best_effort) = best(outcomes, Class::BestEffort, false) {
         let loaded = best(outcomes, Class::BestEffort, true);
         section.line(format!(
-            "- best_effort: {} of {} delivered and {} dropped at full load (best run); {} dropped \
+            "- best_effort: {} of {} delivered and {} dropped at full load (median run); {} dropped \
              at 50 % load. It drops only at a full ring to the owner core or at {} writes in \
              flight to a file a core writes itself, so it drops in bursts the owner core does \
              not absorb at once, where memory makes flood wait.\n",

@@ -514,6 +514,9 @@ pub const KAFKA_BUFFERED_BYTES_MAX: usize = 1 << 40;
 pub const KAFKA_BUFFERED_MESSAGES_MAX: usize = 1_000_000;
 /// Default bytes of one request's batch (`max_buffered_bytes`, librdkafka's `batch.size`).
 pub const KAFKA_BATCH_BYTES_DEFAULT: usize = 1_000_000;
+/// Records KafkaOutput's `Random` partitioner sends to one partition before it picks another
+/// at random. Reached: the next record starts a new choice.
+pub const KAFKA_STICKY_RECORDS: u32 = 1000;
 /// Longest `max_buffer_time` (librdkafka's `linger.ms` ceiling), in milliseconds.
 pub const KAFKA_LINGER_MS_MAX: u64 = 900_000;
 /// Longest `timeout` (a produce request's wait for its acks), in milliseconds.

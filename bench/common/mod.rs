@@ -494,3 +494,43 @@ fn time_of_day_utc() -> String {
     let of_day = seconds % 86_400;
     format!("{:02}:{:02}", of_day / 3600, of_day % 3600 / 60)
 }
+
+/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`, 100 when unknown).
+pub fn clock_ticks_per_second() -> f64 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// utime + stime in seconds of each thread of process `pid`, by thread name
+/// (/proc/PID/task/TID/stat; threads of the same name are summed).
+pub fn thread_cpu_seconds(pid: u32, ticks_per_second: f64) -> Vec<(String, f64)> {
+    let mut threads: Vec<(String, f64)> = Vec::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        // The name is between the first '(' and the last ')'; fields are counted after it.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
+        let (Some(utime), Some(stime)) = (ticks(11), ticks(12)) else {
+            continue;
+        };
+        let seconds = (utime + stime) / ticks_per_second;
+        match threads.iter_mut().find(|(known, _)| *known == name) {
+            Some((_, total)) => *total += seconds,
+            None => threads.push((name, seconds)),
+        }
+    }
+    threads
+}

@@ -9,8 +9,9 @@
 //!   its key (the `hash_variable` value) and its topic (the `topic_variable` value) go before
 //!   the encoding, so the owner cuts the batch back into records without decoding anything.
 //!   The frame never leaves the process; the record's value is the encoding, bytes for bytes.
-//! - **Partitions** are chosen by gyges ([`PartitionChoice`]): `Random`, `RoundRobin`, or
-//!   `Hash` of the key (32-bit FNV-1a modulo the partition count, as Heka's client did, so a
+//! - **Partitions** are chosen by gyges ([`PartitionChoice`]): `Random` (sticky: one random
+//!   partition for [`KAFKA_STICKY_RECORDS`] records, so requests carry full batches),
+//!   `RoundRobin` (each record to the next), or `Hash` of the key (32-bit FNV-1a modulo the partition count, as Heka's client did, so a
 //!   key lands on the partition Heka put it on).
 //! - **Delivery classes.** `memory`: a full producer queue (`back_pressure_threshold_bytes`)
 //!   makes the owner wait, its rings fill, and ingest waits; a message never expires. A
@@ -46,7 +47,8 @@ use crate::limits::{
     KAFKA_BUFFERED_BYTES_MAX, KAFKA_BUFFERED_MESSAGES_MAX, KAFKA_KEY_BYTES_MAX,
     KAFKA_LINGER_MS_MAX, KAFKA_MESSAGE_BYTES_DEFAULT, KAFKA_MESSAGE_BYTES_MAX,
     KAFKA_MESSAGE_TIMEOUT_MS, KAFKA_POLL_INTERVAL, KAFKA_READS_IN_FLIGHT_MAX,
-    KAFKA_REPORT_EVENTS_PER_LOOK, KAFKA_TIMEOUT_MS_MAX, KAFKA_TOPIC_BYTES_MAX,
+    KAFKA_REPORT_EVENTS_PER_LOOK, KAFKA_STICKY_RECORDS, KAFKA_TIMEOUT_MS_MAX,
+    KAFKA_TOPIC_BYTES_MAX,
 };
 use crate::message::{FieldValue, MessageView, StrHeader};
 use crate::queue::{Consumer, Deliver, Delivered, HandleBoard, Position, ReadBatch};
@@ -117,7 +119,8 @@ pub struct RawKafkaOutput {
 /// How a record's partition is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Partitioning {
-    /// Any partition, at random.
+    /// A partition at random, kept for [`KAFKA_STICKY_RECORDS`] records so that each
+    /// produce request carries full batches (the sticky partitioning of Kafka's own clients).
     Random,
     /// Each partition in turn.
     RoundRobin,
@@ -511,6 +514,7 @@ impl KafkaOutputKind {
             partitioner: PartitionChoice {
                 partitioning: self.partitioning,
                 next: AtomicU32::new(0),
+                sticky: AtomicU64::new(0),
             },
         };
         crate::kafka::create_on(&self.client_cpus, move || {
@@ -558,7 +562,33 @@ impl ProducerContext<PartitionChoice> for OutputContext {
 /// gyges's partitioner (librdkafka calls it from its own threads too).
 pub struct PartitionChoice {
     partitioning: Partitioning,
+    /// RoundRobin's next turn.
     next: AtomicU32,
+    /// Random's sticky choice: the partition in the high 32 bits, the records it still takes
+    /// in the low 32.
+    sticky: AtomicU64,
+}
+
+impl PartitionChoice {
+    /// Random's partition: the sticky one while it has records left, else a new random one.
+    /// The producer's thread calls this for almost every record and librdkafka's own thread
+    /// only for records produced before the topic's metadata arrived, so a lost race between
+    /// the two costs at most one extra switch, never a record.
+    fn sticky_random(&self, partition_count: i32) -> i32 {
+        let current = self.sticky.load(Ordering::Relaxed);
+        let (partition, left) = ((current >> 32) as i32, current as u32);
+        if left > 0 && partition < partition_count {
+            self.sticky.store(current - 1, Ordering::Relaxed);
+            return partition;
+        }
+        let partition = fastrand::i32(0..partition_count);
+        let left = KAFKA_STICKY_RECORDS - 1;
+        self.sticky.store(
+            ((partition as u64) << 32) | u64::from(left),
+            Ordering::Relaxed,
+        );
+        partition
+    }
 }
 
 impl Partitioner for PartitionChoice {
@@ -573,7 +603,7 @@ impl Partitioner for PartitionChoice {
             return PARTITION_UA;
         }
         match self.partitioning {
-            Partitioning::Random => fastrand::i32(0..partition_count),
+            Partitioning::Random => self.sticky_random(partition_count),
             Partitioning::RoundRobin => {
                 let turn = self.next.fetch_add(1, Ordering::Relaxed);
                 (turn % partition_count as u32) as i32
@@ -1122,6 +1152,33 @@ mod tests {
             assert!((0..5).contains(&partition));
             assert_eq!(partition, hash_partition(key, 5), "stable");
         }
+    }
+
+    #[test]
+    fn random_sticks_to_a_partition_for_a_batch_of_records_and_reaches_every_one() {
+        let choice = PartitionChoice {
+            partitioning: Partitioning::Random,
+            next: AtomicU32::new(0),
+            sticky: AtomicU64::new(0),
+        };
+        let sticky = KAFKA_STICKY_RECORDS as usize;
+        let picks: Vec<i32> = (0..sticky * 64)
+            .map(|_| choice.partition("t", None, 4, |_| true))
+            .collect();
+        for run in picks.chunks(sticky) {
+            assert!(run.iter().all(|&p| p == run[0]), "one partition per run");
+            assert!((0..4).contains(&run[0]));
+        }
+        // 64 independent choices among 4 miss a partition with probability below 1e-7.
+        for partition in 0..4 {
+            assert!(
+                picks.contains(&partition),
+                "partition {partition} never chosen"
+            );
+        }
+        // A topic with fewer partitions than the sticky choice gets a new choice at once.
+        choice.sticky.store((3u64 << 32) | 10, Ordering::Relaxed);
+        assert!(choice.partition("t", None, 2, |_| true) < 2);
     }
 
     #[test]
