@@ -749,3 +749,62 @@ fn tls_both_ways_verifies_the_broker_and_loses_nothing() {
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     assert_eq!(daemon.counter("Kafka.sent_total"), 0);
 }
+
+/// A KafkaInput in a group keeps reading through a broker that freezes (SIGSTOP) for longer
+/// than the session timeout: it rejoins the group and every record arrives. Records the group
+/// had not committed before the freeze may come twice (at least once); they are counted.
+#[test]
+fn group_input_rides_out_a_frozen_broker() {
+    const COUNT: usize = 30_000;
+    let broker = Broker::start();
+    create_topic(&broker, "frozen");
+    let producer = producer(&broker);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let profile = split_profile(dir.path());
+    let mut daemon = Daemon::start(
+        dir.path(),
+        &consuming_config(&broker, &profile, "frozen"),
+        &[],
+    );
+    let numbered =
+        |range: std::ops::Range<usize>| range.map(|n| numbered_message(n as i64, "frozen"));
+    let out = dir.path().join("out.log");
+    let arrived = || file_sequences(&out).len();
+    for partition in 0..PARTITIONS {
+        let part = partition as usize;
+        produce_all(
+            &producer,
+            ("frozen", partition),
+            numbered(part * COUNT / 12..(part + 1) * COUNT / 12),
+        );
+    }
+    wait_for_or_explain(
+        Duration::from_secs(60),
+        "the first third before the freeze",
+        || arrived() >= COUNT / 3,
+        || daemon.stderr(),
+    );
+    broker.freeze(true);
+    std::thread::sleep(Duration::from_secs(5));
+    broker.freeze(false);
+    for partition in 0..PARTITIONS {
+        let part = partition as usize;
+        produce_all(
+            &producer,
+            ("frozen", partition),
+            numbered(COUNT / 3 + part * COUNT / 6..COUNT / 3 + (part + 1) * COUNT / 6),
+        );
+    }
+    wait_for_or_explain(
+        Duration::from_secs(90),
+        "every record after the thaw",
+        || arrived() >= COUNT,
+        || format!("{} of {COUNT}\n{}", arrived(), daemon.stderr()),
+    );
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let counts = file_sequences(&out);
+    assert_eq!(counts.len(), COUNT);
+    assert_eq!(counts.keys().next_back(), Some(&(COUNT as i64 - 1)));
+    let duplicates: usize = counts.values().map(|&count| count - 1).sum();
+    println!("group through a frozen broker: {COUNT} records, {duplicates} duplicates");
+}
