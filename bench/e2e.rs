@@ -802,6 +802,10 @@ struct Outcome {
     scrape_cpu_us: Option<f64>,
     /// Set on the median outcome of a setup's runs ([`medians`]): how far the runs spread.
     spread: Option<Spread>,
+    /// The daemons' context switches over the run: (voluntary, involuntary).
+    switches: (u64, u64),
+    /// The load average when the run ended.
+    load_average: String,
 }
 
 /// How the runs of one setup spread: the median outcome's row shows these beside its own
@@ -961,6 +965,35 @@ fn cpu_total(pids: &[u32], ticks_per_second: f64) -> (f64, f64) {
         .fold((0.0, 0.0), |(user, system), (u, s)| (user + u, system + s))
 }
 
+/// Context switches of every thread of `pids` so far: (voluntary, involuntary), from
+/// /proc/PID/task/TID/status. Voluntary: a thread went to sleep (it had nothing to do);
+/// involuntary: the scheduler took its CPU away (something else wanted it).
+fn context_switches(pids: &[u32]) -> (u64, u64) {
+    let mut total = (0, 0);
+    for pid in pids {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            continue;
+        };
+        for task in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else {
+                continue;
+            };
+            for line in status.lines() {
+                let count = |prefix: &str| {
+                    line.strip_prefix(prefix)
+                        .and_then(|rest| rest.trim().parse::<u64>().ok())
+                };
+                if let Some(count) = count("voluntary_ctxt_switches:") {
+                    total.0 += count;
+                } else if let Some(count) = count("nonvoluntary_ctxt_switches:") {
+                    total.1 += count;
+                }
+            }
+        }
+    }
+    total
+}
+
 /// Waits until the tailer has seen `count` distinct numbers (true), or gives up (false) when
 /// the output has not grown for `STALL_TIMEOUT` after flood finished, or a daemon exited.
 /// With `settle` (a class that may drop), an output that has not grown for that long after
@@ -1031,6 +1064,7 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
     };
     let pids: Vec<u32> = daemons.iter().map(Daemon::pid).collect();
     let cpu_before = cpu_total(&pids, ticks_per_second);
+    let switches_before = context_switches(&pids);
     let write_bytes_before = delivery::disk_write_bytes(&pids);
     let (mut command, flood_cpu) = flood_command(setup, port, &busy);
     let scraping = Arc::new(AtomicBool::new(false));
@@ -1054,6 +1088,7 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
     };
     let disk_write_bytes = delivery::disk_write_bytes(&pids).saturating_sub(write_bytes_before);
     let cpu_after = cpu_total(&pids, ticks_per_second);
+    let switches_after = context_switches(&pids);
     let peak_rss_bytes = pids.iter().filter_map(|pid| peak_rss_bytes(*pid)).sum();
     if let Ok(result) = flood.wait_with_output() {
         if !result.status.success() {
@@ -1105,6 +1140,11 @@ fn run(setup: &Setup, rsyslog: Option<&Rsyslog>, ticks_per_second: f64) -> Outco
         scrapes,
         scrape_cpu_us,
         spread: None,
+        switches: (
+            switches_after.0.saturating_sub(switches_before.0),
+            switches_after.1.saturating_sub(switches_before.1),
+        ),
+        load_average: common::load_average(),
     }
 }
 
@@ -1488,6 +1528,95 @@ fn targets(section: &mut Section, outcomes: &[Outcome], rsyslog_row: bool) {
         target_rsyslog(section, outcomes);
     }
     target_rss_latency_loss(section, outcomes);
+}
+
+/// Pearson's correlation of the pairs (0 when either side does not vary).
+fn correlation(pairs: &[(f64, f64)]) -> f64 {
+    let n = pairs.len() as f64;
+    if pairs.len() < 3 {
+        return 0.0;
+    }
+    let (mean_x, mean_y) = (
+        pairs.iter().map(|p| p.0).sum::<f64>() / n,
+        pairs.iter().map(|p| p.1).sum::<f64>() / n,
+    );
+    let (mut xy, mut xx, mut yy) = (0.0, 0.0, 0.0);
+    for (x, y) in pairs {
+        xy += (x - mean_x) * (y - mean_y);
+        xx += (x - mean_x) * (x - mean_x);
+        yy += (y - mean_y) * (y - mean_y);
+    }
+    if xx <= 0.0 || yy <= 0.0 {
+        return 0.0;
+    }
+    xy / (xx * yy).sqrt()
+}
+
+/// Why the CPU per GB moves between runs: every full-load run of cases 1 and 2 (not only the
+/// medians), with the daemons' context switches per MB beside its CPU, and how each goes with
+/// the CPU per GB over the runs.
+fn cpu_variance(section: &mut Section, runs: &[Outcome]) {
+    let full: Vec<&Outcome> = runs
+        .iter()
+        .filter(|o| matches!(o.setup.case, Case::Framed | Case::Lines) && o.setup.rate.is_none())
+        .collect();
+    if full.len() < 3 {
+        return;
+    }
+    let megabytes = |o: &Outcome| (o.bytes as f64 / 1e6).max(1e-9);
+    let mut table = Table::new(&[
+        "case",
+        "profile",
+        "conns",
+        "MB/s",
+        "CPU s/GB",
+        "system share",
+        "sleeps (voluntary switches) per MB",
+        "preemptions (involuntary) per MB",
+        "load average at the end",
+    ]);
+    for o in &full {
+        table.row(vec![
+            o.setup.case.label().into(),
+            o.setup
+                .profile
+                .as_ref()
+                .map_or(String::new(), |p| p.name.clone()),
+            o.setup.connections.to_string(),
+            format!("{:.0}", o.bytes_per_second() / 1e6),
+            format!("{:.2}", o.cpu_seconds_per_gb()),
+            format!(
+                "{:.0} %",
+                o.system_seconds / o.cpu_seconds.max(1e-9) * 100.0
+            ),
+            format!("{:.1}", o.switches.0 as f64 / megabytes(o)),
+            format!("{:.2}", o.switches.1 as f64 / megabytes(o)),
+            o.load_average.clone(),
+        ]);
+    }
+    let with = |value: &dyn Fn(&Outcome) -> f64| {
+        let pairs: Vec<(f64, f64)> = full
+            .iter()
+            .map(|o| (o.cpu_seconds_per_gb(), value(o)))
+            .collect();
+        correlation(&pairs)
+    };
+    section.line(
+        "### CPU per GB, run by run (cases 1 and 2 at full load)\n\nEvery run, not only the \
+         medians: the CPU per GB moves with how often the daemon's threads sleep and wake (a \
+         voluntary switch: it ran out of input and waited) and with how often other work took \
+         its CPU (an involuntary switch), from /proc/PID/task/*/status over the run.\n",
+    );
+    section.table(&table);
+    section.line(format!(
+        "Correlation of CPU s/GB over these {} runs with: sleeps per MB {:+.2}; preemptions per \
+         MB {:+.2}; the system share {:+.2}; MB/s {:+.2}.\n",
+        full.len(),
+        with(&|o| o.switches.0 as f64 / megabytes(o)),
+        with(&|o| o.switches.1 as f64 / megabytes(o)),
+        with(&|o| o.system_seconds / o.cpu_seconds.max(1e-9)),
+        with(&Outcome::bytes_per_second),
+    ));
 }
 
 /// Case 3 against case 1, same profile and connections.
@@ -1883,12 +2012,14 @@ fn main() {
             &mut outcomes,
         );
     }
-    let outcomes = medians(&outcomes);
+    let runs = outcomes;
+    let outcomes = medians(&runs);
     let rsyslog = rsyslog.as_ref();
     // Only the parts that ran replace their sections (`GYGES_BENCH_E2E_CASES=delivery,crash`
     // leaves the main e2e section of the day as it was).
     if !outcomes.is_empty() {
         write_section(&mut section, &machine, &outcomes, &notes, rsyslog, mode);
+        cpu_variance(&mut section, &runs);
         section.publish();
     }
     delivery::run_part(mode, &profiles, ticks_per_second);
