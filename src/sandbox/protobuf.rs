@@ -63,25 +63,25 @@ fn encode_error(problem: &str) -> mlua::Error {
     mlua::Error::runtime(format!("could not encode protobuf - {problem}"))
 }
 
-/// A header value read from the table, as bytes (numbers are formatted as Lua prints them).
-/// A header value from the table, as bytes (numbers are formatted as Lua prints them).
-fn text_of(value: &Value, key: &str) -> mlua::Result<Option<Text>> {
+/// A header value from the table, as bytes (numbers are formatted as Lua prints them). A
+/// string is borrowed, not cloned: a clone would take another slot in mlua's reference table.
+fn text_of<'v>(value: &'v Value, key: &str) -> mlua::Result<Option<Text<'v>>> {
     Ok(match value {
         Value::Nil => None,
-        Value::String(text) => Some(Text::Bytes(text.clone())),
+        Value::String(text) => Some(Text::Bytes(text)),
         Value::Integer(number) => Some(Text::Owned(number.to_string())),
         Value::Number(number) => Some(Text::Owned(number.to_string())),
         _ => return Err(encode_error(&format!("{key} must be a string"))),
     })
 }
 
-enum Text {
-    Bytes(mlua::LuaString),
+enum Text<'v> {
+    Bytes(&'v mlua::LuaString),
     Owned(String),
 }
 
-impl Text {
-    fn with<R>(text: &Option<Text>, visit: impl FnOnce(Option<&[u8]>) -> R) -> R {
+impl Text<'_> {
+    fn with<R>(text: &Option<Text<'_>>, visit: impl FnOnce(Option<&[u8]>) -> R) -> R {
         match text {
             None => visit(None),
             Some(Text::Bytes(text)) => visit(Some(&text.as_bytes())),
@@ -346,9 +346,14 @@ fn encode_field(
 }
 
 fn infer_value_type(values: &Value) -> mlua::Result<i64> {
+    let element;
     let first = match values {
-        Value::Table(array) => array.raw_get::<Value>(1)?,
-        other => other.clone(),
+        Value::Table(array) => {
+            element = array.raw_get::<Value>(1)?;
+            &element
+        }
+        // Borrowed: a clone would take another slot in mlua's reference table.
+        other => other,
     };
     Ok(match first {
         Value::String(_) | Value::Nil => VALUE_TYPE_STRING,
