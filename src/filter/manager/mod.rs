@@ -12,8 +12,11 @@
 //!   per batch; nothing on the data path takes a lock.
 //! - **Lua work stays on the host core.** A load compiles the matcher, writes the files and
 //!   builds the Lua state in the manager's `process` call, on the manager's core; only then is
-//!   the matcher published. An unload publishes "matches nothing" first and then drops the
-//!   state; records still in flight for the slot are counted as dropped by the host.
+//!   the matcher published. An unload publishes "matches nothing" first, then stops the
+//!   state as a clean stop does (its last `timer_event` if `timer_event_on_shutdown`, its
+//!   state saved if `preserve_data`, kept for a later load) and drops it; records still in
+//!   flight for the slot are counted as dropped by the host. A replace stops the old state
+//!   the same way just before building the new one, which restores what it saved.
 //! - **Loaded filters survive a restart.** Each is kept as `<manager>-<name>.toml` (the
 //!   control message's config) and `<manager>-<name>.lua` under `working_directory`, written
 //!   before the filter is reported loaded; the manager's build on its core loads them again.
