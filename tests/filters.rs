@@ -178,11 +178,11 @@ fn runaway_filters_are_terminated_and_the_rest_of_the_pipeline_loses_nothing() {
 }
 
 #[test]
-fn a_lua_decoder_and_a_lua_encoder_run_on_the_data_path() {
+fn a_lua_decoder_and_a_lua_encoder_run_on_the_data_path_and_show_their_use_in_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let (port, http) = (free_port(), free_port());
     let config = format!(
-        "[hekad]\nstats_interval = 0\n\
+        "[hekad]\nstats_interval = 0\nhttp_address = \"127.0.0.1:{http}\"\n\
          [access]\ntype = \"UdpInput\"\naddress = \"127.0.0.1:{port}\"\ndecoder = \"AccessDecoder\"\n\
          [AccessDecoder]\ntype = \"SandboxDecoder\"\nfilename = \"{decoder}\"\n\
          [LineEncoder]\ntype = \"SandboxEncoder\"\nfilename = \"{encoder}\"\n\
@@ -191,7 +191,7 @@ fn a_lua_decoder_and_a_lua_encoder_run_on_the_data_path() {
         decoder = script("access_decoder.lua"),
         encoder = script("line_encoder.lua"),
     );
-    let mut daemon = Daemon::start(dir.path(), &config, &[]);
+    let mut daemon = Daemon::start(dir.path(), &config, &[http]);
     std::thread::sleep(Duration::from_millis(500));
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let lines = [
@@ -216,6 +216,32 @@ fn a_lua_decoder_and_a_lua_encoder_run_on_the_data_path() {
         },
         || daemon.stderr(),
     );
+    // The input's Lua decoder and the output's Lua encoder show their state's use on their
+    // plugin's rows, one per core (each core has its own state).
+    let metrics = scrape_metrics(http);
+    for (plugin, type_name) in [("access", "UdpInput"), ("lines", "FileOutput")] {
+        for gauge in ["sandbox_memory_bytes", "sandbox_output_bytes_max"] {
+            let prefix = format!("gyges_{gauge}{{plugin=\"{plugin}\",type=\"{type_name}\",core=");
+            let values: Vec<u64> = metrics
+                .lines()
+                .filter(|line| line.starts_with(&prefix))
+                .filter_map(|line| line.rsplit(' ').next()?.parse().ok())
+                .collect();
+            assert!(!values.is_empty(), "no {gauge} for {plugin}:\n{metrics}");
+            assert!(
+                values.iter().sum::<u64>() > 0,
+                "{gauge} of {plugin}:\n{metrics}"
+            );
+        }
+    }
+    // A plugin without Lua has no such series.
+    let sandboxed = metrics
+        .lines()
+        .filter(|line| line.starts_with("gyges_sandbox_memory_bytes{"));
+    assert!(sandboxed
+        .clone()
+        .all(|line| line.contains("plugin=\"access\"") || line.contains("plugin=\"lines\"")));
+    assert!(sandboxed.count() >= 2);
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     let text = std::fs::read_to_string(&output).unwrap();
     let mut written: Vec<&str> = text.lines().collect();

@@ -324,3 +324,121 @@ fn nothing_is_lost_while_filters_are_loaded_and_unloaded_under_load() {
         || daemon.stderr(),
     );
 }
+
+/// Writes a filter `counter` whose global count survives with `preserve_data`: each `test`
+/// message injects `<tag>:<count>`, and its last timer event (`timer_event_on_shutdown`)
+/// injects `final:<count>`.
+fn counter_files(dir: &Path, tag: &str) -> (String, String) {
+    let config = dir.join(format!("counter-{tag}.toml"));
+    let script = dir.join(format!("counter-{tag}.lua"));
+    let toml = "[counter]\ntype = \"SandboxFilter\"\nmessage_matcher = \"Type == 'test'\"\n\
+                filename = \"ignored.lua\"\npreserve_data = true\ntimer_event_on_shutdown = true\n";
+    let lua = format!(
+        "count = 0\n\
+         function process_message()\n\
+         count = count + 1\n\
+         inject_message({{Type = \"echo\", Payload = \"{tag}:\" .. count}})\n\
+         return 0\nend\n\
+         function timer_event()\n\
+         inject_message({{Type = \"echo\", Payload = \"final:\" .. count}})\n\
+         end\n"
+    );
+    std::fs::write(&config, toml).unwrap();
+    std::fs::write(&script, lua).unwrap();
+    (config.display().to_string(), script.display().to_string())
+}
+
+fn load_counter(dir: &Path, port: u16, tag: &str) {
+    let (config, script) = counter_files(dir, tag);
+    let run = sandbox(
+        &["load", "--config", &config, "--script", &script],
+        port,
+        KEY,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
+
+/// The counts the counter's `process_message` injected, and its `final:` counts, in order.
+fn counts(daemon: &Daemon) -> (Vec<u64>, Vec<u64>) {
+    let echoes = payloads(&daemon.dir.join("echoes.log"));
+    let number = |seen: &str| seen.rsplit(':').next()?.parse::<u64>().ok();
+    let finals = echoes.iter().filter(|seen| seen.starts_with("final:"));
+    let counted = echoes.iter().filter(|seen| !seen.starts_with("final:"));
+    (
+        counted.filter_map(|seen| number(seen)).collect(),
+        finals.filter_map(|seen| number(seen)).collect(),
+    )
+}
+
+/// Sends `test` messages one by one until the counter has counted `more` more of them.
+fn count_more(daemon: &Daemon, port: u16, more: usize) {
+    let target = counts(daemon).0.len() + more;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut sequence = 2_000_000;
+    while counts(daemon).0.len() < target {
+        assert!(
+            Instant::now() < deadline,
+            "counted {:?}\n{}",
+            counts(daemon),
+            daemon.stderr()
+        );
+        send_numbered(port, sequence, sequence + 1, "c");
+        sequence += 1;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_preserving_filter_keeps_its_state_across_replace_unload_load_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, http_port) = (free_port(), free_port());
+    let config = config_with_endpoint(dir.path(), port, 1, http_port);
+    let mut daemon = Daemon::start(dir.path(), &config, &[port, http_port]);
+    load_counter(dir.path(), port, "v1");
+    count_more(&daemon, port, 3);
+
+    // A replace stops the old state as a stop does (final timer event, state saved) and
+    // the new one starts from it.
+    load_counter(dir.path(), port, "v2");
+    wait_for(Duration::from_secs(10), "the replace", || {
+        daemon.stderr().contains("filter replaced")
+    });
+    count_more(&daemon, port, 2);
+
+    // An unload saves it; a later load continues from it.
+    unload(port, "counter");
+    wait_for(Duration::from_secs(10), "the unload", || {
+        daemon.stderr().contains("filter unloaded")
+    });
+    let data = dir
+        .path()
+        .join("state/sandbox_preservation/Mgr_counter.data");
+    assert!(data.exists(), "no {}", data.display());
+    load_counter(dir.path(), port, "v3");
+    count_more(&daemon, port, 2);
+
+    // A clean restart saves it and brings the filter back with it.
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    daemon.restart(&[port, http_port]);
+    count_more(&daemon, port, 2);
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+
+    let (counted, finals) = counts(&daemon);
+    // Every message counted once, each count one more than the last: never from 0 again.
+    let expected: Vec<u64> = (1..=counted.len() as u64).collect();
+    assert_eq!(counted, expected, "{}", daemon.stderr());
+    assert!(counted.len() >= 9);
+    // One last timer event per stop of a state: replace, unload, restart, the final stop;
+    // each saw the count so far.
+    assert_eq!(finals.len(), 4, "{finals:?}");
+    assert!(
+        finals.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{finals:?}"
+    );
+    assert_eq!(finals.last(), counted.last());
+    let echoes = payloads(&dir.path().join("echoes.log"));
+    assert!(
+        echoes.iter().any(|seen| seen.starts_with("v3:")),
+        "{echoes:?}"
+    );
+}

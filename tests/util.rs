@@ -472,3 +472,18 @@ pub fn thread_cpus(pid: u32) -> Vec<(String, String)> {
     }
     threads
 }
+
+/// The operator endpoint's whole `/metrics` answer (head and body).
+pub fn scrape_metrics(http_port: u16) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", http_port)).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("a read timeout");
+    let request = "GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n";
+    stream
+        .write_all(request.as_bytes())
+        .expect("send the request");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    answer
+}

@@ -42,6 +42,7 @@ pub const SECTION_ORDER: &[&str] = &[
     "e2e",
     "delivery",
     "elasticsearch",
+    "sandbox_manager",
     "notes",
 ];
 

@@ -1393,6 +1393,54 @@ fn a_sandbox_manager_reserves_its_slots_after_itself_on_its_core() {
 
 #[cfg(feature = "lua")]
 #[test]
+fn validate_lists_every_filter_with_its_core_and_matcher() {
+    let plan = plan_of(&format!(
+        "{INPUT}[Mgr]\ntype = \"SandboxManagerFilter\"\nmessage_signer = \"ops\"\n\
+         max_filters = 1\n\
+         [after]\ntype = \"CounterFilter\"\nmessage_matcher = \"Type == 'x'\"\n"
+    ))
+    .unwrap();
+    let text = crate::tools::run::describe(&plan);
+    let filters = text.split("filters:\n").nth(1).expect("a filters part");
+    let core = plan.filters[0].host_core;
+    let lines: Vec<&str> = filters
+        .lines()
+        .take_while(|line| line.starts_with(' '))
+        .collect();
+    assert_eq!(
+        lines[0],
+        format!("  [Mgr] SandboxManagerFilter on core {core}")
+    );
+    assert_eq!(
+        lines[1],
+        "    message_matcher = \"Type == 'heka.control.sandbox'\""
+    );
+    assert_eq!(
+        lines[2],
+        "    message_signer = \"ops\" (only what it signed)"
+    );
+    let slot = lines
+        .iter()
+        .position(|line| line.starts_with("  [Mgr#0]"))
+        .unwrap();
+    assert!(
+        lines[slot + 1].contains("matches what its manager loads"),
+        "{filters}"
+    );
+    let after = lines
+        .iter()
+        .position(|line| line.starts_with("  [after] CounterFilter"))
+        .unwrap();
+    assert_eq!(lines[after + 1], "    message_matcher = \"Type == 'x'\"");
+    // The compiled program follows the source.
+    assert!(
+        lines.len() > after + 2 && lines[after + 2].starts_with("      "),
+        "{filters}"
+    );
+}
+
+#[cfg(feature = "lua")]
+#[test]
 fn sandbox_manager_config_errors_name_the_key() {
     let manager = "[Mgr]\ntype = \"SandboxManagerFilter\"\n";
     let cases = [

@@ -68,6 +68,12 @@ pub trait DecoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
         None
     }
 
+    /// Whether it runs Lua (a SandboxDecoder, or a MultiDecoder with one): its input then
+    /// shows the `sandbox_*` gauges.
+    fn sandboxed(&self) -> bool {
+        false
+    }
+
     /// Builds the decoder of one core.
     ///
     /// # Errors

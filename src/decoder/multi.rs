@@ -176,6 +176,10 @@ impl DecoderKind for MultiDecoderKind {
         "MultiDecoder"
     }
 
+    fn sandboxed(&self) -> bool {
+        self.subs.iter().any(|(_, kind)| kind.sandboxed())
+    }
+
     fn build(&self, build: &DecoderBuild<'_>) -> Result<Box<dyn Decoder>, String> {
         let mut subs = Vec::with_capacity(self.subs.len());
         for (name, kind) in &self.subs {

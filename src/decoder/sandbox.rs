@@ -12,6 +12,7 @@ use crate::sandbox::{
     push_record, CallStatus, HostInfo, Sandbox, SandboxConfig, SandboxError, SandboxKind,
     SandboxStats, Terminated,
 };
+use crate::telemetry::{Metric, SANDBOX_GAUGE_CALLS};
 
 /// What one record decoded to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -339,6 +340,10 @@ impl super::DecoderKind for SandboxDecoderKind {
         "SandboxDecoder"
     }
 
+    fn sandboxed(&self) -> bool {
+        true
+    }
+
     fn build(&self, build: &super::DecoderBuild<'_>) -> Result<Box<dyn super::Decoder>, String> {
         let host = crate::sandbox::plan::host_info(build.global);
         let decoder = SandboxDecoder::on_core(&self.name, &self.config, &host, Some(build.row))
@@ -346,6 +351,8 @@ impl super::DecoderKind for SandboxDecoderKind {
         Ok(Box::new(SandboxDecode {
             decoder,
             scratch: Vec::new(),
+            calls: 0,
+            memory_published: 0,
         }))
     }
 }
@@ -354,6 +361,38 @@ impl super::DecoderKind for SandboxDecoderKind {
 struct SandboxDecode {
     decoder: SandboxDecoder,
     scratch: Vec<u8>,
+    /// Calls so far, wrapping: the gauges are published every [`SANDBOX_GAUGE_CALLS`].
+    calls: u32,
+    /// The memory this state last added to its input's gauge.
+    memory_published: u64,
+}
+
+impl SandboxDecode {
+    /// Publishes the state's use on the input's row of this core, after the first call and
+    /// every [`SANDBOX_GAUGE_CALLS`]-th one. The row may show several states (the subs of a
+    /// MultiDecoder): its memory is their sum (each adds its change since it last
+    /// published), its maxima the largest of theirs.
+    fn publish_usage(&mut self, context: &super::DecodeContext<'_>) {
+        let due = self.calls & (SANDBOX_GAUGE_CALLS - 1) == 0;
+        self.calls = self.calls.wrapping_add(1);
+        if !due {
+            return;
+        }
+        let usage = crate::filter::sandbox::usage_of(self.decoder.stats());
+        let (telemetry, core, plugin) = (context.telemetry, context.core, context.plugin);
+        let change = usage.memory_bytes.wrapping_sub(self.memory_published);
+        telemetry.add(core, plugin, Metric::SandboxMemory, change);
+        self.memory_published = usage.memory_bytes;
+        let maxima = [
+            (Metric::SandboxInstructionsMax, usage.instructions_max),
+            (Metric::SandboxOutputMax, usage.output_bytes_max),
+        ];
+        for (metric, value) in maxima {
+            if value > telemetry.get(core, plugin, metric) {
+                telemetry.set(core, plugin, metric, value);
+            }
+        }
+    }
 }
 
 impl super::Decoder for SandboxDecode {
@@ -367,7 +406,9 @@ impl super::Decoder for SandboxDecode {
         use crate::message::MessageView;
         self.scratch.clear();
         let line = MessageView::Line(context.line(record));
-        match self.decoder.decode(&line, &mut self.scratch) {
+        let decoded = self.decoder.decode(&line, &mut self.scratch);
+        self.publish_usage(context);
+        match decoded {
             Ok(Decoded::Original) => {
                 context.router.route(&line);
                 Ok(())
@@ -396,10 +437,12 @@ impl super::Decoder for SandboxDecode {
     fn decode_message(
         &mut self,
         message: &crate::message::MessageView<'_>,
-        _: &mut super::DecodeContext<'_>,
+        context: &mut super::DecodeContext<'_>,
         out: &mut Vec<u8>,
     ) -> Result<(), &'static str> {
-        match self.decoder.decode(message, out) {
+        let decoded = self.decoder.decode(message, out);
+        self.publish_usage(context);
+        match decoded {
             Ok(Decoded::Original) => {
                 super::push_message(out, message);
                 Ok(())

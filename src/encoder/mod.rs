@@ -243,6 +243,12 @@ pub trait EncoderKind: crate::component::AsAny + fmt::Debug + Send + Sync {
     /// The Heka type name (or what `gyges validate` shows for it).
     fn type_name(&self) -> &'static str;
 
+    /// Whether it runs Lua (a SandboxEncoder, or one wrapped): its output then shows the
+    /// `sandbox_*` gauges.
+    fn sandboxed(&self) -> bool {
+        false
+    }
+
     /// Builds the encoder of the core in row `core_row` (a Lua state stays on its core; its
     /// preserved data is that core's), or, with `None`, off any core (the check at startup).
     ///
@@ -282,6 +288,11 @@ pub trait Encode {
         framing: Framing<'_>,
         out: &mut Vec<u8>,
     ) -> Result<usize, EncodeFailed>;
+
+    /// A Lua encoder's resource use, published as gauges on its output's row.
+    fn sandbox_usage(&self) -> Option<crate::filter::SandboxUsage> {
+        None
+    }
 }
 
 impl Encode for Encoder {

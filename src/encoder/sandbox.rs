@@ -243,6 +243,10 @@ impl super::EncoderKind for SandboxEncoderKind {
         "SandboxEncoder"
     }
 
+    fn sandboxed(&self) -> bool {
+        true
+    }
+
     fn build(
         &self,
         global: &crate::config::plan::GlobalPlan,
@@ -290,5 +294,9 @@ impl super::Encode for SandboxEncode {
             Ok(Encoded::Skipped) => Ok(0),
             Ok(Encoded::Failed) | Err(_) => Err(super::EncodeFailed),
         }
+    }
+
+    fn sandbox_usage(&self) -> Option<crate::filter::SandboxUsage> {
+        Some(crate::filter::sandbox::usage_of(self.encoder.stats()))
     }
 }

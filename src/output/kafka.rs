@@ -758,6 +758,10 @@ impl EncoderKind for KafkaEncoderKind {
         self.inner.type_name()
     }
 
+    fn sandboxed(&self) -> bool {
+        self.inner.sandboxed()
+    }
+
     fn build(
         &self,
         global: &GlobalPlan,
@@ -780,6 +784,10 @@ struct KafkaEncoder {
 }
 
 impl Encode for KafkaEncoder {
+    fn sandbox_usage(&self) -> Option<crate::filter::SandboxUsage> {
+        self.inner.sandbox_usage()
+    }
+
     fn encode_into(
         &mut self,
         message: &MessageView<'_>,

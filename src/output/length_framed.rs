@@ -35,6 +35,10 @@ impl EncoderKind for LengthFramedKind {
         self.inner.type_name()
     }
 
+    fn sandboxed(&self) -> bool {
+        self.inner.sandboxed()
+    }
+
     fn build(
         &self,
         global: &GlobalPlan,
@@ -53,6 +57,10 @@ struct LengthFramed {
 }
 
 impl Encode for LengthFramed {
+    fn sandbox_usage(&self) -> Option<crate::filter::SandboxUsage> {
+        self.inner.sandbox_usage()
+    }
+
     fn encode_into(
         &mut self,
         message: &MessageView<'_>,

@@ -11,7 +11,7 @@ use crate::message::MessageView;
 use crate::queue::DurableQueue;
 pub use crate::runtime::ring::Batch;
 use crate::runtime::ring::{Abandoned, BatchProducer};
-use crate::telemetry::{Metric, Telemetry};
+use crate::telemetry::{Metric, Telemetry, SANDBOX_GAUGE_CALLS};
 
 /// Room for a batch: it ships once past `batch_bytes`, so it must also hold the record that
 /// crosses the line (the largest message, framed) without growing, which would copy it all.
@@ -115,6 +115,9 @@ pub struct Sink {
     message_bytes_max: usize,
     policy: FlushPolicy,
     last_flush: Instant,
+    /// Messages accepted, wrapping: a Lua encoder's gauges are published every
+    /// [`SANDBOX_GAUGE_CALLS`] of them.
+    accepted: u32,
     /// Where this sink's batches ship: the owner's ring, this core's destination or disk queue.
     pub target: Target,
 }
@@ -140,6 +143,7 @@ impl Sink {
             message_bytes_max,
             policy,
             last_flush: Instant::now(),
+            accepted: 0,
             target,
         }
     }
@@ -168,6 +172,22 @@ impl Sink {
             Ok(_) => self.batch.messages += 1,
             Err(_) => telemetry.add(core, self.plugin, Metric::EncodeFailures, 1),
         }
+        // The first message and every SANDBOX_GAUGE_CALLS-th after it.
+        if self.accepted & (SANDBOX_GAUGE_CALLS - 1) == 0 {
+            if let Some(usage) = self.encoder.sandbox_usage() {
+                telemetry.set(core, self.plugin, Metric::SandboxMemory, usage.memory_bytes);
+                let instructions = usage.instructions_max;
+                telemetry.set(
+                    core,
+                    self.plugin,
+                    Metric::SandboxInstructionsMax,
+                    instructions,
+                );
+                let output = usage.output_bytes_max;
+                telemetry.set(core, self.plugin, Metric::SandboxOutputMax, output);
+            }
+        }
+        self.accepted = self.accepted.wrapping_add(1);
     }
 
     /// Whether the current batch should be shipped now.

@@ -206,10 +206,17 @@ impl Shard {
         }
     }
 
-    /// Ships due batches every [`TICK`] until the core stops.
+    /// Ships due batches every [`TICK`] until the core stops, and records how late each tick
+    /// ran as this core's stall ([`Telemetry::record_stall`]): a task that holds the core (a
+    /// long batch, a Lua compile) or a CPU taken by another process delays the tick by as
+    /// much, whatever the traffic.
     pub async fn tick(self: Rc<Self>) {
         while !self.stop.is_stopping() {
+            let asleep = Instant::now();
             futures_lite::future::or(glommio::timer::sleep(TICK), self.stop.wait()).await;
+            let late = asleep.elapsed().saturating_sub(TICK);
+            let late_ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
+            self.telemetry.record_stall(self.core, late_ns);
             self.ship_due().await;
         }
     }

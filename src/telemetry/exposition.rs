@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use super::{stage, Metric, Telemetry};
+use super::{stage, Metric, Telemetry, STALL_BOUNDS_NS};
 use crate::config::plan::Plan;
 
 /// Every metric name starts with this.
@@ -26,6 +26,9 @@ pub struct PluginInfo {
     pub type_name: &'static str,
     /// An output's delivery class (`memory`, `best_effort`, `durable`).
     pub delivery: Option<&'static str>,
+    /// An input with a Lua decoder or an output with a Lua encoder: it also shows the
+    /// `sandbox_*` gauges.
+    pub sandboxed: bool,
 }
 
 /// The plugins in telemetry order and the CPU of each telemetry row.
@@ -45,18 +48,24 @@ impl Catalog {
             stage: stage::INPUT,
             type_name: input.kind.type_name(),
             delivery: None,
+            sandboxed: input
+                .decoder
+                .as_ref()
+                .is_some_and(|decoder| decoder.sandboxed()),
         });
         let outputs = plan.outputs.iter().map(|output| PluginInfo {
             name: output.name.clone(),
             stage: stage::OUTPUT,
             type_name: output.kind.type_name(),
             delivery: Some(output.delivery.name()),
+            sandboxed: output.encoder.sandboxed(),
         });
         let filters = plan.filters.iter().map(|filter| PluginInfo {
             name: filter.name.clone(),
             stage: stage::FILTER,
             type_name: filter.kind.type_name(),
             delivery: None,
+            sandboxed: false,
         });
         Catalog {
             plugins: inputs.chain(outputs).chain(filters).collect(),
@@ -128,7 +137,9 @@ pub fn prometheus(
     for metric in Metric::ALL {
         let plugins = catalog.plugins.iter().enumerate();
         let shown: Vec<_> = plugins
-            .filter(|(_, plugin)| metric.stages() & plugin.stage != 0)
+            .filter(|(_, plugin)| {
+                metric.stages() & plugin.stage != 0 || (plugin.sandboxed && metric.is_sandbox())
+            })
             .collect();
         if shown.is_empty() {
             continue;
@@ -148,7 +159,58 @@ pub fn prometheus(
         }
     }
     put_queues(&mut out, catalog, queues);
+    put_stalls(&mut out, telemetry, catalog);
     out
+}
+
+/// Nanoseconds as seconds, exactly, for a histogram bound or a sum.
+fn put_seconds(out: &mut String, nanos: u64) {
+    let _ = write!(
+        out,
+        "{}.{:09}",
+        nanos / 1_000_000_000,
+        nanos % 1_000_000_000
+    );
+}
+
+/// Each core's stall histogram (how late its 1 ms ticker ran) and its largest stall.
+fn put_stalls(out: &mut String, telemetry: &Telemetry, catalog: &Catalog) {
+    let name = "core_stall_seconds";
+    put_family(
+        out,
+        name,
+        "histogram",
+        "How late each core's 1 ms ticker ran: time the core could not run its tasks.",
+    );
+    let rows = catalog.cores.iter().enumerate().take(telemetry.cores());
+    for (row, &cpu) in rows.clone() {
+        let stalls = telemetry.stalls(row);
+        let mut cumulative = 0;
+        for (bucket, count) in stalls.buckets.iter().enumerate() {
+            cumulative += count;
+            let _ = write!(out, "{PREFIX}{name}_bucket{{core=\"{cpu}\",le=\"");
+            match STALL_BOUNDS_NS.get(bucket) {
+                Some(&bound) => put_seconds(out, bound),
+                None => out.push_str("+Inf"),
+            }
+            let _ = writeln!(out, "\"}} {cumulative}");
+        }
+        let _ = write!(out, "{PREFIX}{name}_sum{{core=\"{cpu}\"}} ");
+        put_seconds(out, stalls.sum_ns);
+        out.push('\n');
+        let _ = writeln!(out, "{PREFIX}{name}_count{{core=\"{cpu}\"}} {cumulative}");
+    }
+    put_family(
+        out,
+        "core_stall_seconds_max",
+        "gauge",
+        "The largest stall of each core since it started.",
+    );
+    for (row, &cpu) in rows {
+        let _ = write!(out, "{PREFIX}core_stall_seconds_max{{core=\"{cpu}\"}} ");
+        put_seconds(out, telemetry.stalls(row).max_ns);
+        out.push('\n');
+    }
 }
 
 /// The queue families: bytes on disk, and each consumer's lag in records and bytes.
@@ -293,6 +355,7 @@ mod tests {
             stage,
             type_name,
             delivery,
+            sandboxed: false,
         };
         Catalog {
             plugins: vec![
@@ -313,6 +376,8 @@ mod tests {
             "queue_lag_records",
             "queue_lag_bytes",
             "ready",
+            "core_stall_seconds",
+            "core_stall_seconds_max",
         ];
         for name in names.chain(queues) {
             assert!(page.contains(&format!("`{PREFIX}{name}`")), "{name}");
@@ -363,5 +428,33 @@ mod tests {
             0
         );
         assert_eq!(report["globals"][0]["Cores"]["value"], 2);
+    }
+
+    #[test]
+    fn each_core_has_a_cumulative_stall_histogram_and_its_max() {
+        let catalog = catalog();
+        let names = catalog.plugins.iter().map(|plugin| plugin.name.clone());
+        let telemetry = Telemetry::new(2, names.collect());
+        telemetry.record_stall(1, 40_000);
+        telemetry.record_stall(1, 1_200_000);
+        telemetry.record_stall(1, 60_000_000);
+        let text = prometheus(&telemetry, &catalog, &[], true);
+        assert!(text.contains("# TYPE gyges_core_stall_seconds histogram\n"));
+        let bucket = |core: usize, le: &str| {
+            let prefix = format!("gyges_core_stall_seconds_bucket{{core=\"{core}\",le=\"{le}\"}} ");
+            let line = text.lines().find(|line| line.starts_with(&prefix));
+            line.and_then(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        };
+        assert_eq!(bucket(5, "0.000025000"), Some(0));
+        assert_eq!(bucket(5, "0.000050000"), Some(1));
+        assert_eq!(bucket(5, "0.001000000"), Some(1));
+        assert_eq!(bucket(5, "0.001500000"), Some(2));
+        assert_eq!(bucket(5, "0.050000000"), Some(2));
+        assert_eq!(bucket(5, "+Inf"), Some(3));
+        assert_eq!(bucket(3, "+Inf"), Some(0));
+        assert!(text.contains("gyges_core_stall_seconds_count{core=\"5\"} 3\n"));
+        assert!(text.contains("gyges_core_stall_seconds_sum{core=\"5\"} 0.061240000\n"));
+        assert!(text.contains("gyges_core_stall_seconds_max{core=\"5\"} 0.060000000\n"));
+        assert!(text.contains("gyges_core_stall_seconds_max{core=\"3\"} 0.000000000\n"));
     }
 }

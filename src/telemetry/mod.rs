@@ -7,6 +7,10 @@
 //! decoded, discarded, matched, sent and dropped.
 //!
 //! Repeating warnings go through [`log_limit::LogLimit`]: one line per interval, with a count.
+//!
+//! Each core's row also holds its *stall* histogram ([`Telemetry::record_stall`]): how late
+//! the core's 1 ms ticker ran each time, which is how long the core could not run any of its
+//! tasks (a long batch, a Lua compile, the kernel running something else on the CPU).
 
 pub mod dashboard;
 pub mod endpoint;
@@ -92,6 +96,12 @@ pub enum Metric {
     /// Sandbox filter (gauge): the largest payload or injected message, bytes (MaxOutput).
     SandboxOutputMax,
 }
+
+/// A SandboxDecoder or SandboxEncoder publishes its `sandbox_*` gauges on its first call and
+/// then once every this many calls (a filter's host publishes after each batch): often enough
+/// to follow, rarely enough to cost nothing per message.
+pub const SANDBOX_GAUGE_CALLS: u32 = 256;
+const _: () = assert!(SANDBOX_GAUGE_CALLS.is_power_of_two());
 
 /// How many metrics each plugin has.
 pub const METRICS_PER_PLUGIN: usize = 32;
@@ -207,6 +217,15 @@ impl Metric {
         }
     }
 
+    /// Whether it is one of a Lua sandbox's gauges, which an input with a SandboxDecoder and
+    /// an output with a SandboxEncoder show too.
+    pub fn is_sandbox(self) -> bool {
+        matches!(
+            self,
+            Metric::SandboxMemory | Metric::SandboxInstructionsMax | Metric::SandboxOutputMax
+        )
+    }
+
     /// Whether the value is a gauge (set, may go down) rather than a counter (only added to).
     pub fn is_gauge(self) -> bool {
         matches!(
@@ -269,6 +288,34 @@ impl Metric {
 /// u64s per cache line: rows are rounded up to this so cores don't share lines.
 const LINE_WORDS: usize = 8;
 
+/// The upper bounds, in nanoseconds, of the stall histogram's buckets (each bucket counts the
+/// stalls above the previous bound and up to its own); one more bucket takes what is above
+/// the last. Fine below a millisecond, where the data path's pauses are judged.
+pub const STALL_BOUNDS_NS: [u64; 13] = [
+    25_000, 50_000, 100_000, 200_000, 300_000, 500_000, 750_000, 1_000_000, 1_500_000, 2_000_000,
+    5_000_000, 10_000_000, 50_000_000,
+];
+/// Buckets of the stall histogram: one per bound and the one above them all.
+pub const STALL_BUCKETS: usize = STALL_BOUNDS_NS.len() + 1;
+/// Words of a row after the plugins' counters: the buckets, then the count, the sum (ns) and
+/// the largest stall (ns).
+const STALL_WORDS: usize = STALL_BUCKETS + 3;
+
+/// One core's stall histogram as read at one moment (the words are read one by one, so a
+/// read racing the core may be one stall apart between the count and the buckets).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stalls {
+    /// Stalls per bucket (not cumulative), in the order of [`STALL_BOUNDS_NS`], then the
+    /// bucket above the last bound.
+    pub buckets: [u64; STALL_BUCKETS],
+    /// Stalls recorded (ticks).
+    pub count: u64,
+    /// Their sum, nanoseconds.
+    pub sum_ns: u64,
+    /// The largest, nanoseconds.
+    pub max_ns: u64,
+}
+
 /// The counters of every plugin on every core.
 #[derive(Debug)]
 pub struct Telemetry {
@@ -281,7 +328,7 @@ pub struct Telemetry {
 impl Telemetry {
     /// Counters for `cores` cores and the named plugins (inputs then outputs, in plan order).
     pub fn new(cores: usize, plugins: Vec<String>) -> Arc<Telemetry> {
-        let words = plugins.len() * METRICS_PER_PLUGIN;
+        let words = plugins.len() * METRICS_PER_PLUGIN + STALL_WORDS;
         let row_words = words.div_ceil(LINE_WORDS).max(1) * LINE_WORDS;
         let counters = (0..row_words * cores).map(|_| AtomicU64::new(0)).collect();
         Arc::new(Telemetry {
@@ -318,6 +365,58 @@ impl Telemetry {
     pub fn set(&self, core: usize, plugin: usize, metric: Metric, value: u64) {
         self.slot(core, plugin, metric)
             .store(value, Ordering::Relaxed);
+    }
+
+    /// Word `index` of a core's stall histogram.
+    #[inline]
+    fn stall_word(&self, core: usize, index: usize) -> &AtomicU64 {
+        let start = core * self.row_words + self.plugins.len() * METRICS_PER_PLUGIN;
+        &self.counters[start + index]
+    }
+
+    /// Records how late the core's ticker ran (`stall_ns`). Only the core that owns row
+    /// `core` may call this.
+    #[inline]
+    pub fn record_stall(&self, core: usize, stall_ns: u64) {
+        let bucket = STALL_BOUNDS_NS
+            .iter()
+            .position(|&bound| stall_ns <= bound)
+            .unwrap_or(STALL_BOUNDS_NS.len());
+        let add = |index: usize, value: u64| {
+            let word = self.stall_word(core, index);
+            word.store(
+                word.load(Ordering::Relaxed).wrapping_add(value),
+                Ordering::Relaxed,
+            );
+        };
+        add(bucket, 1);
+        add(STALL_BUCKETS, 1);
+        add(STALL_BUCKETS + 1, stall_ns);
+        let max = self.stall_word(core, STALL_BUCKETS + 2);
+        if stall_ns > max.load(Ordering::Relaxed) {
+            max.store(stall_ns, Ordering::Relaxed);
+        }
+    }
+
+    /// One core's stall histogram, as of now.
+    pub fn stalls(&self, core: usize) -> Stalls {
+        let mut stalls = Stalls::default();
+        for (index, bucket) in stalls.buckets.iter_mut().enumerate() {
+            *bucket = self.stall_word(core, index).load(Ordering::Relaxed);
+        }
+        stalls.count = self.stall_word(core, STALL_BUCKETS).load(Ordering::Relaxed);
+        stalls.sum_ns = self
+            .stall_word(core, STALL_BUCKETS + 1)
+            .load(Ordering::Relaxed);
+        stalls.max_ns = self
+            .stall_word(core, STALL_BUCKETS + 2)
+            .load(Ordering::Relaxed);
+        stalls
+    }
+
+    /// How many core rows there are.
+    pub fn cores(&self) -> usize {
+        self.cores
     }
 
     /// One core's value of a counter.
@@ -386,5 +485,32 @@ mod tests {
         for (index, metric) in Metric::ALL.into_iter().enumerate() {
             assert_eq!(metric as usize, index, "{}", metric.name());
         }
+    }
+
+    #[test]
+    fn stalls_fall_in_their_buckets_per_core_apart_from_the_counters() {
+        let telemetry = Telemetry::new(2, vec!["in".into()]);
+        telemetry.record_stall(1, 0);
+        telemetry.record_stall(1, 25_000);
+        telemetry.record_stall(1, 25_001);
+        telemetry.record_stall(1, 1_000_000);
+        telemetry.record_stall(1, 900_000_000);
+        let stalls = telemetry.stalls(1);
+        let mut expected = [0; STALL_BUCKETS];
+        expected[0] = 2; // 0 and 25 us: at most the first bound
+        expected[1] = 1; // just above it
+        expected[7] = 1; // 1 ms: the 1 ms bucket, bound included
+        expected[STALL_BUCKETS - 1] = 1; // above every bound
+        assert_eq!(stalls.buckets, expected);
+        assert_eq!(stalls.count, 5);
+        assert_eq!(stalls.sum_ns, 901_050_001);
+        assert_eq!(stalls.max_ns, 900_000_000);
+        assert_eq!(STALL_BOUNDS_NS[7], 1_000_000);
+        // The other core and the plugin counters are untouched.
+        assert_eq!(telemetry.stalls(0), Stalls::default());
+        assert!(Metric::ALL
+            .iter()
+            .all(|&metric| telemetry.sum(0, metric) == 0));
+        assert!(STALL_BOUNDS_NS.windows(2).all(|pair| pair[0] < pair[1]));
     }
 }

@@ -84,6 +84,7 @@ pub fn describe(plan: &Plan) -> String {
     describe_cores(plan, &mut out);
     describe_inputs(plan, &mut out);
     describe_outputs(plan, &mut out);
+    describe_filters(plan, &mut out);
     describe_bounds(plan, &mut out);
     describe_differences(plan, &mut out);
     out
@@ -192,6 +193,37 @@ fn describe_outputs(plan: &Plan, out: &mut String) {
             let _ = writeln!(out, "    message_signer = {signer:?} (only what it signed)");
         }
         for line in output.matcher.to_string().lines() {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+}
+
+/// The `filters:` part of [`describe`]: each filter, its host core and its compiled matcher;
+/// a SandboxManagerFilter's slots say that they match what is loaded into them.
+fn describe_filters(plan: &Plan, out: &mut String) {
+    if plan.filters.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "filters:");
+    for filter in &plan.filters {
+        let kind = filter.kind.type_name();
+        let _ = writeln!(
+            out,
+            "  [{}] {kind} on core {}",
+            filter.name, filter.host_core
+        );
+        if filter.kind.slot_board().is_some() {
+            let _ = writeln!(
+                out,
+                "    matches what its manager loads into it (none at start)"
+            );
+            continue;
+        }
+        let _ = writeln!(out, "    message_matcher = {:?}", filter.matcher.source());
+        if let Some(signer) = &filter.message_signer {
+            let _ = writeln!(out, "    message_signer = {signer:?} (only what it signed)");
+        }
+        for line in filter.matcher.to_string().lines() {
             let _ = writeln!(out, "      {line}");
         }
     }

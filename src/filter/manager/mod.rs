@@ -12,8 +12,11 @@
 //!   per batch; nothing on the data path takes a lock.
 //! - **Lua work stays on the host core.** A load compiles the matcher, writes the files and
 //!   builds the Lua state in the manager's `process` call, on the manager's core; only then is
-//!   the matcher published. An unload publishes "matches nothing" first and then drops the
-//!   state; records still in flight for the slot are counted as dropped by the host.
+//!   the matcher published. An unload publishes "matches nothing" first, then stops the
+//!   state as a clean stop does (its last `timer_event` if `timer_event_on_shutdown`, its
+//!   state saved if `preserve_data`, kept for a later load) and drops it; records still in
+//!   flight for the slot are counted as dropped by the host. A replace stops the old state
+//!   the same way just before building the new one, which restores what it saved.
 //! - **Loaded filters survive a restart.** Each is kept as `<manager>-<name>.toml` (the
 //!   control message's config) and `<manager>-<name>.lua` under `working_directory`, written
 //!   before the filter is reported loaded; the manager's build on its core loads them again.
@@ -281,8 +284,16 @@ impl ManagerCore {
     }
 
     /// Loads (or replaces) a filter: its state first, then its files, then its matcher.
-    /// Returns its name, its slot and whether it replaced a running one.
-    fn load(&self, config: &str, source: &[u8]) -> Result<(String, usize, bool), Refusal> {
+    /// Returns its name, its slot and whether it replaced a running one. A replaced filter
+    /// is stopped as an unload stops it ([`ManagerCore::stop_filter`]) just before the new
+    /// state is built, so a new one with `preserve_data` starts from its state; if the new
+    /// one then does not start, the old one runs on.
+    fn load(
+        &self,
+        (config, source): (&str, &[u8]),
+        now_ns: i64,
+        inject: &mut Vec<u8>,
+    ) -> Result<(String, usize, bool), Refusal> {
         let pending = |name: &str| self.path(name, "lua.pending");
         let loadable = control::loadable(config, pending, &self.limits)?;
         let (slot, replaces) = self.slot_for(&loadable.name)?;
@@ -292,6 +303,11 @@ impl ManagerCore {
         let storage = |error: std::io::Error| Refusal::Storage(error.to_string());
         let script = &loadable.config.filename;
         std::fs::write(script, source).map_err(storage)?;
+        if replaces {
+            if let Some(old) = self.slots.borrow_mut()[slot].as_mut() {
+                self.stop_filter(old, now_ns, inject);
+            }
+        }
         let full_name = self.full_name(&loadable.name);
         let filter = match SandboxFilter::new(&full_name, &loadable.config, &self.host) {
             Ok(filter) => filter,
@@ -318,27 +334,45 @@ impl ManagerCore {
         Ok((loadable.name, slot, replaces))
     }
 
-    /// Unloads `name`: its matcher first, then its state and its files.
-    fn unload(&self, name: &str) -> Result<usize, Refusal> {
+    /// Unloads `name`: its matcher first, then it is stopped as at a clean shutdown (its
+    /// last `timer_event` if `timer_event_on_shutdown`, whose injections go to `inject`; its
+    /// state saved if `preserve_data`), then its files are removed. The saved state is kept:
+    /// a later load of the name with `preserve_data` starts from it.
+    fn unload(&self, name: &str, now_ns: i64, inject: &mut Vec<u8>) -> Result<usize, Refusal> {
         let slot = self
             .slots
             .borrow()
             .iter()
             .position(|slot| matches!(slot, Some(loaded) if loaded.name == name))
             .ok_or(Refusal::NotLoaded)?;
-        self.retire(slot);
+        if let Some(mut loaded) = self.retire(slot) {
+            self.stop_filter(&mut loaded, now_ns, inject);
+        }
         Ok(slot)
     }
 
-    /// Empties `slot`: publishes "matches nothing", drops the state, removes the files.
-    fn retire(&self, slot: usize) {
+    /// Stops a loaded filter as the daemon's clean stop does: a last `timer_event` if it
+    /// asked for one, then its state saved if `preserve_data`. A state that cannot be saved
+    /// is logged and lost, as at a stop.
+    fn stop_filter(&self, loaded: &mut Loaded, now_ns: i64, inject: &mut Vec<u8>) {
+        if let Err(error) = loaded.filter.shutdown(now_ns, inject) {
+            tracing::error!(
+                manager = %self.name, filter = %loaded.name, %error,
+                "the loaded filter's state could not be saved"
+            );
+        }
+    }
+
+    /// Empties `slot`: publishes "matches nothing", takes the state out, removes the files.
+    fn retire(&self, slot: usize) -> Option<Loaded> {
         self.board.publish(slot, None);
         let loaded = self.slots.borrow_mut()[slot].take();
-        if let Some(loaded) = loaded {
+        if let Some(loaded) = &loaded {
             for extension in ["toml", "lua"] {
                 let _ = std::fs::remove_file(self.path(&loaded.name, extension));
             }
         }
+        loaded
     }
 
     /// Loads again every filter kept in the working directory (at start).
@@ -363,7 +397,11 @@ impl ManagerCore {
             let restored = std::fs::read_to_string(&path)
                 .and_then(|config| Ok((config, std::fs::read(path.with_extension("lua"))?)))
                 .map_err(|error| Refusal::Storage(error.to_string()))
-                .and_then(|(config, source)| self.load(&config, &source));
+                .and_then(|(config, source)| {
+                    // Nothing runs in a slot yet: no replace, nothing injected.
+                    let now_ns = crate::message::now_ns();
+                    self.load((&config, &source), now_ns, &mut Vec::new())
+                });
             match restored {
                 Ok((name, slot, _)) => {
                     tracing::info!(manager = %self.name, filter = %name, slot, "filter restored");
@@ -390,20 +428,21 @@ struct Manager {
 }
 
 impl Manager {
-    fn act(&self, message: &MessageView<'_>) -> Result<(), Refusal> {
+    fn act(&self, message: &MessageView<'_>, inject: &mut Vec<u8>) -> Result<(), Refusal> {
         let core = &self.core;
         // How long this core was busy with the command: it is the manager's host core's
         // pause, which no ingest core shares unless it hosts the manager.
         let started = Instant::now();
-        match control::parse(message, crate::message::now_ns())? {
+        let now_ns = crate::message::now_ns();
+        match control::parse(message, now_ns)? {
             Command::Load { config, source } => {
-                let (name, slot, replaced) = core.load(config, source)?;
+                let (name, slot, replaced) = core.load((config, source), now_ns, inject)?;
                 let action = if replaced { "replaced" } else { "loaded" };
                 let micros = started.elapsed().as_micros() as u64;
                 tracing::info!(manager = %core.name, filter = %name, slot, micros, "filter {action}");
             }
             Command::Unload { name } => {
-                let slot = core.unload(name)?;
+                let slot = core.unload(name, now_ns, inject)?;
                 let micros = started.elapsed().as_micros() as u64;
                 tracing::info!(manager = %core.name, filter = %name, slot, micros, "filter unloaded");
             }
@@ -413,8 +452,8 @@ impl Manager {
 }
 
 impl Filter for Manager {
-    fn process(&mut self, message: &MessageView<'_>, _emitted: &mut Emitted) -> Outcome {
-        match self.act(message) {
+    fn process(&mut self, message: &MessageView<'_>, emitted: &mut Emitted) -> Outcome {
+        match self.act(message, &mut emitted.inject) {
             Ok(()) => Outcome::Ok,
             Err(refusal) => {
                 tracing::warn!(
@@ -448,7 +487,8 @@ impl Slot {
             }
         }
         drop(slots);
-        self.core.retire(self.slot);
+        // Its state is not saved: a terminated state is not trusted (as at a stop).
+        drop(self.core.retire(self.slot));
         Outcome::Failed
     }
 }
