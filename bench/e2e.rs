@@ -656,15 +656,10 @@ fn tcp_input(name: &str, port: u16, lines: bool) -> String {
 
 /// A FileOutput; `flush_interval = 1` ms so the last partial batch of a run is not held for
 /// the default second (every other option is the default).
-/// A FileOutput section; `GYGES_BENCH_E2E_FILE_OPTIONS` (TOML lines, `\n` between them) is
-/// added to each, for experiments such as a smaller `batch_size`.
 fn file_output(name: &str, matcher: &str, path: &Path, encoder: &str, framing: bool) -> String {
-    let extra = std::env::var("GYGES_BENCH_E2E_FILE_OPTIONS")
-        .map(|options| options.replace("\\n", "\n") + "\n")
-        .unwrap_or_default();
     format!(
         "[{name}]\ntype = \"FileOutput\"\nmessage_matcher = \"{matcher}\"\npath = \"{}\"\n\
-         encoder = \"{encoder}\"\nuse_framing = {framing}\nflush_interval = 1\n{extra}",
+         encoder = \"{encoder}\"\nuse_framing = {framing}\nflush_interval = 1\n",
         path.display()
     )
 }
