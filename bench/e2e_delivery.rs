@@ -210,48 +210,35 @@ fn best_at(outcomes: &[Outcome], class: Class, load: Load) -> Option<&Outcome> {
         .max_by(|a, b| a.messages_per_second().total_cmp(&b.messages_per_second()))
 }
 
-fn classes(section: &mut Section, mode: Mode, profile: &Profile, ticks_per_second: f64) {
-    let count = mode.pick(4_000_000u64, 300_000, 20_000);
-    let rounds = super::runs_per_setup(mode);
-    let mut outcomes = Vec::new();
-    let setups: Vec<Setup> = Class::ALL
+/// One setup per class: `count` messages, at `rate` when given.
+fn class_setups(profile: &Profile, count: u64, rate: Option<u64>) -> Vec<Setup> {
+    Class::ALL
         .iter()
         .map(|&class| Setup {
             case: Case::Class(class),
             profile: Some(profile.clone()),
             connections: 1,
             count,
-            rate: None,
+            rate,
         })
-        .collect();
+        .collect()
+}
+
+fn classes(section: &mut Section, mode: Mode, profile: &Profile, ticks_per_second: f64) {
+    let count = mode.pick(4_000_000u64, 300_000, 20_000);
+    let rounds = super::runs_per_setup(mode);
+    let mut outcomes = Vec::new();
+    let setups = class_setups(profile, count, None);
     super::run_all(&setups, rounds, None, ticks_per_second, &mut outcomes);
     if mode != Mode::Smoke {
         if let Some(memory) = best(&super::medians(&outcomes), Class::Memory, false) {
             let rate = (memory.messages_per_second() / 2.0).max(1000.0) as u64;
             let seconds = mode.pick(3, 1, 1);
-            let setups: Vec<Setup> = Class::ALL
-                .iter()
-                .map(|&class| Setup {
-                    case: Case::Class(class),
-                    profile: Some(profile.clone()),
-                    connections: 1,
-                    count: (rate * seconds).max(10_000),
-                    rate: Some(rate),
-                })
-                .collect();
+            let setups = class_setups(profile, (rate * seconds).max(10_000), Some(rate));
             super::run_all(&setups, rounds, None, ticks_per_second, &mut outcomes);
         }
         let seconds = mode.pick(5, 2, 1);
-        let setups: Vec<Setup> = Class::ALL
-            .iter()
-            .map(|&class| Setup {
-                case: Case::Class(class),
-                profile: Some(profile.clone()),
-                connections: 1,
-                count: LIGHT_RATE * seconds,
-                rate: Some(LIGHT_RATE),
-            })
-            .collect();
+        let setups = class_setups(profile, LIGHT_RATE * seconds, Some(LIGHT_RATE));
         super::run_all(&setups, rounds, None, ticks_per_second, &mut outcomes);
     }
     write_classes(section, profile, count, rounds, &outcomes);
