@@ -11,8 +11,8 @@
 //! Prints a Markdown table with the machine and date, and writes the same text to
 //! `bench/results/<hostname>-<YYYY-MM-DD>-matcher.md`. Timing is `std::time::Instant` around
 //! loops of `std::hint::black_box`ed evaluations, in many short rounds (a few milliseconds each,
-//! so that some rounds run undisturbed on a busy machine); each figure is the fastest round,
-//! with the median round in parentheses.
+//! so that a short disturbance spoils few of them); each figure is the median round, with the
+//! fastest and slowest rounds in parentheses.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -26,7 +26,7 @@ use gyges::message::proto::{Field, Message, ValueType};
 use gyges::message::{MessageView, ProtoView};
 use prost::Message as _;
 
-/// Rounds per measurement; the fastest and the median rounds are reported.
+/// Rounds per measurement; the median round is reported, with the fastest and slowest.
 const ROUNDS: usize = 41;
 
 fn main() {
@@ -86,10 +86,10 @@ fn single_cases(report: &mut String, bytes: &[u8], scale: u64) {
             program.matches(&warm_view),
             "{expression} should match the bench message"
         );
-        let warm = best_ns(iterations, || {
+        let warm = timed_ns(iterations, || {
             black_box(program.matches(black_box(&warm_view)));
         });
-        let fresh = best_ns(iterations, || {
+        let fresh = timed_ns(iterations, || {
             let view = MessageView::Proto(ProtoView::new(black_box(bytes)));
             black_box(program.matches(&view));
         });
@@ -102,11 +102,11 @@ fn single_cases(report: &mut String, bytes: &[u8], scale: u64) {
             fresh.text(1),
         );
     }
-    let index = best_ns(iterations, || {
+    let index = timed_ns(iterations, || {
         let view = ProtoView::new(black_box(bytes));
         black_box(view.validate().is_ok());
     });
-    let compile_ns = best_ns(200 * scale, || {
+    let compile_ns = timed_ns(200 * scale, || {
         black_box(compile(black_box(CASES[2].1), Dialect::Heka).is_ok());
     });
     let _ = writeln!(
@@ -114,7 +114,7 @@ fn single_cases(report: &mut String, bytes: &[u8], scale: u64) {
         "\nBuilding the message's index alone (what a fresh view adds): {} ns. \
          Compiling the 5-clause expression: {:.2} µs.\n",
         index.text(1),
-        compile_ns.best / 1000.0
+        compile_ns.median / 1000.0
     );
 }
 
@@ -230,7 +230,7 @@ fn set_case(
 
     let messages = 1_000 * scale;
     let mut cursor = 0usize;
-    let one_by_one = best_ns(messages, || {
+    let one_by_one = timed_ns(messages, || {
         let bytes = &corpus[cursor % corpus.len()];
         cursor += 1;
         let view = MessageView::Proto(ProtoView::new(black_box(bytes)));
@@ -240,7 +240,7 @@ fn set_case(
         black_box(&matched);
     });
     let mut cursor = 0usize;
-    let shared = best_ns(messages, || {
+    let shared = timed_ns(messages, || {
         let bytes = &corpus[cursor % corpus.len()];
         cursor += 1;
         let view = MessageView::Proto(ProtoView::new(black_box(bytes)));
@@ -251,7 +251,7 @@ fn set_case(
         ("one by one (`Program::matches`)", one_by_one),
         ("`MatcherSet::evaluate`", shared),
     ] {
-        let per_second = 1e9 / timing.best;
+        let per_second = 1e9 / timing.median;
         let _ = writeln!(
             report,
             "| {name} | {strategy} | {} | {:.2} M | {:.1} M |",
@@ -264,32 +264,36 @@ fn set_case(
         notes,
         "- {name}: {} programs, {ops} ops; the set shares them as {} distinct tests over {} \
          subjects, with {} equality lookup table(s); {:.1} matches per message. The set is \
-         {:.1}x as fast (fastest rounds; {:.1}x comparing medians).",
+         {:.1}x as fast (median rounds; {:.1}x comparing the fastest).",
         programs.len(),
         set.test_count(),
         set.read_count(),
         set.group_count(),
         matches_total as f64 / corpus.len() as f64,
-        one_by_one.best / shared.best,
-        one_by_one.median / shared.median
+        one_by_one.median / shared.median,
+        one_by_one.fastest / shared.fastest
     );
 }
 
-/// Nanoseconds per call: the fastest round and the median round.
+/// Nanoseconds per call: the median round, the fastest and the slowest.
 #[derive(Clone, Copy)]
 struct Timing {
-    best: f64,
+    fastest: f64,
     median: f64,
+    slowest: f64,
 }
 
 impl Timing {
     fn text(self, decimals: usize) -> String {
-        format!("{:.*} ({:.*})", decimals, self.best, decimals, self.median)
+        format!(
+            "{:.*} ({:.*}–{:.*})",
+            decimals, self.median, decimals, self.fastest, decimals, self.slowest
+        )
     }
 }
 
 /// Times [`ROUNDS`] rounds of `iterations` calls of `work`.
-fn best_ns(iterations: u64, mut work: impl FnMut()) -> Timing {
+fn timed_ns(iterations: u64, mut work: impl FnMut()) -> Timing {
     // Warm up caches, branch predictors and regex caches.
     for _ in 0..iterations {
         work();
@@ -305,8 +309,9 @@ fn best_ns(iterations: u64, mut work: impl FnMut()) -> Timing {
         .collect();
     rounds.sort_by(f64::total_cmp);
     Timing {
-        best: rounds[0],
+        fastest: rounds[0],
         median: rounds[ROUNDS / 2],
+        slowest: rounds[ROUNDS - 1],
     }
 }
 
@@ -378,8 +383,8 @@ fn header(report: &mut String, quick: bool) {
     let _ = writeln!(
         report,
         "Machine: {} — CPU: {cpu}, {cores} core(s) available — kernel {kernel} — {rustc}. \
-         Mode: {}. Single-threaded; ns figures are the fastest of {ROUNDS} rounds, with the \
-         median round in parentheses.\n",
+         Mode: {}. Single-threaded; ns figures are the median of {ROUNDS} rounds, with the \
+         fastest and slowest rounds in parentheses.\n",
         hostname(),
         if quick {
             "quick (GYGES_BENCH_QUICK=1)"

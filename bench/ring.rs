@@ -8,7 +8,7 @@
 //! Both threads spin while the ring is full or empty (yielding after a while, so a shared core
 //! still makes progress; the engine's tasks would park instead), start together at a barrier, and the clock stops when the consumer
 //! has the last item. The consumer checks that items arrive in order and counts any that do
-//! not. Each case runs 3 times (once in quick mode) and the best run is reported. Run with
+//! not. Each case runs 3 times and the median run is reported. Run with
 //! `cargo bench --bench ring`; the figures go to the `ring` section of the report.
 //!
 //! Target (issue 5): at least 20 M messages/s through one ingest→filter ring for small
@@ -348,28 +348,26 @@ fn batches(placement: Placement, count: u64, recycle: bool) -> Run {
     )
 }
 
-/// The best of `passes` runs, with the out-of-order items summed over all of them.
-fn best(passes: usize, mut run: impl FnMut() -> Run) -> Run {
-    let mut best = run();
-    for _ in 1..passes {
-        let next = run();
-        best = Run {
-            seconds: best.seconds.min(next.seconds),
-            out_of_order: best.out_of_order + next.out_of_order,
-        };
+/// The median of `passes` runs (by time), with the out-of-order items summed over all of them.
+fn median(passes: usize, mut run: impl FnMut() -> Run) -> Run {
+    let mut runs: Vec<Run> = (0..passes.max(1)).map(|_| run()).collect();
+    let out_of_order = runs.iter().map(|run| run.out_of_order).sum();
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    Run {
+        seconds: runs[(runs.len() - 1) / 2].seconds,
+        out_of_order,
     }
-    best
 }
 
 fn main() {
     let mode = Mode::detect();
-    let passes = mode.pick(3, 1, 1);
+    let passes = mode.pick(3, 3, 1);
     let u64_count = mode.pick(50_000_000u64, 5_000_000, 100_000);
     let record_count = mode.pick(10_000_000u64, 1_000_000, 20_000);
     let placement = Placement::detect();
     let mut section = Section::new("ring", "Ring hand-off between two pinned cores", mode);
     section.line(format!(
-        "rtrb SPSC ring, {}; spin then yield on full or empty; best of {passes}; the clock is \
+        "rtrb SPSC ring, {}; spin then yield on full or empty; median of {passes} runs; the clock is \
          the consumer's, from a shared start barrier to the last item. `ns/item` is wall time \
          per item, not CPU time.\n",
         placement.describe()
@@ -400,7 +398,7 @@ fn main() {
         ]);
         items as f64 / seconds
     }
-    let u64s = best(passes, || single_u64(placement, 4096, u64_count));
+    let u64s = median(passes, || single_u64(placement, 4096, u64_count));
     add(
         &mut table,
         "u64, one per push/pop",
@@ -409,11 +407,11 @@ fn main() {
         0,
         u64s,
     );
-    let chunks = best(passes, || chunked_u64(placement, 4096, u64_count));
+    let chunks = median(passes, || chunked_u64(placement, 4096, u64_count));
     let chunk_name = format!("u64, chunks of {CHUNK_ITEMS}");
     add(&mut table, &chunk_name, 4096, u64_count, 0, chunks);
     let record_bytes = record_count * RECORD_BYTES as u64;
-    let singles = best(passes, || single_records(placement, 1024, record_count));
+    let singles = median(passes, || single_records(placement, 1024, record_count));
     let single_rate = add(
         &mut table,
         "300 B records, one per slot",
@@ -422,7 +420,7 @@ fn main() {
         record_bytes,
         singles,
     );
-    let fresh = best(passes, || batches(placement, record_count, false));
+    let fresh = median(passes, || batches(placement, record_count, false));
     add(
         &mut table,
         "300 B records in 256 KiB Batches, new Batch each",
@@ -431,7 +429,7 @@ fn main() {
         record_bytes,
         fresh,
     );
-    let recycled = best(passes, || batches(placement, record_count, true));
+    let recycled = median(passes, || batches(placement, record_count, true));
     let batch_rate = add(
         &mut table,
         "300 B records in 256 KiB Batches, recycled (engine)",

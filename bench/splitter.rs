@@ -1,8 +1,8 @@
 //! Splitter and encoder throughput on one core: the numbers the ingest path is built on.
 //!
 //! Corpora are built in memory from `gyges flood`'s templates: 200-byte lines and 300-byte
-//! Heka frames, 64 MiB each (8 MiB in quick mode). Each case runs 5 times (2 in quick mode);
-//! the best pass is reported. Run with `cargo bench --bench splitter`; the figures go to the
+//! Heka frames, 64 MiB each (8 MiB in quick mode). Each case runs 5 times (3 in quick mode);
+//! the median pass is reported, with the spread. Run with `cargo bench --bench splitter`; the figures go to the
 //! `splitter` section of the report (see `bench/README.md`).
 
 #[path = "common/mod.rs"]
@@ -11,7 +11,7 @@ mod common;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use common::{best_of, Mode, Section, Table};
+use common::{median_of, Mode, Section, Table};
 
 use gyges::decoder::syslog::{encode as encode_syslog, SyslogContext};
 use gyges::encoder::{Encoder, PayloadEncoder, PayloadOptions, ProtobufEncoder};
@@ -30,14 +30,16 @@ fn corpus(record: &[u8], bytes: usize) -> Vec<u8> {
     record.repeat(bytes / record.len())
 }
 
-/// Runs `pass` (which returns the records it saw), keeps the best of `passes`, and adds a row.
+/// Runs `pass` (which returns the records it saw) `passes` times, and adds a row of the median.
 fn measure(table: &mut Table, passes: usize, name: &str, bytes: usize, pass: impl FnMut() -> u64) {
-    let (best, records) = best_of(passes, pass);
+    let (timing, records) = median_of(passes, pass);
+    let median = timing.median.max(1e-12);
     table.row(vec![
         name.to_string(),
-        format!("{:.2}", bytes as f64 / best / 1e9),
-        format!("{:.2}", records as f64 / best / 1e6),
-        format!("{:.1}", best / records.max(1) as f64 * 1e9),
+        format!("{:.2}", bytes as f64 / median / 1e9),
+        format!("{:.2}", records as f64 / median / 1e6),
+        format!("{:.1}", median / records.max(1) as f64 * 1e9),
+        timing.spread(),
         records.to_string(),
     ]);
 }
@@ -68,7 +70,7 @@ fn through_buffer(splitter: &mut Splitter, corpus: &[u8]) -> u64 {
 fn main() {
     let mode = Mode::detect();
     let corpus_bytes = corpus_bytes(mode);
-    let passes = mode.pick(5, 2, 1);
+    let passes = mode.pick(5, 3, 1);
     let lines = corpus(&Template::lines(200).unwrap().record, corpus_bytes);
     let heka_template = Template::heka(300, [1; 16]).unwrap();
     let frames = corpus(&heka_template.record, corpus_bytes);
@@ -80,13 +82,20 @@ fn main() {
     }
     let mut section = Section::new("splitter", "Splitters and encoders, one core", mode);
     section.line(format!(
-        "In memory, one thread: {} MiB corpora built from `gyges flood`'s templates, best of \
-         {passes} passes; splitters are fed through a StreamBuffer in reads of {} bytes, as an \
+        "In memory, one thread: {} MiB corpora built from `gyges flood`'s templates, median of \
+         {passes} passes (spread: slowest - fastest, as a share of the median); splitters are fed through a StreamBuffer in reads of {} bytes, as an \
          input does (the copy stands in for the socket read).\n",
         corpus_bytes >> 20,
         READ_BUFFER_BYTES_DEFAULT
     ));
-    let mut table = Table::new(&["case", "GB/s", "M records/s", "ns/record", "records"]);
+    let mut table = Table::new(&[
+        "case",
+        "GB/s",
+        "M records/s",
+        "ns/record",
+        "spread",
+        "records",
+    ]);
 
     let mut token = Splitter::Token(TokenSplitter::lines(MESSAGE_BYTES_DEFAULT).unwrap());
     measure(

@@ -2,8 +2,8 @@
 //! per-stat path, the rollup, and StatFilter per message.
 //!
 //! The statsd corpus is 100,000 datagrams of 8 lines over 1,000 distinct names (counters with
-//! sample rates, timers, gauges, sets). Each case runs `PASSES` (5) times; the best pass is
-//! reported. Run with `cargo bench --bench stats`.
+//! sample rates, timers, gauges, sets). Each case runs `PASSES` (5) times; the median pass is
+//! reported, with the spread. Run with `cargo bench --bench stats`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -25,7 +25,6 @@ macro_rules! out {
     }};
 }
 
-use std::hint::black_box;
 use std::time::Instant;
 
 use gyges::message::proto::{Field, Message, ValueType};
@@ -39,19 +38,15 @@ const PASSES: usize = 5;
 const DATAGRAMS: usize = 100_000;
 const NAMES: usize = 1_000;
 
-/// Runs `pass` (which returns the items it handled) and prints the best of `PASSES`.
-fn measure(name: &str, unit: &str, mut pass: impl FnMut() -> u64) {
-    let mut best = f64::MAX;
-    let mut items = 0;
-    for _ in 0..PASSES {
-        let started = Instant::now();
-        items = black_box(pass());
-        best = best.min(started.elapsed().as_secs_f64());
-    }
+/// Runs `pass` (which returns the items it handled) `PASSES` times and prints the median.
+fn measure(name: &str, unit: &str, pass: impl FnMut() -> u64) {
+    let (timing, items) = common::median_of(PASSES, pass);
+    let median = timing.median.max(1e-12);
     out!(
-        "{name:<48} {:>7.2} M {unit}/s {:>8.1} ns/{unit} ({items} {unit})",
-        items as f64 / best / 1e6,
-        best * 1e9 / items as f64,
+        "{name:<48} {:>7.2} M {unit}/s {:>8.1} ns/{unit} ({items} {unit}, spread {})",
+        items as f64 / median / 1e6,
+        median * 1e9 / items.max(1) as f64,
+        timing.spread(),
     );
 }
 

@@ -9,7 +9,7 @@
 //! Two messages: `gyges flood`'s 300-byte record (5 headers, 1 field) and an access-log-like
 //! message of about 300 bytes with 8 fields, built with prost. "fresh view" rows build a new
 //! view per message (the index is part of the cost, as on the data path); "indexed" rows
-//! read again from one view. Each row is the best of 5 passes (2 in quick mode). Run with
+//! read again from one view. Each row is the median of 5 passes (3 in quick mode), with the spread (slowest - fastest) beside it. Run with
 //! `cargo bench --bench view`; the figures go to the `view` section of the report.
 
 #[path = "common/mod.rs"]
@@ -17,7 +17,7 @@ mod common;
 
 use std::hint::black_box;
 
-use common::{best_of, Mode, Section, Table};
+use common::{median_of, Mode, Section, Table, Timing};
 use gyges::encoder::{Encoder, PayloadEncoder, PayloadOptions, ProtobufEncoder};
 use gyges::limits::MESSAGE_BYTES_DEFAULT;
 use gyges::message::proto::{Field, Message, ValueType};
@@ -71,8 +71,8 @@ fn access_log_message() -> Vec<u8> {
 }
 
 /// Adds a row for `count` operations of `bytes_each` bytes that took `seconds`.
-fn add_row(table: &mut Table, name: &str, count: u64, bytes_each: usize, seconds: f64) {
-    let seconds = seconds.max(1e-12);
+fn add_row(table: &mut Table, name: &str, count: u64, bytes_each: usize, timing: Timing) {
+    let seconds = timing.median.max(1e-12);
     table.row(vec![
         name.into(),
         format!("{:.1}", seconds / count as f64 * 1e9),
@@ -82,6 +82,7 @@ fn add_row(table: &mut Table, name: &str, count: u64, bytes_each: usize, seconds
         } else {
             "–".into()
         },
+        timing.spread(),
     ]);
 }
 
@@ -104,7 +105,7 @@ fn view_rows(
         ProtoView::new(message).field(field, 0).is_some(),
         "{name} has its field"
     );
-    let (seconds, _) = best_of(passes, || {
+    let (timing, _) = median_of(passes, || {
         let mut valid = 0u64;
         for _ in 0..count {
             valid += u64::from(ProtoView::new(black_box(message)).validate().is_ok());
@@ -116,9 +117,9 @@ fn view_rows(
         &format!("{name}: validate (fresh view)"),
         count,
         bytes,
-        seconds,
+        timing,
     );
-    let (seconds, _) = best_of(passes, || {
+    let (timing, _) = median_of(passes, || {
         let mut total = 0usize;
         for _ in 0..count {
             let view = ProtoView::new(black_box(message));
@@ -131,9 +132,9 @@ fn view_rows(
         &format!("{name}: Type header (fresh view)"),
         count,
         bytes,
-        seconds,
+        timing,
     );
-    let (seconds, _) = best_of(passes, || {
+    let (timing, _) = median_of(passes, || {
         let mut total = 0i64;
         for _ in 0..count {
             total ^= ProtoView::new(black_box(message)).timestamp().unwrap_or(0);
@@ -145,14 +146,14 @@ fn view_rows(
         &format!("{name}: Timestamp (fresh view)"),
         count,
         bytes,
-        seconds,
+        timing,
     );
     let read_field = |view: &ProtoView<'_>| match view.field(field, 0).and_then(|f| f.value(0)) {
         Some(FieldValue::String(text)) => text.len() as i64,
         Some(FieldValue::Integer(value)) => value,
         _ => 0,
     };
-    let (seconds, _) = best_of(passes, || {
+    let (timing, _) = median_of(passes, || {
         let mut total = 0i64;
         for _ in 0..count {
             total += read_field(&ProtoView::new(black_box(message)));
@@ -161,10 +162,10 @@ fn view_rows(
     });
     let field_name = String::from_utf8_lossy(field);
     let fresh = format!("{name}: Fields[{field_name}] (fresh view)");
-    add_row(table, &fresh, count, bytes, seconds);
+    add_row(table, &fresh, count, bytes, timing);
     let view = ProtoView::new(message);
     let _ = view.validate();
-    let (seconds, _) = best_of(passes, || {
+    let (timing, _) = median_of(passes, || {
         let mut total = 0usize;
         for _ in 0..count {
             total += black_box(&view)
@@ -178,9 +179,9 @@ fn view_rows(
         &format!("{name}: Logger header (indexed)"),
         count,
         0,
-        seconds,
+        timing,
     );
-    let (seconds, _) = best_of(passes, || {
+    let (timing, _) = median_of(passes, || {
         let mut total = 0i64;
         for _ in 0..count {
             total += read_field(black_box(&view));
@@ -192,7 +193,7 @@ fn view_rows(
         &format!("{name}: Fields[{field_name}] (indexed)"),
         count,
         0,
-        seconds,
+        timing,
     );
 }
 
@@ -208,7 +209,7 @@ fn encode_row(
 ) {
     let mut out = Vec::with_capacity(512 * 1024);
     let mut encoded = 0usize;
-    let (seconds, _) = best_of(passes, || {
+    let (timing, _) = median_of(passes, || {
         encoded = 0;
         for _ in 0..count {
             let written = if framed {
@@ -229,13 +230,13 @@ fn encode_row(
         &format!("{name} ({encoded} B out)"),
         count,
         encoded,
-        seconds,
+        timing,
     );
 }
 
 fn main() {
     let mode = Mode::detect();
-    let passes = mode.pick(5, 2, 1);
+    let passes = mode.pick(5, 3, 1);
     let count = mode.pick(10_000_000u64, 1_000_000, 10_000);
     let flood_record = Template::heka(300, [1; 16])
         .expect("a 300 B template")
@@ -246,14 +247,14 @@ fn main() {
 
     let mut section = Section::new("view", "Lazy-view reads and encoders, one core", mode);
     section.line(format!(
-        "One thread, {count} operations per row, best of {passes}. Messages: `gyges flood`'s \
+        "One thread, {count} operations per row, median of {passes} passes. Messages: `gyges flood`'s \
          record ({} B message: 5 headers, Payload, 1 field `seq`) and an access-log message \
          ({} B: 8 headers, 8 fields, `status` last). Output rows write into a buffer cleared \
          every 256 KiB, as a batch is.\n",
         flood_message.len(),
         access_log.len()
     ));
-    let mut table = Table::new(&["operation", "ns/op", "M ops/s", "GB/s"]);
+    let mut table = Table::new(&["operation", "ns/op", "M ops/s", "GB/s", "spread"]);
     view_rows(
         &mut table,
         passes,
@@ -272,7 +273,7 @@ fn main() {
     );
     section.table(&table);
 
-    let mut table = Table::new(&["encoder", "ns/op", "M ops/s", "GB/s"]);
+    let mut table = Table::new(&["encoder", "ns/op", "M ops/s", "GB/s", "spread"]);
     let mut protobuf = Encoder::Protobuf(ProtobufEncoder::new(MESSAGE_BYTES_DEFAULT).expect("ok"));
     let proto = MessageView::Proto(ProtoView::new(&access_log));
     encode_row(

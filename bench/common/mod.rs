@@ -440,21 +440,52 @@ pub fn si(value: f64, digits: usize) -> String {
     format!("{scaled:.digits$}{prefix}").trim_end().to_string()
 }
 
-/// Runs `pass` `passes` times and returns the shortest wall time in seconds, with the value
-/// the last pass returned (pass it through `black_box` inside).
-pub fn best_of<T>(passes: usize, mut pass: impl FnMut() -> T) -> (f64, T) {
+/// Wall times of several passes of the same work, in seconds.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// The median pass (the lower middle one for an even count).
+    pub median: f64,
+    pub fastest: f64,
+    pub slowest: f64,
+}
+
+impl Timing {
+    /// Of `seconds` (at least one).
+    pub fn of(mut seconds: Vec<f64>) -> Timing {
+        seconds.sort_by(f64::total_cmp);
+        Timing {
+            median: seconds[(seconds.len() - 1) / 2],
+            fastest: seconds[0],
+            slowest: seconds[seconds.len() - 1],
+        }
+    }
+
+    /// The spread (slowest - fastest) as a share of the median, e.g. "4 %".
+    pub fn spread(&self) -> String {
+        format!(
+            "{:.0} %",
+            (self.slowest - self.fastest) / self.median.max(1e-12) * 100.0
+        )
+    }
+}
+
+/// Runs `pass` `passes` times and returns their wall times (the median is the figure to
+/// report, never the fastest), with the value the last pass returned (pass it through
+/// `black_box` inside).
+pub fn median_of<T>(passes: usize, mut pass: impl FnMut() -> T) -> (Timing, T) {
     let mut timed = || {
         let started = std::time::Instant::now();
         let value = std::hint::black_box(pass());
         (started.elapsed().as_secs_f64(), value)
     };
-    let (mut best, mut last) = timed();
+    let (first, mut last) = timed();
+    let mut seconds = vec![first];
     for _ in 1..passes {
-        let (seconds, value) = timed();
-        best = best.min(seconds);
+        let (elapsed, value) = timed();
+        seconds.push(elapsed);
         last = value;
     }
-    (best, last)
+    (Timing::of(seconds), last)
 }
 
 /// The short commit of the working tree, with `+` when it has changes, or "unknown".
