@@ -149,6 +149,8 @@ pub struct Reader {
     position: Position,
     committed: Position,
     checkpointed: Position,
+    /// The position of the last checkpoint written with the queue's syncs.
+    synced: Position,
     /// When the checkpoint was last written, synced or not.
     last_checkpoint: Instant,
     /// When it was last written with the queue's syncs.
@@ -184,6 +186,7 @@ impl Reader {
             position: committed,
             committed,
             checkpointed,
+            synced: checkpointed,
             last_checkpoint: Instant::now(),
             last_synced: Instant::now(),
             tail,
@@ -472,20 +475,23 @@ impl Reader {
 
     /// Which checkpoint is due now, if any.
     fn checkpoint_due(&self) -> Option<Checkpoint> {
-        if self.committed == self.checkpointed {
+        if self.committed == self.synced {
             return None;
         }
+        // Commits the checkpoint file does not hold yet (it may hold them unsynced).
+        let fresh = self.committed != self.checkpointed;
         let settings = &self.shared.reader;
         let count = settings.cursor_update_count;
         let by_count =
-            count > 0 && self.committed.seq.saturating_sub(self.checkpointed.seq) >= count;
-        let by_pressure = self.shared.pressure.load(Ordering::Acquire)
+            fresh && count > 0 && self.committed.seq.saturating_sub(self.checkpointed.seq) >= count;
+        let by_pressure = fresh
+            && self.shared.pressure.load(Ordering::Acquire)
             && self.committed.segment > self.checkpointed.segment;
         if by_count || by_pressure || self.last_synced.elapsed() >= settings.checkpoint_interval {
             return Some(Checkpoint::Synced);
         }
         let unsynced = settings.unsynced_checkpoint_interval?;
-        (self.last_checkpoint.elapsed() >= unsynced).then_some(Checkpoint::Unsynced)
+        (fresh && self.last_checkpoint.elapsed() >= unsynced).then_some(Checkpoint::Unsynced)
     }
 
     async fn checkpoint_if_due(&mut self) -> Result<(), QueueError> {
@@ -515,9 +521,11 @@ impl Reader {
         self.store(sync).await
     }
 
-    /// Writes the committed position to the checkpoint file, synced or not.
+    /// Writes the committed position to the checkpoint file, synced or not. A synced write
+    /// is made even when an unsynced one already holds the position.
     async fn store(&mut self, sync: bool) -> Result<(), QueueError> {
-        if self.committed == self.checkpointed || self.state().removed.load(Ordering::Acquire) {
+        let done = if sync { self.synced } else { self.checkpointed };
+        if self.committed == done || self.state().removed.load(Ordering::Acquire) {
             return Ok(());
         }
         checkpoint::store(&self.shared.dir, &self.name, self.committed, sync).await?;
@@ -526,6 +534,7 @@ impl Reader {
         let now = Instant::now();
         self.last_checkpoint = now;
         if sync || !self.shared.reader.sync_checkpoints {
+            self.synced = self.committed;
             self.last_synced = now;
         }
         Ok(())
