@@ -499,8 +499,8 @@ fn overload_rss_bound() -> u64 {
 }
 
 /// One overload run of `delivery` against a receiver that stalls: rounds of a flood of
-/// `OVERLOAD_SENDERS` connections, the receiver not reading for the first `stall` of each, for
-/// at least `duration`. Returns (messages sent, arrived, duplicates, dropped, RSS growth peak,
+/// `OVERLOAD_SENDERS` connections, the receiver not reading for the first `stall` of each and
+/// then reading until it caught up, for at least `duration`. Returns (messages sent, arrived, duplicates, dropped, RSS growth peak,
 /// seconds).
 fn overload(delivery: &str, duration: Duration, stall: Duration, round: usize) -> Overload {
     let dir = tempfile::tempdir().unwrap();
@@ -531,6 +531,8 @@ fn overload(delivery: &str, duration: Duration, stall: Duration, round: usize) -
         std::thread::sleep(stall);
         receiver.stall(false);
         flood_thread.join().expect("flood");
+        // The destination reads again until it caught up, before the next stall.
+        receiver.wait_quiet(Duration::from_millis(200), Duration::from_secs(60));
         sent += round;
     }
     let seconds = started.elapsed().as_secs_f64();
