@@ -230,6 +230,14 @@ pub const QUEUE_CHECKPOINT_INTERVAL_DEFAULT: std::time::Duration =
 pub const QUEUE_CHECKPOINT_INTERVAL_MIN: std::time::Duration = std::time::Duration::from_millis(10);
 /// Longest `checkpoint_interval` accepted; a longer one fails the config check.
 pub const QUEUE_CHECKPOINT_INTERVAL_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often a consumer's commits reach its checkpoint file without a sync, between the synced
+/// checkpoints of `checkpoint_interval`: at most this long after a commit, the checkpoint holds
+/// it in the page cache, which a `kill -9` of gyges does not lose. A restart after a kill then
+/// replays at most what was committed in this interval (plus the batch being delivered), not a
+/// whole `checkpoint_interval`. A power loss still goes back to the last synced checkpoint.
+/// When reached: the unsynced checkpoint is written at the next commit or idle tick.
+pub const QUEUE_CHECKPOINT_UNSYNCED_INTERVAL: std::time::Duration =
+    std::time::Duration::from_millis(10);
 /// Default bytes a queue reader reads at once.
 pub const QUEUE_READ_BYTES_DEFAULT: usize = 256 * 1024;
 /// Bounds of a queue's read and write sizes.

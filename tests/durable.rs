@@ -210,13 +210,24 @@ impl KillingSender {
     /// Waits until every chunk went, then stops. Returns the failed connections retried and
     /// the messages sent again.
     pub(crate) fn finish(self) -> (u64, usize) {
+        let (failures, resent, _) = self.finish_counting();
+        (failures, resent)
+    }
+
+    /// [`KillingSender::finish`], with how many times each chunk was sent whole.
+    pub(crate) fn finish_counting(self) -> (u64, usize, Vec<u64>) {
         wait_for(Duration::from_secs(120), "every chunk to be sent", || {
             self.sent.load(Ordering::Acquire) >= self.chunks
         });
         self.done.store(true, Ordering::Release);
         let failures = self.thread.join().expect("sender");
-        let resent = (self.completed.lock().unwrap().len() - self.chunks) * CHUNK_MESSAGES;
-        (failures, resent)
+        let completed = self.completed.lock().unwrap();
+        let resent = (completed.len() - self.chunks) * CHUNK_MESSAGES;
+        let mut sends = vec![0; self.chunks];
+        for (chunk, _) in completed.iter() {
+            sends[*chunk] += 1;
+        }
+        (failures, resent, sends)
     }
 }
 

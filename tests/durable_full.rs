@@ -419,12 +419,12 @@ fn full_queue_shutdown_stops_the_daemon_and_keeps_what_it_accepted() {
 }
 
 /// A tmpfs mounted for one test, unmounted when dropped (also when the test fails).
-struct Tmpfs {
+pub(crate) struct Tmpfs {
     path: PathBuf,
 }
 
 impl Tmpfs {
-    fn mount(path: &Path, size: &str) -> Result<Tmpfs, String> {
+    pub(crate) fn mount(path: &Path, size: &str) -> Result<Tmpfs, String> {
         std::fs::create_dir_all(path).map_err(|error| error.to_string())?;
         let output = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])

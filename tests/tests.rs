@@ -78,6 +78,10 @@ mod durable;
 /// by `max_buffer_size` and by `min_disk_free` on a small tmpfs.
 mod durable_full;
 
+/// Soak and overload, short forms (`scripts/soak.sh` runs the long ones): kill -9 on durable
+/// routes, a stalled destination, idle and slow-loris connections, a disk that fills.
+mod soak;
+
 /// Delivery classes: best_effort drops for a stuck receiver, memory pushes back; config errors.
 mod delivery;
 

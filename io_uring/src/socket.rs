@@ -87,6 +87,21 @@ pub fn peer_closed(socket: &impl AsRawFd) -> bool {
     poll.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
 }
 
+/// Whether a connected stream socket has bytes to read (or an end or error to report), checked
+/// without blocking. A sender that waits for acknowledgements uses it to take those already
+/// there without arming a timer.
+pub fn readable(socket: &impl AsRawFd) -> bool {
+    let mut poll = libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLIN | libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: `poll` is one valid pollfd and the count passed is 1; the timeout is zero, so the
+    // call does not block.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    ready > 0 && poll.revents != 0
+}
+
 /// The listen backlog requested; the kernel caps it at `net.core.somaxconn`.
 pub const LISTEN_BACKLOG: i32 = 4096;
 

@@ -33,6 +33,9 @@ use crate::telemetry::{Metric, Telemetry};
 
 /// Bytes read from the receiver at once; acks are a dozen bytes each.
 const INBOX_READ_BYTES: usize = 4096;
+/// How long a poll for acknowledgements that found bytes waiting lets the read take (a TLS
+/// record may not be whole yet).
+const POLL_READ_WAIT: Duration = Duration::from_millis(1);
 
 /// A batch sent and not yet acknowledged.
 struct Pending {
@@ -115,8 +118,18 @@ impl Session {
         }
     }
 
-    /// Reads what the receiver sent, waiting at most `wait`. Returns whether anything came.
+    /// Reads what the receiver sent, waiting at most `wait` (zero: only what is already there,
+    /// without waiting). Returns whether anything came.
     async fn receive(&mut self, wait: Duration) -> Result<bool, SessionError> {
+        let wait = if wait.is_zero() {
+            if !gyges_sys::socket::readable(self.stream.tcp()) {
+                return Ok(false);
+            }
+            // Bytes are there; a TLS record may still be partial, so allow a moment.
+            POLL_READ_WAIT
+        } else {
+            wait
+        };
         self.stream
             .tcp()
             .set_read_timeout(Some(wait))

@@ -157,6 +157,9 @@ pub struct QueueOptions {
     pub checkpoint_interval: Duration,
     /// A reader also checkpoints after this many committed records (0: only by interval).
     pub cursor_update_count: u64,
+    /// How often a reader writes its checkpoint without syncs between the synced ones (`None`:
+    /// never). Not a config key: [`limits::QUEUE_CHECKPOINT_UNSYNCED_INTERVAL`] in the daemon.
+    pub unsynced_checkpoint_interval: Option<Duration>,
     /// A consumer further behind than this many bytes is moved on (0: never).
     pub max_consumer_lag: u64,
     /// The largest message accepted by [`Writer::append_batch`]; larger ones are rejected.
@@ -178,6 +181,7 @@ impl Default for QueueOptions {
             sync: SyncPolicy::Interval,
             checkpoint_interval: limits::QUEUE_CHECKPOINT_INTERVAL_DEFAULT,
             cursor_update_count: 0,
+            unsynced_checkpoint_interval: Some(limits::QUEUE_CHECKPOINT_UNSYNCED_INTERVAL),
             max_consumer_lag: 0,
             max_message_size: limits::MESSAGE_BYTES_DEFAULT,
             read_bytes: limits::QUEUE_READ_BYTES_DEFAULT,

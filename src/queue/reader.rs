@@ -14,8 +14,11 @@
 //!    acknowledged output, when the acknowledgement arrives;
 //! 3. commits are checkpointed every `checkpoint_interval`, every `cursor_update_count`
 //!    records, when the writer is waiting for room, on [`Reader::tick`] and on
-//!    [`Reader::close`]. After a crash the consumer resumes from its last checkpoint: at
-//!    least once.
+//!    [`Reader::close`], with the syncs of the queue's policy; and in between, at most every
+//!    [`crate::limits::QUEUE_CHECKPOINT_UNSYNCED_INTERVAL`], without syncs (the page cache keeps it through a
+//!    `kill -9`). After a crash the consumer resumes from its last checkpoint: at least once,
+//!    replaying about one unsynced interval after a kill, one `checkpoint_interval` after a
+//!    power loss.
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -126,6 +129,16 @@ struct OpenSegment {
     sealed_bytes: Option<u64>,
 }
 
+/// A checkpoint write that is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Checkpoint {
+    /// With the queue's syncs: by `checkpoint_interval`, `cursor_update_count` or pressure.
+    Synced,
+    /// Without syncs: by [`crate::limits::QUEUE_CHECKPOINT_UNSYNCED_INTERVAL`], so that a `kill -9` replays
+    /// little.
+    Unsynced,
+}
+
 /// One consumer's reader of one source queue. Used from one core; any core may open it.
 pub struct Reader {
     shared: Arc<Shared>,
@@ -136,7 +149,12 @@ pub struct Reader {
     position: Position,
     committed: Position,
     checkpointed: Position,
+    /// The position of the last checkpoint written with the queue's syncs.
+    synced: Position,
+    /// When the checkpoint was last written, synced or not.
     last_checkpoint: Instant,
+    /// When it was last written with the queue's syncs.
+    last_synced: Instant,
     tail: Tail,
     /// The size the record at `position` needs, when it is larger than `read_bytes`.
     record_bytes: usize,
@@ -168,7 +186,9 @@ impl Reader {
             position: committed,
             committed,
             checkpointed,
+            synced: checkpointed,
             last_checkpoint: Instant::now(),
+            last_synced: Instant::now(),
             tail,
             record_bytes: 0,
             shared,
@@ -234,9 +254,7 @@ impl Reader {
         self.follow_skip();
         // A consumer that is caught up commits nothing new, yet a writer waiting for room may
         // need its checkpoint: reading is its chance to write it.
-        if self.checkpoint_due() {
-            self.checkpoint().await?;
-        }
+        self.checkpoint_if_due().await?;
         for _ in 0..READ_STEPS_MAX {
             self.tail = self.shared.tail(self.tail);
             if self.position.segment > self.tail.segment {
@@ -452,49 +470,73 @@ impl Reader {
             self.committed = position;
             self.state().committed.store(position.to_array());
         }
-        if self.checkpoint_due() {
-            self.checkpoint().await?;
-        }
-        Ok(())
+        self.checkpoint_if_due().await
     }
 
-    fn checkpoint_due(&self) -> bool {
-        if self.committed == self.checkpointed {
-            return false;
+    /// Which checkpoint is due now, if any.
+    fn checkpoint_due(&self) -> Option<Checkpoint> {
+        if self.committed == self.synced {
+            return None;
         }
+        // Commits the checkpoint file does not hold yet (it may hold them unsynced).
+        let fresh = self.committed != self.checkpointed;
         let settings = &self.shared.reader;
         let count = settings.cursor_update_count;
         let by_count =
-            count > 0 && self.committed.seq.saturating_sub(self.checkpointed.seq) >= count;
-        let by_pressure = self.shared.pressure.load(Ordering::Acquire)
+            fresh && count > 0 && self.committed.seq.saturating_sub(self.checkpointed.seq) >= count;
+        let by_pressure = fresh
+            && self.shared.pressure.load(Ordering::Acquire)
             && self.committed.segment > self.checkpointed.segment;
-        by_count || by_pressure || self.last_checkpoint.elapsed() >= settings.checkpoint_interval
+        if by_count || by_pressure || self.last_synced.elapsed() >= settings.checkpoint_interval {
+            return Some(Checkpoint::Synced);
+        }
+        let unsynced = settings.unsynced_checkpoint_interval?;
+        (fresh && self.last_checkpoint.elapsed() >= unsynced).then_some(Checkpoint::Unsynced)
     }
 
-    /// Checkpoints if one is due by time. Call it about every `checkpoint_interval`.
+    async fn checkpoint_if_due(&mut self) -> Result<(), QueueError> {
+        match self.checkpoint_due() {
+            Some(Checkpoint::Synced) => self.checkpoint().await,
+            Some(Checkpoint::Unsynced) => self.store(false).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Checkpoints if one is due by time. Call it about every `checkpoint_interval` (and, for
+    /// the unsynced cadence, more often).
     ///
     /// # Errors
     /// The checkpoint could not be written.
     pub async fn tick(&mut self) -> Result<(), QueueError> {
-        if self.checkpoint_due() {
-            self.checkpoint().await?;
-        }
-        Ok(())
+        self.checkpoint_if_due().await
     }
 
-    /// Writes the committed position to the consumer's checkpoint now, if it moved.
+    /// Writes the committed position to the consumer's checkpoint now, if it moved, with the
+    /// queue's syncs.
     ///
     /// # Errors
     /// The checkpoint could not be written; the previous one stays in place.
     pub async fn checkpoint(&mut self) -> Result<(), QueueError> {
-        if self.committed == self.checkpointed || self.state().removed.load(Ordering::Acquire) {
+        let sync = self.shared.reader.sync_checkpoints;
+        self.store(sync).await
+    }
+
+    /// Writes the committed position to the checkpoint file, synced or not. A synced write
+    /// is made even when an unsynced one already holds the position.
+    async fn store(&mut self, sync: bool) -> Result<(), QueueError> {
+        let done = if sync { self.synced } else { self.checkpointed };
+        if self.committed == done || self.state().removed.load(Ordering::Acquire) {
             return Ok(());
         }
-        let sync = self.shared.reader.sync_checkpoints;
         checkpoint::store(&self.shared.dir, &self.name, self.committed, sync).await?;
         self.checkpointed = self.committed;
         self.state().checkpointed.store(self.committed.to_array());
-        self.last_checkpoint = Instant::now();
+        let now = Instant::now();
+        self.last_checkpoint = now;
+        if sync || !self.shared.reader.sync_checkpoints {
+            self.synced = self.committed;
+            self.last_synced = now;
+        }
         Ok(())
     }
 

@@ -129,6 +129,8 @@ pub struct ReaderSettings {
     pub checkpoint_interval: Duration,
     /// A reader also checkpoints after this many committed records; 0: only by interval.
     pub cursor_update_count: u64,
+    /// How often a reader writes its checkpoint without syncs in between (`None`: never).
+    pub unsynced_checkpoint_interval: Option<Duration>,
     /// The most bytes a reader reads at once (the queue's `read_bytes`).
     pub read_bytes: usize,
     /// Whether checkpoint files (and their directory) are synced: false with `sync = "none"`.

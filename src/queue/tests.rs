@@ -20,6 +20,7 @@ fn options() -> QueueOptions {
         full_action: FullAction::Block,
         sync: SyncPolicy::Interval,
         checkpoint_interval: Duration::from_secs(60),
+        unsynced_checkpoint_interval: None,
         max_message_size: 1000,
         read_bytes: 1024,
         write_bytes: 2048,
@@ -218,6 +219,49 @@ fn a_crash_loses_nothing_and_replays_only_what_was_not_checkpointed() {
         append_range(&mut writer, 100..110, 100).await;
         let replayed = drain(&mut reader).await;
         assert_eq!(replayed, (checkpointed..110).collect::<Vec<_>>());
+    });
+}
+
+/// Between the synced checkpoints of `checkpoint_interval` (a minute here), commits reach the
+/// checkpoint file unsynced every `unsynced_checkpoint_interval`: a kill -9 then replays only
+/// what was committed after the last unsynced checkpoint, not everything since the last synced
+/// one (here: nothing was ever synced, and nothing is replayed).
+#[test]
+fn a_kill_replays_only_what_was_committed_after_the_last_unsynced_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(async move {
+        let consumers = names(&["out"]);
+        let unsynced = Duration::from_millis(20);
+        let options = QueueOptions {
+            unsynced_checkpoint_interval: Some(unsynced),
+            ..options()
+        };
+        let mut writer = Writer::open(&path, &options, &consumers).await.unwrap();
+        append_range(&mut writer, 0..100, 100).await;
+        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        let mut batch = ReadBatch::new();
+        let delivered = read_committing(&mut reader, &mut batch, 60).await;
+        glommio::timer::sleep(unsynced + Duration::from_millis(5)).await;
+        reader.tick().await.unwrap(); // due by the unsynced cadence only
+        let checkpointed = delivered.len() as u64;
+        assert_eq!(reader.committed().seq, checkpointed);
+        // kill -9: nothing is closed.
+        drop(batch);
+        drop(reader);
+        drop(writer);
+
+        let writer = Writer::open(&path, &options, &consumers).await.unwrap();
+        assert_eq!(writer.recovery().checkpoints[0].1, CheckpointState::Loaded);
+        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        assert_eq!(
+            reader.position().seq,
+            checkpointed,
+            "the unsynced checkpoint survived the kill"
+        );
+        let replayed = drain(&mut reader).await;
+        assert_eq!(replayed, (checkpointed..100).collect::<Vec<_>>());
+        writer.close().await.unwrap();
     });
 }
 

@@ -123,6 +123,7 @@ impl Writer {
             reader: ReaderSettings {
                 checkpoint_interval: options.checkpoint_interval,
                 cursor_update_count: options.cursor_update_count,
+                unsynced_checkpoint_interval: options.unsynced_checkpoint_interval,
                 read_bytes: options.read_bytes,
                 sync_checkpoints: sync,
             },
