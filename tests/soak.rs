@@ -103,12 +103,13 @@ fn mib(bytes: u64) -> f64 {
 
 // --- kill -9 ---------------------------------------------------------------------------------
 
-/// A durable FileOutput with the default `checkpoint_interval` (1 s).
-fn durable_file_config(port: u16) -> String {
+/// TcpInput into a durable FileOutput writing `path`, with the default `checkpoint_interval`
+/// (1 s): the route killed in the first soak, and the receiver of the acknowledged chain.
+fn durable_file_config(port: u16, path: &str) -> String {
     format!(
         "[hekad]\nstats_interval = 0\nmin_disk_free = 0\n\
          [TcpInput]\naddress = \"127.0.0.1:{port}\"\n\
-         [FileOutput]\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n\
+         [FileOutput]\nmessage_matcher = \"TRUE\"\npath = \"{path}\"\n\
          encoder = \"ProtobufEncoder\"\nuse_framing = true\nflush_interval = 20\n\
          use_buffering = true\n\
          [FileOutput.buffering]\nmax_file_size = 4194304\nmax_buffer_size = 268435456\n"
@@ -139,7 +140,7 @@ fn a_durable_file_route_killed_again_and_again_loses_nothing_and_replays_little(
     let total = chunks * CHUNK_MESSAGES;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut daemon = Daemon::start(dir.path(), &durable_file_config(port), &[port]);
+    let mut daemon = Daemon::start(dir.path(), &durable_file_config(port, "out.log"), &[port]);
     let started = Instant::now();
     let sender = KillingSender::start(port, chunks);
     for kill_after in kill_points(chunks, kills) {
@@ -182,17 +183,6 @@ fn a_durable_file_route_killed_again_and_again_loses_nothing_and_replays_little(
         replayed as f64 <= bound,
         "{replayed} replayed in {kills} kills, more than {bound:.0}"
     );
-}
-
-fn acknowledging_receiver_config(port: u16) -> String {
-    format!(
-        "[hekad]\nstats_interval = 0\nmin_disk_free = 0\n\
-         [TcpInput]\naddress = \"127.0.0.1:{port}\"\n\
-         [FileOutput]\nmessage_matcher = \"TRUE\"\npath = \"in.log\"\n\
-         encoder = \"ProtobufEncoder\"\nuse_framing = true\nflush_interval = 20\n\
-         use_buffering = true\n\
-         [FileOutput.buffering]\nmax_file_size = 4194304\nmax_buffer_size = 268435456\n"
-    )
 }
 
 fn acknowledging_forwarder_config(port: u16, receiver_port: u16) -> String {
@@ -255,7 +245,7 @@ fn an_acknowledged_chain_whose_receiver_is_killed_loses_nothing_and_replays_litt
     let (forwarder_port, receiver_port) = (free_port(), free_port());
     let mut receiver = Daemon::start(
         receiver_dir.path(),
-        &acknowledging_receiver_config(receiver_port),
+        &durable_file_config(receiver_port, "in.log"),
         &[receiver_port],
     );
     let mut forwarder = Daemon::start(
