@@ -317,10 +317,12 @@ fn nothing_is_lost_while_filters_are_loaded_and_unloaded_under_load() {
         || format!("{} of {total}\n{}", counted(), daemon.stderr()),
     );
     assert!(round >= 3, "filters came and went {round} times");
+    // Commands on separate connections may overtake each other (docs/sandbox_manager.md): a
+    // load that arrives before the unload of the round before replaces the running filter.
     wait_for_or_explain(
         Duration::from_secs(20),
         "the loads logged",
-        || log_count(&daemon, "filter loaded") >= 2,
+        || log_count(&daemon, "filter loaded") + log_count(&daemon, "filter replaced") >= 2,
         || daemon.stderr(),
     );
 }
