@@ -214,26 +214,9 @@ impl Daemon {
 
     /// SIGTERM, then waits (SIGKILL after `STOP_TIMEOUT`). Returns whether it exited cleanly.
     fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return true;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        loop {
-            match child.try_wait() {
-                Ok(Some(status)) => return status.success(),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return false;
-                }
-            }
-        }
+        self.child
+            .take()
+            .is_none_or(|child| common::stop_gracefully(child, STOP_TIMEOUT))
     }
 }
 

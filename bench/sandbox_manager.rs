@@ -184,22 +184,9 @@ impl Daemon {
 
     /// SIGTERM, then waits; whether it exited cleanly.
     fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else {
-            return true;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                return status.success();
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        false
+        self.child
+            .take()
+            .is_none_or(|child| common::stop_gracefully(child, Duration::from_secs(30)))
     }
 }
 

@@ -566,3 +566,25 @@ pub fn thread_cpu_seconds(pid: u32, ticks_per_second: f64) -> Vec<(String, f64)>
     }
     threads
 }
+
+/// Stops a child with SIGTERM and waits up to `timeout` for it (then SIGKILL): whether it
+/// exited cleanly.
+pub fn stop_gracefully(mut child: std::process::Child, timeout: std::time::Duration) -> bool {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
+    }
+}

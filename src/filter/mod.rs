@@ -206,6 +206,26 @@ pub struct SandboxUsage {
     pub output_bytes_max: u64,
 }
 
+impl SandboxUsage {
+    /// Sets the `sandbox_*` gauges of `plugin` on `core` to this use.
+    pub fn publish(&self, telemetry: &crate::telemetry::Telemetry, core: usize, plugin: usize) {
+        use crate::telemetry::Metric;
+        telemetry.set(core, plugin, Metric::SandboxMemory, self.memory_bytes);
+        telemetry.set(
+            core,
+            plugin,
+            Metric::SandboxInstructionsMax,
+            self.instructions_max,
+        );
+        telemetry.set(
+            core,
+            plugin,
+            Metric::SandboxOutputMax,
+            self.output_bytes_max,
+        );
+    }
+}
+
 /// Iterates the records that a call appended to the caller's sink: each record is a
 /// little-endian `u32` length followed by that many bytes of Heka protobuf.
 pub fn injected_records(sink: &[u8]) -> InjectedRecords<'_> {

@@ -175,16 +175,7 @@ impl Sink {
         // The first message and every SANDBOX_GAUGE_CALLS-th after it.
         if self.accepted & (SANDBOX_GAUGE_CALLS - 1) == 0 {
             if let Some(usage) = self.encoder.sandbox_usage() {
-                telemetry.set(core, self.plugin, Metric::SandboxMemory, usage.memory_bytes);
-                let instructions = usage.instructions_max;
-                telemetry.set(
-                    core,
-                    self.plugin,
-                    Metric::SandboxInstructionsMax,
-                    instructions,
-                );
-                let output = usage.output_bytes_max;
-                telemetry.set(core, self.plugin, Metric::SandboxOutputMax, output);
+                usage.publish(telemetry, core, self.plugin);
             }
         }
         self.accepted = self.accepted.wrapping_add(1);

@@ -475,21 +475,7 @@ fn publish_ring_gauges(shard: &Shard, host: &Host) {
     let capacity = host.consumers.capacity();
     for hosted in host.filters.iter().flatten() {
         if let Some(usage) = hosted.filter.sandbox_usage() {
-            let (core, plugin) = (shard.core, hosted.plugin);
-            let telemetry = &shard.telemetry;
-            telemetry.set(core, plugin, Metric::SandboxMemory, usage.memory_bytes);
-            telemetry.set(
-                core,
-                plugin,
-                Metric::SandboxInstructionsMax,
-                usage.instructions_max,
-            );
-            telemetry.set(
-                core,
-                plugin,
-                Metric::SandboxOutputMax,
-                usage.output_bytes_max,
-            );
+            usage.publish(&shard.telemetry, shard.core, hosted.plugin);
         }
         shard.telemetry.set(
             shard.core,
