@@ -602,7 +602,12 @@ const ROUTING_MATCH_ALL: &str = "Type == 'flood' && Logger == 'gyges-flood'";
 /// Extra `[gyges]` options for every gyges of the run, from `GYGES_BENCH_E2E_GLOBAL` (one
 /// TOML line per option, `;` between them), for experiments; the report prints them.
 fn global_extra() -> String {
-    std::env::var("GYGES_BENCH_E2E_GLOBAL")
+    options_from_env("GYGES_BENCH_E2E_GLOBAL")
+}
+
+/// TOML lines from the variable `name`, `;` between them.
+fn options_from_env(name: &str) -> String {
+    std::env::var(name)
         .map(|value| {
             value
                 .split(';')
@@ -637,17 +642,27 @@ fn tcp_input(name: &str, port: u16, lines: bool) -> String {
     format!("[{name}]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n{splitter}")
 }
 
+/// Extra options for every measured FileOutput, from `GYGES_BENCH_E2E_OUTPUT` (as
+/// `GYGES_BENCH_E2E_GLOBAL`), for experiments such as `flush_on_idle = false`.
+fn output_extra() -> String {
+    options_from_env("GYGES_BENCH_E2E_OUTPUT")
+}
+
 /// A FileOutput; `flush_interval = 1` ms so the last partial batch of a run is not held for
 /// the default second (every other option is the default).
 fn file_output(name: &str, matcher: &str, path: &Path, encoder: &str, framing: bool) -> String {
     format!(
         "[{name}]\ntype = \"FileOutput\"\nmessage_matcher = \"{matcher}\"\npath = \"{}\"\n\
-         encoder = \"{encoder}\"\nuse_framing = {framing}\nflush_interval = 1\n",
-        path.display()
+         encoder = \"{encoder}\"\nuse_framing = {framing}\nflush_interval = 1\n{}",
+        path.display(),
+        output_extra()
     )
 }
 
-fn configs(case: Case, dir: &Path) -> Configs {
+/// The daemons' configs of `case`; with `held`, the measured FileOutput of cases 1 and 2 waits
+/// for its `flush_interval` ([`Setup::held`]).
+fn configs(case: Case, dir: &Path, held: bool) -> Configs {
+    let held = if held { "flush_on_idle = false\n" } else { "" };
     let port = free_port();
     let http = (case == Case::ScrapedLines).then(free_port);
     let output = dir.join("out.log");
@@ -656,7 +671,8 @@ fn configs(case: Case, dir: &Path) -> Configs {
         Case::Framed => {
             let text = global_section("")
                 + &tcp_input("FloodIn", port, false)
-                + &file_output("Out", "TRUE", &output, "ProtobufEncoder", true);
+                + &file_output("Out", "TRUE", &output, "ProtobufEncoder", true)
+                + held;
             daemons.push(("gyges".into(), text, port));
         }
         Case::Lines | Case::ScrapedLines => {
@@ -666,7 +682,8 @@ fn configs(case: Case, dir: &Path) -> Configs {
             let text = global_section(&endpoint)
                 + &tcp_input("FloodIn", port, true)
                 + "[LinePayload]\ntype = \"PayloadEncoder\"\nappend_newlines = false\n"
-                + &file_output("Out", "TRUE", &output, "LinePayload", false);
+                + &file_output("Out", "TRUE", &output, "LinePayload", false)
+                + held;
             daemons.push(("gyges".into(), text, port));
         }
         Case::Routing => {
@@ -751,6 +768,10 @@ struct Setup {
     connections: usize,
     count: u64,
     rate: Option<u64>,
+    /// The measured FileOutput sets `flush_on_idle = false`, so that a partly filled batch
+    /// waits for its `flush_interval` as before gyges shipped on idle (the latency part runs
+    /// each of its setups both ways, for comparison).
+    held: bool,
 }
 
 /// One run's figures.
@@ -882,7 +903,7 @@ fn start_daemons(
         return (vec![daemon], port, output, online_cores(), None);
     }
     let profile = setup.profile.as_ref().expect("gyges runs have a profile");
-    let configs = configs(setup.case, dir);
+    let configs = configs(setup.case, dir, setup.held);
     let mut daemons = Vec::new();
     let mut busy = profile.cpus.clone();
     for (name, text, port) in &configs.daemons {
@@ -1136,6 +1157,7 @@ fn same_setup(a: &Setup, b: &Setup) -> bool {
     a.case == b.case
         && a.connections == b.connections
         && a.rate == b.rate
+        && a.held == b.held
         && a.profile.as_ref().map(|p| &p.name) == b.profile.as_ref().map(|p| &p.name)
 }
 
@@ -1471,9 +1493,10 @@ fn target_rss_latency_loss(section: &mut Section, outcomes: &[Outcome]) {
             verdict(peak.peak_rss_bytes as f64, RSS_BYTES_TARGET as f64, false)
         ));
     }
+    // The target is the default's: the held runs are there for comparison.
     for outcome in outcomes
         .iter()
-        .filter(|outcome| outcome.setup.rate.is_some())
+        .filter(|outcome| outcome.setup.rate.is_some() && !outcome.setup.held)
     {
         section.line(format!(
             "- p99 < 1 ms at 50 % load ({}, {}): p99 {} → {}.",
@@ -1888,6 +1911,7 @@ fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Ve
                     connections,
                     count,
                     rate,
+                    held: false,
                 });
             }
         }
@@ -1905,6 +1929,7 @@ fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Ve
                 connections,
                 count,
                 rate,
+                held: false,
             });
         }
     }
@@ -1912,7 +1937,8 @@ fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Ve
 }
 
 /// Latency under load: cases 1 and 2 under `profile`, one connection, at half the best median rate
-/// that profile reached in `outcomes`.
+/// that profile reached in `outcomes`; each once as configured and once with
+/// `flush_on_idle = false` ([`Setup::held`]).
 fn latency_setups(mode: Mode, profile: &Profile, outcomes: &[Outcome]) -> Vec<Setup> {
     let mut setups = Vec::new();
     for case in [Case::Framed, Case::Lines] {
@@ -1922,13 +1948,16 @@ fn latency_setups(mode: Mode, profile: &Profile, outcomes: &[Outcome]) -> Vec<Se
         let rate = (best.messages_per_second() / 2.0).max(1000.0) as u64;
         // About 3 s of load (1 s in quick mode; a moment in a smoke run).
         let (seconds, count_max) = mode.pick((3, u64::MAX), (1, u64::MAX), (1, 50_000));
-        setups.push(Setup {
-            case,
-            profile: Some(profile.clone()),
-            connections: 1,
-            count: (rate * seconds).clamp(10_000, count_max.max(10_000)),
-            rate: Some(rate),
-        });
+        for held in [false, true] {
+            setups.push(Setup {
+                case,
+                profile: Some(profile.clone()),
+                connections: 1,
+                count: (rate * seconds).clamp(10_000, count_max.max(10_000)),
+                rate: Some(rate),
+                held,
+            });
+        }
     }
     setups
 }
@@ -1949,9 +1978,10 @@ fn run_all(
                 .rate
                 .map_or(String::new(), |rate| format!(" (rate {rate}/s)"));
             println!(
-                "e2e: round {}/{runs}: {}{rate}",
+                "e2e: round {}/{runs}: {}{rate}{}",
                 round + 1,
-                outcome_row(&outcome).join(" | ")
+                outcome_row(&outcome).join(" | "),
+                held_label(setup)
             );
             outcomes.push(outcome);
         }
@@ -2014,7 +2044,11 @@ fn write_method(section: &mut Section, machine: &common::Machine, outcomes: &[Ou
         .iter()
         .map(|outcome| outcome.poll_gap_us)
         .fold(0.0, f64::max);
-    for knob in ["GYGES_BENCH_E2E_CASES", "GYGES_BENCH_E2E_GLOBAL"] {
+    for knob in [
+        "GYGES_BENCH_E2E_CASES",
+        "GYGES_BENCH_E2E_GLOBAL",
+        "GYGES_BENCH_E2E_OUTPUT",
+    ] {
         if let Ok(value) = std::env::var(knob) {
             section.line(format!("**Set for this run: `{knob}={value}`.**\n"));
         }
@@ -2054,6 +2088,15 @@ fn write_method(section: &mut Section, machine: &common::Machine, outcomes: &[Ou
     );
 }
 
+/// What a row's label adds for a [`Setup::held`] run.
+fn held_label(setup: &Setup) -> &'static str {
+    if setup.held {
+        " (flush_on_idle = false)"
+    } else {
+        ""
+    }
+}
+
 /// The rate-limited runs.
 fn write_latency(section: &mut Section, outcomes: &[Outcome]) {
     let loaded: Vec<&Outcome> = outcomes.iter().filter(|o| o.setup.rate.is_some()).collect();
@@ -2065,9 +2108,10 @@ fn write_latency(section: &mut Section, outcomes: &[Outcome]) {
         for outcome in &loaded {
             let mut row = outcome_row(outcome);
             row[0] = format!(
-                "{} @ {}/s",
+                "{} @ {}/s{}",
                 row[0],
-                common::si(outcome.setup.rate.unwrap_or(0) as f64, 2)
+                common::si(outcome.setup.rate.unwrap_or(0) as f64, 2),
+                held_label(&outcome.setup)
             );
             table.row(row);
         }
@@ -2076,8 +2120,9 @@ fn write_latency(section: &mut Section, outcomes: &[Outcome]) {
             .iter()
             .map(|outcome| {
                 format!(
-                    "{}: max {}",
+                    "{}{}: max {}",
                     outcome.setup.case.label(),
+                    held_label(&outcome.setup),
                     format_ns(outcome.max_ns)
                 )
             })

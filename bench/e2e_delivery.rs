@@ -220,6 +220,7 @@ fn class_setups(profile: &Profile, count: u64, rate: Option<u64>) -> Vec<Setup> 
             connections: 1,
             count,
             rate,
+            held: false,
         })
         .collect()
 }

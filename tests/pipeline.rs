@@ -422,6 +422,43 @@ fn a_plugin_that_cannot_start_names_the_core_the_stage_and_the_plugin() {
     drop(taken);
 }
 
+/// A partly filled batch is written as soon as its connection has nothing more to read,
+/// even with a `flush_interval` of ten minutes; `flush_on_idle = false` keeps it for the
+/// interval (or the stop), as Heka did.
+#[test]
+fn a_partly_filled_batch_is_written_when_its_input_runs_dry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let output = |name: &str, extra: &str| {
+        format!(
+            "[{name}]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"{name}.log\"\n\
+             flush_interval = 600000\n{extra}"
+        )
+    };
+    let config = format!(
+        "[hekad]\nstats_interval = 0\n{}{}{}",
+        framed_input("In", port),
+        output("Prompt", ""),
+        output("Held", "flush_on_idle = false\n")
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let frames: Vec<u8> = (0..3)
+        .flat_map(|n| frame(&numbered_message(n, "idle")))
+        .collect();
+    stream.write_all(&frames).expect("send");
+    let (prompt, held) = (dir.path().join("Prompt.log"), dir.path().join("Held.log"));
+    wait_for(Duration::from_secs(10), "3 frames in Prompt.log", || {
+        frames_in(&prompt) == 3
+    });
+    // The connection is still open and the interval far off: the held batch is not written.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(frames_in(&held), 0, "flush_on_idle = false wrote early");
+    drop(stream);
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    assert_eq!(frames_in(&held), 3, "the stop writes the held batch");
+}
+
 /// A FileOutput with no encoder and no `use_framing` writes Heka frames, as Heka documents for
 /// ProtobufEncoder, so that `gyges cat` reads every message back.
 #[test]

@@ -220,13 +220,15 @@ async fn read_connection(
     let mut last_settle = None;
     let mut first_read = true;
     while !shard.stop.is_stopping() {
-        let read = {
+        let (read, asked) = {
             let spare = buffer.spare_mut();
-            futures_lite::future::or(async { Some(stream.read(spare).await) }, async {
+            let asked = spare.len();
+            let read = futures_lite::future::or(async { Some(stream.read(spare).await) }, async {
                 shard.stop.wait().await;
                 None
             })
-            .await
+            .await;
+            (read, asked)
         };
         let count = match read {
             None | Some(Ok(0)) => break,
@@ -277,7 +279,12 @@ async fn read_connection(
                 break;
             }
         }
-        shard.ship_full().await;
+        if count < asked {
+            // The socket had no more: what waits in a partly filled batch need not.
+            shard.ship_idle().await;
+        } else {
+            shard.ship_full().await;
+        }
         glommio::yield_if_needed().await;
     }
     // The stream ended: a final record without its delimiter is delivered or counted as

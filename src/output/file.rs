@@ -223,6 +223,9 @@ pub struct RawFileOutput {
     pub flush_count: Option<u64>,
     /// `AND` (default) or `OR`: how flush_interval and flush_count combine.
     pub flush_operator: Option<String>,
+    /// Write a partly filled batch as soon as its input has nothing more to read (default
+    /// true; false waits for `flush_interval` as Heka did).
+    pub flush_on_idle: Option<bool>,
     /// Octal file mode (default `644`).
     pub perm: Option<String>,
     /// Octal mode of created folders (default `700`).
@@ -245,6 +248,8 @@ pub struct FileOutputKind {
     pub flush_count: u64,
     /// `OR` rather than `AND`.
     pub flush_either: bool,
+    /// `flush_on_idle`.
+    pub flush_on_idle: bool,
     /// The mode the file is created with (`perm`, octal, default `644`).
     pub perm: u32,
     /// The mode of folders created on the way to the file (`folder_perm`, octal, default `700`).
@@ -313,6 +318,7 @@ fn plan_file_output(
         flush_interval: std::time::Duration::from_millis(flush_interval_ms),
         flush_count,
         flush_either,
+        flush_on_idle: raw.flush_on_idle.unwrap_or(true),
         perm: octal("perm", raw.perm.as_deref(), 0o644)?,
         folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
         rotation_hours,
@@ -376,6 +382,7 @@ impl super::OutputKind for FileOutputKind {
             interval: self.flush_interval,
             count: self.flush_count,
             either: self.flush_either,
+            on_idle: self.flush_on_idle,
         }
     }
 

@@ -20,7 +20,7 @@ fn batch_capacity(batch_bytes: usize, message_bytes_max: usize) -> usize {
 }
 
 /// When a partly filled batch is worth shipping (Heka's flush_interval, flush_count and
-/// flush_operator).
+/// flush_operator, and gyges's `flush_on_idle`).
 #[derive(Debug, Clone, Copy)]
 pub struct FlushPolicy {
     /// Time since the last ship after which a partly filled batch is due (`flush_interval`).
@@ -29,6 +29,11 @@ pub struct FlushPolicy {
     pub count: u64,
     /// `OR` rather than `AND`.
     pub either: bool,
+    /// Also ship a partly filled batch when the input that fed it has read everything there
+    /// was (a short read), at most once per [`crate::limits::IDLE_SHIP_GAP`]: a record then
+    /// waits for its batch only while more input keeps coming. Under full load every read is
+    /// full and batches fill as before.
+    pub on_idle: bool,
 }
 
 impl FlushPolicy {
@@ -37,7 +42,16 @@ impl FlushPolicy {
         interval: Duration::from_millis(1),
         count: 1,
         either: true,
+        on_idle: true,
     };
+
+    /// Whether an input that has drained its source should ship `batch` now.
+    fn is_idle_due(&self, batch: &Batch, since_flush: Duration) -> bool {
+        self.on_idle
+            && !batch.is_empty()
+            && (self.either || batch.messages >= self.count)
+            && since_flush >= crate::limits::IDLE_SHIP_GAP
+    }
 
     fn is_due(&self, batch: &Batch, since_flush: Duration) -> bool {
         if batch.is_empty() {
@@ -193,6 +207,13 @@ impl Sink {
             .is_due(&self.batch, now.saturating_duration_since(self.last_flush))
     }
 
+    /// Whether the batch should go now that an input has read everything there was
+    /// ([`FlushPolicy::on_idle`]).
+    pub fn is_idle_due(&self, now: Instant) -> bool {
+        self.policy
+            .is_idle_due(&self.batch, now.saturating_duration_since(self.last_flush))
+    }
+
     /// Takes the current batch, leaving an empty one, and the target to ship it to.
     pub fn take(&mut self) -> Option<(Batch, Target)> {
         self.last_flush = Instant::now();
@@ -207,5 +228,56 @@ impl Sink {
         };
         let batch = std::mem::replace(&mut self.batch, fresh);
         Some((batch, self.target.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_of(messages: u64) -> Batch {
+        let mut batch = Batch::with_capacity(64);
+        batch
+            .bytes
+            .resize(usize::try_from(messages).expect("small") * 10, b'x');
+        batch.messages = messages;
+        batch
+    }
+
+    const GAP: Duration = crate::limits::IDLE_SHIP_GAP;
+
+    #[test]
+    fn an_idle_ship_needs_the_policy_a_batch_and_the_gap() {
+        let policy = FlushPolicy::PROMPT;
+        assert!(policy.is_idle_due(&batch_of(1), GAP));
+        assert!(!policy.is_idle_due(&batch_of(0), GAP), "nothing to ship");
+        assert!(
+            !policy.is_idle_due(&batch_of(1), GAP - Duration::from_micros(1)),
+            "shipped less than a gap ago"
+        );
+        let off = FlushPolicy {
+            on_idle: false,
+            ..policy
+        };
+        assert!(!off.is_idle_due(&batch_of(1), Duration::from_secs(5)));
+    }
+
+    /// With `flush_operator = "AND"` the batch must also hold `flush_count` messages; the
+    /// interval is what idle replaces.
+    #[test]
+    fn an_idle_ship_keeps_flush_count_under_and() {
+        let policy = FlushPolicy {
+            interval: Duration::from_secs(60),
+            count: 5,
+            either: false,
+            on_idle: true,
+        };
+        assert!(!policy.is_idle_due(&batch_of(4), GAP));
+        assert!(policy.is_idle_due(&batch_of(5), GAP));
+        let either = FlushPolicy {
+            either: true,
+            ..policy
+        };
+        assert!(either.is_idle_due(&batch_of(1), GAP));
     }
 }

@@ -260,6 +260,23 @@ impl Router {
             .find_map(|lane| lane.take().map(|(batch, to)| Ready::Lane(batch, to)))
     }
 
+    /// Takes the first batch that is full, or that its flush policy ships once its input has
+    /// read everything there was ([`crate::output::FlushPolicy::on_idle`]). Filter lanes
+    /// wait for the tick as before.
+    pub fn take_idle(&mut self, now: Instant) -> Option<Ready> {
+        for sink in &mut self.sinks {
+            if sink.is_full() || sink.is_idle_due(now) {
+                if let Some((batch, to)) = sink.take() {
+                    return Some(Ready::Output(batch, to, sink.plugin));
+                }
+            }
+        }
+        self.lanes
+            .iter_mut()
+            .filter(|lane| lane.is_full())
+            .find_map(|lane| lane.take().map(|(batch, to)| Ready::Lane(batch, to)))
+    }
+
     /// Takes the first non-empty filter lane batch.
     pub fn take_lane(&mut self) -> Option<Ready> {
         self.lanes

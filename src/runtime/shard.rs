@@ -138,6 +138,18 @@ impl Shard {
         }
     }
 
+    /// What an input calls once it has read everything its source had (a short read): ships
+    /// every full batch, and the partly filled ones whose output ships on idle
+    /// ([`crate::output::FlushPolicy::on_idle`]).
+    pub async fn ship_idle(&self) {
+        let now = Instant::now();
+        loop {
+            let ready = self.router.borrow_mut().take_idle(now);
+            let Some(ready) = ready else { return };
+            self.ship(ready).await;
+        }
+    }
+
     /// Ships every batch that has anything now, each at most once: batches filled while
     /// this runs wait for the next ship.
     pub async fn ship_present(&self) {

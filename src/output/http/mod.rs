@@ -816,6 +816,8 @@ pub fn flush_policy(
         interval: Duration::from_millis(interval.max(1)),
         count,
         either: true,
+        // A request per read would defeat the batching a bulk API is for.
+        on_idle: false,
     })
 }
 
