@@ -17,14 +17,15 @@ use crate::util::*;
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/fluent");
 
 /// A daemon with a FluentForwardInput on `port` writing every `fluent` message to a framed
-/// file; `extra` is added to the input's section.
+/// file; `extra` is added to the input's section. The file's `flush_interval` is ten minutes
+/// away: what arrives is written because the input's read came back short (`flush_on_idle`).
 fn start(dir: &std::path::Path, port: u16, extra: &str) -> (Daemon, std::path::PathBuf) {
     let output = dir.join("fluent.log");
     let config = format!(
         "[hekad]\nstats_interval = 0\n\
          [forward]\ntype = \"FluentForwardInput\"\naddress = \"127.0.0.1:{port}\"\n{extra}\n\
          [FileOutput]\nmessage_matcher = \"Type == 'fluent'\"\npath = \"{}\"\n\
-         use_framing = true\nflush_interval = 20\n",
+         use_framing = true\nflush_interval = 600000\n",
         output.display()
     );
     (Daemon::start(dir, &config, &[port]), output)

@@ -22,7 +22,9 @@ fn payloads(path: &Path) -> Vec<String> {
         .collect()
 }
 
-/// A daemon reading `logs` with `input` options into a framed FileOutput at `output`.
+/// A daemon reading `logs` with `input` options into a framed FileOutput at `output`. Its
+/// `flush_interval` is ten minutes away: a partly filled batch is written because the reader
+/// reached the end of the file (`flush_on_idle`), so every test here also checks that.
 fn config(dir: &Path, logs: &Path, output: &Path, input: &str, durable: bool) -> String {
     let buffering = if durable {
         "use_buffering = true\n[out.buffering]\nmax_file_size = 1048576\n"
@@ -35,7 +37,7 @@ fn config(dir: &Path, logs: &Path, output: &Path, input: &str, durable: bool) ->
          [app]\ntype = \"LogstreamerInput\"\nlog_directory = \"{}\"\n\
          rescan_interval = \"200ms\"\ncheck_data_interval = \"20ms\"\n{input}\
          [out]\ntype = \"FileOutput\"\nmessage_matcher = \"Type == 'logfile'\"\npath = \"{}\"\n\
-         encoder = \"ProtobufEncoder\"\nuse_framing = true\nflush_interval = 20\n{buffering}",
+         encoder = \"ProtobufEncoder\"\nuse_framing = true\nflush_interval = 600000\n{buffering}",
         dir.join("state").display(),
         logs.display(),
         output.display()

@@ -129,6 +129,9 @@ pub struct Sink {
     message_bytes_max: usize,
     policy: FlushPolicy,
     last_flush: Instant,
+    /// An input ran dry while this batch waited, too soon after the last ship to ship it
+    /// again ([`crate::limits::IDLE_SHIP_GAP`]): the tick ships it once the gap has passed.
+    idle_pending: bool,
     /// Messages accepted, wrapping: a Lua encoder's gauges are published every
     /// [`SANDBOX_GAUGE_CALLS`] of them.
     accepted: u32,
@@ -157,6 +160,7 @@ impl Sink {
             message_bytes_max,
             policy,
             last_flush: Instant::now(),
+            idle_pending: false,
             accepted: 0,
             target,
         }
@@ -201,22 +205,30 @@ impl Sink {
         self.batch.bytes.len() >= self.batch_bytes
     }
 
-    /// Whether the flush policy says a partly filled batch should go.
+    /// Whether the flush policy says a partly filled batch should go (the tick asks), including
+    /// a batch an input left idle within the gap after the last ship ([`Sink::ran_dry`]).
     pub fn is_due(&self, now: Instant) -> bool {
-        self.policy
-            .is_due(&self.batch, now.saturating_duration_since(self.last_flush))
+        let since_flush = now.saturating_duration_since(self.last_flush);
+        self.policy.is_due(&self.batch, since_flush)
+            || (self.idle_pending && self.policy.is_idle_due(&self.batch, since_flush))
     }
 
-    /// Whether the batch should go now that an input has read everything there was
-    /// ([`FlushPolicy::on_idle`]).
-    pub fn is_idle_due(&self, now: Instant) -> bool {
-        self.policy
-            .is_idle_due(&self.batch, now.saturating_duration_since(self.last_flush))
+    /// An input has read everything there was ([`FlushPolicy::on_idle`]): whether the batch
+    /// should go now. One that must wait for the gap is left to the tick.
+    pub fn ran_dry(&mut self, now: Instant) -> bool {
+        let since_flush = now.saturating_duration_since(self.last_flush);
+        if self.policy.is_idle_due(&self.batch, since_flush) {
+            return true;
+        }
+        let after_gap = since_flush.max(crate::limits::IDLE_SHIP_GAP);
+        self.idle_pending |= self.policy.is_idle_due(&self.batch, after_gap);
+        false
     }
 
     /// Takes the current batch, leaving an empty one, and the target to ship it to.
     pub fn take(&mut self) -> Option<(Batch, Target)> {
         self.last_flush = Instant::now();
+        self.idle_pending = false;
         if self.batch.is_empty() {
             return None;
         }
@@ -245,6 +257,74 @@ mod tests {
     }
 
     const GAP: Duration = crate::limits::IDLE_SHIP_GAP;
+
+    /// Encodes every message as one byte.
+    struct OneByte;
+
+    impl Encode for OneByte {
+        fn encode_into(
+            &mut self,
+            _: &MessageView<'_>,
+            _: Framing<'_>,
+            out: &mut Vec<u8>,
+        ) -> Result<usize, crate::encoder::EncodeFailed> {
+            out.push(b'x');
+            Ok(1)
+        }
+    }
+
+    struct Nowhere;
+
+    impl Destination for Nowhere {
+        fn ship<'a>(
+            &'a self,
+            _: Batch,
+            _: &'a Telemetry,
+            _: usize,
+            _: usize,
+        ) -> crate::component::LocalBoxFuture<'a, ()> {
+            Box::pin(async {})
+        }
+    }
+
+    /// A sink with one message in its batch, its last ship just now.
+    fn sink_holding_one(on_idle: bool) -> (Sink, Instant) {
+        let policy = FlushPolicy {
+            interval: Duration::from_secs(600),
+            count: 1,
+            either: false,
+            on_idle,
+        };
+        let target = Target::Direct(Rc::new(Nowhere));
+        let mut sink = Sink::new(0, Box::new(OneByte), false, (4096, 1024), policy, target);
+        let telemetry = Telemetry::new(1, vec!["out".to_string()]);
+        let message = MessageView::Proto(crate::message::ProtoView::new(&[]));
+        sink.accept(&message, &telemetry, 0);
+        (sink, Instant::now())
+    }
+
+    /// An input that runs dry within the gap after the last ship leaves the batch to the
+    /// tick, which ships it once the gap has passed, not after `flush_interval`.
+    #[test]
+    fn a_batch_held_back_by_the_gap_ships_on_the_tick_after_it() {
+        let (mut sink, now) = sink_holding_one(true);
+        assert!(!sink.ran_dry(now), "within the gap");
+        assert!(!sink.is_due(now), "the tick waits for the gap too");
+        assert!(sink.is_due(now + GAP), "the tick ships it after the gap");
+        assert!(sink.take().is_some());
+        assert!(
+            !sink.is_due(Instant::now() + GAP),
+            "nothing left, nothing pending"
+        );
+    }
+
+    #[test]
+    fn without_on_idle_a_dry_input_leaves_the_batch_to_its_interval() {
+        let (mut sink, now) = sink_holding_one(false);
+        assert!(!sink.ran_dry(now + GAP));
+        assert!(!sink.is_due(now + GAP));
+        assert!(sink.is_due(now + Duration::from_secs(600)));
+    }
 
     #[test]
     fn an_idle_ship_needs_the_policy_a_batch_and_the_gap() {

@@ -265,7 +265,7 @@ impl Router {
     /// wait for the tick as before.
     pub fn take_idle(&mut self, now: Instant) -> Option<Ready> {
         for sink in &mut self.sinks {
-            if sink.is_full() || sink.is_idle_due(now) {
+            if sink.is_full() || sink.ran_dry(now) {
                 if let Some((batch, to)) = sink.take() {
                     return Some(Ready::Output(batch, to, sink.plugin));
                 }

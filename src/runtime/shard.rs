@@ -138,7 +138,8 @@ impl Shard {
         }
     }
 
-    /// What an input calls once it has read everything its source had (a short read): ships
+    /// What an input calls once it has read everything its source had (a short socket read,
+    /// the end of a log file): ships
     /// every full batch, and the partly filled ones whose output ships on idle
     /// ([`crate::output::FlushPolicy::on_idle`]).
     pub async fn ship_idle(&self) {

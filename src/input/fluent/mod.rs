@@ -351,6 +351,7 @@ impl<'s> Connection<'s> {
         let mut first_read = true;
         while !self.shard.stop.is_stopping() {
             self.make_room()?;
+            let asked = self.buffer.len() - self.filled;
             let count = match self.read_or_ack_due().await {
                 Event::Stopped | Event::Read(Ok(0) | Err(_)) => break,
                 Event::Read(Ok(count)) => count,
@@ -372,7 +373,12 @@ impl<'s> Connection<'s> {
                 .await
                 .map_err(|_| "write failed")?;
             cut?;
-            self.shard.ship_full().await;
+            if count < asked {
+                // The socket had no more (see `Shard::ship_idle`).
+                self.shard.ship_idle().await;
+            } else {
+                self.shard.ship_full().await;
+            }
             glommio::yield_if_needed().await;
         }
         if self.filled > self.start {

@@ -356,7 +356,12 @@ impl CoreStreams {
                 .telemetry
                 .add(core, plugin, Metric::BytesRead, count as u64);
             route_pending(&shard, &self.input, current, &stream.meta);
-            shard.ship_full().await;
+            if count < spare {
+                // The end of the file for now (see `Shard::ship_idle`).
+                shard.ship_idle().await;
+            } else {
+                shard.ship_full().await;
+            }
             glommio::yield_if_needed().await;
         }
         total
