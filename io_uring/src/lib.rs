@@ -5,6 +5,8 @@
 //! - [`probe`]: what the kernel and the process limits allow (memlock, kernel release), so
 //!   startup can explain a failure instead of dying inside the executor.
 //! - `lpeg` (feature `lua`): links Debian's static lpeg and hands it to mlua safely.
+//! - `lua_table` (feature `lua`): reads a Lua table in place from the Lua stack, so the
+//!   sandbox can encode a message table without an mlua reference per key and value.
 //! - [`alloc`]: a per-thread counting allocator, so tests can assert zero allocations per
 //!   record without writing `unsafe`.
 //! - [`socket`]: socket options on sockets glommio created (receive buffer size, keepalive)
@@ -23,6 +25,8 @@ pub mod clock;
 pub mod file;
 #[cfg(feature = "lua")]
 pub mod lpeg;
+#[cfg(feature = "lua")]
+pub mod lua_table;
 pub mod probe;
 pub mod socket;
 pub mod thread;

@@ -22,6 +22,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use gyges_sys::lua_table::Keys;
 use mlua::{AnyUserData, Lua, Table, Value, Variadic};
 
 use super::circular_buffer::CircularBuffer;
@@ -351,10 +352,15 @@ pub(crate) fn install(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
             inject_payload(lua, &payload, values)
         })?,
     )?;
+    // The key strings message tables are read by, made once for every call.
+    let keys = Rc::new(protobuf::message_keys(lua)?);
     let inject = Rc::clone(host);
+    let inject_keys = Rc::clone(&keys);
     globals.raw_set(
         "inject_message",
-        lua.create_function(move |_, value: Value| inject_message(&inject, value))?,
+        lua.create_function(move |lua, value: Value| {
+            inject_message(lua, &inject_keys, &inject, value)
+        })?,
     )?;
     globals.raw_set(
         "decode_message",
@@ -366,7 +372,7 @@ pub(crate) fn install(lua: &Lua, host: &Rc<Host>) -> mlua::Result<()> {
     globals.raw_set(
         "encode_message",
         lua.create_function(move |lua, (table, framed): (Table, Option<bool>)| {
-            encode_message(lua, &encode, &table, framed.unwrap_or(false))
+            encode_message(lua, &keys, &encode, &table, framed.unwrap_or(false))
         })?,
     )?;
     if matches!(host.kind, SandboxKind::Decoder | SandboxKind::Encoder) {
@@ -613,7 +619,7 @@ fn inject_payload(lua: &Lua, host: &Host, values: Variadic<Value>) -> mlua::Resu
     host.deliver(message)
 }
 
-fn inject_message(host: &Host, value: Value) -> mlua::Result<()> {
+fn inject_message(lua: &Lua, keys: &Keys, host: &Host, value: Value) -> mlua::Result<()> {
     let mut scratch = host.scratch.try_borrow_mut().map_err(reentrant)?;
     let (message, field) = &mut *scratch;
     message.clear();
@@ -637,7 +643,7 @@ fn inject_message(host: &Host, value: Value) -> mlua::Result<()> {
     match value {
         Value::Table(table) => {
             let mut uuids = host.uuids.try_borrow_mut().map_err(reentrant)?;
-            protobuf::encode_table(&table, &stamp, &mut uuids, message, field)
+            protobuf::encode_table(lua, keys, &table, &stamp, &mut uuids, message, field)
                 .map_err(|error| prefix_error("inject_message()", error))?;
         }
         Value::String(bytes) => {
@@ -679,6 +685,7 @@ fn prefix_error(function: &str, error: mlua::Error) -> mlua::Error {
 
 fn encode_message(
     lua: &Lua,
+    keys: &Keys,
     host: &Host,
     table: &Table,
     framed: bool,
@@ -688,6 +695,8 @@ fn encode_message(
     {
         let mut uuids = host.uuids.try_borrow_mut().map_err(reentrant)?;
         protobuf::encode_table(
+            lua,
+            keys,
             table,
             &Stamp::default(),
             &mut uuids,

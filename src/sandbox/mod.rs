@@ -990,6 +990,8 @@ pub(crate) fn record_to_protobuf(record: &MessageView<'_>, out: &mut Vec<u8>) {
 }
 
 #[cfg(test)]
+mod encode_tests;
+#[cfg(test)]
 mod escape_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -20,6 +20,7 @@
 
 use std::borrow::Cow;
 
+use gyges_sys::lua_table::{self, Borrowed, Keys, TableRef, WalkError, WalkKeys};
 use mlua::{Lua, Table, Value};
 
 use crate::message::view::{format_uuid, parse_uuid};
@@ -63,171 +64,525 @@ fn encode_error(problem: &str) -> mlua::Error {
     mlua::Error::runtime(format!("could not encode protobuf - {problem}"))
 }
 
-/// A header value from the table, as bytes (numbers are formatted as Lua prints them). A
-/// string is borrowed, not cloned: a clone would take another slot in mlua's reference table.
-fn text_of<'v>(value: &'v Value, key: &str) -> mlua::Result<Option<Text<'v>>> {
+/// The keys a message table is read by, in [`message_keys`] order.
+const MESSAGE_KEY_NAMES: [&str; 14] = [
+    "Uuid",
+    "Timestamp",
+    "Type",
+    "Logger",
+    "Severity",
+    "Payload",
+    "EnvVersion",
+    "Pid",
+    "Hostname",
+    "Fields",
+    "name",
+    "value",
+    "value_type",
+    "representation",
+];
+const KEY_UUID: usize = 0;
+const KEY_TIMESTAMP: usize = 1;
+const KEY_TYPE: usize = 2;
+const KEY_LOGGER: usize = 3;
+const KEY_SEVERITY: usize = 4;
+const KEY_PAYLOAD: usize = 5;
+const KEY_ENV_VERSION: usize = 6;
+const KEY_PID: usize = 7;
+const KEY_HOSTNAME: usize = 8;
+const KEY_FIELDS: usize = 9;
+const KEY_NAME: usize = 10;
+const KEY_VALUE: usize = 11;
+const KEY_VALUE_TYPE: usize = 12;
+const KEY_REPRESENTATION: usize = 13;
+const _: () = assert!(KEY_REPRESENTATION + 1 == MESSAGE_KEY_NAMES.len());
+
+/// The key strings [`encode_table`] reads a message table by, made once per sandbox.
+///
+/// # Errors
+/// mlua's error if the strings cannot be created (out of memory).
+pub fn message_keys(lua: &Lua) -> mlua::Result<Keys> {
+    Keys::new(lua, &MESSAGE_KEY_NAMES)
+}
+
+/// The reason a walk stopped, as a Lua error.
+fn walk_error(error: WalkError) -> mlua::Error {
+    encode_error(&error.to_string())
+}
+
+/// A header value from the table, as bytes (numbers are formatted as Lua prints them).
+fn text_of<'v>(value: &Borrowed<'v>, key: &str) -> mlua::Result<Option<Cow<'v, [u8]>>> {
     Ok(match value {
-        Value::Nil => None,
-        Value::String(text) => Some(Text::Bytes(text)),
-        Value::Integer(number) => Some(Text::Owned(number.to_string())),
-        Value::Number(number) => Some(Text::Owned(number.to_string())),
+        Borrowed::Nil => None,
+        Borrowed::String(text) => Some(Cow::Borrowed(text)),
+        Borrowed::Integer(number) => Some(Cow::Owned(number.to_string().into_bytes())),
+        Borrowed::Number(number) => Some(Cow::Owned(number.to_string().into_bytes())),
         _ => return Err(encode_error(&format!("{key} must be a string"))),
     })
 }
 
-enum Text<'v> {
-    Bytes(&'v mlua::LuaString),
-    Owned(String),
-}
-
-impl Text<'_> {
-    fn with<R>(text: &Option<Text<'_>>, visit: impl FnOnce(Option<&[u8]>) -> R) -> R {
-        match text {
-            None => visit(None),
-            Some(Text::Bytes(text)) => visit(Some(&text.as_bytes())),
-            Some(Text::Owned(text)) => visit(Some(text.as_bytes())),
-        }
-    }
-}
-
-fn number_of(value: &Value, key: &str) -> mlua::Result<Option<i64>> {
+fn number_of(value: &Borrowed<'_>, key: &str) -> mlua::Result<Option<i64>> {
     Ok(match value {
-        Value::Nil => None,
-        Value::Integer(number) => Some(*number),
-        Value::Number(number) if number.is_finite() => Some(*number as i64),
-        Value::String(text) => {
-            let parsed = std::str::from_utf8(&text.as_bytes())
-                .ok()
-                .and_then(|t| t.parse().ok());
+        Borrowed::Nil => None,
+        Borrowed::Integer(number) => Some(*number),
+        Borrowed::Number(number) if number.is_finite() => Some(*number as i64),
+        Borrowed::String(text) => {
+            let parsed = std::str::from_utf8(text).ok().and_then(|t| t.parse().ok());
             Some(parsed.ok_or_else(|| encode_error(&format!("{key} must be a number")))?)
         }
         _ => return Err(encode_error(&format!("{key} must be a number"))),
     })
 }
 
-/// The top-level entries of a message table, read in one pass (message tables hold a few
-/// keys, so one `next` walk beats a lookup per possible header).
-#[derive(Default)]
-struct Entries {
-    uuid: Value,
-    timestamp: Value,
-    type_: Value,
-    logger: Value,
-    severity: Value,
-    payload: Value,
-    env_version: Value,
-    pid: Value,
-    hostname: Value,
-    fields: Value,
-}
-
-impl Entries {
-    fn read(table: &Table) -> mlua::Result<Entries> {
-        let mut entries = Entries::default();
-        table.for_each::<Value, Value>(|key, value| {
-            let Value::String(key) = key else {
-                return Ok(());
-            };
-            let slot = match &*key.as_bytes() {
-                b"Uuid" => &mut entries.uuid,
-                b"Timestamp" => &mut entries.timestamp,
-                b"Type" => &mut entries.type_,
-                b"Logger" => &mut entries.logger,
-                b"Severity" => &mut entries.severity,
-                b"Payload" => &mut entries.payload,
-                b"EnvVersion" => &mut entries.env_version,
-                b"Pid" => &mut entries.pid,
-                b"Hostname" => &mut entries.hostname,
-                b"Fields" => &mut entries.fields,
-                _ => return Ok(()),
-            };
-            *slot = value;
-            Ok(())
-        })?;
-        Ok(entries)
-    }
-}
-
-/// Appends the protobuf encoding of a message table to `out`.
+/// Appends the protobuf encoding of a message table to `out`. The table is read in place on
+/// the Lua stack ([`gyges_sys::lua_table`]) with raw access, by the strings in `keys`
+/// ([`message_keys`]).
 ///
 /// # Errors
 /// A Lua error naming what could not be encoded.
 pub fn encode_table(
+    lua: &Lua,
+    keys: &Keys,
     table: &Table,
     stamp: &Stamp<'_>,
     uuids: &mut UuidSource,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) -> mlua::Result<()> {
-    let entries = Entries::read(table)?;
-    let uuid = match &entries.uuid {
-        Value::String(text) if text.as_bytes().len() == 16 => {
-            let mut uuid = [0u8; 16];
-            uuid.copy_from_slice(&text.as_bytes());
-            uuid
-        }
-        Value::String(text) => std::str::from_utf8(&text.as_bytes())
-            .ok()
-            .and_then(parse_uuid)
-            .unwrap_or_else(|| uuids.next_uuid()),
-        _ => uuids.next_uuid(),
-    };
-    wire::put_bytes(out, 1, &uuid);
-    let defaults = stamp.defaults;
-    let timestamp = match number_of(&entries.timestamp, "Timestamp")? {
-        Some(timestamp) => match stamp.zone {
-            Some(zone) => zone.wall_to_utc_ns(timestamp),
-            None => timestamp,
-        },
-        None => defaults
-            .and_then(|view| view.timestamp())
-            .unwrap_or_else(crate::message::now_ns),
-    };
-    wire::put_int(out, 2, timestamp);
-    let default_str = |header: StrHeader| defaults.and_then(|view| view.str_header(header));
-    Text::with(&text_of(&entries.type_, "Type")?, |value| {
-        let value = value.or_else(|| default_str(StrHeader::Type));
-        put_prefixed(out, 3, stamp.type_prefix, value);
-    });
-    match stamp.logger {
-        Some(logger) => wire::put_bytes(out, 4, logger),
-        None => Text::with(&text_of(&entries.logger, "Logger")?, |value| {
-            if let Some(value) = value.or_else(|| default_str(StrHeader::Logger)) {
-                wire::put_bytes(out, 4, value);
+    lua_table::walk(lua, keys, table, |table, keys| {
+        let present = headers_present(&table)?;
+        let message = MessageTable {
+            table,
+            keys,
+            present,
+        };
+        message.encode(stamp, uuids, out, scratch)
+    })?
+}
+
+/// Which of the top-level keys (`KEY_UUID..=KEY_FIELDS`, one bit each) the table holds, from
+/// one `next` traversal: a message table holds a few of the ten, so looking up only those
+/// beats a lookup per possible key.
+fn headers_present(table: &TableRef<'_>) -> mlua::Result<u16> {
+    let mut present = 0u16;
+    table
+        .for_each(|key, _| {
+            if let Borrowed::String(key) = key {
+                if let Some(number) = MESSAGE_KEY_NAMES[..=KEY_FIELDS]
+                    .iter()
+                    .position(|name| name.as_bytes() == key)
+                {
+                    present |= 1 << number;
+                }
             }
-        }),
-    }
-    let default_int = |header: IntHeader| defaults.and_then(|view| view.int_header(header));
-    let severity = number_of(&entries.severity, "Severity")?;
-    if let Some(severity) = severity.or_else(|| default_int(IntHeader::Severity)) {
-        wire::put_int(out, 5, i64::from(severity as i32));
-    }
-    Text::with(&text_of(&entries.payload, "Payload")?, |value| {
-        if let Some(value) = value {
-            wire::put_bytes(out, 6, value);
+            Ok::<(), WalkError>(())
+        })
+        .map_err(walk_error)?;
+    Ok(present)
+}
+
+/// A message table on the Lua stack, with the keys to read it by.
+struct MessageTable<'s> {
+    table: TableRef<'s>,
+    keys: WalkKeys<'s>,
+    /// The top-level keys the table holds ([`headers_present`]).
+    present: u16,
+}
+
+impl MessageTable<'_> {
+    /// Reads a top-level entry (`key` one of `KEY_UUID..=KEY_FIELDS`) and passes it to `read`;
+    /// an absent one is `nil` without a lookup.
+    fn header<R>(
+        &self,
+        key: usize,
+        read: impl for<'v> FnOnce(Borrowed<'v>) -> mlua::Result<R>,
+    ) -> mlua::Result<R> {
+        if self.present & (1 << key) == 0 {
+            return read(Borrowed::Nil);
         }
-    });
-    Text::with(&text_of(&entries.env_version, "EnvVersion")?, |value| {
-        if let Some(value) = value {
-            wire::put_bytes(out, 7, value);
-        }
-    });
-    if let Some(pid) = number_of(&entries.pid, "Pid")?.or_else(|| default_int(IntHeader::Pid)) {
-        wire::put_int(out, 8, i64::from(pid as i32));
+        self.with(&self.table, key, read)
     }
-    match stamp.hostname {
-        Some(hostname) => wire::put_bytes(out, 9, hostname),
-        None => Text::with(&text_of(&entries.hostname, "Hostname")?, |value| {
-            if let Some(value) = value.or_else(|| default_str(StrHeader::Hostname)) {
-                wire::put_bytes(out, 9, value);
+
+    /// Reads `table[key]` (`key` one of the `KEY_*` numbers) and passes it to `read`.
+    fn with<R>(
+        &self,
+        table: &TableRef<'_>,
+        key: usize,
+        read: impl for<'v> FnOnce(Borrowed<'v>) -> mlua::Result<R>,
+    ) -> mlua::Result<R> {
+        table
+            .with_key(self.keys.key(key), read)
+            .map_err(walk_error)?
+    }
+
+    /// A text header, passed to `write` as bytes (or `None` when absent).
+    fn with_text(
+        &self,
+        key: usize,
+        name: &str,
+        write: impl FnOnce(Option<&[u8]>),
+    ) -> mlua::Result<()> {
+        self.header(key, |value| {
+            write(text_of(&value, name)?.as_deref());
+            Ok(())
+        })
+    }
+
+    fn number(&self, key: usize, name: &str) -> mlua::Result<Option<i64>> {
+        self.header(key, |value| number_of(&value, name))
+    }
+
+    fn encode(
+        &self,
+        stamp: &Stamp<'_>,
+        uuids: &mut UuidSource,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> mlua::Result<()> {
+        let uuid = self.header(KEY_UUID, |value| {
+            Ok(match value {
+                Borrowed::String(text) if text.len() == 16 => {
+                    let mut uuid = [0u8; 16];
+                    uuid.copy_from_slice(text);
+                    uuid
+                }
+                Borrowed::String(text) => std::str::from_utf8(text)
+                    .ok()
+                    .and_then(parse_uuid)
+                    .unwrap_or_else(|| uuids.next_uuid()),
+                _ => uuids.next_uuid(),
+            })
+        })?;
+        wire::put_bytes(out, 1, &uuid);
+        let defaults = stamp.defaults;
+        let timestamp = match self.number(KEY_TIMESTAMP, "Timestamp")? {
+            Some(timestamp) => match stamp.zone {
+                Some(zone) => zone.wall_to_utc_ns(timestamp),
+                None => timestamp,
+            },
+            None => defaults
+                .and_then(|view| view.timestamp())
+                .unwrap_or_else(crate::message::now_ns),
+        };
+        wire::put_int(out, 2, timestamp);
+        let default_str = |header: StrHeader| defaults.and_then(|view| view.str_header(header));
+        self.with_text(KEY_TYPE, "Type", |value| {
+            let value = value.or_else(|| default_str(StrHeader::Type));
+            put_prefixed(out, 3, stamp.type_prefix, value);
+        })?;
+        match stamp.logger {
+            Some(logger) => wire::put_bytes(out, 4, logger),
+            None => self.with_text(KEY_LOGGER, "Logger", |value| {
+                if let Some(value) = value.or_else(|| default_str(StrHeader::Logger)) {
+                    wire::put_bytes(out, 4, value);
+                }
+            })?,
+        }
+        let default_int = |header: IntHeader| defaults.and_then(|view| view.int_header(header));
+        let severity = self.number(KEY_SEVERITY, "Severity")?;
+        if let Some(severity) = severity.or_else(|| default_int(IntHeader::Severity)) {
+            wire::put_int(out, 5, i64::from(severity as i32));
+        }
+        self.with_text(KEY_PAYLOAD, "Payload", |value| {
+            if let Some(value) = value {
+                wire::put_bytes(out, 6, value);
             }
-        }),
+        })?;
+        self.with_text(KEY_ENV_VERSION, "EnvVersion", |value| {
+            if let Some(value) = value {
+                wire::put_bytes(out, 7, value);
+            }
+        })?;
+        let pid = self.number(KEY_PID, "Pid")?;
+        if let Some(pid) = pid.or_else(|| default_int(IntHeader::Pid)) {
+            wire::put_int(out, 8, i64::from(pid as i32));
+        }
+        match stamp.hostname {
+            Some(hostname) => wire::put_bytes(out, 9, hostname),
+            None => self.with_text(KEY_HOSTNAME, "Hostname", |value| {
+                if let Some(value) = value.or_else(|| default_str(StrHeader::Hostname)) {
+                    wire::put_bytes(out, 9, value);
+                }
+            })?,
+        }
+        self.header(KEY_FIELDS, |fields| match fields {
+            Borrowed::Nil => Ok(()),
+            Borrowed::Table(fields) => self.encode_fields(&fields, out, scratch),
+            _ => Err(encode_error("Fields must be a table")),
+        })
     }
-    match entries.fields {
-        Value::Nil => Ok(()),
-        Value::Table(fields) => encode_fields(&fields, out, scratch),
-        _ => Err(encode_error("Fields must be a table")),
+
+    fn encode_fields(
+        &self,
+        fields: &TableRef<'_>,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> mlua::Result<()> {
+        let array_form = fields
+            .with_index(1, |first| matches!(first, Borrowed::Table(_)))
+            .map_err(walk_error)?;
+        if array_form {
+            // Array form: {{name = ..., value = ...}, ...}
+            let count = fields.raw_len();
+            if count > FIELDS_MAX {
+                return Err(encode_error("too many fields"));
+            }
+            for index in 1..=count {
+                fields
+                    .with_index(index as i64, |entry| {
+                        let Borrowed::Table(entry) = entry else {
+                            return Err(encode_error("array form Fields entries must be tables"));
+                        };
+                        self.with(&entry, KEY_NAME, |name| {
+                            let Borrowed::String(name) = name else {
+                                return Err(encode_error(
+                                    "array form Fields entries need a string name",
+                                ));
+                            };
+                            self.encode_field(name, Borrowed::Table(entry), true, out, scratch)
+                        })
+                    })
+                    .map_err(walk_error)??;
+            }
+            return Ok(());
+        }
+        let mut count = 0usize;
+        fields
+            .for_each(|key, value| {
+                count += 1;
+                if count > FIELDS_MAX {
+                    return Err(Walked::Lua(encode_error("too many fields")));
+                }
+                let Borrowed::String(name) = key else {
+                    return Err(Walked::Lua(encode_error("field names must be strings")));
+                };
+                self.encode_field(name, value, false, out, scratch)
+                    .map_err(Walked::Lua)
+            })
+            .map_err(Walked::into_lua)
     }
+
+    /// Encodes one field from its table value. `object` says the value is an array-form entry
+    /// (which always carries `value`).
+    fn encode_field(
+        &self,
+        name: &[u8],
+        value: Borrowed<'_>,
+        object: bool,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> mlua::Result<()> {
+        let Borrowed::Table(table) = value else {
+            return write_field(name, value, None, None, out, scratch);
+        };
+        if !object && self.with(&table, KEY_VALUE, |value| Ok(value.is_nil()))? {
+            return write_field(name, value, None, None, out, scratch);
+        }
+        let value_type = self.with(&table, KEY_VALUE_TYPE, |value_type| match value_type {
+            Borrowed::Nil => Ok(None),
+            Borrowed::Integer(number) => Ok(Some(number)),
+            Borrowed::Number(number) => Ok(Some(number as i64)),
+            _ => Err(encode_error("value_type must be a number")),
+        })?;
+        self.with(&table, KEY_REPRESENTATION, |representation| {
+            let representation = match representation {
+                Borrowed::Nil => None,
+                Borrowed::String(text) => Some(text),
+                _ => return Err(encode_error("representation must be a string")),
+            };
+            self.with(&table, KEY_VALUE, |values| {
+                write_field(name, values, value_type, representation, out, scratch)
+            })
+        })
+    }
+}
+
+/// An error out of a `for_each` walk: the encoder's own, or the walk's.
+enum Walked {
+    Lua(mlua::Error),
+    Walk(WalkError),
+}
+
+impl From<WalkError> for Walked {
+    fn from(error: WalkError) -> Walked {
+        Walked::Walk(error)
+    }
+}
+
+impl Walked {
+    fn into_lua(self) -> mlua::Error {
+        match self {
+            Walked::Lua(error) => error,
+            Walked::Walk(error) => walk_error(error),
+        }
+    }
+}
+
+/// Writes one field: its name, type, representation and values (`values` is one value or an
+/// array of them).
+fn write_field(
+    name: &[u8],
+    values: Borrowed<'_>,
+    value_type: Option<i64>,
+    representation: Option<&[u8]>,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> mlua::Result<()> {
+    scratch.clear();
+    wire::put_bytes(scratch, 1, name);
+    let items = match values {
+        Borrowed::Table(array) => {
+            let count = array.raw_len();
+            Items::Array(array, count)
+        }
+        single => Items::One(single),
+    };
+    let value_type = match value_type {
+        Some(value_type) => value_type,
+        None => infer_value_type(&items)?,
+    };
+    if !(VALUE_TYPE_STRING..=VALUE_TYPE_BOOL).contains(&value_type) {
+        return Err(encode_error("value_type must be 0..=4"));
+    }
+    if value_type != VALUE_TYPE_STRING {
+        wire::put_int(scratch, 2, value_type);
+    }
+    if let Some(representation) = representation {
+        wire::put_bytes(scratch, 3, representation);
+    }
+    if let Items::Array(_, count) = items {
+        if count > FIELD_VALUES_MAX {
+            return Err(encode_error("too many values in a field"));
+        }
+    }
+    put_values(scratch, value_type, &items)?;
+    wire::put_bytes(out, 10, scratch);
+    Ok(())
+}
+
+/// A field's values: one value, or an array table and its length.
+enum Items<'s> {
+    One(Borrowed<'s>),
+    Array(TableRef<'s>, usize),
+}
+
+impl Items<'_> {
+    /// Calls `visit` with each value, in order.
+    fn each(&self, mut visit: impl FnMut(Borrowed<'_>) -> mlua::Result<()>) -> mlua::Result<()> {
+        match self {
+            Items::One(value) => visit(*value),
+            Items::Array(array, count) => {
+                for index in 1..=*count {
+                    array
+                        .with_index(index as i64, &mut visit)
+                        .map_err(walk_error)??;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+fn infer_value_type(items: &Items<'_>) -> mlua::Result<i64> {
+    let infer = |first: Borrowed<'_>| -> mlua::Result<i64> {
+        Ok(match first {
+            Borrowed::String(_) | Borrowed::Nil => VALUE_TYPE_STRING,
+            Borrowed::Integer(_) | Borrowed::Number(_) => VALUE_TYPE_DOUBLE,
+            Borrowed::Boolean(_) => VALUE_TYPE_BOOL,
+            _ => return Err(encode_error("unsupported field value type")),
+        })
+    };
+    match items {
+        Items::One(value) => infer(*value),
+        Items::Array(array, _) => array.with_index(1, infer).map_err(walk_error)?,
+    }
+}
+
+fn put_values(field: &mut Vec<u8>, value_type: i64, items: &Items<'_>) -> mlua::Result<()> {
+    let mismatch = || encode_error("field values do not match the value_type");
+    match value_type {
+        VALUE_TYPE_STRING | VALUE_TYPE_BYTES => {
+            let tag = if value_type == VALUE_TYPE_STRING {
+                4
+            } else {
+                5
+            };
+            items.each(|item| {
+                match item {
+                    Borrowed::String(text) => wire::put_bytes(field, tag, text),
+                    Borrowed::Integer(number) => {
+                        wire::put_bytes(field, tag, number.to_string().as_bytes())
+                    }
+                    Borrowed::Number(number) => {
+                        wire::put_bytes(field, tag, number.to_string().as_bytes())
+                    }
+                    Borrowed::Nil => {}
+                    _ => return Err(mismatch()),
+                }
+                Ok(())
+            })?;
+        }
+        VALUE_TYPE_INTEGER | VALUE_TYPE_BOOL => {
+            // Two passes (length, then values) so the packed run needs no buffer.
+            let varint = |item: Borrowed<'_>| -> mlua::Result<Option<u64>> {
+                Ok(match (value_type, item) {
+                    (VALUE_TYPE_INTEGER, Borrowed::Integer(number)) => Some(number as u64),
+                    (VALUE_TYPE_INTEGER, Borrowed::Number(number)) => Some(number as i64 as u64),
+                    (VALUE_TYPE_BOOL, Borrowed::Boolean(flag)) => Some(u64::from(flag)),
+                    (_, Borrowed::Nil) => None,
+                    _ => return Err(mismatch()),
+                })
+            };
+            let mut length = 0usize;
+            items.each(|item| {
+                if let Some(number) = varint(item)? {
+                    length += wire::varint_len(number);
+                }
+                Ok(())
+            })?;
+            if length > 0 {
+                let tag = if value_type == VALUE_TYPE_INTEGER {
+                    6
+                } else {
+                    8
+                };
+                wire::put_key(field, tag, wire::WIRE_LEN);
+                wire::put_varint(field, length as u64);
+                items.each(|item| {
+                    if let Some(number) = varint(item)? {
+                        wire::put_varint(field, number);
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+        _ => {
+            let double = |item: Borrowed<'_>| -> mlua::Result<Option<f64>> {
+                Ok(match item {
+                    Borrowed::Integer(number) => Some(number as f64),
+                    Borrowed::Number(number) => Some(number),
+                    Borrowed::Nil => None,
+                    _ => return Err(mismatch()),
+                })
+            };
+            let mut count = 0usize;
+            items.each(|item| {
+                count += usize::from(double(item)?.is_some());
+                Ok(())
+            })?;
+            if count > 0 {
+                wire::put_key(field, 7, wire::WIRE_LEN);
+                wire::put_varint(field, (count * 8) as u64);
+                items.each(|item| {
+                    if let Some(number) = double(item)? {
+                        field.extend_from_slice(&number.to_le_bytes());
+                    }
+                    Ok(())
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn put_prefixed(out: &mut Vec<u8>, tag: u32, prefix: Option<&[u8]>, value: Option<&[u8]>) {
@@ -242,207 +597,6 @@ fn put_prefixed(out: &mut Vec<u8>, tag: u32, prefix: Option<&[u8]>, value: Optio
             out.extend_from_slice(value);
         }
     }
-}
-
-fn encode_fields(fields: &Table, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> mlua::Result<()> {
-    if let Value::Table(_) = fields.raw_get::<Value>(1)? {
-        // Array form: {{name = ..., value = ...}, ...}
-        let count = fields.raw_len();
-        if count > FIELDS_MAX {
-            return Err(encode_error("too many fields"));
-        }
-        for index in 1..=count {
-            let Value::Table(entry) = fields.raw_get::<Value>(index)? else {
-                return Err(encode_error("array form Fields entries must be tables"));
-            };
-            let Value::String(name) = entry.raw_get::<Value>("name")? else {
-                return Err(encode_error("array form Fields entries need a string name"));
-            };
-            encode_field(
-                &name.as_bytes(),
-                &Value::Table(entry.clone()),
-                true,
-                out,
-                scratch,
-            )?;
-        }
-        return Ok(());
-    }
-    let mut count = 0usize;
-    fields.for_each::<Value, Value>(|key, value| {
-        count += 1;
-        if count > FIELDS_MAX {
-            return Err(encode_error("too many fields"));
-        }
-        let Value::String(name) = key else {
-            return Err(encode_error("field names must be strings"));
-        };
-        encode_field(&name.as_bytes(), &value, false, out, scratch)
-    })
-}
-
-/// Encodes one field from its table value. `object` says the value is an array-form entry
-/// (which always carries `value`).
-fn encode_field(
-    name: &[u8],
-    value: &Value,
-    object: bool,
-    out: &mut Vec<u8>,
-    scratch: &mut Vec<u8>,
-) -> mlua::Result<()> {
-    let (values, value_type, representation) = match value {
-        Value::Table(table) if object || !table.raw_get::<Value>("value")?.is_nil() => {
-            let value_type = match table.raw_get::<Value>("value_type")? {
-                Value::Nil => None,
-                Value::Integer(number) => Some(number),
-                Value::Number(number) => Some(number as i64),
-                _ => return Err(encode_error("value_type must be a number")),
-            };
-            let representation = match table.raw_get::<Value>("representation")? {
-                Value::Nil => None,
-                Value::String(text) => Some(text),
-                _ => return Err(encode_error("representation must be a string")),
-            };
-            (
-                Cow::Owned(table.raw_get::<Value>("value")?),
-                value_type,
-                representation,
-            )
-        }
-        other => (Cow::Borrowed(other), None, None),
-    };
-    scratch.clear();
-    wire::put_bytes(scratch, 1, name);
-    let write_values = |value_type: i64, scratch: &mut Vec<u8>| match &*values {
-        Value::Table(array) => {
-            let count = array.raw_len();
-            if count > FIELD_VALUES_MAX {
-                return Err(encode_error("too many values in a field"));
-            }
-            let mut items = Vec::with_capacity(count);
-            for index in 1..=count {
-                items.push(array.raw_get::<Value>(index)?);
-            }
-            put_values(scratch, value_type, &items)
-        }
-        single => put_values(scratch, value_type, std::slice::from_ref(single)),
-    };
-    let value_type = match value_type {
-        Some(value_type) => value_type,
-        None => infer_value_type(&values)?,
-    };
-    if !(VALUE_TYPE_STRING..=VALUE_TYPE_BOOL).contains(&value_type) {
-        return Err(encode_error("value_type must be 0..=4"));
-    }
-    if value_type != VALUE_TYPE_STRING {
-        wire::put_int(scratch, 2, value_type);
-    }
-    if let Some(representation) = &representation {
-        wire::put_bytes(scratch, 3, &representation.as_bytes());
-    }
-    write_values(value_type, scratch)?;
-    wire::put_bytes(out, 10, scratch);
-    Ok(())
-}
-
-fn infer_value_type(values: &Value) -> mlua::Result<i64> {
-    let element;
-    let first = match values {
-        Value::Table(array) => {
-            element = array.raw_get::<Value>(1)?;
-            &element
-        }
-        // Borrowed: a clone would take another slot in mlua's reference table.
-        other => other,
-    };
-    Ok(match first {
-        Value::String(_) | Value::Nil => VALUE_TYPE_STRING,
-        Value::Integer(_) | Value::Number(_) => VALUE_TYPE_DOUBLE,
-        Value::Boolean(_) => VALUE_TYPE_BOOL,
-        _ => return Err(encode_error("unsupported field value type")),
-    })
-}
-
-fn put_values(field: &mut Vec<u8>, value_type: i64, items: &[Value]) -> mlua::Result<()> {
-    let mismatch = || encode_error("field values do not match the value_type");
-    match value_type {
-        VALUE_TYPE_STRING | VALUE_TYPE_BYTES => {
-            let tag = if value_type == VALUE_TYPE_STRING {
-                4
-            } else {
-                5
-            };
-            for item in items {
-                match item {
-                    Value::String(text) => wire::put_bytes(field, tag, &text.as_bytes()),
-                    Value::Integer(number) => {
-                        wire::put_bytes(field, tag, number.to_string().as_bytes())
-                    }
-                    Value::Number(number) => {
-                        wire::put_bytes(field, tag, number.to_string().as_bytes())
-                    }
-                    Value::Nil => {}
-                    _ => return Err(mismatch()),
-                }
-            }
-        }
-        VALUE_TYPE_INTEGER | VALUE_TYPE_BOOL => {
-            // Two passes (length, then values) so the packed run needs no buffer.
-            let varint = |item: &Value| -> mlua::Result<Option<u64>> {
-                Ok(match (value_type, item) {
-                    (VALUE_TYPE_INTEGER, Value::Integer(number)) => Some(*number as u64),
-                    (VALUE_TYPE_INTEGER, Value::Number(number)) => Some(*number as i64 as u64),
-                    (VALUE_TYPE_BOOL, Value::Boolean(flag)) => Some(u64::from(*flag)),
-                    (_, Value::Nil) => None,
-                    _ => return Err(mismatch()),
-                })
-            };
-            let mut length = 0usize;
-            for item in items {
-                if let Some(number) = varint(item)? {
-                    length += wire::varint_len(number);
-                }
-            }
-            if length > 0 {
-                let tag = if value_type == VALUE_TYPE_INTEGER {
-                    6
-                } else {
-                    8
-                };
-                wire::put_key(field, tag, wire::WIRE_LEN);
-                wire::put_varint(field, length as u64);
-                for item in items {
-                    if let Some(number) = varint(item)? {
-                        wire::put_varint(field, number);
-                    }
-                }
-            }
-        }
-        _ => {
-            let double = |item: &Value| -> mlua::Result<Option<f64>> {
-                Ok(match item {
-                    Value::Integer(number) => Some(*number as f64),
-                    Value::Number(number) => Some(*number),
-                    Value::Nil => None,
-                    _ => return Err(mismatch()),
-                })
-            };
-            let mut count = 0usize;
-            for item in items {
-                count += usize::from(double(item)?.is_some());
-            }
-            if count > 0 {
-                wire::put_key(field, 7, wire::WIRE_LEN);
-                wire::put_varint(field, (count * 8) as u64);
-                for item in items {
-                    if let Some(number) = double(item)? {
-                        field.extend_from_slice(&number.to_le_bytes());
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Appends a STRING field (Heka's `payload_type`/`payload_name`, `plugin`).
