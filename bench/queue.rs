@@ -59,6 +59,70 @@ impl Row {
     }
 }
 
+/// Passes of every row (round by round: each pass runs every row once); a row's figures are
+/// its median pass by MB/s, with the lowest and highest beside it.
+const PASSES: usize = 3;
+
+/// Every row once: the memory baseline, append then read back under each sync policy, and a
+/// writer with a reader keeping up.
+fn one_pass(settings: &Settings, batch: &[Vec<u8>]) -> Vec<Row> {
+    let mut rows = vec![memory_baseline(settings, batch)];
+    let settings = Settings {
+        total_bytes: settings.total_bytes,
+        dir: settings.dir.clone(),
+    };
+    let batch = batch.to_vec();
+    let results = glommio::LocalExecutorBuilder::default()
+        .io_memory(0)
+        .make()
+        .expect("an executor")
+        .run(async move {
+            // Warm-up, not measured: the first files and pages of a run cost more.
+            let warm_up = Settings {
+                total_bytes: 16 << 20,
+                dir: settings.dir.clone(),
+            };
+            append_then_read(&warm_up, SyncPolicy::None, &batch).await;
+            let mut rows = Vec::new();
+            let mut reads = Vec::new();
+            for sync in [
+                SyncPolicy::None,
+                SyncPolicy::Interval,
+                SyncPolicy::EveryBatch,
+            ] {
+                let (append, read) = append_then_read(&settings, sync, &batch).await;
+                println!("{}: {:.0} MB/s", append.name, append.mb_per_s());
+                rows.push(append);
+                reads.push(read);
+            }
+            rows.push(keeping_up(&settings, &batch).await);
+            rows.extend(reads);
+            rows
+        });
+    rows.extend(results);
+    rows
+}
+
+/// For each row, the median of the passes by MB/s and the (lowest, highest) MB/s.
+fn median_rows(runs: Vec<Vec<Row>>) -> Vec<(Row, (f64, f64))> {
+    let rows = runs.first().map_or(0, Vec::len);
+    let mut columns: Vec<Vec<Row>> = (0..rows).map(|_| Vec::new()).collect();
+    for run in runs {
+        for (column, row) in columns.iter_mut().zip(run) {
+            column.push(row);
+        }
+    }
+    columns
+        .into_iter()
+        .map(|mut column| {
+            column.sort_by(|a, b| a.mb_per_s().total_cmp(&b.mb_per_s()));
+            let range = (column[0].mb_per_s(), column[column.len() - 1].mb_per_s());
+            let middle = (column.len() - 1) / 2;
+            (column.swap_remove(middle), range)
+        })
+        .collect()
+}
+
 fn messages() -> Vec<Vec<u8>> {
     let count = BATCH_BYTES / MESSAGE_BYTES;
     (0..count)
@@ -333,18 +397,18 @@ fn today() -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
-fn table(rows: &[Row]) -> String {
+fn table(rows: &[(Row, (f64, f64))]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| run | records | MB/s | records/s | bytes written/msg | fsyncs/s \
+        "| run | records | MB/s (min–max) | records/s | bytes written/msg | fsyncs/s \
          | batch p50 µs | batch p99 µs | max µs |"
     );
     let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for row in rows {
+    for (row, (lowest, highest)) in rows {
         let _ = writeln!(
             out,
-            "| {} | {} | {:.0} | {:.0} | {:.1} | {:.1} | {} | {} | {} |",
+            "| {} | {} | {:.0} ({lowest:.0}–{highest:.0}) | {:.0} | {:.1} | {:.1} | {} | {} | {} |",
             row.name,
             row.records,
             row.mb_per_s(),
@@ -399,38 +463,17 @@ fn main() {
     );
     println!("queue bench\n{machine}{parameters}");
     let batch = messages();
-    let mut rows = vec![memory_baseline(&settings, &batch)];
-    let results = glommio::LocalExecutorBuilder::default()
-        .io_memory(0)
-        .make()
-        .expect("an executor")
-        .run(async move {
-            // Warm-up, not measured: the first files and pages of a run cost more.
-            let warm_up = Settings {
-                total_bytes: 16 << 20,
-                dir: settings.dir.clone(),
-            };
-            append_then_read(&warm_up, SyncPolicy::None, &batch).await;
-            let mut rows = Vec::new();
-            let mut reads = Vec::new();
-            for sync in [
-                SyncPolicy::None,
-                SyncPolicy::Interval,
-                SyncPolicy::EveryBatch,
-            ] {
-                let (append, read) = append_then_read(&settings, sync, &batch).await;
-                println!("{}: {:.0} MB/s", append.name, append.mb_per_s());
-                rows.push(append);
-                reads.push(read);
-            }
-            rows.push(keeping_up(&settings, &batch).await);
-            rows.extend(reads);
-            rows
-        });
-    rows.extend(results);
+    let passes = if quick { 1 } else { PASSES };
+    let mut runs: Vec<Vec<Row>> = Vec::new();
+    for pass in 0..passes {
+        println!("pass {}/{passes}", pass + 1);
+        runs.push(one_pass(&settings, &batch));
+    }
+    let rows = median_rows(runs);
     let table = table(&rows);
     println!("\n{table}");
     let _ = std::fs::remove_dir_all(&dir);
+    let rows: Vec<Row> = rows.into_iter().map(|(row, _)| row).collect();
 
     let memory = rows[0].mb_per_s();
     let ratios: String = rows[1..]
@@ -445,6 +488,8 @@ fn main() {
         .collect();
     let report = format!(
         "# Disk queue bench\n\n{machine}{parameters}\n{table}\n{ratios}\n\
+         Each row is the median of {passes} passes by MB/s (run round by round), with the \
+         lowest and highest pass beside it. \
          MB/s and bytes written per message count record bytes (framing and checksum included). \
          Batch latencies are per `append_batch` call (with its `tick`), or per read for the \
          read-back rows. Read-back reads what the append run left in the page cache.\n"
