@@ -240,6 +240,13 @@ pub const QUEUE_CHECKPOINT_UNSYNCED_INTERVAL: std::time::Duration =
     std::time::Duration::from_millis(10);
 /// Default bytes a queue reader reads at once.
 pub const QUEUE_READ_BYTES_DEFAULT: usize = 256 * 1024;
+/// Records (shipped batches) a durable route's queue writer holds in memory for its consumer
+/// at most: the tail hand-off ring (`queue/handoff.rs`), so a consumer that keeps up takes
+/// each batch from memory instead of reading it back from the segment. Memory: this many
+/// batches per core row and route (8 × `batch_size`, 2 MiB with the default).
+/// When reached (the consumer lags): the writer frees the newest in-memory copy, and the
+/// consumer reads that record from the segment as before; nothing is dropped from the queue.
+pub const QUEUE_HANDOFF_RECORDS: usize = 8;
 /// Bounds of a queue's read and write sizes.
 pub const QUEUE_IO_BYTES_MIN: usize = 256;
 /// Largest queue read or write size accepted, in bytes; a larger one fails the config check.

@@ -48,6 +48,15 @@ pub trait WriteRecords {
     /// consumer rewinds and tries again after a backoff.
     async fn write(&mut self, records: &ReadBatch, bytes: usize) -> std::io::Result<()>;
 
+    /// [`WriteRecords::write`] for a writer that may take the batch's bytes without a copy
+    /// ([`ReadBatch::take_handed`]); by default it copies as `write` does.
+    ///
+    /// # Errors
+    /// As [`WriteRecords::write`].
+    async fn write_owned(&mut self, records: &mut ReadBatch, bytes: usize) -> std::io::Result<()> {
+        self.write(records, bytes).await
+    }
+
     /// Lets go of the destination at stop (closes a connection).
     async fn disconnect(&mut self) {}
 }
@@ -69,6 +78,17 @@ impl<W: WriteRecords> Deliver for Counted<W> {
         let (telemetry, core, plugin) = (&self.telemetry, self.core, self.plugin);
         telemetry.add(core, plugin, Metric::SentBytes, bytes as u64);
         telemetry.add(core, plugin, Metric::Sent, records.message_count());
+        Ok(Delivered::Done)
+    }
+
+    async fn deliver_owned(&mut self, records: &mut ReadBatch) -> std::io::Result<Delivered> {
+        // Counted before the writer may take the bytes.
+        let bytes: usize = records.iter().map(<[u8]>::len).sum();
+        let messages = records.message_count();
+        self.writer.write_owned(records, bytes).await?;
+        let (telemetry, core, plugin) = (&self.telemetry, self.core, self.plugin);
+        telemetry.add(core, plugin, Metric::SentBytes, bytes as u64);
+        telemetry.add(core, plugin, Metric::Sent, messages);
         Ok(Delivered::Done)
     }
 

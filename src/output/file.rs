@@ -421,7 +421,7 @@ impl super::OutputKind for FileOutputKind {
 }
 
 /// Durable delivery into this core's file: a read's records, in one owned buffer (the one copy
-/// an io_uring write needs).
+/// an io_uring write needs); a record handed over in memory is written without that copy.
 pub struct FileRecords(pub Rc<FileWriter>);
 
 impl super::durable::WriteRecords for FileRecords {
@@ -435,6 +435,18 @@ impl super::durable::WriteRecords for FileRecords {
             owned.extend_from_slice(record);
         }
         self.0.append(owned).await
+    }
+
+    /// A record handed over in memory is written as it is: the write takes its buffer.
+    async fn write_owned(
+        &mut self,
+        records: &mut crate::queue::ReadBatch,
+        bytes: usize,
+    ) -> std::io::Result<()> {
+        match records.take_handed() {
+            Some(owned) => self.0.append(owned).await,
+            None => self.write(records, bytes).await,
+        }
     }
 }
 

@@ -79,6 +79,7 @@ pub mod board;
 pub mod checkpoint;
 pub mod config;
 pub mod consumer;
+pub mod handoff;
 pub mod reader;
 pub mod record;
 pub mod recovery;
@@ -526,6 +527,9 @@ pub struct ConsumerCounters {
     pub lag_records: u64,
     /// Records the consumer's reader has read since the queue was opened, replays included.
     pub read_records: u64,
+    /// Of those, the records taken from the writer's in-memory hand-off instead of the
+    /// segment ([`handoff`]).
+    pub handed_records: u64,
     /// Damaged bytes the reader skipped.
     pub corrupt_bytes_skipped: u64,
     /// Records found missing between segments (damage, or a deleted segment).
