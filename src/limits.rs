@@ -243,10 +243,12 @@ pub const QUEUE_READ_BYTES_DEFAULT: usize = 256 * 1024;
 /// Records (shipped batches) a durable route's queue writer holds in memory for its consumer
 /// at most: the tail hand-off ring (`queue/handoff.rs`), so a consumer that keeps up takes
 /// each batch from memory instead of reading it back from the segment. Memory: this many
-/// batches per core row and route (8 × `batch_size`, 2 MiB with the default).
+/// batches per core row and route (32 × `batch_size`, 8 MiB with the default): room for
+/// the burst of batches one large socket read ships while the consumer's file write is in
+/// flight (with 8, half the batches of a quarter-load run missed the ring).
 /// When reached (the consumer lags): the writer frees the newest in-memory copy, and the
 /// consumer reads that record from the segment as before; nothing is dropped from the queue.
-pub const QUEUE_HANDOFF_RECORDS: usize = 8;
+pub const QUEUE_HANDOFF_RECORDS: usize = 32;
 /// Bounds of a queue's read and write sizes.
 pub const QUEUE_IO_BYTES_MIN: usize = 256;
 /// Largest queue read or write size accepted, in bytes; a larger one fails the config check.
