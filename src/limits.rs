@@ -63,6 +63,11 @@ pub const TCP_OUTPUT_BUFFER_BYTES_MAX: usize = 1 << 30;
 /// (each one batch, `batch_size`, from one connection waiting for it): a batch that would be
 /// one more is dropped and counted, so a stalled disk makes the core drop, not pile up.
 pub const BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX: usize = 16;
+/// Writes a durable FileOutput's queue consumer keeps in flight at once (each one queue read
+/// or one handed batch): it reads the next batch while earlier ones are being written, and
+/// commits each once it and every write before it completed. When reached: the consumer
+/// waits for the oldest write before it reads more (the queue keeps the rest).
+pub const DURABLE_FILE_WRITES_IN_FLIGHT_MAX: usize = 4;
 
 const _: () = assert!(MESSAGE_BYTES_MIN <= MESSAGE_BYTES_DEFAULT);
 const _: () = assert!(MESSAGE_BYTES_DEFAULT <= MESSAGE_BYTES_CEILING);
