@@ -298,11 +298,14 @@ impl Reader {
         // A consumer that is caught up commits nothing new, yet a writer waiting for room may
         // need its checkpoint: reading is its chance to write it.
         self.checkpoint_if_due().await?;
-        if self.take_handed(batch) {
-            return Ok(batch.len());
-        }
         for _ in 0..READ_STEPS_MAX {
             self.tail = self.shared.tail(self.tail);
+            // After the tail: the writer hands a record over before it publishes it, so a
+            // record the tail shows is in the ring if it was handed over. Looked at on every
+            // step, as a step may wait (opening a new segment) while the writer appends.
+            if self.take_handed(batch) {
+                return Ok(batch.len());
+            }
             if self.position.segment > self.tail.segment {
                 return Ok(0);
             }
