@@ -63,6 +63,11 @@ pub const TCP_OUTPUT_BUFFER_BYTES_MAX: usize = 1 << 30;
 /// (each one batch, `batch_size`, from one connection waiting for it): a batch that would be
 /// one more is dropped and counted, so a stalled disk makes the core drop, not pile up.
 pub const BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX: usize = 16;
+/// Writes a durable FileOutput's queue consumer keeps in flight at once (each one queue read
+/// or one handed batch): it reads the next batch while earlier ones are being written, and
+/// commits each once it and every write before it completed. When reached: the consumer
+/// waits for the oldest write before it reads more (the queue keeps the rest).
+pub const DURABLE_FILE_WRITES_IN_FLIGHT_MAX: usize = 4;
 
 const _: () = assert!(MESSAGE_BYTES_MIN <= MESSAGE_BYTES_DEFAULT);
 const _: () = assert!(MESSAGE_BYTES_DEFAULT <= MESSAGE_BYTES_CEILING);
@@ -240,6 +245,15 @@ pub const QUEUE_CHECKPOINT_UNSYNCED_INTERVAL: std::time::Duration =
     std::time::Duration::from_millis(10);
 /// Default bytes a queue reader reads at once.
 pub const QUEUE_READ_BYTES_DEFAULT: usize = 256 * 1024;
+/// Records (shipped batches) a durable route's queue writer holds in memory for its consumer
+/// at most: the tail hand-off ring (`queue/handoff.rs`), so a consumer that keeps up takes
+/// each batch from memory instead of reading it back from the segment. Memory: this many
+/// batches per core row and route (32 × `batch_size`, 8 MiB with the default): room for
+/// the burst of batches one large socket read ships while the consumer's file write is in
+/// flight (with 8, half the batches of a quarter-load run missed the ring).
+/// When reached (the consumer lags): the writer frees the newest in-memory copy, and the
+/// consumer reads that record from the segment as before; nothing is dropped from the queue.
+pub const QUEUE_HANDOFF_RECORDS: usize = 32;
 /// Bounds of a queue's read and write sizes.
 pub const QUEUE_IO_BYTES_MIN: usize = 256;
 /// Largest queue read or write size accepted, in bytes; a larger one fails the config check.

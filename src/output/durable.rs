@@ -15,7 +15,10 @@
 //! [`super::OutputKind::open_durable`].
 //!
 //! At least once: the consumer commits a read only after its write (file) or send (TCP)
-//! succeeded. A failed delivery rewinds to the last commit and is tried again after a backoff,
+//! succeeded. A file's consumer keeps up to [`DURABLE_FILE_WRITES_IN_FLIGHT_MAX`] writes in
+//! flight ([`WriteRecords::start_write`]): it reads (or takes from the hand-off) the next batch
+//! while earlier ones are written, writes land in queue order, and each read is committed once
+//! its write and every one before it completed. A failed delivery rewinds to the last commit and is tried again after a backoff,
 //! until it succeeds or the stop's drain deadline passes; the records then stay queued for the
 //! next start.
 //!
@@ -29,10 +32,15 @@
 //!   messages.
 //! - TcpOutput's `reconnect_after` is not applied to durable delivery.
 
+use std::cell::Cell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::queue::{Consumer, Deliver, Delivered, HandleBoard, ReadBatch};
+use crate::component::LocalBoxFuture;
+use crate::limits::DURABLE_FILE_WRITES_IN_FLIGHT_MAX;
+use crate::queue::{Consumer, Deliver, Delivered, HandleBoard, Position, ReadBatch};
 use crate::runtime::stop::LocalStop;
 use crate::telemetry::{Metric, Telemetry};
 
@@ -48,6 +56,27 @@ pub trait WriteRecords {
     /// consumer rewinds and tries again after a backoff.
     async fn write(&mut self, records: &ReadBatch, bytes: usize) -> std::io::Result<()>;
 
+    /// [`WriteRecords::write`] for a writer that may take the batch's bytes without a copy
+    /// ([`ReadBatch::take_handed`]); by default it copies as `write` does.
+    ///
+    /// # Errors
+    /// As [`WriteRecords::write`].
+    async fn write_owned(&mut self, records: &mut ReadBatch, bytes: usize) -> std::io::Result<()> {
+        self.write(records, bytes).await
+    }
+
+    /// Starts delivering `records` without waiting for it: the future completes once they are
+    /// delivered. Writes started one after the other must land in that order. `None` (the
+    /// default): this writer delivers one read at a time, through [`WriteRecords::write_owned`].
+    fn start_write(
+        &mut self,
+        records: &mut ReadBatch,
+        bytes: usize,
+    ) -> Option<LocalBoxFuture<'static, std::io::Result<()>>> {
+        let _ = (records, bytes);
+        None
+    }
+
     /// Lets go of the destination at stop (closes a connection).
     async fn disconnect(&mut self) {}
 }
@@ -58,6 +87,26 @@ struct Counted<W> {
     telemetry: Arc<Telemetry>,
     core: usize,
     plugin: usize,
+    /// Writes started ([`WriteRecords::start_write`]) and not yet committed, oldest first.
+    in_flight: VecDeque<InFlight>,
+}
+
+/// A write running as its own task, and what to commit and count once it and every write
+/// before it completed.
+struct InFlight {
+    end: Position,
+    bytes: u64,
+    messages: u64,
+    done: Rc<Cell<bool>>,
+    task: glommio::Task<std::io::Result<()>>,
+}
+
+impl<W> Counted<W> {
+    fn count(&self, bytes: u64, messages: u64) {
+        let (telemetry, core, plugin) = (&self.telemetry, self.core, self.plugin);
+        telemetry.add(core, plugin, Metric::SentBytes, bytes);
+        telemetry.add(core, plugin, Metric::Sent, messages);
+    }
 }
 
 impl<W: WriteRecords> Deliver for Counted<W> {
@@ -72,7 +121,69 @@ impl<W: WriteRecords> Deliver for Counted<W> {
         Ok(Delivered::Done)
     }
 
+    async fn deliver_owned(&mut self, records: &mut ReadBatch) -> std::io::Result<Delivered> {
+        // Counted before the writer may take the bytes.
+        let bytes: usize = records.iter().map(<[u8]>::len).sum();
+        let messages = records.message_count();
+        let end = records.end();
+        if let Some(write) = self.writer.start_write(records, bytes) {
+            let done = Rc::new(Cell::new(false));
+            let flag = done.clone();
+            let task = glommio::spawn_local(async move {
+                let result = write.await;
+                flag.set(true);
+                result
+            });
+            self.in_flight.push_back(InFlight {
+                end,
+                bytes: bytes as u64,
+                messages,
+                done,
+                task,
+            });
+            return Ok(Delivered::Sent);
+        }
+        self.writer.write_owned(records, bytes).await?;
+        self.count(bytes as u64, messages);
+        Ok(Delivered::Done)
+    }
+
+    fn has_room(&self) -> bool {
+        self.in_flight.len() < DURABLE_FILE_WRITES_IN_FLIGHT_MAX
+    }
+
+    fn is_settled(&self) -> bool {
+        self.in_flight.is_empty()
+    }
+
+    /// Commits the writes that completed, oldest first, stopping at the first one still
+    /// running; with a `wait`, first waits for the oldest one (a file write always ends).
+    async fn settle(&mut self, wait: Duration) -> std::io::Result<Option<Position>> {
+        let mut settled = None;
+        while let Some(oldest) = self.in_flight.front() {
+            if !oldest.done.get() && (wait.is_zero() || settled.is_some()) {
+                break;
+            }
+            let Some(write) = self.in_flight.pop_front() else {
+                break;
+            };
+            write.task.await?;
+            self.count(write.bytes, write.messages);
+            settled = Some(write.end);
+        }
+        Ok(settled)
+    }
+
+    /// After a failure: lets the writes still running end (their records are read and
+    /// written again from the last commit: duplicates, never a gap).
+    async fn reset(&mut self) {
+        while let Some(write) = self.in_flight.pop_front() {
+            let _ = write.task.await;
+        }
+    }
+
     async fn close(&mut self) {
+        self.reset().await;
         self.writer.disconnect().await;
     }
 }
@@ -91,6 +202,7 @@ pub async fn run_consumer<W: WriteRecords>(
         telemetry: telemetry.clone(),
         core,
         plugin,
+        in_flight: VecDeque::new(),
     };
     Consumer::new(board, source_row)
         .run(destination, stop, (telemetry, core, plugin))
@@ -134,7 +246,8 @@ mod tests {
 
     use crate::testing::lines_batch as batch;
 
-    /// Appends, delivers to a file, stops cleanly; then a restart finds nothing to replay.
+    /// Appends, delivers to a file (each batch handed over in memory and written without a
+    /// copy), stops cleanly; then a restart finds nothing to replay.
     #[test]
     fn delivers_in_order_and_checkpoints_at_stop() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -165,6 +278,8 @@ mod tests {
             stop.raise();
             queue.close().await;
             consumer.await;
+            // Every batch fits the hand-off ring: each was written from memory, not read back.
+            assert_eq!(queue.handle().handed_records(), 20);
             assert_eq!(telemetry.get(0, 0, Metric::Dropped), 0);
             assert_eq!(
                 telemetry.get(0, 0, Metric::SentBytes),

@@ -186,6 +186,31 @@ impl FileWriter {
         result
     }
 
+    /// Whether [`FileWriter::start_append`] may be used: not for a rotating file, whose next
+    /// file is opened by an `append`, which may wait.
+    pub fn can_start_append(&self) -> bool {
+        self.rotation.is_none()
+    }
+
+    /// Starts appending `bytes` now (see [`FileWriter::can_start_append`]): the offset is
+    /// taken at once, so writes started one after the other land in that order whenever they
+    /// complete. The future reports whether the whole write succeeded, as
+    /// [`FileWriter::append`] does.
+    pub fn start_append(
+        self: &Rc<Self>,
+        bytes: Vec<u8>,
+    ) -> impl std::future::Future<Output = std::io::Result<()>> + 'static {
+        let offset = self.offset.get();
+        self.offset.set(offset + bytes.len() as u64);
+        self.in_flight.set(self.in_flight.get() + 1);
+        let writer = Rc::clone(self);
+        async move {
+            let result = writer.write_all_at(bytes, offset).await;
+            writer.in_flight.set(writer.in_flight.get() - 1);
+            result
+        }
+    }
+
     async fn write_all_at(&self, bytes: Vec<u8>, offset: u64) -> std::io::Result<()> {
         let length = bytes.len();
         // The write takes the buffer, so a short write cannot be resumed without a copy of
@@ -428,7 +453,7 @@ impl super::OutputKind for FileOutputKind {
 }
 
 /// Durable delivery into this core's file: a read's records, in one owned buffer (the one copy
-/// an io_uring write needs).
+/// an io_uring write needs); a record handed over in memory is written without that copy.
 pub struct FileRecords(pub Rc<FileWriter>);
 
 impl super::durable::WriteRecords for FileRecords {
@@ -442,6 +467,38 @@ impl super::durable::WriteRecords for FileRecords {
             owned.extend_from_slice(record);
         }
         self.0.append(owned).await
+    }
+
+    /// Started at once, up to [`crate::limits::DURABLE_FILE_WRITES_IN_FLIGHT_MAX`] in flight;
+    /// a handed record is written as it is (the write takes its buffer), a read is copied.
+    fn start_write(
+        &mut self,
+        records: &mut crate::queue::ReadBatch,
+        bytes: usize,
+    ) -> Option<crate::component::LocalBoxFuture<'static, std::io::Result<()>>> {
+        if !self.0.can_start_append() {
+            return None;
+        }
+        let owned = records.take_handed().unwrap_or_else(|| {
+            let mut owned = Vec::with_capacity(bytes);
+            for record in records.iter() {
+                owned.extend_from_slice(record);
+            }
+            owned
+        });
+        Some(Box::pin(self.0.start_append(owned)))
+    }
+
+    /// A record handed over in memory is written as it is: the write takes its buffer.
+    async fn write_owned(
+        &mut self,
+        records: &mut crate::queue::ReadBatch,
+        bytes: usize,
+    ) -> std::io::Result<()> {
+        match records.take_handed() {
+            Some(owned) => self.0.append(owned).await,
+            None => self.write(records, bytes).await,
+        }
     }
 }
 

@@ -58,6 +58,26 @@ pub struct DurableQueue {
     refused_logged: Cell<(Option<Instant>, u64)>,
 }
 
+/// A batch to append: one the queue may keep (and hand to its consumer), or one the caller
+/// keeps.
+enum Bytes<'a> {
+    Owned(Vec<u8>),
+    Borrowed(&'a [u8]),
+}
+
+impl Bytes<'_> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            Bytes::Owned(bytes) => bytes,
+            Bytes::Borrowed(bytes) => bytes,
+        }
+    }
+}
+
 /// How often a queue that keeps refusing batches says so.
 const REFUSED_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
@@ -87,7 +107,9 @@ impl DurableQueue {
         let dir = crate::queue::source_dir(&queue_dir, output, row);
         // The output is the queue's one consumer, under its own name (as `gyges queue`
         // expects of a durable section).
-        let writer = Writer::open(&dir, options, &[output.to_string()]).await?;
+        let mut writer = Writer::open(&dir, options, &[output.to_string()]).await?;
+        // A consumer that keeps up takes each batch from memory, not from the segment.
+        writer.hand_off_to(output, crate::limits::QUEUE_HANDOFF_RECORDS);
         let handle = writer.handle();
         Ok(Rc::new(DurableQueue {
             writer: RwLock::new(Some(writer)),
@@ -109,7 +131,9 @@ impl DurableQueue {
     /// queue refuses is counted as dropped. A queue full with `full_action = "shutdown"` stops
     /// the daemon.
     pub async fn append(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
-        self.append_bytes(&batch.bytes, batch.messages, telemetry, core, plugin)
+        let messages = batch.messages;
+        let bytes = Bytes::Owned(batch.bytes);
+        self.append_inner(bytes, messages, telemetry, core, plugin)
             .await;
     }
 
@@ -117,6 +141,20 @@ impl DurableQueue {
     pub async fn append_bytes(
         &self,
         bytes: &[u8],
+        messages: u64,
+        telemetry: &Telemetry,
+        core: usize,
+        plugin: usize,
+    ) {
+        self.append_inner(Bytes::Borrowed(bytes), messages, telemetry, core, plugin)
+            .await;
+    }
+
+    /// Appends a batch; an owned one that fits one record is handed to the consumer after
+    /// its append ([`Writer::append_owned`]).
+    async fn append_inner(
+        &self,
+        bytes: Bytes<'_>,
         messages: u64,
         telemetry: &Telemetry,
         core: usize,
@@ -131,9 +169,13 @@ impl DurableQueue {
             return;
         };
         let (result, counts) = if bytes.len() <= self.record_bytes_max {
-            let result = writer.append_counted([(bytes, messages)]).await;
+            let result = match bytes {
+                Bytes::Owned(owned) => writer.append_owned(owned, messages).await,
+                Bytes::Borrowed(bytes) => writer.append_counted([(bytes, messages)]).await,
+            };
             (result, vec![messages])
         } else {
+            let bytes = bytes.as_slice();
             // Rare: a batch grows past its size by what one read adds. Cut it, at message
             // boundaries where they can be seen.
             let pieces = pieces(bytes, self.record_bytes_max);
@@ -253,9 +295,14 @@ impl DurableQueue {
         if let Some(writer) = guard.take() {
             // What the queue cost this core (the bench reads it): bytes and fsyncs.
             let counters = writer.counters();
+            let consumer = |read: fn(&super::ConsumerCounters) -> u64| -> u64 {
+                counters.consumers.iter().map(read).sum()
+            };
             tracing::info!(queue = %self.handle.dir().display(),
                 appended_records = counters.appended_records,
                 appended_bytes = counters.appended_bytes, fsyncs = counters.fsyncs,
+                read_records = consumer(|c| c.read_records),
+                handed_records = consumer(|c| c.handed_records),
                 "durable queue closed");
             if let Err(error) = writer.close().await {
                 tracing::error!(queue = %self.handle.dir().display(), %error,

@@ -92,6 +92,17 @@ pub trait Deliver {
     /// The destination refused or was lost; nothing of this read counts as delivered.
     async fn deliver(&mut self, records: &ReadBatch) -> Result<Delivered, Self::Error>;
 
+    /// [`Deliver::deliver`] for a destination that may take the batch's bytes
+    /// ([`ReadBatch::take_handed`]) instead of copying them. Only a destination that never
+    /// answers [`Delivered::Part`] may take them: the consumer re-offers a partly delivered
+    /// batch as it is. After a failure the consumer reads the records again from the queue.
+    ///
+    /// # Errors
+    /// As [`Deliver::deliver`].
+    async fn deliver_owned(&mut self, records: &mut ReadBatch) -> Result<Delivered, Self::Error> {
+        self.deliver(records).await
+    }
+
     /// Whether it takes another read now (an acknowledging sender with a full window does
     /// not).
     fn has_room(&self) -> bool {
@@ -305,7 +316,7 @@ impl Consumer {
             }
         }
         match destination
-            .deliver(&self.records)
+            .deliver_owned(&mut self.records)
             .await
             .map_err(StepError::Deliver)?
         {

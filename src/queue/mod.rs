@@ -16,7 +16,9 @@
 //! - **Bounded.** A segment holds at most `max_file_size` bytes (or one record larger than
 //!   that); a queue holds at most `max_buffer_size` bytes and leaves `min_disk_free` bytes on
 //!   its disk, then applies its [`FullAction`]. Readers read at most `read_bytes` at once
-//!   (more only for a record larger than that). Memory per writer is one batch being framed.
+//!   (more only for a record larger than that). Memory per writer is one batch being framed,
+//!   plus, for a durable route, at most [`limits::QUEUE_HANDOFF_RECORDS`] batches handed to
+//!   its consumer ([`handoff`]).
 //! - **Batched.** [`Writer::append_batch`] frames a whole batch into one buffer and writes it
 //!   with one `pwrite` through io_uring; a reader gets many records per read.
 //! - **At least once.** After a crash, nothing that [`Writer::append_batch`] returned for is
@@ -79,6 +81,7 @@ pub mod board;
 pub mod checkpoint;
 pub mod config;
 pub mod consumer;
+pub mod handoff;
 pub mod reader;
 pub mod record;
 pub mod recovery;
@@ -381,6 +384,19 @@ pub struct QueueHandle {
 }
 
 impl QueueHandle {
+    /// Records the queue's readers took from the writer's in-memory hand-off instead of
+    /// reading them from the segments ([`handoff`]), over all consumers, since the queue opened.
+    pub fn handed_records(&self) -> u64 {
+        self.shared
+            .consumers
+            .iter()
+            .map(|slot| {
+                slot.handed_records
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .sum()
+    }
+
     /// The source queue's directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
@@ -526,6 +542,9 @@ pub struct ConsumerCounters {
     pub lag_records: u64,
     /// Records the consumer's reader has read since the queue was opened, replays included.
     pub read_records: u64,
+    /// Of those, the records taken from the writer's in-memory hand-off instead of the
+    /// segment ([`handoff`]).
+    pub handed_records: u64,
     /// Damaged bytes the reader skipped.
     pub corrupt_bytes_skipped: u64,
     /// Records found missing between segments (damage, or a deleted segment).

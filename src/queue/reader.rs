@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use glommio::io::{BufferedFile, OpenOptions, ReadResult};
 
 use super::checkpoint;
+use super::handoff::{self, Front, HandoffConsumer};
 use super::record::{self, Step};
 use super::segment;
 use super::shared::{self, ConsumerSlot, Shared, Tail};
@@ -41,10 +42,28 @@ const READ_STEPS_MAX: usize = 64;
 const WAIT_SLEEP_MIN: Duration = Duration::from_micros(20);
 const WAIT_SLEEP_MAX: Duration = Duration::from_millis(1);
 
+/// The bytes a [`ReadBatch`] indexes: one read of a segment, or a record the writer handed
+/// over in memory ([`super::handoff`]).
+enum Data {
+    Read(ReadResult),
+    Handed(Vec<u8>),
+}
+
+impl std::ops::Deref for Data {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Data::Read(read) => read,
+            Data::Handed(bytes) => bytes,
+        }
+    }
+}
+
 /// Records read together: borrowed from one buffer, valid until the next read into the batch.
 #[derive(Default)]
 pub struct ReadBatch {
-    data: Option<ReadResult>,
+    data: Option<Data>,
     messages: Vec<Range<usize>>,
     /// Per record, the messages its header says it holds (0: not said).
     counts: Vec<u64>,
@@ -114,6 +133,26 @@ impl ReadBatch {
         })
     }
 
+    /// Whether the records came from the writer's in-memory hand-off rather than a read of
+    /// the segment.
+    pub fn is_handed(&self) -> bool {
+        matches!(self.data, Some(Data::Handed(_)))
+    }
+
+    /// The bytes of a record handed over in memory, taken out of the batch so that a
+    /// destination can keep them without a copy (a file write that takes its buffer). The
+    /// batch then yields no message bytes any more; its counts and positions stay, so it can
+    /// still be committed. `None` for records read from a segment, which stay in place.
+    pub fn take_handed(&mut self) -> Option<Vec<u8>> {
+        match self.data.take() {
+            Some(Data::Handed(bytes)) => Some(bytes),
+            other => {
+                self.data = other;
+                None
+            }
+        }
+    }
+
     fn clear(&mut self) {
         self.data = None;
         self.messages.clear();
@@ -158,6 +197,8 @@ pub struct Reader {
     tail: Tail,
     /// The size the record at `position` needs, when it is larger than `read_bytes`.
     record_bytes: usize,
+    /// The consumer's end of the writer's hand-off ring, if the writer hands records to it.
+    handoff: Option<HandoffConsumer>,
 }
 
 impl Reader {
@@ -179,7 +220,9 @@ impl Reader {
         let committed = shared::position(&state.committed, Position::default());
         let checkpointed = shared::position(&state.checkpointed, committed);
         let tail = shared.tail(Tail::default());
+        let handoff = state.handoff.lock().ok().and_then(|mut held| held.take());
         Ok(Reader {
+            handoff,
             slot,
             name: consumer.into(),
             segment: None,
@@ -257,6 +300,12 @@ impl Reader {
         self.checkpoint_if_due().await?;
         for _ in 0..READ_STEPS_MAX {
             self.tail = self.shared.tail(self.tail);
+            // After the tail: the writer hands a record over before it publishes it, so a
+            // record the tail shows is in the ring if it was handed over. Looked at on every
+            // step, as a step may wait (opening a new segment) while the writer appends.
+            if self.take_handed(batch) {
+                return Ok(batch.len());
+            }
             if self.position.segment > self.tail.segment {
                 return Ok(0);
             }
@@ -276,6 +325,38 @@ impl Reader {
             }
         }
         Ok(0)
+    }
+
+    /// Takes the record the reader would read next from the writer's hand-off, if it is
+    /// there, dropping what the reader has already passed. Returns whether `batch` got it.
+    fn take_handed(&mut self, batch: &mut ReadBatch) -> bool {
+        let Some(ring) = self.handoff.as_mut() else {
+            return false;
+        };
+        loop {
+            let Ok(front) = ring.peek() else {
+                return false;
+            };
+            match handoff::front(front, self.position) {
+                Front::Passed => drop(ring.pop()),
+                Front::Ahead => return false,
+                Front::Next => break,
+            }
+        }
+        let Ok(handed) = ring.pop() else {
+            return false;
+        };
+        batch.messages.push(0..handed.bytes.len());
+        batch.counts.push(handed.count);
+        batch.data = Some(Data::Handed(handed.bytes));
+        batch.start = handed.start;
+        batch.end = handed.end;
+        self.position = handed.end;
+        self.record_bytes = 0;
+        let state = self.state();
+        state.read_records.fetch_add(1, Ordering::Relaxed);
+        state.handed_records.fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Where the readable bytes of the current segment end, or `None` if its file is gone.
@@ -405,7 +486,7 @@ impl Reader {
         if records == 0 {
             return Ok(false);
         }
-        batch.data = Some(data);
+        batch.data = Some(Data::Read(data));
         batch.start = started;
         batch.end = self.position;
         Ok(true)
@@ -551,6 +632,12 @@ impl Reader {
 
 impl Drop for Reader {
     fn drop(&mut self) {
+        // The hand-off ring waits for the consumer's next reader.
+        if let Some(ring) = self.handoff.take() {
+            if let Ok(mut held) = self.state().handoff.lock() {
+                *held = Some(ring);
+            }
+        }
         self.state().attached.store(false, Ordering::Release);
     }
 }

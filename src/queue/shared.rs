@@ -10,8 +10,10 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
+use super::handoff::HandoffConsumer;
 use super::Position;
 
 /// How many times a reader retries a [`Published`] snapshot that a store keeps interrupting
@@ -101,6 +103,12 @@ pub struct ConsumerSlot {
     pub corrupt_bytes: AtomicU64,
     /// Records known to be missing between segments, after damage or deletion (reader).
     pub lost_records: AtomicU64,
+    /// Records the reader took from the writer's hand-off instead of reading them (reader).
+    pub handed_records: AtomicU64,
+    /// The consumer's end of the writer's hand-off ring ([`super::handoff`]), while no reader
+    /// holds it; `None` when the writer hands nothing to this consumer. Locked only when a
+    /// reader opens or is dropped, never per record.
+    pub handoff: Mutex<Option<HandoffConsumer>>,
 }
 
 impl ConsumerSlot {
@@ -118,6 +126,8 @@ impl ConsumerSlot {
             read_records: AtomicU64::new(0),
             corrupt_bytes: AtomicU64::new(0),
             lost_records: AtomicU64::new(0),
+            handed_records: AtomicU64::new(0),
+            handoff: Mutex::new(None),
         }
     }
 }

@@ -1063,3 +1063,161 @@ fn rewind_reads_again_what_was_read_but_not_committed_across_segments() {
         assert_eq!(rest, (first..200).collect::<Vec<_>>());
     });
 }
+
+/// Appends `index` as one owned record (the hand-off path of a durable route's batches).
+async fn append_owned(writer: &mut Writer, index: u64, length: usize) {
+    let outcome = writer
+        .append_owned(message(index, length), 1)
+        .await
+        .expect("append");
+    assert_eq!(outcome.appended, 1);
+}
+
+/// A reader that keeps up takes each record from the writer's hand-off, across segment
+/// rotations, and its positions are those of the segment: after a kill -9 the next reader
+/// resumes from the checkpoint and reads from the segment exactly what was not checkpointed.
+#[test]
+fn handed_records_are_committed_as_read_and_a_kill_resumes_from_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(async move {
+        let consumers = names(&["out"]);
+        let mut writer = Writer::open(&path, &options(), &consumers).await.unwrap();
+        assert!(writer.hand_off_to("out", 4));
+        assert!(!writer.hand_off_to("nobody", 4));
+        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        let mut batch = ReadBatch::new();
+        let mut checkpointed = 0;
+        for index in 0..60 {
+            append_owned(&mut writer, index, 300).await;
+            assert!(reader.has_data(), "the new end is published");
+            assert_eq!(reader.read(&mut batch).await.unwrap(), 1);
+            assert!(batch.is_handed(), "record {index} was read back");
+            assert_eq!(batch.iter().map(index_of).collect::<Vec<_>>(), [index]);
+            assert_eq!(batch.get(0), Some(message(index, 300).as_slice()));
+            assert_eq!((batch.count(0), batch.end().seq), (Some(1), index + 1));
+            reader.commit(batch.end()).await.unwrap();
+            if index == 39 {
+                reader.checkpoint().await.unwrap();
+                checkpointed = index + 1;
+            }
+        }
+        assert!(!reader.has_data());
+        let counters = writer.counters();
+        assert!(counters.segments_created > 3, "rotations were crossed");
+        assert_eq!(counters.consumers[0].handed_records, 60);
+        assert_eq!(counters.consumers[0].read_records, 60);
+        // kill -9: nothing is closed, the last 20 commits were never checkpointed.
+        drop(batch);
+        drop(reader);
+        drop(writer);
+
+        let writer = Writer::open(&path, &options(), &consumers).await.unwrap();
+        assert_eq!(writer.next_seq(), 60);
+        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        assert_eq!(reader.position().seq, checkpointed);
+        // No hand-off now: everything replayed comes from the segments, whole and in order.
+        let mut batch = ReadBatch::new();
+        let mut replayed = Vec::new();
+        while reader.read(&mut batch).await.unwrap() > 0 {
+            assert!(!batch.is_handed());
+            for (at, record) in batch.iter().enumerate() {
+                assert_eq!(record, message(index_of(record), 300).as_slice());
+                assert_eq!(batch.count(at), Some(1));
+            }
+            replayed.extend(batch.iter().map(index_of));
+        }
+        assert_eq!(replayed, (checkpointed..60).collect::<Vec<_>>());
+        drop(reader);
+        writer.close().await.unwrap();
+    });
+}
+
+/// A consumer that lags falls back to reading the segments: the ring's overflow is read from
+/// them, records the reader already read from them are dropped from the ring, and once it has
+/// caught up it takes records from memory again. A rewind reads from the segments too. Every
+/// record is delivered once, in order.
+#[test]
+fn a_lagging_reader_falls_back_to_the_segments_and_takes_handed_records_once_caught_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(async move {
+        let consumers = names(&["out"]);
+        let mut writer = Writer::open(&path, &options(), &consumers).await.unwrap();
+        // Appended before the hand-off exists: only in the segments.
+        for index in 0..4 {
+            append_owned(&mut writer, index, 300).await;
+        }
+        writer.hand_off_to("out", 4);
+        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        // 4..8 fill the ring; 8..20 find it full and stay in the segments only.
+        for index in 4..20 {
+            append_owned(&mut writer, index, 300).await;
+        }
+        let mut batch = ReadBatch::new();
+        let (mut seen, mut handed) = (Vec::<u64>::new(), Vec::<u64>::new());
+        while reader.read(&mut batch).await.unwrap() > 0 {
+            let indexes: Vec<u64> = batch.iter().map(index_of).collect();
+            if batch.is_handed() {
+                handed.extend(&indexes);
+            }
+            seen.extend(indexes);
+            reader.commit(batch.end()).await.unwrap();
+        }
+        assert_eq!(
+            seen,
+            (0..20).collect::<Vec<_>>(),
+            "each record once, in order"
+        );
+        // Reads of 1024 bytes take 3 records: 0..3 from the segment, then 3..6 too (the
+        // ring's oldest, 4, is ahead of 3); 4 and 5 are then dropped from the ring, 6 and 7
+        // taken from it; the rest from the segments.
+        assert_eq!(handed, [6, 7]);
+        // Caught up: records come from memory again.
+        append_owned(&mut writer, 20, 300).await;
+        assert_eq!(reader.read(&mut batch).await.unwrap(), 1);
+        assert!(batch.is_handed());
+        assert_eq!(index_of(batch.get(0).unwrap()), 20);
+        // Not committed, rewound (a failed delivery): read again, from the segment.
+        append_owned(&mut writer, 21, 300).await;
+        reader.rewind();
+        let mut again = Vec::new();
+        while reader.read(&mut batch).await.unwrap() > 0 {
+            if index_of(batch.get(0).unwrap()) == 20 {
+                assert!(
+                    !batch.is_handed(),
+                    "a rewound record is read from the segment"
+                );
+            }
+            again.extend(batch.iter().map(index_of));
+            reader.commit(batch.end()).await.unwrap();
+        }
+        assert_eq!(again, [20, 21]);
+        assert_eq!(writer.counters().consumers[0].handed_records, 3);
+        drop(reader);
+        writer.close().await.unwrap();
+    });
+}
+
+/// The hand-off ring belongs to the consumer, not to one reader: a reader dropped gives it
+/// back, and the next reader of the consumer takes records from memory again.
+#[test]
+fn a_new_reader_of_the_consumer_takes_over_the_hand_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(async move {
+        let consumers = names(&["out"]);
+        let mut writer = Writer::open(&path, &options(), &consumers).await.unwrap();
+        writer.hand_off_to("out", 4);
+        let mut batch = ReadBatch::new();
+        for index in 0..3 {
+            let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+            append_owned(&mut writer, index, 300).await;
+            assert_eq!(reader.read(&mut batch).await.unwrap(), 1);
+            assert!(batch.is_handed());
+            assert_eq!(index_of(batch.get(0).unwrap()), index);
+            reader.commit(batch.end()).await.unwrap();
+        }
+        writer.close().await.unwrap();
+    });
+}

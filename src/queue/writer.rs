@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::checkpoint;
+use super::handoff::{self, Handed, HandoffProducer};
 use super::record;
 use super::recovery::{self, CheckpointState, RecoveryReport};
 use super::segment::{self, SegmentFile, SegmentInfo, Segments};
@@ -84,6 +85,11 @@ pub struct Writer {
     disk_free_bytes: u64,
     counters: QueueCounters,
     report: RecoveryReport,
+    /// The hand-off of appended records to the queue's consumer ([`Writer::hand_off_to`]).
+    handoff: Option<HandoffProducer>,
+    /// Set while [`Writer::append_owned`] appends: its flush leaves publishing the new end to
+    /// it, so that the record is in the hand-off ring before readers learn it exists.
+    defer_publish: bool,
 }
 
 impl Writer {
@@ -145,6 +151,8 @@ impl Writer {
             disk_free_bytes: u64::MAX,
             counters,
             report: recovered.report,
+            handoff: None,
+            defer_publish: false,
         };
         writer.refresh_disk_free();
         writer.release().await?;
@@ -266,6 +274,74 @@ impl Writer {
         Ok(outcome)
     }
 
+    /// From now on, hands the records appended with [`Writer::append_owned`] to consumer
+    /// `consumer` through a ring of `slots` records ([`handoff`]), so that a reader of that
+    /// consumer which keeps up takes them from memory instead of reading them back. Returns
+    /// whether the queue has that consumer. A reader already open keeps reading the segments
+    /// only; the next one opened takes the ring.
+    pub fn hand_off_to(&mut self, consumer: &str, slots: usize) -> bool {
+        let Some((_, slot)) = self.shared.slot(consumer) else {
+            return false;
+        };
+        let (producer, receiver) = handoff::ring(slots);
+        let Ok(mut held) = slot.handoff.lock() else {
+            return false;
+        };
+        *held = Some(receiver);
+        self.handoff = Some(producer);
+        true
+    }
+
+    /// Appends `message` as one record holding `count` messages, as
+    /// [`Writer::append_counted`] does, then hands it (the buffer itself, no copy) to the
+    /// consumer set with [`Writer::hand_off_to`], before readers see the new end. A full ring
+    /// frees the buffer instead: the consumer then reads that record from the segment.
+    ///
+    /// # Errors
+    /// As [`Writer::append_batch`]; nothing is handed over then.
+    pub async fn append_owned(
+        &mut self,
+        message: Vec<u8>,
+        count: u64,
+    ) -> Result<AppendOutcome, QueueError> {
+        if self.handoff.is_none() {
+            return self.append_counted([(message.as_slice(), count)]).await;
+        }
+        let length = record::encoded_length_counted(message.len(), count) as u64;
+        let appended_before = self.counters.appended_records;
+        self.defer_publish = true;
+        let result = self.append_counted([(message.as_slice(), count)]).await;
+        self.defer_publish = false;
+        let appended = self.counters.appended_records - appended_before;
+        if let (Ok(outcome), Some(file)) = (&result, self.file.as_ref()) {
+            if outcome.appended == 1 && appended == 1 && file.length >= length {
+                let end = Position {
+                    segment: file.base,
+                    offset: file.length,
+                    seq: self.next_seq,
+                };
+                let start = Position {
+                    offset: file.length - length,
+                    seq: self.next_seq - 1,
+                    ..end
+                };
+                let handed = Handed {
+                    start,
+                    end,
+                    count,
+                    bytes: message,
+                };
+                if let Some(producer) = self.handoff.as_mut() {
+                    // A full ring: the consumer lags and reads the segment; free the copy.
+                    let _ = producer.push(handed);
+                }
+            }
+        }
+        // Whatever happened, readers learn the end as it now is.
+        self.publish();
+        result
+    }
+
     fn tail_length(&self) -> u64 {
         self.file.as_ref().map_or(0, |file| file.length) + self.pending.len() as u64
     }
@@ -344,7 +420,9 @@ impl Writer {
             self.sync_tail().await?;
         }
         outcome.appended += records;
-        self.publish();
+        if !self.defer_publish {
+            self.publish();
+        }
         Ok(())
     }
 
@@ -661,6 +739,7 @@ impl Writer {
             lag_bytes: self.segments.bytes_after(from),
             lag_records: self.next_seq.saturating_sub(from.seq),
             read_records: slot.read_records.load(Ordering::Relaxed),
+            handed_records: slot.handed_records.load(Ordering::Relaxed),
             corrupt_bytes_skipped: slot.corrupt_bytes.load(Ordering::Relaxed),
             lost_records: slot.lost_records.load(Ordering::Relaxed),
             dropped_lag_records: slot.dropped_lag_records.load(Ordering::Relaxed),
