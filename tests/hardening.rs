@@ -237,14 +237,15 @@ fn a_lua_decoder_keeps_counting_per_core_across_a_clean_restart() {
 }
 
 /// A daemon with a framed TcpInput whose FileOutput ships only when asked (flush interval an
-/// hour away, a large batch): the file fills only at a settle or at stop.
+/// hour away, no shipping on idle, a large batch): the file fills only at a settle or at stop.
 fn acked_daemon(dir: &Path) -> (Daemon, u16) {
     let port = free_port();
     let config = format!(
         "[hekad]\nstats_interval = 0\n\
          [Acked]\ntype = \"TcpInput\"\naddress = \"127.0.0.1:{port}\"\n\
          [Out]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n\
-         encoder = \"ProtobufEncoder\"\nuse_framing = true\nflush_interval = 3600000\n"
+         encoder = \"ProtobufEncoder\"\nuse_framing = true\nflush_interval = 3600000\n\
+         flush_on_idle = false\n"
     );
     (Daemon::start(dir, &config, &[port]), port)
 }
