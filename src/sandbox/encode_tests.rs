@@ -1,7 +1,7 @@
 //! Message tables → protobuf ([`super::protobuf::encode_table`]), read in place on the Lua
 //! stack: every form, rule and error of the walk, through `inject_message` in a decoder.
 
-use super::tests::{records, sample, Harness};
+use super::tests::{process_sample, records, sample, Harness};
 use super::*;
 use crate::message::proto::Message;
 use crate::message::{MessageView, ProtoView};
@@ -298,12 +298,5 @@ fn encode_message_reads_the_same_table_as_inject_message() {
         end
         "#,
     );
-    let mut sink = Vec::new();
-    let status = sandbox.process_message(&MessageView::Proto(ProtoView::new(&sample())), &mut sink);
-    assert_eq!(
-        status,
-        Ok(CallStatus::Ok),
-        "{:?}",
-        sandbox.termination_reason()
-    );
+    process_sample(&mut sandbox);
 }

@@ -59,6 +59,19 @@ impl Harness {
     }
 }
 
+/// Runs `process_message` on [`sample`], which must succeed; what the sandbox wrote.
+pub(crate) fn process_sample(sandbox: &mut Sandbox) -> Vec<u8> {
+    let mut sink = Vec::new();
+    let status = sandbox.process_message(&MessageView::Proto(ProtoView::new(&sample())), &mut sink);
+    assert_eq!(
+        status,
+        Ok(CallStatus::Ok),
+        "{:?}",
+        sandbox.termination_reason()
+    );
+    sink
+}
+
 pub(crate) fn sample() -> Vec<u8> {
     let message = Message {
         uuid: vec![7; 16],
@@ -331,14 +344,7 @@ fn filter_inject_message_stamps_headers_and_encodes_both_field_forms() {
     };
     config.memory_limit = MEMORY_LIMIT_DEFAULT;
     let mut sandbox = Sandbox::new(SandboxKind::Filter, "Stamp", &config, &host).unwrap();
-    let mut sink = Vec::new();
-    let status = sandbox.process_message(&MessageView::Proto(ProtoView::new(&sample())), &mut sink);
-    assert_eq!(
-        status,
-        Ok(CallStatus::Ok),
-        "{:?}",
-        sandbox.termination_reason()
-    );
+    let sink = process_sample(&mut sandbox);
     let injected = records(&sink);
     assert_eq!(injected.len(), 2);
     let first = &injected[0];
