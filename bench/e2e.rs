@@ -1936,16 +1936,29 @@ fn full_speed_setups(mode: Mode, profiles: &[Profile], with_rsyslog: bool) -> Ve
     setups
 }
 
+/// The latency part's rate for case 1 (`index` 0) or case 2 (1), from
+/// `GYGES_BENCH_E2E_LATENCY_RATES` (`<case 1 msg/s>,<case 2 lines/s>`): set, the latency part
+/// runs at those rates without the full-load runs, so that two builds compare at one rate.
+fn fixed_latency_rate(index: usize) -> Option<u64> {
+    let list = std::env::var("GYGES_BENCH_E2E_LATENCY_RATES").ok()?;
+    list.split(',').nth(index)?.trim().parse().ok()
+}
+
 /// Latency under load: cases 1 and 2 under `profile`, one connection, at half the best median rate
 /// that profile reached in `outcomes`; each once as configured and once with
 /// `flush_on_idle = false` ([`Setup::held`]).
 fn latency_setups(mode: Mode, profile: &Profile, outcomes: &[Outcome]) -> Vec<Setup> {
     let mut setups = Vec::new();
-    for case in [Case::Framed, Case::Lines] {
-        let Some(best) = best_of_case(outcomes, case, Some(&profile.name)) else {
-            continue;
+    for (index, case) in [Case::Framed, Case::Lines].into_iter().enumerate() {
+        let rate = match fixed_latency_rate(index) {
+            Some(rate) => rate,
+            None => {
+                let Some(best) = best_of_case(outcomes, case, Some(&profile.name)) else {
+                    continue;
+                };
+                (best.messages_per_second() / 2.0).max(1000.0) as u64
+            }
         };
-        let rate = (best.messages_per_second() / 2.0).max(1000.0) as u64;
         // About 3 s of load (1 s in quick mode; a moment in a smoke run).
         let (seconds, count_max) = mode.pick((3, u64::MAX), (1, u64::MAX), (1, 50_000));
         for held in [false, true] {
@@ -2048,6 +2061,7 @@ fn write_method(section: &mut Section, machine: &common::Machine, outcomes: &[Ou
         "GYGES_BENCH_E2E_CASES",
         "GYGES_BENCH_E2E_GLOBAL",
         "GYGES_BENCH_E2E_OUTPUT",
+        "GYGES_BENCH_E2E_LATENCY_RATES",
     ] {
         if let Ok(value) = std::env::var(knob) {
             section.line(format!("**Set for this run: `{knob}={value}`.**\n"));

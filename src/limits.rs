@@ -300,7 +300,8 @@ pub const FLUSH_INTERVAL_MS_MAX: u64 = 3_600_000;
 /// Shortest time between two ships of a sink's partly filled batch because its input ran dry
 /// ([`crate::output::FlushPolicy::on_idle`]): at most one such ship per sink and core per
 /// gap, however often short reads come, so a trickle costs at most 5,000 batches a second.
-/// A batch held back by it ships on the first tick (1 ms) after the gap.
+/// A batch held back by it ships when the gap ends: the core's ticker wakes then for it,
+/// between its 1 ms ticks.
 pub const IDLE_SHIP_GAP: std::time::Duration = std::time::Duration::from_micros(200);
 
 // The global section's engine knobs.

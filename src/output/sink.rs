@@ -130,7 +130,8 @@ pub struct Sink {
     policy: FlushPolicy,
     last_flush: Instant,
     /// An input ran dry while this batch waited, too soon after the last ship to ship it
-    /// again ([`crate::limits::IDLE_SHIP_GAP`]): the tick ships it once the gap has passed.
+    /// again ([`crate::limits::IDLE_SHIP_GAP`]): the ticker ships it once the gap has passed
+    /// ([`Sink::idle_deadline`]).
     idle_pending: bool,
     /// Messages accepted, wrapping: a Lua encoder's gauges are published every
     /// [`SANDBOX_GAUGE_CALLS`] of them.
@@ -214,7 +215,8 @@ impl Sink {
     }
 
     /// An input has read everything there was ([`FlushPolicy::on_idle`]): whether the batch
-    /// should go now. One that must wait for the gap is left to the tick.
+    /// should go now. One that must wait for the gap is left to the ticker, which wakes at
+    /// [`Sink::idle_deadline`].
     pub fn ran_dry(&mut self, now: Instant) -> bool {
         let since_flush = now.saturating_duration_since(self.last_flush);
         if self.policy.is_idle_due(&self.batch, since_flush) {
@@ -223,6 +225,13 @@ impl Sink {
         let after_gap = since_flush.max(crate::limits::IDLE_SHIP_GAP);
         self.idle_pending |= self.policy.is_idle_due(&self.batch, after_gap);
         false
+    }
+
+    /// When a batch an input left idle within the gap ([`Sink::ran_dry`]) becomes due: the
+    /// core's ticker wakes then rather than at its next tick.
+    pub fn idle_deadline(&self) -> Option<Instant> {
+        (self.idle_pending && !self.batch.is_empty())
+            .then(|| self.last_flush + crate::limits::IDLE_SHIP_GAP)
     }
 
     /// Takes the current batch, leaving an empty one, and the target to ship it to.
@@ -304,11 +313,21 @@ mod tests {
     }
 
     /// An input that runs dry within the gap after the last ship leaves the batch to the
-    /// tick, which ships it once the gap has passed, not after `flush_interval`.
+    /// ticker, which ships it once the gap has passed, not after `flush_interval`.
     #[test]
     fn a_batch_held_back_by_the_gap_ships_on_the_tick_after_it() {
         let (mut sink, now) = sink_holding_one(true);
+        assert_eq!(sink.idle_deadline(), None, "no input has run dry yet");
         assert!(!sink.ran_dry(now), "within the gap");
+        let deadline = sink.idle_deadline().expect("held back by the gap");
+        assert!(
+            deadline > now && deadline <= now + GAP,
+            "due when the gap ends"
+        );
+        assert!(
+            sink.is_due(deadline),
+            "the ticker woken at the deadline ships it"
+        );
         assert!(!sink.is_due(now), "the tick waits for the gap too");
         assert!(sink.is_due(now + GAP), "the tick ships it after the gap");
         assert!(sink.take().is_some());
@@ -316,12 +335,18 @@ mod tests {
             !sink.is_due(Instant::now() + GAP),
             "nothing left, nothing pending"
         );
+        assert_eq!(sink.idle_deadline(), None, "shipped: no wake-up wanted");
     }
 
     #[test]
     fn without_on_idle_a_dry_input_leaves_the_batch_to_its_interval() {
         let (mut sink, now) = sink_holding_one(false);
         assert!(!sink.ran_dry(now + GAP));
+        assert_eq!(
+            sink.idle_deadline(),
+            None,
+            "nothing for the ticker to wake for"
+        );
         assert!(!sink.is_due(now + GAP));
         assert!(sink.is_due(now + Duration::from_secs(600)));
     }

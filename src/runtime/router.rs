@@ -277,6 +277,12 @@ impl Router {
             .find_map(|lane| lane.take().map(|(batch, to)| Ready::Lane(batch, to)))
     }
 
+    /// The earliest time a batch held back by [`crate::limits::IDLE_SHIP_GAP`] becomes due
+    /// ([`crate::output::Sink::idle_deadline`]), if any.
+    pub fn idle_deadline(&self) -> Option<Instant> {
+        self.sinks.iter().filter_map(Sink::idle_deadline).min()
+    }
+
     /// Takes the first non-empty filter lane batch.
     pub fn take_lane(&mut self) -> Option<Ready> {
         self.lanes
