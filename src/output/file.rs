@@ -667,8 +667,82 @@ impl super::Destination for FileDestination {
 
 #[cfg(test)]
 mod tests {
-    use super::FileWriter;
+    use std::sync::Arc;
+
+    use super::{FileWriter, SharedOffset};
     use crate::testing::run_local as run;
+
+    /// Reservations follow each other from the size the first opener found; a later opener's
+    /// size changes nothing.
+    #[test]
+    fn a_shared_offset_starts_at_the_first_size_and_reserves_ranges_back_to_back() {
+        let shared = SharedOffset::new();
+        shared.start_at(100);
+        assert_eq!(shared.reserve(10), 100);
+        shared.start_at(0);
+        assert_eq!(shared.reserve(5), 110);
+        assert_eq!(shared.reserve(0), 115);
+        assert_eq!(shared.reserve(1), 115);
+        assert_eq!(shared.reserve(1), 116);
+    }
+
+    /// A batch of `lines` lines `<writer> <batch> <line>` padded to 40 bytes.
+    fn numbered_batch(writer: usize, batch: usize, lines: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for line in 0..lines {
+            let text = format!("{writer} {batch} {line}");
+            bytes.extend_from_slice(format!("{text:<39}\n").as_bytes());
+        }
+        bytes
+    }
+
+    /// Two threads, each with its own executor and its own handle on one file that already
+    /// holds a line, append batches of whole lines at offsets they share: once every write has
+    /// completed the file holds the first line and then every line once, whole, with no hole.
+    #[test]
+    fn writers_on_two_threads_append_whole_batches_to_one_file_without_overlap() {
+        const BATCHES: usize = 200;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.log");
+        let first = format!("{:<39}\n", "already there");
+        std::fs::write(&path, &first).expect("seed the file");
+        let shared = Arc::new(SharedOffset::new());
+        let threads: Vec<_> = (0..2)
+            .map(|writer| {
+                let (path, shared) = (path.clone(), shared.clone());
+                std::thread::spawn(move || {
+                    run(async move {
+                        let file = FileWriter::open_shared(&path, 0o644, 0o700, shared)
+                            .await
+                            .expect("open");
+                        for batch in 0..BATCHES {
+                            // Batches of different sizes, so ranges do not line up.
+                            let bytes = numbered_batch(writer, batch, 1 + batch % 7);
+                            file.append(bytes).await.expect("write");
+                        }
+                    })
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("writer thread");
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.starts_with(&first), "the file's first line was kept");
+        let mut seen = std::collections::HashMap::new();
+        for line in text[first.len()..].lines() {
+            let fields: Vec<usize> = line
+                .split_whitespace()
+                .map(|field| field.parse().expect("a whole line, no zeros"))
+                .collect();
+            assert_eq!(fields.len(), 3, "{line:?}");
+            *seen.entry((fields[0], fields[1], fields[2])).or_insert(0) += 1;
+        }
+        let expected: usize = (0..BATCHES).map(|batch| 1 + batch % 7).sum::<usize>() * 2;
+        assert_eq!(seen.len(), expected, "every line once");
+        assert!(seen.values().all(|count| *count == 1), "no line twice");
+        assert_eq!(text.len(), first.len() + expected * 40, "no hole, no overlap");
+    }
 
     /// With a one-second interval, writes on either side of a boundary land in two files
     /// named by the path's strftime format, and nothing is lost.
