@@ -711,14 +711,20 @@ fn two_cores_append_to_one_file_and_every_line_arrives_whole_exactly_once() {
         let sent = connections * PER_CONNECTION;
         wait_for(Duration::from_secs(30), "the lines counted", || {
             let metrics = scrape_metrics(http);
-            per_core(&metrics, "gyges_records_total", "In").values().sum::<u64>() as usize >= sent
+            per_core(&metrics, "gyges_records_total", "In")
+                .values()
+                .sum::<u64>() as usize
+                >= sent
         });
     }
     let expected = connections * PER_CONNECTION;
     let output = dir.path().join("out.log");
     wait_for(Duration::from_secs(60), "every line written", || {
         let metrics = scrape_metrics(http);
-        per_core(&metrics, "gyges_sent_total", "Out").values().sum::<u64>() as usize >= expected
+        per_core(&metrics, "gyges_sent_total", "Out")
+            .values()
+            .sum::<u64>() as usize
+            >= expected
     });
     let metrics = scrape_metrics(http);
     let matched = per_core(&metrics, "gyges_matched_total", "Out");
@@ -726,13 +732,20 @@ fn two_cores_append_to_one_file_and_every_line_arrives_whole_exactly_once() {
     assert_eq!(matched.len(), 2, "{metrics}");
     for (core, count) in &matched {
         assert!(*count > 0, "core {core} read nothing: {matched:?}");
-        assert_eq!(sent.get(core), Some(count), "core {core} wrote its own lines");
+        assert_eq!(
+            sent.get(core),
+            Some(count),
+            "core {core} wrote its own lines"
+        );
     }
     assert!(daemon.stop().success(), "{}", daemon.stderr());
     let bytes = std::fs::read(&output).expect("output file");
     assert!(!bytes.contains(&0), "no hole of zeros in the file");
     let mut counts: HashMap<i64, u32> = HashMap::new();
-    for line in bytes.split(|byte| *byte == b'\n').filter(|line| !line.is_empty()) {
+    for line in bytes
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+    {
         let text = std::str::from_utf8(line).expect("a whole line");
         let number = text
             .strip_prefix("line-")

@@ -90,10 +90,22 @@ fn every_core_writes_one_file_unless_it_is_durable_or_rotates() {
     use crate::output::Writers;
     let cases = [
         ("path = \"x\"\n", Writers::EveryCore, true),
-        ("path = \"x\"\ndelivery = \"best_effort\"\n", Writers::EveryCore, true),
+        (
+            "path = \"x\"\ndelivery = \"best_effort\"\n",
+            Writers::EveryCore,
+            true,
+        ),
         ("path = \"x-%{core}\"\n", Writers::EveryCore, false),
-        ("path = \"x\"\ndelivery = \"durable\"\n", Writers::Owner, false),
-        ("path = \"x-%H\"\nrotation_interval = 1\n", Writers::Owner, false),
+        (
+            "path = \"x\"\ndelivery = \"durable\"\n",
+            Writers::Owner,
+            false,
+        ),
+        (
+            "path = \"x-%H\"\nrotation_interval = 1\n",
+            Writers::Owner,
+            false,
+        ),
     ];
     for (keys, writers, shared) in cases {
         let plan = plan_of(&format!("{INPUT}[FileOutput]\n{keys}")).unwrap();

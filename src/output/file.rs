@@ -741,7 +741,11 @@ mod tests {
         let expected: usize = (0..BATCHES).map(|batch| 1 + batch % 7).sum::<usize>() * 2;
         assert_eq!(seen.len(), expected, "every line once");
         assert!(seen.values().all(|count| *count == 1), "no line twice");
-        assert_eq!(text.len(), first.len() + expected * 40, "no hole, no overlap");
+        assert_eq!(
+            text.len(),
+            first.len() + expected * 40,
+            "no hole, no overlap"
+        );
     }
 
     /// With a one-second interval, writes on either side of a boundary land in two files
