@@ -657,3 +657,102 @@ fn a_tcp_output_connects_from_its_local_address() {
     sequences.sort_unstable();
     assert_eq!(sequences, (0..20).collect::<Vec<_>>());
 }
+
+/// The `core="N"` values of `metric` for plugin `plugin` in a `/metrics` answer.
+fn per_core(metrics: &str, metric: &str, plugin: &str) -> HashMap<String, u64> {
+    let prefix = format!("{metric}{{plugin=\"{plugin}\"");
+    metrics
+        .lines()
+        .filter(|line| line.starts_with(&prefix))
+        .filter_map(|line| {
+            let core = line.split("core=\"").nth(1)?.split('"').next()?.to_string();
+            let value = line.rsplit(' ').next()?.parse().ok()?;
+            Some((core, value))
+        })
+        .collect()
+}
+
+/// Under two ingest cores, one memory FileOutput is appended to by both cores (each counts
+/// what it wrote itself; nothing crosses a ring), and every line arrives whole, exactly once,
+/// with no hole left in the file.
+#[test]
+fn two_cores_append_to_one_file_and_every_line_arrives_whole_exactly_once() {
+    if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+        eprintln!("skipped: needs two cores");
+        return;
+    }
+    const PER_CONNECTION: usize = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let (port, http) = (free_port(), free_port());
+    let config = format!(
+        "[hekad]\nstats_interval = 0\ncores = [0, 1]\noutput_core = 1\n\
+         http_address = \"127.0.0.1:{http}\"\n{}\
+         [LinePayload]\ntype = \"PayloadEncoder\"\nappend_newlines = false\n\
+         [Out]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"out.log\"\n\
+         encoder = \"LinePayload\"\nflush_interval = 20\n",
+        line_input("In", port)
+    );
+    let mut daemon = Daemon::start(dir.path(), &config, &[port]);
+    // Connections until both cores have read lines (the kernel spreads them), at least 8.
+    let mut connections = 0;
+    loop {
+        let metrics = scrape_metrics(http);
+        let records = per_core(&metrics, "gyges_records_total", "In");
+        let both = records.len() == 2 && records.values().all(|count| *count > 0);
+        if (both && connections >= 8) || connections == 64 {
+            break;
+        }
+        let first = connections * PER_CONNECTION;
+        let text: String = (first..first + PER_CONNECTION)
+            .map(|number| format!("line-{number:<8} of a connection's numbered lines\n"))
+            .collect();
+        send_tcp(port, text.as_bytes());
+        connections += 1;
+        let sent = connections * PER_CONNECTION;
+        wait_for(Duration::from_secs(30), "the lines counted", || {
+            let metrics = scrape_metrics(http);
+            per_core(&metrics, "gyges_records_total", "In")
+                .values()
+                .sum::<u64>() as usize
+                >= sent
+        });
+    }
+    let expected = connections * PER_CONNECTION;
+    let output = dir.path().join("out.log");
+    wait_for(Duration::from_secs(60), "every line written", || {
+        let metrics = scrape_metrics(http);
+        per_core(&metrics, "gyges_sent_total", "Out")
+            .values()
+            .sum::<u64>() as usize
+            >= expected
+    });
+    let metrics = scrape_metrics(http);
+    let matched = per_core(&metrics, "gyges_matched_total", "Out");
+    let sent = per_core(&metrics, "gyges_sent_total", "Out");
+    assert_eq!(matched.len(), 2, "{metrics}");
+    for (core, count) in &matched {
+        assert!(*count > 0, "core {core} read nothing: {matched:?}");
+        assert_eq!(
+            sent.get(core),
+            Some(count),
+            "core {core} wrote its own lines"
+        );
+    }
+    assert!(daemon.stop().success(), "{}", daemon.stderr());
+    let bytes = std::fs::read(&output).expect("output file");
+    assert!(!bytes.contains(&0), "no hole of zeros in the file");
+    let mut counts: HashMap<i64, u32> = HashMap::new();
+    for line in bytes
+        .split(|byte| *byte == b'\n')
+        .filter(|line| !line.is_empty())
+    {
+        let text = std::str::from_utf8(line).expect("a whole line");
+        let number = text
+            .strip_prefix("line-")
+            .and_then(|rest| rest.strip_suffix(" of a connection's numbered lines"))
+            .and_then(|number| number.trim_end().parse().ok())
+            .unwrap_or_else(|| panic!("not a whole line: {text:?}"));
+        *counts.entry(number).or_default() += 1;
+    }
+    assert_exactly_once(&counts, expected as i64, "lines");
+}

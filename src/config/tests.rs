@@ -83,6 +83,40 @@ fn type_comes_from_the_key_or_the_section_name() {
     ));
 }
 
+/// One FileOutput without `%{core}` is appended to by every core when it is neither durable
+/// nor rotating; a durable or rotating one keeps its single writer on the owner core.
+#[test]
+fn every_core_writes_one_file_unless_it_is_durable_or_rotates() {
+    use crate::output::Writers;
+    let cases = [
+        ("path = \"x\"\n", Writers::EveryCore, true),
+        (
+            "path = \"x\"\ndelivery = \"best_effort\"\n",
+            Writers::EveryCore,
+            true,
+        ),
+        ("path = \"x-%{core}\"\n", Writers::EveryCore, false),
+        (
+            "path = \"x\"\ndelivery = \"durable\"\n",
+            Writers::Owner,
+            false,
+        ),
+        (
+            "path = \"x-%H\"\nrotation_interval = 1\n",
+            Writers::Owner,
+            false,
+        ),
+    ];
+    for (keys, writers, shared) in cases {
+        let plan = plan_of(&format!("{INPUT}[FileOutput]\n{keys}")).unwrap();
+        let kind = &plan.outputs[0].kind;
+        assert_eq!(kind.writers(), writers, "{keys}");
+        let file: &crate::output::file::FileOutputKind =
+            (**kind).as_any().downcast_ref().expect("a FileOutput");
+        assert_eq!(file.shared_offset.is_some(), shared, "{keys}");
+    }
+}
+
 #[test]
 fn errors_name_file_section_and_key() {
     let cases = [

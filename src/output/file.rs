@@ -1,25 +1,115 @@
 //! FileOutput's writer: appends batches to one file through io_uring.
 //!
-//! One writer per file, on the core that owns the file. Batches from this core's tasks and
-//! from other cores' rings are written at offsets reserved in arrival order, so concurrent
-//! writes never overlap and the file has no holes once they complete.
+//! Each batch is written whole at an offset reserved for it before the write starts, so
+//! concurrent writes never overlap and the file has no holes once they complete. Who reserves:
+//!
+//! - one file written by every core ([`SharedOffset`]; a memory or best-effort FileOutput that
+//!   does not rotate): each core writes its own batches into its own handle on the file, at
+//!   ranges reserved with one atomic add on an offset all cores share. Nothing crosses a ring;
+//! - otherwise the file has a single writer: the core of a `%{core}` file, or the output's
+//!   owner core, which also writes the batches other cores hand over by ring (a rotating
+//!   file, whose next file one core must open) or from their disk queues (durable).
+//!
+//! A write that has not completed leaves its range as a hole of zeros while later ranges
+//! already hold their batches; readers that tail the file (the bench's tailer, a
+//! LogstreamerInput) read such a range again later. If the daemon dies meanwhile (or a write
+//! fails), the hole stays: whole batches are missing, never part of a record, and the records
+//! around it are whole. That holds for a single writer with several writes in flight too;
+//! with every core writing, such a hole can also lie between batches of other cores. The
+//! writers keep their offset in memory: a file truncated or moved away under a running daemon
+//! is written on at the old offset (a sparse file from zero), whoever writes it.
 
 use std::cell::{Cell, RefCell};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use glommio::io::{BufferedFile, OpenOptions};
 
 use super::Batch;
 use crate::telemetry::{Metric, Telemetry};
 
-/// The single writer of one file (or, with `rotation_interval`, of one file per interval).
+/// The end of a file every core appends to: each core's writer reserves the range of a whole
+/// batch with one atomic add, so batches from different cores never overlap.
+///
+/// It lives in the output's plan, which every core shares; the first core to open the file
+/// sets it to the file's size ([`SharedOffset::start_at`]).
+#[derive(Debug)]
+pub struct SharedOffset {
+    /// The next free offset; [`SharedOffset::UNSET`] until a core has opened the file.
+    next: AtomicU64,
+}
+
+impl SharedOffset {
+    /// Before any core has opened the file.
+    const UNSET: u64 = u64::MAX;
+
+    /// An offset no core has started yet.
+    pub fn new() -> SharedOffset {
+        SharedOffset {
+            next: AtomicU64::new(SharedOffset::UNSET),
+        }
+    }
+
+    /// A core has opened the file and found `size` bytes in it. The first call sets where
+    /// appending starts; later calls change nothing, since another core may already have
+    /// reserved (and written) past the size they found.
+    pub fn start_at(&self, size: u64) {
+        let _ = self.next.compare_exchange(
+            SharedOffset::UNSET,
+            size,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Reserves `length` bytes and returns where they start. Every core calls
+    /// [`SharedOffset::start_at`] before its first reservation, and both are read-modify-writes
+    /// of the one atomic, so a reservation always sees a started offset.
+    pub fn reserve(&self, length: u64) -> u64 {
+        let start = self.next.fetch_add(length, Ordering::Relaxed);
+        debug_assert!(start != SharedOffset::UNSET, "reserved before start_at");
+        start
+    }
+}
+
+impl Default for SharedOffset {
+    fn default() -> SharedOffset {
+        SharedOffset::new()
+    }
+}
+
+/// Where a writer's next batch goes.
+enum Offsets {
+    /// This writer alone appends to its file.
+    Own(Cell<u64>),
+    /// Every core's writer appends to the one file.
+    Shared(Arc<SharedOffset>),
+}
+
+impl Offsets {
+    /// Reserves `length` bytes: where they go.
+    fn reserve(&self, length: u64) -> u64 {
+        match self {
+            Offsets::Own(next) => {
+                let start = next.get();
+                next.set(start + length);
+                start
+            }
+            Offsets::Shared(shared) => shared.reserve(length),
+        }
+    }
+}
+
+/// The writer of one file on one core: its single writer (with `rotation_interval`, of one
+/// file per interval), or one of the writers of a file every core appends to.
 pub struct FileWriter {
     /// The file batches go to now; a write in flight keeps the one it started on.
     file: RefCell<Rc<BufferedFile>>,
     /// Where the next batch goes.
-    offset: Cell<u64>,
+    offset: Offsets,
     /// Writes issued and not yet completed.
     in_flight: Cell<usize>,
     /// `rotation_interval`: when the next file is opened, and its name.
@@ -46,7 +136,28 @@ impl FileWriter {
         let (file, offset) = open_file(path, perm, folder_perm).await?;
         Ok(FileWriter {
             file: RefCell::new(Rc::new(file)),
-            offset: Cell::new(offset),
+            offset: Offsets::Own(Cell::new(offset)),
+            in_flight: Cell::new(0),
+            rotation: None,
+        })
+    }
+
+    /// Opens (creating, appending) `path` as one of the writers of a file every core appends
+    /// to, reserving each batch's range from `shared`.
+    ///
+    /// # Errors
+    /// The folder or file cannot be created or opened.
+    pub async fn open_shared(
+        path: &Path,
+        perm: u32,
+        folder_perm: u32,
+        shared: Arc<SharedOffset>,
+    ) -> std::io::Result<FileWriter> {
+        let (file, size) = open_file(path, perm, folder_perm).await?;
+        shared.start_at(size);
+        Ok(FileWriter {
+            file: RefCell::new(Rc::new(file)),
+            offset: Offsets::Shared(shared),
             in_flight: Cell::new(0),
             rotation: None,
         })
@@ -71,7 +182,7 @@ impl FileWriter {
         let (file, offset) = open_file(Path::new(&name), perm, folder_perm).await?;
         Ok(FileWriter {
             file: RefCell::new(Rc::new(file)),
-            offset: Cell::new(offset),
+            offset: Offsets::Own(Cell::new(offset)),
             in_flight: Cell::new(0),
             rotation: Some(Rotation {
                 path: format,
@@ -98,9 +209,12 @@ impl FileWriter {
         let previous = rotation.period.replace(period);
         let name = rotated_name(&rotation.path, period * rotation.interval_seconds);
         match open_file(Path::new(&name), rotation.perm, rotation.folder_perm).await {
-            Ok((file, offset)) => {
+            Ok((file, size)) => {
                 *self.file.borrow_mut() = Rc::new(file);
-                self.offset.set(offset);
+                // A rotating writer is always the file's only writer.
+                if let Offsets::Own(next) = &self.offset {
+                    next.set(size);
+                }
             }
             Err(error) => {
                 rotation.period.set(previous);
@@ -150,8 +264,7 @@ impl FileWriter {
     pub async fn write(&self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
         self.rotate_if_due().await;
         let length = batch.bytes.len() as u64;
-        let offset = self.offset.get();
-        self.offset.set(offset + length);
+        let offset = self.offset.reserve(length);
         self.in_flight.set(self.in_flight.get() + 1);
         let messages = batch.messages;
         let result = self.write_all_at(batch.bytes, offset).await;
@@ -178,8 +291,7 @@ impl FileWriter {
     pub async fn append(&self, bytes: Vec<u8>) -> std::io::Result<()> {
         self.rotate_if_due().await;
         let length = bytes.len() as u64;
-        let offset = self.offset.get();
-        self.offset.set(offset + length);
+        let offset = self.offset.reserve(length);
         self.in_flight.set(self.in_flight.get() + 1);
         let result = self.write_all_at(bytes, offset).await;
         self.in_flight.set(self.in_flight.get() - 1);
@@ -200,8 +312,7 @@ impl FileWriter {
         self: &Rc<Self>,
         bytes: Vec<u8>,
     ) -> impl std::future::Future<Output = std::io::Result<()>> + 'static {
-        let offset = self.offset.get();
-        self.offset.set(offset + bytes.len() as u64);
+        let offset = self.offset.reserve(bytes.len() as u64);
         self.in_flight.set(self.in_flight.get() + 1);
         let writer = Rc::clone(self);
         async move {
@@ -281,6 +392,10 @@ pub struct FileOutputKind {
     pub folder_perm: u32,
     /// `rotation_interval` in hours; 0 writes one file for ever.
     pub rotation_hours: u64,
+    /// Set when every core appends to the one file itself (not `%{core}`, not rotating, not
+    /// durable): the offset the cores reserve their batches' ranges from. `None` leaves the
+    /// file to a single writer.
+    pub shared_offset: Option<Arc<SharedOffset>>,
 }
 
 /// Its registry line.
@@ -337,8 +452,9 @@ fn plan_file_output(
         );
         return Err(section.error(Some("flush_count"), message));
     }
+    let per_core = raw.path.contains("%{core}");
     let kind = FileOutputKind {
-        per_core: raw.path.contains("%{core}"),
+        per_core,
         path: raw.path,
         flush_interval: std::time::Duration::from_millis(flush_interval_ms),
         flush_count,
@@ -347,20 +463,34 @@ fn plan_file_output(
         perm: octal("perm", raw.perm.as_deref(), 0o644)?,
         folder_perm: octal("folder_perm", raw.folder_perm.as_deref(), 0o700)?,
         rotation_hours,
+        shared_offset: None,
     };
     // As Heka documents it: framed by default when the encoder is ProtobufEncoder (the
     // default), so that the file can be read back (`gyges cat`); unframed otherwise.
     let protobuf = crate::encoder::type_of(context, common.encoder.as_deref(), "ProtobufEncoder")
         == "ProtobufEncoder";
     let common = common.with_defaults("ProtobufEncoder", protobuf, true);
-    super::plan::output_plan(section, context, common, |_| Ok(std::sync::Arc::new(kind)))
+    // A durable file is written by its owner from every core's disk queue, a rotating one by
+    // the core that opens each next file; any other one file is appended to by every core.
+    let plan_kind = |durable: bool| {
+        let shared = !per_core && rotation_hours == 0 && !durable;
+        let shared_offset = shared.then(|| Arc::new(SharedOffset::new()));
+        Ok(Arc::new(FileOutputKind {
+            shared_offset,
+            ..kind
+        }) as Arc<dyn super::OutputKind>)
+    };
+    super::plan::output_plan(section, context, common, plan_kind)
 }
 
 impl FileOutputKind {
     /// Opens this core's file (`%{core}` is this core's CPU).
     async fn open_writer(&self, core: &super::OutputCore<'_>) -> Result<Rc<FileWriter>, String> {
         let path = self.path.replace("%{core}", &core.cpu.to_string());
-        let opened = if self.rotation_hours == 0 {
+        let opened = if let Some(shared) = &self.shared_offset {
+            FileWriter::open_shared(path.as_ref(), self.perm, self.folder_perm, shared.clone())
+                .await
+        } else if self.rotation_hours == 0 {
             FileWriter::open(path.as_ref(), self.perm, self.folder_perm).await
         } else {
             let seconds = self.rotation_hours as i64 * 3600;
@@ -381,6 +511,10 @@ impl super::OutputKind for FileOutputKind {
         let owner = output.owner_core;
         match (self.per_core, output.durable.is_some()) {
             (true, _) => format!("{} (one file per core)", self.path),
+            (false, false) if self.shared_offset.is_some() => format!(
+                "{} (every core appends its own batches at offsets they share)",
+                self.path
+            ),
             (false, true) => format!(
                 "{} (written by core {owner} from every core's disk queue)",
                 self.path
@@ -395,7 +529,7 @@ impl super::OutputKind for FileOutputKind {
     }
 
     fn writers(&self) -> super::Writers {
-        if self.per_core {
+        if self.per_core || self.shared_offset.is_some() {
             super::Writers::EveryCore
         } else {
             super::Writers::Owner
@@ -533,8 +667,86 @@ impl super::Destination for FileDestination {
 
 #[cfg(test)]
 mod tests {
-    use super::FileWriter;
+    use std::sync::Arc;
+
+    use super::{FileWriter, SharedOffset};
     use crate::testing::run_local as run;
+
+    /// Reservations follow each other from the size the first opener found; a later opener's
+    /// size changes nothing.
+    #[test]
+    fn a_shared_offset_starts_at_the_first_size_and_reserves_ranges_back_to_back() {
+        let shared = SharedOffset::new();
+        shared.start_at(100);
+        assert_eq!(shared.reserve(10), 100);
+        shared.start_at(0);
+        assert_eq!(shared.reserve(5), 110);
+        assert_eq!(shared.reserve(0), 115);
+        assert_eq!(shared.reserve(1), 115);
+        assert_eq!(shared.reserve(1), 116);
+    }
+
+    /// A batch of `lines` lines `<writer> <batch> <line>` padded to 40 bytes.
+    fn numbered_batch(writer: usize, batch: usize, lines: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for line in 0..lines {
+            let text = format!("{writer} {batch} {line}");
+            bytes.extend_from_slice(format!("{text:<39}\n").as_bytes());
+        }
+        bytes
+    }
+
+    /// Two threads, each with its own executor and its own handle on one file that already
+    /// holds a line, append batches of whole lines at offsets they share: once every write has
+    /// completed the file holds the first line and then every line once, whole, with no hole.
+    #[test]
+    fn writers_on_two_threads_append_whole_batches_to_one_file_without_overlap() {
+        const BATCHES: usize = 200;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("out.log");
+        let first = format!("{:<39}\n", "already there");
+        std::fs::write(&path, &first).expect("seed the file");
+        let shared = Arc::new(SharedOffset::new());
+        let threads: Vec<_> = (0..2)
+            .map(|writer| {
+                let (path, shared) = (path.clone(), shared.clone());
+                std::thread::spawn(move || {
+                    run(async move {
+                        let file = FileWriter::open_shared(&path, 0o644, 0o700, shared)
+                            .await
+                            .expect("open");
+                        for batch in 0..BATCHES {
+                            // Batches of different sizes, so ranges do not line up.
+                            let bytes = numbered_batch(writer, batch, 1 + batch % 7);
+                            file.append(bytes).await.expect("write");
+                        }
+                    })
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().expect("writer thread");
+        }
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.starts_with(&first), "the file's first line was kept");
+        let mut seen = std::collections::HashMap::new();
+        for line in text[first.len()..].lines() {
+            let fields: Vec<usize> = line
+                .split_whitespace()
+                .map(|field| field.parse().expect("a whole line, no zeros"))
+                .collect();
+            assert_eq!(fields.len(), 3, "{line:?}");
+            *seen.entry((fields[0], fields[1], fields[2])).or_insert(0) += 1;
+        }
+        let expected: usize = (0..BATCHES).map(|batch| 1 + batch % 7).sum::<usize>() * 2;
+        assert_eq!(seen.len(), expected, "every line once");
+        assert!(seen.values().all(|count| *count == 1), "no line twice");
+        assert_eq!(
+            text.len(),
+            first.len() + expected * 40,
+            "no hole, no overlap"
+        );
+    }
 
     /// With a one-second interval, writes on either side of a boundary land in two files
     /// named by the path's strftime format, and nothing is lost.

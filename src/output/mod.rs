@@ -83,7 +83,8 @@ pub static KINDS: &[Registration<OutputPlan>] = &[
 /// Which cores write an output's destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writers {
-    /// Every core opens its own destination (a connection, a socket, a `%{core}` file).
+    /// Every core opens its own destination (a connection, a socket, a `%{core}` file, or its
+    /// own handle on one file all cores append to at offsets they share).
     EveryCore,
     /// One core, the output's `owner_core`, writes it; the others hand their batches over
     /// through a ring (memory, best effort) or their disk queue (durable).
