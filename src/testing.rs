@@ -37,3 +37,19 @@ pub fn lines_batch(first: usize, count: usize) -> crate::runtime::ring::Batch {
     }
     batch
 }
+
+/// An encoder that writes every message as one byte, `x`: for tests of batching and shipping,
+/// where what a message encodes to does not matter.
+pub struct OneByte;
+
+impl crate::encoder::Encode for OneByte {
+    fn encode_into(
+        &mut self,
+        _: &crate::message::MessageView<'_>,
+        _: crate::encoder::Framing<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<usize, crate::encoder::EncodeFailed> {
+        out.push(b'x');
+        Ok(1)
+    }
+}

@@ -255,6 +255,7 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::OneByte;
 
     fn batch_of(messages: u64) -> Batch {
         let mut batch = Batch::with_capacity(64);
@@ -266,21 +267,6 @@ mod tests {
     }
 
     const GAP: Duration = crate::limits::IDLE_SHIP_GAP;
-
-    /// Encodes every message as one byte.
-    struct OneByte;
-
-    impl Encode for OneByte {
-        fn encode_into(
-            &mut self,
-            _: &MessageView<'_>,
-            _: Framing<'_>,
-            out: &mut Vec<u8>,
-        ) -> Result<usize, crate::encoder::EncodeFailed> {
-            out.push(b'x');
-            Ok(1)
-        }
-    }
 
     struct Nowhere;
 

@@ -282,26 +282,11 @@ fn wake_at(next_tick: Instant, idle_at: Option<Instant>) -> Instant {
 mod tests {
     use super::*;
     use crate::component::LocalBoxFuture;
-    use crate::encoder::{Encode, EncodeFailed, Framing};
     use crate::matcher::{Dialect, MatcherSet};
     use crate::message::{MessageView, ProtoView};
     use crate::output::{Destination, FlushPolicy, Sink, Target};
     use crate::runtime::filters::FilterShared;
-
-    /// Encodes every message as one byte.
-    struct OneByte;
-
-    impl Encode for OneByte {
-        fn encode_into(
-            &mut self,
-            _: &MessageView<'_>,
-            _: Framing<'_>,
-            out: &mut Vec<u8>,
-        ) -> Result<usize, EncodeFailed> {
-            out.push(b'x');
-            Ok(1)
-        }
-    }
+    use crate::testing::OneByte;
 
     /// Records when each batch arrived and how many messages it held.
     #[derive(Default)]
