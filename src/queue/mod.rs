@@ -545,8 +545,6 @@ pub struct ConsumerCounters {
     /// Of those, the records taken from the writer's in-memory hand-off instead of the
     /// segment ([`handoff`]).
     pub handed_records: u64,
-    /// Reads of segment files the reader made (each one `read_bytes`, or one large record).
-    pub segment_reads: u64,
     /// Damaged bytes the reader skipped.
     pub corrupt_bytes_skipped: u64,
     /// Records found missing between segments (damage, or a deleted segment).

@@ -197,12 +197,6 @@ pub struct Reader {
     tail: Tail,
     /// The size the record at `position` needs, when it is larger than `read_bytes`.
     record_bytes: usize,
-    /// The largest record size up to twice `read_bytes` a read has needed so far (0: none
-    /// larger than `read_bytes`): reads are at least that large, so that a queue of records a
-    /// little larger than `read_bytes` (a durable route's batches) costs one read per record,
-    /// not a short read that finds the record too large and then a second one. A larger
-    /// record is read whole on its own, as before.
-    record_bytes_seen: usize,
     /// The consumer's end of the writer's hand-off ring, if the writer hands records to it.
     handoff: Option<HandoffConsumer>,
 }
@@ -240,7 +234,6 @@ impl Reader {
             last_synced: Instant::now(),
             tail,
             record_bytes: 0,
-            record_bytes_seen: 0,
             shared,
         })
     }
@@ -423,9 +416,7 @@ impl Reader {
     /// One read at the current position, up to `limit`. Returns whether `batch` got records.
     async fn read_once(&mut self, limit: u64, batch: &mut ReadBatch) -> Result<bool, QueueError> {
         let started = self.position;
-        let read_bytes = (self.shared.reader.read_bytes)
-            .max(self.record_bytes)
-            .max(self.record_bytes_seen);
+        let read_bytes = self.shared.reader.read_bytes.max(self.record_bytes);
         let wanted = (limit - self.position.offset).min(read_bytes as u64) as usize;
         let offset = self.position.offset;
         let Some(segment) = self.segment.as_ref() else {
@@ -439,7 +430,6 @@ impl Reader {
                 let path = segment::path(&self.shared.dir, segment.base);
                 QueueError::io("read segment", &path, error.into())
             })?;
-        self.state().segment_reads.fetch_add(1, Ordering::Relaxed);
         // Short only at the end of a sealed segment's file.
         let complete = offset + data.len() as u64 >= limit || data.len() < wanted;
         let (mut at, mut skipped) = (0usize, 0u64);
@@ -461,13 +451,6 @@ impl Reader {
                 Step::NeedMore { at: from, needed } => {
                     if from == 0 {
                         self.record_bytes = needed;
-                        // Only sizes near `read_bytes` (a batch just past it) are worth
-                        // reading every time: one huge record must not make every later
-                        // read that large.
-                        let remembered_max = 2 * self.shared.reader.read_bytes;
-                        if needed <= remembered_max {
-                            self.record_bytes_seen = self.record_bytes_seen.max(needed);
-                        }
                     }
                     break;
                 }
@@ -656,58 +639,5 @@ impl Drop for Reader {
             }
         }
         self.state().attached.store(false, Ordering::Release);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::queue::{QueueOptions, ReadBatch, Reader, SyncPolicy, Writer};
-    use crate::testing::run_local as run;
-
-    /// Records larger than `read_bytes` (a durable route's batches): after the first one,
-    /// each costs one read, not a short read that finds it too large and then a second one.
-    #[test]
-    fn records_larger_than_a_read_cost_one_read_each() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let root = dir.path().to_path_buf();
-        run(async move {
-            let options = QueueOptions {
-                sync: SyncPolicy::None,
-                max_file_size: 1 << 20,
-                read_bytes: 2048,
-                ..crate::testing::small_queue_options()
-            };
-            let mut writer = Writer::open(&root, &options, &["out".to_string()])
-                .await
-                .expect("open");
-            // Sizes that vary a little, as batches do; the largest comes first.
-            let sizes = [
-                3000usize, 2990, 2950, 3000, 2900, 2999, 2980, 2960, 3000, 2970,
-            ];
-            for (number, size) in sizes.iter().enumerate() {
-                writer
-                    .append(&vec![number as u8; *size])
-                    .await
-                    .expect("append");
-            }
-            let mut reader = Reader::open(&writer.handle(), "out").expect("reader");
-            let mut batch = ReadBatch::new();
-            let mut read = Vec::new();
-            while reader.read(&mut batch).await.expect("read") > 0 {
-                read.extend(batch.iter().map(|message| (message[0], message.len())));
-            }
-            let expected: Vec<(u8, usize)> = sizes
-                .iter()
-                .enumerate()
-                .map(|(number, size)| (number as u8, *size))
-                .collect();
-            assert_eq!(read, expected, "every record once, whole, in order");
-            reader.close().await.expect("close the reader");
-            let reads = writer.counters().consumers[0].segment_reads;
-            // One short read for the first record, then one per record (the last read may
-            // find the end).
-            assert!(reads <= sizes.len() as u64 + 2, "{reads} reads");
-            writer.close().await.expect("close");
-        });
     }
 }

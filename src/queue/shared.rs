@@ -105,8 +105,6 @@ pub struct ConsumerSlot {
     pub lost_records: AtomicU64,
     /// Records the reader took from the writer's hand-off instead of reading them (reader).
     pub handed_records: AtomicU64,
-    /// Reads of segment files the reader made (reader).
-    pub segment_reads: AtomicU64,
     /// The consumer's end of the writer's hand-off ring ([`super::handoff`]), while no reader
     /// holds it; `None` when the writer hands nothing to this consumer. Locked only when a
     /// reader opens or is dropped, never per record.
@@ -129,7 +127,6 @@ impl ConsumerSlot {
             corrupt_bytes: AtomicU64::new(0),
             lost_records: AtomicU64::new(0),
             handed_records: AtomicU64::new(0),
-            segment_reads: AtomicU64::new(0),
             handoff: Mutex::new(None),
         }
     }

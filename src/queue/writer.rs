@@ -740,7 +740,6 @@ impl Writer {
             lag_records: self.next_seq.saturating_sub(from.seq),
             read_records: slot.read_records.load(Ordering::Relaxed),
             handed_records: slot.handed_records.load(Ordering::Relaxed),
-            segment_reads: slot.segment_reads.load(Ordering::Relaxed),
             corrupt_bytes_skipped: slot.corrupt_bytes.load(Ordering::Relaxed),
             lost_records: slot.lost_records.load(Ordering::Relaxed),
             dropped_lag_records: slot.dropped_lag_records.load(Ordering::Relaxed),
