@@ -304,6 +304,7 @@ impl Reader {
             // record the tail shows is in the ring if it was handed over. Looked at on every
             // step, as a step may wait (opening a new segment) while the writer appends.
             if self.take_handed(batch) {
+                self.close_passed_segment().await;
                 return Ok(batch.len());
             }
             if self.position.segment > self.tail.segment {
@@ -378,7 +379,7 @@ impl Reader {
                 let error = std::io::Error::from(error);
                 if error.kind() == std::io::ErrorKind::NotFound {
                     // Pruned since it was opened: as gone as a segment that cannot be opened.
-                    self.segment = None;
+                    self.close_segment().await;
                     return Ok(None);
                 }
                 return Err(QueueError::io("stat segment", &path, error));
@@ -391,7 +392,7 @@ impl Reader {
     async fn open_segment(&mut self) -> Result<Option<&mut OpenSegment>, QueueError> {
         let base = self.position.segment;
         if self.segment.as_ref().map(|segment| segment.base) != Some(base) {
-            self.segment = None;
+            self.close_segment().await;
             let path = segment::path(&self.shared.dir, base);
             match OpenOptions::new().read(true).buffered_open(&path).await {
                 Ok(file) => {
@@ -411,6 +412,31 @@ impl Reader {
             }
         }
         Ok(self.segment.as_mut())
+    }
+
+    /// Closes the segment file the reader has moved past by taking handed records: a
+    /// consumer that keeps up takes every record from the hand-off and may not read a file
+    /// again for a long time, and a pruned segment's space comes back only when it is closed.
+    async fn close_passed_segment(&mut self) {
+        if self
+            .segment
+            .as_ref()
+            .is_some_and(|open| open.base != self.position.segment)
+        {
+            self.close_segment().await;
+        }
+    }
+
+    /// Closes the segment file being read, and waits for the close: a pruned segment's disk
+    /// space comes back only when its last descriptor is closed, and a file merely dropped
+    /// is closed whenever its executor next submits I/O.
+    async fn close_segment(&mut self) {
+        if let Some(open) = self.segment.take() {
+            if let Err(error) = open.file.close().await {
+                tracing::debug!(queue = %self.shared.dir.display(), %error,
+                    "closing a read segment failed");
+            }
+        }
     }
 
     /// One read at the current position, up to `limit`. Returns whether `batch` got records.
@@ -516,7 +542,7 @@ impl Reader {
             offset: 0,
             seq: next.base,
         };
-        self.segment = None;
+        // The old segment's file is closed by the next `open_segment`.
         Ok(())
     }
 
@@ -532,7 +558,7 @@ impl Reader {
             offset: 0,
             seq: skip,
         };
-        self.segment = None;
+        // The old segment's file is closed by the next `open_segment`.
         if self.committed < self.position {
             self.committed = self.position;
             self.state().committed.store(self.committed.to_array());
@@ -626,6 +652,7 @@ impl Reader {
     /// # Errors
     /// The checkpoint could not be written.
     pub async fn close(mut self) -> Result<(), QueueError> {
+        self.close_segment().await;
         self.checkpoint().await
     }
 }

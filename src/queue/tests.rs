@@ -1221,3 +1221,57 @@ fn a_new_reader_of_the_consumer_takes_over_the_hand_off() {
         writer.close().await.unwrap();
     });
 }
+
+/// The segment files under `dir` that this process still holds open after they were deleted:
+/// disk space the queue believes it gave back.
+fn deleted_but_open(dir: &Path) -> Vec<String> {
+    let prefix = dir.display().to_string();
+    std::fs::read_dir("/proc/self/fd")
+        .expect("list /proc/self/fd")
+        .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+        .map(|target| target.display().to_string())
+        .filter(|target| target.starts_with(&prefix) && target.ends_with(" (deleted)"))
+        .collect()
+}
+
+/// A reader that reads its first segment from the file and then keeps up through the
+/// hand-off never opens a file again; the segment it read is pruned after the checkpoint, and
+/// its descriptor must be closed, or the pruned segment keeps its disk space (a full disk
+/// then stays full after the consumer caught up).
+#[test]
+fn a_reader_that_moves_on_through_the_hand_off_closes_the_segment_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    run(async move {
+        let consumers = names(&["out"]);
+        let mut writer = Writer::open(&path, &options(), &consumers).await.unwrap();
+        for index in 0..4 {
+            append_owned(&mut writer, index, 300).await;
+        }
+        writer.hand_off_to("out", 4);
+        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        let mut batch = ReadBatch::new();
+        assert!(reader.read(&mut batch).await.unwrap() > 0);
+        assert!(!batch.is_handed(), "the first records come from the file");
+        reader.commit(batch.end()).await.unwrap();
+        while reader.read(&mut batch).await.unwrap() > 0 {
+            reader.commit(batch.end()).await.unwrap();
+        }
+        for index in 4..60 {
+            append_owned(&mut writer, index, 300).await;
+            assert_eq!(reader.read(&mut batch).await.unwrap(), 1);
+            assert!(batch.is_handed(), "record {index} came from the hand-off");
+            reader.commit(batch.end()).await.unwrap();
+        }
+        reader.checkpoint().await.unwrap();
+        writer.tick().await.unwrap();
+        assert!(
+            writer.counters().segments_deleted > 0,
+            "segments were pruned"
+        );
+        // The closes of dropped files run with the executor's next I/O; this one is awaited.
+        assert_eq!(deleted_but_open(&path), Vec::<String>::new());
+        drop(reader);
+        writer.close().await.unwrap();
+    });
+}
