@@ -1133,6 +1133,21 @@ fn handed_records_are_committed_as_read_and_a_kill_resumes_from_the_checkpoint()
     });
 }
 
+/// A queue with one consumer, `out`, whose first `before` records (300 bytes each) were
+/// appended before the writer hands records off to it (so they are only in the segments), and
+/// its reader; the hand-off ring holds 4 records.
+async fn handing_off_after(path: &Path, before: u64) -> (Writer, Reader) {
+    let mut writer = Writer::open(path, &options(), &names(&["out"]))
+        .await
+        .unwrap();
+    for index in 0..before {
+        append_owned(&mut writer, index, 300).await;
+    }
+    assert!(writer.hand_off_to("out", 4));
+    let reader = Reader::open(&writer.handle(), "out").unwrap();
+    (writer, reader)
+}
+
 /// A consumer that lags falls back to reading the segments: the ring's overflow is read from
 /// them, records the reader already read from them are dropped from the ring, and once it has
 /// caught up it takes records from memory again. A rewind reads from the segments too. Every
@@ -1142,14 +1157,7 @@ fn a_lagging_reader_falls_back_to_the_segments_and_takes_handed_records_once_cau
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
     run(async move {
-        let consumers = names(&["out"]);
-        let mut writer = Writer::open(&path, &options(), &consumers).await.unwrap();
-        // Appended before the hand-off exists: only in the segments.
-        for index in 0..4 {
-            append_owned(&mut writer, index, 300).await;
-        }
-        writer.hand_off_to("out", 4);
-        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        let (mut writer, mut reader) = handing_off_after(&path, 4).await;
         // 4..8 fill the ring; 8..20 find it full and stay in the segments only.
         for index in 4..20 {
             append_owned(&mut writer, index, 300).await;
@@ -1243,13 +1251,7 @@ fn a_reader_that_moves_on_through_the_hand_off_closes_the_segment_it_read() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
     run(async move {
-        let consumers = names(&["out"]);
-        let mut writer = Writer::open(&path, &options(), &consumers).await.unwrap();
-        for index in 0..4 {
-            append_owned(&mut writer, index, 300).await;
-        }
-        writer.hand_off_to("out", 4);
-        let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+        let (mut writer, mut reader) = handing_off_after(&path, 4).await;
         let mut batch = ReadBatch::new();
         assert!(reader.read(&mut batch).await.unwrap() > 0);
         assert!(!batch.is_handed(), "the first records come from the file");
