@@ -385,3 +385,63 @@ fn a_bad_file_match_or_priority_is_a_startup_error_naming_the_key() {
         }
     }
 }
+
+/// The text of lines `from..to`, as `append_lines` writes them.
+fn lines_text(from: usize, to: usize) -> Vec<u8> {
+    let path = tempfile::NamedTempFile::new().expect("a temporary file");
+    append_lines(path.path(), from, to);
+    std::fs::read(path.path()).expect("read the lines back")
+}
+
+/// A log written with several writes in flight (as a FileOutput written by every core is) has a
+/// range that reads as zeros while later records are already there. The reader waits at the
+/// zeros and reads the range once its write lands, so each line arrives whole, once, in order;
+/// zeros that stay (a writer that died) are read as the file's bytes after the wait, and what
+/// follows them arrives.
+#[test]
+fn a_range_still_being_written_is_read_once_it_lands_and_zeros_that_stay_are_passed() {
+    use std::os::unix::fs::FileExt;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("mkdir");
+    let log = logs.join("app.log");
+    let output = dir.path().join("out.log");
+    let (head, late, tail) = (
+        lines_text(0, 100),
+        lines_text(100, 200),
+        lines_text(200, 300),
+    );
+    let file = std::fs::File::create(&log).expect("create the log");
+    file.write_all_at(&head, 0).expect("write the head");
+    file.write_all_at(&tail, (head.len() + late.len()) as u64)
+        .expect("write the tail past the hole");
+    let text = config(dir.path(), &logs, &output, ONE_STREAM, false);
+    let mut daemon = Daemon::start(dir.path(), &text, &[]);
+    wait_for_lines(&daemon, &output, 100);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        payloads(&output).len(),
+        100,
+        "nothing is read past the zeros while they may still be written"
+    );
+    file.write_all_at(&late, head.len() as u64)
+        .expect("the late write lands");
+    let lines = wait_for_lines(&daemon, &output, 300);
+    assert_each_once_in_order(&lines, 300, &daemon.stderr());
+
+    // A hole that is never written: after the wait, the zeros go with the next line.
+    let end = (head.len() + late.len() + tail.len()) as u64;
+    file.write_all_at(&lines_text(300, 310), end + 64)
+        .expect("write past a hole that stays");
+    let lines = wait_for_lines(&daemon, &output, 310);
+    daemon.stop();
+    assert_eq!(lines.len(), 310, "{}", daemon.stderr());
+    assert_eq!(
+        lines[300].strip_prefix(&"\0".repeat(64)).map(line_number),
+        Some(300),
+        "the zeros that stayed, then line 300: {:?}",
+        lines[300]
+    );
+    let numbers: Vec<usize> = lines[301..].iter().map(|line| line_number(line)).collect();
+    assert_eq!(numbers, (301..310).collect::<Vec<_>>());
+}

@@ -12,13 +12,12 @@
 //!
 //! A write that has not completed leaves its range as a hole of zeros while later ranges
 //! already hold their batches; a reader that tails the file must read such a range again
-//! later (the bench's tailer and the tests' frame reader do). gyges's own LogstreamerInput
-//! does not yet: it takes the zeros as the file's bytes and skips them as unframed, so it
-//! should not tail a file that several writes reach at once. If the daemon dies meanwhile (or
-//! a write fails), the hole stays: whole batches are missing, never part of a record, and the
-//! records around it are whole. That holds for a single writer with several writes in flight too;
-//! with every core writing, such a hole can also lie between batches of other cores. The
-//! writers keep their offset in memory: a file truncated or moved away under a running daemon
+//! later, as the bench's tailer, the tests' frame reader and LogstreamerInput
+//! (`docs/logstreamer.md`) do. If the daemon dies meanwhile (or a write fails), the hole
+//! stays: whole batches are missing, never part of a record, and the records around it are
+//! whole. That holds for a single writer with several writes in flight too; with every core
+//! writing, such a hole can also lie between batches of other cores. The writers keep their
+//! offset in memory: a file truncated or moved away under a running daemon
 //! is written on at the old offset (a sparse file from zero), whoever writes it.
 
 use std::cell::{Cell, RefCell};

@@ -38,7 +38,7 @@ use super::LogstreamerKind;
 use crate::input::{deliver_record, publish_splitter_stats, InputContext};
 use crate::limits::{
     LOGSTREAMER_HEAD_BYTES, LOGSTREAMER_JOURNAL_INTERVAL, LOGSTREAMER_READ_BYTES,
-    LOGSTREAMER_STREAMS_MAX, LOGSTREAMER_TURN_BYTES,
+    LOGSTREAMER_STREAMS_MAX, LOGSTREAMER_TURN_BYTES, LOGSTREAMER_ZEROS_WAIT,
 };
 use crate::message::{now_ns, LineMeta};
 use crate::runtime::failure::{self, PluginTask};
@@ -59,6 +59,9 @@ struct Current {
     /// The end of the file was reached after its path was seen naming another file, or a newer
     /// file appeared: one more interval's reading, then the next file.
     leaving: bool,
+    /// A zero byte this stream stopped reading at, and when it first saw it: a write still in
+    /// flight ([`hold_at_zeros`]).
+    zeros: Option<(u64, Instant)>,
 }
 
 impl Current {
@@ -101,6 +104,39 @@ pub struct CoreStreams {
     streams: BTreeMap<String, Stream>,
     last_scan: Option<Instant>,
     rescan_now: bool,
+}
+
+/// How much of `read` (the bytes at `offset` of a stream's file) the stream takes now. A
+/// writer that appends with several writes in flight (a FileOutput written by every core, or
+/// with writes in flight) leaves a range that reads as zeros until its write completes, while
+/// later ranges already hold their records. So a stream stops before the first zero byte and
+/// reads from there again later (`zeros` remembers where, and since when); once the same zero
+/// has stood for [`LOGSTREAMER_ZEROS_WAIT`], the zeros are the file's own bytes (a writer that
+/// died, or a file that holds zeros) and the whole read is taken.
+fn hold_at_zeros(
+    zeros: &mut Option<(u64, Instant)>,
+    offset: u64,
+    read: &[u8],
+    now: Instant,
+) -> usize {
+    let Some(at) = memchr::memchr(0, read) else {
+        *zeros = None;
+        return read.len();
+    };
+    let zero = offset + at as u64;
+    match *zeros {
+        Some((held, since)) if held == zero => {
+            if now.duration_since(since) < LOGSTREAMER_ZEROS_WAIT {
+                return at;
+            }
+            *zeros = None;
+            read.len()
+        }
+        _ => {
+            *zeros = Some((zero, now));
+            at
+        }
+    }
 }
 
 /// A stable hash of a stream name (FNV-1a), so every core agrees on each stream's owner.
@@ -283,6 +319,7 @@ impl CoreStreams {
             splitter,
             buffer,
             leaving: false,
+            zeros: None,
         })
     }
 
@@ -342,11 +379,17 @@ impl CoreStreams {
                     break;
                 }
             };
-            let count = read.len();
+            let got = read.len();
+            let count = hold_at_zeros(
+                &mut current.zeros,
+                current.read_offset,
+                &read,
+                Instant::now(),
+            );
             if count == 0 {
                 break;
             }
-            current.buffer.spare_mut()[..count].copy_from_slice(&read);
+            current.buffer.spare_mut()[..count].copy_from_slice(&read[..count]);
             current.buffer.commit(count);
             current.read_offset += count as u64;
             current.leaving = false;
@@ -356,11 +399,14 @@ impl CoreStreams {
                 .telemetry
                 .add(core, plugin, Metric::BytesRead, count as u64);
             route_pending(&shard, &self.input, current, &stream.meta);
-            if count < spare {
+            if got < spare || count < got {
                 // The end of the file for now (see `Shard::ship_idle`).
                 shard.ship_idle().await;
             } else {
                 shard.ship_full().await;
+            }
+            if count < got {
+                break;
             }
             glommio::yield_if_needed().await;
         }
@@ -398,6 +444,10 @@ impl CoreStreams {
         let Some(current) = stream.current.as_mut() else {
             return false;
         };
+        if current.zeros.is_some() {
+            // A write to this file is still in flight: not its end yet.
+            return false;
+        }
         let metadata = std::fs::metadata(&current.path);
         if let Ok(metadata) = &metadata {
             if metadata.ino() == current.identity.inode {
@@ -604,14 +654,17 @@ fn open_size(file: &BufferedFile) -> u64 {
     open_metadata(file).map_or(0, |metadata| metadata.len())
 }
 
-/// The length and CRC-32C of the first `bytes` bytes of `file` (fewer if it is shorter);
-/// `None` on a read error.
+/// The length and CRC-32C of the first `bytes` bytes of `file` (fewer if it is shorter, and
+/// none from its first zero byte on); `None` on a read error.
 async fn read_head(file: &BufferedFile, bytes: u64) -> Option<(u64, u32)> {
     if bytes == 0 {
         return Some((0, crc32c::crc32c(&[])));
     }
     let read = file.read_at(0, bytes as usize).await.ok()?;
-    Some((read.len() as u64, crc32c::crc32c(&read)))
+    // A range still being written reads as zeros (`hold_at_zeros`): the head ends before them,
+    // and takes in what fills them once the file's head grows.
+    let head = memchr::memchr(0, &read).map_or(&read[..], |at| &read[..at]);
+    Some((head.len() as u64, crc32c::crc32c(head)))
 }
 
 /// Runs this core's share of the input until the core stops, then writes the journal a last
@@ -683,5 +736,39 @@ mod tests {
         // FNV-1a's published test vectors.
         assert_eq!(stream_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(stream_hash("a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn a_stream_stops_at_zeros_and_takes_them_once_they_have_stood_for_the_wait() {
+        let start = Instant::now();
+        let later = |millis| start + std::time::Duration::from_millis(millis);
+        let mut zeros = None;
+        // No zero: all of it, and nothing is held.
+        assert_eq!(hold_at_zeros(&mut zeros, 0, b"abc\n", start), 4);
+        assert_eq!(zeros, None);
+        // Records, then a range not written yet: the records only.
+        let read = b"ab\n\0\0\0cd\n";
+        assert_eq!(hold_at_zeros(&mut zeros, 100, read, start), 3);
+        assert_eq!(zeros, Some((103, start)));
+        // Read again from the zeros: still held, until the wait has passed.
+        let again = &read[3..];
+        assert_eq!(hold_at_zeros(&mut zeros, 103, again, later(10)), 0);
+        let wait = LOGSTREAMER_ZEROS_WAIT.as_millis() as u64;
+        assert_eq!(hold_at_zeros(&mut zeros, 103, again, later(wait - 1)), 0);
+        assert_eq!(
+            zeros,
+            Some((103, start)),
+            "the wait runs from the first sight"
+        );
+        // The write completed meanwhile: no zero left, all of it.
+        assert_eq!(hold_at_zeros(&mut zeros, 103, b"xy\ncd\n", later(20)), 6);
+        assert_eq!(zeros, None);
+        // Zeros that stay (a writer that died): taken whole once they stood for the wait.
+        assert_eq!(hold_at_zeros(&mut zeros, 200, b"\0\0z\n", later(0)), 0);
+        assert_eq!(hold_at_zeros(&mut zeros, 200, b"\0\0z\n", later(wait)), 4);
+        assert_eq!(zeros, None);
+        // A zero elsewhere starts its own wait.
+        assert_eq!(hold_at_zeros(&mut zeros, 300, b"q\0", later(wait)), 1);
+        assert_eq!(zeros, Some((301, later(wait))));
     }
 }
