@@ -63,7 +63,27 @@ impl Broker {
             .spawn()
             .expect("spawn tansu");
         wait_until(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), "tansu");
-        Broker { child, port }
+        let broker = Broker { child, port };
+        broker.warm_up();
+        broker
+    }
+
+    /// Waits until the broker has created a topic and acknowledged a record in it. A broker
+    /// that listens may not answer yet (a first start on a fresh machine), and a timed run
+    /// stops gyges as soon as it has read its input, leaving the brokers only the drain
+    /// timeout to acknowledge.
+    fn warm_up(&self) {
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", format!("127.0.0.1:{}", self.port))
+            .create()
+            .expect("producer");
+        producer
+            .send(BaseRecord::<(), [u8]>::to("warm-up").payload(&b"warm-up"[..]))
+            .map_err(|(error, _)| error)
+            .expect("send the warm-up record");
+        producer
+            .flush(Duration::from_secs(60))
+            .expect("tansu acknowledges a first record within 60 s");
     }
 }
 
@@ -132,6 +152,8 @@ struct GygesRun {
     rate: f64,
     /// Messages acknowledged (`sent_total`).
     sent: u64,
+    /// The last lines of the daemon's log, to explain a run that fell short.
+    log_tail: String,
     /// CPU seconds of the ingest core's thread, of the output core's, and of librdkafka's.
     cpu: ThreadCpu,
 }
@@ -253,10 +275,13 @@ fn gyges_run(
         .filter_map(|value| value.parse::<u64>().ok())
         .next_back()
         .unwrap_or(0);
+    let lines: Vec<&str> = text.lines().collect();
+    let log_tail = lines[lines.len().saturating_sub(40)..].join("\n");
     GygesRun {
         rate: sent as f64 / elapsed,
         sent,
         cpu,
+        log_tail,
     }
 }
 
@@ -320,7 +345,11 @@ fn main() {
         for (partitioner, runs) in [("Random", &mut sticky), ("RoundRobin", &mut round_robin)] {
             let topic = format!("gyges-{partitioner}-{run}");
             let outcome = gyges_run(dir.path(), &broker, &bytes, &topic, partitioner);
-            assert_eq!(outcome.sent, count as u64, "every message acknowledged");
+            assert_eq!(
+                outcome.sent, count as u64,
+                "every message acknowledged; the daemon's log ends:\n{}",
+                outcome.log_tail
+            );
             runs.push(outcome);
         }
         let topic = format!("direct-{run}");

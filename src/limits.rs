@@ -490,9 +490,10 @@ pub const LOGSTREAMER_HEAD_BYTES: usize = 1024;
 /// How often each core writes the journal of the streams it read, after settling what it
 /// routed (`docs/logstreamer.md`).
 pub const LOGSTREAMER_JOURNAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
-/// How long a LogstreamerInput stream waits at zero bytes for a write in flight to fill them
-/// (`docs/logstreamer.md`); then it reads them as the file's own bytes.
-pub const LOGSTREAMER_ZEROS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long a reader that follows a growing file (a LogstreamerInput stream, `gyges cat
+/// --tail`) waits at zero bytes for a write in flight to fill them (`docs/logstreamer.md`);
+/// then it reads them as the file's own bytes.
+pub const TAIL_ZEROS_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// Longest `rescan_interval`, `check_data_interval` accepted (a day); a longer one fails the
 /// config check.
 pub const LOGSTREAMER_INTERVAL_MAX: std::time::Duration = std::time::Duration::from_secs(86_400);

@@ -422,13 +422,13 @@ fn a_plugin_that_cannot_start_names_the_core_the_stage_and_the_plugin() {
     drop(taken);
 }
 
-/// A partly filled batch is written as soon as its connection has nothing more to read,
-/// even with a `flush_interval` of ten minutes; `flush_on_idle = false` keeps it for the
+/// A partly filled batch is written as soon as its connection (or datagram socket) has
+/// nothing more to read, even with a `flush_interval` of ten minutes; `flush_on_idle = false` keeps it for the
 /// interval (or the stop), as Heka did.
 #[test]
 fn a_partly_filled_batch_is_written_when_its_input_runs_dry() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
+    let (port, udp_port) = (free_port(), free_port());
     let output = |name: &str, extra: &str| {
         format!(
             "[{name}]\ntype = \"FileOutput\"\nmessage_matcher = \"TRUE\"\npath = \"{name}.log\"\n\
@@ -436,7 +436,8 @@ fn a_partly_filled_batch_is_written_when_its_input_runs_dry() {
         )
     };
     let config = format!(
-        "[hekad]\nstats_interval = 0\n{}{}{}",
+        "[hekad]\nstats_interval = 0\n{}\
+         [Datagrams]\ntype = \"UdpInput\"\naddress = \"127.0.0.1:{udp_port}\"\n{}{}",
         framed_input("In", port),
         output("Prompt", ""),
         output("Held", "flush_on_idle = false\n")
@@ -451,12 +452,22 @@ fn a_partly_filled_batch_is_written_when_its_input_runs_dry() {
     wait_for(Duration::from_secs(10), "3 frames in Prompt.log", || {
         frames_in(&prompt) == 3
     });
+    // A socket that has no more datagrams ships on idle too.
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp socket");
+    for n in 0..3 {
+        let datagram = format!("datagram {n}\n");
+        udp.send_to(datagram.as_bytes(), ("127.0.0.1", udp_port))
+            .expect("send");
+    }
+    wait_for(Duration::from_secs(10), "3 datagrams in Prompt.log", || {
+        frames_in(&prompt) == 6
+    });
     // The connection is still open and the interval far off: the held batch is not written.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(frames_in(&held), 0, "flush_on_idle = false wrote early");
     drop(stream);
     assert!(daemon.stop().success(), "{}", daemon.stderr());
-    assert_eq!(frames_in(&held), 3, "the stop writes the held batch");
+    assert_eq!(frames_in(&held), 6, "the stop writes the held batch");
 }
 
 /// A FileOutput with no encoder and no `use_framing` writes Heka frames, as Heka documents for

@@ -5,6 +5,11 @@
 //! consecutive errors back off ([`RECEIVE_RETRY_MIN`] doubling to [`RECEIVE_RETRY_MAX`]), so a
 //! socket that fails on every call does not spin the core, and the first datagram received
 //! starts the backoff again from its minimum.
+//!
+//! Each receive first tries a non-blocking receive (glommio's, before it waits on io_uring);
+//! when no datagram is queued, the core ships on idle ([`Shard::ship_idle`]) before it waits,
+//! as TcpInput does after a short read, so a lone datagram does not wait for its output's
+//! `flush_interval`. This costs no system call beyond the receive itself.
 
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -107,11 +112,20 @@ async fn receive_loop(
         // left empty by `finish` below).
         let received = {
             let spare = &mut buffer.spare_mut()[..DATAGRAM_BYTES_MAX];
-            futures_lite::future::or(async { Some(socket.recv_from(spare).await) }, async {
-                shard.stop.wait().await;
-                None
-            })
-            .await
+            let mut receive = std::pin::pin!(socket.recv_from(spare));
+            // The first poll tries a non-blocking receive: pending means no datagram is
+            // queued, so what waits in a partly filled batch need not.
+            match futures_lite::future::poll_once(receive.as_mut()).await {
+                Some(received) => Some(received),
+                None => {
+                    shard.ship_idle().await;
+                    futures_lite::future::or(async { Some(receive.await) }, async {
+                        shard.stop.wait().await;
+                        None
+                    })
+                    .await
+                }
+            }
         };
         let (count, sender) = match received {
             None => break,

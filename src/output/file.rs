@@ -12,8 +12,8 @@
 //!
 //! A write that has not completed leaves its range as a hole of zeros while later ranges
 //! already hold their batches; a reader that tails the file must read such a range again
-//! later, as the bench's tailer, the tests' frame reader and LogstreamerInput
-//! (`docs/logstreamer.md`) do. If the daemon dies meanwhile (or a write fails), the hole
+//! later, as the bench's tailer, the tests' frame reader, LogstreamerInput and `gyges cat
+//! --tail` (`docs/logstreamer.md`) do. If the daemon dies meanwhile (or a write fails), the hole
 //! stays: whole batches are missing, never part of a record, and the records around it are
 //! whole. That holds for a single writer with several writes in flight too; with every core
 //! writing, such a hole can also lie between batches of other cores. The writers keep their

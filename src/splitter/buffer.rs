@@ -113,6 +113,16 @@ impl StreamBuffer {
         self.end += bytes;
     }
 
+    /// Forgets the pending bytes and returns how many there were: for a reader that will read
+    /// them again from its source later (a tail reader at a range still being written). Call
+    /// only between records, where the splitter holds nothing of them.
+    pub fn unread(&mut self) -> usize {
+        let pending = self.end - self.start;
+        self.start = 0;
+        self.end = 0;
+        pending
+    }
+
     /// The next complete record, or `None` when the splitter needs more bytes.
     #[inline]
     pub fn next_record(&mut self, splitter: &mut Splitter) -> Option<Record<'_>> {

@@ -6,7 +6,11 @@
 //! printed without checking their HMAC (cat has no keys).
 //!
 //! `--tail` follows a growing file: at the end it polls every 100 ms, keeping a partial frame
-//! until the rest of it is written. It does not follow rotation or truncation.
+//! until the rest of it is written. A zero byte where a frame should start is taken as a write
+//! still in flight (a FileOutput whose cores write at offsets they reserved, see
+//! `src/output/file.rs`): cat reads that range again until a frame lands there, and once the
+//! same zero has stood for [`TAIL_ZEROS_WAIT`] it lets the splitter skip the zeros as corrupt
+//! bytes (counted). It does not follow rotation or truncation.
 //!
 //! A filter hook (`&mut dyn FnMut(&MessageView) -> bool`) decides which messages print; `run`
 //! passes the compiled `--match` matcher, or one that keeps everything.
@@ -16,9 +20,11 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::limits::{MESSAGE_BYTES_CEILING, MESSAGE_BYTES_DEFAULT, READ_BUFFER_BYTES_DEFAULT};
+use crate::limits::{
+    MESSAGE_BYTES_CEILING, MESSAGE_BYTES_DEFAULT, READ_BUFFER_BYTES_DEFAULT, TAIL_ZEROS_WAIT,
+};
 use crate::message::framing::Verifier;
 use crate::message::json::write_json;
 use crate::message::{MessageView, ProtoView};
@@ -76,12 +82,18 @@ pub struct CatOptions {
     pub message_bytes_max: usize,
 }
 
+/// What [`cat`] reads: a file, or anything else it can seek back in (a tail reader reads a
+/// range still being written again).
+pub trait Source: Read + Seek {}
+
+impl<T: Read + Seek> Source for T {}
+
 /// Reads frames from `reader` and prints the messages `filter` keeps to `out` as JSON lines.
 ///
 /// # Errors
-/// Reading or writing failed.
+/// Reading, seeking or writing failed.
 pub fn cat(
-    reader: &mut dyn Read,
+    reader: &mut dyn Source,
     out: &mut dyn Write,
     options: &CatOptions,
     filter: &mut dyn FnMut(&MessageView<'_>) -> bool,
@@ -95,6 +107,13 @@ pub fn cat(
     let mut summary = CatSummary::default();
     let mut line = Vec::new();
     let limit = options.max_messages.unwrap_or(u64::MAX);
+    // Where the next read starts, and the zero a tail reader waits at (its offset, since when).
+    let mut position = if options.tail {
+        reader.stream_position()?
+    } else {
+        0
+    };
+    let mut zeros: Option<(u64, Instant)> = None;
     while summary.printed < limit {
         let read = match reader.read(buffer.spare_mut()) {
             Ok(read) => read,
@@ -110,10 +129,26 @@ pub fn cat(
             continue;
         }
         buffer.commit(read);
+        position += read as u64;
+        let mut held = false;
         while summary.printed < limit {
+            if options.tail && buffer.pending().first() == Some(&0) {
+                let at = position - buffer.pending().len() as u64;
+                let (_, since) = *zeros.get_or_insert((at, Instant::now()));
+                if since.elapsed() < TAIL_ZEROS_WAIT {
+                    // A range still being written: read it again later.
+                    let unread = buffer.unread();
+                    reader.seek(SeekFrom::Current(-(unread as i64)))?;
+                    position -= unread as u64;
+                    held = true;
+                    break;
+                }
+                // The zeros stood: the splitter skips them as corrupt bytes.
+            }
             let Some(record) = buffer.next_record(&mut splitter) else {
                 break;
             };
+            zeros = None;
             let view = ProtoView::new(record.bytes);
             if view.validate().is_err() {
                 summary.undecodable += 1;
@@ -129,6 +164,10 @@ pub fn cat(
             line.push(b'\n');
             out.write_all(&line)?;
             summary.printed += 1;
+        }
+        if held {
+            out.flush()?;
+            std::thread::sleep(TAIL_POLL_INTERVAL);
         }
     }
     if summary.printed < limit {
@@ -245,7 +284,13 @@ mod tests {
         write_frame(&mut stream, b"not a protobuf message", None).unwrap();
         write_frame(&mut stream, &message("two"), None).unwrap();
         let mut out = Vec::new();
-        let summary = cat(&mut stream.as_slice(), &mut out, &options(), &mut |_| true).unwrap();
+        let summary = cat(
+            &mut io::Cursor::new(stream),
+            &mut out,
+            &options(),
+            &mut |_| true,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
@@ -254,6 +299,81 @@ mod tests {
         assert_eq!(summary.printed, 2);
         assert_eq!(summary.undecodable, 1);
         assert_eq!(summary.splitter.discarded_bytes, 7 + 16);
+    }
+
+    /// Runs `cat --tail` on `path` in a thread until it printed `messages`; gives its summary
+    /// and output, or `None` if it did not finish within 10 s.
+    fn tail(path: &std::path::Path, messages: u64) -> Option<(CatSummary, String)> {
+        let path = path.to_path_buf();
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut file = File::open(&path).unwrap();
+            let mut out = Vec::new();
+            let tail = CatOptions {
+                tail: true,
+                max_messages: Some(messages),
+                ..options()
+            };
+            let summary = cat(&mut file, &mut out, &tail, &mut |_| true).unwrap();
+            let _ = done.send((summary, String::from_utf8(out).unwrap()));
+        });
+        finished.recv_timeout(Duration::from_secs(10)).ok()
+    }
+
+    fn payloads(text: &str) -> Vec<String> {
+        let payload = |line: &str| {
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            value["payload"].as_str().unwrap_or_default().to_string()
+        };
+        text.lines().map(payload).collect()
+    }
+
+    #[test]
+    fn tail_reads_a_range_still_being_written_once_it_lands() {
+        use std::os::unix::fs::FileExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("framed.log");
+        let [one, two, three] = ["one", "two", "three"].map(|payload| {
+            let mut frame = Vec::new();
+            write_frame(&mut frame, &message(payload), None).unwrap();
+            frame
+        });
+        // `two` is a write in flight: its range is zeros while `three` already landed.
+        let mut bytes = one.clone();
+        bytes.resize(one.len() + two.len(), 0);
+        bytes.extend_from_slice(&three);
+        std::fs::write(&path, &bytes).unwrap();
+        let writer = std::thread::spawn({
+            let path = path.clone();
+            move || {
+                std::thread::sleep(Duration::from_millis(300));
+                let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                file.write_all_at(&two, one.len() as u64).unwrap();
+            }
+        });
+        let (summary, text) = tail(&path, 3).expect("cat printed all three messages");
+        writer.join().unwrap();
+        assert_eq!(payloads(&text), ["one", "two", "three"]);
+        assert_eq!(summary.splitter.discarded_bytes, 0);
+    }
+
+    #[test]
+    fn tail_skips_zeros_that_stay_and_counts_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("framed.log");
+        let mut bytes = Vec::new();
+        write_frame(&mut bytes, &message("before"), None).unwrap();
+        bytes.resize(bytes.len() + 40, 0);
+        write_frame(&mut bytes, &message("after"), None).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let started = Instant::now();
+        let (summary, text) = tail(&path, 2).expect("cat printed both messages");
+        assert!(
+            started.elapsed() >= TAIL_ZEROS_WAIT,
+            "it waited at the zeros first"
+        );
+        assert_eq!(payloads(&text), ["before", "after"]);
+        assert_eq!(summary.splitter.discarded_bytes, 40);
     }
 
     #[test]
@@ -271,7 +391,7 @@ mod tests {
             ..options()
         };
         let mut out = Vec::new();
-        let summary = cat(&mut stream.as_slice(), &mut out, &limited, &mut keep).unwrap();
+        let summary = cat(&mut io::Cursor::new(stream), &mut out, &limited, &mut keep).unwrap();
         assert_eq!((summary.printed, summary.filtered), (2, 1));
         assert_eq!(String::from_utf8(out).unwrap().lines().count(), 2);
     }

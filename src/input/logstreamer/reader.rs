@@ -38,7 +38,7 @@ use super::LogstreamerKind;
 use crate::input::{deliver_record, publish_splitter_stats, InputContext};
 use crate::limits::{
     LOGSTREAMER_HEAD_BYTES, LOGSTREAMER_JOURNAL_INTERVAL, LOGSTREAMER_READ_BYTES,
-    LOGSTREAMER_STREAMS_MAX, LOGSTREAMER_TURN_BYTES, LOGSTREAMER_ZEROS_WAIT,
+    LOGSTREAMER_STREAMS_MAX, LOGSTREAMER_TURN_BYTES, TAIL_ZEROS_WAIT,
 };
 use crate::message::{now_ns, LineMeta};
 use crate::runtime::failure::{self, PluginTask};
@@ -111,7 +111,7 @@ pub struct CoreStreams {
 /// with writes in flight) leaves a range that reads as zeros until its write completes, while
 /// later ranges already hold their records. So a stream stops before the first zero byte and
 /// reads from there again later (`zeros` remembers where, and since when); once the same zero
-/// has stood for [`LOGSTREAMER_ZEROS_WAIT`], the zeros are the file's own bytes (a writer that
+/// has stood for [`TAIL_ZEROS_WAIT`], the zeros are the file's own bytes (a writer that
 /// died, or a file that holds zeros) and the whole read is taken.
 fn hold_at_zeros(
     zeros: &mut Option<(u64, Instant)>,
@@ -126,7 +126,7 @@ fn hold_at_zeros(
     let zero = offset + at as u64;
     match *zeros {
         Some((held, since)) if held == zero => {
-            if now.duration_since(since) < LOGSTREAMER_ZEROS_WAIT {
+            if now.duration_since(since) < TAIL_ZEROS_WAIT {
                 return at;
             }
             *zeros = None;
@@ -753,7 +753,7 @@ mod tests {
         // Read again from the zeros: still held, until the wait has passed.
         let again = &read[3..];
         assert_eq!(hold_at_zeros(&mut zeros, 103, again, later(10)), 0);
-        let wait = LOGSTREAMER_ZEROS_WAIT.as_millis() as u64;
+        let wait = TAIL_ZEROS_WAIT.as_millis() as u64;
         assert_eq!(hold_at_zeros(&mut zeros, 103, again, later(wait - 1)), 0);
         assert_eq!(
             zeros,
