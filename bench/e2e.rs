@@ -2062,6 +2062,7 @@ fn write_method(section: &mut Section, machine: &common::Machine, outcomes: &[Ou
         "GYGES_BENCH_E2E_GLOBAL",
         "GYGES_BENCH_E2E_OUTPUT",
         "GYGES_BENCH_E2E_LATENCY_RATES",
+        "GYGES_BENCH_E2E_DELIVERY_PROFILE",
     ] {
         if let Ok(value) = std::env::var(knob) {
             section.line(format!("**Set for this run: `{knob}={value}`.**\n"));

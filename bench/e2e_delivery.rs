@@ -166,15 +166,30 @@ pub fn run_part(mode: Mode, profiles: &[Profile], ticks_per_second: f64) {
         common::load_average()
     ));
     if want_classes {
-        match profiles.first() {
-            Some(profile) => classes(&mut section, mode, profile, ticks_per_second),
-            None => section.line("Delivery classes: **skipped**, no tuning profile runs here.\n"),
+        match class_profile(profiles) {
+            Ok(Some(profile)) => classes(&mut section, mode, &profile, ticks_per_second),
+            Ok(None) => {
+                section.line("Delivery classes: **skipped**, no tuning profile runs here.\n")
+            }
+            Err(error) => section.line(format!("Delivery classes: **skipped**: {error}.\n")),
         }
     }
     if want_crash {
         crash(&mut section, mode);
     }
     section.publish();
+}
+
+/// The profile the classes run under: `GYGES_BENCH_E2E_DELIVERY_PROFILE` (a name in
+/// `tuning/`, for experiments such as the queue's consumer on the ingest core under
+/// `single-core`), else the first profile of the run.
+fn class_profile(profiles: &[Profile]) -> Result<Option<Profile>, String> {
+    match std::env::var("GYGES_BENCH_E2E_DELIVERY_PROFILE") {
+        Ok(name) => Profile::load(&name)
+            .map(Some)
+            .map_err(|error| format!("profile {name}: {error}")),
+        Err(_) => Ok(profiles.first().cloned()),
+    }
 }
 
 /// The steady rate of the light-load runs, messages per second: a stream of events, far

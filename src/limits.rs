@@ -490,6 +490,15 @@ pub const LOGSTREAMER_HEAD_BYTES: usize = 1024;
 /// How often each core writes the journal of the streams it read, after settling what it
 /// routed (`docs/logstreamer.md`).
 pub const LOGSTREAMER_JOURNAL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// glibc malloc serves allocations below this from its arenas rather than with an `mmap` of
+/// their own (`gyges run` sets it at startup, `docs/performance.md`): a batch's buffers (a few
+/// hundred KiB) are then reused from the arena of the core that freed them.
+pub const MALLOC_MMAP_THRESHOLD_BYTES: usize = 4 << 20;
+/// glibc malloc keeps up to this much free memory at the top of each arena instead of handing
+/// it back to the kernel, so the next batch's buffers do not fault their pages in again.
+/// Bound: after a peak, up to this much free memory per arena (about one per core thread)
+/// stays resident.
+pub const MALLOC_TRIM_THRESHOLD_BYTES: usize = 16 << 20;
 /// How long a reader that follows a growing file (a LogstreamerInput stream, `gyges cat
 /// --tail`) waits at zero bytes for a write in flight to fill them (`docs/logstreamer.md`);
 /// then it reads them as the file's own bytes.

@@ -7,8 +7,9 @@
 //! - `lpeg` (feature `lua`): links Debian's static lpeg and hands it to mlua safely.
 //! - `lua_table` (feature `lua`): reads a Lua table in place from the Lua stack, so the
 //!   sandbox can encode a message table without an mlua reference per key and value.
-//! - [`alloc`]: a per-thread counting allocator, so tests can assert zero allocations per
-//!   record without writing `unsafe`.
+//! - [`alloc`]: glibc malloc's thresholds, set so that batch-sized buffers are reused rather
+//!   than faulted in again; and a per-thread counting allocator, so tests can assert zero
+//!   allocations per record without writing `unsafe`.
 //! - [`socket`]: socket options on sockets glommio created (receive buffer size, keepalive)
 //!   and a zero-timeout check for a peer that has closed its end.
 //! - [`file`]: free space on a file system (`statvfs`), for the disk queue's `min_disk_free`.

@@ -276,6 +276,18 @@ fn describe_bounds(plan: &Plan, out: &mut String) {
     }
 }
 
+/// Fixes malloc's thresholds so that batch-sized buffers freed on a core are reused without
+/// page faults (`MALLOC_MMAP_THRESHOLD_BYTES`, `MALLOC_TRIM_THRESHOLD_BYTES`).
+fn keep_freed_buffers() {
+    let (mmap, trim) = (
+        crate::limits::MALLOC_MMAP_THRESHOLD_BYTES,
+        crate::limits::MALLOC_TRIM_THRESHOLD_BYTES,
+    );
+    if !gyges_sys::alloc::keep_freed_buffers(mmap, trim) {
+        tracing::debug!("malloc thresholds not set: not glibc's malloc");
+    }
+}
+
 /// `gyges run`: runs until SIGINT or SIGTERM, then stops gracefully; a second signal forces
 /// an exit. A core can also stop it (a durable queue full with `full_action = "shutdown"`, a
 /// panic on any core): the same graceful stop, then exit status 1.
@@ -292,6 +304,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         tracing::info!("{notice}");
     }
     check_memlock(&plan);
+    keep_freed_buffers();
     let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(error) => {
