@@ -1,4 +1,4 @@
-//! What KafkaOutput (`output/kafka.rs`) and KafkaInput (`input/kafka.rs`) share: the broker
+//! What KafkaOutput (`output/kafka/`) and KafkaInput (`input/kafka.rs`) share: the broker
 //! list, TLS, librdkafka's logging, and where the client's own threads run.
 //!
 //! The client is librdkafka (the `rdkafka` crate), built from the sources the crate vendors

@@ -423,8 +423,8 @@ fn a_plugin_that_cannot_start_names_the_core_the_stage_and_the_plugin() {
 }
 
 /// A partly filled batch is written as soon as its connection (or datagram socket) has
-/// nothing more to read, even with a `flush_interval` of ten minutes; `flush_on_idle = false` keeps it for the
-/// interval (or the stop), as Heka did.
+/// nothing more to read, even with a `flush_interval` of ten minutes; `flush_on_idle = false`
+/// keeps it for the interval (or the stop), as Heka did.
 #[test]
 fn a_partly_filled_batch_is_written_when_its_input_runs_dry() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -47,19 +47,6 @@ pub fn keep_freed_buffers(mmap_threshold: usize, trim_threshold: usize) -> bool 
     }
 }
 
-/// The minor page faults the calling thread has taken so far (`getrusage`), for tests that
-/// check a buffer is reused rather than faulted in again.
-pub fn thread_minor_faults() -> u64 {
-    // SAFETY: `rusage` is plain data, valid when zeroed.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_THREAD reports the calling thread.
-    let status = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
-    if status != 0 {
-        return 0;
-    }
-    u64::try_from(usage.ru_minflt).unwrap_or(0)
-}
-
 /// The system allocator, counting allocations per thread.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CountingAllocator;
@@ -93,6 +80,19 @@ unsafe impl GlobalAlloc for CountingAllocator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The minor page faults the calling thread has taken so far (`getrusage`), for tests that
+    /// check a buffer is reused rather than faulted in again.
+    fn thread_minor_faults() -> u64 {
+        // SAFETY: `rusage` is plain data, valid when zeroed.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_THREAD reports the calling thread.
+        let status = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+        if status != 0 {
+            return 0;
+        }
+        u64::try_from(usage.ru_minflt).unwrap_or(0)
+    }
 
     /// The pattern of a core whose batch writes come in bursts: four buffers of a durable
     /// batch's size filled and in flight at once, then all freed as their writes complete.

@@ -27,7 +27,8 @@ use mlua::{AnyUserData, Lua, Table, Value, Variadic};
 
 use super::circular_buffer::CircularBuffer;
 use super::output::{self, AppendError};
-use super::protobuf::{self, FieldChange, HeaderChange, Stamp};
+use super::protobuf::{self, Stamp};
+use super::rewrite::{self, FieldChange, HeaderChange};
 use super::{
     push_record, record_to_protobuf, ConfigValue, HostInfo, SandboxConfig, SandboxKind,
     INSTRUCTION_HOOK_INTERVAL,
@@ -655,7 +656,7 @@ fn inject_message(lua: &Lua, keys: &Keys, host: &Host, value: Value) -> mlua::Re
                 ));
             }
             if host.kind == SandboxKind::Filter {
-                protobuf::restamp(&view, &stamp, message);
+                rewrite::restamp(&view, &stamp, message);
             } else {
                 message.extend_from_slice(&bytes);
             }
@@ -752,7 +753,7 @@ fn write_message(
         _ => None,
     };
     if let Some(change) = write_header_change(&name, text, number)? {
-        protobuf::rewrite_header(&view, &change, out);
+        rewrite::rewrite_header(&view, &change, out);
     } else if let Some(header) = write_text_header(&name) {
         let owned_number;
         let bytes: &[u8] = match (text, number) {
@@ -763,7 +764,7 @@ fn write_message(
             }
             _ => return Err(write_failed("expected a string")),
         };
-        protobuf::rewrite_header(&view, &HeaderChange::Text(header, bytes), out);
+        rewrite::rewrite_header(&view, &HeaderChange::Text(header, bytes), out);
     } else if let Some(field_name) = name
         .strip_prefix(b"Fields[")
         .and_then(|rest| rest.strip_suffix(b"]"))
@@ -778,7 +779,7 @@ fn write_message(
             array_index_given,
             representation: representation.as_deref().filter(|text| !text.is_empty()),
         };
-        protobuf::rewrite_field(&view, &change, out, field).map_err(write_failed)?;
+        rewrite::rewrite_field(&view, &change, out, field).map_err(write_failed)?;
     } else {
         return Err(write_failed("unknown variable name"));
     }

@@ -41,6 +41,7 @@ pub mod pattern;
 pub mod plan;
 pub mod preserve;
 pub mod protobuf;
+pub mod rewrite;
 pub mod struct_pack;
 
 use std::collections::BTreeMap;

@@ -113,14 +113,12 @@ impl StreamBuffer {
         self.end += bytes;
     }
 
-    /// Forgets the pending bytes and returns how many there were: for a reader that will read
-    /// them again from its source later (a tail reader at a range still being written). Call
-    /// only between records, where the splitter holds nothing of them.
-    pub fn unread(&mut self) -> usize {
-        let pending = self.end - self.start;
+    /// Forgets the pending bytes, for a reader that will read them again from its source later
+    /// (a tail reader at a range still being written). Call only between records, where the
+    /// splitter holds nothing of them.
+    pub fn unread(&mut self) {
         self.start = 0;
         self.end = 0;
-        pending
     }
 
     /// The next complete record, or `None` when the splitter needs more bytes.

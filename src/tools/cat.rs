@@ -107,12 +107,7 @@ pub fn cat(
     let mut summary = CatSummary::default();
     let mut line = Vec::new();
     let limit = options.max_messages.unwrap_or(u64::MAX);
-    // Where the next read starts, and the zero a tail reader waits at (its offset, since when).
-    let mut position = if options.tail {
-        reader.stream_position()?
-    } else {
-        0
-    };
+    // The zero a tail reader waits at: its offset in the file, and since when.
     let mut zeros: Option<(u64, Instant)> = None;
     while summary.printed < limit {
         let read = match reader.read(buffer.spare_mut()) {
@@ -129,17 +124,16 @@ pub fn cat(
             continue;
         }
         buffer.commit(read);
-        position += read as u64;
         let mut held = false;
         while summary.printed < limit {
             if options.tail && buffer.pending().first() == Some(&0) {
-                let at = position - buffer.pending().len() as u64;
+                let pending = buffer.pending().len() as u64;
+                let at = reader.stream_position()? - pending;
                 let (_, since) = *zeros.get_or_insert((at, Instant::now()));
                 if since.elapsed() < TAIL_ZEROS_WAIT {
                     // A range still being written: read it again later.
-                    let unread = buffer.unread();
-                    reader.seek(SeekFrom::Current(-(unread as i64)))?;
-                    position -= unread as u64;
+                    buffer.unread();
+                    reader.seek(SeekFrom::Start(at))?;
                     held = true;
                     break;
                 }

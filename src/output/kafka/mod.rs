@@ -38,21 +38,24 @@ use serde::Deserialize;
 
 use super::{Batch, Opened, OutputCore, OutputKind, Writers};
 use crate::component::{LocalBoxFuture, PlanContext, Registration};
-use crate::config::plan::{DeliveryClass, GlobalPlan, OutputPlan};
+use crate::config::plan::{DeliveryClass, OutputPlan};
 use crate::config::{ConfigError, Section};
-use crate::encoder::{Encode, EncodeFailed, EncoderKind, Framing};
 use crate::kafka::{Brokers, Logged};
 use crate::limits::{
     DRAIN_TIMEOUT, KAFKA_BATCH_BYTES_DEFAULT, KAFKA_BUFFERED_BYTES_DEFAULT,
-    KAFKA_BUFFERED_BYTES_MAX, KAFKA_BUFFERED_MESSAGES_MAX, KAFKA_KEY_BYTES_MAX,
-    KAFKA_LINGER_MS_MAX, KAFKA_MESSAGE_BYTES_DEFAULT, KAFKA_MESSAGE_BYTES_MAX,
-    KAFKA_MESSAGE_TIMEOUT_MS, KAFKA_POLL_INTERVAL, KAFKA_READS_IN_FLIGHT_MAX,
-    KAFKA_REPORT_EVENTS_PER_LOOK, KAFKA_STICKY_RECORDS, KAFKA_TIMEOUT_MS_MAX,
-    KAFKA_TOPIC_BYTES_MAX,
+    KAFKA_BUFFERED_BYTES_MAX, KAFKA_BUFFERED_MESSAGES_MAX, KAFKA_LINGER_MS_MAX,
+    KAFKA_MESSAGE_BYTES_DEFAULT, KAFKA_MESSAGE_BYTES_MAX, KAFKA_MESSAGE_TIMEOUT_MS,
+    KAFKA_POLL_INTERVAL, KAFKA_READS_IN_FLIGHT_MAX, KAFKA_REPORT_EVENTS_PER_LOOK,
+    KAFKA_STICKY_RECORDS, KAFKA_TIMEOUT_MS_MAX, KAFKA_TOPIC_BYTES_MAX,
 };
 use crate::message::{FieldValue, MessageView, StrHeader};
 use crate::queue::{Consumer, Deliver, Delivered, HandleBoard, Position, ReadBatch};
 use crate::telemetry::{Metric, Telemetry};
+
+mod frame;
+
+use frame::topic_of;
+pub use frame::{framed, Framed, KafkaEncoderKind};
 
 /// Its registry line.
 pub const REGISTRATION: Registration<OutputPlan> = Registration {
@@ -691,167 +694,6 @@ fn publish(track: &Track, telemetry: &Telemetry, core: usize, plugin: usize) {
     }
 }
 
-/// One message of a batch: its topic (`None`: the output's), key and value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Framed<'a> {
-    /// The `topic_variable` value, if the output has one.
-    pub topic: Option<&'a [u8]>,
-    /// The `hash_variable` value, if the output has one.
-    pub key: Option<&'a [u8]>,
-    /// The encoding.
-    pub value: &'a [u8],
-}
-
-/// Bytes of a message's frame inside a batch: value length (u32), key length (u16), topic
-/// length (u16), little-endian; a length of `u16::MAX` means none.
-const FRAME_BYTES: usize = 8;
-const ABSENT: u16 = u16::MAX;
-const _: () = assert!(KAFKA_KEY_BYTES_MAX < ABSENT as usize);
-const _: () = assert!(KAFKA_TOPIC_BYTES_MAX < ABSENT as usize);
-const _: () = assert!(KAFKA_MESSAGE_BYTES_MAX <= u32::MAX as usize);
-
-/// The messages of a KafkaOutput batch (or of a queue record, which is a batch); a truncated
-/// tail yields nothing.
-pub fn framed(bytes: &[u8]) -> impl Iterator<Item = Framed<'_>> {
-    let mut rest = bytes;
-    std::iter::from_fn(move || {
-        let (frame, tail) = rest.split_first_chunk::<FRAME_BYTES>()?;
-        let value_len = u32::from_le_bytes([frame[0], frame[1], frame[2], frame[3]]) as usize;
-        let key_len = u16::from_le_bytes([frame[4], frame[5]]);
-        let topic_len = u16::from_le_bytes([frame[6], frame[7]]);
-        let length = |len: u16| if len == ABSENT { 0 } else { len as usize };
-        let (key, tail) = tail.split_at_checked(length(key_len))?;
-        let (topic, tail) = tail.split_at_checked(length(topic_len))?;
-        let (value, tail) = tail.split_at_checked(value_len)?;
-        rest = tail;
-        Some(Framed {
-            topic: (topic_len != ABSENT).then_some(topic),
-            key: (key_len != ABSENT).then_some(key),
-            value,
-        })
-    })
-}
-
-/// KafkaOutput's encoder: the configured one, each encoding behind its frame.
-#[derive(Debug)]
-pub struct KafkaEncoderKind {
-    inner: Arc<dyn EncoderKind>,
-    bytes_max: usize,
-    topic_variable: Option<Variable>,
-    hash_variable: Option<Variable>,
-}
-
-impl KafkaEncoderKind {
-    /// `inner` framed for a KafkaOutput with no variables (the bench's and tests' encoder).
-    pub fn plain(inner: Arc<dyn EncoderKind>, bytes_max: usize) -> KafkaEncoderKind {
-        KafkaEncoderKind {
-            inner,
-            bytes_max,
-            topic_variable: None,
-            hash_variable: None,
-        }
-    }
-}
-
-impl EncoderKind for KafkaEncoderKind {
-    fn type_name(&self) -> &'static str {
-        self.inner.type_name()
-    }
-
-    fn sandboxed(&self) -> bool {
-        self.inner.sandboxed()
-    }
-
-    fn build(
-        &self,
-        global: &GlobalPlan,
-        core_row: Option<usize>,
-    ) -> Result<Box<dyn Encode>, String> {
-        Ok(Box::new(KafkaEncoder {
-            inner: self.inner.build(global, core_row)?,
-            bytes_max: self.bytes_max,
-            topic_variable: self.topic_variable.clone(),
-            hash_variable: self.hash_variable.clone(),
-        }))
-    }
-}
-
-struct KafkaEncoder {
-    inner: Box<dyn Encode>,
-    bytes_max: usize,
-    topic_variable: Option<Variable>,
-    hash_variable: Option<Variable>,
-}
-
-impl Encode for KafkaEncoder {
-    fn sandbox_usage(&self) -> Option<crate::filter::SandboxUsage> {
-        self.inner.sandbox_usage()
-    }
-
-    fn encode_into(
-        &mut self,
-        message: &MessageView<'_>,
-        framing: Framing<'_>,
-        out: &mut Vec<u8>,
-    ) -> Result<usize, EncodeFailed> {
-        let start = out.len();
-        out.extend_from_slice(&[0; FRAME_BYTES]);
-        let result = self.encode_framed(message, framing, out, start);
-        if result.is_err() {
-            out.truncate(start);
-        }
-        result
-    }
-}
-
-impl KafkaEncoder {
-    fn encode_framed(
-        &mut self,
-        message: &MessageView<'_>,
-        framing: Framing<'_>,
-        out: &mut Vec<u8>,
-        start: usize,
-    ) -> Result<usize, EncodeFailed> {
-        let mut key_len = ABSENT;
-        if let Some(variable) = &self.hash_variable {
-            let from = out.len();
-            // A message without the variable hashes as the empty key.
-            variable.render(message, out);
-            out.truncate(from + (out.len() - from).min(KAFKA_KEY_BYTES_MAX));
-            key_len = (out.len() - from) as u16;
-        }
-        let mut topic_len = ABSENT;
-        if let Some(variable) = &self.topic_variable {
-            let from = out.len();
-            if !variable.render(message, out) || check_topic(&out[from..]).is_err() {
-                return Err(EncodeFailed);
-            }
-            topic_len = (out.len() - from) as u16;
-        }
-        let value = self.inner.encode_into(message, framing, out)?;
-        if value == 0 {
-            out.truncate(start);
-            return Ok(0);
-        }
-        if value > self.bytes_max {
-            return Err(EncodeFailed);
-        }
-        out[start..start + 4].copy_from_slice(&(value as u32).to_le_bytes());
-        out[start + 4..start + 6].copy_from_slice(&key_len.to_le_bytes());
-        out[start + 6..start + 8].copy_from_slice(&topic_len.to_le_bytes());
-        Ok(out.len() - start)
-    }
-}
-
-/// The topic of `message`: its own, or the output's.
-fn topic_of<'a>(message: &Framed<'a>, fixed: Option<&'a str>) -> Option<&'a str> {
-    match message.topic {
-        // Checked ASCII by the encoder.
-        Some(topic) => std::str::from_utf8(topic).ok(),
-        None => fixed,
-    }
-}
-
 /// Hands `message` to the producer, waiting (polling) while its queue is full unless
 /// `drop_when_full`. Returns whether librdkafka took it; one it refused is counted by the
 /// caller.
@@ -1117,126 +959,4 @@ impl Deliver for KafkaRecords {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn variables_parse_as_heka_wrote_them() {
-        assert_eq!(
-            Variable::parse("Hostname"),
-            Some(Variable::Header(StrHeader::Hostname))
-        );
-        assert_eq!(
-            Variable::parse("Fields[topic]"),
-            Some(Variable::Field(b"topic".as_slice().into()))
-        );
-        assert_eq!(
-            Variable::parse("Fields[topic][0][0]"),
-            Some(Variable::Field(b"topic".as_slice().into()))
-        );
-        for bad in [
-            "",
-            "Fields[]",
-            "Fields[a][1][0]",
-            "Fields[a",
-            "Timestamp",
-            "Severity",
-        ] {
-            assert_eq!(Variable::parse(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn hash_partitions_match_fnv1a_modulo() {
-        // FNV-1a 32 of "" is the offset basis 0x811c9dc5; as i32 it is negative.
-        assert_eq!(hash_partition(b"", 4), ((0x811c_9dc5_u32 as i32) % 4).abs());
-        // FNV-1a 32 of "a" is 0xe40c292c.
-        assert_eq!(
-            hash_partition(b"a", 7),
-            ((0xe40c_292c_u32 as i32) % 7).abs()
-        );
-        for key in [&b"host-1"[..], b"host-2", b"\xff\x00"] {
-            let partition = hash_partition(key, 5);
-            assert!((0..5).contains(&partition));
-            assert_eq!(partition, hash_partition(key, 5), "stable");
-        }
-    }
-
-    #[test]
-    fn random_sticks_to_a_partition_for_a_batch_of_records_and_reaches_every_one() {
-        let choice = PartitionChoice {
-            partitioning: Partitioning::Random,
-            next: AtomicU32::new(0),
-            sticky: AtomicU64::new(0),
-        };
-        let sticky = KAFKA_STICKY_RECORDS as usize;
-        let picks: Vec<i32> = (0..sticky * 64)
-            .map(|_| choice.partition("t", None, 4, |_| true))
-            .collect();
-        for run in picks.chunks(sticky) {
-            assert!(run.iter().all(|&p| p == run[0]), "one partition per run");
-            assert!((0..4).contains(&run[0]));
-        }
-        // 64 independent choices among 4 miss a partition with probability below 1e-7.
-        for partition in 0..4 {
-            assert!(
-                picks.contains(&partition),
-                "partition {partition} never chosen"
-            );
-        }
-        // A topic with fewer partitions than the sticky choice gets a new choice at once.
-        choice.sticky.store((3u64 << 32) | 10, Ordering::Relaxed);
-        assert!(choice.partition("t", None, 2, |_| true) < 2);
-    }
-
-    #[test]
-    fn frames_round_trip_and_truncation_yields_whole_messages_only() {
-        let mut bytes = Vec::new();
-        let push = |bytes: &mut Vec<u8>, key: Option<&[u8]>, topic: Option<&[u8]>, value: &[u8]| {
-            bytes.extend_from_slice(&(value.len() as u32).to_le_bytes());
-            let len = |part: Option<&[u8]>| part.map_or(ABSENT, |part| part.len() as u16);
-            bytes.extend_from_slice(&len(key).to_le_bytes());
-            bytes.extend_from_slice(&len(topic).to_le_bytes());
-            bytes.extend_from_slice(key.unwrap_or_default());
-            bytes.extend_from_slice(topic.unwrap_or_default());
-            bytes.extend_from_slice(value);
-        };
-        push(&mut bytes, None, None, b"one");
-        push(&mut bytes, Some(b"k"), Some(b"t"), b"two");
-        push(&mut bytes, Some(b""), None, b"");
-        let all: Vec<Framed<'_>> = framed(&bytes).collect();
-        assert_eq!(all.len(), 3);
-        assert_eq!(
-            all[0],
-            Framed {
-                topic: None,
-                key: None,
-                value: b"one"
-            }
-        );
-        assert_eq!(
-            all[1],
-            Framed {
-                topic: Some(b"t"),
-                key: Some(b"k"),
-                value: b"two"
-            }
-        );
-        assert_eq!(all[2].key, Some(&b""[..]));
-        assert_eq!(
-            framed(&bytes[..bytes.len() - 1]).count(),
-            2,
-            "a cut frame is not read"
-        );
-    }
-
-    #[test]
-    fn topic_names_are_checked() {
-        assert!(check_topic(b"logs.app-1_x").is_ok());
-        for bad in [&b""[..], b".", b"..", b"a b", b"caf\xc3\xa9"] {
-            assert!(check_topic(bad).is_err());
-        }
-        assert!(check_topic(&[b'a'; 250]).is_err());
-        assert!(check_topic(&[b'a'; 249]).is_ok());
-    }
-}
+mod tests;
