@@ -485,6 +485,7 @@ pub(crate) fn global_plan(
         sync: raw.sync,
         checkpoint_interval: raw.checkpoint_interval,
         min_disk_free: raw.min_disk_free,
+        direct_io: raw.queue_direct_io,
     };
     Ok(GlobalPlan {
         max_message_size: max_message_size as usize,

@@ -55,6 +55,9 @@ pub struct Global {
     pub checkpoint_interval: Option<u64>,
     /// Bytes that must stay free on the queue's disk; 0 turns the check off.
     pub min_disk_free: Option<u64>,
+    /// Whether queue segments are written with `O_DIRECT` where the file system takes it
+    /// (default false).
+    pub queue_direct_io: Option<bool>,
     /// `HOST:PORT` of the operator's HTTP endpoint (`/metrics`, `/health`, `/report`); unset
     /// serves none (the embedded default config sets `127.0.0.1:4352`).
     pub http_address: Option<String>,

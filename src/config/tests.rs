@@ -581,7 +581,7 @@ fn the_shipped_profiles_parse() {
 fn durable_outputs_resolve_their_queue_options() {
     let plan = plan_of(&format!(
         "[hekad]\nbase_dir = \"/data\"\nsync = \"every_batch\"\ncheckpoint_interval = 250\n\
-         {INPUT}[FileOutput]\npath = \"x\"\nuse_buffering = true\n\
+         queue_direct_io = true\n{INPUT}[FileOutput]\npath = \"x\"\nuse_buffering = true\n\
          [FileOutput.buffering]\nmax_file_size = 1048576\nfull_action = \"drop\"\n\
          [TcpOutput]\naddress = \"127.0.0.1:1\"\ndelivery = \"durable\"\n\
          [plain]\ntype = \"FileOutput\"\npath = \"y\"\n"
@@ -602,6 +602,7 @@ fn durable_outputs_resolve_their_queue_options() {
         file.checkpoint_interval,
         std::time::Duration::from_millis(250)
     );
+    assert!(file.direct_io);
     // A record holds a whole shipped batch.
     assert!(file.max_message_size > plan.global.batch_bytes);
     let tcp = plan.outputs[1]

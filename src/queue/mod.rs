@@ -172,6 +172,9 @@ pub struct QueueOptions {
     /// The writer writes its framed records once they reach this many bytes, even in the
     /// middle of a batch.
     pub write_bytes: usize,
+    /// Whether segments are written with `O_DIRECT` where the file system takes it
+    /// ([`segment::SegmentFile`]); through the page cache when false.
+    pub direct_io: bool,
 }
 
 impl Default for QueueOptions {
@@ -189,6 +192,7 @@ impl Default for QueueOptions {
             max_message_size: limits::MESSAGE_BYTES_DEFAULT,
             read_bytes: limits::QUEUE_READ_BYTES_DEFAULT,
             write_bytes: limits::BATCH_BYTES_DEFAULT,
+            direct_io: false,
         }
     }
 }

@@ -3,7 +3,9 @@
 //! Rules, applied by [`recover`] before the writer appends anything:
 //! 1. **Torn tail.** The tail segment is read to its end. Everything after the last intact
 //!    record (one whose framing and CRC32C check) is a torn write from a crash: it is cut off
-//!    (`ftruncate`), counted in bytes and frames, and logged. Damage *followed* by intact
+//!    (`ftruncate`), counted in bytes and frames, and logged. Fewer than
+//!    [`segment::PADDING_BYTES_MAX`] zeros there are the padding of the last direct write
+//!    ([`SegmentFile`]): cut too, but not counted or logged as damage. Damage *followed* by intact
 //!    records is not a torn tail: it is kept, counted, and skipped by readers, so no intact
 //!    record is ever cut.
 //! 2. **Missing or corrupt checkpoint.** The consumer starts at the oldest retained segment:
@@ -42,8 +44,11 @@ pub struct TailScan {
     pub records: u64,
     /// Damaged bytes followed by intact records (kept; readers skip them).
     pub corrupt_bytes: u64,
-    /// Bytes after the last intact record (cut).
+    /// Bytes after the last intact record (cut), padding aside.
     pub torn_bytes: u64,
+    /// Zeros after the last intact record, fewer than [`segment::PADDING_BYTES_MAX`]: the
+    /// padding of a direct write's last block, cut without counting as damage.
+    pub padding_bytes: u64,
     /// Frames that start in the torn bytes, counted by their headers.
     pub torn_records: u64,
 }
@@ -62,6 +67,8 @@ struct TailScanner {
     chunk_bytes: usize,
     /// Where the current run of damage started, if one is open.
     damage_from: Option<u64>,
+    /// Whether a byte other than zero was skipped since the last intact record.
+    damage_not_zeros: bool,
 }
 
 impl TailScanner {
@@ -73,6 +80,7 @@ impl TailScanner {
             },
             chunk_bytes,
             damage_from: None,
+            damage_not_zeros: false,
         };
         let first = (file_bytes > 0).then_some(ReadRequest {
             offset: 0,
@@ -91,12 +99,14 @@ impl TailScanner {
                     if let Some(from) = self.damage_from.take() {
                         self.scan.corrupt_bytes += offset + at as u64 - from;
                     }
+                    self.damage_not_zeros = false;
                     self.scan.records += 1;
                     self.scan.valid_bytes = offset + next as u64;
                     at = next;
                 }
                 Step::Skip { next } => {
                     self.damage_from.get_or_insert(offset + at as u64);
+                    self.damage_not_zeros |= bytes[at..next].iter().any(|&byte| byte != 0);
                     at = next;
                 }
                 Step::NeedMore { at, needed } => {
@@ -121,7 +131,18 @@ impl TailScanner {
 
     fn finish(&mut self, last_chunk: &[u8], offset: u64) {
         let scan = &mut self.scan;
-        scan.torn_bytes = scan.file_bytes - scan.valid_bytes;
+        let after = scan.file_bytes - scan.valid_bytes;
+        // Padding follows a record, is zeros only, and ends the file at a block's end (blocks
+        // are multiples of 512 bytes).
+        let padding = scan.valid_bytes > 0
+            && after < segment::PADDING_BYTES_MAX
+            && scan.file_bytes % 512 == 0
+            && !self.damage_not_zeros;
+        if padding {
+            scan.padding_bytes = after;
+            return;
+        }
+        scan.torn_bytes = after;
         if scan.torn_bytes > 0 {
             let from = scan.valid_bytes.saturating_sub(offset) as usize;
             scan.torn_records = record::count_frames(last_chunk.get(from..).unwrap_or(&[])).max(1);
@@ -283,7 +304,7 @@ pub async fn recover(
     let mut report = RecoveryReport::default();
     let mut list = segment::list(dir).map_err(|error| QueueError::io("list", dir, error))?;
     if list.is_empty() {
-        SegmentFile::create(dir, 0).await?.close().await?;
+        SegmentFile::create(dir, 0, false).await?.close().await?;
         if sync {
             segment::sync_dir(dir).await?;
         }
@@ -358,7 +379,7 @@ async fn repair_tail(
         request = scanner.feed(&bytes, next.offset);
     }
     let scan = scanner.scan;
-    if scan.torn_bytes > 0 {
+    if scan.torn_bytes > 0 || scan.padding_bytes > 0 {
         file.truncate(scan.valid_bytes)
             .await
             .map_err(|error| io_error("cut the torn tail of", error))?;
@@ -367,6 +388,15 @@ async fn repair_tail(
                 .await
                 .map_err(|error| io_error("fdatasync", error))?;
         }
+    }
+    if scan.padding_bytes > 0 {
+        tracing::debug!(
+            segment = %path.display(),
+            padding_bytes = scan.padding_bytes,
+            "cut the zeros that padded the last direct write of the tail segment"
+        );
+    }
+    if scan.torn_bytes > 0 {
         tracing::warn!(
             segment = %path.display(),
             torn_bytes = scan.torn_bytes,
@@ -608,6 +638,44 @@ mod tests {
             (garbage.valid_bytes, garbage.torn_bytes, garbage.records),
             (0, 100, 0)
         );
+    }
+
+    /// Zeros after the last record up to a block's end are a direct write's padding, cut
+    /// without counting as torn; zeros that do not end at a block's end, a byte other than
+    /// zero, or a block of zeros or more are torn, whatever the chunk size.
+    #[test]
+    fn zeros_to_a_block_end_are_padding_and_anything_else_is_torn() {
+        let intact = records(&[b"first message", b"second message"]);
+        let padded_to = |end: usize| {
+            let mut bytes = intact.clone();
+            bytes.resize(end, 0);
+            bytes
+        };
+        for chunk in [1, 7, 64, 1 << 20] {
+            let padded = scan(&padded_to(512), chunk);
+            assert_eq!(padded.records, 2, "chunk {chunk}");
+            assert_eq!(padded.valid_bytes, intact.len() as u64);
+            assert_eq!(padded.padding_bytes, 512 - intact.len() as u64);
+            assert_eq!((padded.torn_bytes, padded.torn_records), (0, 0));
+
+            let unaligned = scan(&padded_to(500), chunk);
+            assert_eq!(unaligned.padding_bytes, 0, "chunk {chunk}");
+            assert_eq!(unaligned.torn_bytes, 500 - intact.len() as u64);
+
+            let mut dirty = padded_to(512);
+            dirty[400] = 7;
+            let dirty = scan(&dirty, chunk);
+            assert_eq!(dirty.padding_bytes, 0, "chunk {chunk}");
+            assert_eq!(dirty.torn_bytes, 512 - intact.len() as u64);
+
+            let block = segment::PADDING_BYTES_MAX as usize;
+            let long = scan(
+                &padded_to(intact.len().next_multiple_of(512) + block),
+                chunk,
+            );
+            assert_eq!(long.padding_bytes, 0, "chunk {chunk}");
+            assert!(long.torn_bytes >= segment::PADDING_BYTES_MAX);
+        }
     }
 
     fn segments() -> Segments {

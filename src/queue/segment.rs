@@ -15,7 +15,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use glommio::io::{BufferedFile, OpenOptions};
+use glommio::io::{BufferedFile, DmaFile, OpenOptions};
 
 use super::{Position, QueueError};
 
@@ -187,75 +187,119 @@ impl Segments {
     }
 }
 
+/// The most zeros a directly written tail segment ends in past its data: less than one block,
+/// and `O_DIRECT` blocks (a device's logical block) are at most 4 KiB.
+pub const PADDING_BYTES_MAX: u64 = 4096;
+
+/// How the tail segment's bytes reach the file.
+enum SegmentIo {
+    /// Through the page cache: where the file system refuses `O_DIRECT` (see [`SegmentFile`]).
+    Buffered(BufferedFile),
+    /// `O_DIRECT`: each append writes whole blocks straight to the device, starting with the
+    /// block the previous append left partly filled (`carry` holds its bytes) and padding the
+    /// last block with zeros. The file is cut back to `length` when it is sealed or closed.
+    Direct {
+        file: DmaFile,
+        carry: Vec<u8>,
+        /// Whether the file runs past `length` (zeros after the last byte written).
+        padded: bool,
+    },
+}
+
 /// The tail segment, open for appending.
+///
+/// Appends go around the page cache (`O_DIRECT`) where the file system takes it: a segment is
+/// written once and read back only by a consumer that fell behind its hand-off, so copying
+/// every byte into the page cache, writing it back, and freeing the pages when the segment is
+/// deleted was most of what a durable route cost on top of a memory one. While a segment is
+/// the tail its file may end in up to one block of zeros past `length`; readers stop at the
+/// published end, [`SegmentFile::seal`] cuts the zeros, and recovery cuts them after a crash
+/// without counting them as torn (see [`super::recovery`]).
 pub struct SegmentFile {
     /// The sequence number of the segment's first record, which names the file.
     pub base: u64,
     path: PathBuf,
-    file: BufferedFile,
+    io: SegmentIo,
     /// A second, read-only descriptor of the same file: `fdatasync` through it runs in a
-    /// background task while appends go on through `file`.
+    /// background task while appends go on through `io`.
     syncer: Rc<BufferedFile>,
     /// Where the next write goes: the end of the bytes written so far.
     pub length: u64,
 }
 
 impl SegmentFile {
-    /// Creates segment `base` in `dir`; it must not exist yet.
+    /// Creates segment `base` in `dir`; it must not exist yet. `direct` asks for `O_DIRECT`.
     ///
     /// # Errors
     /// The file exists or cannot be created.
-    pub async fn create(dir: &Path, base: u64) -> Result<SegmentFile, QueueError> {
+    pub async fn create(dir: &Path, base: u64, direct: bool) -> Result<SegmentFile, QueueError> {
         let path = path(dir, base);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .buffered_open(&path)
-            .await
-            .map_err(|error| QueueError::io("create segment", &path, error.into()))?;
+        let io = open_io(&path, 0, true, direct).await?;
         let syncer = open_syncer(&path).await?;
         Ok(SegmentFile {
             base,
             path,
-            file,
+            io,
             syncer,
             length: 0,
         })
     }
 
     /// Opens existing segment `base` for appending at `length` (recovery has checked that
-    /// everything before `length` is intact and cut what followed).
+    /// everything before `length` is intact and cut what followed). `direct` asks for
+    /// `O_DIRECT`.
     ///
     /// # Errors
     /// The file cannot be opened.
-    pub async fn open(dir: &Path, base: u64, length: u64) -> Result<SegmentFile, QueueError> {
+    pub async fn open(
+        dir: &Path,
+        base: u64,
+        length: u64,
+        direct: bool,
+    ) -> Result<SegmentFile, QueueError> {
         let path = path(dir, base);
-        let file = OpenOptions::new()
-            .write(true)
-            .buffered_open(&path)
-            .await
-            .map_err(|error| QueueError::io("open segment", &path, error.into()))?;
+        let io = open_io(&path, length, false, direct).await?;
         let syncer = open_syncer(&path).await?;
         Ok(SegmentFile {
             base,
             path,
-            file,
+            io,
             syncer,
             length,
         })
     }
 
-    /// Appends `bytes` at the end. On error nothing counts as written: the next write goes to
-    /// the same offset and overwrites whatever part of `bytes` reached the file.
+    /// Whether appends bypass the page cache (`O_DIRECT`).
+    pub fn is_direct(&self) -> bool {
+        matches!(self.io, SegmentIo::Direct { .. })
+    }
+
+    /// Appends the bytes of `pending` at the end and empties it, keeping its capacity where
+    /// it can. On error nothing counts as written: the next write goes to the same offset and
+    /// overwrites whatever part of the bytes reached the file.
     ///
     /// # Errors
     /// The write failed or was short (a full disk).
-    pub async fn append(&mut self, bytes: Vec<u8>) -> Result<(), QueueError> {
-        let length = bytes.len();
-        let written = self
-            .file
-            .write_at(bytes, self.length)
-            .await
+    pub async fn append(&mut self, pending: &mut Vec<u8>) -> Result<(), QueueError> {
+        let length = pending.len();
+        let written = match &mut self.io {
+            SegmentIo::Buffered(file) => {
+                // glommio's buffered write takes the buffer it writes.
+                let bytes = std::mem::replace(pending, Vec::with_capacity(pending.capacity()));
+                file.write_at(bytes, self.length).await
+            }
+            SegmentIo::Direct {
+                file,
+                carry,
+                padded,
+            } => {
+                let written = append_direct(file, carry, self.length, pending).await;
+                pending.clear();
+                *padded = !carry.is_empty();
+                written
+            }
+        };
+        let written = written
             .map_err(|error| QueueError::io("append to segment", &self.path, error.into()))?;
         if written < length {
             let error = io::Error::new(
@@ -268,12 +312,31 @@ impl SegmentFile {
         Ok(())
     }
 
+    /// Cuts the zeros that pad the last block of a directly written segment, so that the file
+    /// is exactly `length` bytes: done before the segment is sealed or closed, since readers
+    /// take a sealed segment's end from its file.
+    ///
+    /// # Errors
+    /// The file cannot be cut.
+    pub async fn seal(&mut self) -> Result<(), QueueError> {
+        let SegmentIo::Direct { file, padded, .. } = &mut self.io else {
+            return Ok(());
+        };
+        if *padded {
+            file.truncate(self.length)
+                .await
+                .map_err(|error| QueueError::io("cut the padding of", &self.path, error.into()))?;
+            *padded = false;
+        }
+        Ok(())
+    }
+
     /// `fdatasync`: what was appended survives a power loss once this returns.
     ///
     /// # Errors
     /// The sync failed; the data may not be on the device.
     pub async fn sync(&self) -> Result<(), QueueError> {
-        self.file
+        self.syncer
             .fdatasync()
             .await
             .map_err(|error| QueueError::io("fdatasync segment", &self.path, error.into()))
@@ -293,16 +356,126 @@ impl SegmentFile {
         }
     }
 
-    /// Closes the file.
+    /// Closes the file, cutting its padding first ([`SegmentFile::seal`]).
     ///
     /// # Errors
-    /// The close failed.
-    pub async fn close(self) -> Result<(), QueueError> {
-        self.file
-            .close()
-            .await
-            .map_err(|error| QueueError::io("close segment", &self.path, error.into()))
+    /// The cut or the close failed.
+    pub async fn close(mut self) -> Result<(), QueueError> {
+        self.seal().await?;
+        let closed = match self.io {
+            SegmentIo::Buffered(file) => file.close().await,
+            SegmentIo::Direct { file, .. } => file.close().await,
+        };
+        closed.map_err(|error| QueueError::io("close segment", &self.path, error.into()))
     }
+}
+
+/// Opens the segment at `path` for appending at `length`: with `direct`, `O_DIRECT` where the
+/// file system takes it; through the page cache otherwise. `create` makes a new file.
+async fn open_io(
+    path: &Path,
+    length: u64,
+    create: bool,
+    direct: bool,
+) -> Result<SegmentIo, QueueError> {
+    if !direct {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(create)
+            .buffered_open(path)
+            .await
+            .map_err(|error| {
+                let op = if create {
+                    "create segment"
+                } else {
+                    "open segment"
+                };
+                QueueError::io(op, path, error.into())
+            })?;
+        return Ok(SegmentIo::Buffered(file));
+    }
+    let direct = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(create)
+        .dma_open(path)
+        .await;
+    let refused = match direct {
+        Ok(file) if file.alignment() > PADDING_BYTES_MAX => {
+            // Blocks larger than recovery knows to be padding: write through the page cache.
+            file.close()
+                .await
+                .map_err(|error| QueueError::io("close segment", path, error.into()))?;
+            io::Error::from(io::ErrorKind::InvalidInput)
+        }
+        Ok(file) => {
+            let carry = read_carry(path, length, file.alignment())
+                .map_err(|error| QueueError::io("read the last block of", path, error))?;
+            // Recovery cut any padding: the file ends at `length`.
+            return Ok(SegmentIo::Direct {
+                file,
+                carry,
+                padded: false,
+            });
+        }
+        Err(error) => io::Error::from(error),
+    };
+    if refused.kind() != io::ErrorKind::InvalidInput {
+        let op = if create {
+            "create segment"
+        } else {
+            "open segment"
+        };
+        return Err(QueueError::io(op, path, refused));
+    }
+    // O_DIRECT is set after the open: a file created for it exists now, empty.
+    tracing::debug!(segment = %path.display(), %refused, "O_DIRECT refused; writing through the page cache");
+    let file = OpenOptions::new()
+        .write(true)
+        .buffered_open(path)
+        .await
+        .map_err(|error| QueueError::io("open segment", path, error.into()))?;
+    Ok(SegmentIo::Buffered(file))
+}
+
+/// The bytes of the block that `length` ends inside: `align_down(length)..length`.
+fn read_carry(path: &Path, length: u64, alignment: u64) -> io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let start = length - length % alignment;
+    let mut carry = vec![0; (length - start) as usize];
+    if !carry.is_empty() {
+        std::fs::File::open(path)?.read_exact_at(&mut carry, start)?;
+    }
+    Ok(carry)
+}
+
+/// One direct append of `bytes` at `length`: rewrites the partly filled block (`carry`) with
+/// the new bytes after it, pads to the block size, and on success keeps the new last partial
+/// block in `carry`. Returns how many of the new bytes were written.
+async fn append_direct(
+    file: &DmaFile,
+    carry: &mut Vec<u8>,
+    length: u64,
+    bytes: &[u8],
+) -> glommio::Result<usize, ()> {
+    let alignment = file.alignment();
+    debug_assert_eq!(carry.len() as u64, length % alignment);
+    let start = length - carry.len() as u64;
+    let used = carry.len() + bytes.len();
+    let mut buffer = file.alloc_dma_buffer(file.align_up(used as u64) as usize);
+    let out = buffer.as_bytes_mut();
+    out[..carry.len()].copy_from_slice(carry);
+    out[carry.len()..used].copy_from_slice(bytes);
+    out[used..].fill(0);
+    let end = length + bytes.len() as u64;
+    let next_carry = (end % alignment) as usize;
+    let next = out[used - next_carry..used].to_vec();
+    let written = file.write_at(buffer, start).await?;
+    let written_new = written.saturating_sub(carry.len()).min(bytes.len());
+    if written_new == bytes.len() {
+        *carry = next;
+    }
+    Ok(written_new)
 }
 
 async fn open_syncer(path: &Path) -> Result<Rc<BufferedFile>, QueueError> {

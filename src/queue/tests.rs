@@ -172,7 +172,10 @@ fn round_trip_across_rotations_in_plain_heka_frames() {
         assert!(counters.segments_created >= 10, "{counters:?}");
         assert_eq!(counters.consumers[0].lag_records, 0);
         assert_eq!(counters.consumers[0].lag_bytes, 0);
-        // Segment names are their first record's sequence number; every file is Heka frames.
+        reader.close().await.unwrap();
+        writer.close().await.unwrap();
+        // Segment names are their first record's sequence number; every file is Heka frames
+        // (the open tail's may end in a direct write's padding: the queue is closed first).
         let mut all = Vec::new();
         for base in segment_files(&path) {
             let bytes = std::fs::read(segment::path(&path, base)).unwrap();
@@ -185,8 +188,6 @@ fn round_trip_across_rotations_in_plain_heka_frames() {
             all.extend(frames.iter().map(|frame| index_of(frame)));
         }
         assert_eq!(all, expected);
-        reader.close().await.unwrap();
-        writer.close().await.unwrap();
     });
 }
 
@@ -220,6 +221,69 @@ fn a_crash_loses_nothing_and_replays_only_what_was_not_checkpointed() {
         let replayed = drain(&mut reader).await;
         assert_eq!(replayed, (checkpointed..110).collect::<Vec<_>>());
     });
+}
+
+/// A directly written tail ends in zeros up to its last block's end while it is open; sealed
+/// segments, a closed queue and a queue recovered after a kill end at their last record, and
+/// the kill's padding is cut without counting as torn. Through the page cache
+/// (`direct_io = false`) no file is ever padded.
+#[test]
+fn a_direct_tail_is_padded_only_while_open_and_its_padding_never_counts_as_torn() {
+    for direct_io in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        run(async move {
+            let options = QueueOptions {
+                direct_io,
+                ..options()
+            };
+            let consumers = names(&["out"]);
+            let file_length = |base| std::fs::metadata(segment::path(&path, base)).unwrap().len();
+            let mut writer = Writer::open(&path, &options, &consumers).await.unwrap();
+            append_range(&mut writer, 0..60, 100).await;
+            let tail = writer.handle().shared.tail(Default::default());
+            assert_ne!(tail.offset % 512, 0, "the records end inside a block");
+            let open_length = file_length(tail.segment);
+            let padded_length = if direct_io {
+                tail.offset.next_multiple_of(512)
+            } else {
+                tail.offset
+            };
+            assert_eq!(open_length, padded_length, "direct_io = {direct_io}");
+            let sealed: Vec<u64> = segment_files(&path)
+                .into_iter()
+                .filter(|&base| base != tail.segment)
+                .collect();
+            assert!(!sealed.is_empty());
+            for base in sealed {
+                let bytes = std::fs::read(segment::path(&path, base)).unwrap();
+                assert!(
+                    !heka_frames(&bytes).is_empty(),
+                    "sealed {base} is whole frames"
+                );
+            }
+            drop(writer); // kill -9: nothing is closed
+
+            let mut writer = Writer::open(&path, &options, &consumers).await.unwrap();
+            let scan = writer.recovery().tail;
+            assert_eq!((scan.torn_bytes, scan.torn_records), (0, 0));
+            assert_eq!(scan.padding_bytes, open_length - tail.offset);
+            assert_eq!(writer.counters().torn_records_cut, 0);
+            assert_eq!(file_length(tail.segment), tail.offset);
+            // Appends resume inside the block the kill left partly written.
+            append_range(&mut writer, 60..70, 100).await;
+            let mut reader = Reader::open(&writer.handle(), "out").unwrap();
+            assert_eq!(drain(&mut reader).await, (0..70).collect::<Vec<_>>());
+            reader.close().await.unwrap();
+            let tail = writer.handle().shared.tail(Default::default());
+            writer.close().await.unwrap();
+            assert_eq!(
+                file_length(tail.segment),
+                tail.offset,
+                "closing cuts the padding"
+            );
+        });
+    }
 }
 
 /// Between the synced checkpoints of `checkpoint_interval` (a minute here), commits reach the

@@ -7,8 +7,8 @@
 //! after each write (after its sync, with `sync = "every_batch"`).
 //!
 //! Per message the writer frames into a reused buffer (no allocation once it has grown); per
-//! batch it makes one write and allocates the next buffer, because glommio's buffered write
-//! takes ownership of the one it writes.
+//! batch it makes one write ([`SegmentFile::append`]: `O_DIRECT` where the file system takes
+//! it, so the bytes skip the page cache).
 //!
 //! With `sync = "interval"` no append waits for the disk: the periodic sync of the tail and the
 //! sync of each sealed segment run as background tasks (through a second descriptor), at most
@@ -134,7 +134,7 @@ impl Writer {
                 sync_checkpoints: sync,
             },
         });
-        let file = SegmentFile::open(dir, tail.base, tail.bytes).await?;
+        let file = SegmentFile::open(dir, tail.base, tail.bytes, options.direct_io).await?;
         let mut writer = Writer {
             dir: dir.to_path_buf(),
             options: options.clone(),
@@ -401,11 +401,9 @@ impl Writer {
         let Some(file) = self.file.as_mut() else {
             return Err(QueueError::Closed);
         };
-        let capacity = self.pending.capacity();
-        let bytes = std::mem::replace(&mut self.pending, Vec::with_capacity(capacity));
         let records = std::mem::take(&mut self.pending_records);
-        let length = bytes.len() as u64;
-        file.append(bytes).await?;
+        let length = self.pending.len() as u64;
+        file.append(&mut self.pending).await?;
         // The records are in the file from here on, whatever happens to the sync.
         let file_length = file.length;
         self.segments.set_tail_bytes(file_length);
@@ -442,7 +440,12 @@ impl Writer {
     /// directory, for the new name) by policy: inline for `every_batch`, in the background for
     /// `interval`.
     async fn rotate(&mut self) -> Result<(), QueueError> {
-        let new = SegmentFile::create(&self.dir, self.next_seq).await?;
+        // Cut the old tail to its length before a newer segment exists: from then on readers
+        // and recovery take its end from its file.
+        if let Some(old) = self.file.as_mut() {
+            old.seal().await?;
+        }
+        let new = SegmentFile::create(&self.dir, self.next_seq, self.options.direct_io).await?;
         let old = self.file.replace(new);
         let unsynced = std::mem::replace(&mut self.unsynced, false);
         self.segments.push(SegmentInfo {
@@ -753,11 +756,12 @@ impl Writer {
     /// # Errors
     /// The sync or the close failed.
     pub async fn close(mut self) -> Result<(), QueueError> {
-        let Some(file) = self.file.take() else {
+        let Some(mut file) = self.file.take() else {
             return Ok(());
         };
         self.shared.closed.store(true, Ordering::Release);
         let background = self.collect_background(true).await;
+        file.seal().await?;
         if self.options.sync != SyncPolicy::None && self.unsynced {
             file.sync().await?;
         }
