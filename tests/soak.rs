@@ -477,7 +477,8 @@ const OVERLOAD_SENDERS: usize = 8;
 /// starts (2 cores): the cross-core rings (2 × 2 pairs × `RING_SLOTS_DEFAULT` ×
 /// `BATCH_BYTES_DEFAULT` = 16 MiB), the TcpOutput queues (2 × `TCP_OUTPUT_BUFFER_BYTES_DEFAULT`
 /// = 16 MiB), a read buffer per sender connection (8 × 64 KiB), the batches being filled (2
-/// cores × 2 × 256 KiB); plus 16 MiB for the allocator's slack.
+/// cores × 2 × 256 KiB); plus the allocator's slack: one `MALLOC_TRIM_THRESHOLD_BYTES` (16 MiB,
+/// set by `gyges run`), the free memory glibc keeps at the top of an arena before giving it back.
 fn overload_rss_bound() -> u64 {
     use gyges::limits::*;
     let cores = 2;
@@ -485,7 +486,7 @@ fn overload_rss_bound() -> u64 {
     let tcp = cores * TCP_OUTPUT_BUFFER_BYTES_DEFAULT;
     let reads = OVERLOAD_SENDERS * READ_BUFFER_BYTES_DEFAULT;
     let batches = cores * 2 * BATCH_BYTES_DEFAULT;
-    (rings + tcp + reads + batches + (16 << 20)) as u64
+    (rings + tcp + reads + batches + MALLOC_TRIM_THRESHOLD_BYTES) as u64
 }
 
 /// One overload run of `delivery` against a receiver that stalls: rounds of a flood of
