@@ -208,7 +208,8 @@ enum SegmentIo {
 
 /// The tail segment, open for appending.
 ///
-/// Appends go around the page cache (`O_DIRECT`) where the file system takes it: a segment is
+/// Asked for (`queue_direct_io`), appends go around the page cache (`O_DIRECT`) where the file
+/// system takes it: a segment is
 /// written once and read back only by a consumer that fell behind its hand-off, so copying
 /// every byte into the page cache, writing it back, and freeing the pages when the segment is
 /// deleted was most of what a durable route cost on top of a memory one. While a segment is
@@ -267,11 +268,6 @@ impl SegmentFile {
             syncer,
             length,
         })
-    }
-
-    /// Whether appends bypass the page cache (`O_DIRECT`).
-    pub fn is_direct(&self) -> bool {
-        matches!(self.io, SegmentIo::Direct { .. })
     }
 
     /// Appends the bytes of `pending` at the end and empties it, keeping its capacity where
@@ -379,20 +375,7 @@ async fn open_io(
     direct: bool,
 ) -> Result<SegmentIo, QueueError> {
     if !direct {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(create)
-            .buffered_open(path)
-            .await
-            .map_err(|error| {
-                let op = if create {
-                    "create segment"
-                } else {
-                    "open segment"
-                };
-                QueueError::io(op, path, error.into())
-            })?;
-        return Ok(SegmentIo::Buffered(file));
+        return open_buffered(path, create).await;
     }
     let direct = OpenOptions::new()
         .read(true)
@@ -421,21 +404,31 @@ async fn open_io(
         Err(error) => io::Error::from(error),
     };
     if refused.kind() != io::ErrorKind::InvalidInput {
-        let op = if create {
-            "create segment"
-        } else {
-            "open segment"
-        };
-        return Err(QueueError::io(op, path, refused));
+        return Err(QueueError::io(open_op(create), path, refused));
     }
     // O_DIRECT is set after the open: a file created for it exists now, empty.
     tracing::debug!(segment = %path.display(), %refused, "O_DIRECT refused; writing through the page cache");
+    open_buffered(path, false).await
+}
+
+/// Opens the segment at `path` for writing through the page cache; `create` makes a new file.
+async fn open_buffered(path: &Path, create: bool) -> Result<SegmentIo, QueueError> {
     let file = OpenOptions::new()
         .write(true)
+        .create_new(create)
         .buffered_open(path)
         .await
-        .map_err(|error| QueueError::io("open segment", path, error.into()))?;
+        .map_err(|error| QueueError::io(open_op(create), path, error.into()))?;
     Ok(SegmentIo::Buffered(file))
+}
+
+/// What an open of a segment was doing, for its error.
+fn open_op(create: bool) -> &'static str {
+    if create {
+        "create segment"
+    } else {
+        "open segment"
+    }
 }
 
 /// The bytes of the block that `length` ends inside: `align_down(length)..length`.
@@ -451,7 +444,8 @@ fn read_carry(path: &Path, length: u64, alignment: u64) -> io::Result<Vec<u8>> {
 
 /// One direct append of `bytes` at `length`: rewrites the partly filled block (`carry`) with
 /// the new bytes after it, pads to the block size, and on success keeps the new last partial
-/// block in `carry`. Returns how many of the new bytes were written.
+/// block in `carry` (in place: its capacity never passes one block). Returns how many of the
+/// new bytes were written.
 async fn append_direct(
     file: &DmaFile,
     carry: &mut Vec<u8>,
@@ -467,13 +461,17 @@ async fn append_direct(
     out[..carry.len()].copy_from_slice(carry);
     out[carry.len()..used].copy_from_slice(bytes);
     out[used..].fill(0);
-    let end = length + bytes.len() as u64;
-    let next_carry = (end % alignment) as usize;
-    let next = out[used - next_carry..used].to_vec();
     let written = file.write_at(buffer, start).await?;
     let written_new = written.saturating_sub(carry.len()).min(bytes.len());
     if written_new == bytes.len() {
-        *carry = next;
+        // The new partial block is the last `next_carry` bytes of carry + bytes.
+        let next_carry = ((length + bytes.len() as u64) % alignment) as usize;
+        if next_carry <= bytes.len() {
+            carry.clear();
+        } else {
+            carry.drain(..used - next_carry);
+        }
+        carry.extend_from_slice(&bytes[bytes.len().saturating_sub(next_carry)..]);
     }
     Ok(written_new)
 }

@@ -7,8 +7,8 @@
 //! after each write (after its sync, with `sync = "every_batch"`).
 //!
 //! Per message the writer frames into a reused buffer (no allocation once it has grown); per
-//! batch it makes one write ([`SegmentFile::append`]: `O_DIRECT` where the file system takes
-//! it, so the bytes skip the page cache).
+//! batch it makes one write ([`SegmentFile::append`]; with `direct_io`, `O_DIRECT` where the
+//! file system takes it, so the bytes skip the page cache).
 //!
 //! With `sync = "interval"` no append waits for the disk: the periodic sync of the tail and the
 //! sync of each sealed segment run as background tasks (through a second descriptor), at most
