@@ -68,6 +68,11 @@ pub const BEST_EFFORT_FILE_WRITES_IN_FLIGHT_MAX: usize = 16;
 /// commits each once it and every write before it completed. When reached: the consumer
 /// waits for the oldest write before it reads more (the queue keeps the rest).
 pub const DURABLE_FILE_WRITES_IN_FLIGHT_MAX: usize = 4;
+/// Batches a core has shipped to one durable queue whose appends have not finished: the core
+/// reads and routes on while they are written (one at a time, in order). Each holds one
+/// batch (`batch_size`). When reached: the next ship waits for the oldest append to finish,
+/// and the core reads no more meanwhile (backpressure).
+pub const DURABLE_APPENDS_IN_FLIGHT_MAX: usize = 4;
 
 const _: () = assert!(MESSAGE_BYTES_MIN <= MESSAGE_BYTES_DEFAULT);
 const _: () = assert!(MESSAGE_BYTES_DEFAULT <= MESSAGE_BYTES_CEILING);

@@ -2,6 +2,7 @@
 //! and the [`Target`] its batches ship to.
 
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::Destination;
@@ -94,7 +95,7 @@ impl Target {
 
     /// Delivers `batch`, waiting while the destination is full (best effort: dropping and
     /// counting it instead).
-    pub async fn ship(self, batch: Batch, telemetry: &Telemetry, core: usize, plugin: usize) {
+    pub async fn ship(self, batch: Batch, telemetry: &Arc<Telemetry>, core: usize, plugin: usize) {
         match self {
             // A consumer that has gone is logged by the producer (rate-limited).
             Target::Ring(producer, false) => {
@@ -108,7 +109,7 @@ impl Target {
                     telemetry.add(core, plugin, Metric::Dropped, messages);
                 }
             }
-            Target::Durable(queue) => queue.append(batch, telemetry, core, plugin).await,
+            Target::Durable(queue) => queue.ship(batch, telemetry, core, plugin).await,
             Target::Direct(destination) => {
                 destination.ship(batch, telemetry, core, plugin).await;
             }

@@ -32,7 +32,8 @@ use std::time::{Duration, Instant};
 use glommio::sync::RwLock;
 
 use super::{FullReason, QueueError, QueueHandle, QueueOptions, Writer};
-use crate::limits::DRAIN_TIMEOUT;
+use crate::limits::{DRAIN_TIMEOUT, DURABLE_APPENDS_IN_FLIGHT_MAX};
+use crate::runtime::notify::LocalNotify;
 use crate::runtime::ring::Batch;
 use crate::runtime::stop::{LocalStop, StopFlag};
 use crate::telemetry::{Metric, Telemetry};
@@ -56,6 +57,12 @@ pub struct DurableQueue {
     /// When a refused batch (`full_action = "drop"`) was last logged, and the batches refused
     /// since: a queue that stays full logs once per [`REFUSED_LOG_INTERVAL`], not per batch.
     refused_logged: Cell<(Option<Instant>, u64)>,
+    /// Appends [`DurableQueue::ship`] has started, and how many of them have finished (they
+    /// finish in the order they start: each takes the writer's lock first thing).
+    shipped: Cell<u64>,
+    shipped_done: Cell<u64>,
+    /// Notified as each shipped append finishes.
+    ship_finished: Rc<LocalNotify>,
 }
 
 /// A batch to append: one the queue may keep (and hand to its consumer), or one the caller
@@ -119,6 +126,9 @@ impl DurableQueue {
             stop,
             full_reported: Cell::new(false),
             refused_logged: Cell::new((None, 0)),
+            shipped: Cell::new(0),
+            shipped_done: Cell::new(0),
+            ship_finished: LocalNotify::new(),
         }))
     }
 
@@ -135,6 +145,32 @@ impl DurableQueue {
         let bytes = Bytes::Owned(batch.bytes);
         self.append_inner(bytes, messages, telemetry, core, plugin)
             .await;
+    }
+
+    /// Starts appending `batch` ([`DurableQueue::append`]) as a task of its own and returns
+    /// once it has started, so the caller reads and routes on while the write is in flight;
+    /// batches shipped one after the other are appended in that order. At most
+    /// [`DURABLE_APPENDS_IN_FLIGHT_MAX`] run at once: the next ship waits for the oldest
+    /// (backpressure, as a blocking append gives). [`DurableQueue::settled`] waits for them.
+    pub async fn ship(
+        self: &Rc<Self>,
+        batch: Batch,
+        telemetry: &Arc<Telemetry>,
+        core: usize,
+        plugin: usize,
+    ) {
+        while self.shipped.get() - self.shipped_done.get() >= DURABLE_APPENDS_IN_FLIGHT_MAX as u64 {
+            self.ship_finished.wait().await;
+        }
+        self.shipped.set(self.shipped.get() + 1);
+        let queue = Rc::clone(self);
+        let telemetry = Arc::clone(telemetry);
+        glommio::spawn_local(async move {
+            queue.append(batch, &telemetry, core, plugin).await;
+            queue.shipped_done.set(queue.shipped_done.get() + 1);
+            queue.ship_finished.notify();
+        })
+        .detach();
     }
 
     /// [`DurableQueue::append`] for a batch the caller keeps: `bytes` holding `messages`.
@@ -237,6 +273,10 @@ impl DurableQueue {
     /// writer's lock in the order they start). A batch shipped here before the call is then in
     /// the queue, as far as the sync policy puts it.
     pub async fn settled(&self) {
+        let shipped = self.shipped.get();
+        while self.shipped_done.get() < shipped {
+            self.ship_finished.wait().await;
+        }
         drop(self.writer.write().await);
     }
 
@@ -289,6 +329,8 @@ impl DurableQueue {
     /// Closes the writer (syncing it): readers then see the end of the queue.
     pub async fn close(&self) {
         self.handle.stop_blocking();
+        // Shipped appends still running finish first (a blocked one gives up: stop_blocking).
+        self.settled().await;
         let Ok(mut guard) = self.writer.write().await else {
             return;
         };
@@ -536,5 +578,134 @@ mod tests {
         assert!(queued > 0);
         assert_eq!(dropped, 40, "the refused batch and the one after it");
         assert_eq!(queued + dropped, offered, "every message queued or counted");
+    }
+
+    /// Shipped batches are appended in the order they were shipped, and `settled` waits for
+    /// every append shipped before it, even ones whose task has not run yet.
+    #[test]
+    fn shipped_batches_are_appended_in_order_and_settled_waits_for_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let (appended_at_settle, read, expected, dropped) = run(async move {
+            let telemetry = Telemetry::new(1, vec!["out".into()]);
+            let queue = DurableQueue::open(&root, "out", 0, &options(), StopFlag::new())
+                .await
+                .expect("open the queue");
+            let next_seq = |queue: &Rc<DurableQueue>| {
+                let guard = queue.writer.try_read().expect("no append holds the writer");
+                guard.as_ref().map_or(0, Writer::next_seq)
+            };
+            let first_seq = next_seq(&queue);
+            let mut expected = Vec::new();
+            // Up to the bound no ship waits: `settled` comes right after the last ship.
+            for number in 0..DURABLE_APPENDS_IN_FLIGHT_MAX {
+                let batch = batch(number * 10, 10);
+                expected.extend_from_slice(&batch.bytes);
+                queue.ship(batch, &telemetry, 0, 0).await;
+            }
+            queue.settled().await;
+            let appended_at_settle = next_seq(&queue) - first_seq;
+            // Many more than the bound: ships wait for appends, and the order still holds.
+            let shipped = 4 * DURABLE_APPENDS_IN_FLIGHT_MAX;
+            for number in DURABLE_APPENDS_IN_FLIGHT_MAX..shipped {
+                let batch = batch(number * 10, 10);
+                expected.extend_from_slice(&batch.bytes);
+                queue.ship(batch, &telemetry, 0, 0).await;
+            }
+            queue.settled().await;
+            let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
+            let mut records = ReadBatch::new();
+            let mut read = Vec::new();
+            while reader.has_data() {
+                reader.read(&mut records).await.expect("read");
+                for record in records.iter() {
+                    read.extend_from_slice(record);
+                }
+            }
+            drop(reader);
+            queue.close().await;
+            let dropped = telemetry.get(0, 0, Metric::Dropped);
+            (
+                (appended_at_settle, DURABLE_APPENDS_IN_FLIGHT_MAX as u64),
+                read,
+                expected,
+                dropped,
+            )
+        });
+        assert_eq!(
+            appended_at_settle.0, appended_at_settle.1,
+            "settled waited for every append"
+        );
+        assert_eq!(read, expected, "every batch once, in the order shipped");
+        assert_eq!(dropped, 0);
+    }
+
+    /// A writer that cannot append (a full queue with `full_action = "block"`) holds at most
+    /// [`DURABLE_APPENDS_IN_FLIGHT_MAX`] shipped batches: the next ship waits (backpressure)
+    /// instead of piling batches up in memory; closing the queue releases them, counted.
+    #[test]
+    fn ships_wait_once_the_appends_in_flight_reach_their_bound() {
+        const BATCHES: usize = 200;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let options = QueueOptions {
+            max_buffer_size: 8192,
+            max_message_size: 1024,
+            full_action: crate::queue::FullAction::Block,
+            ..options()
+        };
+        let reopen = options.clone();
+        let (returned, blocked, queued, dropped) = run(async move {
+            let telemetry = Telemetry::new(1, vec!["out".into()]);
+            let queue = DurableQueue::open(&root, "out", 0, &options, StopFlag::new())
+                .await
+                .expect("open the queue");
+            let returned = Rc::new(Cell::new(0usize));
+            let shipper = {
+                let (queue, telemetry, returned) =
+                    (queue.clone(), telemetry.clone(), returned.clone());
+                glommio::spawn_local(async move {
+                    for number in 0..BATCHES {
+                        queue.ship(batch(number * 20, 20), &telemetry, 0, 0).await;
+                        returned.set(returned.get() + 1);
+                    }
+                })
+            };
+            // The queue fills within a few dozen batches; then nothing moves.
+            glommio::timer::sleep(Duration::from_millis(300)).await;
+            let (returned, blocked) = (returned.get(), queue.is_blocked());
+            // Close: the blocked append gives up, the rest find the queue closed; all counted.
+            queue.close().await;
+            shipper.await;
+            // The last ships' appends (after the close: dropped) have finished.
+            queue.settled().await;
+            let dropped = telemetry.get(0, 0, Metric::Dropped);
+            let queue = DurableQueue::open(&root, "out", 0, &reopen, StopFlag::new())
+                .await
+                .expect("reopen the queue");
+            let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
+            let mut records = ReadBatch::new();
+            let mut queued = 0;
+            while reader.has_data() {
+                reader.read(&mut records).await.expect("read");
+                queued += records.message_count();
+            }
+            drop(reader);
+            queue.close().await;
+            (returned, blocked, queued, dropped)
+        });
+        assert!(blocked, "the queue filled");
+        let appended_batches = usize::try_from(queued / 20).expect("small");
+        assert!(appended_batches > 0 && appended_batches < BATCHES);
+        assert_eq!(
+            returned,
+            appended_batches + DURABLE_APPENDS_IN_FLIGHT_MAX,
+            "ships returned for the appended batches and the ones in flight, then waited"
+        );
+        assert_eq!(
+            queued + dropped,
+            20 * BATCHES as u64,
+            "every message queued or counted"
+        );
     }
 }
