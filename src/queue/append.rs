@@ -530,6 +530,20 @@ mod tests {
 
     use crate::testing::lines_batch as batch;
 
+    /// Reads every message `out` has queued in `queue`, then closes it.
+    async fn queued_messages_then_close(queue: &DurableQueue) -> u64 {
+        let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
+        let mut records = ReadBatch::new();
+        let mut queued = 0;
+        while reader.has_data() {
+            reader.read(&mut records).await.expect("read");
+            queued += records.message_count();
+        }
+        drop(reader);
+        queue.close().await;
+        queued
+    }
+
     /// A full queue with `full_action = "shutdown"`: the first refused batch stops the daemon
     /// (the flag carries the reason), what was accepted stays, the rest is counted as dropped.
     #[test]
@@ -555,15 +569,7 @@ mod tests {
             }
             // Another batch after the stop: dropped too, and not reported again.
             queue.append(batch(first, 20), &telemetry, 0, 0).await;
-            let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
-            let mut records = ReadBatch::new();
-            let mut queued = 0;
-            while reader.has_data() {
-                reader.read(&mut records).await.expect("read");
-                queued += records.message_count();
-            }
-            drop(reader);
-            queue.close().await;
+            let queued = queued_messages_then_close(&queue).await;
             let dropped = telemetry.get(0, 0, Metric::Dropped);
             (stop.failure(), dropped, (queued, first as u64 + 20))
         });
@@ -683,15 +689,7 @@ mod tests {
             let queue = DurableQueue::open(&root, "out", 0, &reopen, StopFlag::new())
                 .await
                 .expect("reopen the queue");
-            let mut reader = Reader::open(&queue.handle(), "out").expect("reader");
-            let mut records = ReadBatch::new();
-            let mut queued = 0;
-            while reader.has_data() {
-                reader.read(&mut records).await.expect("read");
-                queued += records.message_count();
-            }
-            drop(reader);
-            queue.close().await;
+            let queued = queued_messages_then_close(&queue).await;
             (returned, blocked, queued, dropped)
         });
         assert!(blocked, "the queue filled");
