@@ -84,7 +84,11 @@ run_target() {
     if [[ -d "fuzz/regressions/$target" ]]; then
         seeds+=("fuzz/regressions/$target")
     fi
-    if "$binaries/$target" "$work" "${seeds[@]}" \
+    # A target's scratch files (the queue target's segment files) go to a directory of its
+    # own, removed after the run: libFuzzer ends the process without running destructors.
+    local scratch="fuzz/target/tmp/$target"
+    mkdir -p "$scratch"
+    if TMPDIR="$PWD/$scratch" "$binaries/$target" "$work" "${seeds[@]}" \
         -artifact_prefix="fuzz/artifacts/$target/" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         > "$logs/$target.log" 2>&1; then
@@ -92,6 +96,7 @@ run_target() {
     else
         echo "1" > "$logs/$target.status"
     fi
+    rm -rf "$scratch"
 }
 
 running=0
